@@ -1,0 +1,63 @@
+"""The per-test record: everything pytest-memguard decided about one test, as plain data.
+
+It travels on the test report (``report.memguard``, a JSON-safe dict, so it crosses
+pytest-xdist unchanged) and is the only input of the reports and the history.
+
+``delta`` (and each entry of ``repetitions``) holds the figures of one guarded run:
+
+===================== ==========================================================
+``retained_objects``  objects the test created and left alive (attributed to it)
+``retained_bytes``    their shallow size in bytes
+``pytest_held``       survivors held by pytest or higher-scoped fixtures (not counted)
+``container_growth``  entries added to watched module-level containers
+``rss_growth``        resident set size after minus before, bytes
+``rss_peak``          peak RSS above the start, bytes, or None when not measured
+``traced_growth``     tracemalloc current after minus before, or None when not tracing
+``traced_peak``       tracemalloc peak above the start, or None when not tracing
+``gc_collections``    collections during the run, per generation ``[g0, g1, g2]``
+``gc_collected``      objects the cyclic collector freed during the run
+``gc_pause_max``      longest collection, seconds
+``gc_pause_total``    all collections together, seconds
+``uncollectable``     growth of ``gc.garbage``
+``duration``          wall time of the guarded window, seconds
+===================== ==========================================================
+
+``limits`` maps each limit key (``retained``, ``retained_objects``, ``peak``,
+``rss_growth``, ``gc_pause``, ``gc_collections``, ``repeat``) to its value in bytes,
+seconds or a count, or None when the limit is off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Verdicts of the public JSON schema (DESIGN section 5).
+VERDICTS: tuple[str, ...] = ("ok", "leak", "over-limit", "warmup", "error")
+
+#: Version of the JSON report schema; bump on any incompatible change.
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TestRecord:
+    """What one guarded test used, left behind and was judged."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    outcome: str
+    verdict: str = "ok"
+    message: str = ""
+    delta: dict[str, Any] = field(default_factory=dict)
+    repetitions: list[dict[str, Any]] = field(default_factory=list)
+    limits: dict[str, Any] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestRecord:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
