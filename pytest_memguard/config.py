@@ -1,0 +1,402 @@
+"""Limits and settings of pytest-memguard, with precedence marker > CLI > ini > defaults.
+
+Every option is declared once in ``_OPTIONS`` and gives both a command-line option
+(``--memguard-peak``) and an ini key (``memguard_peak``) with the same help text. CLI
+values are converted while pytest parses the command line, so a bad one is a usage error
+(exit code 4) before any test runs; ini values are converted by :func:`resolve_settings`
+and marker arguments per test by :func:`limits_for_item`. Every error names where the bad
+value came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import pytest
+
+from pytest_memguard.units import parse_count, parse_duration, parse_size
+
+#: The limit keys: the public names of marker arguments, ``Limits`` fields and JSON keys.
+LIMIT_KEYS: tuple[str, ...] = (
+    "retained",
+    "retained_objects",
+    "peak",
+    "rss_growth",
+    "gc_pause",
+    "gc_collections",
+    "repeat",
+)
+
+_LIMIT_PARSERS: dict[str, Callable[[Any], int | float]] = {
+    "retained": parse_size,
+    "retained_objects": parse_count,
+    "peak": parse_size,
+    "rss_growth": parse_size,
+    "gc_pause": parse_duration,
+    "gc_collections": parse_count,
+    "repeat": parse_count,
+}
+
+MODES: tuple[str, ...] = ("fail", "warn")
+REPORT_FORMATS: tuple[str, ...] = ("json", "html")
+
+_SENTINEL = re.compile(r"[+-]?[A-Za-z][A-Za-z0-9_-]*")
+
+
+def parse_limit(key: str, value: Any) -> int | float | None:
+    """Convert one limit value (``"1.5 MiB"``, ``"20 ms"``, ``3``...) for ``key``.
+
+    ``None`` switches the limit off. Raises ``ValueError`` naming the key and the value
+    for an unknown key or a value of the wrong form.
+    """
+    parse = _LIMIT_PARSERS.get(key)
+    if parse is None:
+        raise ValueError(
+            f"{key}={value!r}: unknown limit; valid limits are {', '.join(LIMIT_KEYS)}"
+        )
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}={value!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits a guarded test is checked against, in bytes, seconds or counts.
+
+    ``None`` means the limit is off. ``retained`` and ``retained_objects`` are leak
+    limits: a test whose attributed retained bytes or objects exceed them is a suspect,
+    confirmed by ``repeat`` repetitions. Their default of 0 is deliberate: warm-up is
+    told apart by repetition and attribution, not by a threshold.
+    """
+
+    retained: int | None = 0
+    retained_objects: int | None = 0
+    peak: int | None = None
+    rss_growth: int | None = None
+    gc_pause: float | None = None
+    gc_collections: int | None = None
+    repeat: int | None = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the limits as a JSON-safe dict keyed by limit key."""
+        return asdict(self)
+
+    @property
+    def needs_tracing(self) -> bool:
+        """Whether these limits need tracemalloc (``peak`` is a tracemalloc figure)."""
+        return self.peak is not None
+
+    def merged(self, **overrides: Any) -> Limits:
+        """Return a copy with ``overrides`` applied, converted by :func:`parse_limit`.
+
+        Values may be human strings (``"1 KiB"``), numbers, or ``None`` to switch a
+        limit off. Raises ``ValueError`` for unknown keys and bad values.
+        """
+        parsed: dict[str, Any] = {key: parse_limit(key, value) for key, value in overrides.items()}
+        return replace(self, **parsed)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pytest-memguard settings of one session, resolved once at configure time.
+
+    ``trace`` is the user's request for tracemalloc in every guarded test; a test whose
+    limits need it (see :attr:`Limits.needs_tracing`) is traced regardless.
+    ``reports`` holds ``(format, path)`` pairs; ``sentinels`` the raw switches of
+    ``--memguard-sentinels``, such as ``("-socket", "-atexit")``.
+    """
+
+    enabled: bool = False
+    limits: Limits = field(default_factory=Limits)
+    trace: bool = False
+    mode: str = "fail"
+    reports: tuple[tuple[str, str], ...] = ()
+    top: int = 10
+    chains: int = 3
+    chain_timeout: float = 2.0
+    traceback: int = 10
+    sentinels: tuple[str, ...] = ()
+
+
+def _parse_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"expected 'fail' or 'warn', got {value!r}")
+    return mode
+
+
+def _parse_report(value: str) -> tuple[str, str]:
+    report_format, sep, path = value.partition(":")
+    report_format = report_format.strip().lower()
+    if not sep or report_format not in REPORT_FORMATS or not path.strip():
+        raise ValueError(
+            f"expected FORMAT:PATH with FORMAT json or html, such as 'json:memguard.json', "
+            f"got {value!r}"
+        )
+    return report_format, path.strip()
+
+
+def _parse_sentinels(value: str | list[str]) -> tuple[str, ...]:
+    """Split ``"-socket,-atexit"`` (or a list of such strings, from ini) into switches."""
+    items = [value] if isinstance(value, str) else value
+    switches = tuple(part for item in items for part in re.split(r"[,\s]+", item) if part)
+    if not all(_SENTINEL.fullmatch(switch) for switch in switches):
+        raise ValueError(
+            f"expected a comma-separated list of sentinel names, each optionally prefixed "
+            f"with '-' or '+', such as '-socket,-atexit', got {value!r}"
+        )
+    return switches
+
+
+@dataclass(frozen=True)
+class _Option:
+    """One setting: the CLI option ``--memguard-x-y`` and the ini key ``memguard_x_y``."""
+
+    name: str
+    setting: str
+    help: str
+    metavar: str | None = None  # None: a store_true flag and a bool ini key
+    parse: Callable[[Any], Any] | None = None
+    ini_type: Literal["string", "bool", "args"] = "string"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+_OPTIONS: tuple[_Option, ...] = (
+    _Option(
+        "memguard",
+        "enabled",
+        "guard every test (except those marked no_memguard) with the configured limits",
+        ini_type="bool",
+    ),
+    _Option(
+        "memguard_retained",
+        "retained",
+        "leak limit: bytes a test may leave alive after teardown, confirmed by repetition "
+        "(default: 0 B)",
+        "SIZE",
+        parse_size,
+    ),
+    _Option(
+        "memguard_retained_objects",
+        "retained_objects",
+        "leak limit: objects a test may leave alive after teardown, confirmed by repetition "
+        "(default: 0)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_peak",
+        "peak",
+        "limit on the tracemalloc peak during a test, such as '50 MiB'; turns tracing on "
+        "(default: off)",
+        "SIZE",
+        parse_size,
+    ),
+    _Option(
+        "memguard_rss_growth",
+        "rss_growth",
+        "limit on resident memory growth over a test, such as '100 MB' (default: off)",
+        "SIZE",
+        parse_size,
+    ),
+    _Option(
+        "memguard_gc_pause",
+        "gc_pause",
+        "limit on the longest garbage collection during a test, such as '20 ms' (default: off)",
+        "DURATION",
+        parse_duration,
+    ),
+    _Option(
+        "memguard_gc_collections",
+        "gc_collections",
+        "limit on the number of garbage collections during a test (default: off)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_repeat",
+        "repeat",
+        "repetitions that confirm a suspected leak; 0 turns confirmation off (default: 3)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_trace",
+        "trace",
+        "run tracemalloc in every guarded test, for peak and traced figures (slower)",
+        ini_type="bool",
+    ),
+    _Option(
+        "memguard_mode",
+        "mode",
+        "fail: a memory verdict fails the test; warn: it is only reported (default: fail)",
+        "fail|warn",
+        _parse_mode,
+    ),
+    _Option(
+        "memguard_top",
+        "top",
+        "number of tests in the terminal summary table (default: 10)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_chains",
+        "chains",
+        "retainer chains shown per finding (default: 3)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_chain_timeout",
+        "chain_timeout",
+        "time budget for finding the retainer chains of one test (default: 2 s)",
+        "DURATION",
+        parse_duration,
+    ),
+    _Option(
+        "memguard_traceback",
+        "traceback",
+        "allocation traceback frames kept per finding (default: 10)",
+        "N",
+        parse_count,
+    ),
+    _Option(
+        "memguard_sentinels",
+        "sentinels",
+        "comma-separated switches for the leftover-resource sentinels, such as "
+        "'-socket,-atexit' (default: all on)",
+        "LIST",
+        _parse_sentinels,
+        ini_type="args",
+    ),
+)
+
+_REPORT_HELP = (
+    "write a per-test memory report to PATH, FORMAT json or html, such as "
+    "json:memguard.json; may be given more than once"
+)
+
+
+def _cli_type(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """Wrap a parser as an argparse ``type=``: a bad value becomes a clean usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return convert
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``memguard`` option group and the matching ``memguard_*`` ini keys.
+
+    Every CLI option defaults to ``None``, so :func:`resolve_settings` can tell "not
+    given" apart and fall back to the ini key; flags included (an ini ``memguard = true``
+    must not be hidden by a flag that defaults to False).
+    """
+    group = parser.getgroup("memguard", "memory-regression testing (pytest-memguard)")
+    for option in _OPTIONS:
+        if option.parse is None:
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=option.name, help=option.help
+            )
+        else:
+            group.addoption(
+                option.flag,
+                metavar=option.metavar,
+                type=_cli_type(option.parse),
+                default=None,
+                dest=option.name,
+                help=option.help,
+            )
+        parser.addini(option.name, option.help, type=option.ini_type, default=None)
+    group.addoption(
+        "--memguard-report",
+        metavar="FORMAT:PATH",
+        action="append",
+        type=_cli_type(_parse_report),
+        default=None,
+        dest="memguard_report",
+        help=_REPORT_HELP,
+    )
+
+
+def _lookup(config: pytest.Config, option: _Option) -> Any:
+    """Return the value from the CLI, else from the ini file, else ``None``."""
+    value = config.getoption(option.name)
+    if value is not None:
+        return value
+    try:
+        value = config.getini(option.name)
+        if value is None or option.parse is None:
+            return value
+        return option.parse(value)
+    except (ValueError, pytest.UsageError) as exc:
+        raise pytest.UsageError(f"memguard: ini option {option.name}: {exc}") from exc
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Resolve the session's settings: CLI over ini over defaults.
+
+    Raises ``pytest.UsageError`` naming the ini key when an ini value is invalid (CLI
+    values were already checked when the command line was parsed).
+    """
+    found = {
+        option.setting: value
+        for option in _OPTIONS
+        if (value := _lookup(config, option)) is not None
+    }
+    limits = Limits(**{key: found.pop(key) for key in LIMIT_KEYS if key in found})
+    reports = tuple(config.getoption("memguard_report") or ())
+    return Settings(limits=limits, reports=reports, **found)
+
+
+class MarkerError(Exception):
+    """A ``memguard`` marker with a bad argument; ``key`` is None for positional ones."""
+
+    def __init__(self, nodeid: str, key: str | None, message: str) -> None:
+        super().__init__(nodeid, key, message)
+        self.nodeid = nodeid
+        self.key = key
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"memguard marker on {self.nodeid}: {self.message}"
+
+
+def limits_for_item(
+    base: Limits, marker_kwargs: dict[str, Any], marker_args: tuple[Any, ...], nodeid: str
+) -> Limits:
+    """Return ``base`` overridden by the arguments of a test's ``memguard`` marker.
+
+    Marker values may be strings (``"1.5 MiB"``, ``"20 ms"``), ints, floats, or None to
+    switch a limit off. Raises :class:`MarkerError` for positional arguments, unknown
+    keys and bad values.
+    """
+    if marker_args:
+        raise MarkerError(
+            nodeid,
+            None,
+            f"positional arguments are not accepted, got {marker_args!r}; "
+            f"pass limits by name, such as memguard(peak='50 MiB')",
+        )
+    overrides: dict[str, Any] = {}
+    for key, value in marker_kwargs.items():
+        try:
+            overrides[key] = parse_limit(key, value)
+        except ValueError as exc:
+            raise MarkerError(nodeid, key, f"argument {exc}") from exc
+    return replace(base, **overrides)
