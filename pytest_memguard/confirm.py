@@ -1,0 +1,129 @@
+"""Screen, confirm, decide: from the figures of guarded runs to a verdict.
+
+A run over a leak limit is a *suspect*. It is re-run (full setup/call/teardown);
+a leak is growth on every repetition that something other than a bounded container
+holds. Growth that stops is warm-up (a cache filled once, a lazy import, the first
+use of a wider-scoped fixture); growth held only by a bounded container (an
+``lru_cache(maxsize=N)``, a ``deque(maxlen=N)``) is warm-up until the bound.
+Peak, RSS and GC limits need no repetition: they fail on the screened run.
+"""
+
+from __future__ import annotations
+
+import gc
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from pytest_memguard.config import Limits
+from pytest_memguard.units import format_duration, format_size
+from pytest_memguard.window import GuardedRun
+
+
+def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:
+    """Whether a run left more behind than the leak limits allow."""
+    over_objects = (
+        limits.retained_objects is not None
+        and figures["retained_objects"] > limits.retained_objects
+    )
+    over_bytes = limits.retained is not None and figures["retained_bytes"] > limits.retained
+    grew = figures["container_growth"] > 0 and (
+        limits.retained_objects is None or figures["container_growth"] > limits.retained_objects
+    )
+    return over_objects or over_bytes or grew or figures["uncollectable"] > 0
+
+
+def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
+    """The non-leak limits a single run broke, each as a readable sentence."""
+    broken = []
+    peak = figures["traced_peak"]
+    if limits.peak is not None and peak is not None and peak > limits.peak:
+        broken.append(f"peak {format_size(peak)} over the limit {format_size(limits.peak)}")
+    rss = figures["rss_growth"]
+    if limits.rss_growth is not None and rss > limits.rss_growth:
+        broken.append(
+            f"RSS grew {format_size(rss)}, over the limit {format_size(limits.rss_growth)}"
+        )
+    pause = figures["gc_pause_max"]
+    if limits.gc_pause is not None and pause > limits.gc_pause:
+        broken.append(
+            f"GC pause {format_duration(pause)} over the limit {format_duration(limits.gc_pause)}"
+        )
+    collections = sum(figures["gc_collections"])
+    if limits.gc_collections is not None and collections > limits.gc_collections:
+        broken.append(f"{collections} GC collections, over the limit {limits.gc_collections}")
+    return broken
+
+
+def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
+    """Whether the repetitions grew every time, and if not, why the suspect is cleared."""
+    for attempt, run in enumerate(runs, start=1):
+        if not run.passed:
+            failed = next(report for report in run.reports if not report.passed)
+            return False, f"repetition {attempt} {failed.outcome} in {failed.when}"
+        if not is_suspect(run.figures, limits):
+            return False, f"growth stopped on repetition {attempt}"
+    if len(runs) < limits.repeat:
+        return False, f"only {len(runs)} of {limits.repeat} repetitions ran"
+    return True, ""
+
+
+def _top_objects(retained: list[object]) -> list[object]:
+    """Retained objects that no other retained object refers to: where the growth hangs."""
+    ids = {id(obj) for obj in retained}
+    inner = {id(ref) for ref in gc.get_referents(*retained) if id(ref) in ids}
+    return [obj for obj in retained if id(obj) not in inner]
+
+
+def describe_bound(holder: object) -> str | None:
+    """``"deque(maxlen=100)"`` when ``holder`` is a container with a readable bound."""
+    maxlen = getattr(holder, "maxlen", None)
+    if isinstance(maxlen, int):
+        return f"{type(holder).__name__}(maxlen={maxlen})"
+    cache_info = getattr(holder, "cache_info", None)
+    if callable(cache_info):
+        try:
+            maxsize = cache_info().maxsize
+        except Exception:
+            return None
+        if isinstance(maxsize, int):
+            name = getattr(holder, "__qualname__", type(holder).__name__)
+            return f"lru_cache(maxsize={maxsize}) of {name}"
+    maxsize = getattr(holder, "maxsize", None)
+    if isinstance(maxsize, int) and not isinstance(holder, type):
+        return f"{type(holder).__name__}(maxsize={maxsize})"
+    return None
+
+
+def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str] | None:
+    """The bounds holding all of a run's growth, or None if any of it is unbounded.
+
+    Runs after the window closed (the heap is unfrozen): ``gc.get_referrers`` is
+    O(heap), which only confirmed suspects pay.
+    """
+    if run.container_growth or not run.retained:
+        return None
+    tops = _top_objects(run.retained)
+    skip = {id(obj) for obj in ignore} | {id(run.retained), id(run), id(tops)}
+    bounds = []
+    for obj in tops:
+        holders = [
+            ref
+            for ref in gc.get_referrers(obj)
+            if id(ref) not in skip and not isinstance(ref, types.FrameType)
+        ]
+        described = [describe_bound(holder) for holder in holders]
+        if not holders or any(text is None for text in described):
+            return None
+        bounds.extend(text for text in described if text)
+    return sorted(set(bounds))
+
+
+def retained_types(retained: list[object], top: int = 5) -> str:
+    """``"dict x 60, list x 60"``: the most frequent retained types."""
+    counts: dict[str, int] = {}
+    for obj in retained:
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return ", ".join(f"{name} x {count}" for name, count in ranked)

@@ -1,0 +1,188 @@
+"""Guarding one test: screen it, confirm a suspect, explain a leak, decide the record."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_memguard.config import Limits, Settings
+from pytest_memguard.confirm import (
+    bounded_holders,
+    confirmed,
+    exceeded_limits,
+    is_suspect,
+    retained_types,
+)
+from pytest_memguard.findings import ChainEdge, Finding
+from pytest_memguard.record import TestRecord
+from pytest_memguard.units import format_size
+from pytest_memguard.watch import Growth
+from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
+
+Explainer = Callable[[GuardedRun, Settings], list[Finding]]
+
+
+def _outcome(reports: list[Any]) -> str:
+    for report in reports:
+        if report.failed:
+            return "failed" if report.when == "call" else "error"
+    if any(report.skipped for report in reports):
+        return "skipped"
+    return "passed"
+
+
+def growth_findings(growth: list[Growth]) -> list[Finding]:
+    """Findings for module-level containers that grew (the untracked-leak screen)."""
+    findings = []
+    for grown in growth:
+        is_cache = callable(getattr(grown.container, "cache_info", None))
+        noun = "cache entries" if is_cache else "entries"
+        findings.append(
+            Finding(
+                kind="growing-container",
+                summary=f"{grown.label} grew by {grown.added} {noun} on each run",
+                count=grown.added,
+                retainer_chain=(ChainEdge(type(grown.container).__name__, grown.label),),
+                advice=(
+                    "give the cache a bound: functools.lru_cache(maxsize=...)"
+                    if is_cache
+                    else "bound the container (lru_cache(maxsize=...), deque(maxlen=...)) "
+                    "or remove what the test added in teardown"
+                ),
+            )
+        )
+    return findings
+
+
+class Guard:
+    """Turns guarded runs of one item into a verdict and a :class:`TestRecord`."""
+
+    def __init__(
+        self,
+        runner: WindowRunner,
+        settings: Settings,
+        explainer: Explainer,
+        sentinels: SentinelHooks | None = None,
+    ) -> None:
+        self.runner = runner
+        self.settings = settings
+        self.explainer = explainer
+        self.sentinels = sentinels
+
+    def guard(
+        self, item: pytest.Item, nextitem: pytest.Item | None, limits: Limits
+    ) -> tuple[list[Any], TestRecord]:
+        screen = self.runner.screen(
+            item,
+            nextitem,
+            trace=self.settings.trace or limits.needs_tracing,
+            trace_depth=self.settings.traceback,
+            sentinels=self.sentinels,
+        )
+        record = TestRecord(
+            nodeid=item.nodeid,
+            outcome=_outcome(screen.reports),
+            delta=screen.figures,
+            limits=limits.to_dict(),
+        )
+        try:
+            self._judge(item, nextitem, limits, screen, record)
+        except Exception as exc:  # the plugin failing must never fail the run
+            record.verdict = "error"
+            record.message = f"memguard could not judge this test: {exc!r}"
+            record.findings = []
+            item.warn(pytest.PytestWarning(f"{record.message}\n{traceback.format_exc()}"))
+        finally:
+            screen.release()
+        return screen.reports, record
+
+    def _judge(
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        limits: Limits,
+        screen: GuardedRun,
+        record: TestRecord,
+    ) -> None:
+        if record.outcome != "passed":
+            return  # a failing or skipped test is not judged on memory
+        findings = [finding for finding in screen.sentinel_findings]
+        broken = exceeded_limits(screen.figures, limits)
+        if findings:
+            record.verdict = "leak"
+            record.message = "; ".join(finding.summary for finding in findings)
+        elif broken:
+            record.verdict = "over-limit"
+            record.message = "; ".join(broken)
+        if is_suspect(screen.figures, limits):
+            self._judge_suspect(item, nextitem, limits, screen, record, findings)
+        record.findings = [finding.to_dict() for finding in findings]
+
+    def _judge_suspect(
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        limits: Limits,
+        screen: GuardedRun,
+        record: TestRecord,
+        findings: list[Finding],
+    ) -> None:
+        if limits.repeat == 0:
+            self._decide_leak([screen], record, findings)
+            return
+        with self.runner.tracing(True, self.settings.traceback):
+            evidence = self.runner.repeat(
+                item,
+                nextitem,
+                times=limits.repeat,
+                keep_going=lambda run: is_suspect(run.figures, limits),
+            )
+            record.repetitions = [run.figures for run in evidence]
+            grew, why = confirmed(evidence, limits)
+            if not grew:
+                self._warmup(record, f"one-time growth, not a leak ({why})")
+                return
+            self._decide_leak(evidence, record, findings)
+
+    def _decide_leak(
+        self, evidence: list[GuardedRun], record: TestRecord, findings: list[Finding]
+    ) -> None:
+        """Growth on every run: a leak, unless only bounded containers hold it."""
+        last = evidence[-1]
+        bounds = bounded_holders(last)
+        if bounds:
+            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+            return
+        leak_findings = self.explainer(last, self.settings) + growth_findings(last.growth)
+        findings[:0] = leak_findings
+        record.verdict = "leak"
+        record.message = _leak_message(evidence, last)
+        last.release()
+
+    @staticmethod
+    def _warmup(record: TestRecord, why: str) -> None:
+        if record.verdict == "ok":
+            record.verdict = "warmup"
+            record.message = why
+
+
+def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
+    counts = [run.retained_objects for run in runs]
+    sizes = [int(run.figures["retained_bytes"]) for run in runs]
+    grown = [run.container_growth for run in runs]
+    parts = []
+    if any(counts):
+        parts.append(
+            f"retained {counts[-1]} objects / {format_size(sizes[-1])} on each of "
+            f"{len(runs)} runs: {counts}"
+        )
+        parts.append(f"top retained types: {retained_types(last.retained)}")
+    if any(grown):
+        parts.append(
+            f"module-level containers grew by {grown[-1]} entries on each of {len(runs)} runs: "
+            f"{grown}"
+        )
+    return "leak confirmed: " + "; ".join(parts)

@@ -1,0 +1,212 @@
+"""pytest hooks of pytest-memguard: wiring only, the logic lives in the other modules."""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_memguard.config import (
+    Limits,
+    MarkerError,
+    Settings,
+    add_options,
+    limits_for_item,
+    resolve_settings,
+)
+from pytest_memguard.findings import Finding
+from pytest_memguard.gcwatch import GcWatch
+from pytest_memguard.guard import Guard
+from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
+from pytest_memguard.holders import FixtureLedger, PluginState
+from pytest_memguard.record import TestRecord
+from pytest_memguard.report.terminal import failure_text, header_line, summary_lines
+from pytest_memguard.watch import ContainerWatch
+from pytest_memguard.window import GuardedRun, WindowRunner
+
+PLUGIN_NAME = "memguard-session"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one item is guarded: limits, or the error its marker carries."""
+
+    limits: Limits | None = None
+    error: MarkerError | None = None
+
+
+PLAN_KEY = pytest.StashKey[Plan]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "memguard(**limits): guard this test's memory with these limits "
+        "(retained, retained_objects, peak, rss_growth, gc_pause, gc_collections, repeat).",
+    )
+    config.addinivalue_line("markers", "no_memguard: do not guard this test under --memguard.")
+    config.pluginmanager.register(MemguardSession(config, resolve_settings(config)), PLUGIN_NAME)
+
+
+def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
+    """Findings for the retained objects of a confirmed leak's last repetition."""
+    if not run.retained:
+        return []
+    from pytest_memguard.retainers import explain
+
+    return explain(
+        run.retained,
+        chains=settings.chains,
+        timeout=settings.chain_timeout,
+        traceback_depth=settings.traceback,
+        exclude={id(run.retained), id(run)},
+        holders=run.holder_labels,
+    )
+
+
+def _ignored_roots() -> list[Path]:
+    """Where installed code lives: its containers are not the project's own."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        location = sysconfig.get_paths().get(key)
+        if location:
+            paths.add(location)
+    return [Path(path) for path in paths]
+
+
+class FixtureRecorder:
+    """Records fixtures set up inside a window; registered only when a test is guarded."""
+
+    def __init__(self, ledger: FixtureLedger, young: YoungHeap) -> None:
+        self.ledger = ledger
+        self.young = young
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
+        result = yield
+        if self.young.is_open:
+            self.ledger.record(fixturedef)
+        return result
+
+
+class MemguardSession:
+    """Session state: settings, the window runner, and the records of guarded tests."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.records: list[TestRecord] = []
+        self._guard: Guard | None = None
+
+    def _plan(self, item: pytest.Item) -> Plan | None:
+        marker = item.get_closest_marker("memguard")
+        if item.get_closest_marker("no_memguard") is not None and marker is None:
+            return None
+        if marker is None:
+            return Plan(self.settings.limits) if self.settings.enabled else None
+        try:
+            limits = limits_for_item(
+                self.settings.limits, dict(marker.kwargs), tuple(marker.args), item.nodeid
+            )
+        except MarkerError as error:
+            return Plan(error=error)
+        return Plan(limits)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            plan = self._plan(item)
+            if plan is not None:
+                item.stash[PLAN_KEY] = plan
+
+    def _ensure_guard(self) -> Guard:
+        if self._guard is None:
+            young = YoungHeap(use_freeze=freeze_isolates_young_heap())
+            ledger = FixtureLedger()
+            gc_watch = GcWatch()
+            gc_watch.install()
+            runner = WindowRunner(
+                young=young,
+                rss=RssProbe(),
+                gc_watch=gc_watch,
+                containers=ContainerWatch([self.config.rootpath], _ignored_roots()),
+                ledger=ledger,
+                plugin_state=PluginState(self.config),
+            )
+            self.config.pluginmanager.register(FixtureRecorder(ledger, young))
+            self._guard = Guard(runner, self.settings, explain_run)
+        return self._guard
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        plan = item.stash.get(PLAN_KEY, None)
+        if plan is not None and plan.error is not None:
+            pytest.fail(str(plan.error), pytrace=False)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        plan = item.stash.get(PLAN_KEY, None)
+        if plan is None or plan.limits is None:
+            return None
+        guard = self._ensure_guard()
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        reports, record = guard.guard(item, nextitem, plan.limits)
+        self._attach(reports, record)
+        for report in reports:
+            item.ihook.pytest_runtest_logreport(report=report)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def _attach(self, reports: list[Any], record: TestRecord) -> None:
+        """Put the record on the call report; a memory verdict fails a passed call."""
+        target = next((r for r in reports if r.when == "call"), reports[-1] if reports else None)
+        if target is None:
+            return
+        failing = record.verdict in ("leak", "over-limit") and self.settings.mode == "fail"
+        if failing and target.passed and target.when == "call":
+            target.outcome = "failed"
+            target.longrepr = failure_text(record)
+        elif record.verdict in ("leak", "over-limit"):
+            target.sections.append(("memguard", failure_text(record)))
+        target.memguard = record.to_dict()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "memguard", None)
+        if isinstance(data, dict):
+            self.records.append(TestRecord.from_dict(data))
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        data = getattr(report, "memguard", None)
+        if not isinstance(data, dict) or not report.failed or report.when != "call":
+            return None
+        if data.get("verdict") == "leak":
+            return "failed", "L", ("LEAK", {"red": True})
+        if data.get("verdict") == "over-limit":
+            return "failed", "M", ("OVER-LIMIT", {"red": True})
+        return None
+
+    def pytest_report_header(self) -> str | None:
+        if not self.settings.enabled:
+            return None
+        runner = self._ensure_guard().runner
+        return header_line(self.settings, runner.young.use_freeze, runner.rss.peak_available)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.records:
+            return
+        terminalreporter.write_sep("=", "memguard")
+        for line in summary_lines(self.records, self.settings.top):
+            terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self) -> None:
+        if self._guard is not None:
+            self._guard.runner.gc_watch.uninstall()
+            self._guard.runner.rss.close()

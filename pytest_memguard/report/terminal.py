@@ -1,0 +1,85 @@
+"""Terminal rendering: the failure text under a test, the header and the summary."""
+
+from __future__ import annotations
+
+import platform
+import textwrap
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pytest_memguard.config import Settings
+from pytest_memguard.findings import Finding
+from pytest_memguard.record import TestRecord
+from pytest_memguard.units import format_duration, format_size
+
+_WIDTH = 100
+
+
+def finding_lines(finding: Finding, indent: str = "  ") -> Iterator[str]:
+    """A finding as a few lines: kind and summary, chain, allocation site, advice."""
+    yield f"{indent}{finding.kind}: {finding.summary}"
+    deeper = indent + "  "
+    if finding.retainer_chain:
+        yield f"{deeper}held by: {finding.chain_text}"
+    if finding.allocated_at:
+        frames = finding.allocated_at
+        yield f"{deeper}allocated at: {frames[-1]}"
+        for frame in reversed(frames[:-1][-2:]):
+            yield f"{deeper}  called from {frame}"
+    if finding.advice:
+        for number, line in enumerate(textwrap.wrap(finding.advice, _WIDTH - len(deeper) - 8)):
+            yield f"{deeper}{'advice: ' if number == 0 else '        '}{line}"
+
+
+def failure_text(record: TestRecord, max_findings: int = 3) -> str:
+    """What a failing test shows, like an assertion error: which limit, figures, findings."""
+    lines = [f"memguard: {record.verdict}: {record.message}"]
+    findings = [Finding.from_dict(data) for data in record.findings]
+    for finding in findings[:max_findings]:
+        lines.extend(finding_lines(finding))
+    if len(findings) > max_findings:
+        lines.append(f"  ... and {len(findings) - max_findings} more findings (see the report)")
+    return "\n".join(lines)
+
+
+def header_line(settings: Settings, freeze_ok: bool, peak_ok: bool) -> str:
+    """What the heap model can measure on this interpreter, said once."""
+    parts = [f"memguard: Python {platform.python_version()}"]
+    parts.append("young heap via gc.freeze" if freeze_ok else "young heap via id diff (slow)")
+    parts.append("RSS peak reset available" if peak_ok else "RSS peak not measured")
+    parts.append("tracing on" if settings.trace else "tracing off")
+    parts.append(f"mode {settings.mode}")
+    return ", ".join(parts)
+
+
+def _figure(record: TestRecord, key: str) -> float:
+    value = record.delta.get(key)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _peak(record: TestRecord) -> float:
+    traced = record.delta.get("traced_peak")
+    return float(traced) if isinstance(traced, (int, float)) else _figure(record, "rss_peak")
+
+
+def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
+    """The worst tests by retained bytes, peak and GC pause, and a totals line."""
+    if not records:
+        return
+    columns: list[tuple[str, Any, Any]] = [
+        ("retained", lambda r: _figure(r, "retained_bytes"), format_size),
+        ("peak", _peak, format_size),
+        ("GC pause", lambda r: _figure(r, "gc_pause_max"), format_duration),
+    ]
+    for title, key, fmt in columns:
+        worst = sorted((r for r in records if key(r) > 0), key=key, reverse=True)[:top]
+        if not worst:
+            continue
+        yield f"worst {len(worst)} by {title}:"
+        for record in worst:
+            yield f"  {fmt(key(record)):>10}  {record.verdict:<10} {record.nodeid}"
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.verdict] = counts.get(record.verdict, 0) + 1
+    detail = ", ".join(f"{counts[v]} {v}" for v in sorted(counts))
+    yield f"{len(records)} guarded tests: {detail}"

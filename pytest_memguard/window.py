@@ -1,0 +1,268 @@
+"""Guarded runs of a test item: windows from before setup to after teardown.
+
+Runs go through pytest's own ``runtestprotocol`` with ``log=False``: the caller logs
+the reports after the verdict, so the terminal reporter, junitxml and xdist see them
+outside the window, and repetitions are never logged as tests.
+
+A screen is one run in its own window. Repetitions share one window, so what each
+repetition *adds* is the growth of the survivors between two repetitions: objects a
+test replaces every run (a module's "last request", pytest's per-phase capture state)
+cancel out, and only real growth remains.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from pytest_memguard.gcwatch import GcWatch
+from pytest_memguard.heap import (
+    HeapSnapshot,
+    RssProbe,
+    YoungHeap,
+    shallow_bytes,
+    take_snapshot,
+    young_reachable,
+)
+from pytest_memguard.holders import (
+    FixtureLedger,
+    PluginState,
+    cheap_seeds,
+    fixture_labels,
+    thorough_seeds,
+)
+from pytest_memguard.watch import ContainerWatch, Growth
+
+
+@dataclass
+class GuardedRun:
+    """What one run of an item produced, retained and measured."""
+
+    reports: list[Any]
+    figures: dict[str, Any]
+    retained: list[object] = field(default_factory=list)
+    growth: list[Growth] = field(default_factory=list)
+    holder_labels: dict[int, str] = field(default_factory=dict)
+    sentinel_findings: list[Any] = field(default_factory=list)
+
+    @property
+    def retained_objects(self) -> int:
+        return int(self.figures["retained_objects"])
+
+    @property
+    def container_growth(self) -> int:
+        return int(self.figures["container_growth"])
+
+    @property
+    def passed(self) -> bool:
+        return all(report.passed for report in self.reports)
+
+    def release(self) -> None:
+        """Drop the strong references to retained objects once they are judged."""
+        self.retained = []
+        self.growth = [Growth(g.label, g.added, None) for g in self.growth]
+
+
+#: ``before()`` runs just before the window opens; its result goes to ``after(state)``,
+#: which runs after the window closed and returns findings.
+SentinelHooks = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
+
+
+@dataclass
+class _Previous:
+    """The survivors of the previous run of a shared window: their ids and bytes."""
+
+    ids: set[int]
+    bytes: int
+
+
+@dataclass
+class _Survivors:
+    retained: list[object]
+    held: int
+    labels: dict[int, str]
+
+
+class WindowRunner:
+    """Runs items inside young-heap windows and measures them."""
+
+    def __init__(
+        self,
+        young: YoungHeap,
+        rss: RssProbe,
+        gc_watch: GcWatch,
+        containers: ContainerWatch,
+        ledger: FixtureLedger,
+        plugin_state: PluginState,
+    ) -> None:
+        self.young = young
+        self.rss = rss
+        self.gc_watch = gc_watch
+        self.containers = containers
+        self.ledger = ledger
+        self.plugin_state = plugin_state
+
+    @contextmanager
+    def tracing(self, trace: bool, depth: int) -> Iterator[None]:
+        """Trace allocations inside the block, unless something else already traces."""
+        started = trace and not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start(depth)
+        try:
+            yield
+        finally:
+            if started:
+                tracemalloc.stop()
+
+    @contextmanager
+    def _window(self) -> Iterator[None]:
+        self.young.open()
+        try:
+            yield
+        finally:
+            self.young.close()
+
+    def screen(
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        *,
+        trace: bool,
+        trace_depth: int,
+        sentinels: SentinelHooks | None = None,
+    ) -> GuardedRun:
+        """One run in a window of its own: everything it left alive is a candidate."""
+        with self.tracing(trace, trace_depth):
+            sentinel_state = sentinels[0]() if sentinels else None
+            with self._window():
+                # Positional calls: keyword calls make a bound method (a young object) on 3.10.
+                run, _ = self._measured_run(item, nextitem, None, ())
+        if sentinels:
+            run.sentinel_findings = sentinels[1](sentinel_state)
+        return run
+
+    def repeat(
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        *,
+        times: int,
+        keep_going: Callable[[GuardedRun], bool],
+    ) -> list[GuardedRun]:
+        """A priming run, then up to ``times`` repetitions, all in one window.
+
+        Each repetition's figures are what it added to the survivors of the previous
+        one; ``keep_going`` sees every repetition and can stop early. Run it inside
+        ``tracing()`` to learn where the retained objects were allocated.
+        """
+        runs: list[GuardedRun] = []
+        with self._window():
+            _, previous = self._measured_run(item, nextitem, None, ())
+            for _ in range(times):
+                if runs:
+                    runs[-1].release()
+                run, previous = self._measured_run(item, nextitem, previous, (*runs, previous))
+                runs.append(run)
+                if not run.passed or not keep_going(run):
+                    break
+        return runs
+
+    def _measured_run(
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        previous: _Previous | None,
+        ours: tuple[object, ...],
+    ) -> tuple[GuardedRun, _Previous]:
+        """Run once and attribute the window's survivors; ``ours`` holds the plugin's
+        own bookkeeping from earlier runs of the same window, which is never growth."""
+        self.containers.refresh()
+        sizes_before = self.containers.sizes()
+        self.ledger.clear()
+        if tracemalloc.is_tracing():
+            tracemalloc.reset_peak()
+        measure_peak = self.rss.peak_available
+        if measure_peak:
+            self.rss.reset_peak()
+        before = take_snapshot(self.rss)
+        self.gc_watch.start()
+        try:
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+            was_recording = self.gc_watch.pause()
+            survivors = self._attribute(item, [reports, before, ours], self.young.survivors())
+            self.gc_watch.resume(was_recording)
+        finally:
+            gc_stats = self.gc_watch.stop()
+        after = take_snapshot(self.rss)
+        peak = self.rss.peak() if measure_peak else None
+        growth = self.containers.growth(sizes_before)
+        current = _Previous(
+            {id(obj) for obj in survivors.retained}, shallow_bytes(survivors.retained)
+        )
+        new = survivors.retained if previous is None else _not_in(survivors.retained, previous)
+        figures = _figures(before, after, peak, gc_stats, new, survivors.held, growth)
+        if previous is not None:
+            # Net growth: what this run added beyond the survivors it found.
+            figures["retained_objects"] = len(current.ids) - len(previous.ids)
+            figures["retained_bytes"] = current.bytes - previous.bytes
+        run = GuardedRun(reports, figures, new, growth, survivors.labels)
+        return run, current
+
+    def _attribute(
+        self, item: pytest.Item, held_by_us: list[Any], survivors: list[object]
+    ) -> _Survivors:
+        """Split the survivors into the test's and those pytest holds (only counted)."""
+        young = {id(obj): obj for obj in survivors}
+        held = young_reachable(cheap_seeds(held_by_us), young)
+        if len(held) < len(young):
+            young_reachable(self.plugin_state.known_seeds(), young, held)
+        if len(held) < len(young):
+            young_reachable(thorough_seeds(item, self.ledger, survivors), young, held)
+        if len(held) < len(young):
+            remaining = set(young) - held
+            young_reachable(self.plugin_state.learn(remaining), young, held)
+        retained = [obj for obj in survivors if id(obj) not in held]
+        return _Survivors(retained, len(held), fixture_labels(self.ledger))
+
+
+def _not_in(objects: list[object], previous: _Previous) -> list[object]:
+    # A function of its own: a comprehension over ``previous`` inside the window code
+    # would make it a cell, a young object no holder can explain (Python < 3.12).
+    return [obj for obj in objects if id(obj) not in previous.ids]
+
+
+def _figures(
+    before: HeapSnapshot,
+    after: HeapSnapshot,
+    peak: int | None,
+    gc_stats: Any,
+    retained: list[object],
+    held: int,
+    growth: list[Growth],
+) -> dict[str, Any]:
+    traced_growth = traced_peak = None
+    if before.traced is not None and after.traced is not None and after.traced_peak is not None:
+        traced_growth = after.traced - before.traced
+        traced_peak = max(after.traced_peak - before.traced, 0)
+    return {
+        "retained_objects": len(retained),
+        "retained_bytes": shallow_bytes(retained),
+        "pytest_held": held,
+        "container_growth": sum(g.added for g in growth),
+        "rss_growth": after.rss - before.rss,
+        "rss_peak": None if peak is None else max(peak - before.rss, 0),
+        "traced_growth": traced_growth,
+        "traced_peak": traced_peak,
+        "gc_collections": list(gc_stats.collections),
+        "gc_collected": gc_stats.collected,
+        "gc_pause_max": gc_stats.pause_max,
+        "gc_pause_total": gc_stats.pause_total,
+        "uncollectable": after.garbage - before.garbage,
+        "duration": after.time - before.time,
+    }
