@@ -1,0 +1,147 @@
+"""What kind of leak a group of retained objects is: a registry of classifiers.
+
+A classifier looks at the :class:`Evidence` about one group (its objects and, when
+one was built, the retainer chain) and says whether the group is of its kind. They are
+tried in registry order and the first that says yes wins; other modules add kinds
+(thread, timer, file, ...) with :func:`register_kind`.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice, pairwise
+from types import CellType, FunctionType
+
+from pytest_memguard.findings import KINDS, ChainEdge
+
+#: How many items of a container are looked at to decide it is a registry of callables.
+_SAMPLE = 64
+
+_REGISTRIES = (dict, list, tuple, deque, set, frozenset)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What is known about one group of retained objects.
+
+    ``top`` is the retained object the chain leads to and ``members`` every object of
+    the group. When a chain was built, ``chain`` holds its edges and ``chain_objects``
+    the object each edge reaches (the root first: a module, a class, a thread's local,
+    a fixture value or the outermost object found); ``path`` is every object from the
+    root to ``top``, including the ``__dict__``, closure tuple and cell objects the
+    chain text folds away. ``root`` says what the chain starts from: ``module``,
+    ``class``, ``thread``, ``holder``, ``sys``, ``object``, or ``""`` without a chain.
+    ``isolated`` is true when nothing outside the group holds it.
+    """
+
+    top: object
+    members: tuple[object, ...]
+    chain: tuple[ChainEdge, ...] = ()
+    chain_objects: tuple[object, ...] = ()
+    path: tuple[object, ...] = ()
+    root: str = ""
+    isolated: bool = False
+
+
+Classifier = Callable[[Evidence], bool]
+
+
+def _is_callback(obj: object) -> bool:
+    return callable(obj) and not isinstance(obj, type)
+
+
+def _is_registry(holder: object) -> bool:
+    """A plain container whose items are mostly callables."""
+    if not isinstance(holder, _REGISTRIES):
+        return False
+    items = list(islice(holder.values() if isinstance(holder, dict) else holder, _SAMPLE))
+    return sum(map(_is_callback, items)) * 2 > len(items)
+
+
+def _is_uncollectable(evidence: Evidence) -> bool:
+    """Some of the group sits in ``gc.garbage``."""
+    garbage = {id(obj) for obj in gc.garbage}
+    return any(id(obj) in garbage for obj in evidence.members)
+
+
+def _is_cycle(evidence: Evidence) -> bool:
+    """Only the group itself refers to the group: garbage the cyclic collector frees."""
+    return evidence.isolated
+
+
+def _is_listener(evidence: Evidence) -> bool:
+    """A callable (or what a callable keeps alive) registered in a container of callables.
+
+    Without a chain, a retained callable is taken for a listener: registering callbacks
+    is by far the commonest way a function outlives the call that made it.
+    """
+    if not evidence.chain_objects:
+        return _is_callback(evidence.top)
+    steps = pairwise(evidence.chain_objects)
+    return any(_is_registry(holder) and _is_callback(item) for holder, item in steps)
+
+
+def _is_closure(evidence: Evidence) -> bool:
+    """The chain goes through a closure cell, or the group hangs off a closure."""
+    if isinstance(evidence.top, FunctionType) and evidence.top.__closure__:
+        return True
+    return any(isinstance(obj, CellType) for obj in evidence.path)
+
+
+def _is_growing_container(evidence: Evidence) -> bool:
+    """The default: a confirmed leak grows some structure reachable from a root every run."""
+    return True
+
+
+#: kind -> classifier, tried in this order; the last one accepts every group.
+CLASSIFIERS: dict[str, Classifier] = {
+    "uncollectable": _is_uncollectable,
+    "cycle": _is_cycle,
+    "listener": _is_listener,
+    "closure": _is_closure,
+    "growing-container": _is_growing_container,
+}
+
+#: kind -> one line telling the user how to fix it.
+ADVICE: dict[str, str] = {
+    "uncollectable": (
+        "empty gc.garbage (gc.DEBUG_SAVEALL keeps every collected cycle there) "
+        "and break the cycle with a weakref"
+    ),
+    "cycle": "break the reference cycle (weakref back-pointer) or close() the objects explicitly",
+    "listener": "remove the listener in teardown or register it with a weakref",
+    "closure": (
+        "do not capture large data in long-lived callbacks; pass it explicitly or drop the "
+        "reference"
+    ),
+    "growing-container": (
+        "bound the container (functools.lru_cache(maxsize=...), collections.deque(maxlen=...)) "
+        "or clear it in teardown"
+    ),
+}
+
+
+def register_kind(
+    kind: str, classifier: Classifier, advice: str, *, before: str | None = "growing-container"
+) -> None:
+    """Add (or move) a classifier for ``kind``, tried just before ``before``.
+
+    The default places it ahead of the catch-all ``growing-container``; ``before=None``
+    appends it, where it is only reached if the catch-all was replaced.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown finding kind {kind!r}; expected one of {KINDS}")
+    order = [(name, test) for name, test in CLASSIFIERS.items() if name != kind]
+    at = next((n for n, (name, _) in enumerate(order) if name == before), len(order))
+    order.insert(at, (kind, classifier))
+    CLASSIFIERS.clear()
+    CLASSIFIERS.update(order)
+    ADVICE[kind] = advice
+
+
+def classify(evidence: Evidence) -> str:
+    """The kind of the first classifier in the registry that accepts ``evidence``."""
+    return next(kind for kind, test in CLASSIFIERS.items() if test(evidence))
