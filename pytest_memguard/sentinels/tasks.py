@@ -1,0 +1,161 @@
+"""asyncio tasks left pending, and the event loop left open, by a test."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Collection
+from typing import TYPE_CHECKING, cast
+
+from pytest_memguard.findings import Finding
+from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, created_at, describe, stack_frames
+
+if TYPE_CHECKING:
+    import asyncio
+
+    _Task = asyncio.Task[object]
+    _State = tuple[frozenset[_Task], asyncio.AbstractEventLoop | None] | None
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop ``asyncio.set_event_loop`` set for this thread, without creating one."""
+    import asyncio
+
+    policy = vars(asyncio.events).get("_event_loop_policy")
+    if policy is None:
+        return None
+    loop = getattr(getattr(policy, "_local", None), "_loop", None)
+    return cast("asyncio.AbstractEventLoop | None", loop)
+
+
+@functools.cache
+def _task_registry() -> Collection[_Task] | None:
+    """asyncio's set of every live task, on any loop in any thread (CPython 3.10-3.13)."""
+    import asyncio
+
+    for name in ("_scheduled_tasks", "_all_tasks"):  # 3.12-3.13, 3.10-3.11
+        registry = vars(asyncio.tasks).get(name)
+        if registry is not None:
+            return cast("Collection[_Task]", registry)
+    return None
+
+
+def _live_tasks() -> Collection[_Task]:
+    """Every live task where asyncio keeps a registry, else those of the current loop."""
+    registry = _task_registry()
+    if registry is not None:
+        return registry
+    import asyncio
+
+    loop = _current_loop()
+    if loop is None or loop.is_closed():
+        return ()
+    return asyncio.all_tasks(loop)
+
+
+class TaskSentinel:
+    """Pending asyncio tasks and the current event loop left unclosed.
+
+    Covered: every task created during the test and still pending after teardown, on
+    any loop in any thread (CPython 3.10-3.13 keep a registry of live tasks; later
+    versions only show the tasks of this thread's current loop); the loop set with
+    ``asyncio.set_event_loop`` during the test and never closed, with the callbacks
+    still scheduled on it. Not covered: a loop neither set as current nor holding a
+    pending task; its selector and self-pipe are reported by the file/socket sentinel.
+    Costs nothing while asyncio has not been imported.
+    """
+
+    name = "task"
+
+    def __init__(self, allow: Allow = ALLOW_NONE) -> None:
+        self._allow = allow
+
+    def before(self) -> object:
+        """The live tasks and the current loop, or None while asyncio is not imported."""
+        if "asyncio" not in sys.modules:
+            return None
+        tasks = _live_tasks()
+        return (frozenset(tasks) if len(tasks) else frozenset()), _current_loop()
+
+    def after(self, before: object) -> list[Finding]:
+        """One finding per new pending task, for a new unclosed loop and its callbacks."""
+        if "asyncio" not in sys.modules:
+            return []
+        state = cast("_State", before)
+        old_tasks, old_loop = state if state is not None else (frozenset(), None)
+        tasks = _live_tasks()
+        findings = [
+            _task_finding(task)
+            for task in (list(tasks) if len(tasks) else ())
+            if task not in old_tasks
+            and not task.done()
+            and not self._allow.module(describe(task.get_coro()))
+        ]
+        loop = _current_loop()
+        if loop is not None and loop is not old_loop and not loop.is_closed():
+            findings.append(_loop_finding(loop))
+            findings.extend(self._callback_findings(loop))
+        return findings
+
+    def _callback_findings(self, loop: asyncio.AbstractEventLoop) -> list[Finding]:
+        import asyncio
+
+        wake_up = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
+        findings = []
+        for handle in getattr(loop, "_scheduled", ()):
+            callback = getattr(handle, "_callback", None)
+            # a sleeping task's wake-up belongs to the task, reported on its own
+            if handle.cancelled() or callback is wake_up:
+                continue
+            described = describe(callback)
+            if self._allow.module(described):
+                continue
+            findings.append(
+                Finding(
+                    kind="task",
+                    summary=f"asyncio callback {described} still scheduled on an unclosed "
+                    f"event loop (due in {handle.when() - loop.time():.3g} s)",
+                    count=1,
+                    allocated_at=stack_frames(getattr(handle, "_source_traceback", None) or ()),
+                    advice="cancel the handle (handle.cancel()) and close the loop in teardown",
+                    extra={"callback": described.dotted},
+                )
+            )
+        return findings
+
+
+def _loop_state(loop: asyncio.AbstractEventLoop) -> str:
+    if loop.is_closed():
+        return "a closed event loop, so it can never finish"
+    if loop.is_running():
+        return "an event loop still running"
+    return "a stopped event loop that was never closed"
+
+
+def _task_finding(task: _Task) -> Finding:
+    coro = describe(task.get_coro())
+    source = getattr(task, "_source_traceback", None)  # kept in asyncio debug mode
+    return Finding(
+        kind="task",
+        summary=f"asyncio task {task.get_name()!r} (coroutine {coro}) still pending after "
+        f"teardown, on {_loop_state(task.get_loop())}",
+        count=1,
+        allocated_at=created_at(task) or stack_frames(source or ()),
+        advice="cancel the task and await it before its loop closes "
+        "(or run it under asyncio.TaskGroup / asyncio.run)",
+        extra={"name": task.get_name(), "coroutine": coro.dotted},
+    )
+
+
+def _loop_finding(loop: asyncio.AbstractEventLoop) -> Finding:
+    kind = type(loop).__name__
+    return Finding(
+        kind="task",
+        summary=f"event loop {kind} set with asyncio.set_event_loop() during the test "
+        "and never closed",
+        count=1,
+        allocated_at=created_at(loop),
+        advice="close it in teardown (loop.close(); asyncio.set_event_loop(None)), "
+        "or use asyncio.run()",
+        extra={"loop": kind},
+    )
