@@ -1,0 +1,138 @@
+"""The JSON report (``--memguard-report=json:PATH``) and the baseline files of the history.
+
+The document is public and versioned by ``schema`` (``record.SCHEMA_VERSION``); its JSON
+Schema ships next to this module as ``schema.json``::
+
+    {"schema": 1, "python": ..., "platform": ..., "plugin_version": ..., "created": ...,
+     "header": {...}, "tests": [TestRecord.to_dict(), ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from pytest_memguard.record import SCHEMA_VERSION, TestRecord
+
+#: A record as the reports and the history accept it: the dataclass or its dict.
+RecordLike: TypeAlias = TestRecord | Mapping[str, Any]
+
+
+def as_record(record: RecordLike) -> TestRecord:
+    """Return ``record`` as a :class:`TestRecord`."""
+    if isinstance(record, TestRecord):
+        return record
+    return TestRecord.from_dict(dict(record))
+
+
+def record_dict(record: RecordLike) -> dict[str, Any]:
+    """Return ``record`` as the plain dict the JSON document holds, with every field."""
+    return as_record(record).to_dict()
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_document(
+    records: Sequence[RecordLike],
+    *,
+    python: str,
+    platform: str,
+    plugin_version: str,
+    header: Mapping[str, Any],
+    created: str | None = None,
+) -> dict[str, Any]:
+    """Return the JSON report document for ``records`` (``created`` defaults to now)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "python": python,
+        "platform": platform,
+        "plugin_version": plugin_version,
+        "created": created or now_iso(),
+        "header": dict(header),
+        "tests": [record_dict(record) for record in records],
+    }
+
+
+def write_json_report(
+    path: str | os.PathLike[str],
+    records: Sequence[RecordLike],
+    *,
+    python: str,
+    platform: str,
+    plugin_version: str,
+    header: Mapping[str, Any],
+    created: str | None = None,
+) -> None:
+    """Write the JSON report of ``records`` to ``path`` atomically.
+
+    Readers never see a half-written file: the document goes to a temporary file in the
+    same directory, which then replaces ``path``. Parent directories are created.
+    """
+    document = build_document(
+        records,
+        python=python,
+        platform=platform,
+        plugin_version=plugin_version,
+        header=header,
+        created=created,
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            # allow_nan=False: NaN and Infinity are not JSON, and other tools reject them.
+            json.dump(document, stream, indent=1, allow_nan=False)
+            stream.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_json_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON report or baseline file written by :func:`write_json_report`.
+
+    Checks the shape a reader relies on (schema version, a list of tests, each with a
+    nodeid), not the whole schema. Raises ``ValueError`` naming the file otherwise, and
+    ``OSError`` when it cannot be read.
+    """
+    with open(path, encoding="utf-8") as stream:
+        try:
+            document = json.load(stream)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)} is not JSON: {exc}") from None
+    if not isinstance(document, dict) or "tests" not in document:
+        raise ValueError(f"{os.fspath(path)} is not a pytest-memguard JSON report")
+    version = document.get("schema")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)} has report schema {version!r}; "
+            f"this pytest-memguard reads schema {SCHEMA_VERSION}"
+        )
+    tests = document["tests"]
+    if not isinstance(tests, list) or not all(
+        isinstance(test, dict) and isinstance(test.get("nodeid"), str) for test in tests
+    ):
+        raise ValueError(f"{os.fspath(path)}: 'tests' must be a list of records with a nodeid")
+    return document
+
+
+def load_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of the report document."""
+    text = (
+        resources.files("pytest_memguard.report")
+        .joinpath("schema.json")
+        .read_text(encoding="utf-8")
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
