@@ -110,7 +110,9 @@ class Settings:
     ``trace`` is the user's request for tracemalloc in every guarded test; a test whose
     limits need it (see :attr:`Limits.needs_tracing`) is traced regardless.
     ``reports`` holds ``(format, path)`` pairs; ``sentinels`` the raw switches of
-    ``--memguard-sentinels``, such as ``("-socket", "-atexit")``.
+    ``--memguard-sentinels``, such as ``("-socket", "-atexit")``. History: ``db`` is
+    the database path (None: the default), ``save`` a run name ("" saves unnamed),
+    ``compare`` a run reference or baseline file, ``compare_fail`` the check text.
     """
 
     enabled: bool = False
@@ -123,6 +125,10 @@ class Settings:
     chain_timeout: float = 2.0
     traceback: int = 10
     sentinels: tuple[str, ...] = ()
+    db: str | None = None
+    save: str | None = None
+    compare: str | None = None
+    compare_fail: str | None = None
 
 
 def _parse_mode(value: str) -> str:
@@ -332,6 +338,48 @@ def add_options(parser: pytest.Parser) -> None:
         dest="memguard_report",
         help=_REPORT_HELP,
     )
+    _add_history_options(group)
+
+
+def _parse_compare_fail(value: str) -> str:
+    from pytest_memguard.compare import parse_checks
+
+    parse_checks(value)
+    return value
+
+
+def _add_history_options(group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--memguard-db",
+        metavar="PATH",
+        default=None,
+        help="history database (default: .memguard/history.sqlite under the rootdir)",
+    )
+    group.addoption(
+        "--memguard-save",
+        metavar="NAME",
+        nargs="?",
+        const="",
+        default=None,
+        help="save this run's figures in the history, optionally under NAME",
+    )
+    group.addoption(
+        "--memguard-compare",
+        metavar="RUN",
+        nargs="?",
+        const="latest",
+        default=None,
+        help="compare each test with a saved run: its id, name, 'latest' (the default) "
+        "or an exported baseline PATH.json",
+    )
+    group.addoption(
+        "--memguard-compare-fail",
+        metavar="EXPR",
+        type=_cli_type(_parse_compare_fail),
+        default=None,
+        help="fail the session when a test grew past a threshold against the compared run, "
+        "such as retained:10%%,peak:5MiB,gc_pause:20ms",
+    )
 
 
 def _lookup(config: pytest.Config, option: _Option) -> Any:
@@ -361,7 +409,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
     }
     limits = Limits(**{key: found.pop(key) for key in LIMIT_KEYS if key in found})
     reports = tuple(config.getoption("memguard_report") or ())
-    return Settings(limits=limits, reports=reports, **found)
+    history = {
+        key: config.getoption(f"memguard_{key}")
+        for key in ("db", "save", "compare", "compare_fail")
+    }
+    return Settings(limits=limits, reports=reports, **history, **found)
 
 
 class MarkerError(Exception):

@@ -33,6 +33,11 @@ def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:
     return over_objects or over_bytes or grew or figures["uncollectable"] > 0
 
 
+def is_suspect_run(run: GuardedRun, limits: Limits) -> bool:
+    """A run is suspect when it grew past the leak limits or left a resource behind."""
+    return is_suspect(run.figures, limits) or bool(run.sentinel_findings)
+
+
 def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
     """The non-leak limits a single run broke, each as a readable sentence."""
     broken = []
@@ -61,7 +66,7 @@ def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
         if not run.passed:
             failed = next(report for report in run.reports if not report.passed)
             return False, f"repetition {attempt} {failed.outcome} in {failed.when}"
-        if not is_suspect(run.figures, limits):
+        if not is_suspect_run(run, limits):
             return False, f"growth stopped on repetition {attempt}"
     if len(runs) < limits.repeat:
         return False, f"only {len(runs)} of {limits.repeat} repetitions ran"
@@ -101,7 +106,7 @@ def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str]
     Runs after the window closed (the heap is unfrozen): ``gc.get_referrers`` is
     O(heap), which only confirmed suspects pay.
     """
-    if run.container_growth or not run.retained:
+    if run.container_growth or run.sentinel_findings or not run.retained:
         return None
     tops = _top_objects(run.retained)
     skip = {id(obj) for obj in ignore} | {id(run.retained), id(run), id(tops)}

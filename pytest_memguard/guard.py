@@ -13,7 +13,7 @@ from pytest_memguard.confirm import (
     bounded_holders,
     confirmed,
     exceeded_limits,
-    is_suspect,
+    is_suspect_run,
     retained_types,
 )
 from pytest_memguard.findings import ChainEdge, Finding
@@ -109,15 +109,12 @@ class Guard:
     ) -> None:
         if record.outcome != "passed":
             return  # a failing or skipped test is not judged on memory
-        findings = [finding for finding in screen.sentinel_findings]
+        findings: list[Finding] = []
         broken = exceeded_limits(screen.figures, limits)
-        if findings:
-            record.verdict = "leak"
-            record.message = "; ".join(finding.summary for finding in findings)
-        elif broken:
+        if broken:
             record.verdict = "over-limit"
             record.message = "; ".join(broken)
-        if is_suspect(screen.figures, limits):
+        if is_suspect_run(screen, limits):
             self._judge_suspect(item, nextitem, limits, screen, record, findings)
         record.findings = [finding.to_dict() for finding in findings]
 
@@ -138,7 +135,8 @@ class Guard:
                 item,
                 nextitem,
                 times=limits.repeat,
-                keep_going=lambda run: is_suspect(run.figures, limits),
+                keep_going=lambda run: is_suspect_run(run, limits),
+                sentinels=self.sentinels,
             )
             record.repetitions = [run.figures for run in evidence]
             grew, why = confirmed(evidence, limits)
@@ -156,8 +154,15 @@ class Guard:
         if bounds:
             self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
             return
-        leak_findings = self.explainer(last, self.settings) + growth_findings(last.growth)
-        findings[:0] = leak_findings
+        explained = self.explainer(last, self.settings)
+        chains = [finding.chain_text for finding in explained]
+        # A container whose growth a chain already explains is not said twice.
+        unexplained = [
+            finding
+            for finding in growth_findings(last.growth)
+            if not any(chain.startswith(finding.chain_text) for chain in chains)
+        ]
+        findings[:0] = list(last.sentinel_findings) + explained + unexplained
         record.verdict = "leak"
         record.message = _leak_message(evidence, last)
         last.release()
@@ -173,7 +178,7 @@ def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
     counts = [run.retained_objects for run in runs]
     sizes = [int(run.figures["retained_bytes"]) for run in runs]
     grown = [run.container_growth for run in runs]
-    parts = []
+    parts = [finding.summary for finding in last.sentinel_findings]
     if any(counts):
         parts.append(
             f"retained {counts[-1]} objects / {format_size(sizes[-1])} on each of "
@@ -185,4 +190,4 @@ def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
             f"module-level containers grew by {grown[-1]} entries on each of {len(runs)} runs: "
             f"{grown}"
         )
-    return "leak confirmed: " + "; ".join(parts)
+    return "leak confirmed: " + "\n  ".join(parts)

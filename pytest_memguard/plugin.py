@@ -20,14 +20,23 @@ from pytest_memguard.config import (
     resolve_settings,
 )
 from pytest_memguard.findings import Finding
+from pytest_memguard.fixture import MemguardFixture
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
 from pytest_memguard.holders import FixtureLedger, PluginState
+from pytest_memguard.outputs import SessionOutputs, write_outputs
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.terminal import failure_text, header_line, summary_lines
+from pytest_memguard.sentinels import (
+    build_sentinels,
+    check_all,
+    parse_sentinel_switches,
+    snapshot_all,
+    unavailable_sentinels,
+)
 from pytest_memguard.watch import ContainerWatch
-from pytest_memguard.window import GuardedRun, WindowRunner
+from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
 
 PLUGIN_NAME = "memguard-session"
 
@@ -54,7 +63,27 @@ def pytest_configure(config: pytest.Config) -> None:
         "(retained, retained_objects, peak, rss_growth, gc_pause, gc_collections, repeat).",
     )
     config.addinivalue_line("markers", "no_memguard: do not guard this test under --memguard.")
-    config.pluginmanager.register(MemguardSession(config, resolve_settings(config)), PLUGIN_NAME)
+    settings = resolve_settings(config)
+    try:
+        disabled = parse_sentinel_switches(",".join(settings.sentinels))
+    except ValueError as exc:
+        raise pytest.UsageError(f"memguard: --memguard-sentinels: {exc}") from exc
+    config.pluginmanager.register(MemguardSession(config, settings, disabled), PLUGIN_NAME)
+
+
+@pytest.fixture
+def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
+    """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
+    session = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
+    guard = session.ensure_guard()
+    return MemguardFixture(guard.runner.rss, guard.runner.young)
+
+
+def _sentinel_hooks(disabled: frozenset[str]) -> SentinelHooks | None:
+    sentinels = build_sentinels(disabled)
+    if not sentinels:
+        return None
+    return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
 
 
 def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
@@ -101,10 +130,14 @@ class FixtureRecorder:
 class MemguardSession:
     """Session state: settings, the window runner, and the records of guarded tests."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, disabled_sentinels: frozenset[str]
+    ) -> None:
         self.config = config
         self.settings = settings
+        self.disabled_sentinels = disabled_sentinels
         self.records: list[TestRecord] = []
+        self.outputs = SessionOutputs()
         self._guard: Guard | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
@@ -127,7 +160,8 @@ class MemguardSession:
             if plan is not None:
                 item.stash[PLAN_KEY] = plan
 
-    def _ensure_guard(self) -> Guard:
+    def ensure_guard(self) -> Guard:
+        """The session's guard, built on first use so an unguarded run pays nothing."""
         if self._guard is None:
             young = YoungHeap(use_freeze=freeze_isolates_young_heap())
             ledger = FixtureLedger()
@@ -142,7 +176,9 @@ class MemguardSession:
                 plugin_state=PluginState(self.config),
             )
             self.config.pluginmanager.register(FixtureRecorder(ledger, young))
-            self._guard = Guard(runner, self.settings, explain_run)
+            self._guard = Guard(
+                runner, self.settings, explain_run, _sentinel_hooks(self.disabled_sentinels)
+            )
         return self._guard
 
     @pytest.hookimpl(tryfirst=True)
@@ -156,7 +192,7 @@ class MemguardSession:
         plan = item.stash.get(PLAN_KEY, None)
         if plan is None or plan.limits is None:
             return None
-        guard = self._ensure_guard()
+        guard = self.ensure_guard()
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         reports, record = guard.guard(item, nextitem, plan.limits)
         self._attach(reports, record)
@@ -196,14 +232,32 @@ class MemguardSession:
     def pytest_report_header(self) -> str | None:
         if not self.settings.enabled:
             return None
-        runner = self._ensure_guard().runner
-        return header_line(self.settings, runner.young.use_freeze, runner.rss.peak_available)
+        runner = self.ensure_guard().runner
+        line = header_line(self.settings, runner.young.use_freeze, runner.rss.peak_available)
+        missing = unavailable_sentinels()
+        if missing:
+            line += "; sentinels off: " + ", ".join(f"{k} ({v})" for k, v in missing.items())
+        return line
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: its records travel to the controller in the reports
+        settings = self.settings
+        if not (settings.reports or settings.save is not None or settings.compare is not None):
+            return
+        args = [str(arg) for arg in self.config.invocation_params.args]
+        self.outputs = write_outputs(settings, self.records, self.config.rootpath, args)
+        if self.outputs.errors or (self.outputs.regressed and session.exitstatus == 0):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.records:
+        lines = list(summary_lines(self.records, self.settings.top))
+        lines += self.outputs.lines + self.outputs.errors
+        if not lines:
             return
         terminalreporter.write_sep("=", "memguard")
-        for line in summary_lines(self.records, self.settings.top):
+        for line in lines:
             terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:

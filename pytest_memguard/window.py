@@ -138,13 +138,9 @@ class WindowRunner:
         sentinels: SentinelHooks | None = None,
     ) -> GuardedRun:
         """One run in a window of its own: everything it left alive is a candidate."""
-        with self.tracing(trace, trace_depth):
-            sentinel_state = sentinels[0]() if sentinels else None
-            with self._window():
-                # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-                run, _ = self._measured_run(item, nextitem, None, ())
-        if sentinels:
-            run.sentinel_findings = sentinels[1](sentinel_state)
+        with self.tracing(trace, trace_depth), self._window():
+            # Positional calls: keyword calls make a bound method (a young object) on 3.10.
+            run, _ = self._measured_run(item, nextitem, None, (), sentinels)
         return run
 
     def repeat(
@@ -154,6 +150,7 @@ class WindowRunner:
         *,
         times: int,
         keep_going: Callable[[GuardedRun], bool],
+        sentinels: SentinelHooks | None = None,
     ) -> list[GuardedRun]:
         """A priming run, then up to ``times`` repetitions, all in one window.
 
@@ -163,11 +160,12 @@ class WindowRunner:
         """
         runs: list[GuardedRun] = []
         with self._window():
-            _, previous = self._measured_run(item, nextitem, None, ())
+            _, previous = self._measured_run(item, nextitem, None, (), sentinels)
             for _ in range(times):
                 if runs:
                     runs[-1].release()
-                run, previous = self._measured_run(item, nextitem, previous, (*runs, previous))
+                ours = (*runs, previous)
+                run, previous = self._measured_run(item, nextitem, previous, ours, sentinels)
                 runs.append(run)
                 if not run.passed or not keep_going(run):
                     break
@@ -179,12 +177,14 @@ class WindowRunner:
         nextitem: pytest.Item | None,
         previous: _Previous | None,
         ours: tuple[object, ...],
+        sentinels: SentinelHooks | None,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
         own bookkeeping from earlier runs of the same window, which is never growth."""
         self.containers.refresh()
         sizes_before = self.containers.sizes()
         self.ledger.clear()
+        sentinel_state = sentinels[0]() if sentinels else None
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
         measure_peak = self.rss.peak_available
@@ -195,8 +195,11 @@ class WindowRunner:
         try:
             reports = runtestprotocol(item, nextitem=nextitem, log=False)
             was_recording = self.gc_watch.pause()
-            survivors = self._attribute(item, [reports, before, ours], self.young.survivors())
+            held_by_us = [reports, before, ours, sentinel_state]
+            survivors = self._attribute(item, held_by_us, self.young.survivors())
             self.gc_watch.resume(was_recording)
+            # After the collection: files and threads the GC released are gone by now.
+            findings = sentinels[1](sentinel_state) if sentinels else []
         finally:
             gc_stats = self.gc_watch.stop()
         after = take_snapshot(self.rss)
@@ -211,7 +214,7 @@ class WindowRunner:
             # Net growth: what this run added beyond the survivors it found.
             figures["retained_objects"] = len(current.ids) - len(previous.ids)
             figures["retained_bytes"] = current.bytes - previous.bytes
-        run = GuardedRun(reports, figures, new, growth, survivors.labels)
+        run = GuardedRun(reports, figures, new, growth, survivors.labels, findings)
         return run, current
 
     def _attribute(
