@@ -1,0 +1,118 @@
+"""The ``memguard`` fixture: measure a block inside a test, or take a snapshot."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_memguard.config import parse_limit
+from pytest_memguard.heap import HeapSnapshot, RssProbe, YoungHeap, shallow_bytes, take_snapshot
+from pytest_memguard.units import format_size
+
+_WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
+
+
+@dataclass
+class Watch:
+    """What a ``memguard.watch()`` block left behind; filled when the block ends."""
+
+    retained_objects: int = 0
+    retained_bytes: int = 0
+    rss_growth: int = 0
+    peak: int | None = None
+    types: dict[str, int] = field(default_factory=dict)
+
+
+class MemguardFixture:
+    """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
+
+    def __init__(self, rss: RssProbe, outer: YoungHeap | None) -> None:
+        self._rss = rss
+        self._outer = outer
+
+    def snapshot(self) -> HeapSnapshot:
+        """The process's figures now: RSS, ``gc.garbage`` and traced memory when tracing."""
+        return take_snapshot(self._rss)
+
+    @contextmanager
+    def watch(self, **limits: Any) -> Iterator[Watch]:
+        """Count the container objects the block leaves alive; fail the test past ``limits``.
+
+        Limits: ``retained`` and ``rss_growth`` (sizes), ``retained_objects`` (a count),
+        ``peak`` (a size; turns tracemalloc on for the block).
+        """
+        checked = _parse_limits(limits)
+        result = Watch()
+        tracing = "peak" in checked and not tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.start()
+        nested = self._outer is not None and self._outer.is_open
+        before = self.snapshot()
+        known = {id(obj) for obj in gc.get_objects()} if nested else set()
+        if not nested:
+            gc.freeze()
+        try:
+            yield result
+            gc.collect()
+            survivors = [obj for obj in gc.get_objects() if id(obj) not in known]
+        finally:
+            if not nested:
+                gc.unfreeze()
+            if tracemalloc.is_tracing():
+                result.peak = max(tracemalloc.get_traced_memory()[1] - (before.traced or 0), 0)
+            if tracing:
+                tracemalloc.stop()
+        ours = {id(known), id(result), id(before), id(result.types)}
+        retained = [obj for obj in survivors if id(obj) not in ours]
+        result.retained_objects = len(retained)
+        result.retained_bytes = shallow_bytes(retained)
+        result.rss_growth = self._rss.rss() - before.rss
+        for obj in retained:
+            name = type(obj).__qualname__
+            result.types[name] = result.types.get(name, 0) + 1
+        _check(result, checked)
+
+
+def _parse_limits(limits: dict[str, Any]) -> dict[str, int]:
+    parsed = {}
+    for key, value in limits.items():
+        if key not in _WATCH_LIMITS:
+            pytest.fail(
+                f"memguard.watch(): unknown limit {key!r}; valid: {', '.join(_WATCH_LIMITS)}",
+                pytrace=False,
+            )
+        try:
+            limit = parse_limit(key, value)
+        except ValueError as exc:
+            pytest.fail(f"memguard.watch(): {exc}", pytrace=False)
+        if limit is not None:
+            parsed[key] = int(limit)
+    return parsed
+
+
+def _check(result: Watch, limits: dict[str, int]) -> None:
+    figures = {
+        "retained": result.retained_bytes,
+        "retained_objects": result.retained_objects,
+        "rss_growth": result.rss_growth,
+        "peak": result.peak or 0,
+    }
+    broken = [
+        f"{key} {_show(key, figures[key])} over the limit {_show(key, limit)}"
+        for key, limit in limits.items()
+        if figures[key] > limit
+    ]
+    if broken:
+        types = ", ".join(f"{name} x {count}" for name, count in sorted(result.types.items()))
+        detail = f" (retained: {types})" if types else ""
+        pytest.fail("memguard.watch(): " + "; ".join(broken) + detail, pytrace=False)
+
+
+def _show(key: str, value: int) -> str:
+    return str(value) if key == "retained_objects" else format_size(value)
