@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import reprlib
+import sys
 import traceback
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +20,9 @@ from pytest_memguard.confirm import (
     is_suspect_run,
     retained_types,
 )
-from pytest_memguard.findings import ChainEdge, Finding
+from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
+from pytest_memguard.retainers import traceback_frames
 from pytest_memguard.units import format_size
 from pytest_memguard.watch import Growth
 from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
@@ -34,27 +39,69 @@ def _outcome(reports: list[Any]) -> str:
     return "passed"
 
 
+def _newest_entry(container: object) -> object | None:
+    """The entry added last, where the container keeps an order (list, deque, dict)."""
+    if isinstance(container, (list, collections.deque)) and container:
+        return container[-1]
+    if isinstance(container, dict) and container:
+        return next(reversed(container.values()))
+    return None
+
+
+def _entries(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun.replace('entry', 'entries')}"
+
+
 def growth_findings(growth: list[Growth]) -> list[Finding]:
     """Findings for module-level containers that grew (the untracked-leak screen)."""
     findings = []
     for grown in growth:
         is_cache = callable(getattr(grown.container, "cache_info", None))
-        noun = "cache entries" if is_cache else "entries"
+        noun = _entries(grown.added, "cache entry" if is_cache else "entry")
+        summary = f"{grown.label} grew by {noun} on each run"
+        newest = None if is_cache else _newest_entry(grown.container)
+        allocated: tuple[Frame, ...] = ()
+        if newest is not None:
+            summary += f", newest: {reprlib.repr(newest)}"
+            traceback = tracemalloc.get_object_traceback(newest)
+            allocated = tuple(traceback_frames(traceback)) if traceback else ()
         findings.append(
             Finding(
                 kind="growing-container",
-                summary=f"{grown.label} grew by {grown.added} {noun} on each run",
+                summary=summary,
                 count=grown.added,
+                bytes=sys.getsizeof(newest) * grown.added if newest is not None else 0,
                 retainer_chain=(ChainEdge(type(grown.container).__name__, grown.label),),
+                allocated_at=allocated,
                 advice=(
                     "give the cache a bound: functools.lru_cache(maxsize=...)"
                     if is_cache
-                    else "bound the container (lru_cache(maxsize=...), deque(maxlen=...)) "
-                    "or remove what the test added in teardown"
+                    else "bound the container (functools.lru_cache(maxsize=...), "
+                    "collections.deque(maxlen=...)) or clear it in teardown"
                 ),
             )
         )
     return findings
+
+
+def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Growth]:
+    """Drop containers whose new entries are retained objects: explain covers those."""
+    ids = {id(obj) for obj in retained}
+    return [
+        grown
+        for grown in growth
+        if not any(id(entry) in ids for entry in _container_values(grown.container))
+    ]
+
+
+def _container_values(container: object) -> list[object]:
+    if isinstance(container, dict):
+        return list(container.values())[-8:]
+    if isinstance(container, (list, collections.deque)):
+        return list(container)[-8:]
+    if isinstance(container, (set, frozenset)):
+        return list(container)
+    return []
 
 
 class Guard:
@@ -155,13 +202,8 @@ class Guard:
             self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
             return
         explained = self.explainer(last, self.settings)
-        chains = [finding.chain_text for finding in explained]
-        # A container whose growth a chain already explains is not said twice.
-        unexplained = [
-            finding
-            for finding in growth_findings(last.growth)
-            if not any(chain.startswith(finding.chain_text) for chain in chains)
-        ]
+        # A container whose new entries explain already reached is not said twice.
+        unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         findings[:0] = list(last.sentinel_findings) + explained + unexplained
         record.verdict = "leak"
         record.message = _leak_message(evidence, last)
@@ -187,7 +229,7 @@ def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
         parts.append(f"top retained types: {retained_types(last.retained)}")
     if any(grown):
         parts.append(
-            f"module-level containers grew by {grown[-1]} entries on each of {len(runs)} runs: "
-            f"{grown}"
+            f"module-level containers grew by {_entries(grown[-1], 'entry')} on each of "
+            f"{len(runs)} runs: {grown}"
         )
     return "leak confirmed: " + "\n  ".join(parts)

@@ -322,8 +322,11 @@ def _allocated_at(graph: _Graph, sub: _Subgraph) -> list[Frame]:
     traceback = next(
         (found for obj in candidates if (found := tracemalloc.get_object_traceback(obj))), None
     )
-    if traceback is None:
-        return []
+    return [] if traceback is None else traceback_frames(traceback)
+
+
+def traceback_frames(traceback: tracemalloc.Traceback) -> list[Frame]:
+    """A tracemalloc traceback as user-code frames, most recent call last."""
     framework = _framework_dirs()
     frames = list(traceback)
     ours = [not frame.filename.startswith(framework) for frame in frames]
@@ -337,7 +340,8 @@ def _allocated_at(graph: _Graph, sub: _Subgraph) -> list[Frame]:
             line=linecache.getline(frame.filename, frame.lineno).strip(),
         )
         for frame, mine in zip(frames[start:], ours[start:], strict=True)
-        if mine
+        # Generated code (a dataclass __init__ is "<string>") has no file to open.
+        if mine and not frame.filename.startswith("<")
     ]
 
 
@@ -468,7 +472,7 @@ class _Search:
             if not frontier and not found:
                 frontier, weak = weak, []
         if found:
-            rank, at = min(found)
+            rank, _, at = min((rank, not self._defines(at), at) for rank, at in found)
             return self._result("root", at, _ROOTS[rank])
         return self._result("exhausted", self._outermost())
 
@@ -532,6 +536,19 @@ class _Search:
         if isinstance(obj, ModuleType):
             return _SYS if obj is sys else _MODULE
         return None
+
+    def _defines(self, at: int) -> bool:
+        """Whether the root at ``at`` is the module that defines what it holds.
+
+        An object imported elsewhere (``from shop.events import bus``) is held by every
+        importing module too; the chain names the module it comes from.
+        """
+        module = self.context.roots.modules.get(id(self.nodes[at]))
+        if module is None or self.parents[at] < 0:
+            return False
+        held = self.nodes[self.parents[at]]
+        owner = getattr(held, "__module__", None) if callable(held) else None
+        return module.__name__ in (owner, type(held).__module__)
 
     def _outermost(self) -> int:
         return max(range(len(self.nodes)), key=self.depths.__getitem__)
