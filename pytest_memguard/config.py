@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pytest
@@ -86,7 +86,7 @@ class Limits:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the limits as a JSON-safe dict keyed by limit key."""
-        return asdict(self)
+        return {key: getattr(self, key) for key in LIMIT_KEYS}
 
     @property
     def needs_tracing(self) -> bool:

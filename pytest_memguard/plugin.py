@@ -174,6 +174,7 @@ class MemguardSession:
                 containers=ContainerWatch([self.config.rootpath], _ignored_roots()),
                 ledger=ledger,
                 plugin_state=PluginState(self.config),
+                measure_peak=bool(self.settings.reports) or self.settings.save is not None,
             )
             self.config.pluginmanager.register(FixtureRecorder(ledger, young))
             self._guard = Guard(

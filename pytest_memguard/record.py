@@ -29,7 +29,7 @@ seconds or a count, or None when the limit is off.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Verdicts of the public JSON schema (DESIGN section 5).
@@ -55,7 +55,9 @@ class TestRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow on purpose (dataclasses.asdict deep-copies): every field is already
+        # plain JSON-safe data, and this runs once per guarded test.
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestRecord:

@@ -100,7 +100,10 @@ class WindowRunner:
         containers: ContainerWatch,
         ledger: FixtureLedger,
         plugin_state: PluginState,
+        measure_peak: bool = False,
     ) -> None:
+        #: Peak RSS costs a read of /proc/self/status (~13 us): only reports show it.
+        self.measure_peak = measure_peak and rss.peak_available
         self.young = young
         self.rss = rss
         self.gc_watch = gc_watch
@@ -187,7 +190,7 @@ class WindowRunner:
         sentinel_state = sentinels[0]() if sentinels else None
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
-        measure_peak = self.rss.peak_available
+        measure_peak = self.measure_peak
         if measure_peak:
             self.rss.reset_peak()
         before = take_snapshot(self.rss)
@@ -221,7 +224,7 @@ class WindowRunner:
         self, item: pytest.Item, held_by_us: list[Any], survivors: list[object]
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted)."""
-        young = {id(obj): obj for obj in survivors}
+        young = dict(zip(map(id, survivors), survivors, strict=True))
         held = young_reachable(cheap_seeds(held_by_us), young)
         if len(held) < len(young):
             young_reachable(self.plugin_state.known_seeds(), young, held)

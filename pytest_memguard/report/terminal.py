@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import textwrap
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pytest_memguard.config import Settings
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_duration, format_size
 
 _WIDTH = 100
+
+
+def _frame_text(frame: Frame) -> str:
+    """A frame with its path relative to the working directory, as pytest shows them."""
+    path = frame.filename
+    if os.path.isabs(path) and path.startswith(os.getcwd() + os.sep):
+        path = os.path.relpath(path)
+    return str(Frame(path, frame.lineno, frame.name, frame.line))
 
 
 def finding_lines(finding: Finding, indent: str = "  ") -> Iterator[str]:
@@ -23,9 +32,9 @@ def finding_lines(finding: Finding, indent: str = "  ") -> Iterator[str]:
         yield f"{deeper}held by: {finding.chain_text}"
     if finding.allocated_at:
         frames = finding.allocated_at
-        yield f"{deeper}allocated at: {frames[-1]}"
+        yield f"{deeper}allocated at: {_frame_text(frames[-1])}"
         for frame in reversed(frames[:-1][-2:]):
-            yield f"{deeper}  called from {frame}"
+            yield f"{deeper}  called from {_frame_text(frame)}"
     if finding.advice:
         for number, line in enumerate(textwrap.wrap(finding.advice, _WIDTH - len(deeper) - 8)):
             yield f"{deeper}{'advice: ' if number == 0 else '        '}{line}"
