@@ -21,16 +21,25 @@ from pytest_memguard.window import GuardedRun
 
 
 def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:
-    """Whether a run left more behind than the leak limits allow."""
-    over_objects = (
-        limits.retained_objects is not None
-        and figures["retained_objects"] > limits.retained_objects
+    """Whether a run left more behind than every leak limit that is set allows.
+
+    Objects count those the young heap shows and the entries added to watched
+    containers (untracked objects, whose bytes are unknown: for them only the objects
+    limit applies). Uncollectable garbage is always suspect.
+    """
+    if figures["uncollectable"] > 0:
+        return True
+    if limits.retained_objects is None and limits.retained is None:
+        return False
+    objects = figures["retained_objects"] + figures["container_growth"]
+    if objects <= 0:
+        return False
+    over_objects = limits.retained_objects is None or objects > limits.retained_objects
+    untracked_only = figures["retained_objects"] <= 0
+    over_bytes = (
+        limits.retained is None or untracked_only or figures["retained_bytes"] > limits.retained
     )
-    over_bytes = limits.retained is not None and figures["retained_bytes"] > limits.retained
-    grew = figures["container_growth"] > 0 and (
-        limits.retained_objects is None or figures["container_growth"] > limits.retained_objects
-    )
-    return over_objects or over_bytes or grew or figures["uncollectable"] > 0
+    return over_objects and over_bytes
 
 
 def is_suspect_run(run: GuardedRun, limits: Limits) -> bool:
@@ -63,6 +72,8 @@ def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
 def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
     """Whether the repetitions grew every time, and if not, why the suspect is cleared."""
     for attempt, run in enumerate(runs, start=1):
+        if run.error:
+            return False, f"repetition {attempt} could not be measured: {run.error}"
         if not run.passed:
             failed = next(report for report in run.reports if not report.passed)
             return False, f"repetition {attempt} {failed.outcome} in {failed.when}"

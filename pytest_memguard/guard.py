@@ -136,6 +136,8 @@ class Guard:
             limits=limits.to_dict(),
         )
         try:
+            if screen.error:
+                raise RuntimeError(f"measuring the run failed: {screen.error}")
             self._judge(item, nextitem, limits, screen, record)
         except Exception as exc:  # the plugin failing must never fail the run
             record.verdict = "error"
@@ -178,13 +180,14 @@ class Guard:
             self._decide_leak([screen], record, findings)
             return
         with self.runner.tracing(True, self.settings.traceback):
-            evidence = self.runner.repeat(
+            evidence, final_teardown = self.runner.repeat(
                 item,
                 nextitem,
                 times=limits.repeat,
                 keep_going=lambda run: is_suspect_run(run, limits),
                 sentinels=self.sentinels,
             )
+            _report_final_teardown(screen.reports, final_teardown)
             record.repetitions = [run.figures for run in evidence]
             grew, why = confirmed(evidence, limits)
             if not grew:
@@ -205,8 +208,11 @@ class Guard:
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         findings[:0] = list(last.sentinel_findings) + explained + unexplained
+        over_limit = record.message if record.verdict == "over-limit" else ""
         record.verdict = "leak"
         record.message = _leak_message(evidence, last)
+        if over_limit:
+            record.message += "\n  also " + over_limit
         last.release()
 
     @staticmethod
@@ -214,6 +220,15 @@ class Guard:
         if record.verdict == "ok":
             record.verdict = "warmup"
             record.message = why
+
+
+def _report_final_teardown(reports: list[Any], final_teardown: Any) -> None:
+    """A failing teardown of wider scopes after the repetitions is the test's teardown error."""
+    if final_teardown.passed:
+        return
+    for index, report in enumerate(reports):
+        if report.when == "teardown":
+            reports[index] = final_teardown
 
 
 def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:

@@ -115,16 +115,15 @@ def freeze_isolates_young_heap() -> bool:
     """
     if not hasattr(gc, "freeze"):
         return False
-    before = gc.get_freeze_count()
     gc.freeze()
     try:
         marker: list[object] = [object]
         young = gc.get_objects()
         return any(obj is marker for obj in young) and len(young) < gc.get_freeze_count()
     finally:
+        # Unfreezes what was frozen before too (3.12 starts with a frozen set): every
+        # window does the same, and leaving the heap frozen would stall its collection.
         gc.unfreeze()
-        if before:
-            gc.freeze()
 
 
 class YoungHeap:

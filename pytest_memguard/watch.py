@@ -44,6 +44,8 @@ def _is_unbounded_cache(obj: object) -> bool:
 
 
 def _cache_size(cache: object) -> int:
+    if cache == ():
+        return 0
     return int(cache.cache_info().currsize)  # type: ignore[attr-defined]
 
 
@@ -92,8 +94,24 @@ class ContainerWatch:
             self._labels.append(label)
 
     def sizes(self) -> tuple[int, ...]:
-        lengths = tuple(map(len, self._sized))  # type: ignore[arg-type]
-        return lengths + tuple(map(_cache_size, self._caches))
+        try:
+            lengths = tuple(map(len, self._sized))  # type: ignore[arg-type]
+            return lengths + tuple(map(_cache_size, self._caches))
+        except Exception:
+            self._drop_broken()
+            return self.sizes()
+
+    def _drop_broken(self) -> None:
+        """Stop watching containers whose size cannot be read (a ``__len__`` that raises).
+
+        They are replaced by an empty tuple, so sizes taken earlier keep their positions.
+        """
+        for watched, read in ((self._sized, len), (self._caches, _cache_size)):
+            for index, container in enumerate(watched):
+                try:
+                    read(container)  # type: ignore[operator]
+                except Exception:
+                    watched[index] = ()
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
         after = self.sizes()

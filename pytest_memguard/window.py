@@ -50,14 +50,15 @@ class GuardedRun:
     growth: list[Growth] = field(default_factory=list)
     holder_labels: dict[int, str] = field(default_factory=dict)
     sentinel_findings: list[Any] = field(default_factory=list)
+    error: str = ""
 
     @property
     def retained_objects(self) -> int:
-        return int(self.figures["retained_objects"])
+        return int(self.figures.get("retained_objects", 0))
 
     @property
     def container_growth(self) -> int:
-        return int(self.figures["container_growth"])
+        return int(self.figures.get("container_growth", 0))
 
     @property
     def passed(self) -> bool:
@@ -154,59 +155,68 @@ class WindowRunner:
         times: int,
         keep_going: Callable[[GuardedRun], bool],
         sentinels: SentinelHooks | None = None,
-    ) -> list[GuardedRun]:
+    ) -> tuple[list[GuardedRun], Any]:
         """A priming run, then up to ``times`` repetitions, all in one window.
 
         Each repetition's figures are what it added to the survivors of the previous
-        one; ``keep_going`` sees every repetition and can stop early. Run it inside
-        ``tracing()`` to learn where the retained objects were allocated.
+        one; ``keep_going`` sees every repetition and can stop early. Repetitions tear
+        down only to the item's parent, so module-, class- and session-scoped fixtures
+        stay alive between them (the priming run sets them up again if the screen tore
+        them down); one final teardown to ``nextitem`` follows, outside the window, and
+        its report is returned. Run it inside ``tracing()`` to learn allocation sites.
         """
+        keep_scopes = item.parent
         runs: list[GuardedRun] = []
-        with self._window():
-            _, previous = self._measured_run(item, nextitem, None, (), sentinels)
-            for _ in range(times):
-                if runs:
-                    runs[-1].release()
-                ours = (*runs, previous)
-                run, previous = self._measured_run(item, nextitem, previous, ours, sentinels)
-                runs.append(run)
-                if not run.passed or not keep_going(run):
-                    break
-        return runs
+        try:
+            with self._window():
+                _, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+                for _ in range(times):
+                    if runs:
+                        runs[-1].release()
+                    ours = (*runs, previous)
+                    run, previous = self._measured_run(item, keep_scopes, previous, ours, sentinels)
+                    runs.append(run)
+                    if run.error or not run.passed or not keep_going(run):
+                        break
+        finally:
+            final_teardown = _teardown_to(item, nextitem)
+        return runs, final_teardown
 
     def _measured_run(
         self,
         item: pytest.Item,
-        nextitem: pytest.Item | None,
+        nextitem: pytest.Node | None,
         previous: _Previous | None,
         ours: tuple[object, ...],
         sentinels: SentinelHooks | None,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
-        own bookkeeping from earlier runs of the same window, which is never growth."""
-        self.containers.refresh()
-        sizes_before = self.containers.sizes()
-        self.ledger.clear()
-        sentinel_state = sentinels[0]() if sentinels else None
-        if tracemalloc.is_tracing():
-            tracemalloc.reset_peak()
-        measure_peak = self.measure_peak
-        if measure_peak:
-            self.rss.reset_peak()
-        before = take_snapshot(self.rss)
+        own bookkeeping from earlier runs of the same window, which is never growth.
+
+        The test always runs and its reports are always returned: a failure of the
+        measurement itself becomes the run's ``error``.
+        """
+        try:
+            sizes_before, sentinel_state, before = self._prepare(sentinels)
+        except Exception as exc:
+            reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
+            return GuardedRun(reports, {}, error=repr(exc)), previous or _Previous(set(), 0)
         self.gc_watch.start()
         try:
-            reports = runtestprotocol(item, nextitem=nextitem, log=False)
-            was_recording = self.gc_watch.pause()
-            held_by_us = [reports, before, ours, sentinel_state]
-            survivors = self._attribute(item, held_by_us, self.young.survivors())
-            self.gc_watch.resume(was_recording)
-            # After the collection: files and threads the GC released are gone by now.
-            findings = sentinels[1](sentinel_state) if sentinels else []
+            reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
+            try:
+                was_recording = self.gc_watch.pause()
+                held_by_us = [reports, before, ours, sentinel_state]
+                survivors = self._attribute(item, held_by_us, self.young.survivors())
+                self.gc_watch.resume(was_recording)
+                # After the collection: files and threads the GC released are gone by now.
+                findings = sentinels[1](sentinel_state) if sentinels else []
+            except Exception as exc:
+                return GuardedRun(reports, {}, error=repr(exc)), previous or _Previous(set(), 0)
         finally:
             gc_stats = self.gc_watch.stop()
         after = take_snapshot(self.rss)
-        peak = self.rss.peak() if measure_peak else None
+        peak = self.rss.peak() if self.measure_peak else None
         growth = self.containers.growth(sizes_before)
         current = _Previous(
             {id(obj) for obj in survivors.retained}, shallow_bytes(survivors.retained)
@@ -219,6 +229,19 @@ class WindowRunner:
             figures["retained_bytes"] = current.bytes - previous.bytes
         run = GuardedRun(reports, figures, new, growth, survivors.labels, findings)
         return run, current
+
+    def _prepare(
+        self, sentinels: SentinelHooks | None
+    ) -> tuple[tuple[int, ...], Any, HeapSnapshot]:
+        self.containers.refresh()
+        sizes_before = self.containers.sizes()
+        self.ledger.clear()
+        sentinel_state = sentinels[0]() if sentinels else None
+        if tracemalloc.is_tracing():
+            tracemalloc.reset_peak()
+        if self.measure_peak:
+            self.rss.reset_peak()
+        return sizes_before, sentinel_state, take_snapshot(self.rss)
 
     def _attribute(
         self, item: pytest.Item, held_by_us: list[Any], survivors: list[object]
@@ -235,6 +258,21 @@ class WindowRunner:
             young_reachable(self.plugin_state.learn(remaining), young, held)
         retained = [obj for obj in survivors if id(obj) not in held]
         return _Survivors(retained, len(held), fixture_labels(self.ledger))
+
+
+def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Tear down what ``nextitem`` does not need, as pytest's teardown phase would.
+
+    Only the setup stack: running the whole teardown phase again would confuse the
+    plugins whose teardown wrappers expect their setup wrappers to have run.
+    """
+    setup_state = item.session._setupstate
+    call = pytest.CallInfo.from_call(
+        lambda: setup_state.teardown_exact(nextitem),
+        when="teardown",
+        reraise=(pytest.exit.Exception, KeyboardInterrupt),
+    )
+    return item.ihook.pytest_runtest_makereport(item=item, call=call)
 
 
 def _not_in(objects: list[object], previous: _Previous) -> list[object]:
