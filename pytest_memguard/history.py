@@ -19,6 +19,7 @@ import os
 import platform as platform_module
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -321,7 +322,7 @@ class History:
         try:
             with self._errors():
                 db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-                db.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(db)
                 self._upgrade(db)
         except BaseException:
             db.close()
@@ -544,6 +545,20 @@ class History:
 
 
 @contextmanager
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying: two processes creating the database at once can make the
+    switch report "database is locked" at once, without waiting on the busy handler."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     # IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
     # instead of one failing when it upgrades a read lock.
