@@ -544,7 +544,6 @@ class History:
         return run, self.run_records(run)
 
 
-@contextmanager
 def _enable_wal(db: sqlite3.Connection) -> None:
     """Switch to WAL, retrying: two processes creating the database at once can make the
     switch report "database is locked" at once, without waiting on the busy handler."""
@@ -559,6 +558,7 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
+@contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     # IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
     # instead of one failing when it upgrades a read lock.
