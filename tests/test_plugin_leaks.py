@@ -1,0 +1,380 @@
+"""Leak verdicts end to end: real leak shapes fail as LEAK, warm-up patterns pass.
+
+Every scenario runs in a child pytest (``run_pytest``) under ``--memguard``: the plugin
+freezes the GC and re-runs suspects, which must not happen inside this interpreter.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+# --- leaks ---------------------------------------------------------------------------
+
+LEAK_PATTERNS = {
+    "objects-appended-to-module-global": """
+        ITEMS = []
+
+        def test_pattern():
+            ITEMS.append({"request": [1, 2, 3]})
+    """,
+    "class-attribute-dict-growing": """
+        class Registry:
+            table = {}
+
+        def test_pattern():
+            Registry.table[len(Registry.table)] = [object()]
+    """,
+    "instance-added-to-module-set": """
+        class Session:
+            pass
+
+        SEEN = set()
+
+        def test_pattern():
+            SEEN.add(Session())
+    """,
+    "strings-appended-to-module-list": """
+        NAMES = []
+
+        def test_pattern():
+            NAMES.append("user-name-%d" % len(NAMES))
+    """,
+    "unbounded-functools-cache-of-strings": """
+        import functools
+        import itertools
+
+        COUNTER = itertools.count()
+
+        @functools.cache
+        def greeting(number):
+            return "hello visitor number %d" % number
+
+        def test_pattern():
+            greeting(next(COUNTER) * 1000)
+    """,
+}
+
+
+@pytest.mark.parametrize("source", LEAK_PATTERNS.values(), ids=LEAK_PATTERNS.keys())
+def test_leak_pattern_fails_as_leak(pytester, run_pytest, source):
+    pytester.makepyfile(test_leaky=textwrap.dedent(source))
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_pattern _*",
+            "memguard: leak: leak confirmed: *",
+            "*= memguard =*",
+            "*1 guarded tests: 1 leak",
+            "LEAK test_leaky.py::test_pattern - memguard: leak: leak confirmed*",
+        ]
+    )
+
+
+def test_untracked_strings_are_caught_by_the_container_watch(pytester, run_pytest):
+    """Strings are not in the young heap: the growth shows as module-level container growth."""
+    pytester.makepyfile(
+        test_leaky="""
+        NAMES = []
+
+        def test_pattern():
+            NAMES.append("user-name-%d" % len(NAMES))
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "memguard: leak: leak confirmed: module-level containers grew by 1 entr* "
+            "on each of 3 runs: [[]1, 1, 1]*",
+            "*growing-container: test_leaky.NAMES grew by 1 entr* on each run*",
+        ]
+    )
+
+
+def test_failure_text_names_the_figures_of_each_repetition(pytester, run_pytest):
+    pytester.makepyfile(
+        test_leaky="""
+        ITEMS = []
+
+        def test_pattern():
+            ITEMS.append([len(ITEMS)])
+        """
+    )
+
+    result = run_pytest("--memguard")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["memguard: leak: leak confirmed: retained 1 objects * on each of 3 runs: [[]1, 1, 1]*"]
+    )
+
+
+def test_failing_test_is_reported_failed_not_leak(pytester, run_pytest):
+    pytester.makepyfile(
+        test_failing="""
+        ITEMS = []
+
+        def test_broken():
+            ITEMS.append([1])
+            assert False, "the test's own failure"
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_failing.py::test_broken - AssertionError: the te*"])
+    result.stdout.no_fnmatch_line("LEAK *")
+    result.stdout.no_fnmatch_line("*memguard: leak*")
+
+
+def test_repeat_zero_lets_the_screened_run_decide(pytester, run_pytest, read_lines):
+    """A test with side effects is run once: the screen alone makes the verdict."""
+    runs = pytester.path / "runs.txt"
+    pytester.makepyfile(
+        test_side_effect=f"""
+        import pytest
+
+        ITEMS = []
+
+        @pytest.mark.memguard(repeat=0)
+        def test_sends_mail():
+            with open({str(runs)!r}, "a") as out:
+                out.write("sent\\n")
+            ITEMS.append([1])
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(failed=1)
+    assert read_lines(runs) == ["sent"]
+    result.stdout.fnmatch_lines(
+        [
+            "memguard: leak: leak confirmed: * on each of 1 runs: [[]*]*",
+            "LEAK test_side_effect.py::test_sends_mail - *",
+        ]
+    )
+
+
+# --- warm-up: one-time growth passes -------------------------------------------------
+
+WARMUP_PATTERNS = {
+    "first-re-compile-of-a-new-pattern": """
+        import re
+
+        def test_pattern():
+            assert re.compile(r"memguard-warmup-(\\d+)-[a-z]{3,7}$").match("memguard-warmup-1-abc")
+    """,
+    "bounded-lru-cache-filling": """
+        import functools
+        import itertools
+        import pytest
+
+        COUNTER = itertools.count()
+
+        @functools.lru_cache(maxsize=8)
+        def square(number):
+            return [number * number]
+
+        @pytest.mark.parametrize("case", range(3))
+        def test_pattern(case):
+            assert square(next(COUNTER)) is not None
+    """,
+    "lazy-import-of-a-stdlib-module": """
+        import sys
+
+        WAVE_WAS_IMPORTED = "wave" in sys.modules
+
+        def test_pattern():
+            import wave
+
+            assert wave.open
+
+        def test_wave_was_not_imported_before():
+            assert not WAVE_WAS_IMPORTED
+    """,
+    "dict-set-once": """
+        CONFIG = {}
+
+        def test_pattern():
+            options = CONFIG.setdefault("options", {"verbose": [1, 2]})
+            assert options["verbose"] == [1, 2]
+    """,
+    "session-fixture-building-a-big-value": """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def big_table():
+            return [list(range(10)) for _ in range(10_000)]
+
+        def test_pattern(big_table):
+            assert len(big_table) == 10_000
+    """,
+    "module-fixture": """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def settings():
+            return {"hosts": ["a", "b"], "ports": [1, 2]}
+
+        def test_pattern(settings):
+            assert settings["hosts"] == ["a", "b"]
+    """,
+    "logs-with-caplog": """
+        import logging
+
+        def test_pattern(caplog):
+            logging.getLogger("app").warning("disk %s is full", "sda")
+            assert "disk sda is full" in caplog.text
+    """,
+    "warns": """
+        import warnings
+
+        def test_pattern():
+            warnings.warn("this API is deprecated", DeprecationWarning)
+    """,
+    "replaces-a-module-level-last-value": """
+        LAST = None
+
+        def test_pattern():
+            global LAST
+            LAST = {"request": [1, 2, 3], "answer": "ok"}
+    """,
+}
+
+
+@pytest.mark.parametrize("source", WARMUP_PATTERNS.values(), ids=WARMUP_PATTERNS.keys())
+def test_warmup_pattern_passes(pytester, run_pytest, probe, source):
+    probe.install(pytester)
+    pytester.makepyfile(
+        test_warmup=textwrap.dedent(source)
+        + "\n\ndef test_ordinary_neighbour():\n    assert [1, 2] == [1, 2]\n"
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()
+    assert outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] >= 2
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("LEAK *")
+    verdicts = probe.verdicts()
+    assert len(verdicts) == outcomes["passed"]
+    assert set(verdicts.values()) <= {"ok", "warmup"}, verdicts
+
+
+def test_module_fixture_with_a_one_time_side_effect_is_warmup(pytester, run_pytest):
+    """The first use of a module fixture that registers itself once is warm-up."""
+    pytester.makepyfile(
+        test_registry="""
+        import pytest
+
+        REGISTRY = []
+
+        @pytest.fixture(scope="module")
+        def service():
+            REGISTRY.append({"name": "billing"})
+            return REGISTRY[-1]
+
+        def test_uses_service(service):
+            assert service["name"] == "billing"
+
+        def test_more_in_the_module():
+            pass
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("LEAK *")
+
+
+def test_module_fixture_side_effect_is_warmup_for_the_last_test_of_a_module(pytester, run_pytest):
+    pytester.makepyfile(
+        test_registry="""
+        import pytest
+
+        REGISTRY = []
+
+        @pytest.fixture(scope="module")
+        def service():
+            REGISTRY.append({"name": "billing"})
+            return REGISTRY[-1]
+
+        def test_uses_service(service):
+            assert service["name"] == "billing"
+        """,
+        test_zz_other="""
+        def test_other_module():
+            pass
+        """,
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.stdout.no_fnmatch_line("LEAK *")
+    result.assert_outcomes(passed=2)
+
+
+def test_session_fixture_side_effect_is_warmup_when_the_test_runs_alone(pytester, run_pytest):
+    pytester.makepyfile(
+        test_registry="""
+        import pytest
+
+        REGISTRY = []
+
+        @pytest.fixture(scope="session")
+        def service():
+            REGISTRY.append({"name": "billing"})
+            return REGISTRY[-1]
+
+        def test_uses_service(service):
+            assert service["name"] == "billing"
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.stdout.no_fnmatch_line("LEAK *")
+    result.assert_outcomes(passed=1)
+
+
+# --- a clean suite ---------------------------------------------------------------------
+
+
+def test_clean_suite_of_500_empty_tests_gives_only_ok_verdicts(pytester, run_pytest, probe):
+    """At most the very first test may be warm-up (interpreter caches); none is a leak."""
+    probe.install(pytester)
+    pytester.makepyfile(
+        test_clean="""
+        import pytest
+
+        @pytest.mark.parametrize("case", range(500))
+        def test_empty(case):
+            pass
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "junitxml", "--junitxml=x.xml")
+
+    result.assert_outcomes(passed=500)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.re_match_lines([r"^500 guarded tests: (499 ok, 1 warmup|500 ok)$"])
+    result.stdout.no_fnmatch_line("*leak*")
+    verdicts = probe.verdicts()
+    assert len(verdicts) == 500
+    not_ok = {nodeid: verdict for nodeid, verdict in verdicts.items() if verdict != "ok"}
+    assert set(not_ok) <= {"test_clean.py::test_empty[0]"}, not_ok
+    assert set(not_ok.values()) <= {"warmup"}, not_ok
+    assert (pytester.path / "x.xml").read_text().count("<testcase ") == 500

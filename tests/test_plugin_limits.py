@@ -1,0 +1,475 @@
+"""Limits end to end: each passes under and fails over; bad values; precedence; opting out.
+
+Runs that guard tests go to a child pytest (``run_pytest``): the plugin freezes the GC.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# --- each limit, under and over ---------------------------------------------------------
+
+
+def test_peak_over_the_limit_fails_over_limit(pytester, run_pytest):
+    pytester.makepyfile(
+        test_peak="""
+        import pytest
+
+        @pytest.mark.memguard(peak="1 KiB")
+        def test_big_buffer():
+            buffer = bytearray(10 * 1024 * 1024)
+            del buffer
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "memguard: over-limit: peak 1?.? MiB over the limit 1.0 KiB*",
+            "OVER-LIMIT test_peak.py::test_big_buffer - memguard: over-limit: *",
+        ]
+    )
+
+
+def test_peak_under_the_limit_passes(pytester, run_pytest):
+    pytester.makepyfile(
+        test_peak="""
+        import pytest
+
+        @pytest.mark.memguard(peak="100 MiB")
+        def test_big_buffer():
+            buffer = bytearray(10 * 1024 * 1024)
+            del buffer
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["PASSED test_peak.py::test_big_buffer"])
+    result.stdout.no_fnmatch_line("*over-limit*")
+
+
+def test_gc_collections_counts_the_tests_own_collections(pytester, run_pytest):
+    """The plugin's own collections (it collects after every run) are not counted;
+    an explicit ``gc.collect()`` in the test is."""
+    pytester.makepyfile(
+        test_gc="""
+        import gc
+        import pytest
+
+        @pytest.mark.memguard(gc_collections=0)
+        def test_collects_three_times():
+            for _ in range(3):
+                gc.collect()
+
+        @pytest.mark.memguard(gc_collections=0)
+        def test_never_collects():
+            assert [1, 2] == [1, 2]
+
+        @pytest.mark.memguard(gc_collections=5)
+        def test_collects_under_the_limit():
+            for _ in range(3):
+                gc.collect()
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "memguard: over-limit: [3-9] GC collections, over the limit 0*",
+            "PASSED test_gc.py::test_never_collects",
+            "PASSED test_gc.py::test_collects_under_the_limit",
+            "OVER-LIMIT test_gc.py::test_collects_three_times - *",
+        ]
+    )
+
+
+def test_rss_growth_over_the_limit_fails_over_limit(pytester, run_pytest):
+    """A 50 MB buffer kept as the module's "last value": RSS grows, nothing leaks."""
+    pytester.makepyfile(
+        test_rss="""
+        import pytest
+
+        LAST = None
+
+        @pytest.mark.memguard(rss_growth="10 MiB")
+        def test_keeps_a_buffer():
+            global LAST
+            LAST = bytearray(50 * 1024 * 1024)
+
+        @pytest.mark.memguard(rss_growth="10 MiB")
+        def test_frees_its_buffer():
+            buffer = bytearray(50 * 1024 * 1024)
+            del buffer
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "memguard: over-limit: RSS grew *MiB, over the limit 10.0 MiB*",
+            "PASSED test_rss.py::test_frees_its_buffer",
+            "OVER-LIMIT test_rss.py::test_keeps_a_buffer - *",
+        ]
+    )
+
+
+def test_retained_buffer_over_rss_growth_is_a_leak_that_mentions_rss(pytester, run_pytest):
+    pytester.makepyfile(
+        test_rss="""
+        import pytest
+
+        HELD = []
+
+        @pytest.mark.memguard(rss_growth="10 MiB")
+        def test_holds_a_buffer():
+            HELD.append(bytearray(50 * 1024 * 1024))
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["memguard: leak: leak confirmed: *"])
+    result.stdout.fnmatch_lines(["*RSS grew *MiB, over the limit 10.0 MiB*"])
+
+
+def test_retained_objects_limit_lets_a_small_untracked_leak_pass(pytester, run_pytest):
+    pytester.makepyfile(
+        test_small="""
+        import pytest
+
+        NAMES = []
+
+        @pytest.mark.memguard(retained_objects=1000)
+        def test_small_leak():
+            NAMES.append("name-%d" % len(NAMES))
+
+        def test_same_leak_unmarked():
+            NAMES.append("name-%d" % len(NAMES))
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED test_small.py::test_small_leak",
+            "LEAK test_small.py::test_same_leak_unmarked - *",
+        ]
+    )
+
+
+def test_retained_limits_let_a_small_object_leak_pass(pytester, run_pytest):
+    pytester.makepyfile(
+        test_small="""
+        import pytest
+
+        ITEMS = []
+
+        @pytest.mark.memguard(retained_objects=1000, retained="1 MiB")
+        def test_small_leak():
+            ITEMS.append([len(ITEMS)])
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("LEAK *")
+
+
+def test_retained_objects_limit_alone_lets_a_small_object_leak_pass(pytester, run_pytest):
+    pytester.makepyfile(
+        test_small="""
+        import pytest
+
+        ITEMS = []
+
+        @pytest.mark.memguard(retained_objects=1000)
+        def test_small_leak():
+            ITEMS.append([len(ITEMS)])
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.stdout.no_fnmatch_line("LEAK *")
+    result.assert_outcomes(passed=1)
+
+
+# --- bad values -----------------------------------------------------------------------
+
+BAD_MARKERS = {
+    "bad-value": ('@pytest.mark.memguard(peak="lots")', "*peak='lots'*"),
+    "unknown-key": ("@pytest.mark.memguard(retain=1)", "*retain=1: unknown limit*"),
+    "positional-argument": (
+        '@pytest.mark.memguard("1 KiB")',
+        "*positional arguments are not accepted*",
+    ),
+}
+
+
+@pytest.mark.parametrize(("marker", "message"), BAD_MARKERS.values(), ids=BAD_MARKERS.keys())
+def test_bad_marker_is_one_error_naming_the_test_and_the_key(pytester, run_pytest, marker, message):
+    pytester.makepyfile(
+        test_marked=f"""
+        import pytest
+
+        def test_before():
+            pass
+
+        {marker}
+        def test_bad():
+            pass
+
+        def test_after():
+            pass
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=2, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_bad*",
+            f"memguard marker on test_marked.py::test_bad: {message}",
+        ]
+    )
+    summary = [line for line in result.outlines if line.startswith("ERROR test_marked.py")]
+    assert len(summary) == 1, summary
+    assert summary[0].startswith("ERROR test_marked.py::test_bad - ")
+
+
+def test_bad_marker_value_under_memguard_is_one_error(pytester, run_pytest):
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.memguard(peak="lots")
+        def test_bad():
+            pass
+
+        def test_after():
+            pass
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["memguard marker on test_marked.py::test_bad: argument peak=*"])
+
+
+def test_bad_cli_value_is_a_usage_error_before_any_test_runs(pytester, run_pytest, read_lines):
+    ran = pytester.path / "ran.txt"
+    pytester.makepyfile(
+        test_any=f"""
+        def test_records_that_it_ran():
+            with open({str(ran)!r}, "a") as out:
+                out.write("ran\\n")
+        """
+    )
+
+    result = run_pytest("--memguard-peak=lots")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--memguard-peak*lots*"])
+    assert read_lines(ran) == []
+
+
+def test_bad_ini_value_is_a_usage_error_naming_the_key(pytester, run_pytest, read_lines):
+    ran = pytester.path / "ran.txt"
+    pytester.makeini("[pytest]\nmemguard_peak = lots\n")
+    pytester.makepyfile(
+        test_any=f"""
+        def test_records_that_it_ran():
+            with open({str(ran)!r}, "a") as out:
+                out.write("ran\\n")
+        """
+    )
+
+    result = run_pytest()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*memguard_peak*lots*"])
+    assert read_lines(ran) == []
+
+
+# --- markers, precedence and opting out ---------------------------------------------------
+
+
+def test_strict_markers_accepts_both_markers(pytester, run_pytest):
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.memguard(peak="100 MiB")
+        def test_guarded():
+            pass
+
+        @pytest.mark.no_memguard
+        def test_opted_out():
+            pass
+        """
+    )
+
+    result = run_pytest("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning")
+
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+
+
+PRECEDENCE_TESTS = """
+import pytest
+
+ITEMS = []
+
+def test_unmarked():
+    ITEMS.append([1])
+
+@pytest.mark.memguard(repeat=5)
+def test_marked():
+    ITEMS.append([1])
+"""
+
+
+def _repetitions(result: pytest.RunResult) -> dict[str, int]:
+    """How many runs confirmed each leak, from ``on each of N runs`` in the failures."""
+    found: dict[str, int] = {}
+    current = None
+    for line in result.outlines:
+        stripped = line.strip("_ ")
+        if line.startswith("_") and stripped.startswith("test_"):
+            current = stripped
+        elif current and line.startswith("memguard: leak:") and "on each of " in line:
+            found[current] = int(line.split("on each of ", 1)[1].split()[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("cli", "expected_unmarked"),
+    [pytest.param((), 2, id="ini"), pytest.param(("--memguard-repeat=4",), 4, id="cli-over-ini")],
+)
+def test_repeat_precedence_marker_over_cli_over_ini(pytester, run_pytest, cli, expected_unmarked):
+    pytester.makeini("[pytest]\nmemguard_repeat = 2\n")
+    pytester.makepyfile(test_precedence=PRECEDENCE_TESTS)
+
+    result = run_pytest("--memguard", *cli)
+
+    result.assert_outcomes(failed=2)
+    assert _repetitions(result) == {"test_unmarked": expected_unmarked, "test_marked": 5}
+
+
+def test_repeat_default_is_three(pytester, run_pytest):
+    pytester.makepyfile(test_precedence=PRECEDENCE_TESTS)
+
+    result = run_pytest("--memguard")
+
+    result.assert_outcomes(failed=2)
+    assert _repetitions(result) == {"test_unmarked": 3, "test_marked": 5}
+
+
+LEAKING_PAIR = """
+import pytest
+
+ITEMS = []
+
+def test_leaks():
+    ITEMS.append([1])
+
+@pytest.mark.no_memguard
+def test_leaks_but_opted_out():
+    ITEMS.append([1])
+"""
+
+
+def test_no_memguard_opts_a_leaking_test_out(pytester, run_pytest):
+    pytester.makepyfile(test_pair=LEAKING_PAIR)
+
+    result = run_pytest("--memguard", "-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 guarded tests: 1 leak",
+            "PASSED test_pair.py::test_leaks_but_opted_out",
+            "LEAK test_pair.py::test_leaks - *",
+        ]
+    )
+
+
+def test_without_memguard_or_markers_nothing_is_guarded(pytester, run_pytest):
+    pytester.makepyfile(test_pair=LEAKING_PAIR)
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*= memguard =*")
+    result.stdout.no_fnmatch_line("*guarded tests*")
+    result.stdout.no_fnmatch_line("memguard: *")
+
+
+def test_disabled_plugin_guards_nothing(pytester, run_pytest):
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        ITEMS = []
+
+        @pytest.mark.memguard(repeat=2)
+        def test_leaks():
+            ITEMS.append([1])
+        """
+    )
+
+    result = run_pytest("-p", "no:memguard", "-rA")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*= memguard =*")
+    result.stdout.fnmatch_lines(["*PytestUnknownMarkWarning: Unknown pytest.mark.memguard*"])
+
+
+def test_disabled_plugin_leaves_its_markers_unregistered_so_strict_markers_rejects_them(
+    pytester, run_pytest
+):
+    """Recorded behaviour: ``-p no:memguard`` also drops the marker registration, so a
+    suite using the markers under ``--strict-markers`` fails to collect; registering
+    them in the ini file keeps them harmless."""
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.memguard(peak="100 MiB")
+        def test_guarded():
+            pass
+
+        @pytest.mark.no_memguard
+        def test_opted_out():
+            pass
+        """
+    )
+
+    result = run_pytest("-p", "no:memguard", "--strict-markers")
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*'memguard' not found in `markers` configuration option*"])
+
+    pytester.makeini("[pytest]\nmarkers =\n    memguard: limits\n    no_memguard: opt out\n")
+    registered = run_pytest("-p", "no:memguard", "--strict-markers")
+
+    registered.assert_outcomes(passed=2)
+    assert registered.ret == pytest.ExitCode.OK
