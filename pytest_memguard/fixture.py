@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from pytest_memguard.config import parse_limit
-from pytest_memguard.heap import HeapSnapshot, RssProbe, YoungHeap, shallow_bytes, take_snapshot
+from pytest_memguard.heap import (
+    HeapSnapshot,
+    RssProbe,
+    YoungHeap,
+    excluding,
+    shallow_bytes,
+    take_snapshot,
+)
 from pytest_memguard.units import format_size
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
@@ -60,7 +67,7 @@ class MemguardFixture:
         try:
             yield result
             gc.collect()
-            survivors = [obj for obj in gc.get_objects() if id(obj) not in known]
+            survivors = excluding(gc.get_objects(), known)
         finally:
             if not nested:
                 gc.unfreeze()

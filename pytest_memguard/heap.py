@@ -158,7 +158,7 @@ class YoungHeap:
             del objects
             objects = gc.get_objects()
         if self._old_ids is not None:
-            objects = _without(objects, self._old_ids)
+            objects = excluding(objects, self._old_ids)
         return objects
 
     def close(self) -> None:
@@ -169,7 +169,8 @@ class YoungHeap:
         self._open = False
 
 
-def _without(objects: list[object], ids: set[int]) -> list[object]:
+def excluding(objects: list[object], ids: set[int]) -> list[object]:
+    """``objects`` without those whose id is in ``ids``."""
     # Not inlined in survivors(): on Python < 3.12 a comprehension over a local there
     # makes that local a cell, created before the listing and so listed as young.
     return [obj for obj in objects if id(obj) not in ids]

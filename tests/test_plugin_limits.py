@@ -440,22 +440,21 @@ def test_disabled_plugin_guards_nothing(pytester, run_pytest):
 
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*= memguard =*")
-    result.stdout.fnmatch_lines(["*PytestUnknownMarkWarning: Unknown pytest.mark.memguard*"])
+    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
 
 
-def test_disabled_plugin_leaves_its_markers_unregistered_so_strict_markers_rejects_them(
-    pytester, run_pytest
-):
-    """Recorded behaviour: ``-p no:memguard`` also drops the marker registration, so a
-    suite using the markers under ``--strict-markers`` fails to collect; registering
-    them in the ini file keeps them harmless."""
+def test_disabled_plugin_keeps_its_markers_registered_and_harmless(pytester, run_pytest):
+    """``-p no:memguard`` turns the guard off; the markers live in a plugin of their own
+    (``memguard_markers``), so ``--strict-markers`` still knows them and a marked leaking
+    test simply passes."""
     pytester.makepyfile(
         test_marked="""
         import pytest
+        HELD = []
 
         @pytest.mark.memguard(peak="100 MiB")
-        def test_guarded():
-            pass
+        def test_guarded_but_leaking():
+            HELD.append([1])
 
         @pytest.mark.no_memguard
         def test_opted_out():
@@ -463,13 +462,8 @@ def test_disabled_plugin_leaves_its_markers_unregistered_so_strict_markers_rejec
         """
     )
 
-    result = run_pytest("-p", "no:memguard", "--strict-markers")
+    result = run_pytest("-p", "no:memguard", "--strict-markers", "-rA")
 
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*'memguard' not found in `markers` configuration option*"])
-
-    pytester.makeini("[pytest]\nmarkers =\n    memguard: limits\n    no_memguard: opt out\n")
-    registered = run_pytest("-p", "no:memguard", "--strict-markers")
-
-    registered.assert_outcomes(passed=2)
-    assert registered.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*memguard ===*")

@@ -1,0 +1,123 @@
+"""End-to-end outputs: warn mode, junitxml, the JSON report, history compare, xdist, fixture."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from pytest_memguard.report.json import load_schema
+
+LEAK_AND_CLEAN = """
+import pytest
+HELD = []
+
+def test_leaks():
+    HELD.append({"payload": [1, 2, 3]})
+
+def test_clean():
+    assert sum([1, 2, 3]) == 6
+"""
+
+
+def _verdicts(path: str) -> dict[str, str]:
+    with open(path) as handle:
+        document = json.load(handle)
+    return {test["nodeid"].split("::")[-1]: test["verdict"] for test in document["tests"]}
+
+
+def test_warn_mode_reports_the_leak_but_passes(pytester, run_pytest):
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    result = run_pytest("--memguard", "--memguard-mode=warn", "-rA")
+
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*guarded tests: 1 leak, 1 ok*"])
+
+
+def test_junitxml_carries_the_verdict_properties(pytester, run_pytest):
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    run_pytest("--memguard", "--junitxml=out.xml")
+
+    tree = ET.parse(pytester.path / "out.xml")
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in tree.iter("testcase")
+    }
+    assert properties["test_leaks"]["memguard_verdict"] == "leak"
+    assert properties["test_clean"]["memguard_verdict"] == "ok"
+    assert "memguard_gc_pause_ms" in properties["test_clean"]
+
+
+def test_json_report_matches_the_schema_and_the_verdicts(pytester, run_pytest):
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(passed=1, failed=1)
+    document = json.loads((pytester.path / "mem.json").read_text())
+    jsonschema.validate(document, load_schema())
+    assert _verdicts(str(pytester.path / "mem.json")) == {"test_leaks": "leak", "test_clean": "ok"}
+    leak = next(test for test in document["tests"] if test["verdict"] == "leak")
+    assert "test_app.HELD" in json.dumps(leak["findings"])
+
+
+def test_compare_fail_fails_the_session_on_a_regression(pytester, run_pytest):
+    pytester.makepyfile(test_app="def test_grows():\n    data = list(range(10))\n")
+    saved = run_pytest("--memguard", "--memguard-save=base", "--memguard-db=h.sqlite")
+    saved.stdout.fnmatch_lines(["*saved run #1*"])
+
+    pytester.makepyfile(
+        test_app="HELD = []\ndef test_grows():\n    HELD.append([list(range(100))])\n"
+    )
+    result = run_pytest(
+        "--memguard",
+        "--memguard-mode=warn",
+        "--memguard-db=h.sqlite",
+        "--memguard-compare=base",
+        "--memguard-compare-fail=retained_objects:0",
+    )
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*compared with*base*"])
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_xdist_gives_the_same_verdicts(pytester, run_pytest, workers):
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    result = run_pytest("--memguard", "-n", workers, "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(passed=1, failed=1)
+    verdicts = _verdicts(str(pytester.path / "mem.json"))
+    assert verdicts["test_leaks"] == "leak"
+    # The first test a worker process runs fills interpreter caches: warm-up, passing.
+    assert verdicts["test_clean"] in ("ok", "warmup")
+
+
+def test_fixture_watch_counts_what_a_block_leaves_and_enforces_its_limit(pytester, run_pytest):
+    pytester.makepyfile(
+        test_fixture="""
+        KEEP = []
+
+        def test_clean_block(memguard):
+            with memguard.watch(retained_objects=0) as watch:
+                temporary = [[i] for i in range(100)]
+                del temporary
+            assert watch.retained_objects == 0
+
+        def test_leaking_block(memguard):
+            with memguard.watch(retained_objects=0):
+                KEEP.extend([[i] for i in range(5)])
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*memguard.watch(): retained_objects 5 over the limit 0*"])
