@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
+from pytest_memguard.sentinels.registries import RegistryPath
 from pytest_memguard.units import parse_count, parse_duration, parse_size
 
 #: The limit keys: the public names of marker arguments, ``Limits`` fields and JSON keys.
@@ -110,7 +112,9 @@ class Settings:
     ``trace`` is the user's request for tracemalloc in every guarded test; a test whose
     limits need it (see :attr:`Limits.needs_tracing`) is traced regardless.
     ``reports`` holds ``(format, path)`` pairs; ``sentinels`` the raw switches of
-    ``--memguard-sentinels``, such as ``("-socket", "-atexit")``. History: ``db`` is
+    ``--memguard-sentinels``, such as ``("-socket", "-atexit")``; ``allow`` the
+    sentinels' allow-list (ini ``memguard_allow``) and ``registries`` the project's
+    registries of callables to watch (ini ``memguard_registries``). History: ``db`` is
     the database path (None: the default), ``save`` a run name ("" saves unnamed),
     ``compare`` a run reference or baseline file, ``compare_fail`` the check text.
     """
@@ -125,6 +129,8 @@ class Settings:
     chain_timeout: float = 2.0
     traceback: int = 10
     sentinels: tuple[str, ...] = ()
+    allow: Allow = ALLOW_NONE
+    registries: tuple[RegistryPath, ...] = ()
     db: str | None = None
     save: str | None = None
     compare: str | None = None
@@ -288,6 +294,30 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
 )
 
+
+def _parse_registries(entries: list[str]) -> tuple[RegistryPath, ...]:
+    return tuple(RegistryPath.parse(entry) for entry in entries if entry.strip())
+
+
+#: ini-only keys of the sentinels: one entry per line, each checked by ``parse``.
+_SENTINEL_INI: tuple[tuple[str, str, str, Callable[[list[str]], Any]], ...] = (
+    (
+        "memguard_allow",
+        "allow",
+        "leftover resources not to report, one per line: thread:NAME-GLOB, "
+        "module:MODULE-GLOB or logger:NAME-GLOB",
+        parse_allow,
+    ),
+    (
+        "memguard_registries",
+        "registries",
+        "the project's registries of callables to watch for leaked listeners, one per "
+        "line: MODULE:ATTRIBUTE.PATH to a dict, list or set of callables, such as "
+        "app.events:bus._listeners",
+        _parse_registries,
+    ),
+)
+
 _REPORT_HELP = (
     "write a per-test memory report to PATH, FORMAT json or html, such as "
     "json:memguard.json; may be given more than once"
@@ -329,6 +359,8 @@ def add_options(parser: pytest.Parser) -> None:
                 help=option.help,
             )
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
+    for name, _, help_text, _ in _SENTINEL_INI:
+        parser.addini(name, help_text, type="linelist", default=[])
     group.addoption(
         "--memguard-report",
         metavar="FORMAT:PATH",
@@ -407,6 +439,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         for option in _OPTIONS
         if (value := _lookup(config, option)) is not None
     }
+    for name, setting, _, parse in _SENTINEL_INI:
+        try:
+            found[setting] = parse(config.getini(name))
+        except ValueError as exc:
+            raise pytest.UsageError(f"memguard: ini option {name}: {exc}") from exc
     limits = Limits(**{key: found.pop(key) for key in LIMIT_KEYS if key in found})
     reports = tuple(config.getoption("memguard_report") or ())
     history = {

@@ -2,7 +2,8 @@
 
 Every test undoes what it leaked in its own teardown (the ``cleanup`` fixture), since
 these tests share the interpreter with the rest of the suite. What cannot be undone
-(an audit hook) runs in a child interpreter.
+(an audit hook) runs in a child interpreter, and the allow-list of ``memguard_allow``
+is checked through the plugin in a child pytest (``run_pytest``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import atexit
 import functools
 import gc
+import json
 import logging
 import os
 import signal
@@ -44,11 +46,14 @@ from pytest_memguard.sentinels import (
     ThreadSentinel,
     build_sentinels,
     check_all,
+    parse_allow,
     parse_sentinel_switches,
     snapshot_all,
 )
 from pytest_memguard.sentinels.base import describe
 from pytest_memguard.sentinels.fds import FdBackend, ProcFds, PsutilFds, default_backend
+
+RunPytest = Callable[..., pytest.RunResult]  # the run_pytest fixture of conftest.py
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and descriptors")
@@ -801,3 +806,66 @@ def run_script(code: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+# --- the allow-list of memguard_allow -------------------------------------------------
+
+
+def test_parse_allow_maps_entries_to_the_allow_list() -> None:
+    entries = ["thread:poller-*", " module:vendor.* ", "logger:urllib3.*", "", "THREAD:pool"]
+    assert parse_allow(entries) == Allow(
+        thread_names=("poller-*", "pool"), modules=("vendor.*",), loggers=("urllib3.*",)
+    )
+    assert parse_allow([]) == Allow()
+
+
+@pytest.mark.parametrize("entry", ["poller-*", "task:poller", "thread:", "thread: "])
+def test_parse_allow_names_a_bad_entry(entry: str) -> None:
+    with pytest.raises(ValueError, match="expected thread:NAME-GLOB") as info:
+        parse_allow(["thread:ok", entry])
+    assert str(info.value).startswith(f"entry {entry!r}: ")
+
+
+LEAKED_THREADS = """
+import itertools
+import threading
+
+_numbers = itertools.count()
+_stop = threading.Event()
+
+
+def test_starts_a_poller():
+    name = f"poller-{next(_numbers)}"
+    threading.Thread(target=_stop.wait, args=(60,), name=name, daemon=True).start()
+"""
+
+
+def thread_findings(pytester: pytest.Pytester, run_pytest: RunPytest, ini: str) -> list[str]:
+    """Run :data:`LEAKED_THREADS` under ``--memguard``: the thread findings' summaries."""
+    pytester.makepyfile(test_threads=LEAKED_THREADS)
+    pytester.makeini(f"[pytest]\n{ini}")
+    run_pytest("--memguard", "--memguard-report=json:mem.json")
+    (test,) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    return [f["summary"] for f in test["findings"] if f["kind"] == "thread"]
+
+
+def test_allow_list_silences_a_thread_named_by_glob(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The finding goes; the memory each leaked thread keeps is still judged on its own."""
+    leaked = thread_findings(pytester, run_pytest, "")
+    assert len(leaked) == 1
+    assert leaked[0].startswith("thread 'poller-")
+    assert leaked[0].endswith("(target Event.wait, daemon) still running after teardown")
+    allowed = "memguard_allow =\n    logger:vendor.*\n    thread:poller-*"
+    assert thread_findings(pytester, run_pytest, allowed) == []
+
+
+def test_bad_allow_entry_is_a_usage_error(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
+    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    pytester.makeini("[pytest]\nmemguard_allow =\n    thread:poller-*\n    poller-*\n")
+    result = run_pytest("--memguard")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*memguard: ini option memguard_allow: entry 'poller-*': expected thread:NAME-GLOB*"]
+    )

@@ -10,6 +10,9 @@ drives them::
     findings = check_all(sentinels, states)   # after teardown
 
 A sentinel that fails is turned into a ``PytestMemguardWarning``; it never breaks a test.
+The allow-list comes from ``parse_allow`` (the ``memguard_allow`` ini lines); the
+project's own registries (``RegistryPath`` entries of ``memguard_registries`` and a
+``pytest_memguard_registries`` hook) are watched under the ``listener`` switch.
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ from collections.abc import Collection, Sequence
 
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels import fds
-from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, PytestMemguardWarning, Sentinel
+from pytest_memguard.sentinels.base import (
+    ALLOW_NONE,
+    Allow,
+    PytestMemguardWarning,
+    Sentinel,
+    parse_allow,
+)
 from pytest_memguard.sentinels.fds import FdSentinel
 from pytest_memguard.sentinels.hooks import AtexitSentinel, ListenerSentinel, SignalSentinel
 from pytest_memguard.sentinels.logs import LoggingSentinel
 from pytest_memguard.sentinels.procs import SubprocessSentinel
+from pytest_memguard.sentinels.registries import RegistryHook, RegistryPath, RegistrySentinel
 from pytest_memguard.sentinels.tasks import TaskSentinel
 from pytest_memguard.sentinels.threads import ThreadSentinel
 
@@ -36,6 +46,9 @@ __all__ = [
     "ListenerSentinel",
     "LoggingSentinel",
     "PytestMemguardWarning",
+    "RegistryHook",
+    "RegistryPath",
+    "RegistrySentinel",
     "Sentinel",
     "SignalSentinel",
     "SubprocessSentinel",
@@ -43,6 +56,7 @@ __all__ = [
     "ThreadSentinel",
     "build_sentinels",
     "check_all",
+    "parse_allow",
     "parse_sentinel_switches",
     "snapshot_all",
     "unavailable_sentinels",
@@ -98,13 +112,20 @@ def parse_sentinel_switches(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def build_sentinels(disabled: Collection[str] = (), allow: Allow = ALLOW_NONE) -> list[Sentinel]:
+def build_sentinels(
+    disabled: Collection[str] = (),
+    allow: Allow = ALLOW_NONE,
+    registries: Sequence[RegistryPath] = (),
+    registry_hook: RegistryHook | None = None,
+) -> list[Sentinel]:
     """One sentinel per enabled switch that this platform supports, in running order.
 
     Sentinels with a grace period (threads, timers, children) run first, so what
     ends during it has closed its files before they are counted. One sentinel may
     serve several switches (``ThreadSentinel`` is ``thread`` and ``timer``), when
-    they share the costly part of the scan.
+    they share the costly part of the scan. ``registries`` and ``registry_hook``
+    (which calls ``pytest_memguard_registries``) add a ``RegistrySentinel`` under the
+    ``listener`` switch; both are resolved at the first snapshot, not here.
     """
     unknown = set(disabled) - set(SENTINEL_NAMES)
     if unknown:
@@ -121,6 +142,8 @@ def build_sentinels(disabled: Collection[str] = (), allow: Allow = ALLOW_NONE) -
         sentinels.append(TaskSentinel(allow))
     if "listener" in on:
         sentinels.append(ListenerSentinel(allow))
+        if registries or registry_hook is not None:
+            sentinels.append(RegistrySentinel(registries, registry_hook, allow))
     if "logging-handler" in on or "listener" in on:
         sentinels.append(
             LoggingSentinel(allow, handlers="logging-handler" in on, filters="listener" in on)

@@ -85,6 +85,34 @@ class Allow:
 #: The default allow-list: everything is reported.
 ALLOW_NONE = Allow()
 
+#: The prefixes of ``memguard_allow`` entries, each with the ``Allow`` field it fills.
+_ALLOW_PREFIXES: dict[str, str] = {
+    "thread": "thread_names",
+    "module": "modules",
+    "logger": "loggers",
+}
+
+
+def parse_allow(entries: Iterable[str]) -> Allow:
+    """The allow-list of ``memguard_allow`` lines such as ``thread:pool-*``.
+
+    Each entry is ``thread:NAME-GLOB``, ``module:MODULE-GLOB`` or ``logger:NAME-GLOB``;
+    blank entries are skipped. Raises ``ValueError`` naming the first bad entry.
+    """
+    found: dict[str, list[str]] = {field: [] for field in _ALLOW_PREFIXES.values()}
+    for entry in entries:
+        if not entry.strip():
+            continue
+        prefix, sep, pattern = entry.partition(":")
+        field_name = _ALLOW_PREFIXES.get(prefix.strip().lower())
+        if not sep or field_name is None or not pattern.strip():
+            raise ValueError(
+                f"entry {entry!r}: expected thread:NAME-GLOB, module:MODULE-GLOB or "
+                f"logger:NAME-GLOB, such as 'thread:pool-*'"
+            )
+        found[field_name].append(pattern.strip())
+    return Allow(**{name: tuple(patterns) for name, patterns in found.items()})
+
 
 def _matches(text: str, patterns: Iterable[str]) -> bool:
     return bool(text) and any(fnmatch.fnmatchcase(text, pattern) for pattern in patterns)

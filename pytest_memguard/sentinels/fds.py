@@ -136,7 +136,7 @@ class PsutilFds:
     """
 
     def __init__(self) -> None:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         self._process = psutil.Process()
 

@@ -42,7 +42,7 @@ def _proc_children() -> frozenset[int]:
 
 
 def _psutil_children() -> frozenset[int]:
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     return frozenset(child.pid for child in psutil.Process().children())
 
