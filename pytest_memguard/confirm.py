@@ -79,7 +79,7 @@ def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
             return False, f"repetition {attempt} {failed.outcome} in {failed.when}"
         if not is_suspect_run(run, limits):
             return False, f"growth stopped on repetition {attempt}"
-    if len(runs) < limits.repeat:
+    if len(runs) < (limits.repeat or 0):
         return False, f"only {len(runs)} of {limits.repeat} repetitions ran"
     return True, ""
 
@@ -121,7 +121,7 @@ def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str]
         return None
     tops = _top_objects(run.retained)
     skip = {id(obj) for obj in ignore} | {id(run.retained), id(run), id(tops)}
-    bounds = []
+    bounds: list[str] = []
     for obj in tops:
         holders = [
             ref

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,12 +37,38 @@ class Watch:
     types: dict[str, int] = field(default_factory=dict)
 
 
+#: An object a test declared must be collected, with how to name it in a failure.
+Expected = tuple["weakref.ref[Any]", str]
+
+
 class MemguardFixture:
     """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
 
-    def __init__(self, rss: RssProbe, outer: YoungHeap | None) -> None:
+    def __init__(
+        self, rss: RssProbe, outer: YoungHeap | None, expected: list[Expected] | None = None
+    ) -> None:
         self._rss = rss
         self._outer = outer
+        self._expected = [] if expected is None else expected
+
+    def assert_collected(self, *objects: object) -> None:
+        """Declare that ``objects`` must be gone once the test's teardown is over.
+
+        Checked after teardown and a collection; one still alive fails the test with
+        its retainer chain. Objects that cannot be weak-referenced (``list``, ``dict``,
+        ``int``...) are refused: wrap them, or check the object that owns them.
+        """
+        for obj in objects:
+            try:
+                reference = weakref.ref(obj)
+            except TypeError:
+                pytest.fail(
+                    f"memguard.assert_collected(): a {type(obj).__name__} cannot be "
+                    "weak-referenced, so its collection cannot be observed; pass the object "
+                    "that owns it instead",
+                    pytrace=False,
+                )
+            self._expected.append((reference, f"{type(obj).__qualname__} object"))
 
     def snapshot(self) -> HeapSnapshot:
         """The process's figures now: RSS, ``gc.garbage`` and traced memory when tracing."""
@@ -123,3 +150,25 @@ def _check(result: Watch, limits: dict[str, int]) -> None:
 
 def _show(key: str, value: int) -> str:
     return str(value) if key == "retained_objects" else format_size(value)
+
+
+def still_alive(expected: list[Expected]) -> str | None:
+    """The failure text for declared objects still alive after a collection, or None.
+
+    Call it with the heap unfrozen: the chains need to see every referrer.
+    """
+    if all(reference() is None for reference, _ in expected):
+        return None
+    gc.collect()
+    alive = [(obj, name) for reference, name in expected if (obj := reference()) is not None]
+    if not alive:
+        return None
+    from pytest_memguard.retainers import explain
+
+    lines = ["memguard: objects expected to be collected are still alive after teardown:"]
+    for obj, name in alive:
+        findings = explain([obj], chains=1)
+        chain = findings[0].chain_text if findings and findings[0].retainer_chain else ""
+        lines.append(f"  {name}, held by {chain or 'an unnamed holder'}")
+    del alive
+    return "\n".join(lines)

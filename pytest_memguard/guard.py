@@ -39,7 +39,7 @@ def _outcome(reports: list[Any]) -> str:
     return "passed"
 
 
-def _newest_entry(container: object) -> object | None:
+def _newest_entry(container: object) -> Any:
     """The entry added last, where the container keeps an order (list, deque, dict)."""
     if isinstance(container, (list, collections.deque)) and container:
         return container[-1]
@@ -176,7 +176,7 @@ class Guard:
         record: TestRecord,
         findings: list[Finding],
     ) -> None:
-        if limits.repeat == 0:
+        if not limits.repeat:
             self._decide_leak([screen], record, findings)
             return
         with self.runner.tracing(True, self.settings.traceback):

@@ -213,7 +213,7 @@ def young_reachable(
 
 
 def _instance_dicts(objects: list[object]) -> list[object]:
-    dicts = []
+    dicts: list[object] = []
     for obj in objects:
         if type(obj).__dictoffset__ and not isinstance(obj, type):
             instance_dict = getattr(obj, "__dict__", None)

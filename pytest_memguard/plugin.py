@@ -7,10 +7,11 @@ import sysconfig
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from pytest_memguard import hookspecs
 from pytest_memguard.config import (
     Limits,
     MarkerError,
@@ -20,7 +21,7 @@ from pytest_memguard.config import (
     resolve_settings,
 )
 from pytest_memguard.findings import Finding
-from pytest_memguard.fixture import MemguardFixture
+from pytest_memguard.fixture import Expected, MemguardFixture, still_alive
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
@@ -50,19 +51,15 @@ class Plan:
 
 
 PLAN_KEY = pytest.StashKey[Plan]()
+EXPECTED_KEY = pytest.StashKey[list[Expected]]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
     add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "memguard(**limits): guard this test's memory with these limits "
-        "(retained, retained_objects, peak, rss_growth, gc_pause, gc_collections, repeat).",
-    )
-    config.addinivalue_line("markers", "no_memguard: do not guard this test under --memguard.")
     settings = resolve_settings(config)
     try:
         disabled = parse_sentinel_switches(",".join(settings.sentinels))
@@ -74,13 +71,24 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
     """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
-    session = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
+    session = cast("MemguardSession", request.config.pluginmanager.get_plugin(PLUGIN_NAME))
     guard = session.ensure_guard()
-    return MemguardFixture(guard.runner.rss, guard.runner.young)
+    # A new list per run: repetitions of a guarded test must not accumulate in it.
+    expected: list[Expected] = []
+    request.node.stash[EXPECTED_KEY] = expected
+    return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
 
 
-def _sentinel_hooks(disabled: frozenset[str]) -> SentinelHooks | None:
-    sentinels = build_sentinels(disabled)
+def _sentinel_hooks(
+    config: pytest.Config, settings: Settings, disabled: frozenset[str]
+) -> SentinelHooks | None:
+    """Snapshot and check functions of the enabled sentinels, or None when all are off."""
+    sentinels = build_sentinels(
+        disabled,
+        settings.allow,
+        settings.registries,
+        lambda: list(config.hook.pytest_memguard_registries()),
+    )
     if not sentinels:
         return None
     return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
@@ -110,6 +118,21 @@ def _ignored_roots() -> list[Path]:
         if location:
             paths.add(location)
     return [Path(path) for path in paths]
+
+
+def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
+    """Properties junitxml writes per test, for CI dashboards."""
+    delta = record.delta
+    properties: list[tuple[str, object]] = [
+        ("memguard_verdict", record.verdict),
+        ("memguard_retained_bytes", delta.get("retained_bytes", 0)),
+        ("memguard_gc_pause_ms", round(1000 * float(delta.get("gc_pause_max", 0.0)), 3)),
+    ]
+    peak = delta.get("traced_peak")
+    peak = delta.get("rss_peak") if peak is None else peak
+    if peak is not None:  # measured only when tracing or writing reports
+        properties.append(("memguard_peak_bytes", peak))
+    return properties
 
 
 class FixtureRecorder:
@@ -178,7 +201,10 @@ class MemguardSession:
             )
             self.config.pluginmanager.register(FixtureRecorder(ledger, young))
             self._guard = Guard(
-                runner, self.settings, explain_run, _sentinel_hooks(self.disabled_sentinels)
+                runner,
+                self.settings,
+                explain_run,
+                _sentinel_hooks(self.config, self.settings, self.disabled_sentinels),
             )
         return self._guard
 
@@ -188,6 +214,26 @@ class MemguardSession:
         if plan is not None and plan.error is not None:
             pytest.fail(str(plan.error), pytrace=False)
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        result = yield
+        # Inside a window the old heap is frozen and chains could not reach it: a
+        # guarded test is checked by the protocol once its window has closed.
+        if self._guard is None or not self._guard.runner.young.is_open:
+            failure = still_alive(item.stash.get(EXPECTED_KEY, []))
+            item.stash[EXPECTED_KEY] = []
+            if failure:
+                pytest.fail(failure, pytrace=False)
+        return result
+
+    def _check_collected(self, item: pytest.Item, reports: list[Any]) -> None:
+        failure = still_alive(item.stash.get(EXPECTED_KEY, []))
+        item.stash[EXPECTED_KEY] = []
+        teardown = reports[-1] if reports else None
+        if failure and teardown is not None and teardown.when == "teardown" and teardown.passed:
+            teardown.outcome = "failed"
+            teardown.longrepr = failure
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         plan = item.stash.get(PLAN_KEY, None)
@@ -196,6 +242,7 @@ class MemguardSession:
         guard = self.ensure_guard()
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         reports, record = guard.guard(item, nextitem, plan.limits)
+        self._check_collected(item, reports)
         self._attach(reports, record)
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
@@ -214,6 +261,8 @@ class MemguardSession:
         elif record.verdict in ("leak", "over-limit"):
             target.sections.append(("memguard", failure_text(record)))
         target.memguard = record.to_dict()
+        # junitxml writes the properties of the teardown report.
+        reports[-1].user_properties.extend(_junit_properties(record))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "memguard", None)

@@ -15,9 +15,10 @@ import collections
 import os
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
@@ -106,10 +107,14 @@ class ContainerWatch:
 
         They are replaced by an empty tuple, so sizes taken earlier keep their positions.
         """
-        for watched, read in ((self._sized, len), (self._caches, _cache_size)):
+        readers: tuple[tuple[list[object], Callable[[Any], int]], ...] = (
+            (self._sized, len),
+            (self._caches, _cache_size),
+        )
+        for watched, read in readers:
             for index, container in enumerate(watched):
                 try:
-                    read(container)  # type: ignore[operator]
+                    read(container)
                 except Exception:
                     watched[index] = ()
 

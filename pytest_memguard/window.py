@@ -185,7 +185,7 @@ class WindowRunner:
     def _measured_run(
         self,
         item: pytest.Item,
-        nextitem: pytest.Node | None,
+        nextitem: pytest.Item | pytest.Collector | None,
         previous: _Previous | None,
         ours: tuple[object, ...],
         sentinels: SentinelHooks | None,
@@ -196,6 +196,8 @@ class WindowRunner:
         The test always runs and its reports are always returned: a failure of the
         measurement itself becomes the run's ``error``.
         """
+        # nextitem may be the item's parent (repetitions keep wider scopes alive): pytest
+        # only calls listchain() on it, which every node has (DESIGN section 7).
         try:
             sizes_before, sentinel_state, before = self._prepare(sentinels)
         except Exception as exc:

@@ -121,3 +121,40 @@ def test_fixture_watch_counts_what_a_block_leaves_and_enforces_its_limit(pyteste
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*memguard.watch(): retained_objects 5 over the limit 0*"])
+
+
+ASSERT_COLLECTED = """
+KEEP = []
+
+class Connection:
+    pass
+
+def test_collected(memguard):
+    memguard.assert_collected(Connection())
+
+def test_kept(memguard):
+    connection = Connection()
+    KEEP.append(connection)
+    memguard.assert_collected(connection)
+
+def test_not_weakrefable(memguard):
+    memguard.assert_collected([1, 2])
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["plain", "memguard"])
+def test_assert_collected_fails_with_the_chain_of_a_survivor(pytester, run_pytest, guarded):
+    pytester.makepyfile(test_objects=ASSERT_COLLECTED)
+
+    result = run_pytest("-rA", *(["--memguard"] if guarded else []))
+
+    outcomes = result.parseoutcomes()
+    assert outcomes["errors"] == 1  # test_kept, at teardown
+    result.stdout.fnmatch_lines(
+        [
+            "*objects expected to be collected are still alive after teardown*",
+            "*Connection object, held by test_objects.KEEP[[]*[]]*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*a list cannot be weak-referenced*"])
+    result.stdout.fnmatch_lines(["PASSED test_objects.py::test_collected"])
