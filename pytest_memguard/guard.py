@@ -124,7 +124,6 @@ class Guard:
     ) -> tuple[list[Any], TestRecord]:
         screen = self.runner.screen(
             item,
-            nextitem,
             trace=self.settings.trace or limits.needs_tracing,
             trace_depth=self.settings.traceback,
             sentinels=self.sentinels,
@@ -138,7 +137,7 @@ class Guard:
         try:
             if screen.error:
                 raise RuntimeError(f"measuring the run failed: {screen.error}")
-            self._judge(item, nextitem, limits, screen, record)
+            self._judge(item, limits, screen, record)
         except Exception as exc:  # the plugin failing must never fail the run
             record.verdict = "error"
             record.message = f"memguard could not judge this test: {exc!r}"
@@ -146,12 +145,12 @@ class Guard:
             item.warn(pytest.PytestWarning(f"{record.message}\n{traceback.format_exc()}"))
         finally:
             screen.release()
+            _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
         return screen.reports, record
 
     def _judge(
         self,
         item: pytest.Item,
-        nextitem: pytest.Item | None,
         limits: Limits,
         screen: GuardedRun,
         record: TestRecord,
@@ -164,13 +163,12 @@ class Guard:
             record.verdict = "over-limit"
             record.message = "; ".join(broken)
         if is_suspect_run(screen, limits):
-            self._judge_suspect(item, nextitem, limits, screen, record, findings)
+            self._judge_suspect(item, limits, screen, record, findings)
         record.findings = [finding.to_dict() for finding in findings]
 
     def _judge_suspect(
         self,
         item: pytest.Item,
-        nextitem: pytest.Item | None,
         limits: Limits,
         screen: GuardedRun,
         record: TestRecord,
@@ -179,21 +177,25 @@ class Guard:
         if not limits.repeat:
             self._decide_leak([screen], record, findings)
             return
+        evidence = self._repeat(item, limits, limits.repeat)
+        record.repetitions = [run.figures for run in evidence]
+        grew, why = confirmed(evidence, limits)
+        if not grew:
+            self._warmup(record, f"one-time growth, not a leak ({why})")
+            return
+        # Confirmation ran untraced (tracing slows every allocation, and most suspects
+        # are warm-up); a confirmed leak runs once more, traced, to name allocation sites.
         with self.runner.tracing(True, self.settings.traceback):
-            evidence, final_teardown = self.runner.repeat(
-                item,
-                nextitem,
-                times=limits.repeat,
-                keep_going=lambda run: is_suspect_run(run, limits),
-                sentinels=self.sentinels,
-            )
-            _report_final_teardown(screen.reports, final_teardown)
-            record.repetitions = [run.figures for run in evidence]
-            grew, why = confirmed(evidence, limits)
-            if not grew:
-                self._warmup(record, f"one-time growth, not a leak ({why})")
-                return
-            self._decide_leak(evidence, record, findings)
+            explained = self._repeat(item, limits, 1)
+            self._decide_leak(evidence[:-1] + explained[-1:], record, findings)
+
+    def _repeat(self, item: pytest.Item, limits: Limits, times: int) -> list[GuardedRun]:
+        return self.runner.repeat(
+            item,
+            times=times,
+            keep_going=lambda run: is_suspect_run(run, limits),
+            sentinels=self.sentinels,
+        )
 
     def _decide_leak(
         self, evidence: list[GuardedRun], record: TestRecord, findings: list[Finding]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
@@ -102,8 +103,9 @@ def thorough_seeds(
             yield from _values_and_items(fixturedef)
     for fixturedef in ledger.wider_scoped():
         yield from _values_and_items(fixturedef)
-    # Warnings the test emitted are recorded by pytest's catch_warnings for the report.
-    yield from (obj for obj in young if isinstance(obj, warnings.WarningMessage))
+    # Warnings the test emitted are recorded by pytest's catch_warnings for the report,
+    # and reports logged during the run (pytest 9's subtests) are kept by pytest.
+    yield from (obj for obj in young if isinstance(obj, _RECORDS))
 
 
 def _is_instance_with_state(value: object) -> bool:

@@ -135,52 +135,59 @@ class WindowRunner:
     def screen(
         self,
         item: pytest.Item,
-        nextitem: pytest.Item | None,
         *,
         trace: bool,
         trace_depth: int,
         sentinels: SentinelHooks | None = None,
     ) -> GuardedRun:
-        """One run in a window of its own: everything it left alive is a candidate."""
+        """One run in a window of its own: everything it left alive is a candidate.
+
+        It tears down only to the item's parent: wider scopes stay set up for the
+        repetitions a suspect gets, and ``finish()`` tears them down afterwards.
+        """
         with self.tracing(trace, trace_depth), self._window():
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-            run, _ = self._measured_run(item, nextitem, None, (), sentinels)
+            run, _ = self._measured_run(item, item.parent, None, (), sentinels)
         return run
 
     def repeat(
         self,
         item: pytest.Item,
-        nextitem: pytest.Item | None,
         *,
         times: int,
         keep_going: Callable[[GuardedRun], bool],
         sentinels: SentinelHooks | None = None,
-    ) -> tuple[list[GuardedRun], Any]:
+    ) -> list[GuardedRun]:
         """A priming run, then up to ``times`` repetitions, all in one window.
 
         Each repetition's figures are what it added to the survivors of the previous
-        one; ``keep_going`` sees every repetition and can stop early. Repetitions tear
-        down only to the item's parent, so module-, class- and session-scoped fixtures
-        stay alive between them (the priming run sets them up again if the screen tore
-        them down); one final teardown to ``nextitem`` follows, outside the window, and
-        its report is returned. Run it inside ``tracing()`` to learn allocation sites.
+        one; ``keep_going`` sees every repetition and can stop early. Like the screen,
+        repetitions tear down only to the item's parent, so module-, class- and
+        session-scoped fixtures stay alive between them. Run it inside ``tracing()``
+        to learn where the retained objects were allocated.
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
-        try:
-            with self._window():
-                _, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
-                for _ in range(times):
-                    if runs:
-                        runs[-1].release()
-                    ours = (*runs, previous)
-                    run, previous = self._measured_run(item, keep_scopes, previous, ours, sentinels)
-                    runs.append(run)
-                    if run.error or not run.passed or not keep_going(run):
-                        break
-        finally:
-            final_teardown = _teardown_to(item, nextitem)
-        return runs, final_teardown
+        with _reports_not_logged(item.session), self._window():
+            _, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+            for _ in range(times):
+                if runs:
+                    runs[-1].release()
+                ours = (*runs, previous)
+                run, previous = self._measured_run(item, keep_scopes, previous, ours, sentinels)
+                runs.append(run)
+                if run.error or not run.passed or not keep_going(run):
+                    break
+        return runs
+
+    @staticmethod
+    def finish(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        """Tear down the scopes ``nextitem`` does not need, outside any window.
+
+        A module's or the session's finalizers are not the work of the test that
+        happened to run last in them. Returns the teardown report.
+        """
+        return _teardown_to(item, nextitem)
 
     def _measured_run(
         self,
@@ -260,6 +267,34 @@ class WindowRunner:
             young_reachable(self.plugin_state.learn(remaining), young, held)
         retained = [obj for obj in survivors if id(obj) not in held]
         return _Survivors(retained, len(held), fixture_labels(self.ledger))
+
+
+class _QuietHooks:
+    """A hook relay that drops ``pytest_runtest_logreport`` and passes everything else."""
+
+    def __init__(self, hooks: Any) -> None:
+        self._hooks = hooks
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "pytest_runtest_logreport":
+            return _ignore
+        return getattr(self._hooks, name)
+
+
+def _ignore(**_: Any) -> None:
+    return None
+
+
+@contextmanager
+def _reports_not_logged(session: pytest.Session) -> Iterator[None]:
+    """Repetitions are never reported: reports logged during the call (pytest 9's
+    subtests, unittest's subTest) go through ``node.ihook``, which asks the session."""
+    real = session.gethookproxy
+    session.gethookproxy = lambda fspath: _QuietHooks(real(fspath))  # type: ignore[method-assign,assignment,return-value]
+    try:
+        yield
+    finally:
+        del session.gethookproxy
 
 
 def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any:

@@ -158,3 +158,26 @@ def test_assert_collected_fails_with_the_chain_of_a_survivor(pytester, run_pytes
     )
     result.stdout.fnmatch_lines(["*a list cannot be weak-referenced*"])
     result.stdout.fnmatch_lines(["PASSED test_objects.py::test_collected"])
+
+
+SUBTESTS = """
+HELD = []
+
+def test_sub_tests(subtests):
+    for index in range(3):
+        with subtests.test(index=index):
+            HELD.append([index])
+"""
+
+
+def test_repetitions_never_log_subtest_reports(pytester, run_pytest):
+    """pytest logs a report per subTest during the call itself; a repetition of a
+    suspect must not, or the session counts them again (and again)."""
+    pytester.makepyfile(test_subtests=SUBTESTS)
+
+    plain = run_pytest("-q", "-p", "no:memguard")
+    guarded = run_pytest("-q", "--memguard", "--memguard-mode=warn")
+
+    plain.stdout.fnmatch_lines(["*1 passed, 3 subtests passed*"])
+    guarded.stdout.fnmatch_lines(["*1 passed, 3 subtests passed*"])
+    guarded.stdout.fnmatch_lines(["*guarded tests: 1 leak*"])
