@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_memguard.config import Limits
+from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_duration, format_size
 from pytest_memguard.window import GuardedRun
 
@@ -139,7 +140,7 @@ def retained_types(retained: list[object], top: int = 5) -> str:
     """``"dict x 60, list x 60"``: the most frequent retained types."""
     counts: dict[str, int] = {}
     for obj in retained:
-        name = type(obj).__qualname__
+        name = class_name(type(obj), "__qualname__")
         counts[name] = counts.get(name, 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return ", ".join(f"{name} x {count}" for name, count in ranked)

@@ -21,6 +21,7 @@ from pytest_memguard.heap import (
     shallow_bytes,
     take_snapshot,
 )
+from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_size
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
@@ -108,7 +109,7 @@ class MemguardFixture:
         result.retained_bytes = shallow_bytes(retained)
         result.rss_growth = self._rss.rss() - before.rss
         for obj in retained:
-            name = type(obj).__qualname__
+            name = class_name(type(obj), "__qualname__")
             result.types[name] = result.types.get(name, 0) + 1
         _check(result, checked)
 

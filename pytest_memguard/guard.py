@@ -209,6 +209,13 @@ class Guard:
         explained = self.explainer(last, self.settings)
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
+        if not (last.sentinel_findings or unexplained):
+            unattributed = _unattributed(explained)
+            if unattributed:
+                findings[:0] = explained
+                self._warmup(record, unattributed)
+                last.release()
+                return
         findings[:0] = list(last.sentinel_findings) + explained + unexplained
         over_limit = record.message if record.verdict == "over-limit" else ""
         record.verdict = "leak"
@@ -222,6 +229,26 @@ class Guard:
         if record.verdict == "ok":
             record.verdict = "warmup"
             record.message = why
+
+
+#: Roots that make growth the test's own: code reaches it from a name.
+_ATTRIBUTABLE_ROOTS = ("module", "class", "thread", "sys")
+
+
+def _unattributed(explained: list[Finding]) -> str:
+    """Why growth fails no test when no chain reaches it from a name, else ``""``.
+
+    A leak must be attributable (DESIGN section 3): growth held only through a
+    wider-scoped fixture is that fixture's, and growth reached from no named root
+    (interpreter or C-level internals, such as a type's subclass table) is reported
+    but not failed.
+    """
+    roots = {finding.extra.get("root", "") for finding in explained}
+    if not explained or roots & set(_ATTRIBUTABLE_ROOTS):
+        return ""
+    if "holder" in roots:
+        return "growth held by a wider-scoped fixture, not by the test"
+    return "growth on every run, but reached from no named root: not attributable"
 
 
 def _report_final_teardown(reports: list[Any], final_teardown: Any) -> None:

@@ -293,7 +293,7 @@ def _group(graph: _Graph) -> list[_Group]:
         cls = type(graph.objs[sub.representative])
         frames = _allocated_at(graph, sub)
         site = (frames[-1].filename, frames[-1].lineno) if frames else None
-        group = groups.setdefault((id(cls), site), _Group([], cls.__name__, tuple(frames)))
+        group = groups.setdefault((id(cls), site), _Group([], class_name(cls), tuple(frames)))
         group.subgraphs.append(sub)
         group.count += len(sub.members)
         group.bytes += sum(graph.sizes[at] for at in sub.members)
@@ -566,8 +566,23 @@ class _Search:
 _MISSING = object()
 
 
+_TYPE_GETTERS = type.__dict__
+
+
+def class_name(cls: type, which: str = "__name__") -> str:
+    """A class's name read through ``type``'s own descriptor.
+
+    A class whose metaclass the collector cleared (its ``__mro__`` is None: a
+    self-referencing metaclass such as ``v.__class__ = v``) fails ordinary lookups.
+    """
+    try:
+        return str(_TYPE_GETTERS[which].__get__(cls))
+    except Exception:
+        return object.__repr__(cls)
+
+
 def _type_name(obj: object) -> str:
-    return type(obj).__name__
+    return class_name(type(obj))
 
 
 def _key_text(key: object) -> str:
@@ -678,7 +693,9 @@ def _render(
         reached = [module]
     elif root == "class":
         cls = context.roots.classes[id(first)]
-        edges, reached = [ChainEdge("type", f"{cls.__module__}.{cls.__qualname__}")], [cls]
+        module_name = _TYPE_GETTERS["__module__"].__get__(cls)
+        qualname = class_name(cls, "__qualname__")
+        edges, reached = [ChainEdge("type", f"{module_name}.{qualname}")], [cls]
     else:
         label = {
             "thread": context.roots.thread_locals.get(id(first)),

@@ -378,3 +378,28 @@ def test_clean_suite_of_500_empty_tests_gives_only_ok_verdicts(pytester, run_pyt
     assert set(not_ok) <= {"test_clean.py::test_empty[0]"}, not_ok
     assert set(not_ok.values()) <= {"warmup"}, not_ok
     assert (pytester.path / "x.xml").read_text().count("<testcase ") == 500
+
+
+def test_growth_reached_from_no_named_root_passes_with_its_reason(pytester, run_pytest):
+    """A class that is its own metaclass (a sentinel idiom) is cleared by the collector
+    but never freed: growth on every run that no name in the program reaches. It is
+    reported, not failed, and explaining it must not crash on the cleared class."""
+    pytester.makepyfile(
+        test_sentinels="""
+        class _SentinelBase(type):
+            pass
+
+        def make_sentinel(name):
+            cls = _SentinelBase(name, (_SentinelBase,), {})
+            cls.__class__ = cls
+            return cls
+
+        def test_make_sentinel():
+            assert make_sentinel("S1") is not make_sentinel("S2")
+        """
+    )
+
+    result = run_pytest("--memguard", "-rA", "-W", "error::pytest.PytestWarning")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*could not judge*")
