@@ -258,6 +258,7 @@ class MemguardSession:
         if failing and target.passed and target.when == "call":
             target.outcome = "failed"
             target.longrepr = failure_text(record)
+            record.outcome = "failed"
         elif record.verdict in ("leak", "over-limit"):
             target.sections.append(("memguard", failure_text(record)))
         target.memguard = record.to_dict()

@@ -181,3 +181,13 @@ def test_repetitions_never_log_subtest_reports(pytester, run_pytest):
     plain.stdout.fnmatch_lines(["*1 passed, 3 subtests passed*"])
     guarded.stdout.fnmatch_lines(["*1 passed, 3 subtests passed*"])
     guarded.stdout.fnmatch_lines(["*guarded tests: 1 leak*"])
+
+
+def test_report_outcome_is_failed_when_memguard_fails_the_test(pytester, run_pytest):
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    run_pytest("--memguard", "--memguard-report=json:mem.json")
+
+    document = json.loads((pytester.path / "mem.json").read_text())
+    outcomes = {test["nodeid"].split("::")[-1]: test["outcome"] for test in document["tests"]}
+    assert outcomes == {"test_leaks": "failed", "test_clean": "passed"}
