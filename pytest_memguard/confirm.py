@@ -70,8 +70,27 @@ def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
     return broken
 
 
-def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
-    """Whether the repetitions grew every time, and if not, why the suspect is cleared."""
+#: Confirmation of a slow test is fitted into about this many seconds.
+CONFIRM_BUDGET = 30.0
+#: Fewer repetitions than this would not tell growth from warm-up.
+MIN_REPEAT = 2
+
+
+def repetitions_for(limits: Limits, screened_seconds: float) -> int:
+    """How many repetitions confirm a suspect: ``repeat``, fewer for a slow test.
+
+    A confirmation runs the test ``repeat + 1`` more times; a test that takes seconds
+    gets as many as fit the budget, never fewer than ``MIN_REPEAT``.
+    """
+    wanted = limits.repeat or 0
+    if wanted <= MIN_REPEAT or screened_seconds <= 0:
+        return wanted
+    fitting = int(CONFIRM_BUDGET // screened_seconds) - 1
+    return max(MIN_REPEAT, min(wanted, fitting))
+
+
+def confirmed(runs: list[GuardedRun], times: int, limits: Limits) -> tuple[bool, str]:
+    """Whether all ``times`` repetitions grew, and if not, why the suspect is cleared."""
     for attempt, run in enumerate(runs, start=1):
         if run.error:
             return False, f"repetition {attempt} could not be measured: {run.error}"
@@ -80,8 +99,8 @@ def confirmed(runs: list[GuardedRun], limits: Limits) -> tuple[bool, str]:
             return False, f"repetition {attempt} {failed.outcome} in {failed.when}"
         if not is_suspect_run(run, limits):
             return False, f"growth stopped on repetition {attempt}"
-    if len(runs) < (limits.repeat or 0):
-        return False, f"only {len(runs)} of {limits.repeat} repetitions ran"
+    if len(runs) < times:
+        return False, f"only {len(runs)} of {times} repetitions ran"
     return True, ""
 
 

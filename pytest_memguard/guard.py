@@ -18,6 +18,7 @@ from pytest_memguard.confirm import (
     confirmed,
     exceeded_limits,
     is_suspect_run,
+    repetitions_for,
     retained_types,
 )
 from pytest_memguard.findings import ChainEdge, Finding, Frame
@@ -177,9 +178,10 @@ class Guard:
         if not limits.repeat:
             self._decide_leak([screen], record, findings)
             return
-        evidence = self._repeat(item, limits, limits.repeat)
+        times = repetitions_for(limits, float(screen.figures.get("duration", 0.0)))
+        evidence = self._repeat(item, limits, times)
         record.repetitions = [run.figures for run in evidence]
-        grew, why = confirmed(evidence, limits)
+        grew, why = confirmed(evidence, times, limits)
         if not grew:
             self._warmup(record, f"one-time growth, not a leak ({why})")
             return

@@ -1,0 +1,37 @@
+"""Unit tests of the confirmation rules that need no pytest run."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_memguard.config import Limits
+from pytest_memguard.confirm import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
+
+FIGURES = {"retained_objects": 0, "retained_bytes": 0, "container_growth": 0, "uncollectable": 0}
+
+
+@pytest.mark.parametrize(
+    ("repeat", "seconds", "expected"),
+    [
+        (3, 0.001, 3),  # a quick test gets every repetition
+        (5, CONFIRM_BUDGET / 7, 5),  # 6 runs fit the budget exactly
+        (5, CONFIRM_BUDGET / 4, 3),  # only 4 runs fit: 3 repetitions after the priming run
+        (5, 13.0, MIN_REPEAT),  # a slow test still gets the minimum
+        (1, 60.0, 1),  # never more than asked for
+        (0, 60.0, 0),  # repeat=0 stays off
+    ],
+)
+def test_repetitions_fit_the_budget_for_slow_tests(repeat, seconds, expected):
+    assert repetitions_for(Limits(repeat=repeat), seconds) == expected
+
+
+def test_a_run_is_suspect_only_past_every_set_leak_limit():
+    small_leak = {**FIGURES, "retained_objects": 3, "retained_bytes": 300}
+    assert is_suspect(small_leak, Limits())
+    assert not is_suspect(small_leak, Limits(retained_objects=1000))
+    assert not is_suspect(small_leak, Limits(retained=1024))
+    assert is_suspect(small_leak, Limits(retained_objects=1, retained=100))
+    untracked = {**FIGURES, "container_growth": 2}
+    assert is_suspect(untracked, Limits(retained=1_000_000))  # bytes unknown: objects decide
+    assert not is_suspect(FIGURES, Limits())
+    assert is_suspect({**FIGURES, "uncollectable": 1}, Limits(retained_objects=None, retained=None))
