@@ -26,6 +26,7 @@ from pytest_memguard.heap import (
     HeapSnapshot,
     RssProbe,
     YoungHeap,
+    excluding,
     shallow_bytes,
     take_snapshot,
     young_reachable,
@@ -70,8 +71,9 @@ class GuardedRun:
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
 
-#: ``before()`` runs just before the window opens; its result goes to ``after(state)``,
-#: which runs after the window closed and returns findings.
+#: ``before()`` runs before each run of the test; its result goes to ``after(state)``,
+#: which runs after the run's collection and returns findings. Both run inside the
+#: window, so the state is one of the plugin's own seeds (never the test's growth).
 SentinelHooks = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
 
 
@@ -209,7 +211,7 @@ class WindowRunner:
             sizes_before, sentinel_state, before = self._prepare(sentinels)
         except Exception as exc:
             reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
-            return GuardedRun(reports, {}, error=repr(exc)), previous or _Previous(set(), 0)
+            return _unmeasured(reports, exc, previous)
         self.gc_watch.start()
         try:
             reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
@@ -221,7 +223,7 @@ class WindowRunner:
                 # After the collection: files and threads the GC released are gone by now.
                 findings = sentinels[1](sentinel_state) if sentinels else []
             except Exception as exc:
-                return GuardedRun(reports, {}, error=repr(exc)), previous or _Previous(set(), 0)
+                return _unmeasured(reports, exc, previous)
         finally:
             gc_stats = self.gc_watch.stop()
         after = take_snapshot(self.rss)
@@ -230,12 +232,14 @@ class WindowRunner:
         current = _Previous(
             {id(obj) for obj in survivors.retained}, shallow_bytes(survivors.retained)
         )
-        new = survivors.retained if previous is None else _not_in(survivors.retained, previous)
-        figures = _figures(before, after, peak, gc_stats, new, survivors.held, growth)
-        if previous is not None:
+        if previous is None:
+            new, objects, size = survivors.retained, len(current.ids), current.bytes
+        else:
             # Net growth: what this run added beyond the survivors it found.
-            figures["retained_objects"] = len(current.ids) - len(previous.ids)
-            figures["retained_bytes"] = current.bytes - previous.bytes
+            new = excluding(survivors.retained, previous.ids)
+            objects = len(current.ids) - len(previous.ids)
+            size = current.bytes - previous.bytes
+        figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
         run = GuardedRun(reports, figures, new, growth, survivors.labels, findings)
         return run, current
 
@@ -312,10 +316,11 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
 
 
-def _not_in(objects: list[object], previous: _Previous) -> list[object]:
-    # A function of its own: a comprehension over ``previous`` inside the window code
-    # would make it a cell, a young object no holder can explain (Python < 3.12).
-    return [obj for obj in objects if id(obj) not in previous.ids]
+def _unmeasured(
+    reports: list[Any], error: Exception, previous: _Previous | None
+) -> tuple[GuardedRun, _Previous]:
+    """A run whose measurement failed: its reports, and the error instead of figures."""
+    return GuardedRun(reports, {}, error=repr(error)), previous or _Previous(set(), 0)
 
 
 def _figures(
@@ -323,7 +328,8 @@ def _figures(
     after: HeapSnapshot,
     peak: int | None,
     gc_stats: Any,
-    retained: list[object],
+    retained_objects: int,
+    retained_bytes: int,
     held: int,
     growth: list[Growth],
 ) -> dict[str, Any]:
@@ -332,8 +338,8 @@ def _figures(
         traced_growth = after.traced - before.traced
         traced_peak = max(after.traced_peak - before.traced, 0)
     return {
-        "retained_objects": len(retained),
-        "retained_bytes": shallow_bytes(retained),
+        "retained_objects": retained_objects,
+        "retained_bytes": retained_bytes,
         "pytest_held": held,
         "container_growth": sum(g.added for g in growth),
         "rss_growth": after.rss - before.rss,
