@@ -40,13 +40,20 @@ def _outcome(reports: list[Any]) -> str:
     return "passed"
 
 
-def _newest_entry(container: object) -> Any:
-    """The entry added last, where the container keeps an order (list, deque, dict)."""
-    if isinstance(container, (list, collections.deque)) and container:
-        return container[-1]
-    if isinstance(container, dict) and container:
-        return next(reversed(container.values()))
-    return None
+#: How many of a container's newest entries are compared with the retained objects.
+_RECENT = 8
+
+
+def _recent_entries(container: object) -> list[object]:
+    """The entries added last, oldest first, where the container keeps an order (list,
+    deque, dict values); every member of a set, which keeps none."""
+    if isinstance(container, dict):
+        return list(container.values())[-_RECENT:]
+    if isinstance(container, (list, collections.deque)):
+        return list(container)[-_RECENT:]
+    if isinstance(container, (set, frozenset)):
+        return list(container)
+    return []
 
 
 def _entries(count: int, noun: str) -> str:
@@ -60,7 +67,9 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
         is_cache = callable(getattr(grown.container, "cache_info", None))
         noun = _entries(grown.added, "cache entry" if is_cache else "entry")
         summary = f"{grown.label} grew by {noun} on each run"
-        newest = None if is_cache else _newest_entry(grown.container)
+        ordered = not isinstance(grown.container, (set, frozenset))
+        recent = _recent_entries(grown.container) if ordered and not is_cache else []
+        newest = recent[-1] if recent else None
         allocated: tuple[Frame, ...] = ()
         if newest is not None:
             summary += f", newest: {reprlib.repr(newest)}"
@@ -91,18 +100,8 @@ def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Grow
     return [
         grown
         for grown in growth
-        if not any(id(entry) in ids for entry in _container_values(grown.container))
+        if not any(id(entry) in ids for entry in _recent_entries(grown.container))
     ]
-
-
-def _container_values(container: object) -> list[object]:
-    if isinstance(container, dict):
-        return list(container.values())[-8:]
-    if isinstance(container, (list, collections.deque)):
-        return list(container)[-8:]
-    if isinstance(container, (set, frozenset)):
-        return list(container)
-    return []
 
 
 class Guard:

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_memguard import hookspecs
+from pytest_memguard.compare import figure
 from pytest_memguard.config import (
     Limits,
     MarkerError,
@@ -128,8 +129,7 @@ def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
         ("memguard_retained_bytes", delta.get("retained_bytes", 0)),
         ("memguard_gc_pause_ms", round(1000 * float(delta.get("gc_pause_max", 0.0)), 3)),
     ]
-    peak = delta.get("traced_peak")
-    peak = delta.get("rss_peak") if peak is None else peak
+    peak = figure(delta, "peak")
     if peak is not None:  # measured only when tracing or writing reports
         properties.append(("memguard_peak_bytes", peak))
     return properties

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pytest_memguard.compare import figure
 from pytest_memguard.config import Settings
 from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.record import TestRecord
@@ -61,14 +62,9 @@ def header_line(settings: Settings, freeze_ok: bool, peak_ok: bool) -> str:
     return ", ".join(parts)
 
 
-def _figure(record: TestRecord, key: str) -> float:
-    value = record.delta.get(key)
-    return float(value) if isinstance(value, (int, float)) else 0.0
-
-
-def _peak(record: TestRecord) -> float:
-    traced = record.delta.get("traced_peak")
-    return float(traced) if isinstance(traced, (int, float)) else _figure(record, "rss_peak")
+def _figure(record: TestRecord, field: str) -> float:
+    """A comparable figure of the record (``compare.figure``), 0 when unmeasured."""
+    return figure(record.delta, field) or 0.0
 
 
 def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
@@ -76,9 +72,9 @@ def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
     if not records:
         return
     columns: list[tuple[str, Any, Any]] = [
-        ("retained", lambda r: _figure(r, "retained_bytes"), format_size),
-        ("peak", _peak, format_size),
-        ("GC pause", lambda r: _figure(r, "gc_pause_max"), format_duration),
+        ("retained", lambda r: _figure(r, "retained"), format_size),
+        ("peak", lambda r: _figure(r, "peak"), format_size),
+        ("GC pause", lambda r: _figure(r, "gc_pause"), format_duration),
     ]
     for title, key, fmt in columns:
         worst = sorted((r for r in records if key(r) > 0), key=key, reverse=True)[:top]
