@@ -17,7 +17,9 @@ from pytest_memguard.compare import (
     render_comparison,
 )
 from pytest_memguard.history import DEFAULT_PATH, History, HistoryError, Run
+from pytest_memguard.known import known_leaks_document
 from pytest_memguard.record import TestRecord
+from pytest_memguard.report.json import write_json_atomically
 
 #: Every table and line the script prints fits this many columns.
 WIDTH = 100
@@ -35,6 +37,7 @@ examples:
   memguard compare main latest --fail retained:10%,peak:5MiB,gc_pause:20ms
   memguard export main --json memguard-baseline.json
   memguard compare memguard-baseline.json latest
+  memguard export latest --known-leaks memguard-known.json
   memguard report latest --html memguard.html
   memguard prune --keep 20
 
@@ -185,9 +188,22 @@ def cmd_compare(history: History, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
-    """Write a run as a JSON baseline file."""
-    run = history.export_json(args.run, args.json)
-    print(f"exported run {run.label}: {run.tests} tests to {args.json}", file=out)
+    """Write a run as a JSON baseline file, its leaks as a known-leak file, or both."""
+    if args.json is None and args.known_leaks is None:
+        raise CommandError("export: give --json PATH, --known-leaks PATH or both")
+    if args.json is not None:
+        run = history.export_json(args.run, args.json)
+        print(f"exported run {run.label}: {run.tests} tests to {args.json}", file=out)
+    if args.known_leaks is not None:
+        run, records = history.load(args.run)
+        document = known_leaks_document(records, run.label)
+        write_json_atomically(args.known_leaks, document)
+        tests = len({leak["nodeid"] for leak in document["leaks"]})
+        print(
+            f"exported {len(document['leaks'])} known leaks of {tests} tests in run "
+            f"{run.label} to {args.known_leaks}",
+            file=out,
+        )
     return 0
 
 
@@ -273,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = add("export", cmd_export, "write a run as a JSON baseline file to commit")
     export.add_argument("run", metavar="RUN")
-    export.add_argument("--json", required=True, metavar="PATH")
+    export.add_argument("--json", metavar="PATH", help="the run's figures, for --memguard-compare")
+    export.add_argument(
+        "--known-leaks",
+        metavar="PATH",
+        help="the run's leaks, for --memguard-known: they pass as 'known', new leaks fail",
+    )
 
     report = add("report", cmd_report, "write the HTML report of a run")
     report.add_argument("run", metavar="RUN")

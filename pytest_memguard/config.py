@@ -117,6 +117,7 @@ class Settings:
     registries of callables to watch (ini ``memguard_registries``). History: ``db`` is
     the database path (None: the default), ``save`` a run name ("" saves unnamed),
     ``compare`` a run reference or baseline file, ``compare_fail`` the check text.
+    ``known`` is the path of the known-leak baseline, if any.
     """
 
     enabled: bool = False
@@ -135,6 +136,7 @@ class Settings:
     save: str | None = None
     compare: str | None = None
     compare_fail: str | None = None
+    known: str | None = None
 
 
 def _parse_mode(value: str) -> str:
@@ -291,6 +293,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "LIST",
         _parse_sentinels,
         ini_type="args",
+    ),
+    _Option(
+        "memguard_known",
+        "known",
+        "known-leak baseline written by 'memguard export RUN --known-leaks PATH.json': "
+        "the leaks listed there pass as 'known', new leaks still fail",
+        "PATH",
+        str,
     ),
 )
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest_memguard
 from pytest_memguard.compare import figure
-from pytest_memguard.record import TestRecord
+from pytest_memguard.record import PASSING_VERDICTS, TestRecord
 from pytest_memguard.report.json import (
     RecordLike,
     as_record,
@@ -129,8 +129,12 @@ def environment() -> dict[str, str | None]:
     }
 
 
+#: The passing verdicts as an SQL list; constants of this module, never user input.
+_PASSING_SQL = ", ".join(f"'{verdict}'" for verdict in PASSING_VERDICTS)
+
+
 def _failed(record: TestRecord) -> bool:
-    return record.verdict not in ("ok", "warmup")
+    return record.verdict not in PASSING_VERDICTS
 
 
 def _figure_row(record: TestRecord) -> tuple[float | None, ...]:
@@ -452,12 +456,12 @@ class History:
 
     # -- reading --
 
-    _RUN_QUERY = """
+    _RUN_QUERY = f"""
         SELECT r.id, r.name, r.created, r."commit", r.branch, r.python, r.platform,
                r.plugin_version, r.args,
                (SELECT count(*) FROM tests t WHERE t.run_id = r.id),
                (SELECT count(*) FROM tests t
-                 WHERE t.run_id = r.id AND t.verdict NOT IN ('ok', 'warmup'))
+                 WHERE t.run_id = r.id AND t.verdict NOT IN ({_PASSING_SQL}))
         FROM runs r
     """
 

@@ -27,6 +27,7 @@ from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
 from pytest_memguard.holders import FixtureLedger, PluginState
+from pytest_memguard.known import KnownLeakError, KnownLeaks, vanished_lines
 from pytest_memguard.outputs import SessionOutputs, write_outputs
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.terminal import failure_text, header_line, summary_lines
@@ -135,6 +136,16 @@ def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
     return properties
 
 
+def _load_known(path: str | None) -> KnownLeaks | None:
+    """The known-leak baseline, read at configure time; a usage error if it is bad."""
+    if path is None:
+        return None
+    try:
+        return KnownLeaks.load(path)
+    except KnownLeakError as exc:
+        raise pytest.UsageError(f"memguard: --memguard-known: {exc}") from exc
+
+
 class FixtureRecorder:
     """Records fixtures set up inside a window; registered only when a test is guarded."""
 
@@ -161,6 +172,7 @@ class MemguardSession:
         self.disabled_sentinels = disabled_sentinels
         self.records: list[TestRecord] = []
         self.outputs = SessionOutputs()
+        self.known = _load_known(settings.known)
         self._guard: Guard | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
@@ -242,6 +254,8 @@ class MemguardSession:
         guard = self.ensure_guard()
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         reports, record = guard.guard(item, nextitem, plan.limits)
+        if self.known is not None:
+            self.known.apply(record)
         self._check_collected(item, reports)
         self._attach(reports, record)
         for report in reports:
@@ -304,6 +318,8 @@ class MemguardSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = list(summary_lines(self.records, self.settings.top))
+        if self.known is not None:
+            lines += vanished_lines(self.known, self.records)
         lines += self.outputs.lines + self.outputs.errors
         if not lines:
             return

@@ -32,8 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Verdicts of the public JSON schema (DESIGN section 5).
-VERDICTS: tuple[str, ...] = ("ok", "leak", "over-limit", "warmup", "error")
+#: Verdicts of the public JSON schema (DESIGN section 5); ``known`` is a leak listed in the
+#: known-leak baseline (``--memguard-known``), which passes.
+VERDICTS: tuple[str, ...] = ("ok", "leak", "over-limit", "warmup", "error", "known")
+
+#: Verdicts that never fail a test: the others count as failed in the history.
+PASSING_VERDICTS: tuple[str, ...] = ("ok", "warmup", "known")
 
 #: Version of the JSON report schema; bump on any incompatible change.
 SCHEMA_VERSION = 1

@@ -69,6 +69,7 @@ VERDICT_COLORS: Mapping[str, str] = MappingProxyType(
         "leak": "#D55E00",
         "over-limit": "#E69F00",
         "warmup": "#56B4E9",
+        "known": "#F0E442",
         "ok": "#009E73",
         "error": "#CC79A7",
     }

@@ -72,11 +72,7 @@ def write_json_report(
     header: Mapping[str, Any],
     created: str | None = None,
 ) -> None:
-    """Write the JSON report of ``records`` to ``path`` atomically.
-
-    Readers never see a half-written file: the document goes to a temporary file in the
-    same directory, which then replaces ``path``. Parent directories are created.
-    """
+    """Write the JSON report of ``records`` to ``path`` atomically."""
     document = build_document(
         records,
         python=python,
@@ -85,6 +81,15 @@ def write_json_report(
         header=header,
         created=created,
     )
+    write_json_atomically(path, document)
+
+
+def write_json_atomically(path: str | os.PathLike[str], document: Mapping[str, Any]) -> None:
+    """Write ``document`` as JSON to ``path``; readers never see a half-written file.
+
+    The document goes to a temporary file in the same directory, which then replaces
+    ``path``. Parent directories are created.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

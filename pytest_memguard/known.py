@@ -1,0 +1,201 @@
+"""The known-leak baseline: leaks a suite has today pass as ``known``, new ones still fail.
+
+Like goleak's ``IgnoreCurrent``, for gradual adoption: ``memguard export RUN
+--known-leaks PATH.json`` writes the leaks of a run, ``--memguard-known=PATH.json``
+reads them. A finding is matched by its test and a *fingerprint* that stays the same
+from run to run and machine to machine: its kind, the root of its retainer chain (up to
+the first key or index, which may differ between runs), or what the resource runs when
+it has no chain, and its allocation site (file, function and source line, without the
+line number, so an edit above it does not change it). Addresses and numbers (thread
+names, ports, ids) are never part of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from pytest_memguard.record import TestRecord
+
+#: What a known-leak file says it is, so a JSON report passed by mistake is refused.
+FILE_KIND = "memguard-known-leaks"
+FILE_VERSION = 1
+
+#: Keys of a sentinel finding's ``extra`` that say *what* leaked (the thread target,
+#: the task's coroutine, the callback, the file), rather than which instance it was.
+_SUBJECT_KEYS = (
+    "target",
+    "coroutine",
+    "callback",
+    "handler",
+    "listener",
+    "filter",
+    "hook",
+    "signal",
+    "cmdline",
+    "loop",
+    "registry",
+    "logger",
+)
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_NUMBER = re.compile(r"\d+")
+
+
+def _stable(text: str) -> str:
+    return _NUMBER.sub("#", _ADDRESS.sub("0x", text))
+
+
+def _chain_root(finding: Mapping[str, Any]) -> str:
+    """The chain's edges up to its first key or index: ``shop.cache._SESSIONS``."""
+    root = []
+    for edge in finding.get("retainer_chain", ()):
+        text = str(edge.get("edge", ""))
+        if text.startswith("["):
+            break
+        root.append(text)
+    return "".join(root)
+
+
+def _subject(finding: Mapping[str, Any]) -> str:
+    extra = finding.get("extra") or {}
+    return ",".join(f"{key}={extra[key]}" for key in _SUBJECT_KEYS if extra.get(key))
+
+
+def _site(finding: Mapping[str, Any]) -> str:
+    """The most recent allocation frame as ``dir/file.py:function: source line``."""
+    frames = finding.get("allocated_at") or ()
+    if not frames:
+        return ""
+    frame = frames[-1]
+    path = PurePath(str(frame.get("filename", "")))
+    where = "/".join(path.parts[-2:])
+    parts = [where, str(frame.get("name") or ""), str(frame.get("line") or "")]
+    if not frame.get("line"):
+        parts.append(str(frame.get("lineno", "")))
+    return ":".join(part for part in parts if part)
+
+
+def fingerprint(finding: Mapping[str, Any]) -> str:
+    """A finding's stable identity: ``kind | chain root or subject | allocation site``."""
+    what = _chain_root(finding) or _subject(finding)
+    return _stable(" | ".join((str(finding.get("kind", "")), what, _site(finding)))).rstrip(" |")
+
+
+#: Verdicts of a test that leaked, whether or not the leak was known.
+_LEAKING = ("leak", "known")
+
+#: A record without findings (growth nothing explained) is matched by this fingerprint.
+UNEXPLAINED = "leak | unexplained"
+
+
+def record_fingerprints(record: TestRecord) -> set[str]:
+    """The fingerprints of a leaking record's findings."""
+    return {fingerprint(finding) for finding in record.findings} or {UNEXPLAINED}
+
+
+@dataclass(frozen=True)
+class KnownLeak:
+    """One known finding of one test."""
+
+    nodeid: str
+    fingerprint: str
+    summary: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"nodeid": self.nodeid, "fingerprint": self.fingerprint, "summary": self.summary}
+
+
+class KnownLeakError(ValueError):
+    """A known-leak file that cannot be read, naming the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class KnownLeaks:
+    """The known leaks of a suite, as read from a baseline file."""
+
+    path: str
+    leaks: tuple[KnownLeak, ...]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> KnownLeaks:
+        """Read a file written by ``memguard export --known-leaks``."""
+        try:
+            with open(path, encoding="utf-8") as file:
+                data = json.load(file)
+        except OSError as exc:
+            raise KnownLeakError(f"cannot read known leaks {path}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise KnownLeakError(f"known leaks {path} is not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("kind") != FILE_KIND:
+            raise KnownLeakError(
+                f"{path} is not a known-leak file (write one with "
+                "'memguard export RUN --known-leaks PATH.json')"
+            )
+        try:
+            leaks = tuple(
+                KnownLeak(str(entry["nodeid"]), str(entry["fingerprint"]), entry.get("summary", ""))
+                for entry in data["leaks"]
+            )
+        except (KeyError, TypeError) as exc:
+            raise KnownLeakError(f"known leaks {path}: malformed entry ({exc!r})") from exc
+        return cls(str(path), leaks)
+
+    def _of(self, nodeid: str) -> set[str]:
+        return {leak.fingerprint for leak in self.leaks if leak.nodeid == nodeid}
+
+    def apply(self, record: TestRecord) -> None:
+        """Turn a leak whose every finding is known into the verdict ``known``."""
+        if record.verdict != "leak":
+            return
+        known = self._of(record.nodeid)
+        found = record_fingerprints(record)
+        matched = found & known
+        if matched == found:
+            record.verdict = "known"
+            record.message = f"known leak, listed in {self.path}: {record.message}"
+        elif matched:
+            record.message += (
+                f"\n  {len(matched)} of {len(found)} findings are known ({self.path}); "
+                "the others are new"
+            )
+
+    def vanished(self, records: Iterable[TestRecord]) -> list[KnownLeak]:
+        """Known leaks of tests that passed in this run without showing them any more."""
+        seen: dict[str, set[str]] = {}
+        for record in records:
+            if record.outcome == "passed" and record.verdict != "error":
+                found = record_fingerprints(record) if record.verdict in _LEAKING else set()
+                seen.setdefault(record.nodeid, set()).update(found)
+        return [
+            leak
+            for leak in self.leaks
+            if leak.nodeid in seen and leak.fingerprint not in seen[leak.nodeid]
+        ]
+
+
+def known_leaks_document(records: Sequence[TestRecord], run: str) -> dict[str, Any]:
+    """The known-leak file of a run: one entry per finding of each leaking test."""
+    leaks = []
+    for record in records:
+        if record.verdict not in _LEAKING:
+            continue
+        summaries = {fingerprint(finding): finding["summary"] for finding in record.findings}
+        for print_ in sorted(record_fingerprints(record)):
+            leaks.append(KnownLeak(record.nodeid, print_, summaries.get(print_, "")).to_dict())
+    return {"kind": FILE_KIND, "version": FILE_VERSION, "run": run, "leaks": leaks}
+
+
+def vanished_lines(known: KnownLeaks, records: Iterable[TestRecord]) -> list[str]:
+    """Terminal lines naming the known leaks this run no longer shows."""
+    gone = known.vanished(records)
+    if not gone:
+        return []
+    lines = [f"{len(gone)} known leaks no longer found; remove them from {known.path}:"]
+    lines += [f"  {leak.nodeid}: {leak.fingerprint}" for leak in gone]
+    return lines

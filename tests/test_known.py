@@ -1,0 +1,225 @@
+"""The known-leak baseline: fingerprints, the ``known`` verdict, export and vanished leaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_memguard.cli import main
+from pytest_memguard.known import (
+    FILE_KIND,
+    UNEXPLAINED,
+    KnownLeakError,
+    KnownLeaks,
+    fingerprint,
+    known_leaks_document,
+)
+from pytest_memguard.record import TestRecord
+
+
+def _finding(key: str = "user:7", address: str = "0x7f3a", line: int = 12) -> dict[str, Any]:
+    return {
+        "kind": "growing-container",
+        "summary": f"1 Session object held by app.cache._CACHE[{key!r}]",
+        "retainer_chain": [
+            {"object": "module", "edge": "app.cache"},
+            {"object": "dict", "edge": "._CACHE"},
+            {"object": "Session", "edge": f"[{key!r}]"},
+            {"object": "list", "edge": f".items[<Item at {address}>]"},
+        ],
+        "allocated_at": [
+            {
+                "filename": "/home/ci/build-1/src/app/cache.py",
+                "lineno": line,
+                "name": "",
+                "line": "session = Session(user)",
+            }
+        ],
+        "extra": {"root": "module"},
+    }
+
+
+def _thread(name: str) -> dict[str, Any]:
+    return {
+        "kind": "thread",
+        "summary": f"thread {name!r} still running",
+        "extra": {"name": name, "target": "app.poll.Poller.run"},
+    }
+
+
+def _leak(nodeid: str, *findings: dict[str, Any], verdict: str = "leak") -> TestRecord:
+    return TestRecord(nodeid, "passed", verdict, "leak confirmed", findings=list(findings))
+
+
+def test_fingerprint_ignores_keys_addresses_line_numbers_and_machine_paths():
+    one = _finding()
+    other = _finding(key="user:8", address="0x55aa", line=40)
+    other["allocated_at"][0]["filename"] = "/tmp/checkout/app/cache.py"
+
+    assert fingerprint(one) == fingerprint(other)
+    assert fingerprint(one) == (
+        "growing-container | app.cache._CACHE | app/cache.py:session = Session(user)"
+    )
+
+
+def test_fingerprint_changes_with_the_root_the_kind_and_the_allocation_line():
+    base = fingerprint(_finding())
+    moved = _finding()
+    moved["retainer_chain"][1]["edge"] = "._SESSIONS"
+    other_line = _finding()
+    other_line["allocated_at"][0]["line"] = "session = Session(admin)"
+
+    assert len({base, fingerprint(moved), fingerprint(other_line), fingerprint(_thread("t"))}) == 4
+
+
+def test_a_chainless_finding_is_named_by_what_it_runs_not_by_its_instance():
+    assert fingerprint(_thread("Thread-3")) == fingerprint(_thread("Thread-12"))
+    assert "app.poll.Poller.run" in fingerprint(_thread("x"))
+
+
+def _known(tmp_path: Path, *records: TestRecord) -> KnownLeaks:
+    path = tmp_path / "known.json"
+    path.write_text(json.dumps(known_leaks_document(list(records), "#1")))
+    return KnownLeaks.load(path)
+
+
+def test_apply_turns_a_fully_known_leak_into_known(tmp_path):
+    known = _known(tmp_path, _leak("t.py::a", _finding(), _thread("w")))
+    record = _leak("t.py::a", _finding(key="user:9"), _thread("Thread-2"))
+
+    known.apply(record)
+
+    assert record.verdict == "known"
+    assert str(tmp_path / "known.json") in record.message
+
+
+def test_apply_keeps_a_leak_with_a_new_finding_and_says_which_part_is_known(tmp_path):
+    known = _known(tmp_path, _leak("t.py::a", _finding()))
+    record = _leak("t.py::a", _finding(), _thread("w"))
+
+    known.apply(record)
+
+    assert record.verdict == "leak"
+    assert "1 of 2 findings are known" in record.message
+
+
+def test_apply_matches_per_test(tmp_path):
+    known = _known(tmp_path, _leak("t.py::a", _finding()))
+    record = _leak("t.py::b", _finding())
+
+    known.apply(record)
+
+    assert record.verdict == "leak"
+
+
+def test_a_leak_without_findings_is_matched_by_its_test(tmp_path):
+    known = _known(tmp_path, _leak("t.py::a"))
+    assert [leak.fingerprint for leak in known.leaks] == [UNEXPLAINED]
+    record = _leak("t.py::a")
+
+    known.apply(record)
+
+    assert record.verdict == "known"
+
+
+def test_vanished_lists_known_leaks_of_tests_that_ran_clean(tmp_path):
+    known = _known(tmp_path, _leak("t.py::fixed", _finding()), _leak("t.py::still", _finding()))
+    records = [
+        TestRecord("t.py::fixed", "passed", "ok"),
+        _leak("t.py::still", _finding(), verdict="known"),
+    ]
+
+    gone = known.vanished(records)
+
+    assert [leak.nodeid for leak in gone] == ["t.py::fixed"]
+
+
+def test_vanished_says_nothing_of_tests_that_failed_or_did_not_run(tmp_path):
+    known = _known(tmp_path, _leak("t.py::broken", _finding()), _leak("t.py::skipped", _finding()))
+
+    assert known.vanished([TestRecord("t.py::broken", "failed", "ok")]) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not JSON"),
+        ('{"schema": 1, "tests": []}', "is not a known-leak file"),
+        (json.dumps({"kind": FILE_KIND, "leaks": [{"nodeid": "x"}]}), "malformed entry"),
+    ],
+)
+def test_a_bad_known_leak_file_is_refused_naming_it(tmp_path, content, message):
+    path = tmp_path / "known.json"
+    path.write_text(content)
+
+    with pytest.raises(KnownLeakError, match=message):
+        KnownLeaks.load(path)
+
+
+# -- end to end: export from the history, then --memguard-known -------------------------
+
+SUITE = """
+HELD = []
+SEEN = []
+
+def test_known_leak():
+    HELD.append({"payload": [1, 2, 3]})
+
+def test_fixed_later():
+    SEEN.append([object()])
+
+def test_clean():
+    assert sum([1, 2]) == 3
+"""
+
+
+def _export(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> Path:
+    db = str(pytester.path / "history.sqlite")
+    target = pytester.path / "known.json"
+    assert main(["--db", db, "export", "latest", "--known-leaks", str(target)]) == 0
+    assert "exported 2 known leaks of 2 tests" in capsys.readouterr().out
+    return target
+
+
+def test_a_baseline_passes_known_leaks_fails_new_ones_and_lists_vanished(
+    pytester, run_pytest, capsys
+):
+    pytester.makepyfile(test_app=SUITE)
+    first = run_pytest("--memguard", "--memguard-db=history.sqlite", "--memguard-save")
+    first.assert_outcomes(passed=1, failed=2)
+    _export(pytester, capsys)
+
+    pytester.makepyfile(
+        test_app=SUITE.replace("SEEN.append([object()])", "pass")
+        + "\nNEW = []\n\ndef test_new_leak():\n    NEW.append({'x': [1]})\n"
+    )
+    result = run_pytest("--memguard", "--memguard-known=known.json", "-rA")
+
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*4 guarded tests: 1 known, 1 leak, 2 ok*",
+            "*1 known leaks no longer found; remove them from known.json:",
+            "  test_app.py::test_fixed_later: growing-container | test_app.SEEN*",
+            "LEAK test_app.py::test_new_leak*",
+        ]
+    )
+
+
+def test_a_missing_known_leak_file_is_a_usage_error(pytester, run_pytest):
+    pytester.makepyfile(test_app=SUITE)
+
+    result = run_pytest("--memguard", "--memguard-known=nowhere.json")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--memguard-known: cannot read known leaks nowhere.json*"])
+
+
+def test_export_needs_a_target(tmp_path, capsys):
+    status = main(["--db", str(tmp_path / "h.sqlite"), "export", "latest"])
+
+    assert status == 2
+    assert "give --json PATH, --known-leaks PATH or both" in capsys.readouterr().err
