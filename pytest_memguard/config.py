@@ -44,6 +44,9 @@ _LIMIT_PARSERS: dict[str, Callable[[Any], int | float]] = {
 }
 
 MODES: tuple[str, ...] = ("fail", "warn")
+
+#: The fine-grained verbosity type of pytest-memguard (``Config.get_verbosity``).
+VERBOSITY_TYPE = "memguard"
 REPORT_FORMATS: tuple[str, ...] = ("json", "html")
 
 _SENTINEL = re.compile(r"[+-]?[A-Za-z][A-Za-z0-9_-]*")
@@ -117,7 +120,8 @@ class Settings:
     registries of callables to watch (ini ``memguard_registries``). History: ``db`` is
     the database path (None: the default), ``save`` a run name ("" saves unnamed),
     ``compare`` a run reference or baseline file, ``compare_fail`` the check text.
-    ``known`` is the path of the known-leak baseline, if any.
+    ``known`` is the path of the known-leak baseline, if any. ``verbose`` shows every
+    finding under a failing test (``-v``, or the ini key ``verbosity_memguard``).
     """
 
     enabled: bool = False
@@ -137,6 +141,7 @@ class Settings:
     compare: str | None = None
     compare_fail: str | None = None
     known: str | None = None
+    verbose: bool = False
 
 
 def _parse_mode(value: str) -> str:
@@ -371,6 +376,12 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for name, _, help_text, _ in _SENTINEL_INI:
         parser.addini(name, help_text, type="linelist", default=[])
+    parser.addini(
+        f"verbosity_{VERBOSITY_TYPE}",
+        "verbosity of the findings under a failing test: 0 the worst one, 1 all of them "
+        "(default: auto, pytest's -v level)",
+        default="auto",
+    )
     group.addoption(
         "--memguard-report",
         metavar="FORMAT:PATH",
@@ -460,7 +471,16 @@ def resolve_settings(config: pytest.Config) -> Settings:
         key: config.getoption(f"memguard_{key}")
         for key in ("db", "save", "compare", "compare_fail")
     }
-    return Settings(limits=limits, reports=reports, **history, **found)
+    return Settings(limits=limits, reports=reports, verbose=_verbose(config), **history, **found)
+
+
+def _verbose(config: pytest.Config) -> bool:
+    try:
+        return config.get_verbosity(VERBOSITY_TYPE) > 0
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"memguard: ini option verbosity_{VERBOSITY_TYPE}: expected a number or 'auto' ({exc})"
+        ) from exc
 
 
 class MarkerError(Exception):

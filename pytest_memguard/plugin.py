@@ -271,10 +271,10 @@ class MemguardSession:
         failing = record.verdict in ("leak", "over-limit") and self.settings.mode == "fail"
         if failing and target.passed and target.when == "call":
             target.outcome = "failed"
-            target.longrepr = failure_text(record)
+            target.longrepr = failure_text(record, self.settings.verbose)
             record.outcome = "failed"
         elif record.verdict in ("leak", "over-limit"):
-            target.sections.append(("memguard", failure_text(record)))
+            target.sections.append(("memguard", failure_text(record, self.settings.verbose)))
         target.memguard = record.to_dict()
         # junitxml writes the properties of the teardown report.
         reports[-1].user_properties.extend(_junit_properties(record))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import jsonschema
@@ -191,3 +192,67 @@ def test_report_outcome_is_failed_when_memguard_fails_the_test(pytester, run_pyt
     document = json.loads((pytester.path / "mem.json").read_text())
     outcomes = {test["nodeid"].split("::")[-1]: test["outcome"] for test in document["tests"]}
     assert outcomes == {"test_leaks": "failed", "test_clean": "passed"}
+
+
+MANY_LEAKS = """
+import threading
+
+EVENTS = threading.Event()
+CACHES = [[] for _ in range(5)]
+
+def test_leaks_everywhere():
+    for cache in CACHES:
+        cache.append({"entry": [len(cache)]})
+    threading.Thread(target=EVENTS.wait, name=f"waiter-{len(CACHES[0])}", daemon=True).start()
+
+def test_release():
+    EVENTS.set()
+"""
+
+
+def _failure_section(stdout: list[str]) -> list[str]:
+    """The lines under the failing test's header, up to the next section."""
+    start = next(i for i, line in enumerate(stdout) if "_ test_leaks_everywhere _" in line)
+    end = next(i for i in range(start + 1, len(stdout)) if stdout[i].startswith("==="))
+    return stdout[start + 1 : end]
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "brief"),
+    [
+        ((), "", True),
+        (("-v",), "", False),
+        ((), "verbosity_memguard = 1", False),
+        (("-v",), "verbosity_memguard = 0", True),
+    ],
+    ids=["default", "-v", "ini-1", "-v-but-ini-0"],
+)
+def test_a_failure_shows_the_worst_finding_and_verbose_shows_all(
+    pytester, run_pytest, args, ini, brief
+):
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(test_app=MANY_LEAKS)
+
+    result = run_pytest("--memguard", *args)
+
+    result.assert_outcomes(failed=1, passed=1)
+    section = _failure_section(result.stdout.lines)
+    findings = [line for line in section if re.match(r"  [a-z-]+: ", line)]
+    if brief:
+        assert len(section) <= 15, "\n".join(section)
+        assert len(findings) == 1
+        assert section[-1].startswith("  ... ")
+        assert section[-1].endswith("more findings: -v or verbosity_memguard=1 shows all")
+    else:
+        assert len(findings) > 3, "\n".join(section)  # the thread and the containers
+        assert not any("shows all" in line for line in section)
+
+
+def test_a_bad_verbosity_ini_value_is_a_usage_error(pytester, run_pytest):
+    pytester.makeini("[pytest]\nverbosity_memguard = loud\n")
+    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
+
+    result = run_pytest("--memguard")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option verbosity_memguard: expected a number or 'auto'*"])

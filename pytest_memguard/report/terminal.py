@@ -25,30 +25,55 @@ def _frame_text(frame: Frame) -> str:
     return str(Frame(path, frame.lineno, frame.name, frame.line))
 
 
-def finding_lines(finding: Finding, indent: str = "  ") -> Iterator[str]:
-    """A finding as a few lines: kind and summary, chain, allocation site, advice."""
+def finding_lines(finding: Finding, indent: str = "  ", callers: int | None = 2) -> Iterator[str]:
+    """A finding as a few lines: kind and summary, chain, allocation site and up to
+    ``callers`` of its calling frames (None: all of them), advice."""
     yield f"{indent}{finding.kind}: {finding.summary}"
     deeper = indent + "  "
     if finding.retainer_chain:
         yield f"{deeper}held by: {finding.chain_text}"
     if finding.allocated_at:
-        frames = finding.allocated_at
-        yield f"{deeper}allocated at: {_frame_text(frames[-1])}"
-        for frame in reversed(frames[:-1][-2:]):
+        *calls, site = finding.allocated_at
+        yield f"{deeper}allocated at: {_frame_text(site)}"
+        if callers is not None:
+            calls = calls[-callers:] if callers else []
+        for frame in reversed(calls):
             yield f"{deeper}  called from {_frame_text(frame)}"
     if finding.advice:
         for number, line in enumerate(textwrap.wrap(finding.advice, _WIDTH - len(deeper) - 8)):
             yield f"{deeper}{'advice: ' if number == 0 else '        '}{line}"
 
 
-def failure_text(record: TestRecord, max_findings: int = 3) -> str:
-    """What a failing test shows, like an assertion error: which limit, figures, findings."""
-    lines = [f"memguard: {record.verdict}: {record.message}"]
+#: What a failing test shows by default: the message's first lines and the worst finding,
+#: about 15 lines in all (a peer printed 56,000 lines for one failure).
+_BRIEF_MESSAGE_LINES = 4
+_BRIEF_FINDINGS = 1
+
+
+def failure_text(record: TestRecord, verbose: bool = False) -> str:
+    """What a failing test shows, like an assertion error: which limit, figures, findings.
+
+    Brief by default: the first lines of the message and the worst finding (the first:
+    resources, then the largest retained group). ``verbose`` shows every line, finding
+    and allocation frame.
+    """
+    message = f"memguard: {record.verdict}: {record.message}".splitlines()
     findings = [Finding.from_dict(data) for data in record.findings]
-    for finding in findings[:max_findings]:
+    if verbose:
+        lines = message
+        for finding in findings:
+            lines.extend(finding_lines(finding, callers=None))
+        return "\n".join(lines)
+    lines = message[:_BRIEF_MESSAGE_LINES]
+    for finding in findings[:_BRIEF_FINDINGS]:
         lines.extend(finding_lines(finding))
-    if len(findings) > max_findings:
-        lines.append(f"  ... and {len(findings) - max_findings} more findings (see the report)")
+    hidden = []
+    if len(message) > _BRIEF_MESSAGE_LINES:
+        hidden.append(f"{len(message) - _BRIEF_MESSAGE_LINES} more lines")
+    if len(findings) > _BRIEF_FINDINGS:
+        hidden.append(f"{len(findings) - _BRIEF_FINDINGS} more findings")
+    if hidden:
+        lines.append(f"  ... {' and '.join(hidden)}: -v or verbosity_memguard=1 shows all")
     return "\n".join(lines)
 
 
