@@ -9,6 +9,8 @@ tried in registry order and the first that says yes wins; other modules add kind
 from __future__ import annotations
 
 import gc
+import io
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +93,54 @@ def _is_closure(evidence: Evidence) -> bool:
     return any(isinstance(obj, CellType) for obj in evidence.path)
 
 
+def _running_thread(obj: object, timer: bool) -> bool:
+    threading = sys.modules.get("threading")
+    if threading is None or not isinstance(obj, threading.Thread) or not obj.is_alive():
+        return False
+    return isinstance(obj, threading.Timer) == timer
+
+
+def _pending_task(obj: object) -> bool:
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(obj, asyncio.Task) and not obj.done()
+
+
+def _open_socket(obj: object) -> bool:
+    socket = sys.modules.get("socket")
+    return socket is not None and isinstance(obj, socket.socket) and obj.fileno() >= 0
+
+
+def _open_file(obj: object) -> bool:
+    return isinstance(obj, io.IOBase) and not obj.closed and not _open_socket(obj)
+
+
+def _running_child(obj: object) -> bool:
+    subprocess = sys.modules.get("subprocess")
+    return subprocess is not None and isinstance(obj, subprocess.Popen) and obj.returncode is None
+
+
+def _holds(test: Callable[[object], bool]) -> Classifier:
+    """A classifier: the group holds a live resource that ``test`` recognises.
+
+    The resource's own bookkeeping (its ``__dict__``, locks, the bound method a thread
+    runs, weak references to it) is then named after the resource, not as a listener or
+    a container of its own.
+    """
+    return lambda evidence: any(test(member) for member in evidence.members)
+
+
+#: Resource kinds a group of retained objects is named after when it holds a live one.
+RESOURCE_KINDS: dict[str, Classifier] = {
+    "timer": _holds(lambda obj: _running_thread(obj, timer=True)),
+    "thread": lambda evidence: evidence.root == "thread"
+    or _holds(lambda obj: _running_thread(obj, timer=False))(evidence),
+    "task": _holds(_pending_task),
+    "socket": _holds(_open_socket),
+    "file": _holds(_open_file),
+    "subprocess": _holds(_running_child),
+}
+
+
 def _is_growing_container(evidence: Evidence) -> bool:
     """The default: a confirmed leak grows some structure reachable from a root every run."""
     return True
@@ -99,6 +149,7 @@ def _is_growing_container(evidence: Evidence) -> bool:
 #: kind -> classifier, tried in this order; the last one accepts every group.
 CLASSIFIERS: dict[str, Classifier] = {
     "uncollectable": _is_uncollectable,
+    **RESOURCE_KINDS,
     "cycle": _is_cycle,
     "listener": _is_listener,
     "closure": _is_closure,
@@ -111,6 +162,12 @@ ADVICE: dict[str, str] = {
         "empty gc.garbage (gc.DEBUG_SAVEALL keeps every collected cycle there) "
         "and break the cycle with a weakref"
     ),
+    "timer": "cancel the timer in teardown (timer.cancel(); timer.join())",
+    "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
+    "task": "cancel the task and await it before its loop closes",
+    "socket": "close the socket in teardown, or open it in a with-block",
+    "file": "close the file in teardown, or open it in a with-block",
+    "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",
     "cycle": "break the reference cycle (weakref back-pointer) or close() the objects explicitly",
     "listener": "remove the listener in teardown or register it with a weakref",
     "closure": (

@@ -8,10 +8,12 @@ import sys
 import traceback
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from pytest_memguard.classify import RESOURCE_KINDS
 from pytest_memguard.config import Limits, Settings
 from pytest_memguard.confirm import (
     bounded_holders,
@@ -217,7 +219,8 @@ class Guard:
                 self._warmup(record, unattributed)
                 last.release()
                 return
-        findings[:0] = list(last.sentinel_findings) + explained + unexplained
+        resources, explained = _fold_into_resources(last.sentinel_findings, explained)
+        findings[:0] = resources + explained + unexplained
         over_limit = record.message if record.verdict == "over-limit" else ""
         record.verdict = "leak"
         record.message = _leak_message(evidence, last)
@@ -250,6 +253,28 @@ def _unattributed(explained: list[Finding]) -> str:
     if "holder" in roots:
         return "growth held by a wider-scoped fixture, not by the test"
     return "growth on every run, but reached from no named root: not attributable"
+
+
+def _fold_into_resources(
+    resources: list[Finding], explained: list[Finding]
+) -> tuple[list[Finding], list[Finding]]:
+    """Count explained groups named after a resource kind with the sentinel's finding of
+    that kind: the live thread's retained objects are that thread's, said once."""
+    first: dict[str, int] = {}
+    for at, finding in enumerate(resources):
+        first.setdefault(finding.kind, at)
+    folded = list(resources)
+    rest = []
+    for finding in explained:
+        at = first.get(finding.kind, -1) if finding.kind in RESOURCE_KINDS else -1
+        if at < 0:
+            rest.append(finding)
+            continue
+        into = folded[at]
+        folded[at] = replace(
+            into, count=into.count + finding.count, bytes=into.bytes + finding.bytes
+        )
+    return folded, rest
 
 
 def _report_final_teardown(reports: list[Any], final_teardown: Any) -> None:

@@ -184,8 +184,28 @@ def _build_graph(retained: Sequence[object], ignore: set[int]) -> _Graph:
                 size += sys.getsizeof(ref, 0)
         graph.children.append(list(kids))
         graph.sizes.append(size)
-    graph.subgraphs = _partition(graph.children)
+    graph.subgraphs = _partition(_with_weak_references(graph, index))
     return graph
+
+
+def _with_weak_references(graph: _Graph, index: dict[int, int]) -> list[list[int]]:
+    """The references among the retained objects, plus one from each retained object to
+    the retained weak references to it, to group them together.
+
+    A weak reference is bookkeeping about its referent (a ``WeakSet`` registry of live
+    threads, a base class's table of subclasses): not a leak of its own, and without
+    this edge a group held by nothing the gc can see. The edge is for grouping only: no
+    reference is counted for it.
+    """
+    children = graph.children
+    for at, obj in enumerate(graph.objs):
+        if isinstance(obj, weakref.ReferenceType):
+            referent = index.get(id(obj()), -1)
+            if referent >= 0 and referent != at:
+                if children is graph.children:
+                    children = [list(kids) for kids in graph.children]
+                children[referent].append(at)
+    return children
 
 
 def _is_shared_dict(obj: object) -> bool:

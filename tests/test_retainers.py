@@ -7,6 +7,7 @@ import sys
 import threading
 import tracemalloc
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -409,7 +410,37 @@ def test_uncollectable(app: Any) -> None:
         gc.garbage[:] = saved_garbage
 
 
+def test_a_live_threads_own_objects_are_named_after_the_thread(app: Any) -> None:
+    ready, stop = threading.Event(), threading.Event()
+    out: list[object] = []
+
+    def run() -> None:
+        threading.Thread(target=app.poll, args=(ready, stop, out), name="poller").start()
+        assert ready.wait(10)
+
+    try:
+        findings = explain(young(run))
+        # the Thread, the bound method it runs, and what its frames hold: all the thread's
+        assert {finding.kind for finding in findings} == {"thread"}, findings
+    finally:
+        stop.set()
+
+
 # --- grouping, sizes, allocation sites ------------------------------------------------------
+
+
+def test_a_weak_reference_joins_the_group_of_its_referent(app: Any) -> None:
+    app.SEEN_WEAKLY = weakref.WeakSet()
+    app.HELD = []
+
+    def run() -> None:
+        token = app.Token()
+        app.HELD.append(token)
+        app.SEEN_WEAKLY.add(token)
+
+    finding = only(explain(young(run)))
+    assert finding.chain_text == "memguard_app.HELD[0]"
+    assert finding.count == 2  # the Token and the weak reference to it
 
 
 def test_largest_group_first(app: Any) -> None:
