@@ -10,11 +10,13 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
+import collections
 import gc
 import types
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_memguard.bounds import declared_bound
 from pytest_memguard.config import Limits
 from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_duration, format_size
@@ -111,11 +113,34 @@ def _top_objects(retained: list[object]) -> list[object]:
     return [obj for obj in retained if id(obj) not in inner]
 
 
-def describe_bound(holder: object) -> str | None:
-    """``"deque(maxlen=100)"`` when ``holder`` is a container with a readable bound."""
-    maxlen = getattr(holder, "maxlen", None)
-    if isinstance(maxlen, int):
-        return f"{type(holder).__name__}(maxlen={maxlen})"
+#: What holds the entries of a bounded cache class: its inner storage.
+_STORAGE = (list, dict, set, collections.deque, collections.OrderedDict)
+
+
+def _owners(storage: object, skip: set[int]) -> list[object]:
+    """The objects keeping ``storage`` as an attribute (through their ``__dict__``)."""
+    owners: list[object] = []
+    for ref in gc.get_referrers(storage):
+        if id(ref) in skip or isinstance(ref, types.FrameType):
+            continue
+        if type(ref) is dict:
+            owners.extend(
+                obj
+                for obj in gc.get_referrers(ref)
+                if getattr(obj, "__dict__", None) is ref and not isinstance(obj, types.ModuleType)
+            )
+        elif not isinstance(ref, _STORAGE):
+            owners.append(ref)
+    return owners
+
+
+def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
+    """``"deque(maxlen=100)"`` when ``holder`` is a container with a readable bound.
+
+    A plain list, dict or set is bounded when it is the storage of an object that
+    declares a bound (``GenericCache(max_size=1024)`` keeping its entries in a list).
+    ``skip`` holds the caller's own containers, never owners.
+    """
     cache_info = getattr(holder, "cache_info", None)
     if callable(cache_info):
         try:
@@ -125,10 +150,14 @@ def describe_bound(holder: object) -> str | None:
         if isinstance(maxsize, int):
             name = getattr(holder, "__qualname__", type(holder).__name__)
             return f"lru_cache(maxsize={maxsize}) of {name}"
-    maxsize = getattr(holder, "maxsize", None)
-    if isinstance(maxsize, int) and not isinstance(holder, type):
-        return f"{type(holder).__name__}(maxsize={maxsize})"
-    return None
+    bound = declared_bound(holder)
+    if bound is not None or type(holder) not in _STORAGE:
+        return bound
+    owners = _owners(holder, {id(obj) for obj in skip})
+    bounds = [declared_bound(owner) for owner in owners]
+    if not owners or any(found is None for found in bounds):
+        return None
+    return ", ".join(sorted({found for found in bounds if found}))
 
 
 def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str] | None:
@@ -148,7 +177,7 @@ def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str]
             for ref in gc.get_referrers(obj)
             if id(ref) not in skip and not isinstance(ref, types.FrameType)
         ]
-        described = [describe_bound(holder) for holder in holders]
+        described = [describe_bound(holder, (holders, tops, run.retained)) for holder in holders]
         if not holders or any(text is None for text in described):
             return None
         bounds.extend(text for text in described if text)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_memguard.bounds import declared_bound
+
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
 _NESTED_SCAN_LIMIT = 100
@@ -145,7 +147,7 @@ def _module_containers(name: str, module: types.ModuleType) -> Iterator[tuple[st
             yield from _class_containers(label, value)
         elif _is_unbounded_cache(value):
             yield label, value
-        elif _is_plain_instance(value):
+        elif _is_plain_instance(value) and declared_bound(value) is None:
             for inner, inner_value in list(vars(value).items()):
                 if isinstance(inner_value, _SIZED):
                     yield f"{label}.{inner}", inner_value

@@ -189,6 +189,33 @@ WARMUP_PATTERNS = {
         def test_pattern(case):
             assert square(next(COUNTER)) is not None
     """,
+    "custom-cache-with-a-max-size-attribute": """
+        import itertools
+        import pytest
+
+        class BoundedCache:
+            \"\"\"Keeps at most max_size entries in inner containers, like hypothesis'
+            GenericCache or cachetools' Cache.\"\"\"
+
+            def __init__(self, max_size):
+                self.max_size = max_size
+                self.keys = []
+                self.values = {}
+
+            def put(self, key, value):
+                if len(self.keys) >= self.max_size:
+                    del self.values[self.keys.pop(0)]
+                self.keys.append(key)
+                self.values[key] = value
+
+        CACHE = BoundedCache(max_size=8)
+        COUNTER = itertools.count()
+
+        @pytest.mark.parametrize("case", range(3))
+        def test_pattern(case):
+            number = next(COUNTER)
+            CACHE.put(number, [number])
+    """,
     "lazy-import-of-a-stdlib-module": """
         import sys
 
