@@ -496,6 +496,23 @@ class MarkerError(Exception):
         return f"memguard marker on {self.nodeid}: {self.message}"
 
 
+def marker_arguments(item: pytest.Item) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    """The arguments of every ``memguard`` marker of a test, merged; None without one.
+
+    The closest marker wins, key by key: a ``pytest.param`` case's over its function's,
+    the function's over its class's and module's (``pytestmark``).
+    """
+    marks = [
+        mark for node in item.listchain() for mark in node.own_markers if mark.name == "memguard"
+    ]
+    if not marks:
+        return None
+    kwargs: dict[str, Any] = {}
+    for mark in marks:  # farthest first: pytest appends a case's marks after its function's
+        kwargs.update(mark.kwargs)
+    return kwargs, tuple(arg for mark in marks for arg in mark.args)
+
+
 def limits_for_item(
     base: Limits, marker_kwargs: dict[str, Any], marker_args: tuple[Any, ...], nodeid: str
 ) -> Limits:

@@ -19,6 +19,7 @@ from pytest_memguard.config import (
     Settings,
     add_options,
     limits_for_item,
+    marker_arguments,
     resolve_settings,
 )
 from pytest_memguard.findings import Finding
@@ -176,15 +177,13 @@ class MemguardSession:
         self._guard: Guard | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
-        marker = item.get_closest_marker("memguard")
-        if item.get_closest_marker("no_memguard") is not None and marker is None:
+        arguments = marker_arguments(item)
+        if item.get_closest_marker("no_memguard") is not None and arguments is None:
             return None
-        if marker is None:
+        if arguments is None:
             return Plan(self.settings.limits) if self.settings.enabled else None
         try:
-            limits = limits_for_item(
-                self.settings.limits, dict(marker.kwargs), tuple(marker.args), item.nodeid
-            )
+            limits = limits_for_item(self.settings.limits, *arguments, item.nodeid)
         except MarkerError as error:
             return Plan(error=error)
         return Plan(limits)

@@ -13,6 +13,7 @@ from pytest_memguard.config import (
     MarkerError,
     Settings,
     limits_for_item,
+    marker_arguments,
     parse_limit,
     resolve_settings,
 )
@@ -398,3 +399,34 @@ def test_help_lists_options_and_ini_keys(pytester: pytest.Pytester) -> None:
             "  memguard_sentinels (args):*",
         ]
     )
+
+
+def test_markers_merge_and_the_closest_wins_key_by_key(pytester):
+    items = pytester.getitems(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.memguard(repeat=5, peak="1 MiB")
+
+        class TestCases:
+            pytestmark = pytest.mark.memguard(peak="2 MiB")
+
+            @pytest.mark.parametrize(
+                "case", [1, pytest.param(2, marks=pytest.mark.memguard(rss_growth="4 MiB"))]
+            )
+            @pytest.mark.memguard(rss_growth="3 MiB")
+            def test_case(self, case):
+                pass
+
+        def test_unmarked_here():
+            pass
+        """
+    )
+
+    merged = {item.name: marker_arguments(item) for item in items}
+
+    assert merged == {
+        "test_case[1]": ({"repeat": 5, "peak": "2 MiB", "rss_growth": "3 MiB"}, ()),
+        "test_case[2]": ({"repeat": 5, "peak": "2 MiB", "rss_growth": "4 MiB"}, ()),
+        "test_unmarked_here": ({"repeat": 5, "peak": "1 MiB"}, ()),
+    }

@@ -54,6 +54,37 @@ def test_peak_under_the_limit_passes(pytester, run_pytest):
     result.stdout.no_fnmatch_line("*over-limit*")
 
 
+def test_a_parametrize_case_carries_its_own_budget(pytester, run_pytest):
+    """A marker on one ``pytest.param`` sets that case's limits (pytest-memray #156)."""
+    pytester.makepyfile(
+        test_cases="""
+        import pytest
+
+        @pytest.mark.parametrize(
+            "size",
+            [
+                pytest.param(1024, id="small"),
+                pytest.param(10 * 1024 * 1024, id="huge", marks=pytest.mark.memguard(peak="1 MiB")),
+            ],
+        )
+        @pytest.mark.memguard(peak="100 MiB")
+        def test_buffer(size):
+            buffer = bytearray(size)
+            del buffer
+        """
+    )
+
+    result = run_pytest("-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED test_cases.py::test_buffer[[]small[]]",
+            "OVER-LIMIT test_cases.py::test_buffer[[]huge[]] - memguard: over-limit: peak *",
+        ]
+    )
+
+
 def test_gc_collections_counts_the_tests_own_collections(pytester, run_pytest):
     """The plugin's own collections (it collects after every run) are not counted;
     an explicit ``gc.collect()`` in the test is."""
