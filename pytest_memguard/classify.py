@@ -9,13 +9,13 @@ tried in registry order and the first that says yes wins; other modules add kind
 from __future__ import annotations
 
 import gc
-import io
 import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice, pairwise
 from types import CellType, FunctionType
+from typing import Any
 
 from pytest_memguard.findings import KINDS, ChainEdge
 
@@ -93,30 +93,36 @@ def _is_closure(evidence: Evidence) -> bool:
     return any(isinstance(obj, CellType) for obj in evidence.path)
 
 
-def _running_thread(obj: object, timer: bool) -> bool:
-    threading = sys.modules.get("threading")
-    if threading is None or not isinstance(obj, threading.Thread) or not obj.is_alive():
+def _is_a(obj: object, module: str, name: str) -> bool:
+    """Whether ``obj`` is a ``module.name``, without importing the module (no instance
+    exists before it is imported) and without asking ``obj`` for its ``__class__``."""
+    cls = getattr(sys.modules.get(module), name, None)
+    return isinstance(cls, type) and issubclass(type(obj), cls)
+
+
+def _running_thread(obj: Any, timer: bool) -> bool:
+    if not _is_a(obj, "threading", "Thread") or not obj.is_alive():
         return False
-    return isinstance(obj, threading.Timer) == timer
+    return _is_a(obj, "threading", "Timer") == timer
 
 
-def _pending_task(obj: object) -> bool:
-    asyncio = sys.modules.get("asyncio")
-    return asyncio is not None and isinstance(obj, asyncio.Task) and not obj.done()
+def _pending_task(obj: Any) -> bool:
+    return _is_a(obj, "asyncio", "Task") and not obj.done()
 
 
-def _open_socket(obj: object) -> bool:
-    socket = sys.modules.get("socket")
-    return socket is not None and isinstance(obj, socket.socket) and obj.fileno() >= 0
+def _open_socket(obj: Any) -> bool:
+    return _is_a(obj, "socket", "socket") and obj.fileno() >= 0
 
 
-def _open_file(obj: object) -> bool:
-    return isinstance(obj, io.IOBase) and not obj.closed and not _open_socket(obj)
+def _open_file(obj: Any) -> bool:
+    # The C base of every file class, not the io.IOBase ABC: an ABC's subclass check
+    # runs Python code on the retained object's class, which a cleared class crashes.
+    # In-memory streams (StringIO, BytesIO) have no descriptor: fileno() raises.
+    return _is_a(obj, "_io", "_IOBase") and not obj.closed and obj.fileno() >= 0
 
 
-def _running_child(obj: object) -> bool:
-    subprocess = sys.modules.get("subprocess")
-    return subprocess is not None and isinstance(obj, subprocess.Popen) and obj.returncode is None
+def _running_child(obj: Any) -> bool:
+    return _is_a(obj, "subprocess", "Popen") and obj.returncode is None
 
 
 def _holds(test: Callable[[object], bool]) -> Classifier:
@@ -126,14 +132,27 @@ def _holds(test: Callable[[object], bool]) -> Classifier:
     runs, weak references to it) is then named after the resource, not as a listener or
     a container of its own.
     """
-    return lambda evidence: any(test(member) for member in evidence.members)
+
+    def holds(evidence: Evidence) -> bool:
+        for member in evidence.members:
+            try:
+                if test(member):
+                    return True
+            except Exception:  # a retained object's own property may raise
+                continue
+        return False
+
+    return holds
+
+
+def _held_by_thread(evidence: Evidence) -> bool:
+    return evidence.root == "thread" or _holds(lambda obj: _running_thread(obj, False))(evidence)
 
 
 #: Resource kinds a group of retained objects is named after when it holds a live one.
 RESOURCE_KINDS: dict[str, Classifier] = {
-    "timer": _holds(lambda obj: _running_thread(obj, timer=True)),
-    "thread": lambda evidence: evidence.root == "thread"
-    or _holds(lambda obj: _running_thread(obj, timer=False))(evidence),
+    "timer": _holds(lambda obj: _running_thread(obj, True)),
+    "thread": _held_by_thread,
     "task": _holds(_pending_task),
     "socket": _holds(_open_socket),
     "file": _holds(_open_file),

@@ -45,6 +45,7 @@ from types import (
     MethodType,
     ModuleType,
 )
+from typing import cast
 
 from pytest_memguard.classify import ADVICE, Evidence, classify
 from pytest_memguard.findings import ChainEdge, Finding, Frame
@@ -199,8 +200,9 @@ def _with_weak_references(graph: _Graph, index: dict[int, int]) -> list[list[int
     """
     children = graph.children
     for at, obj in enumerate(graph.objs):
-        if isinstance(obj, weakref.ReferenceType):
-            referent = index.get(id(obj()), -1)
+        # type(): some objects do not answer isinstance's question for their __class__
+        if issubclass(type(obj), weakref.ReferenceType):
+            referent = index.get(id(cast("weakref.ReferenceType[object]", obj)()), -1)
             if referent >= 0 and referent != at:
                 if children is graph.children:
                     children = [list(kids) for kids in graph.children]
@@ -417,10 +419,11 @@ def _thread_locals(pinned: list[object]) -> dict[int, str]:
     """
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     labels: dict[int, str] = {}
-    me = threading.get_ident()
-    for ident, top in sys._current_frames().items():
-        if ident == me:
-            continue
+    frames = sys._current_frames()
+    # Our own frame, held by that dict, would be a cycle keeping every pinned object alive
+    # (the tests' resources too) until a full collection, long after this window.
+    del frames[threading.get_ident()]
+    for ident, top in frames.items():
         thread = f"Thread {names[ident]!r}" if ident in names else f"Thread {ident}"
         frame: FrameType | None = top
         while frame is not None:

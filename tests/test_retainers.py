@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import sys
 import threading
 import tracemalloc
@@ -424,6 +425,20 @@ def test_a_live_threads_own_objects_are_named_after_the_thread(app: Any) -> None
         assert {finding.kind for finding in findings} == {"thread"}, findings
     finally:
         stop.set()
+
+
+def test_an_open_file_is_named_file_an_in_memory_stream_is_not(app: Any, tmp_path: Path) -> None:
+    app.STREAMS = []
+
+    def run() -> None:
+        app.STREAMS.append(io.StringIO("in memory"))
+        app.STREAMS.append(open(tmp_path / "log.txt", "w"))  # noqa: SIM115 (the leak)
+
+    try:
+        kinds = {finding.summary.split()[1]: finding.kind for finding in explain(young(run))}
+    finally:
+        app.STREAMS[1].close()
+    assert kinds == {"StringIO": "growing-container", "TextIOWrapper": "file"}
 
 
 # --- grouping, sizes, allocation sites ------------------------------------------------------
