@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _GENERATIONS = 3
 
 
-@dataclass(frozen=True)
-class GcStats:
-    """What the cyclic collector did while a window was recording."""
+class GcStats(NamedTuple):
+    """What the cyclic collector did while a window was recording (a named tuple: one
+    is made per guarded run)."""
 
     collections: tuple[int, ...] = (0,) * _GENERATIONS
     collected: int = 0

@@ -277,9 +277,9 @@ def _fold_into_resources(
     return folded, rest
 
 
-def _report_final_teardown(reports: list[Any], final_teardown: Any) -> None:
+def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> None:
     """A failing teardown of wider scopes after the repetitions is the test's teardown error."""
-    if final_teardown.passed:
+    if final_teardown is None or final_teardown.passed:
         return
     for index, report in enumerate(reports):
         if report.when == "teardown":

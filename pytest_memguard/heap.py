@@ -15,7 +15,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import psutil
 
@@ -86,9 +86,12 @@ class RssProbe:
         self._statm = self._status = self._clear_refs = None
 
 
-@dataclass(frozen=True)
-class HeapSnapshot:
-    """Absolute figures of the process at one moment."""
+class HeapSnapshot(NamedTuple):
+    """Absolute figures of the process at one moment.
+
+    A named tuple rather than a frozen dataclass: two are made per guarded run, and a
+    frozen dataclass's ``__init__`` costs several times a tuple's.
+    """
 
     time: float
     rss: int

@@ -64,19 +64,33 @@ class ContainerWatch:
         self._cache_labels: list[str] = []
         self._modules_seen = -1
         self._scanned: set[str] = set()
+        self._real_dirs: dict[str, str] = {}
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
             return False
-        path = os.path.realpath(filename)
+        path = self._real_path(filename)
         return path.startswith(self._roots) and not path.startswith(self._ignored)
+
+    def _real_path(self, filename: str) -> str:
+        """``os.path.realpath(filename)``, each directory resolved once: resolving costs
+        a system call per path component, and hundreds of modules share a few directories."""
+        if os.path.islink(filename):
+            return os.path.realpath(filename)
+        directory, name = os.path.split(filename)
+        real = self._real_dirs.get(directory)
+        if real is None:
+            real = self._real_dirs[directory] = os.path.realpath(directory)
+        return os.path.join(real, name)
 
     def refresh(self) -> None:
         """Scan modules imported since the last scan (lazy imports add new ones)."""
         if len(sys.modules) == self._modules_seen:
             return
-        for name, module in list(sys.modules.items()):
-            if name in self._scanned or not isinstance(module, types.ModuleType):
+        # The set difference runs in C; sorted, so the order of containers is stable.
+        for name in sorted(sys.modules.keys() - self._scanned):
+            module = sys.modules.get(name)
+            if not isinstance(module, types.ModuleType):
                 continue
             self._scanned.add(name)
             if self._is_project_file(getattr(module, "__file__", None)):
@@ -122,6 +136,8 @@ class ContainerWatch:
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
         after = self.sizes()
+        if after == before:
+            return []
         watched = self._sized + self._caches
         labels = self._labels + self._cache_labels
         return [

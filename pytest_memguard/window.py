@@ -183,11 +183,12 @@ class WindowRunner:
         return runs
 
     @staticmethod
-    def finish(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    def finish(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
         """Tear down the scopes ``nextitem`` does not need, outside any window.
 
         A module's or the session's finalizers are not the work of the test that
-        happened to run last in them. Returns the teardown report.
+        happened to run last in them. Returns the teardown report when tearing down
+        did not pass, else None.
         """
         return _teardown_to(item, nextitem)
 
@@ -270,7 +271,9 @@ class WindowRunner:
             remaining = set(young) - held
             young_reachable(self.plugin_state.learn(remaining), young, held)
         retained = [obj for obj in survivors if id(obj) not in held]
-        return _Survivors(retained, len(held), fixture_labels(self.ledger))
+        # Labels only name the holders of retained objects, for explain().
+        labels = fixture_labels(self.ledger) if retained else {}
+        return _Survivors(retained, len(held), labels)
 
 
 class _QuietHooks:
@@ -301,11 +304,13 @@ def _reports_not_logged(session: pytest.Session) -> Iterator[None]:
         del session.gethookproxy
 
 
-def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     """Tear down what ``nextitem`` does not need, as pytest's teardown phase would.
 
     Only the setup stack: running the whole teardown phase again would confuse the
-    plugins whose teardown wrappers expect their setup wrappers to have run.
+    plugins whose teardown wrappers expect their setup wrappers to have run. The
+    report is made only when the teardown raised: it is never logged, and making one
+    costs more than the rest of the teardown of a test that needs none.
     """
     setup_state = item.session._setupstate
     call = pytest.CallInfo.from_call(
@@ -313,6 +318,8 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         when="teardown",
         reraise=(pytest.exit.Exception, KeyboardInterrupt),
     )
+    if call.excinfo is None:
+        return None
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
 
 
