@@ -28,7 +28,13 @@ from pytest_memguard.record import TestRecord
 from pytest_memguard.retainers import traceback_frames
 from pytest_memguard.units import format_size
 from pytest_memguard.watch import Growth
-from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
+from pytest_memguard.window import (
+    GuardedRun,
+    Protocol,
+    SentinelHooks,
+    WindowRunner,
+    run_unlogged,
+)
 
 Explainer = Callable[[GuardedRun, Settings], list[Finding]]
 
@@ -122,13 +128,19 @@ class Guard:
         self.sentinels = sentinels
 
     def guard(
-        self, item: pytest.Item, nextitem: pytest.Item | None, limits: Limits
+        self,
+        item: pytest.Item,
+        nextitem: pytest.Item | None,
+        limits: Limits,
+        protocol: Protocol = run_unlogged,
     ) -> tuple[list[Any], TestRecord]:
+        """Screen (run with ``protocol``), confirm and decide; the reports are not logged."""
         screen = self.runner.screen(
             item,
             trace=self.settings.trace or limits.needs_tracing,
             trace_depth=self.settings.traceback,
             sentinels=self.sentinels,
+            protocol=protocol,
         )
         record = TestRecord(
             nodeid=item.nodeid,
@@ -281,9 +293,11 @@ def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> No
     """A failing teardown of wider scopes after the repetitions is the test's teardown error."""
     if final_teardown is None or final_teardown.passed:
         return
-    for index, report in enumerate(reports):
-        if report.when == "teardown":
+    # The last one: a plugin that re-runs failing tests leaves one per attempt.
+    for index in reversed(range(len(reports))):
+        if reports[index].when == "teardown":
             reports[index] = final_teardown
+            return
 
 
 def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:

@@ -30,6 +30,7 @@ def _values_and_items(obj: object) -> Iterator[object]:
         attributes = vars(obj)
     except TypeError:
         return
+    yield attributes  # on 3.11+ materialized lazily, maybe inside the window: young itself
     for value in list(attributes.values()):
         yield value
         if isinstance(value, dict):

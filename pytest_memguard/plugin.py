@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import sysconfig
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -40,7 +41,13 @@ from pytest_memguard.sentinels import (
     unavailable_sentinels,
 )
 from pytest_memguard.watch import ContainerWatch
-from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
+from pytest_memguard.window import (
+    GuardedRun,
+    LoggedByOthers,
+    SentinelHooks,
+    WindowRunner,
+    run_unlogged,
+)
 
 PLUGIN_NAME = "memguard-session"
 
@@ -251,20 +258,46 @@ class MemguardSession:
         if plan is None or plan.limits is None:
             return None
         guard = self.ensure_guard()
-        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        reports, record = guard.guard(item, nextitem, plan.limits)
+        owners = self._run_owners
+        if owners is not None:
+            logged = LoggedByOthers(owners)
+            reports, record = guard.guard(item, nextitem, plan.limits, logged)
+        else:
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            reports, record = guard.guard(item, nextitem, plan.limits, run_unlogged)
         if self.known is not None:
             self.known.apply(record)
         self._check_collected(item, reports)
         self._attach(reports, record)
+        if owners is not None:
+            logged.replay(item)
+            return True
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
+    @functools.cached_property
+    def _run_owners(self) -> Callable[..., Any] | None:
+        """Other plugins that run an item themselves in ``pytest_runtest_protocol``
+        (pytest-rerunfailures and flaky run a failing test again), called as one hook
+        without us and without the hook wrappers (they already wrap us); None when
+        pytest's runner is the only one. Read at the first guarded test, after the
+        conftests are registered.
+        """
+        manager = self.config.pluginmanager
+        impls = self.config.hook.pytest_runtest_protocol.get_hookimpls()
+        wrappers = [impl.plugin for impl in impls if impl.wrapper or impl.hookwrapper]
+        known = (self, manager.get_plugin("runner"), *wrappers)
+        if all(any(impl.plugin is plugin for plugin in known) for impl in impls):
+            return None
+        return manager.subset_hook_caller("pytest_runtest_protocol", [self, *wrappers])
+
     def _attach(self, reports: list[Any], record: TestRecord) -> None:
         """Put the record on the call report; a memory verdict fails a passed call."""
-        target = next((r for r in reports if r.when == "call"), reports[-1] if reports else None)
+        # The last call report: a plugin that re-runs failing tests leaves one per attempt.
+        last = reports[-1] if reports else None
+        target = next((r for r in reversed(reports) if r.when == "call"), last)
         if target is None:
             return
         failing = record.verdict in ("leak", "over-limit") and self.settings.mode == "fail"

@@ -12,6 +12,7 @@ cancel out, and only real growth remains.
 
 from __future__ import annotations
 
+import functools
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,32 @@ class GuardedRun:
 #: which runs after the run's collection and returns findings. Both run inside the
 #: window, so the state is one of the plugin's own seeds (never the test's growth).
 SentinelHooks = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
+
+
+#: Runs an item once, setup to teardown down to ``nextitem``, and returns its reports
+#: without logging them: ``protocol(item, nextitem)``.
+Protocol = Callable[[pytest.Item, Any], list[Any]]
+
+
+#: A doctest item's example globals and their copy from before its first run: pytest's
+#: doctest runner clears them after every run (``DocTestRunner.run(clear_globs=True)``),
+#: so a repetition would start without the module's names.
+_EXAMPLE_GLOBALS = pytest.StashKey[tuple[dict[str, Any], dict[str, Any]]]()
+
+
+def keep_example_globals(item: pytest.Item) -> None:
+    """Copy a doctest item's globals before its first run (outside any window)."""
+    globs = getattr(getattr(item, "dtest", None), "globs", None)
+    if isinstance(globs, dict) and _EXAMPLE_GLOBALS not in item.stash:
+        item.stash[_EXAMPLE_GLOBALS] = (globs, dict(globs))
+
+
+def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
+    """pytest's own run protocol, reports not logged; a doctest's globals restored first."""
+    kept = item.stash.get(_EXAMPLE_GLOBALS, None)
+    if kept is not None:
+        kept[0].update(kept[1])
+    return runtestprotocol(item, False, nextitem)
 
 
 @dataclass
@@ -141,15 +168,19 @@ class WindowRunner:
         trace: bool,
         trace_depth: int,
         sentinels: SentinelHooks | None = None,
+        protocol: Protocol = run_unlogged,
     ) -> GuardedRun:
         """One run in a window of its own: everything it left alive is a candidate.
 
         It tears down only to the item's parent: wider scopes stay set up for the
         repetitions a suspect gets, and ``finish()`` tears them down afterwards.
+        ``protocol`` runs the item: another plugin's (see :class:`LoggedByOthers`) may
+        run it several times, and the window then holds all of its attempts.
         """
+        keep_example_globals(item)
         with self.tracing(trace, trace_depth), self._window():
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-            run, _ = self._measured_run(item, item.parent, None, (), sentinels)
+            run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol)
         return run
 
     def repeat(
@@ -199,6 +230,7 @@ class WindowRunner:
         previous: _Previous | None,
         ours: tuple[object, ...],
         sentinels: SentinelHooks | None,
+        protocol: Protocol = run_unlogged,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
         own bookkeeping from earlier runs of the same window, which is never growth.
@@ -211,11 +243,10 @@ class WindowRunner:
         try:
             sizes_before, sentinel_state, before = self._prepare(sentinels)
         except Exception as exc:
-            reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
-            return _unmeasured(reports, exc, previous)
+            return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
         try:
-            reports = runtestprotocol(item, False, nextitem)  # type: ignore[arg-type]
+            reports = protocol(item, nextitem)
             try:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, sentinel_state]
@@ -302,6 +333,64 @@ def _reports_not_logged(session: pytest.Session) -> Iterator[None]:
         yield
     finally:
         del session.gethookproxy
+
+
+class LoggedByOthers:
+    """A :data:`Protocol` that runs the item through other plugins' own
+    ``pytest_runtest_protocol`` (``caller``), such as pytest-rerunfailures or flaky,
+    which run a failing test again and log each attempt themselves.
+
+    What they log goes through ``node.ihook`` (it asks the session): it is kept, not
+    logged, so the verdict can go on the final attempt's call report first; ``replay()``
+    then logs every attempt in order. The lists exist before any window opens.
+    """
+
+    _KEPT = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
+
+    def __init__(self, caller: Callable[..., Any]) -> None:
+        self.caller = caller
+        self.reports: list[Any] = []
+        #: Index in ``reports`` of each attempt's first report.
+        self.starts: list[int] = []
+
+    def __call__(self, item: pytest.Item, nextitem: Any) -> list[Any]:
+        session = item.session
+        real = session.gethookproxy
+        session.gethookproxy = lambda fspath: _KeptHooks(real(fspath), self)  # type: ignore[method-assign,assignment,return-value]
+        try:
+            self.caller(item=item, nextitem=nextitem)
+        finally:
+            del session.gethookproxy
+        return self.reports
+
+    def keep(self, name: str, **kwargs: Any) -> None:
+        if name == "pytest_runtest_logstart":
+            self.starts.append(len(self.reports))
+        elif name == "pytest_runtest_logreport":
+            self.reports.append(kwargs["report"])
+
+    def replay(self, item: pytest.Item) -> None:
+        """Log the attempts as their plugin would have: start, reports, finish."""
+        ihook = item.ihook
+        ends = [*self.starts[1:], len(self.reports)]
+        for start, end in zip(self.starts, ends, strict=True):
+            ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            for report in self.reports[start:end]:
+                ihook.pytest_runtest_logreport(report=report)
+            ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+class _KeptHooks:
+    """A hook relay that hands the logging hooks to a :class:`LoggedByOthers`."""
+
+    def __init__(self, hooks: Any, sink: LoggedByOthers) -> None:
+        self._hooks = hooks
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        if name in LoggedByOthers._KEPT:
+            return functools.partial(self._sink.keep, name)
+        return getattr(self._hooks, name)
 
 
 def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:

@@ -14,8 +14,20 @@ from typing import Any
 
 import pytest
 
-#: Flags every inner run gets: no third-party memory plugin, no cache, no colour codes.
-BASE_ARGS: tuple[str, ...] = ("-p", "no:memray", "-p", "no:cacheprovider", "--color=no")
+#: Flags every inner run gets: no third-party memory plugin, no cache, no colour codes, no
+#: shuffling by pytest-randomly (its own tests in test_coexistence.py turn it back on), and
+#: the loop scope pytest-asyncio warns about when it is unset (``-W error`` would fail).
+BASE_ARGS: tuple[str, ...] = (
+    "-p",
+    "no:memray",
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:cacheprovider",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+    "--color=no",
+)
 
 #: Child-process time limit: a hung inner run fails its test instead of the whole suite.
 RUN_TIMEOUT = 120.0
