@@ -160,6 +160,7 @@ class Guard:
         finally:
             screen.release()
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
+        record.blame = self.runner.blame.take_charges()
         return screen.reports, record
 
     def _judge(

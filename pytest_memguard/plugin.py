@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_memguard import hookspecs
+from pytest_memguard.blame import Ledger
 from pytest_memguard.compare import figure
 from pytest_memguard.config import (
     Limits,
@@ -90,7 +91,7 @@ def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
 
 
 def _sentinel_hooks(
-    config: pytest.Config, settings: Settings, disabled: frozenset[str]
+    config: pytest.Config, settings: Settings, disabled: frozenset[str], blame: Ledger
 ) -> SentinelHooks | None:
     """Snapshot and check functions of the enabled sentinels, or None when all are off."""
     sentinels = build_sentinels(
@@ -98,6 +99,7 @@ def _sentinel_hooks(
         settings.allow,
         settings.registries,
         lambda: list(config.hook.pytest_memguard_registries()),
+        blame,
     )
     if not sentinels:
         return None
@@ -206,6 +208,7 @@ class MemguardSession:
         if self._guard is None:
             young = YoungHeap(use_freeze=freeze_isolates_young_heap())
             ledger = FixtureLedger()
+            blame = Ledger()
             gc_watch = GcWatch()
             gc_watch.install()
             runner = WindowRunner(
@@ -216,13 +219,14 @@ class MemguardSession:
                 ledger=ledger,
                 plugin_state=PluginState(self.config),
                 measure_peak=bool(self.settings.reports) or self.settings.save is not None,
+                blame=blame,
             )
             self.config.pluginmanager.register(FixtureRecorder(ledger, young))
             self._guard = Guard(
                 runner,
                 self.settings,
                 explain_run,
-                _sentinel_hooks(self.config, self.settings, self.disabled_sentinels),
+                _sentinel_hooks(self.config, self.settings, self.disabled_sentinels, blame),
             )
         return self._guard
 

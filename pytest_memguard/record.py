@@ -57,6 +57,11 @@ class TestRecord:
     repetitions: list[dict[str, Any]] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Resources other tests left behind that surfaced during this test (or before it,
+    #: between tests), each charged to the test that created it: ``kind``, ``summary``,
+    #: ``created_by``, ``created_at``, ``surfaced_in``, ``event``, ``count``. Never a
+    #: part of this test's verdict.
+    blame: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose (dataclasses.asdict deep-copies): every field is already

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from pytest_memguard.blame import Ledger
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.heap import (
     HeapSnapshot,
@@ -131,6 +132,7 @@ class WindowRunner:
         ledger: FixtureLedger,
         plugin_state: PluginState,
         measure_peak: bool = False,
+        blame: Ledger | None = None,
     ) -> None:
         #: Peak RSS costs a read of /proc/self/status (~13 us): only reports show it.
         self.measure_peak = measure_peak and rss.peak_available
@@ -140,6 +142,8 @@ class WindowRunner:
         self.containers = containers
         self.ledger = ledger
         self.plugin_state = plugin_state
+        #: Resources tests left behind, charged to them if they surface in a later test.
+        self.blame = blame or Ledger()
 
     @contextmanager
     def tracing(self, trace: bool, depth: int) -> Iterator[None]:
@@ -154,12 +158,14 @@ class WindowRunner:
                 tracemalloc.stop()
 
     @contextmanager
-    def _window(self) -> Iterator[None]:
+    def _window(self, nodeid: str) -> Iterator[None]:
+        self.blame.enter(nodeid)
         self.young.open()
         try:
             yield
         finally:
             self.young.close()
+            self.blame.leave()
 
     def screen(
         self,
@@ -178,7 +184,7 @@ class WindowRunner:
         run it several times, and the window then holds all of its attempts.
         """
         keep_example_globals(item)
-        with self.tracing(trace, trace_depth), self._window():
+        with self.tracing(trace, trace_depth), self._window(item.nodeid):
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
             run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol)
         return run
@@ -201,7 +207,7 @@ class WindowRunner:
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
-        with _reports_not_logged(item.session), self._window():
+        with _reports_not_logged(item.session), self._window(item.nodeid):
             _, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
             for _ in range(times):
                 if runs:
@@ -249,7 +255,7 @@ class WindowRunner:
             reports = protocol(item, nextitem)
             try:
                 was_recording = self.gc_watch.pause()
-                held_by_us = [reports, before, ours, sentinel_state]
+                held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
                 survivors = self._attribute(item, held_by_us, self.young.survivors())
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
@@ -298,6 +304,8 @@ class WindowRunner:
             young_reachable(self.plugin_state.known_seeds(), young, held)
         if len(held) < len(young):
             young_reachable(thorough_seeds(item, self.ledger, survivors), young, held)
+        if len(held) < len(young):
+            self.blame.discount_threads(young, held)
         if len(held) < len(young):
             remaining = set(young) - held
             young_reachable(self.plugin_state.learn(remaining), young, held)

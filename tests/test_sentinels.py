@@ -635,9 +635,11 @@ def test_reused_descriptor_numbers_are_still_found(cleanup: ExitStack, tmp_path:
 def test_proc_listing_leaves_out_its_own_descriptor() -> None:
     backend = ProcFds()
     listing = backend.listing()
-    assert len(listing) == backend.count()
+    # The count may be higher: a thread blocked in accept() (pytest-rerunfailures' status
+    # server) has reserved a descriptor number that no file fills yet.
+    assert len(listing) <= backend.count()
     for fd in listing:
-        os.fstat(fd)
+        os.fstat(fd)  # listdir's own descriptor, closed by now, would fail
 
 
 @linux_only

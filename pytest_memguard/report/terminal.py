@@ -25,6 +25,20 @@ def _frame_text(frame: Frame) -> str:
     return str(Frame(path, frame.lineno, frame.name, frame.line))
 
 
+def _site_lines(frames: Sequence[Frame], label: str, callers: int | None = 2) -> Iterator[str]:
+    """``label: site`` for the most recent frame, then up to ``callers`` calling frames
+    (None: all of them), most recent first, indented under it."""
+    if not frames:
+        return
+    *calls, site = frames
+    yield f"{label}: {_frame_text(site)}"
+    if callers is not None:
+        calls = calls[-callers:] if callers else []
+    indent = " " * (len(label) - len(label.lstrip()) + 2)
+    for frame in reversed(calls):
+        yield f"{indent}called from {_frame_text(frame)}"
+
+
 def finding_lines(finding: Finding, indent: str = "  ", callers: int | None = 2) -> Iterator[str]:
     """A finding as a few lines: kind and summary, chain, allocation site and up to
     ``callers`` of its calling frames (None: all of them), advice."""
@@ -32,13 +46,7 @@ def finding_lines(finding: Finding, indent: str = "  ", callers: int | None = 2)
     deeper = indent + "  "
     if finding.retainer_chain:
         yield f"{deeper}held by: {finding.chain_text}"
-    if finding.allocated_at:
-        *calls, site = finding.allocated_at
-        yield f"{deeper}allocated at: {_frame_text(site)}"
-        if callers is not None:
-            calls = calls[-callers:] if callers else []
-        for frame in reversed(calls):
-            yield f"{deeper}  called from {_frame_text(frame)}"
+    yield from _site_lines(finding.allocated_at, f"{deeper}allocated at", callers)
     if finding.advice:
         for number, line in enumerate(textwrap.wrap(finding.advice, _WIDTH - len(deeper) - 8)):
             yield f"{deeper}{'advice: ' if number == 0 else '        '}{line}"
@@ -92,6 +100,21 @@ def _figure(record: TestRecord, field: str) -> float:
     return figure(record.delta, field) or 0.0
 
 
+def blame_lines(records: Sequence[TestRecord]) -> Iterator[str]:
+    """Resources a test left behind that surfaced in another test, charged to their test."""
+    charges = [(record, charge) for record in records for charge in record.blame]
+    if not charges:
+        return
+    yield "left behind by one test, surfaced in another (charged to the first):"
+    for record, charge in sorted(charges, key=lambda pair: pair[1]["created_by"]):
+        yield f"  {charge['created_by']}: {charge['kind']}: {charge['summary']}"
+        yield from _site_lines([Frame(**frame) for frame in charge["created_at"]], "    created at")
+        where = charge["surfaced_in"]
+        when = f"during {where}" if where else f"between tests, before {record.nodeid}"
+        times = f" ({charge['count']} times)" if charge["count"] > 1 else ""
+        yield f"    {charge['event']}{times} {when}"
+
+
 def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
     """The worst tests by retained bytes, peak and GC pause, and a totals line."""
     if not records:
@@ -108,6 +131,7 @@ def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
         yield f"worst {len(worst)} by {title}:"
         for record in worst:
             yield f"  {fmt(key(record)):>10}  {record.verdict:<10} {record.nodeid}"
+    yield from blame_lines(records)
     counts: dict[str, int] = {}
     for record in records:
         counts[record.verdict] = counts.get(record.verdict, 0) + 1

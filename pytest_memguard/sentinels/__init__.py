@@ -21,6 +21,7 @@ import atexit
 import warnings
 from collections.abc import Collection, Sequence
 
+from pytest_memguard.blame import Ledger
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels import fds
 from pytest_memguard.sentinels.base import (
@@ -117,6 +118,7 @@ def build_sentinels(
     allow: Allow = ALLOW_NONE,
     registries: Sequence[RegistryPath] = (),
     registry_hook: RegistryHook | None = None,
+    ledger: Ledger | None = None,
 ) -> list[Sentinel]:
     """One sentinel per enabled switch that this platform supports, in running order.
 
@@ -125,7 +127,9 @@ def build_sentinels(
     serve several switches (``ThreadSentinel`` is ``thread`` and ``timer``), when
     they share the costly part of the scan. ``registries`` and ``registry_hook``
     (which calls ``pytest_memguard_registries``) add a ``RegistrySentinel`` under the
-    ``listener`` switch; both are resolved at the first snapshot, not here.
+    ``listener`` switch; both are resolved at the first snapshot, not here. The
+    thread, task and file sentinels remember what they find leaked in ``ledger``, to
+    charge it to its test if it surfaces in a later one.
     """
     unknown = set(disabled) - set(SENTINEL_NAMES)
     if unknown:
@@ -135,11 +139,13 @@ def build_sentinels(
     on = set(SENTINEL_NAMES) - set(disabled) - set(unavailable_sentinels())
     sentinels: list[Sentinel] = []
     if "thread" in on or "timer" in on:
-        sentinels.append(ThreadSentinel(allow, threads="thread" in on, timers="timer" in on))
+        sentinels.append(
+            ThreadSentinel(allow, threads="thread" in on, timers="timer" in on, ledger=ledger)
+        )
     if "subprocess" in on:
         sentinels.append(SubprocessSentinel())
     if "task" in on:
-        sentinels.append(TaskSentinel(allow))
+        sentinels.append(TaskSentinel(allow, ledger))
     if "listener" in on:
         sentinels.append(ListenerSentinel(allow))
         if registries or registry_hook is not None:
@@ -154,7 +160,9 @@ def build_sentinels(
         sentinels.append(AtexitSentinel())
     if "file" in on or "socket" in on:
         sentinels.append(
-            FdSentinel(fds.default_backend(), files="file" in on, sockets="socket" in on)
+            FdSentinel(
+                fds.default_backend(), files="file" in on, sockets="socket" in on, ledger=ledger
+            )
         )
     return sentinels
 

@@ -10,9 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from pytest_memguard.blame import Ledger, watch_descriptor
 from pytest_memguard.findings import Finding
 
 _PROC_FD = "/proc/self/fd"
+#: What shows when a leaked descriptor is closed in a later test, charged to its test.
+_CLOSED_LATER = (
+    "closed, by the garbage collector unless code closed it (ResourceWarning: 'unclosed ...')"
+)
 
 
 @dataclass(frozen=True)
@@ -187,8 +192,15 @@ class FdSentinel:
     another leaves the count unchanged and is not reported.
     """
 
-    def __init__(self, backend: FdBackend, files: bool = True, sockets: bool = True) -> None:
+    def __init__(
+        self,
+        backend: FdBackend,
+        files: bool = True,
+        sockets: bool = True,
+        ledger: Ledger | None = None,
+    ) -> None:
         self._backend = backend
+        self._ledger = ledger or Ledger()
         self._files = files
         self._sockets = sockets
         self.name = ",".join(name for name, on in (("file", files), ("socket", sockets)) if on)
@@ -212,7 +224,11 @@ class FdSentinel:
         self._known, self._known_count = now, count
         new = sorted(now - known)
         wanted = {"file": self._files, "socket": self._sockets}
-        findings = [_fd_finding(fd) for fd in self._backend.named(new) if wanted[fd.kind]]
+        findings = []
+        for fd in self._backend.named(new):
+            if wanted[fd.kind]:
+                findings.append(_fd_finding(fd))
+                self._ledger.remember(findings[-1], watch_descriptor(fd.fd, _CLOSED_LATER))
         unnamed = count - count_before - len(new)
         if unnamed > 0 and self._files:
             findings.append(

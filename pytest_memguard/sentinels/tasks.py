@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import sys
+import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
+from pytest_memguard.blame import Ledger, watch_object
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, created_at, describe, stack_frames
 
@@ -14,7 +16,23 @@ if TYPE_CHECKING:
     import asyncio
 
     _Task = asyncio.Task[object]
-    _State = tuple[frozenset[_Task], asyncio.AbstractEventLoop | None] | None
+    _Loop = asyncio.AbstractEventLoop
+    _State = tuple[frozenset[weakref.ref[_Task]], weakref.ref[_Loop] | None] | None
+
+
+#: What shows when a leaked task or loop is destroyed, charged to the test that left it.
+_DESTROYED_PENDING = (
+    "destroyed while still pending (asyncio: 'Task was destroyed but it is pending!')"
+)
+_DESTROYED_UNCLOSED = "destroyed without being closed (ResourceWarning: 'unclosed event loop')"
+
+
+def _done(task: _Task) -> bool:
+    return task.done()
+
+
+def _closed(loop: asyncio.AbstractEventLoop) -> bool:
+    return loop.is_closed()
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
@@ -67,33 +85,48 @@ class TaskSentinel:
 
     name = "task"
 
-    def __init__(self, allow: Allow = ALLOW_NONE) -> None:
+    def __init__(self, allow: Allow = ALLOW_NONE, ledger: Ledger | None = None) -> None:
         self._allow = allow
+        self._ledger = ledger or Ledger()
 
     def before(self) -> object:
-        """The live tasks and the current loop, or None while asyncio is not imported."""
+        """The live tasks and the current loop, or None while asyncio is not imported.
+
+        Held weakly: a task left by an earlier test must be free to die during this
+        one, where its "Task was destroyed but it is pending!" belongs (and is charged
+        to the test that left it).
+        """
         if "asyncio" not in sys.modules:
             return None
         tasks = _live_tasks()
-        return (frozenset(tasks) if len(tasks) else frozenset()), _current_loop()
+        loop = _current_loop()
+        return (
+            frozenset(map(weakref.ref, tasks)) if len(tasks) else frozenset(),
+            weakref.ref(loop) if loop is not None else None,
+        )
 
     def after(self, before: object) -> list[Finding]:
         """One finding per new pending task, for a new unclosed loop and its callbacks."""
         if "asyncio" not in sys.modules:
             return []
         state = cast("_State", before)
-        old_tasks, old_loop = state if state is not None else (frozenset(), None)
+        old_tasks, old_loop_ref = state if state is not None else (frozenset(), None)
+        old_loop = old_loop_ref() if old_loop_ref is not None else None
         tasks = _live_tasks()
-        findings = [
-            _task_finding(task)
-            for task in (list(tasks) if len(tasks) else ())
-            if task not in old_tasks
-            and not task.done()
-            and not self._allow.module(describe(task.get_coro()))
-        ]
+        findings = []
+        for task in list(tasks) if len(tasks) else ():
+            if (
+                weakref.ref(task) in old_tasks
+                or task.done()
+                or self._allow.module(describe(task.get_coro()))
+            ):
+                continue
+            findings.append(_task_finding(task))
+            self._ledger.remember(findings[-1], watch_object(task, _done, _DESTROYED_PENDING))
         loop = _current_loop()
         if loop is not None and loop is not old_loop and not loop.is_closed():
             findings.append(_loop_finding(loop))
+            self._ledger.remember(findings[-1], watch_object(loop, _closed, _DESTROYED_UNCLOSED))
             findings.extend(self._callback_findings(loop))
         return findings
 

@@ -7,6 +7,7 @@ import sys
 import threading
 from typing import cast
 
+from pytest_memguard.blame import Ledger, watch_object
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
@@ -63,6 +64,10 @@ def _thread_finding(thread: threading.Thread) -> Finding:
     )
 
 
+def _ended(thread: threading.Thread) -> bool:
+    return not thread.is_alive()
+
+
 def _itimer_real() -> float:
     if sys.platform == "win32":
         return 0.0
@@ -85,9 +90,14 @@ class ThreadSentinel:
     """
 
     def __init__(
-        self, allow: Allow = ALLOW_NONE, threads: bool = True, timers: bool = True
+        self,
+        allow: Allow = ALLOW_NONE,
+        threads: bool = True,
+        timers: bool = True,
+        ledger: Ledger | None = None,
     ) -> None:
         self._allow = allow
+        self._ledger = ledger or Ledger()
         self._threads = threads
         self._timers = timers
         self.name = ",".join(name for name, on in (("thread", threads), ("timer", timers)) if on)
@@ -114,9 +124,11 @@ class ThreadSentinel:
         left = settle(lambda: [t for t in ending if t.is_alive()])
         for thread in waiting + left:
             if isinstance(thread, threading.Timer):
-                findings.append(_timer_finding(thread))
+                finding = _timer_finding(thread)
             else:
-                findings.append(_thread_finding(thread))
+                finding = _thread_finding(thread)
+            self._ledger.remember(finding, watch_object(thread, _ended, ""), thread)
+            findings.append(finding)
         return findings
 
     def _allowed(self, thread: threading.Thread) -> bool:
