@@ -181,7 +181,7 @@ ADVICE: dict[str, str] = {
         "empty gc.garbage (gc.DEBUG_SAVEALL keeps every collected cycle there) "
         "and break the cycle with a weakref"
     ),
-    "timer": "cancel the timer in teardown (timer.cancel(); timer.join())",
+    "timer": "cancel the timer in teardown (timer.cancel(), then timer.join())",
     "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
     "task": "cancel the task and await it before its loop closes",
     "socket": "close the socket in teardown, or open it in a with-block",

@@ -8,6 +8,7 @@ import threading
 from typing import cast
 
 from pytest_memguard.blame import Ledger, watch_object
+from pytest_memguard.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
@@ -54,7 +55,7 @@ def _thread_finding(thread: threading.Thread) -> Finding:
         summary=f"thread {thread.name!r} (target {target}, {daemon}) still running after teardown",
         count=1,
         allocated_at=created_at(thread),
-        advice="stop and join the thread in teardown (set an Event it watches, then join())",
+        advice=ADVICE["thread"],
         extra={
             "name": thread.name,
             "target": target.dotted,
@@ -168,6 +169,6 @@ def _timer_finding(timer: threading.Timer) -> Finding:
         f"callback {callback}) still pending after teardown",
         count=1,
         allocated_at=created_at(timer),
-        advice="cancel the timer in teardown (timer.cancel(), then timer.join())",
+        advice=ADVICE["timer"],
         extra={"name": timer.name, "interval": timer.interval, "callback": callback.dotted},
     )
