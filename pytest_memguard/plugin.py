@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import functools
-import sys
-import sysconfig
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from pytest_memguard import hookspecs
-from pytest_memguard.blame import Ledger
-from pytest_memguard.compare import figure
 from pytest_memguard.config import (
     Limits,
     MarkerError,
@@ -24,31 +19,15 @@ from pytest_memguard.config import (
     marker_arguments,
     resolve_settings,
 )
-from pytest_memguard.findings import Finding
-from pytest_memguard.fixture import Expected, MemguardFixture, still_alive
-from pytest_memguard.gcwatch import GcWatch
-from pytest_memguard.guard import Guard
-from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
-from pytest_memguard.holders import FixtureLedger, PluginState
-from pytest_memguard.known import KnownLeakError, KnownLeaks, vanished_lines
-from pytest_memguard.outputs import SessionOutputs, write_outputs
 from pytest_memguard.record import TestRecord
-from pytest_memguard.report.terminal import failure_text, header_line, summary_lines
-from pytest_memguard.sentinels import (
-    build_sentinels,
-    check_all,
-    parse_sentinel_switches,
-    snapshot_all,
-    unavailable_sentinels,
-)
-from pytest_memguard.watch import ContainerWatch
-from pytest_memguard.window import (
-    GuardedRun,
-    LoggedByOthers,
-    SentinelHooks,
-    WindowRunner,
-    run_unlogged,
-)
+from pytest_memguard.sentinels import parse_sentinel_switches
+
+# The rest is imported where it is used: a run that guards nothing loads none of it.
+if TYPE_CHECKING:
+    from pytest_memguard.fixture import Expected, MemguardFixture
+    from pytest_memguard.guard import Guard
+    from pytest_memguard.known import KnownLeaks
+    from pytest_memguard.outputs import SessionOutputs
 
 PLUGIN_NAME = "memguard-session"
 
@@ -62,7 +41,7 @@ class Plan:
 
 
 PLAN_KEY = pytest.StashKey[Plan]()
-EXPECTED_KEY = pytest.StashKey[list[Expected]]()
+EXPECTED_KEY = pytest.StashKey["list[Expected]"]()
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -82,54 +61,14 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
     """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
+    from pytest_memguard.fixture import MemguardFixture
+
     session = cast("MemguardSession", request.config.pluginmanager.get_plugin(PLUGIN_NAME))
     guard = session.ensure_guard()
     # A new list per run: repetitions of a guarded test must not accumulate in it.
     expected: list[Expected] = []
     request.node.stash[EXPECTED_KEY] = expected
     return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
-
-
-def _sentinel_hooks(
-    config: pytest.Config, settings: Settings, disabled: frozenset[str], blame: Ledger
-) -> SentinelHooks | None:
-    """Snapshot and check functions of the enabled sentinels, or None when all are off."""
-    sentinels = build_sentinels(
-        disabled,
-        settings.allow,
-        settings.registries,
-        lambda: list(config.hook.pytest_memguard_registries()),
-        blame,
-    )
-    if not sentinels:
-        return None
-    return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
-
-
-def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
-    """Findings for the retained objects of a confirmed leak's last repetition."""
-    if not run.retained:
-        return []
-    from pytest_memguard.retainers import explain
-
-    return explain(
-        run.retained,
-        chains=settings.chains,
-        timeout=settings.chain_timeout,
-        traceback_depth=settings.traceback,
-        exclude={id(run.retained), id(run)},
-        holders=run.holder_labels,
-    )
-
-
-def _ignored_roots() -> list[Path]:
-    """Where installed code lives: its containers are not the project's own."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        location = sysconfig.get_paths().get(key)
-        if location:
-            paths.add(location)
-    return [Path(path) for path in paths]
 
 
 def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
@@ -140,35 +79,36 @@ def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
         ("memguard_retained_bytes", delta.get("retained_bytes", 0)),
         ("memguard_gc_pause_ms", round(1000 * float(delta.get("gc_pause_max", 0.0)), 3)),
     ]
+    from pytest_memguard.compare import figure
+
     peak = figure(delta, "peak")
     if peak is not None:  # measured only when tracing or writing reports
         properties.append(("memguard_peak_bytes", peak))
     return properties
 
 
+def _not_collected(item: pytest.Item) -> str:
+    """Why objects the test passed to ``memguard.assert_collected`` are still alive, or
+    ``""``; each is checked once."""
+    expected = item.stash.get(EXPECTED_KEY, None)
+    if not expected:
+        return ""
+    item.stash[EXPECTED_KEY] = []
+    from pytest_memguard.fixture import still_alive
+
+    return still_alive(expected) or ""
+
+
 def _load_known(path: str | None) -> KnownLeaks | None:
     """The known-leak baseline, read at configure time; a usage error if it is bad."""
     if path is None:
         return None
+    from pytest_memguard.known import KnownLeakError, KnownLeaks
+
     try:
         return KnownLeaks.load(path)
     except KnownLeakError as exc:
         raise pytest.UsageError(f"memguard: --memguard-known: {exc}") from exc
-
-
-class FixtureRecorder:
-    """Records fixtures set up inside a window; registered only when a test is guarded."""
-
-    def __init__(self, ledger: FixtureLedger, young: YoungHeap) -> None:
-        self.ledger = ledger
-        self.young = young
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
-        result = yield
-        if self.young.is_open:
-            self.ledger.record(fixturedef)
-        return result
 
 
 class MemguardSession:
@@ -181,7 +121,7 @@ class MemguardSession:
         self.settings = settings
         self.disabled_sentinels = disabled_sentinels
         self.records: list[TestRecord] = []
-        self.outputs = SessionOutputs()
+        self.outputs: SessionOutputs | None = None
         self.known = _load_known(settings.known)
         self._guard: Guard | None = None
 
@@ -204,30 +144,12 @@ class MemguardSession:
                 item.stash[PLAN_KEY] = plan
 
     def ensure_guard(self) -> Guard:
-        """The session's guard, built on first use so an unguarded run pays nothing."""
+        """The session's guard, built on first use so an unguarded run pays nothing
+        (not even the imports)."""
         if self._guard is None:
-            young = YoungHeap(use_freeze=freeze_isolates_young_heap())
-            ledger = FixtureLedger()
-            blame = Ledger()
-            gc_watch = GcWatch()
-            gc_watch.install()
-            runner = WindowRunner(
-                young=young,
-                rss=RssProbe(),
-                gc_watch=gc_watch,
-                containers=ContainerWatch([self.config.rootpath], _ignored_roots()),
-                ledger=ledger,
-                plugin_state=PluginState(self.config),
-                measure_peak=bool(self.settings.reports) or self.settings.save is not None,
-                blame=blame,
-            )
-            self.config.pluginmanager.register(FixtureRecorder(ledger, young))
-            self._guard = Guard(
-                runner,
-                self.settings,
-                explain_run,
-                _sentinel_hooks(self.config, self.settings, self.disabled_sentinels, blame),
-            )
+            from pytest_memguard.builder import build_guard
+
+            self._guard = build_guard(self.config, self.settings, self.disabled_sentinels)
         return self._guard
 
     @pytest.hookimpl(tryfirst=True)
@@ -242,15 +164,13 @@ class MemguardSession:
         # Inside a window the old heap is frozen and chains could not reach it: a
         # guarded test is checked by the protocol once its window has closed.
         if self._guard is None or not self._guard.runner.young.is_open:
-            failure = still_alive(item.stash.get(EXPECTED_KEY, []))
-            item.stash[EXPECTED_KEY] = []
+            failure = _not_collected(item)
             if failure:
                 pytest.fail(failure, pytrace=False)
         return result
 
     def _check_collected(self, item: pytest.Item, reports: list[Any]) -> None:
-        failure = still_alive(item.stash.get(EXPECTED_KEY, []))
-        item.stash[EXPECTED_KEY] = []
+        failure = _not_collected(item)
         teardown = reports[-1] if reports else None
         if failure and teardown is not None and teardown.when == "teardown" and teardown.passed:
             teardown.outcome = "failed"
@@ -262,6 +182,8 @@ class MemguardSession:
         if plan is None or plan.limits is None:
             return None
         guard = self.ensure_guard()
+        from pytest_memguard.window import LoggedByOthers, run_unlogged
+
         owners = self._run_owners
         if owners is not None:
             logged = LoggedByOthers(owners)
@@ -304,6 +226,8 @@ class MemguardSession:
         target = next((r for r in reversed(reports) if r.when == "call"), last)
         if target is None:
             return
+        from pytest_memguard.report.terminal import failure_text
+
         failing = record.verdict in ("leak", "over-limit") and self.settings.mode == "fail"
         if failing and target.passed and target.when == "call":
             target.outcome = "failed"
@@ -333,6 +257,9 @@ class MemguardSession:
     def pytest_report_header(self) -> str | None:
         if not self.settings.enabled:
             return None
+        from pytest_memguard.report.terminal import header_line
+        from pytest_memguard.sentinels.suite import unavailable_sentinels
+
         runner = self.ensure_guard().runner
         line = header_line(self.settings, runner.young.use_freeze, runner.rss.peak_available)
         missing = unavailable_sentinels()
@@ -347,16 +274,24 @@ class MemguardSession:
         settings = self.settings
         if not (settings.reports or settings.save is not None or settings.compare is not None):
             return
+        from pytest_memguard.outputs import write_outputs
+
         args = [str(arg) for arg in self.config.invocation_params.args]
         self.outputs = write_outputs(settings, self.records, self.config.rootpath, args)
         if self.outputs.errors or (self.outputs.regressed and session.exitstatus == 0):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.records and self.outputs is None:
+            return
+        from pytest_memguard.known import vanished_lines
+        from pytest_memguard.report.terminal import summary_lines
+
         lines = list(summary_lines(self.records, self.settings.top))
         if self.known is not None:
             lines += vanished_lines(self.known, self.records)
-        lines += self.outputs.lines + self.outputs.errors
+        if self.outputs is not None:
+            lines += self.outputs.lines + self.outputs.errors
         if not lines:
             return
         terminalreporter.write_sep("=", "memguard")

@@ -454,6 +454,30 @@ def test_without_memguard_or_markers_nothing_is_guarded(pytester, run_pytest):
     result.stdout.no_fnmatch_line("memguard: *")
 
 
+def test_a_run_that_guards_nothing_loads_none_of_the_machinery(pytester, run_pytest):
+    """Installed but unused, the plugin imports its options and nothing else: no heap
+    model, sentinels, explain or history (DESIGN section 1: it costs nothing)."""
+    pytester.makeconftest(
+        """
+        import sys
+        from pathlib import Path
+
+        def pytest_sessionfinish(session):
+            loaded = [name for name in sys.modules if name.startswith("pytest_memguard.")]
+            Path(__file__).with_name("loaded.txt").write_text("\\n".join(loaded))
+        """
+    )
+    pytester.makepyfile(test_pair=LEAKING_PAIR)
+
+    result = run_pytest()
+
+    result.assert_outcomes(passed=2)
+    loaded = set((pytester.path / "loaded.txt").read_text().split())
+    heavy = {"builder", "guard", "window", "heap", "retainers", "history", "sentinels.suite"}
+    assert not loaded & {f"pytest_memguard.{name}" for name in heavy}, loaded
+    assert "pytest_memguard.config" in loaded
+
+
 def test_disabled_plugin_guards_nothing(pytester, run_pytest):
     pytester.makepyfile(
         test_marked="""

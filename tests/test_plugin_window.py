@@ -164,14 +164,14 @@ def test_heap_frozen_by_the_project_is_not_extended_when_no_test_is_guarded(
 # --- the plugin failing never crashes the run --------------------------------------------
 
 BROKEN_EXPLAIN = """
-import pytest_memguard.plugin
+import pytest_memguard.builder
 
 
 def _explain_fails(run, settings):
     raise RuntimeError("explain exploded")
 
 
-pytest_memguard.plugin.explain_run = _explain_fails
+pytest_memguard.builder.explain_run = _explain_fails
 """
 
 

@@ -19,15 +19,9 @@ from typing import Any
 import pytest
 
 from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels import (
-    Allow,
-    PytestMemguardWarning,
-    RegistryPath,
-    RegistrySentinel,
-    build_sentinels,
-    check_all,
-    snapshot_all,
-)
+from pytest_memguard.sentinels.base import Allow, PytestMemguardWarning
+from pytest_memguard.sentinels.registries import RegistryPath, RegistrySentinel
+from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
 
 RunPytest = Callable[..., pytest.RunResult]  # the run_pytest fixture of conftest.py
 

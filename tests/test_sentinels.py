@@ -31,27 +31,27 @@ from unittest import mock
 import pytest
 
 from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels import (
-    SENTINEL_NAMES,
+from pytest_memguard.sentinels import SENTINEL_NAMES, parse_sentinel_switches
+from pytest_memguard.sentinels.base import (
     Allow,
-    AtexitSentinel,
-    FdSentinel,
-    ListenerSentinel,
-    LoggingSentinel,
     PytestMemguardWarning,
     Sentinel,
-    SignalSentinel,
-    SubprocessSentinel,
-    TaskSentinel,
-    ThreadSentinel,
-    build_sentinels,
-    check_all,
+    describe,
     parse_allow,
-    parse_sentinel_switches,
-    snapshot_all,
 )
-from pytest_memguard.sentinels.base import describe
-from pytest_memguard.sentinels.fds import FdBackend, ProcFds, PsutilFds, default_backend
+from pytest_memguard.sentinels.fds import (
+    FdBackend,
+    FdSentinel,
+    ProcFds,
+    PsutilFds,
+    default_backend,
+)
+from pytest_memguard.sentinels.hooks import AtexitSentinel, ListenerSentinel, SignalSentinel
+from pytest_memguard.sentinels.logs import LoggingSentinel
+from pytest_memguard.sentinels.procs import SubprocessSentinel
+from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
+from pytest_memguard.sentinels.tasks import TaskSentinel
+from pytest_memguard.sentinels.threads import ThreadSentinel
 
 RunPytest = Callable[..., pytest.RunResult]  # the run_pytest fixture of conftest.py
 
@@ -399,7 +399,8 @@ def test_audit_hook_counted_in_a_child_interpreter() -> None:
     out = run_script(
         """
         import sys
-        from pytest_memguard.sentinels import ListenerSentinel, check_all, snapshot_all
+        from pytest_memguard.sentinels.hooks import ListenerSentinel
+        from pytest_memguard.sentinels.suite import check_all, snapshot_all
         sentinels = [ListenerSentinel(audit_hooks=True)]
         states = snapshot_all(sentinels)
         sys.addaudithook(lambda event, args: None)

@@ -1,0 +1,104 @@
+"""Assembling a session's guard: the window runner, the sentinels and the explainer.
+
+Imported at the first guarded test, so a run that guards nothing never loads the heap
+model, the sentinels or psutil.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_memguard.blame import Ledger
+from pytest_memguard.config import Settings
+from pytest_memguard.findings import Finding
+from pytest_memguard.gcwatch import GcWatch
+from pytest_memguard.guard import Guard
+from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
+from pytest_memguard.holders import FixtureLedger, PluginState
+from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
+from pytest_memguard.watch import ContainerWatch
+from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
+
+
+def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[str]) -> Guard:
+    """The guard of a session, with its fixture recorder registered as a plugin."""
+    young = YoungHeap(use_freeze=freeze_isolates_young_heap())
+    ledger = FixtureLedger()
+    blame = Ledger()
+    gc_watch = GcWatch()
+    gc_watch.install()
+    runner = WindowRunner(
+        young=young,
+        rss=RssProbe(),
+        gc_watch=gc_watch,
+        containers=ContainerWatch([config.rootpath], _ignored_roots()),
+        ledger=ledger,
+        plugin_state=PluginState(config),
+        measure_peak=bool(settings.reports) or settings.save is not None,
+        blame=blame,
+    )
+    config.pluginmanager.register(FixtureRecorder(ledger, young))
+    return Guard(runner, settings, explain_run, _sentinel_hooks(config, settings, disabled, blame))
+
+
+def _sentinel_hooks(
+    config: pytest.Config, settings: Settings, disabled: frozenset[str], blame: Ledger
+) -> SentinelHooks | None:
+    """Snapshot and check functions of the enabled sentinels, or None when all are off."""
+    sentinels = build_sentinels(
+        disabled,
+        settings.allow,
+        settings.registries,
+        lambda: list(config.hook.pytest_memguard_registries()),
+        blame,
+    )
+    if not sentinels:
+        return None
+    return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
+
+
+def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
+    """Findings for the retained objects of a confirmed leak's last repetition."""
+    if not run.retained:
+        return []
+    from pytest_memguard.retainers import explain
+
+    return explain(
+        run.retained,
+        chains=settings.chains,
+        timeout=settings.chain_timeout,
+        traceback_depth=settings.traceback,
+        exclude={id(run.retained), id(run)},
+        holders=run.holder_labels,
+    )
+
+
+def _ignored_roots() -> list[Path]:
+    """Where installed code lives: its containers are not the project's own."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        location = sysconfig.get_paths().get(key)
+        if location:
+            paths.add(location)
+    return [Path(path) for path in paths]
+
+
+class FixtureRecorder:
+    """Records fixtures set up inside a window; registered only when a test is guarded."""
+
+    def __init__(self, ledger: FixtureLedger, young: YoungHeap) -> None:
+        self.ledger = ledger
+        self.young = young
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
+        result = yield
+        if self.young.is_open:
+            self.ledger.record(fixturedef)
+        return result

@@ -1,0 +1,128 @@
+"""Building the enabled sentinels and running them around a test, each failure a warning."""
+
+from __future__ import annotations
+
+import atexit
+import warnings
+from collections.abc import Collection, Sequence
+
+from pytest_memguard.blame import Ledger
+from pytest_memguard.findings import Finding
+from pytest_memguard.sentinels import SENTINEL_NAMES, fds
+from pytest_memguard.sentinels.base import (
+    ALLOW_NONE,
+    Allow,
+    PytestMemguardWarning,
+    Sentinel,
+)
+from pytest_memguard.sentinels.fds import FdSentinel
+from pytest_memguard.sentinels.hooks import AtexitSentinel, ListenerSentinel, SignalSentinel
+from pytest_memguard.sentinels.logs import LoggingSentinel
+from pytest_memguard.sentinels.procs import SubprocessSentinel
+from pytest_memguard.sentinels.registries import RegistryHook, RegistryPath, RegistrySentinel
+from pytest_memguard.sentinels.tasks import TaskSentinel
+from pytest_memguard.sentinels.threads import ThreadSentinel
+
+_FAILED = object()  # the state of a sentinel whose before() raised
+
+
+def unavailable_sentinels() -> dict[str, str]:
+    """Sentinels that cannot run on this platform, each with the reason (for a header)."""
+    reasons = {}
+    if not hasattr(atexit, "_ncallbacks"):
+        reasons["atexit"] = "this Python cannot count atexit callbacks"
+    if fds.unavailable():
+        reasons["file"] = reasons["socket"] = fds.unavailable()
+    return reasons
+
+
+def build_sentinels(
+    disabled: Collection[str] = (),
+    allow: Allow = ALLOW_NONE,
+    registries: Sequence[RegistryPath] = (),
+    registry_hook: RegistryHook | None = None,
+    ledger: Ledger | None = None,
+) -> list[Sentinel]:
+    """One sentinel per enabled switch that this platform supports, in running order.
+
+    Sentinels with a grace period (threads, timers, children) run first, so what
+    ends during it has closed its files before they are counted. One sentinel may
+    serve several switches (``ThreadSentinel`` is ``thread`` and ``timer``), when
+    they share the costly part of the scan. ``registries`` and ``registry_hook``
+    (which calls ``pytest_memguard_registries``) add a ``RegistrySentinel`` under the
+    ``listener`` switch; both are resolved at the first snapshot, not here. The
+    thread, task and file sentinels remember what they find leaked in ``ledger``, to
+    charge it to its test if it surfaces in a later one.
+    """
+    unknown = set(disabled) - set(SENTINEL_NAMES)
+    if unknown:
+        raise ValueError(
+            f"unknown sentinel(s) {', '.join(sorted(unknown))}; valid: {', '.join(SENTINEL_NAMES)}"
+        )
+    on = set(SENTINEL_NAMES) - set(disabled) - set(unavailable_sentinels())
+    sentinels: list[Sentinel] = []
+    if "thread" in on or "timer" in on:
+        sentinels.append(
+            ThreadSentinel(allow, threads="thread" in on, timers="timer" in on, ledger=ledger)
+        )
+    if "subprocess" in on:
+        sentinels.append(SubprocessSentinel())
+    if "task" in on:
+        sentinels.append(TaskSentinel(allow, ledger))
+    if "listener" in on:
+        sentinels.append(ListenerSentinel(allow))
+        if registries or registry_hook is not None:
+            sentinels.append(RegistrySentinel(registries, registry_hook, allow))
+    if "logging-handler" in on or "listener" in on:
+        sentinels.append(
+            LoggingSentinel(allow, handlers="logging-handler" in on, filters="listener" in on)
+        )
+    if "signal-handler" in on:
+        sentinels.append(SignalSentinel(allow))
+    if "atexit" in on:
+        sentinels.append(AtexitSentinel())
+    if "file" in on or "socket" in on:
+        sentinels.append(
+            FdSentinel(
+                fds.default_backend(), files="file" in on, sockets="socket" in on, ledger=ledger
+            )
+        )
+    return sentinels
+
+
+def snapshot_all(sentinels: Sequence[Sentinel]) -> list[object]:
+    """Every sentinel's ``before()``; one that raises is warned about and skipped later."""
+    try:
+        return [sentinel.before() for sentinel in sentinels]
+    except Exception:  # a snapshot can be taken twice: take them again one by one
+        pass
+    states: list[object] = []
+    for sentinel in sentinels:
+        try:
+            states.append(sentinel.before())
+        except Exception as exc:
+            _warn(sentinel, "before", exc)
+            states.append(_FAILED)
+    return states
+
+
+def check_all(sentinels: Sequence[Sentinel], states: Sequence[object]) -> list[Finding]:
+    """Every sentinel's findings; one that raises becomes a ``PytestMemguardWarning``."""
+    findings: list[Finding] = []
+    for sentinel, state in zip(sentinels, states, strict=True):
+        if state is not _FAILED:
+            try:
+                findings += sentinel.after(state)
+            except Exception as exc:
+                _warn(sentinel, "after", exc)
+    return findings
+
+
+def _warn(sentinel: Sentinel, step: str, exc: Exception) -> None:
+    warnings.warn(
+        PytestMemguardWarning(
+            f"memguard sentinel {sentinel.name!r} failed in {step}(), its check was skipped: "
+            f"{type(exc).__name__}: {exc}"
+        ),
+        stacklevel=3,
+    )
