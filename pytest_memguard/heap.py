@@ -24,6 +24,10 @@ import psutil
 # young survivors, and once the old heap is unfrozen every later gen-1 collection
 # escalates to a full, O(heap) one. 3.14 reworked the collector: collect fully there.
 _GENERATIONAL_COLLECTOR = sys.version_info < (3, 14)
+#: Whether survivors() lists objects oldest first: a young collection appends what
+#: survives to the end of the oldest generation, in the order the objects were made, so
+#: an object made between two runs marks where the second run's objects begin.
+SURVIVORS_IN_CREATION_ORDER = _GENERATIONAL_COLLECTOR
 # From 3.13 an instance's materialized __dict__ is not among gc.get_referents(instance).
 _REFERENTS_OMIT_INSTANCE_DICT = sys.version_info >= (3, 13)
 # Before 3.12 an io.StringIO written to in pieces keeps them in an accumulator whose

@@ -13,7 +13,9 @@ cancel out, and only real growth remains.
 from __future__ import annotations
 
 import functools
+import gc
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from _pytest.runner import runtestprotocol
 from pytest_memguard.blame import Ledger
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.heap import (
+    SURVIVORS_IN_CREATION_ORDER,
     HeapSnapshot,
     RssProbe,
     YoungHeap,
@@ -107,10 +110,16 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
 
 @dataclass
 class _Previous:
-    """The survivors of the previous run of a shared window: their ids and bytes."""
+    """The survivors of the previous run of a shared window: their ids and bytes, and
+    the type of each *top* of what the run added (an added object no other added
+    object refers to)."""
 
     ids: set[int]
     bytes: int
+    tops: dict[int, type] = field(default_factory=dict)
+    #: Made after the run was measured: the survivors listed after it are the next
+    #: run's own (ids alone cannot tell: a new object may reuse a dead one's address).
+    mark: list[object] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +127,8 @@ class _Survivors:
     retained: list[object]
     held: int
     labels: dict[int, str]
+    #: The retained objects listed after the previous run's mark, None without one.
+    added: list[object] | None = None
 
 
 class WindowRunner:
@@ -208,7 +219,9 @@ class WindowRunner:
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
         with _reports_not_logged(item.session), self._window(item.nodeid):
-            _, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+            primed, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+            previous.tops = _tops(primed.retained)
+            del primed  # the plugin's own bookkeeping: gone before the repetitions count
             for _ in range(times):
                 if runs:
                     runs[-1].release()
@@ -256,7 +269,8 @@ class WindowRunner:
             try:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
-                survivors = self._attribute(item, held_by_us, self.young.survivors())
+                mark = previous.mark if previous is not None else None
+                survivors = self._attribute(item, held_by_us, self.young.survivors(), mark)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 findings = sentinels[1](sentinel_state) if sentinels else []
@@ -267,14 +281,16 @@ class WindowRunner:
         after = take_snapshot(self.rss)
         peak = self.rss.peak() if self.measure_peak else None
         growth = self.containers.growth(sizes_before)
-        current = _Previous(
-            {id(obj) for obj in survivors.retained}, shallow_bytes(survivors.retained)
-        )
+        ids = {id(obj) for obj in survivors.retained}
+        current = _Previous(ids, shallow_bytes(survivors.retained))
         if previous is None:
             new, objects, size = survivors.retained, len(current.ids), current.bytes
         else:
             # Net growth: what this run added beyond the survivors it found.
-            new = excluding(survivors.retained, previous.ids)
+            added = survivors.added
+            new = excluding(survivors.retained, previous.ids) if added is None else added
+            current.tops = _tops(new)
+            new = _without_replacements(new, current.tops, previous, ids)
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
@@ -295,9 +311,14 @@ class WindowRunner:
         return sizes_before, sentinel_state, take_snapshot(self.rss)
 
     def _attribute(
-        self, item: pytest.Item, held_by_us: list[Any], survivors: list[object]
+        self,
+        item: pytest.Item,
+        held_by_us: list[Any],
+        survivors: list[object],
+        mark: list[object] | None,
     ) -> _Survivors:
-        """Split the survivors into the test's and those pytest holds (only counted)."""
+        """Split the survivors into the test's and those pytest holds (only counted);
+        with the previous run's ``mark``, also those this run added."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         held = young_reachable(cheap_seeds(held_by_us), young)
         if len(held) < len(young):
@@ -312,7 +333,9 @@ class WindowRunner:
         retained = [obj for obj in survivors if id(obj) not in held]
         # Labels only name the holders of retained objects, for explain().
         labels = fixture_labels(self.ledger) if retained else {}
-        return _Survivors(retained, len(held), labels)
+        start = _after(survivors, mark) if mark is not None else -1
+        added = [obj for obj in survivors[start:] if id(obj) not in held] if start >= 0 else None
+        return _Survivors(retained, len(held), labels, added)
 
 
 class _QuietHooks:
@@ -418,6 +441,63 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     if call.excinfo is None:
         return None
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
+
+
+def _after(survivors: list[object], mark: list[object]) -> int:
+    """Where the objects made after ``mark`` begin in ``survivors``, or -1 when their
+    order does not tell (or the mark is not among them)."""
+    if not SURVIVORS_IN_CREATION_ORDER:
+        return -1
+    for index, obj in enumerate(survivors):
+        if obj is mark:
+            return index + 1
+    return -1
+
+
+def _tops(objs: list[object]) -> dict[int, type]:
+    """The objects of ``objs`` no other one refers to, by id, with their types."""
+    if not objs:
+        return {}
+    ids = {id(obj) for obj in objs}
+    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
+    return {id(obj): type(obj) for obj in objs if id(obj) not in inner}
+
+
+def _without_replacements(
+    new: list[object], tops: dict[int, type], previous: _Previous, alive: set[int]
+) -> list[object]:
+    """What a run added, less what only replaces what the previous run added.
+
+    A run may rebuild what the last one made (a cache, a "last request"): its new
+    objects are not growth when as many added objects of the same type died since.
+    Each added top that has a dead counterpart is dropped with what hangs from it, so
+    the objects explained are the growth, not a larger group that is merely replaced.
+    """
+    died: Counter[type] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
+    for key, cls in previous.tops.items():
+        if key not in alive:
+            died[cls] += 1
+    if not died:
+        return new
+    kept: list[object] = []
+    by_id = {id(obj): obj for obj in new}
+    for key, cls in tops.items():
+        if died[cls] > 0:
+            died[cls] -= 1
+        else:
+            kept.append(by_id[key])
+    if not kept:
+        return new  # the growth is deeper than any top: keep everything
+    reached = {id(obj) for obj in kept}
+    frontier = kept
+    while frontier:
+        frontier = [
+            ref
+            for ref in gc.get_referents(*frontier)
+            if id(ref) in by_id and id(ref) not in reached
+        ]
+        reached.update(map(id, frontier))
+    return [obj for obj in new if id(obj) in reached]
 
 
 def _unmeasured(

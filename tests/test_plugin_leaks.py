@@ -6,6 +6,7 @@ freezes the GC and re-runs suspects, which must not happen inside this interpret
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -430,3 +431,31 @@ def test_growth_reached_from_no_named_root_passes_with_its_reason(pytester, run_
 
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*could not judge*")
+
+
+def test_objects_replaced_on_every_run_are_not_explained_as_the_leak(pytester, run_pytest):
+    """Each run rebuilds a large cache (new objects, the old ones freed) and leaks one
+    small dict: the finding shown is the dict's, and the cache is not a finding at all."""
+    pytester.makepyfile(
+        test_mixed="""
+        class Index:
+            def __init__(self):
+                self.rows = [[n] for n in range(200)]
+
+        INDEX = None
+        HISTORY = []
+
+        def test_rebuilds_and_leaks():
+            global INDEX
+            INDEX = Index()
+            HISTORY.append({"run": [len(HISTORY)]})
+        """
+    )
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-rA")
+
+    result.assert_outcomes(failed=1)
+    (test,) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    (finding,) = test["findings"]
+    assert finding["chain_text"].startswith("test_mixed.HISTORY[")
+    result.stdout.fnmatch_lines(["  growing-container: 1 dict object * by test_mixed.HISTORY*"])
