@@ -18,7 +18,6 @@ test has leaked anything, and one poll per remembered resource otherwise.
 
 from __future__ import annotations
 
-import collections
 import os
 import sys
 import threading
@@ -30,13 +29,13 @@ from typing import Any, TypeVar
 
 from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.heap import young_reachable
+from pytest_memguard.holders import values_and_items
 
 #: Called at window boundaries: ``None`` while the resource is still leaked, ``""`` once
 #: it was let go quietly (a task done, a thread ended: forget it), else how it surfaced.
 Probe = Callable[[], "str | None"]
 
 _T = TypeVar("_T")
-_CONTAINERS = (list, tuple, set, frozenset, collections.deque)
 
 
 @dataclass(frozen=True)
@@ -207,10 +206,5 @@ def _frame_seeds(top: FrameType) -> Iterator[object]:
         local_vars = frame.f_locals
         yield frame
         yield local_vars
-        for value in list(local_vars.values()):
-            yield value
-            if isinstance(value, dict):
-                yield from list(value.values())
-            elif isinstance(value, _CONTAINERS):
-                yield from list(value)
+        yield from values_and_items(local_vars)
         frame = frame.f_back

@@ -9,34 +9,41 @@ by a fixed count.
 
 from __future__ import annotations
 
+import collections
 import gc
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+_CONTAINERS = (list, tuple, set, frozenset, collections.deque)
 _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
-def _values_and_items(obj: object) -> Iterator[object]:
-    """``obj``'s attribute values, and the items of those that are plain containers."""
-    try:
-        attributes = vars(obj)
-    except TypeError:
-        return
-    yield attributes  # on 3.11+ materialized lazily, maybe inside the window: young itself
-    for value in list(attributes.values()):
+def values_and_items(mapping: Mapping[str, object]) -> Iterator[object]:
+    """The values of ``mapping`` (attributes, a frame's locals), and the items of those
+    that are plain containers."""
+    for value in list(mapping.values()):
         yield value
         if isinstance(value, dict):
             yield from list(value.values())
         elif isinstance(value, _CONTAINERS):
             yield from list(value)
+
+
+def _values_and_items(obj: object) -> Iterator[object]:
+    """``obj``'s attribute dict and :func:`values_and_items` of it."""
+    try:
+        attributes = vars(obj)
+    except TypeError:
+        return
+    yield attributes  # on 3.11+ materialized lazily, maybe inside the window: young itself
+    yield from values_and_items(attributes)
 
 
 def _stash_values(node: pytest.Item) -> Iterator[object]:
