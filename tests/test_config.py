@@ -20,6 +20,8 @@ from pytest_memguard.config import (
 
 SIZE_ERROR = "expected a size such as '512 B', '1.5 MiB' or '10 KB' (KB = 1000 bytes, KiB = 1024)"
 NODEID = "tests/test_a.py::test_x"
+#: In-process runs read no ini of ours: pytest-asyncio would warn that its loop scope is unset.
+QUIET_PLUGINS = ("-p", "no:asyncio")
 
 
 # -- Limits -------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ def test_bad_ini_value_stops_the_session(pytester: pytest.Pytester) -> None:
     """End to end: plugin.py resolves the settings in pytest_configure, before any test."""
     pytester.makeini("[pytest]\nmemguard_peak = lots\n")
     pytester.makepyfile("def test_never_runs(): pass")
-    result = pytester.runpytest()
+    result = pytester.runpytest(*QUIET_PLUGINS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [f"ERROR: memguard: ini option memguard_peak: {SIZE_ERROR}, got 'lots'"]
@@ -358,14 +360,14 @@ def test_bad_ini_value_stops_the_session(pytester: pytest.Pytester) -> None:
 )
 def test_bad_cli_value_is_usage_error(pytester: pytest.Pytester, arg: str, expected: str) -> None:
     pytester.makepyfile("def test_never_runs(): pass")
-    result = pytester.runpytest(arg)
+    result = pytester.runpytest(arg, *QUIET_PLUGINS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([expected])
     result.stdout.no_fnmatch_line("*test_never_runs*")
 
 
 def test_help_lists_options_and_ini_keys(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--help")
+    result = pytester.runpytest("--help", *QUIET_PLUGINS)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
@@ -402,7 +404,7 @@ def test_help_lists_options_and_ini_keys(pytester: pytest.Pytester) -> None:
 
 
 def test_markers_merge_and_the_closest_wins_key_by_key(pytester):
-    items = pytester.getitems(
+    pytester.makepyfile(
         """
         import pytest
 
@@ -422,6 +424,7 @@ def test_markers_merge_and_the_closest_wins_key_by_key(pytester):
             pass
         """
     )
+    items, _ = pytester.inline_genitems(*QUIET_PLUGINS)
 
     merged = {item.name: marker_arguments(item) for item in items}
 
