@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 
+from pytest_memguard.bounds import declared_bound
 from pytest_memguard.config import Limits
 from pytest_memguard.confirm import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
 
@@ -35,3 +38,26 @@ def test_a_run_is_suspect_only_past_every_set_leak_limit():
     assert is_suspect(untracked, Limits(retained=1_000_000))  # bytes unknown: objects decide
     assert not is_suspect(FIGURES, Limits())
     assert is_suspect({**FIGURES, "uncollectable": 1}, Limits(retained_objects=None, retained=None))
+
+
+class _Memo:
+    """An LRU memo that keeps its bound private, as pyparsing's ``LRUMemo`` does."""
+
+    def __init__(self) -> None:
+        self._capacity = 16
+        self._active: dict[object, object] = {}
+
+
+@pytest.mark.parametrize(
+    ("holder", "bound"),
+    [
+        (collections.deque(maxlen=3), "deque(maxlen=3)"),
+        (_Memo(), "_Memo(_capacity=16)"),
+        (collections.deque(), None),
+        ({}, None),
+        (_Memo, None),  # a class's attribute is no bound of its own
+    ],
+    ids=["deque", "private-capacity", "unbounded-deque", "dict", "class"],
+)
+def test_declared_bound(holder: object, bound: str | None) -> None:
+    assert declared_bound(holder) == bound
