@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -108,15 +109,19 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
     return runtestprotocol(item, False, nextitem)
 
 
+#: What pairs an object a run added with one the previous run added that died since.
+_Shape = tuple[type, int]
+
+
 @dataclass
 class _Previous:
     """The survivors of the previous run of a shared window: their ids and bytes, and
-    the type of each *top* of what the run added (an added object no other added
-    object refers to)."""
+    the shape (type, shallow size) of each *top* of what the run added: an added
+    object no other added object refers to."""
 
     ids: set[int]
     bytes: int
-    tops: dict[int, type] = field(default_factory=dict)
+    tops: dict[int, _Shape] = field(default_factory=dict)
     #: Made after the run was measured: the survivors listed after it are the next
     #: run's own (ids alone cannot tell: a new object may reuse a dead one's address).
     mark: list[object] = field(default_factory=list)
@@ -454,36 +459,37 @@ def _after(survivors: list[object], mark: list[object]) -> int:
     return -1
 
 
-def _tops(objs: list[object]) -> dict[int, type]:
-    """The objects of ``objs`` no other one refers to, by id, with their types."""
+def _tops(objs: list[object]) -> dict[int, _Shape]:
+    """The objects of ``objs`` no other one refers to, by id, with their shapes."""
     if not objs:
         return {}
     ids = {id(obj) for obj in objs}
     inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
-    return {id(obj): type(obj) for obj in objs if id(obj) not in inner}
+    return {id(obj): (type(obj), sys.getsizeof(obj, 0)) for obj in objs if id(obj) not in inner}
 
 
 def _without_replacements(
-    new: list[object], tops: dict[int, type], previous: _Previous, alive: set[int]
+    new: list[object], tops: dict[int, _Shape], previous: _Previous, alive: set[int]
 ) -> list[object]:
     """What a run added, less what only replaces what the previous run added.
 
     A run may rebuild what the last one made (a cache, a "last request"): its new
-    objects are not growth when as many added objects of the same type died since.
-    Each added top that has a dead counterpart is dropped with what hangs from it, so
-    the objects explained are the growth, not a larger group that is merely replaced.
+    objects are not growth when an added top of the same shape (type and shallow size)
+    died since. Each added top with such a dead counterpart is dropped with what hangs
+    from it, so the objects explained are the growth, not a larger group that is merely
+    replaced. The size tells apart the many dicts a run replaces from the one it adds.
     """
-    died: Counter[type] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
-    for key, cls in previous.tops.items():
+    died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
+    for key, shape in previous.tops.items():
         if key not in alive:
-            died[cls] += 1
+            died[shape] += 1
     if not died:
         return new
     kept: list[object] = []
     by_id = {id(obj): obj for obj in new}
-    for key, cls in tops.items():
-        if died[cls] > 0:
-            died[cls] -= 1
+    for key, shape in tops.items():
+        if died[shape] > 0:
+            died[shape] -= 1
         else:
             kept.append(by_id[key])
     if not kept:
