@@ -226,15 +226,16 @@ class MemguardSession:
         target = next((r for r in reversed(reports) if r.when == "call"), last)
         if target is None:
             return
-        from pytest_memguard.report.terminal import failure_text
+        if record.verdict in ("leak", "over-limit"):
+            from pytest_memguard.report.terminal import failure_text
 
-        failing = record.verdict in ("leak", "over-limit") and self.settings.mode == "fail"
-        if failing and target.passed and target.when == "call":
-            target.outcome = "failed"
-            target.longrepr = failure_text(record, self.settings.verbose)
-            record.outcome = "failed"
-        elif record.verdict in ("leak", "over-limit"):
-            target.sections.append(("memguard", failure_text(record, self.settings.verbose)))
+            text = failure_text(record, self.settings.verbose)
+            if self.settings.mode == "fail" and target.passed and target.when == "call":
+                target.outcome = "failed"
+                target.longrepr = text
+                record.outcome = "failed"
+            else:
+                target.sections.append(("memguard", text))
         target.memguard = record.to_dict()
         # junitxml writes the properties of the teardown report.
         reports[-1].user_properties.extend(_junit_properties(record))
