@@ -20,17 +20,27 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.pytest_internals import (
+    cached_value,
+    config_store,
+    fixture_defs,
+    setup_stack_finalizers,
+    stash_values,
+)
+
+_NODES = (pytest.Item, pytest.Collector)
 _CONTAINERS = (list, tuple, set, frozenset, collections.deque)
 _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
 def values_and_items(mapping: Mapping[str, object]) -> Iterator[object]:
-    """The values of ``mapping`` (attributes, a frame's locals), and the items of those
-    that are plain containers."""
+    """The values of ``mapping`` (attributes, a frame's locals), and the keys, values or
+    items of those that are plain containers."""
     for value in list(mapping.values()):
         yield value
         if isinstance(value, dict):
+            yield from list(value.keys())
             yield from list(value.values())
         elif isinstance(value, _CONTAINERS):
             yield from list(value)
@@ -46,11 +56,17 @@ def _values_and_items(obj: object) -> Iterator[object]:
     yield from values_and_items(attributes)
 
 
-def _stash_values(node: pytest.Item) -> Iterator[object]:
-    # pytest offers no public way to iterate a Stash; read its storage if it is there.
-    storage = getattr(node.stash, "_storage", None)
-    if isinstance(storage, dict):
-        yield from list(storage.values())
+def _node_state(node: object) -> Iterator[object]:
+    """What a collection node keeps: its attributes (their keys and items), and the
+    attributes of the plain instances among them, such as the test-class instance pytest
+    keeps on a method's item for the whole session."""
+    for value in _values_and_items(node):
+        yield value
+        if not isinstance(value, _NODES) and _is_plain_instance(value):
+            # Slots as well as the instance dict (gc.get_referents reads both, but the
+            # dict only before 3.13).
+            yield from gc.get_referents(value)
+            yield from _values_and_items(value)
 
 
 @dataclass
@@ -75,9 +91,9 @@ def fixture_labels(ledger: FixtureLedger) -> dict[int, str]:
     """``id(value) -> "fixture 'db' (session)"`` for wider-scoped fixture values."""
     labels: dict[int, str] = {}
     for fixturedef in ledger.wider_scoped():
-        cached = getattr(fixturedef, "cached_result", None)
-        if cached:
-            labels[id(cached[0])] = f"fixture {fixturedef.argname!r} ({fixturedef.scope})"
+        has_value, value = cached_value(fixturedef)
+        if has_value:
+            labels[id(value)] = f"fixture {fixturedef.argname!r} ({fixturedef.scope})"
     return labels
 
 
@@ -98,22 +114,37 @@ def cheap_seeds(held_by_us: list[Any]) -> Iterator[object]:
 def thorough_seeds(
     item: pytest.Item, ledger: FixtureLedger, young: Iterable[object]
 ) -> Iterator[object]:
-    """The other holders pytest keeps per test; walked only when cheap seeds leave survivors."""
-    yield from _values_and_items(item)
-    yield from _stash_values(item)
-    setup_stack = getattr(getattr(item.session, "_setupstate", None), "stack", None)
-    if isinstance(setup_stack, dict):
-        yield from list(setup_stack.values())
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    name2fixturedefs = getattr(fixture_info, "name2fixturedefs", {}) or {}
-    for fixturedefs in list(name2fixturedefs.values()):
-        for fixturedef in fixturedefs:
-            yield from _values_and_items(fixturedef)
+    """The other holders pytest keeps per test; walked only when cheap seeds leave survivors.
+
+    Every node from the session down to the item (their caches, the test-class
+    instance), the item's stash, the finalizers on the setup stack, and fixture
+    definitions with their values.
+    """
+    for node in item.listchain():
+        yield from _node_state(node)
+    yield from stash_values(item)
+    for finalizers in setup_stack_finalizers(item.session):
+        yield finalizers
+        yield from finalizers
+    for fixturedef in fixture_defs(item):
+        yield from _values_and_items(fixturedef)
     for fixturedef in ledger.wider_scoped():
         yield from _values_and_items(fixturedef)
     # Warnings the test emitted are recorded by pytest's catch_warnings for the report,
     # and reports logged during the run (pytest 9's subtests) are kept by pytest.
     yield from (obj for obj in young if isinstance(obj, _RECORDS))
+
+
+def _is_plain_instance(value: object) -> bool:
+    """An instance of a Python class (its state may sit in slots): not a type, module,
+    function or a builtin container."""
+    kind = type(value)
+    return bool(kind.__flags__ & _HEAPTYPE) and not isinstance(
+        value, (type, types.ModuleType, types.FunctionType, types.MethodType)
+    )
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
 
 
 def _is_instance_with_state(value: object) -> bool:
@@ -138,7 +169,7 @@ class PluginState:
         self._active_ids: set[int] = set()
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
-        roots: list[object] = [self._config, getattr(self._config, "_store", None)]
+        roots: list[object] = [self._config, config_store(self._config)]
         roots.extend(
             plugin
             for plugin in self._config.pluginmanager.get_plugins()
@@ -155,13 +186,14 @@ class PluginState:
                 yield vars(owner)
 
     def known_seeds(self) -> list[object]:
-        """Values of the plugin dicts that held survivors before: cheap to read."""
-        return gc.get_referents(*self._active) if self._active else []
+        """Values (and their items) of the plugin dicts that held survivors before:
+        cheap to read."""
+        return [value for state in self._active for value in values_and_items(state)]
 
     def learn(self, remaining: set[int]) -> Iterator[object]:
         """Walk every plugin dict; remember those holding any of ``remaining``."""
         for state in self._candidate_dicts():
-            values = list(state.values())
+            values = list(values_and_items(state))
             if any(id(value) in remaining for value in values):
                 if id(state) not in self._active_ids:
                     self._active_ids.add(id(state))

@@ -1,0 +1,87 @@
+"""Every private pytest name pytest-memguard touches, and nothing else does.
+
+pytest offers no public way to run an item without logging it, to tear down to a
+given node, or to list what it keeps per item. The plugin reads those through the
+functions below. ``PRIVATE_NAMES`` lists each private attribute they rely on, and a
+test asserts that every one exists on the installed pytest: an upgrade that renames
+one fails loudly there instead of quietly turning clean tests into suspects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+#: ``(owner, attribute)`` of every private name used here: the owner is a class, or a
+#: module path for module-level functions. Instance attributes are checked on live objects.
+PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
+    ("_pytest.runner", "runtestprotocol"),
+    ("_pytest.runner.SetupState", "stack"),
+    ("_pytest.runner.SetupState", "teardown_exact"),
+    ("pytest.Session", "_setupstate"),
+    ("pytest.Session", "gethookproxy"),
+    ("pytest.Stash", "_storage"),
+    ("pytest.Function", "_fixtureinfo"),
+    ("_pytest.fixtures.FuncFixtureInfo", "name2fixturedefs"),
+    ("pytest.FixtureDef", "cached_result"),
+    ("pytest.Config", "_store"),
+)
+
+
+def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
+    """Run ``item``'s setup, call and teardown down to ``nextitem``; return the reports
+    without logging them."""
+    return runtestprotocol(item, False, nextitem)
+
+
+def teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Tear down the setup stack to what ``nextitem`` needs (all of it for None)."""
+    item.session._setupstate.teardown_exact(nextitem)
+
+
+def setup_stack_finalizers(session: pytest.Session) -> list[list[object]]:
+    """The finalizer lists on the setup stack, one per node set up."""
+    stack = getattr(getattr(session, "_setupstate", None), "stack", None)
+    if not isinstance(stack, dict):
+        return []
+    return [list(entry[0]) for entry in list(stack.values())]
+
+
+def stash_values(node: pytest.Item) -> list[object]:
+    """What plugins keep in a node's stash."""
+    storage = getattr(node.stash, "_storage", None)
+    return list(storage.values()) if isinstance(storage, dict) else []
+
+
+def fixture_defs(item: pytest.Item) -> list[Any]:
+    """Every fixture definition the item's fixture closure may use."""
+    info = getattr(item, "_fixtureinfo", None)
+    name2fixturedefs = getattr(info, "name2fixturedefs", None) or {}
+    return [fixturedef for defs in list(name2fixturedefs.values()) for fixturedef in defs]
+
+
+def cached_value(fixturedef: Any) -> tuple[bool, object]:
+    """``(True, value)`` when the fixture definition holds a value, else ``(False, None)``."""
+    cached = getattr(fixturedef, "cached_result", None)
+    return (True, cached[0]) if cached else (False, None)
+
+
+def config_store(config: pytest.Config) -> object | None:
+    """The config's private stash, where some plugins keep session state."""
+    return getattr(config, "_store", None)
+
+
+@contextmanager
+def hook_proxy_wrapped(session: pytest.Session, wrap: Callable[[Any], Any]) -> Iterator[None]:
+    """Route every ``node.ihook`` lookup through ``wrap(real_proxy)`` inside the block:
+    hooks called during a run (``pytest_runtest_logreport`` of subtests) go through it."""
+    real = session.gethookproxy
+    session.gethookproxy = lambda fspath: wrap(real(fspath))  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del session.gethookproxy
