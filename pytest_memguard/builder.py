@@ -16,6 +16,7 @@ import pytest
 
 from pytest_memguard.blame import Ledger
 from pytest_memguard.config import Settings
+from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.findings import Finding
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.guard import Guard
@@ -44,7 +45,13 @@ def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[s
         blame=blame,
     )
     config.pluginmanager.register(FixtureRecorder(ledger, young))
-    return Guard(runner, settings, explain_run, _sentinel_hooks(config, settings, disabled, blame))
+    return Guard(
+        runner,
+        settings,
+        explain_run,
+        _sentinel_hooks(config, settings, disabled, blame),
+        ConfirmBudget(share=settings.confirm_budget),
+    )
 
 
 def _sentinel_hooks(
@@ -90,7 +97,12 @@ def _ignored_roots() -> list[Path]:
 
 
 class FixtureRecorder:
-    """Records fixtures set up inside a window; registered only when a test is guarded."""
+    """Records fixtures set up inside a window; registered only when a test is guarded.
+
+    What a wider-scoped fixture builds inside a window is moved to the old heap at once
+    (``YoungHeap.promote``): it is the fixture's, never the test's, and a session
+    fixture of a million objects then costs nothing to attribute.
+    """
 
     def __init__(self, ledger: FixtureLedger, young: YoungHeap) -> None:
         self.ledger = ledger
@@ -101,4 +113,6 @@ class FixtureRecorder:
         result = yield
         if self.young.is_open:
             self.ledger.record(fixturedef)
+            if getattr(fixturedef, "scope", "function") != "function":
+                self.young.promote()
         return result

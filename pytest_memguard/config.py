@@ -20,7 +20,7 @@ import pytest
 
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
-from pytest_memguard.units import parse_count, parse_duration, parse_size
+from pytest_memguard.units import parse_count, parse_duration, parse_percent, parse_size
 
 #: The limit keys: the public names of marker arguments, ``Limits`` fields and JSON keys.
 LIMIT_KEYS: tuple[str, ...] = (
@@ -120,7 +120,9 @@ class Settings:
     registries of callables to watch (ini ``memguard_registries``). History: ``db`` is
     the database path (None: the default), ``save`` a run name ("" saves unnamed),
     ``compare`` a run reference or baseline file, ``compare_fail`` the check text.
-    ``known`` is the path of the known-leak baseline, if any. ``verbose`` shows every
+    ``known`` is the path of the known-leak baseline, if any. ``confirm_budget`` is the
+    share of the screened runs' time that re-running suspects may add (past a fixed
+    allowance). ``verbose`` shows every
     finding under a failing test (``-v``, or the ini key ``verbosity_memguard``).
     """
 
@@ -132,6 +134,7 @@ class Settings:
     top: int = 10
     chains: int = 3
     chain_timeout: float = 2.0
+    confirm_budget: float = 0.05
     traceback: int = 10
     sentinels: tuple[str, ...] = ()
     allow: Allow = ALLOW_NONE
@@ -282,6 +285,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "time budget for finding the retainer chains of one test (default: 2 s)",
         "DURATION",
         parse_duration,
+    ),
+    _Option(
+        "memguard_confirm_budget",
+        "confirm_budget",
+        "share of the suite's own run time that re-running suspects may add, past a "
+        "fixed 2 s; suspects beyond it are reported as unconfirmed (default: 5%)",
+        "PERCENT",
+        parse_percent,
     ),
     _Option(
         "memguard_traceback",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import reprlib
 import sys
+import time
 import traceback
 import tracemalloc
 from collections.abc import Callable
@@ -15,14 +16,17 @@ import pytest
 
 from pytest_memguard.classify import RESOURCE_KINDS
 from pytest_memguard.config import Limits, Settings
-from pytest_memguard.confirm import (
-    bounded_holders,
+from pytest_memguard.confirm.bounds import Holders, find_holders
+from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.rules import (
     confirmed,
     exceeded_limits,
     is_suspect_run,
     repetitions_for,
     retained_types,
+    unexplained_growth,
 )
+from pytest_memguard.explain.roots import Root, RootBook
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.retainers import traceback_frames
@@ -113,7 +117,14 @@ def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Grow
 
 
 class Guard:
-    """Turns guarded runs of one item into a verdict and a :class:`TestRecord`."""
+    """Turns guarded runs of one item into a verdict and a :class:`TestRecord`.
+
+    Screen, triage, confirm rarely, explain once per root: a test whose survivors the
+    screen's triage explains (warm-up, or a root already confirmed) is judged without a
+    re-run; a suspect is re-run within the session's :class:`ConfirmBudget`, the
+    screened run serving as its priming run; a confirmed leak is explained once per
+    root, and the holders found on the way are remembered for the tests after it.
+    """
 
     def __init__(
         self,
@@ -121,11 +132,17 @@ class Guard:
         settings: Settings,
         explainer: Explainer,
         sentinels: SentinelHooks | None = None,
+        budget: ConfirmBudget | None = None,
     ) -> None:
         self.runner = runner
         self.settings = settings
         self.explainer = explainer
         self.sentinels = sentinels
+        self.budget = budget if budget is not None else ConfirmBudget()
+        self.roots = RootBook()
+        #: What one referrer search over the heap took lately: learning a holder pays
+        #: off for a test whose re-run would cost more.
+        self._search_seconds = 0.0
 
     def guard(
         self,
@@ -148,6 +165,7 @@ class Guard:
             delta=screen.figures,
             limits=limits.to_dict(),
         )
+        self.budget.screened(float(screen.figures.get("duration", 0.0)))
         try:
             if screen.error:
                 raise RuntimeError(f"measuring the run failed: {screen.error}")
@@ -177,9 +195,25 @@ class Guard:
         if broken:
             record.verdict = "over-limit"
             record.message = "; ".join(broken)
-        if is_suspect_run(screen, limits):
+        if unexplained_growth(screen, limits):
+            record.suspect = True
             self._judge_suspect(item, limits, screen, record, findings)
+        elif screen.triage.roots:
+            self._same_root(record, screen.triage.roots)
+            return
+        elif screen.triage.why:
+            self._warmup(record, "; ".join(screen.triage.why))
         record.findings = [finding.to_dict() for finding in findings]
+
+    def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> None:
+        """The screened run grew a root already confirmed: its leak again, no re-run."""
+        root = self.roots.count(keys[0])
+        if root is None:
+            return
+        record.verdict = "leak"
+        _set_root(record, root)
+        record.message = f"grew the leak of {root.first} again: {root.summary}"
+        record.findings = [root.finding]
 
     def _judge_suspect(
         self,
@@ -190,38 +224,114 @@ class Guard:
         findings: list[Finding],
     ) -> None:
         if not limits.repeat:
-            self._decide_leak([screen], record, findings)
+            self._decide_leak(item, [screen], record, findings)
             return
-        times = repetitions_for(limits, float(screen.figures.get("duration", 0.0)))
-        evidence = self._repeat(item, limits, times)
+        seconds = float(screen.figures.get("duration", 0.0))
+        # For a test whose re-run costs more than a look at the heap, who holds its
+        # growth is looked up first: a bounded holder needs no re-run at all.
+        holders = self._find(screen.retained, (screen,)) if self._worth_a_search(seconds) else None
+        if holders is not None and holders.all_bounded and not screen.growth:
+            self._remember(holders)
+            bounds = sorted(set(holders.bounds.values()))
+            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+            return
+        times = repetitions_for(limits, seconds)
+        if not self.budget.allows(seconds):
+            self._unconfirmed(record, screen)
+            return
+        started = time.perf_counter()
+
+        def keep_going(run: GuardedRun) -> bool:
+            spent = time.perf_counter() - started
+            return is_suspect_run(run, limits) and self.budget.allows(spent + seconds)
+
+        try:
+            evidence = self._repeat(item, times, keep_going)
+        finally:
+            record.confirm_seconds = time.perf_counter() - started
+            self.budget.spend(record.confirm_seconds)
         record.repetitions = [run.figures for run in evidence]
         grew, why = confirmed(evidence, times, limits)
         if not grew:
+            if evidence and all(is_suspect_run(run, limits) for run in evidence):
+                self._unconfirmed(record, screen)
+                return
             self._warmup(record, f"one-time growth, not a leak ({why})")
+            if holders is not None:
+                self._remember(holders)
             return
-        # Confirmation ran untraced (tracing slows every allocation, and most suspects
-        # are warm-up); a confirmed leak runs once more, traced, to name allocation sites.
-        with self.runner.tracing(True, self.settings.traceback):
-            explained = self._repeat(item, limits, 1)
-            self._decide_leak(evidence[:-1] + explained[-1:], record, findings)
+        self._decide_leak(item, evidence, record, findings)
 
-    def _repeat(self, item: pytest.Item, limits: Limits, times: int) -> list[GuardedRun]:
+    def _worth_a_search(self, seconds: float) -> bool:
+        return seconds >= self._search_seconds
+
+    def _find(self, objs: list[object], ignore: tuple[object, ...]) -> Holders:
+        """Who holds ``objs`` (O(heap)); the time it took sets when searching pays off."""
+        started = time.perf_counter()
+        try:
+            return find_holders(objs, ignore=ignore)
+        finally:
+            self._search_seconds = time.perf_counter() - started
+
+    def _remember(self, holders: Holders, root: str = "") -> None:
+        """Remember each holder: bounded, leaking (``root``) or filled."""
+        book = self.runner.book
+        for holder in holders.holders:
+            bound = holders.bounds.get(id(holder))
+            if bound is not None:
+                book.learn_bounded(holder, bound)
+            elif root:
+                book.learn_leaking(holder, root)
+            else:
+                book.learn_filled(holder)
+
+    def _repeat(
+        self, item: pytest.Item, times: int, keep_going: Callable[[GuardedRun], bool]
+    ) -> list[GuardedRun]:
         return self.runner.repeat(
-            item,
-            times=times,
-            keep_going=lambda run: is_suspect_run(run, limits),
-            sentinels=self.sentinels,
+            item, times=times, keep_going=keep_going, sentinels=self.sentinels, prime=False
         )
 
     def _decide_leak(
-        self, evidence: list[GuardedRun], record: TestRecord, findings: list[Finding]
+        self,
+        item: pytest.Item,
+        evidence: list[GuardedRun],
+        record: TestRecord,
+        findings: list[Finding],
     ) -> None:
         """Growth on every run: a leak, unless only bounded containers hold it."""
         last = evidence[-1]
-        bounds = bounded_holders(last)
-        if bounds:
-            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
-            return
+        if not (last.container_growth or last.sentinel_findings) and last.retained:
+            holders = self._find(last.retained, (last, evidence))
+            self._remember(holders)
+            if holders.all_bounded:
+                bounds = sorted(set(holders.bounds.values()))
+                self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+                return
+        started = time.perf_counter()
+        # Confirmation ran untraced (tracing slows every allocation, and most suspects
+        # are warm-up); a confirmed leak runs once more, traced, to name allocation
+        # sites, unless that run would take longer than the cap.
+        seconds = float(last.figures.get("duration", 0.0))
+        traced = len(evidence) > 1 and seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
+        try:
+            with self.runner.tracing(traced, self.settings.traceback):
+                if traced:
+                    again = self.runner.repeat(
+                        item, times=1, keep_going=lambda run: False, sentinels=self.sentinels
+                    )
+                    last = again[-1] if again else last
+                self._explain(last, evidence, record, findings)
+        finally:
+            record.explain_seconds = time.perf_counter() - started
+
+    def _explain(
+        self,
+        last: GuardedRun,
+        evidence: list[GuardedRun],
+        record: TestRecord,
+        findings: list[Finding],
+    ) -> None:
         explained = self.explainer(last, self.settings)
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
@@ -236,16 +346,44 @@ class Guard:
         findings[:0] = resources + explained + unexplained
         over_limit = record.message if record.verdict == "over-limit" else ""
         record.verdict = "leak"
-        record.message = _leak_message(evidence, last)
+        record.message = _leak_message([*evidence[:-1], last], last)
         if over_limit:
             record.message += "\n  also " + over_limit
+        root = self.roots.add(record.nodeid, [finding.to_dict() for finding in findings])
+        if root is not None:
+            _set_root(record, root)
+            if last.retained:
+                self._remember(self._find(last.retained, (last, evidence)), root.key)
         last.release()
+
+    @staticmethod
+    def _unconfirmed(record: TestRecord, screen: GuardedRun) -> None:
+        if record.verdict != "ok":
+            return
+        record.verdict = "unconfirmed"
+        left = screen.triage.unexplained or screen.retained_objects
+        record.message = (
+            f"suspect not confirmed: the session's confirmation budget had no room to "
+            f"re-run it (the screened run left {left} objects no known holder explains)"
+        )
 
     @staticmethod
     def _warmup(record: TestRecord, why: str) -> None:
         if record.verdict == "ok":
             record.verdict = "warmup"
             record.message = why
+
+
+def _set_root(record: TestRecord, root: Root) -> None:
+    record.root = root.key
+    record.same_root_as = root.first if root.first != record.nodeid else ""
+    record.distribution = root.distribution or ""
+
+
+#: A traced run is this many times slower; a leak whose traced run would take longer
+#: than the cap is explained from its last untraced repetition (no allocation sites).
+TRACING_SLOWDOWN = 3.0
+EXPLAIN_CAP_SECONDS = 10.0
 
 
 #: Roots that make growth the test's own: code reaches it from a name.

@@ -162,6 +162,16 @@ class YoungHeap:
             self._old_ids = {id(obj) for obj in gc.get_objects()}
         self._open = True
 
+    def promote(self) -> None:
+        """Make everything alive now part of the old heap, without closing the window:
+        what a wider-scoped fixture just built is not the test's."""
+        if not self._open:
+            return
+        if self.use_freeze:
+            gc.freeze()
+        elif self._old_ids is not None:
+            self._old_ids.update(map(id, gc.get_objects()))
+
     def survivors(self) -> list[object]:
         """Young objects still alive after a collection of the young generations."""
         _collect_young()

@@ -34,10 +34,19 @@ from typing import Any
 
 #: Verdicts of the public JSON schema (DESIGN section 5); ``known`` is a leak listed in the
 #: known-leak baseline (``--memguard-known``), which passes.
-VERDICTS: tuple[str, ...] = ("ok", "leak", "over-limit", "warmup", "error", "known")
+#: ``unconfirmed`` is a suspect the session's confirmation budget had no room to re-run.
+VERDICTS: tuple[str, ...] = (
+    "ok",
+    "leak",
+    "over-limit",
+    "warmup",
+    "error",
+    "known",
+    "unconfirmed",
+)
 
 #: Verdicts that never fail a test: the others count as failed in the history.
-PASSING_VERDICTS: tuple[str, ...] = ("ok", "warmup", "known")
+PASSING_VERDICTS: tuple[str, ...] = ("ok", "warmup", "known", "unconfirmed")
 
 #: Version of the JSON report schema; bump on any incompatible change.
 SCHEMA_VERSION = 1
@@ -62,6 +71,16 @@ class TestRecord:
     #: ``created_by``, ``created_at``, ``surfaced_in``, ``event``, ``count``. Never a
     #: part of this test's verdict.
     blame: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the screen left the test a suspect, and what confirming and explaining
+    #: it cost, in seconds.
+    suspect: bool = False
+    confirm_seconds: float = 0.0
+    explain_seconds: float = 0.0
+    #: A leak's root cause (its main finding's fingerprint), the test where it was first
+    #: explained when that is another one, and the installed distribution holding it.
+    root: str = ""
+    same_root_as: str = ""
+    distribution: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose (dataclasses.asdict deep-copies): every field is already

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _pytest.runner import runtestprotocol
 
+from pytest_memguard import pytest_internals
 from pytest_memguard.blame import Ledger
 from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.heap import (
@@ -44,6 +44,8 @@ from pytest_memguard.holders import (
     fixture_labels,
     thorough_seeds,
 )
+from pytest_memguard.screen.holderbook import HolderBook
+from pytest_memguard.screen.triage import Triage, triage, with_growth
 from pytest_memguard.watch import ContainerWatch, Growth
 
 
@@ -58,6 +60,8 @@ class GuardedRun:
     holder_labels: dict[int, str] = field(default_factory=dict)
     sentinel_findings: list[Any] = field(default_factory=list)
     error: str = ""
+    #: Who holds the retained objects, as far as the screen can tell without a re-run.
+    triage: Triage = field(default_factory=Triage)
 
     @property
     def retained_objects(self) -> int:
@@ -106,7 +110,7 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
     kept = item.stash.get(_EXAMPLE_GLOBALS, None)
     if kept is not None:
         kept[0].update(kept[1])
-    return runtestprotocol(item, False, nextitem)
+    return pytest_internals.run_unlogged(item, nextitem)
 
 
 #: What pairs an object a run added with one the previous run added that died since.
@@ -134,6 +138,7 @@ class _Survivors:
     labels: dict[int, str]
     #: The retained objects listed after the previous run's mark, None without one.
     added: list[object] | None = None
+    triage: Triage = field(default_factory=Triage)
 
 
 class WindowRunner:
@@ -149,6 +154,7 @@ class WindowRunner:
         plugin_state: PluginState,
         measure_peak: bool = False,
         blame: Ledger | None = None,
+        book: HolderBook | None = None,
     ) -> None:
         #: Peak RSS costs a read of /proc/self/status (~13 us): only reports show it.
         self.measure_peak = measure_peak and rss.peak_available
@@ -160,6 +166,8 @@ class WindowRunner:
         self.plugin_state = plugin_state
         #: Resources tests left behind, charged to them if they surface in a later test.
         self.blame = blame or Ledger()
+        #: Holders learned during the session: bounded caches, full ones, leaking roots.
+        self.book = book if book is not None else HolderBook()
 
     @contextmanager
     def tracing(self, trace: bool, depth: int) -> Iterator[None]:
@@ -176,6 +184,7 @@ class WindowRunner:
     @contextmanager
     def _window(self, nodeid: str) -> Iterator[None]:
         self.blame.enter(nodeid)
+        self.book.note_lengths()
         self.young.open()
         try:
             yield
@@ -212,21 +221,26 @@ class WindowRunner:
         times: int,
         keep_going: Callable[[GuardedRun], bool],
         sentinels: SentinelHooks | None = None,
+        prime: bool = True,
     ) -> list[GuardedRun]:
-        """A priming run, then up to ``times`` repetitions, all in one window.
+        """Up to ``times`` repetitions in one window, after a priming run if ``prime``.
 
         Each repetition's figures are what it added to the survivors of the previous
-        one; ``keep_going`` sees every repetition and can stop early. Like the screen,
-        repetitions tear down only to the item's parent, so module-, class- and
-        session-scoped fixtures stay alive between them. Run it inside ``tracing()``
-        to learn where the retained objects were allocated.
+        one; ``keep_going`` sees every repetition and can stop early. Without ``prime``
+        the screened run, just before, serves as the priming run: the first
+        repetition's survivors are all its own, since what the screen left is old heap
+        by then. Like the screen, repetitions tear down only to the item's parent, so
+        module-, class- and session-scoped fixtures stay alive between them. Run it
+        inside ``tracing()`` to learn where the retained objects were allocated.
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
         with _reports_not_logged(item.session), self._window(item.nodeid):
-            primed, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
-            previous.tops = _tops(primed.retained)
-            del primed  # the plugin's own bookkeeping: gone before the repetitions count
+            previous: _Previous | None = None
+            if prime:
+                primed, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+                previous.tops = _tops(primed.retained)
+                del primed  # the plugin's own bookkeeping: gone before the repetitions count
             for _ in range(times):
                 if runs:
                     runs[-1].release()
@@ -299,7 +313,10 @@ class WindowRunner:
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
-        run = GuardedRun(reports, figures, new, growth, survivors.labels, findings)
+        sorted_out = with_growth(survivors.triage, growth, self.book)
+        run = GuardedRun(
+            reports, figures, new, growth, survivors.labels, findings, triage=sorted_out
+        )
         return run, current
 
     def _prepare(
@@ -340,7 +357,9 @@ class WindowRunner:
         labels = fixture_labels(self.ledger) if retained else {}
         start = _after(survivors, mark) if mark is not None else -1
         added = [obj for obj in survivors[start:] if id(obj) not in held] if start >= 0 else None
-        return _Survivors(retained, len(held), labels, added)
+        judged = retained if added is None else added
+        sorted_out = triage(judged, young, self.book) if judged else Triage()
+        return _Survivors(retained, len(held), labels, added, sorted_out)
 
 
 class _QuietHooks:
@@ -363,12 +382,8 @@ def _ignore(**_: Any) -> None:
 def _reports_not_logged(session: pytest.Session) -> Iterator[None]:
     """Repetitions are never reported: reports logged during the call (pytest 9's
     subtests, unittest's subTest) go through ``node.ihook``, which asks the session."""
-    real = session.gethookproxy
-    session.gethookproxy = lambda fspath: _QuietHooks(real(fspath))  # type: ignore[method-assign,assignment,return-value]
-    try:
+    with pytest_internals.hook_proxy_wrapped(session, _QuietHooks):
         yield
-    finally:
-        del session.gethookproxy
 
 
 class LoggedByOthers:
@@ -390,13 +405,10 @@ class LoggedByOthers:
         self.starts: list[int] = []
 
     def __call__(self, item: pytest.Item, nextitem: Any) -> list[Any]:
-        session = item.session
-        real = session.gethookproxy
-        session.gethookproxy = lambda fspath: _KeptHooks(real(fspath), self)  # type: ignore[method-assign,assignment,return-value]
-        try:
+        with pytest_internals.hook_proxy_wrapped(
+            item.session, lambda hooks: _KeptHooks(hooks, self)
+        ):
             self.caller(item=item, nextitem=nextitem)
-        finally:
-            del session.gethookproxy
         return self.reports
 
     def keep(self, name: str, **kwargs: Any) -> None:
@@ -437,9 +449,8 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     report is made only when the teardown raised: it is never logged, and making one
     costs more than the rest of the teardown of a test that needs none.
     """
-    setup_state = item.session._setupstate
     call = pytest.CallInfo.from_call(
-        lambda: setup_state.teardown_exact(nextitem),
+        lambda: pytest_internals.teardown_to(item, nextitem),
         when="teardown",
         reraise=(pytest.exit.Exception, KeyboardInterrupt),
     )

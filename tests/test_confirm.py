@@ -6,9 +6,9 @@ import collections
 
 import pytest
 
-from pytest_memguard.bounds import declared_bound
 from pytest_memguard.config import Limits
-from pytest_memguard.confirm import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
+from pytest_memguard.confirm.bounds import declared_bound
+from pytest_memguard.confirm.rules import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
 
 FIGURES = {"retained_objects": 0, "retained_bytes": 0, "container_growth": 0, "uncollectable": 0}
 

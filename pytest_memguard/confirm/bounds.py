@@ -1,11 +1,33 @@
-"""Reading the bound a container or a cache declares: growth under it is warm-up."""
+"""Reading the bound that keeps a holder's growth finite: growth under it is warm-up.
+
+A bound may be declared on the container itself (``deque(maxlen=N)``, an
+``lru_cache(maxsize=N)`` wrapper, an object with a ``maxsize`` attribute), or on an
+object further up: hypothesis' strategy cache declares ``max_size`` and keeps its
+entries in a list inside a per-thread dict two levels down. The holder is bounded
+when every path up from it, within a few steps, meets a declared bound before a
+module or a class (which can grow without one).
+
+Finding holders uses ``gc.get_referrers``, O(heap) per call: it runs after the window
+closed, only for suspects, and each holder found is remembered by the session's
+:class:`~pytest_memguard.screen.holderbook.HolderBook`.
+"""
 
 from __future__ import annotations
+
+import gc
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
 #: ``Cache.maxsize``, hypothesis' ``GenericCache.max_size``, an LRU memo's ``_capacity``
 #: (each also read with a leading underscore).
 BOUND_ATTRIBUTES = ("maxlen", "maxsize", "max_size", "capacity")
+
+#: How many steps up from a holder a bound is looked for, and how many referrer
+#: searches one holder may cost in all: past either, the holder counts as unbounded.
+CLIMB_STEPS = 4
+CLIMB_SEARCHES = 16
 
 
 def declared_bound(obj: object) -> str | None:
@@ -20,3 +42,110 @@ def declared_bound(obj: object) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{type(obj).__name__}({name}={value})"
     return None
+
+
+def own_bound(holder: object) -> str | None:
+    """The bound ``holder`` itself declares: an ``lru_cache``'s maxsize, or an attribute."""
+    if isinstance(holder, (type, types.ModuleType)):
+        return None
+    cache_info = getattr(holder, "cache_info", None)
+    if callable(cache_info):
+        try:
+            maxsize = cache_info().maxsize
+        except Exception:
+            return None
+        if isinstance(maxsize, int):
+            name = getattr(holder, "__qualname__", type(holder).__name__)
+            return f"lru_cache(maxsize={maxsize}) of {name}"
+    return declared_bound(holder)
+
+
+def referrers(obj: object, skip: set[int]) -> list[object]:
+    """What refers to ``obj``, less frames and the caller's own containers (``skip``)."""
+    return [
+        ref
+        for ref in gc.get_referrers(obj)
+        if id(ref) not in skip and not isinstance(ref, types.FrameType)
+    ]
+
+
+class _Climb:
+    """One search for a bound above a holder, within the step and search budgets."""
+
+    def __init__(self, skip: set[int]) -> None:
+        self.skip = skip
+        self.searches = 0
+
+    def bound_of(self, holder: object, steps: int) -> str | None:
+        own = own_bound(holder)
+        if own is not None:
+            return own
+        if steps == 0 or isinstance(holder, (type, types.ModuleType)):
+            return None
+        if self.searches >= CLIMB_SEARCHES:
+            return None
+        self.searches += 1
+        above = referrers(holder, self.skip)
+        if not above:
+            return None
+        self.skip.add(id(above))
+        found: set[str] = set()
+        for owner in above:
+            bound = self.bound_of(owner, steps - 1)
+            if bound is None:
+                return None
+            found.add(bound)
+        return ", ".join(sorted(found))
+
+
+def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
+    """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
+    on itself or on every object above it within :data:`CLIMB_STEPS`; else None.
+    ``skip`` holds the caller's own containers, never holders."""
+    return _Climb({id(obj) for obj in skip}).bound_of(holder, CLIMB_STEPS)
+
+
+def top_objects(objs: list[object]) -> list[object]:
+    """The objects of ``objs`` no other one refers to: where the growth hangs."""
+    ids = {id(obj) for obj in objs}
+    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
+    return [obj for obj in objs if id(obj) not in inner]
+
+
+@dataclass
+class Holders:
+    """The direct holders of a group of objects, each with its bound if it has one."""
+
+    bounds: dict[int, str] = field(default_factory=dict)
+    holders: list[object] = field(default_factory=list)
+
+    @property
+    def all_bounded(self) -> bool:
+        return bool(self.holders) and len(self.bounds) == len(self.holders)
+
+    def unbounded(self) -> list[object]:
+        return [holder for holder in self.holders if id(holder) not in self.bounds]
+
+
+def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
+    """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
+
+    Objects with no holder the collector can see (held from C) are left out. Runs with
+    the heap unfrozen: O(heap) per referrer search.
+    """
+    found = Holders()
+    if not objs:
+        return found
+    tops = top_objects(objs)
+    skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)}
+    seen: set[int] = set()
+    for top in tops:
+        for holder in referrers(top, skip):
+            if id(holder) in seen:
+                continue
+            seen.add(id(holder))
+            found.holders.append(holder)
+            bound = describe_bound(holder, (objs, tops, found.holders, *ignore))
+            if bound is not None:
+                found.bounds[id(holder)] = bound
+    return found

@@ -10,13 +10,8 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
-import collections
-import gc
-import types
-from collections.abc import Iterable
 from typing import Any
 
-from pytest_memguard.bounds import declared_bound
 from pytest_memguard.config import Limits
 from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_duration, format_size
@@ -45,9 +40,24 @@ def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:
     return over_objects and over_bytes
 
 
+def unexplained_growth(run: GuardedRun, limits: Limits) -> bool:
+    """Whether a run grew past the leak limits beyond what its triage explained (warm-up
+    and roots already confirmed), or left a resource behind."""
+    triage = run.triage
+    figures = {
+        **run.figures,
+        "container_growth": run.figures["container_growth"] - triage.growth_explained,
+    }
+    if triage.explained:
+        figures["retained_objects"] = triage.unexplained
+        figures["retained_bytes"] = triage.unexplained_bytes
+    return is_suspect(figures, limits) or bool(run.sentinel_findings)
+
+
 def is_suspect_run(run: GuardedRun, limits: Limits) -> bool:
-    """A run is suspect when it grew past the leak limits or left a resource behind."""
-    return is_suspect(run.figures, limits) or bool(run.sentinel_findings)
+    """A run is suspect when it grew past the leak limits beyond what is known to be
+    warm-up, grew a root already confirmed as leaking, or left a resource behind."""
+    return unexplained_growth(run, limits) or bool(run.triage.roots)
 
 
 def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
@@ -104,84 +114,6 @@ def confirmed(runs: list[GuardedRun], times: int, limits: Limits) -> tuple[bool,
     if len(runs) < times:
         return False, f"only {len(runs)} of {times} repetitions ran"
     return True, ""
-
-
-def _top_objects(retained: list[object]) -> list[object]:
-    """Retained objects that no other retained object refers to: where the growth hangs."""
-    ids = {id(obj) for obj in retained}
-    inner = {id(ref) for ref in gc.get_referents(*retained) if id(ref) in ids}
-    return [obj for obj in retained if id(obj) not in inner]
-
-
-#: What holds the entries of a bounded cache class: its inner storage.
-_STORAGE = (list, dict, set, collections.deque, collections.OrderedDict)
-
-
-def _owners(storage: object, skip: set[int]) -> list[object]:
-    """The objects keeping ``storage`` as an attribute (through their ``__dict__``)."""
-    owners: list[object] = []
-    for ref in gc.get_referrers(storage):
-        if id(ref) in skip or isinstance(ref, types.FrameType):
-            continue
-        if type(ref) is dict:
-            owners.extend(
-                obj
-                for obj in gc.get_referrers(ref)
-                if getattr(obj, "__dict__", None) is ref and not isinstance(obj, types.ModuleType)
-            )
-        elif not isinstance(ref, _STORAGE):
-            owners.append(ref)
-    return owners
-
-
-def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
-    """``"deque(maxlen=100)"`` when ``holder`` is a container with a readable bound.
-
-    A plain list, dict or set is bounded when it is the storage of an object that
-    declares a bound (``GenericCache(max_size=1024)`` keeping its entries in a list).
-    ``skip`` holds the caller's own containers, never owners.
-    """
-    cache_info = getattr(holder, "cache_info", None)
-    if callable(cache_info):
-        try:
-            maxsize = cache_info().maxsize
-        except Exception:
-            return None
-        if isinstance(maxsize, int):
-            name = getattr(holder, "__qualname__", type(holder).__name__)
-            return f"lru_cache(maxsize={maxsize}) of {name}"
-    bound = declared_bound(holder)
-    if bound is not None or type(holder) not in _STORAGE:
-        return bound
-    owners = _owners(holder, {id(obj) for obj in skip})
-    bounds = [declared_bound(owner) for owner in owners]
-    if not owners or any(found is None for found in bounds):
-        return None
-    return ", ".join(sorted({found for found in bounds if found}))
-
-
-def bounded_holders(run: GuardedRun, ignore: Iterable[object] = ()) -> list[str] | None:
-    """The bounds holding all of a run's growth, or None if any of it is unbounded.
-
-    Runs after the window closed (the heap is unfrozen): ``gc.get_referrers`` is
-    O(heap), which only confirmed suspects pay.
-    """
-    if run.container_growth or run.sentinel_findings or not run.retained:
-        return None
-    tops = _top_objects(run.retained)
-    skip = {id(obj) for obj in ignore} | {id(run.retained), id(run), id(tops)}
-    bounds: list[str] = []
-    for obj in tops:
-        holders = [
-            ref
-            for ref in gc.get_referrers(obj)
-            if id(ref) not in skip and not isinstance(ref, types.FrameType)
-        ]
-        described = [describe_bound(holder, (holders, tops, run.retained)) for holder in holders]
-        if not holders or any(text is None for text in described):
-            return None
-        bounds.extend(text for text in described if text)
-    return sorted(set(bounds))
 
 
 def retained_types(retained: list[object], top: int = 5) -> str:

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from pytest_memguard.explain.roots import session_summary
 from pytest_memguard.record import SCHEMA_VERSION, TestRecord
 
 #: A record as the reports and the history accept it: the dataclass or its dict.
@@ -58,6 +59,7 @@ def build_document(
         "plugin_version": plugin_version,
         "created": created or now_iso(),
         "header": dict(header),
+        "session": session_summary([as_record(record) for record in records]),
         "tests": [record_dict(record) for record in records],
     }
 

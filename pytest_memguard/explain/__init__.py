@@ -1,0 +1,1 @@
+"""Explaining confirmed leaks: retainer chains, kinds, and roots across the session."""

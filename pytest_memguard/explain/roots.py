@@ -1,0 +1,153 @@
+"""Root causes across a session: one explanation per root, a count of tests per root.
+
+A root is what a confirmed leak's main finding fingerprints to: its kind, the chain's
+root up to the first key, and the allocation site. The first test with a root is
+explained in full; later tests that grow the same root are reported as "same root as"
+that test, and the summary lists each root once with the number of its tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_memguard.known import fingerprint
+
+
+@dataclass
+class Root:
+    """One root cause: where it was first explained, and how many tests grew it."""
+
+    key: str
+    first: str
+    kind: str
+    summary: str
+    finding: dict[str, Any]
+    distribution: str | None = None
+    tests: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.key,
+            "kind": self.kind,
+            "summary": self.summary,
+            "tests": self.tests,
+            "first": self.first,
+            "distribution": self.distribution,
+        }
+
+
+class RootBook:
+    """The roots of the session's confirmed leaks, by key."""
+
+    def __init__(self) -> None:
+        self._roots: dict[str, Root] = {}
+
+    def __len__(self) -> int:
+        return len(self._roots)
+
+    def get(self, key: str) -> Root | None:
+        return self._roots.get(key)
+
+    def roots(self) -> list[Root]:
+        """Every root, the one with most tests first."""
+        return sorted(self._roots.values(), key=lambda root: (-root.tests, root.first))
+
+    def add(self, nodeid: str, findings: Sequence[Mapping[str, Any]]) -> Root | None:
+        """The root of a leak explained in ``nodeid``; a root seen before counts one more
+        test. None when there is no finding to take a root from."""
+        if not findings:
+            return None
+        main = dict(findings[0])
+        key = fingerprint(main)
+        known = self._roots.get(key)
+        if known is not None:
+            known.tests += 1
+            return known
+        root = Root(
+            key=key,
+            first=nodeid,
+            kind=str(main.get("kind", "")),
+            summary=str(main.get("summary", "")),
+            finding=main,
+            distribution=distribution_of(chain_module(main)),
+        )
+        self._roots[key] = root
+        return root
+
+    def count(self, key: str) -> Root | None:
+        """One more test grew the root ``key``."""
+        root = self._roots.get(key)
+        if root is not None:
+            root.tests += 1
+        return root
+
+
+def chain_module(finding: Mapping[str, Any]) -> str:
+    """The module a finding's chain starts in (``click._compat``), or ``""``."""
+    chain = finding.get("retainer_chain") or ()
+    if not chain:
+        return ""
+    text = str(chain[0].get("edge", ""))
+    for stop in "[(<":
+        text = text.split(stop, 1)[0]
+    parts = text.split(".")
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name in sys.modules:
+            return name
+    return ""
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> str | None:
+    """``"click 8.1.7"`` for a module of an installed distribution, else None."""
+    if not module:
+        return None
+    names = _distributions().get(module.split(".", 1)[0], [])
+    if not names:
+        return None
+    try:
+        return f"{names[0]} {importlib.metadata.version(names[0])}"
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def session_summary(records: Sequence[Any]) -> dict[str, Any]:
+    """The ``session`` block of the JSON report, from the records alone (so it is the
+    same with pytest-xdist): suspects, seconds spent, and the roots with their tests."""
+    roots: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if not record.root:
+            continue
+        entry = roots.setdefault(
+            record.root,
+            {
+                "root": record.root,
+                "kind": "",
+                "summary": "",
+                "tests": 0,
+                "first": record.same_root_as or record.nodeid,
+                "distribution": record.distribution or None,
+            },
+        )
+        entry["tests"] += 1
+        if record.findings and not entry["summary"]:
+            entry["kind"] = str(record.findings[0].get("kind", ""))
+            entry["summary"] = str(record.findings[0].get("summary", ""))
+    return {
+        "guarded": len(records),
+        "suspects": sum(1 for record in records if record.suspect),
+        "unconfirmed": sum(1 for record in records if record.verdict == "unconfirmed"),
+        "confirm_seconds": round(sum(record.confirm_seconds for record in records), 3),
+        "explain_seconds": round(sum(record.explain_seconds for record in records), 3),
+        "roots": sorted(roots.values(), key=lambda entry: (-entry["tests"], entry["first"])),
+    }

@@ -1,0 +1,183 @@
+"""Sorting a screened run's retained objects by who holds them, without a re-run.
+
+Most of what real tests leave behind is warm-up, and most warm-up can be recognised
+on the run itself by its holder:
+
+- weak references to objects older than the test (the ABC caches that
+  ``isinstance`` fills, ``WeakSet`` registries of old classes), and sets holding only
+  such references: they keep nothing alive, and there is at most one per old object
+  (discounted like pytest's own bookkeeping, with no warm-up verdict);
+- modules the test imported, with everything they reach;
+- entries of a holder the session learned to be bounded (a cache declaring its bound,
+  an ``lru_cache`` with a ``maxsize``), or learned to be full (a re-run showed it stop
+  growing) whose length did not grow;
+- entries of a root already confirmed as leaking: its leak again when the root's
+  length grew, a replacement when it did not.
+
+What no rule explains leaves the test a suspect. Runs inside the window: the young
+heap is what ``gc.get_objects()`` lists, and every walk goes down from a holder into
+young objects only, so the cost is what the holders and the test hold.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+import weakref
+from dataclasses import dataclass, replace
+
+from pytest_memguard.heap import young_reachable
+from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
+from pytest_memguard.watch import Growth
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What the screen made of a run's retained objects.
+
+    ``explained`` of them are warm-up for the reasons in ``why``; ``roots`` are the
+    confirmed-leak roots whose holders grew; ``unexplained`` is what is left, in
+    objects and shallow bytes: a run with any is a suspect.
+    """
+
+    explained: int = 0
+    unexplained: int = 0
+    unexplained_bytes: int = 0
+    why: tuple[str, ...] = ()
+    roots: tuple[str, ...] = ()
+    #: Entries added to watched containers that the book knows (bounded, or a root).
+    growth_explained: int = 0
+
+
+def _is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
+    # issubclass on the type: isinstance() would read a proxy's __class__.
+    if not issubclass(type(obj), weakref.ref):
+        return False
+    referent = obj()  # type: ignore[operator]
+    return referent is None or id(referent) not in young or id(referent) in known
+
+
+def _weak_to_known(retained: list[object], young: dict[int, object], known: set[int]) -> set[int]:
+    """Weak references to old objects (or to ``known`` young ones) with their
+    callbacks, and the sets holding nothing else."""
+    weak = [obj for obj in retained if _is_weak_to_known(obj, young, known)]
+    if not weak:
+        return set()
+    ids = {id(obj) for obj in weak}
+    weak += [obj for obj in retained if _holds_only_weak(obj, ids)]
+    return young_reachable(weak, young)
+
+
+def _holds_only_weak(obj: object, weak: set[int]) -> bool:
+    """A set or dict of weak references (keys such as ids or names aside): the
+    registries of subclasses and ABC caches."""
+    if type(obj) not in (set, dict) or not obj:
+        return False
+    members = gc.get_referents(obj)
+    return any(id(member) in weak for member in members) and all(
+        id(member) in weak or not gc.is_tracked(member) for member in members
+    )
+
+
+def _imported(retained: list[object], young: dict[int, object], into: set[int]) -> list[str]:
+    """Mark what modules imported during the run reach; return their names."""
+    modules = [obj for obj in retained if issubclass(type(obj), types.ModuleType)]
+    if not modules:
+        return []
+    # A first import also fills the import system's finder cache.
+    reached = young_reachable([*modules, *sys.path_importer_cache.values()], young, into)
+    # Code objects are not tracked by the collector, so the walk does not pass them:
+    # the constants of the new functions are reached through them here.
+    codes = [
+        ref
+        for ref in gc.get_referents(*(young[key] for key in reached))
+        if type(ref) is types.CodeType
+    ]
+    young_reachable(_constants(codes), young, into)
+    return sorted(str(getattr(module, "__name__", "?")) for module in modules)
+
+
+def _constants(codes: list[types.CodeType]) -> list[object]:
+    """The constant tuples of ``codes`` and of the code objects nested in them, with
+    their items."""
+    found: list[object] = []
+    while codes:
+        found += [code.co_consts for code in codes]
+        consts = [const for code in codes for const in code.co_consts]
+        found += consts
+        codes = [const for const in consts if type(const) is types.CodeType]
+    return found
+
+
+def _reached(learned: list[Learned], young: dict[int, object], skip: set[int]) -> set[int]:
+    if not learned:
+        return set()
+    return young_reachable(contents(learned), young, set()) - skip
+
+
+def triage(retained: list[object], young: dict[int, object], book: HolderBook) -> Triage:
+    """Sort ``retained`` (young objects the test left, pytest's already discounted) by
+    holder; ``young`` maps the id of every young survivor to it."""
+    if not retained:
+        return Triage()
+    ids = {id(obj) for obj in retained}
+    explained: set[int] = set()
+    why: list[str] = []
+    modules = _imported(retained, young, explained)
+    if modules:
+        shown = ", ".join(modules[:3]) + (", ..." if len(modules) > 3 else "")
+        why.append(f"modules imported: {shown}")
+    # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
+    explained |= _weak_to_known(retained, young, explained)
+    bounded = _reached(book.bounded(), young, explained) & ids
+    if bounded:
+        explained |= bounded
+        why.append("held by a bounded cache")
+    roots: list[str] = []
+    for entry in book.leaking():
+        reached = _reached([entry], young, explained) & ids
+        if not reached:
+            continue
+        explained |= reached
+        if next(grown([entry]), None) is not None:
+            roots.append(entry.root)
+        else:
+            why.append("replaced in a leaking holder, not added")
+    filled = book.filled()
+    in_filled = _reached(filled, young, explained) & ids
+    if in_filled and next(grown(filled), None) is None:
+        explained |= in_filled
+        why.append("held by a cache filled earlier in the session")
+    left = [obj for obj in retained if id(obj) not in explained]
+    return Triage(
+        explained=len(retained) - len(left),
+        unexplained=len(left),
+        unexplained_bytes=sum(map(_size, left)),
+        why=tuple(why),
+        roots=tuple(dict.fromkeys(roots)),
+    )
+
+
+def with_growth(found: Triage, growth: list[Growth], book: HolderBook) -> Triage:
+    """``found`` with the growth of watched containers the book knows: a leaking root's
+    growth names the root, a bounded container's is warm-up."""
+    roots = list(found.roots)
+    explained = 0
+    for entry in growth:
+        learned = book.known(entry.container)
+        if learned is None or not (learned.root or learned.bound):
+            continue
+        explained += entry.added
+        if learned.root and learned.root not in roots:
+            roots.append(learned.root)
+    if not explained:
+        return found
+    return replace(found, roots=tuple(roots), growth_explained=explained)
+
+
+def _size(obj: object) -> int:
+    try:
+        return sys.getsizeof(obj)
+    except TypeError:
+        return 0

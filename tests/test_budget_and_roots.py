@@ -1,0 +1,128 @@
+"""In-process tests of the confirmation budget, bounds found above a holder, and roots."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from pytest_memguard.confirm.bounds import describe_bound, find_holders
+from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.explain.roots import RootBook, session_summary
+from pytest_memguard.record import TestRecord
+
+
+def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
+    budget = ConfirmBudget(share=0.1, allowance=1.0)
+    assert budget.allows(1.0) and not budget.allows(1.01)
+    budget.screened(20.0)  # 10 % of 20 s: 2 s more
+    assert budget.allows(3.0)
+    budget.spend(2.5)
+    assert budget.allows(0.5) and not budget.allows(0.6)
+
+
+class _PerThreadCache:
+    """A cache declaring its bound, its entries two levels down in a per-thread dict (the
+    shape of hypothesis' GenericCache)."""
+
+    __slots__ = ("_local", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._local = threading.local()
+        self._local.data = []
+
+
+_PER_THREAD = _PerThreadCache(8)
+_UNBOUNDED: dict[str, object] = {}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(key: str) -> list[str]:
+    return [key]
+
+
+def test_a_bound_declared_further_up_the_chain_is_found() -> None:
+    bound = describe_bound(_PER_THREAD._local.data)
+    assert bound == "_PerThreadCache(max_size=8)"
+
+
+def test_a_module_level_dict_has_no_bound() -> None:
+    assert describe_bound(_UNBOUNDED) is None
+
+
+def test_holders_of_an_lru_cache_result_are_bounded() -> None:
+    entry = _cached("a")
+    holders = find_holders([entry])
+    assert holders.all_bounded
+    assert any("lru_cache(maxsize=4)" in bound for bound in holders.bounds.values())
+
+
+def test_holders_of_a_module_level_entry_are_not_bounded() -> None:
+    value = {"leaked": True}
+    _UNBOUNDED["x"] = value
+    try:
+        holders = find_holders([value])
+        assert not holders.all_bounded
+        assert any(holder is _UNBOUNDED for holder in holders.unbounded())
+    finally:
+        del _UNBOUNDED["x"]
+
+
+def _finding(root: str = "app.registry") -> dict[str, Any]:
+    return {
+        "kind": "growing-container",
+        "summary": f"{root} grew by 1 entry on each run",
+        "retainer_chain": [{"edge": root, "object": "list"}, {"edge": "[3]", "object": "dict"}],
+        "allocated_at": [{"filename": "app/registry.py", "lineno": 9, "name": "add", "line": "x"}],
+    }
+
+
+def test_roots_are_counted_once_per_key_with_the_first_test() -> None:
+    book = RootBook()
+    first = book.add("t.py::a", [_finding()])
+    again = book.add("t.py::b", [_finding()])
+    assert first is again and first is not None
+    assert (first.first, first.tests) == ("t.py::a", 2)
+    assert book.add("t.py::c", [_finding("app.other")]) is not first
+    assert book.count("missing") is None
+    assert [root.tests for root in book.roots()] == [2, 1]
+
+
+def test_a_root_in_an_installed_distribution_is_named_with_its_version() -> None:
+    finding = _finding("pytest.hookimpl")  # any module an installed distribution owns
+    root = RootBook().add("t.py::a", [finding])
+    assert root is not None and root.distribution is not None
+    assert root.distribution.startswith("pytest ")
+
+
+def test_the_session_summary_is_built_from_records_alone() -> None:
+    key = "growing-container | app.registry"
+    records = [
+        TestRecord(
+            "t::a",
+            "passed",
+            "leak",
+            suspect=True,
+            confirm_seconds=0.5,
+            root=key,
+            findings=[_finding()],
+        ),
+        TestRecord("t::b", "passed", "leak", root=key, same_root_as="t::a", findings=[_finding()]),
+        TestRecord("t::c", "passed", "unconfirmed", suspect=True),
+        TestRecord("t::d", "passed"),
+    ]
+    summary = session_summary(records)
+    assert summary["guarded"] == 4
+    assert (summary["suspects"], summary["unconfirmed"]) == (2, 1)
+    assert summary["confirm_seconds"] == 0.5
+    assert summary["roots"] == [
+        {
+            "root": key,
+            "kind": "growing-container",
+            "tests": 2,
+            "first": "t::a",
+            "summary": "app.registry grew by 1 entry on each run",
+            "distribution": None,
+        }
+    ]

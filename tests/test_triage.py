@@ -1,0 +1,101 @@
+"""In-process tests of the screen's triage and the session's holder book: pure rules on
+hand-made young heaps (no window, no collection)."""
+
+from __future__ import annotations
+
+import types
+import weakref
+
+from pytest_memguard.screen.holderbook import HolderBook
+from pytest_memguard.screen.triage import triage
+
+
+class _Old:
+    """An object alive before the 'test': not in the young heap."""
+
+
+def _young(*objs: object) -> dict[int, object]:
+    return {id(obj): obj for obj in objs}
+
+
+def test_nothing_retained_is_clean() -> None:
+    assert triage([], {}, HolderBook()).unexplained == 0
+
+
+def test_weak_references_to_old_objects_and_their_sets_are_warmup() -> None:
+    old = _Old()
+    ref = weakref.ref(old)
+    registry = {ref}
+    result = triage([ref, registry], _young(ref, registry), HolderBook())
+    assert (result.explained, result.unexplained) == (2, 0)
+    assert result.why == ()  # bookkeeping, not warm-up
+
+
+def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:
+    young_obj = _Old()
+    ref = weakref.ref(young_obj)
+    result = triage([young_obj, ref], _young(young_obj, ref), HolderBook())
+    assert result.unexplained == 2
+
+
+def test_what_a_new_module_reaches_is_warmup() -> None:
+    module = types.ModuleType("lazily_imported")
+    table: dict[str, list[int]] = {"rows": []}
+    module.TABLE = table  # type: ignore[attr-defined]
+    retained = [module, vars(module), table, table["rows"]]
+    result = triage(retained, _young(*retained), HolderBook())
+    assert result.unexplained == 0
+    assert result.why == ("modules imported: lazily_imported",)
+
+
+def test_entries_of_a_learned_bounded_cache_are_warmup() -> None:
+    cache: dict[str, list[int]] = {}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    entry = [1, 2]
+    cache["k"] = entry
+    result = triage([entry], _young(entry), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_a_filled_cache_is_warmup_until_its_length_grows() -> None:
+    cache: dict[str, list[int]] = {"a": [0]}
+    book = HolderBook()
+    book.learn_filled(cache)
+    book.note_lengths()
+    replaced = [1]
+    cache["a"] = replaced  # replaced, not added
+    assert triage([replaced], _young(replaced), book).unexplained == 0
+    added = [2]
+    cache["b"] = added  # the cache grew: a suspect again
+    assert triage([added], _young(added), book).unexplained == 1
+
+
+def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
+    registry: list[object] = []
+    book = HolderBook()
+    book.learn_leaking(registry, "growing-container | app.registry")
+    book.note_lengths()
+    handler = {"on": "save"}
+    registry.append(handler)
+    result = triage([handler], _young(handler), book)
+    assert result.roots == ("growing-container | app.registry",)
+    assert result.unexplained == 0
+
+
+def test_unknown_holders_leave_a_suspect() -> None:
+    holder: list[object] = []
+    leaked = {"k": 1}
+    holder.append(leaked)
+    result = triage([leaked], _young(leaked), HolderBook())
+    assert (result.unexplained, result.roots) == (1, ())
+    assert result.unexplained_bytes > 0
+
+
+def test_a_leaking_root_stays_leaking_when_learned_again_as_filled() -> None:
+    holder: list[object] = []
+    book = HolderBook()
+    book.learn_leaking(holder, "root")
+    book.learn_filled(holder)
+    assert [entry.root for entry in book.leaking()] == ["root"]
+    assert book.filled() == []
