@@ -70,8 +70,9 @@ def _sentinel_hooks(
     return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
 
 
-def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
-    """Findings for the retained objects of a confirmed leak's last repetition."""
+def explain_run(run: GuardedRun, settings: Settings, ignore: set[int]) -> list[Finding]:
+    """Findings for the retained objects of a confirmed leak's last repetition; the ids
+    in ``ignore`` are the plugin's own bookkeeping, never part of a chain."""
     if not run.retained:
         return []
     from pytest_memguard.retainers import explain
@@ -81,7 +82,7 @@ def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
         chains=settings.chains,
         timeout=settings.chain_timeout,
         traceback_depth=settings.traceback,
-        exclude={id(run.retained), id(run)},
+        exclude={id(run.retained), id(run), *ignore},
         holders=run.holder_labels,
     )
 

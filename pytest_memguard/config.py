@@ -290,7 +290,8 @@ _OPTIONS: tuple[_Option, ...] = (
         "memguard_confirm_budget",
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
-        "fixed 2 s; suspects beyond it are reported as unconfirmed (default: 5%)",
+        "fixed 2 s, as a percentage such as 10 percent; suspects beyond it are reported "
+        "as unconfirmed (default: 5 percent)",
         "PERCENT",
         parse_percent,
     ),

@@ -40,7 +40,9 @@ from pytest_memguard.window import (
     run_unlogged,
 )
 
-Explainer = Callable[[GuardedRun, Settings], list[Finding]]
+#: ``explainer(run, settings, ignore)``: findings for a run's retained objects, with
+#: the ids in ``ignore`` (the plugin's own bookkeeping) never part of a chain.
+Explainer = Callable[[GuardedRun, Settings, set[int]], list[Finding]]
 
 
 def _outcome(reports: list[Any]) -> str:
@@ -140,9 +142,9 @@ class Guard:
         self.sentinels = sentinels
         self.budget = budget if budget is not None else ConfirmBudget()
         self.roots = RootBook()
-        #: What one referrer search over the heap took lately: learning a holder pays
-        #: off for a test whose re-run would cost more.
-        self._search_seconds = 0.0
+        #: What one referrer search over the heap took lately (a guess until the first):
+        #: looking a holder up pays off for a test whose re-run would cost more.
+        self._search_seconds = FIRST_SEARCH_GUESS
 
     def guard(
         self,
@@ -170,7 +172,9 @@ class Guard:
             if screen.error:
                 raise RuntimeError(f"measuring the run failed: {screen.error}")
             self._judge(item, limits, screen, record)
-        except Exception as exc:  # the plugin failing must never fail the run
+        except (Exception, pytest.fail.Exception) as exc:
+            # The plugin failing (or a test-timeout plugin's alarm firing while it
+            # confirms) must never fail the run.
             record.verdict = "error"
             record.message = f"memguard could not judge this test: {exc!r}"
             record.findings = []
@@ -229,7 +233,10 @@ class Guard:
         seconds = float(screen.figures.get("duration", 0.0))
         # For a test whose re-run costs more than a look at the heap, who holds its
         # growth is looked up first: a bounded holder needs no re-run at all.
-        holders = self._find(screen.retained, (screen,)) if self._worth_a_search(seconds) else None
+        holders = None
+        if self._worth_a_search(seconds):
+            unexplained = screen.triage.unexplained_of(screen.retained)
+            holders = self._find(unexplained, (screen, screen.retained))
         if holders is not None and holders.all_bounded and not screen.growth:
             self._remember(holders)
             bounds = sorted(set(holders.bounds.values()))
@@ -284,6 +291,8 @@ class Guard:
                 book.learn_leaking(holder, root)
             else:
                 book.learn_filled(holder)
+        for storage, bound in holders.storage:
+            book.learn_bounded(storage, bound)
 
     def _repeat(
         self, item: pytest.Item, times: int, keep_going: Callable[[GuardedRun], bool]
@@ -301,13 +310,13 @@ class Guard:
     ) -> None:
         """Growth on every run: a leak, unless only bounded containers hold it."""
         last = evidence[-1]
-        if not (last.container_growth or last.sentinel_findings) and last.retained:
-            holders = self._find(last.retained, (last, evidence))
+        holders = self._find(last.retained, (last, evidence)) if last.retained else None
+        only_objects = not (last.container_growth or last.sentinel_findings)
+        if holders is not None and holders.all_bounded and only_objects:
             self._remember(holders)
-            if holders.all_bounded:
-                bounds = sorted(set(holders.bounds.values()))
-                self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
-                return
+            bounds = sorted(set(holders.bounds.values()))
+            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+            return
         started = time.perf_counter()
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs once more, traced, to name allocation
@@ -321,7 +330,7 @@ class Guard:
                         item, times=1, keep_going=lambda run: False, sentinels=self.sentinels
                     )
                     last = again[-1] if again else last
-                self._explain(last, evidence, record, findings)
+                self._explain(last, evidence, record, findings, holders)
         finally:
             record.explain_seconds = time.perf_counter() - started
 
@@ -331,8 +340,10 @@ class Guard:
         evidence: list[GuardedRun],
         record: TestRecord,
         findings: list[Finding],
+        holders: Holders | None,
     ) -> None:
-        explained = self.explainer(last, self.settings)
+        """Explain ``last``'s growth; the root found is learned on its ``holders``."""
+        explained = self.explainer(last, self.settings, self.runner.book.own_ids())
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         if not (last.sentinel_findings or unexplained):
@@ -352,8 +363,8 @@ class Guard:
         root = self.roots.add(record.nodeid, [finding.to_dict() for finding in findings])
         if root is not None:
             _set_root(record, root)
-            if last.retained:
-                self._remember(self._find(last.retained, (last, evidence)), root.key)
+            if holders is not None:
+                self._remember(holders, root.key)
         last.release()
 
     @staticmethod
@@ -379,6 +390,10 @@ def _set_root(record: TestRecord, root: Root) -> None:
     record.same_root_as = root.first if root.first != record.nodeid else ""
     record.distribution = root.distribution or ""
 
+
+#: What a referrer search is taken to cost before the first one is timed: tests quicker
+#: than this are re-run rather than looked up.
+FIRST_SEARCH_GUESS = 0.05
 
 #: A traced run is this many times slower; a leak whose traced run would take longer
 #: than the cap is explained from its last untraced repetition (no allocation sites).

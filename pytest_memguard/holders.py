@@ -10,6 +10,7 @@ by a fixed count.
 from __future__ import annotations
 
 import collections
+import functools
 import gc
 import sys
 import types
@@ -120,19 +121,67 @@ def thorough_seeds(
     instance), the item's stash, the finalizers on the setup stack, and fixture
     definitions with their values.
     """
-    for node in item.listchain():
+    chain = item.listchain()
+    for node in chain:
         yield from _node_state(node)
     yield from stash_values(item)
-    for finalizers in setup_stack_finalizers(item.session):
-        yield finalizers
-        yield from finalizers
+    finalizers = setup_stack_finalizers(item.session)
+    yield from finalizers
     for fixturedef in fixture_defs(item):
         yield from _values_and_items(fixturedef)
-    for fixturedef in ledger.wider_scoped():
-        yield from _values_and_items(fixturedef)
+    yield from through_pytest([*fixture_defs(item), *ledger.wider_scoped(), *finalizers])
     # Warnings the test emitted are recorded by pytest's catch_warnings for the report,
     # and reports logged during the run (pytest 9's subtests) are kept by pytest.
     yield from (obj for obj in young if isinstance(obj, _RECORDS))
+
+
+#: How far the walk through pytest's own objects goes, and how many it visits at most.
+_PYTEST_DEPTH = 4
+_PYTEST_VISITS = 20_000
+_PASSABLE = (
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    collections.deque,
+    functools.partial,
+    types.CellType,
+    types.MethodType,
+)
+
+
+def _is_pytests(obj: object) -> bool:
+    """Whether the walk may pass through ``obj``: a plain container, a partial, a cell,
+    or an object of pytest, pluggy or a pytest plugin, other than a collection node."""
+    kind = type(obj)
+    if kind in _PASSABLE:
+        return True
+    if isinstance(obj, _NODES):
+        return False
+    module = getattr(kind, "__module__", None) or ""
+    return module.startswith(("_pytest", "pytest", "pluggy"))
+
+
+def through_pytest(roots: list[object]) -> Iterator[object]:
+    """What pytest's objects reach from ``roots`` (fixture definitions, finalizers) within
+    a few steps, passing through *old* objects too: a wider-scoped fixture's finalizer
+    keeps the request of the test that first used it, and that request the state the
+    test's setup filled. Collection nodes, functions and modules are not entered."""
+    seen: set[int] = set()
+    frontier = [root for root in roots if _is_pytests(root)]
+    for _ in range(_PYTEST_DEPTH):
+        if not frontier or len(seen) > _PYTEST_VISITS:
+            return
+        seen.update(map(id, frontier))
+        reached = gc.get_referents(*frontier)
+        if _REFERENTS_OMIT_DICT:
+            reached += [vars(obj) for obj in frontier if hasattr(obj, "__dict__")]
+        yield from reached
+        frontier = [obj for obj in reached if id(obj) not in seen and _is_pytests(obj)]
+
+
+_REFERENTS_OMIT_DICT = sys.version_info >= (3, 13)
 
 
 def _is_plain_instance(value: object) -> bool:

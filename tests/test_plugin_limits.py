@@ -366,14 +366,16 @@ def test_strict_markers_accepts_both_markers(pytester, run_pytest):
 PRECEDENCE_TESTS = """
 import pytest
 
-ITEMS = []
+# Two roots: a test growing a root already confirmed is reported without a re-run.
+UNMARKED_ITEMS = []
+MARKED_ITEMS = []
 
 def test_unmarked():
-    ITEMS.append([1])
+    UNMARKED_ITEMS.append([1])
 
 @pytest.mark.memguard(repeat=5)
 def test_marked():
-    ITEMS.append([1])
+    MARKED_ITEMS.append([1])
 """
 
 

@@ -167,7 +167,7 @@ BROKEN_EXPLAIN = """
 import pytest_memguard.builder
 
 
-def _explain_fails(run, settings):
+def _explain_fails(run, settings, ignore):
     raise RuntimeError("explain exploded")
 
 

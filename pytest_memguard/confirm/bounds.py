@@ -14,6 +14,7 @@ closed, only for suspects, and each holder found is remembered by the session's
 
 from __future__ import annotations
 
+import collections
 import gc
 import types
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ BOUND_ATTRIBUTES = ("maxlen", "maxsize", "max_size", "capacity")
 #: How many steps up from a holder a bound is looked for, and how many referrer
 #: searches one holder may cost in all: past either, the holder counts as unbounded.
 CLIMB_STEPS = 4
-CLIMB_SEARCHES = 16
+CLIMB_SEARCHES = 8
 
 
 def declared_bound(obj: object) -> str | None:
@@ -86,7 +87,8 @@ class _Climb:
             return None
         self.searches += 1
         above = referrers(holder, self.skip)
-        if not above:
+        # A module's or a class's namespace can grow without a bound: decided at once.
+        if not above or any(isinstance(owner, (type, types.ModuleType)) for owner in above):
             return None
         self.skip.add(id(above))
         found: set[str] = set()
@@ -118,6 +120,9 @@ class Holders:
 
     bounds: dict[int, str] = field(default_factory=dict)
     holders: list[object] = field(default_factory=list)
+    #: Containers among the objects whose holder is bounded: the cache's own storage,
+    #: made by the run and kept, where later runs add their entries.
+    storage: list[tuple[object, str]] = field(default_factory=list)
 
     @property
     def all_bounded(self) -> bool:
@@ -125,6 +130,32 @@ class Holders:
 
     def unbounded(self) -> list[object]:
         return [holder for holder in self.holders if id(holder) not in self.bounds]
+
+
+#: Types a cache keeps its entries in.
+_STORAGE = (dict, list, set, collections.deque, collections.OrderedDict)
+
+
+#: Containers below one bounded top that are remembered as its storage, at most.
+_STORAGE_PER_TOP = 32
+
+
+def _storage_below(top: object, objs: list[object]) -> list[object]:
+    """The containers among ``objs`` reachable from ``top`` (itself included): where a
+    cache made by the run keeps the entries later runs add."""
+    members = {id(obj): obj for obj in objs}
+    found: list[object] = []
+    frontier = [top]
+    seen = {id(top)}
+    while frontier and len(found) < _STORAGE_PER_TOP:
+        found += [obj for obj in frontier if type(obj) in _STORAGE]
+        frontier = [
+            ref
+            for ref in gc.get_referents(*frontier)
+            if id(ref) in members and id(ref) not in seen
+        ]
+        seen.update(map(id, frontier))
+    return found[:_STORAGE_PER_TOP]
 
 
 def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
@@ -140,12 +171,17 @@ def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
     skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)}
     seen: set[int] = set()
     for top in tops:
-        for holder in referrers(top, skip):
+        direct = referrers(top, skip)
+        skip.add(id(direct))  # the list of holders is no holder of theirs
+        for holder in direct:
             if id(holder) in seen:
                 continue
             seen.add(id(holder))
             found.holders.append(holder)
-            bound = describe_bound(holder, (objs, tops, found.holders, *ignore))
+            bound = _Climb(set(skip)).bound_of(holder, CLIMB_STEPS)
             if bound is not None:
                 found.bounds[id(holder)] = bound
+        bound = next((found.bounds[id(h)] for h in direct if id(h) in found.bounds), None)
+        if bound is not None:
+            found.storage += [(inner, bound) for inner in _storage_below(top, objs)]
     return found

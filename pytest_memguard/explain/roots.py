@@ -104,21 +104,19 @@ def chain_module(finding: Mapping[str, Any]) -> str:
 
 
 @functools.cache
-def _distributions() -> Mapping[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
 def distribution_of(module: str) -> str | None:
-    """``"click 8.1.7"`` for a module of an installed distribution, else None."""
+    """``"click 8.1.7"`` for a module of an installed distribution named like its
+    top-level package, else None. One look-up by name: scanning every installed
+    distribution (``packages_distributions()``) costs a second or more."""
     if not module:
         return None
-    names = _distributions().get(module.split(".", 1)[0], [])
-    if not names:
-        return None
+    top = module.split(".", 1)[0]
     try:
-        return f"{names[0]} {importlib.metadata.version(names[0])}"
-    except importlib.metadata.PackageNotFoundError:
+        dist = importlib.metadata.distribution(top)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
         return None
+    name = dist.metadata["Name"] or top
+    return f"{name} {dist.version}"
 
 
 def session_summary(records: Sequence[Any]) -> dict[str, Any]:

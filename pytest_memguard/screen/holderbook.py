@@ -85,6 +85,11 @@ class HolderBook:
     def leaking(self) -> list[Learned]:
         return [learned for learned in self._learned.values() if learned.root]
 
+    def own_ids(self) -> set[int]:
+        """Ids of the book's own containers: it holds what it learned, and a retainer
+        chain must never run through it."""
+        return {id(self), id(self._learned), *map(id, self._learned.values())}
+
     def known(self, holder: object) -> Learned | None:
         """What the book learned about ``holder``, if anything."""
         learned = self._learned.get(id(holder))

@@ -48,6 +48,12 @@ class Triage:
     roots: tuple[str, ...] = ()
     #: Entries added to watched containers that the book knows (bounded, or a root).
     growth_explained: int = 0
+    #: Ids of the retained objects the rules explained (the rest is what to look into).
+    explained_ids: frozenset[int] = frozenset()
+
+    def unexplained_of(self, retained: list[object]) -> list[object]:
+        """The objects of ``retained`` no rule explained."""
+        return [obj for obj in retained if id(obj) not in self.explained_ids]
 
 
 def _is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
@@ -156,6 +162,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         unexplained_bytes=sum(map(_size, left)),
         why=tuple(why),
         roots=tuple(dict.fromkeys(roots)),
+        explained_ids=frozenset(explained & ids),
     )
 
 
