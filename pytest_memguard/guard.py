@@ -216,7 +216,7 @@ class Guard:
             return
         record.verdict = "leak"
         _set_root(record, root)
-        record.message = f"grew the leak of {root.first} again: {root.summary}"
+        record.message = f"same root as {root.first}: {root.summary}"
         record.findings = [root.finding]
 
     def _judge_suspect(

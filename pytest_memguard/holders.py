@@ -112,27 +112,74 @@ def cheap_seeds(held_by_us: list[Any]) -> Iterator[object]:
             yield exception
 
 
-def thorough_seeds(
-    item: pytest.Item, ledger: FixtureLedger, young: Iterable[object]
-) -> Iterator[object]:
-    """The other holders pytest keeps per test; walked only when cheap seeds leave survivors.
-
-    Every node from the session down to the item (their caches, the test-class
-    instance), the item's stash, the finalizers on the setup stack, and fixture
-    definitions with their values.
-    """
-    chain = item.listchain()
-    for node in chain:
-        yield from _node_state(node)
+def item_seeds(item: pytest.Item, young: Iterable[object]) -> Iterator[object]:
+    """What pytest keeps for this item alone: its attributes (the test-class instance
+    and its state), its stash, and the warnings and reports recorded during the run
+    (pytest's catch_warnings, pytest 9's subtests). Cheap: read for every test."""
+    yield from _node_state(item)
     yield from stash_values(item)
+    yield from (obj for obj in young if isinstance(obj, _RECORDS))
+
+
+def shared_holders(item: pytest.Item, ledger: FixtureLedger) -> Iterator[object]:
+    """The containers pytest shares between tests: the state of every node above the
+    item (their caches), the finalizers on the setup stack, fixture definitions with
+    their values, and what pytest's own objects reach from those within a few steps.
+    Their referents are the seeds; walked in full only when cheaper holders leave
+    survivors (see :class:`SharedHolders`)."""
+    for node in item.listchain()[:-1]:
+        yield from _containers(node)
     finalizers = setup_stack_finalizers(item.session)
     yield from finalizers
-    for fixturedef in fixture_defs(item):
-        yield from _values_and_items(fixturedef)
-    yield from through_pytest([*fixture_defs(item), *ledger.wider_scoped(), *finalizers])
-    # Warnings the test emitted are recorded by pytest's catch_warnings for the report,
-    # and reports logged during the run (pytest 9's subtests) are kept by pytest.
-    yield from (obj for obj in young if isinstance(obj, _RECORDS))
+    defs = fixture_defs(item)
+    for fixturedef in defs:
+        yield from _containers(fixturedef)
+    yield from through_pytest([*defs, *ledger.wider_scoped(), *finalizers])
+
+
+def _containers(obj: object, depth: int = 1) -> Iterator[object]:
+    """``obj``'s attribute dict and its container values (and, ``depth`` levels down,
+    those of the plain instances among them): objects whose referents may be young."""
+    try:
+        attributes = vars(obj)
+    except TypeError:
+        return
+    yield attributes
+    for value in list(attributes.values()):
+        if isinstance(value, (dict, *_CONTAINERS)):
+            yield value
+        elif depth and not isinstance(value, _NODES) and _is_plain_instance(value):
+            yield value
+            yield from _containers(value, depth - 1)
+
+
+#: Shared holders remembered at most (each is a container pytest keeps for the session).
+_SHARED_MAX = 256
+
+
+class SharedHolders:
+    """Shared pytest containers that held a survivor before, read first for every test;
+    the full walk of :func:`shared_holders` runs only when survivors remain after them."""
+
+    def __init__(self) -> None:
+        self._known: list[object] = []
+        self._ids: set[int] = set()
+
+    def known_seeds(self) -> list[object]:
+        return gc.get_referents(*self._known) if self._known else []
+
+    def learn(self, holders: Iterable[object], remaining: set[int]) -> Iterator[object]:
+        """Every holder and its referents; the holders reaching any of ``remaining``
+        are remembered."""
+        for holder in holders:
+            referents = gc.get_referents(holder)
+            yield holder
+            yield from referents
+            if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
+                continue
+            if id(holder) in remaining or any(id(ref) in remaining for ref in referents):
+                self._ids.add(id(holder))
+                self._known.append(holder)
 
 
 #: How far the walk through pytest's own objects goes, and how many it visits at most.

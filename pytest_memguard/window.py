@@ -40,9 +40,11 @@ from pytest_memguard.heap import (
 from pytest_memguard.holders import (
     FixtureLedger,
     PluginState,
+    SharedHolders,
     cheap_seeds,
     fixture_labels,
-    thorough_seeds,
+    item_seeds,
+    shared_holders,
 )
 from pytest_memguard.screen.holderbook import HolderBook
 from pytest_memguard.screen.triage import Triage, triage, with_growth
@@ -166,6 +168,8 @@ class WindowRunner:
         self.plugin_state = plugin_state
         #: Resources tests left behind, charged to them if they surface in a later test.
         self.blame = blame or Ledger()
+        #: pytest's shared containers that held survivors before: read first.
+        self.shared = SharedHolders()
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
 
@@ -346,7 +350,13 @@ class WindowRunner:
         if len(held) < len(young):
             young_reachable(self.plugin_state.known_seeds(), young, held)
         if len(held) < len(young):
-            young_reachable(thorough_seeds(item, self.ledger, survivors), young, held)
+            young_reachable(item_seeds(item, survivors), young, held)
+        if len(held) < len(young):
+            young_reachable(self.shared.known_seeds(), young, held)
+        if len(held) < len(young):
+            remaining = set(young) - held
+            holders = shared_holders(item, self.ledger)
+            young_reachable(self.shared.learn(holders, remaining), young, held)
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
         if len(held) < len(young):

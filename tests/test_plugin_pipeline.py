@@ -109,7 +109,8 @@ def test_one_root_is_explained_once_and_counted_per_test(
     assert report["session"]["roots"][0]["tests"] == 6
     output = report["result"].stdout.str()
     assert "test_root.py::test_subscribes[0]" in output
-    assert "grew the leak of test_root.py::test_subscribes[0] again" in output
+    assert "same root as test_root.py::test_subscribes[0]: " in output
+    assert "leak roots (1):" in output
 
 
 SLOW_SUSPECT = """

@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_memguard.compare import figure
 from pytest_memguard.config import Settings
+from pytest_memguard.explain.roots import session_summary
 from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_duration, format_size
@@ -135,5 +136,34 @@ def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
     counts: dict[str, int] = {}
     for record in records:
         counts[record.verdict] = counts.get(record.verdict, 0) + 1
+    yield from root_lines(records)
     detail = ", ".join(f"{counts[v]} {v}" for v in sorted(counts))
     yield f"{len(records)} guarded tests: {detail}"
+    yield cost_line(records)
+
+
+def root_lines(records: Sequence[TestRecord]) -> Iterator[str]:
+    """Each leak's root cause once, with how many tests grew it: one root that a
+    thousand tests share is one line, not a thousand failures to read."""
+    roots = session_summary(records)["roots"]
+    if not roots:
+        return
+    yield f"leak roots ({len(roots)}):"
+    for root in roots:
+        tests = f"{root['tests']} test" + ("" if root["tests"] == 1 else "s")
+        where = f" (in {root['distribution']})" if root["distribution"] else ""
+        yield f"  {tests:>10}  {root['kind']}: {root['summary']}{where}"
+        yield f"{'':14}first explained in {root['first']}"
+
+
+def cost_line(records: Sequence[TestRecord]) -> str:
+    """How many tests the screen left suspect, and what confirming them cost."""
+    summary = session_summary(records)
+    share = 100 * summary["suspects"] / max(len(records), 1)
+    line = (
+        f"suspects: {summary['suspects']} ({share:.1f}%), confirmed in "
+        f"{summary['confirm_seconds']:.2f} s, explained in {summary['explain_seconds']:.2f} s"
+    )
+    if summary["unconfirmed"]:
+        line += f"; {summary['unconfirmed']} unconfirmed (over the confirmation budget)"
+    return line
