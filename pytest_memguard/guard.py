@@ -26,7 +26,7 @@ from pytest_memguard.confirm.rules import (
     retained_types,
     unexplained_growth,
 )
-from pytest_memguard.explain.roots import Root, RootBook
+from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.retainers import traceback_frames

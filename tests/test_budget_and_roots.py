@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_memguard.confirm.bounds import describe_bound, find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
-from pytest_memguard.explain.roots import RootBook, session_summary
+from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.record import TestRecord
 
 

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from pytest_memguard.explain.roots import session_summary
+from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.record import SCHEMA_VERSION, TestRecord
 
 #: A record as the reports and the history accept it: the dataclass or its dict.

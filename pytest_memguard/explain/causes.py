@@ -1,4 +1,4 @@
-"""Root causes across a session: one explanation per root, a count of tests per root.
+"""Root causes across a session: one explanation per root cause, a count of tests per cause.
 
 A root is what a confirmed leak's main finding fingerprints to: its kind, the chain's
 root up to the first key, and the allocation site. The first test with a root is
