@@ -21,14 +21,13 @@ import heapq
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from html import escape
 from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from pytest_memguard.atomic import write_text_atomically
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.units import format_size
@@ -98,16 +97,7 @@ def write_html_report(
     version...). Parent directories are created; readers never see a half-written file.
     """
     document = render_html_report(records, history=history, header=header)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(document)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, document)
 
 
 def render_html_report(
