@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_memguard.fixture import Expected, MemguardFixture
     from pytest_memguard.guard import Guard
     from pytest_memguard.known import KnownLeaks
-    from pytest_memguard.outputs import SessionOutputs
+    from pytest_memguard.outputs import Baseline, SessionOutputs
 
 PLUGIN_NAME = "memguard-session"
 
@@ -111,6 +111,22 @@ def _load_known(path: str | None) -> KnownLeaks | None:
         raise pytest.UsageError(f"memguard: --memguard-known: {exc}") from exc
 
 
+def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | None:
+    """Check the report paths, the history and the baseline before the first test; a
+    usage error if one is unusable. Workers write nothing: only the controller checks."""
+    wanted = settings.reports or settings.compare_fail is not None
+    if hasattr(config, "workerinput") or not (
+        wanted or settings.save is not None or settings.compare is not None
+    ):
+        return None
+    from pytest_memguard.outputs import OutputError, prepare_outputs
+
+    try:
+        return prepare_outputs(settings, config.rootpath)
+    except OutputError as exc:
+        raise pytest.UsageError(f"memguard: {exc}") from exc
+
+
 class MemguardSession:
     """Session state: settings, the window runner, and the records of guarded tests."""
 
@@ -123,6 +139,7 @@ class MemguardSession:
         self.records: list[TestRecord] = []
         self.outputs: SessionOutputs | None = None
         self.known = _load_known(settings.known)
+        self.baseline = _prepare_outputs(config, settings)
         self._guard: Guard | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
@@ -278,7 +295,15 @@ class MemguardSession:
         from pytest_memguard.outputs import write_outputs
 
         args = [str(arg) for arg in self.config.invocation_params.args]
-        self.outputs = write_outputs(settings, self.records, self.config.rootpath, args)
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        self.outputs = write_outputs(
+            settings,
+            self.records,
+            self.config.rootpath,
+            args,
+            self.baseline,
+            interrupted=interrupted,
+        )
         if self.outputs.errors or (self.outputs.regressed and session.exitstatus == 0):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
