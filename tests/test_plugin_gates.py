@@ -1,0 +1,95 @@
+"""The CI gates end to end: options checked before the first test, interrupted runs."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from pytest_memguard.history import History
+
+RAN = """
+from pathlib import Path
+
+def test_runs():
+    Path("ran").write_text("yes")
+"""
+
+
+@pytest.fixture
+def saved(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project with a history holding one run named main."""
+    pytester.makepyfile(test_app=RAN)
+    with History(pytester.path / "h.sqlite") as history:
+        history.save_run([], name="main")
+    return pytester
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--memguard-compare=nope"], "unknown run 'nope'"),
+        (["--memguard-compare=missing.json"], "cannot read baseline missing.json"),
+        (["--memguard-compare-fail=retained:10%"], "--memguard-compare-fail needs"),
+        (["--memguard-report=json:blocker/r.json"], "blocker is not a directory"),
+        (["--memguard-report=html:."], "is a directory"),
+        (["--memguard-db=corrupt.sqlite", "--memguard-save"], "file is not a database"),
+        (["--memguard-db=nowhere.sqlite", "--memguard-compare"], "no history database"),
+        (["--memguard-save", "test_app.py"], "--memguard-save took 'test_app.py' as its value"),
+        (["--memguard-compare", "test_app.py::test_runs"], "is a test path"),
+    ],
+)
+def test_an_unusable_output_or_baseline_is_a_usage_error_before_any_test(
+    saved: pytest.Pytester, args: list[str], message: str
+) -> None:
+    (saved.path / "blocker").write_text("")
+    (saved.path / "corrupt.sqlite").write_bytes(b"garbage " * 1000)
+
+    result = saved.runpytest("--memguard", "--memguard-db=h.sqlite", *args)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert not (saved.path / "ran").exists()
+
+
+def test_a_run_name_after_the_paths_or_with_equals_is_a_name(
+    saved: pytest.Pytester, run_pytest
+) -> None:
+    result = run_pytest("--memguard", "--memguard-db=h.sqlite", "--memguard-save=feature")
+    assert result.ret == pytest.ExitCode.OK
+    result = run_pytest("test_app.py", "--memguard", "--memguard-db=h.sqlite", "--memguard-save")
+    assert result.ret == pytest.ExitCode.OK
+    with History(saved.path / "h.sqlite") as history:
+        assert [run.name for run in history.list_runs()] == ["main", "feature", None]
+
+
+INTERRUPTED = """
+def test_first():
+    pass
+
+def test_interrupted():
+    raise KeyboardInterrupt
+
+def test_never_run():
+    pass
+"""
+
+
+def test_an_interrupted_run_is_saved_marked_and_never_becomes_latest(
+    pytester: pytest.Pytester, run_pytest
+) -> None:
+    pytester.makepyfile(test_app="def test_first():\n    pass\n")
+    run_pytest("--memguard", "--memguard-db=h.sqlite", "--memguard-save=main")
+    pytester.makepyfile(test_app=INTERRUPTED)
+
+    result = run_pytest("--memguard", "--memguard-db=h.sqlite", "--memguard-save=main")
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*saved run #2 in *h.sqlite (interrupted: addressed by its id only)"]
+    )
+    with History(pytester.path / "h.sqlite") as history:
+        assert [run.interrupted for run in history.list_runs()] == [False, True]
+        assert history.get_run("latest").id == history.get_run("main").id == 1
+    rows = sqlite3.connect(pytester.path / "h.sqlite").execute("SELECT nodeid FROM tests")
+    assert [nodeid for (nodeid,) in rows] == ["test_app.py::test_first"] * 2
