@@ -37,6 +37,7 @@ def saved(pytester: pytest.Pytester) -> pytest.Pytester:
         (["--memguard-db=nowhere.sqlite", "--memguard-compare"], "no history database"),
         (["--memguard-save", "test_app.py"], "--memguard-save took 'test_app.py' as its value"),
         (["--memguard-compare", "test_app.py::test_runs"], "is a test path"),
+        (["--memguard-known=latin1.json"], "latin1.json is not UTF-8 text"),
     ],
 )
 def test_an_unusable_output_or_baseline_is_a_usage_error_before_any_test(
@@ -44,6 +45,7 @@ def test_an_unusable_output_or_baseline_is_a_usage_error_before_any_test(
 ) -> None:
     (saved.path / "blocker").write_text("")
     (saved.path / "corrupt.sqlite").write_bytes(b"garbage " * 1000)
+    (saved.path / "latin1.json").write_bytes('{"summary": "café"}'.encode("latin-1"))
 
     result = saved.runpytest("--memguard", "--memguard-db=h.sqlite", *args)
 
