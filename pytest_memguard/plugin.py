@@ -5,20 +5,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_memguard import hookspecs
 from pytest_memguard.config import (
     Limits,
     MarkerError,
     Settings,
-    add_options,
     limits_for_item,
     marker_arguments,
     resolve_settings,
 )
+from pytest_memguard.markers import SESSION_PLUGIN
 from pytest_memguard.record import TestRecord
 from pytest_memguard.sentinels import parse_sentinel_switches
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_memguard.known import KnownLeaks
     from pytest_memguard.outputs import Baseline, SessionOutputs
 
-PLUGIN_NAME = "memguard-session"
+PLUGIN_NAME = SESSION_PLUGIN
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,6 @@ PLAN_KEY = pytest.StashKey[Plan]()
 EXPECTED_KEY = pytest.StashKey["list[Expected]"]()
 
 
-def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hookspecs)
-    add_options(parser)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config)
     try:
@@ -56,19 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"memguard: --memguard-sentinels: {exc}") from exc
     config.pluginmanager.register(MemguardSession(config, settings, disabled), PLUGIN_NAME)
-
-
-@pytest.fixture
-def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
-    """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
-    from pytest_memguard.fixture import MemguardFixture
-
-    session = cast("MemguardSession", request.config.pluginmanager.get_plugin(PLUGIN_NAME))
-    guard = session.ensure_guard()
-    # A new list per run: repetitions of a guarded test must not accumulate in it.
-    expected: list[Expected] = []
-    request.node.stash[EXPECTED_KEY] = expected
-    return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
 
 
 def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
@@ -159,6 +140,16 @@ class MemguardSession:
             plan = self._plan(item)
             if plan is not None:
                 item.stash[PLAN_KEY] = plan
+
+    def fixture(self, request: pytest.FixtureRequest) -> MemguardFixture:
+        """The value of the ``memguard`` fixture (declared in :mod:`pytest_memguard.markers`)."""
+        from pytest_memguard.fixture import MemguardFixture
+
+        guard = self.ensure_guard()
+        # A new list per run: repetitions of a guarded test must not accumulate in it.
+        expected: list[Expected] = []
+        request.node.stash[EXPECTED_KEY] = expected
+        return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
 
     def ensure_guard(self) -> Guard:
         """The session's guard, built on first use so an unguarded run pays nothing

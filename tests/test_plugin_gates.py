@@ -8,6 +8,9 @@ import pytest
 
 from pytest_memguard.history import History
 
+#: In-process runs switch pytest-asyncio off: its unset-loop-scope warning.
+IN_PROCESS = ("-p", "no:asyncio")
+
 RAN = """
 from pathlib import Path
 
@@ -47,7 +50,7 @@ def test_an_unusable_output_or_baseline_is_a_usage_error_before_any_test(
     (saved.path / "corrupt.sqlite").write_bytes(b"garbage " * 1000)
     (saved.path / "latin1.json").write_bytes('{"summary": "café"}'.encode("latin-1"))
 
-    result = saved.runpytest("--memguard", "--memguard-db=h.sqlite", *args)
+    result = saved.runpytest(*IN_PROCESS, "--memguard", "--memguard-db=h.sqlite", *args)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
@@ -95,3 +98,41 @@ def test_an_interrupted_run_is_saved_marked_and_never_becomes_latest(
         assert history.get_run("latest").id == history.get_run("main").id == 1
     rows = sqlite3.connect(pytester.path / "h.sqlite").execute("SELECT nodeid FROM tests")
     assert [nodeid for (nodeid,) in rows] == ["test_app.py::test_first"] * 2
+
+
+def test_p_no_memguard_switches_off_a_project_that_turns_it_on(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        addopts = --memguard --memguard-retained="1 KiB"
+        memguard = true
+        memguard_known = known.json
+        """
+    )
+    pytester.makeconftest("def pytest_memguard_registries():\n    return []\n")
+    pytester.makepyfile(
+        test_app="""
+        import pytest
+
+        @pytest.mark.memguard(repeat=0)
+        def test_marked():
+            pass
+
+        def test_fixture(memguard):
+            pass
+        """
+    )
+
+    result = pytester.runpytest(
+        *IN_PROCESS,
+        "-p",
+        "no:memguard",
+        "--strict-markers",
+        "-W",
+        "error::pytest.PytestConfigWarning",
+        "-rs",
+    )
+
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*pytest-memguard is disabled (-p no:memguard)*"])
