@@ -22,7 +22,7 @@ from pytest_memguard.heap import (
     take_snapshot,
 )
 from pytest_memguard.retainers import class_name
-from pytest_memguard.units import format_size
+from pytest_memguard.units import format_limit, format_size
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
 
@@ -139,7 +139,8 @@ def _check(result: Watch, limits: dict[str, int]) -> None:
         "peak": result.peak or 0,
     }
     broken = [
-        f"{key} {_show(key, figures[key])} over the limit {_show(key, limit)}"
+        f"{key} {_show(key, figures[key])} over the limit "
+        f"{limit if key == 'retained_objects' else format_limit(limit)}"
         for key, limit in limits.items()
         if figures[key] > limit
     ]

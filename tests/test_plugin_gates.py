@@ -136,3 +136,24 @@ def test_p_no_memguard_switches_off_a_project_that_turns_it_on(pytester: pytest.
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*pytest-memguard is disabled (-p no:memguard)*"])
+
+
+def test_warn_mode_names_leaking_tests_outside_the_top_n(pytester: pytest.Pytester, run_pytest):
+    pytester.makepyfile(
+        test_app="\n".join(
+            f"HELD_{i} = []\n\ndef test_leak_{i}():\n    HELD_{i}.append({{'n': [{i}]}})\n"
+            for i in range(3)
+        )
+    )
+
+    result = run_pytest("--memguard", "--memguard-mode=warn", "--memguard-top=1")
+
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "3 tests would fail without --memguard-mode=warn:",
+            "  leak       test_app.py::test_leak_0",
+            "  leak       test_app.py::test_leak_1",
+            "  leak       test_app.py::test_leak_2",
+        ]
+    )
