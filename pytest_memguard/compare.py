@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_memguard.known import own_findings
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
     format_duration,
@@ -116,13 +117,15 @@ def figure(delta: Mapping[str, Any], field: str) -> float | None:
 def gate_figure(record: RecordLike, field: str) -> float | None:
     """The figure a gate compares: for the leak fields, what a confirmed leak adds per
     run (the smallest growth over its repetitions, or its only run with ``repeat=0``)
-    and 0 for any other verdict; for the others, :func:`figure` of the record's delta.
+    and 0 for any other verdict or a leak whose findings are all a thread's doing (see
+    :func:`pytest_memguard.known.own_findings`); for the others, :func:`figure` of the
+    record's delta.
     """
     record = as_record(record)
     if field not in _PER_RUN:
         return figure(record.delta, field)
-    if record.verdict not in LEAK_VERDICTS:
-        return 0
+    if record.verdict not in LEAK_VERDICTS or (record.findings and not own_findings(record)):
+        return 0  # no confirmed leak, or only what a thread did (charged to its test)
     runs = [figure(run, field) for run in record.repetitions] or [figure(record.delta, field)]
     measured = [value for value in runs if value is not None]
     return min(measured) if measured else None
