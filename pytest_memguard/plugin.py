@@ -149,7 +149,8 @@ class MemguardSession:
         # A new list per run: repetitions of a guarded test must not accumulate in it.
         expected: list[Expected] = []
         request.node.stash[EXPECTED_KEY] = expected
-        return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
+        runner = guard.runner
+        return MemguardFixture(runner.rss, runner.young, expected, runner.containers)
 
     def ensure_guard(self) -> Guard:
         """The session's guard, built on first use so an unguarded run pays nothing
