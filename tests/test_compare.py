@@ -216,3 +216,17 @@ def test_render_never_cuts_a_test_id_and_lists_improvements() -> None:
     assert lines.index(worse[0]) < lines.index(better[0])
     assert "1 unchanged figures not shown" in text
     assert "  t.py::test_new" in lines and "  t.py::test_gone" in lines
+
+
+def test_a_leak_that_is_only_another_tests_thread_is_zero_for_the_gate() -> None:
+    on_thread = {
+        "kind": "growing-container",
+        "summary": "4 list objects held by nothing the gc can see",
+        "allocated_at": [{"filename": "/usr/lib/python3.11/threading.py", "line": "run()"}],
+    }
+    charge = {"kind": "thread", "summary": "thread 'poller' still running", "created_by": "x"}
+    surfaced = leak("t.py::test_b", 600)
+    surfaced.findings, surfaced.blame = [on_thread], [charge]
+    assert gate_figure(surfaced, "retained") == 0
+    surfaced.findings = [on_thread, {"kind": "closure", "summary": "its own", "retainer_chain": []}]
+    assert gate_figure(surfaced, "retained") == 600
