@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_memguard.known import own_findings
+from pytest_memguard.known import names_a_thread, own_findings
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
     format_duration,
@@ -80,6 +80,9 @@ _PER_RUN: Mapping[str, str] = {
     "retained_entries": "container_growth",
 }
 
+#: The leak fields a finding carries, and its key for each.
+_BY_FINDING: Mapping[str, str] = {"retained": "bytes", "retained_objects": "count"}
+
 _PARSERS: Mapping[Unit, Callable[[str], float]] = {
     "size": parse_size,
     "count": parse_count,
@@ -117,15 +120,21 @@ def figure(delta: Mapping[str, Any], field: str) -> float | None:
 def gate_figure(record: RecordLike, field: str) -> float | None:
     """The figure a gate compares: for the leak fields, what a confirmed leak adds per
     run (the smallest growth over its repetitions, or its only run with ``repeat=0``)
-    and 0 for any other verdict or a leak whose findings are all a thread's doing (see
-    :func:`pytest_memguard.known.own_findings`); for the others, :func:`figure` of the
-    record's delta.
+    and 0 for any other verdict. When a thread ran during the test (one it leaked, or one
+    another test left), bytes and objects are those of its own findings instead, without
+    the thread and what it allocated (:func:`pytest_memguard.known.own_findings`). For
+    the other fields, :func:`figure` of the record's delta.
     """
     record = as_record(record)
     if field not in _PER_RUN:
         return figure(record.delta, field)
-    if record.verdict not in LEAK_VERDICTS or (record.findings and not own_findings(record)):
-        return 0  # no confirmed leak, or only what a thread did (charged to its test)
+    if record.verdict not in LEAK_VERDICTS:
+        return 0
+    if field in _BY_FINDING and names_a_thread(record):
+        # A thread ran during the repetitions: what they retained moves with its timing.
+        # Its own findings, without the thread and what it allocated, do not.
+        own = [found for found in own_findings(record) if found.get("kind") != "thread"]
+        return sum(_number(found.get(_BY_FINDING[field])) or 0 for found in own)
     runs = [figure(run, field) for run in record.repetitions] or [figure(record.delta, field)]
     measured = [value for value in runs if value is not None]
     return min(measured) if measured else None

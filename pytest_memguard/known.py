@@ -170,8 +170,13 @@ def thread_doing(record: TestRecord, finding: Mapping[str, Any]) -> bool:
     or during which another test's thread ran (a blame charge)."""
     if finding.get("kind") == "thread":
         return False
-    threads = any(other.get("kind") == "thread" for other in [*record.findings, *record.blame])
-    return threads and (_allocated_on_a_thread(finding) or _held_by_nothing(finding))
+    return names_a_thread(record) and (_allocated_on_a_thread(finding) or _held_by_nothing(finding))
+
+
+def names_a_thread(record: TestRecord) -> bool:
+    """Whether a thread ran during the record's test that was not the test's to end: one
+    it left running (a finding), or one another test left (a blame charge)."""
+    return any(other.get("kind") == "thread" for other in [*record.findings, *record.blame])
 
 
 def own_findings(record: TestRecord) -> list[dict[str, Any]]:
