@@ -95,9 +95,9 @@ def _load_known(path: str | None) -> KnownLeaks | None:
 def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | None:
     """Check the report paths, the history and the baseline before the first test; a
     usage error if one is unusable. Workers write nothing: only the controller checks."""
-    wanted = settings.reports or settings.compare_fail is not None
+    history = (settings.save, settings.compare, settings.compare_fail)
     if hasattr(config, "workerinput") or not (
-        wanted or settings.save is not None or settings.compare is not None
+        settings.reports or any(v is not None for v in history)
     ):
         return None
     from pytest_memguard.outputs import OutputError, prepare_outputs
