@@ -249,3 +249,11 @@ def test_when_a_thread_ran_the_gate_reads_the_tests_own_findings() -> None:
     left_running.findings = [thread, on_thread]
     assert gate_figure(left_running, "retained") == 0
     assert gate_figure(left_running, "retained_entries") == 1  # the repetitions' entries
+
+
+def test_the_peak_is_the_lowest_of_a_tests_runs() -> None:
+    # The session's first use of tmp_path moved 75 KiB between tests from run to run.
+    first_use = record("t.py::test_a", "leak", [{"traced_peak": 44_000}], traced_peak=120_000)
+    assert gate_figure(first_use, "peak") == 44_000
+    assert gate_figure(record("t.py::test_b", traced_peak=5000), "peak") == 5000
+    assert parse_checks("peak:20%")[0].fails(44_000, 120_000) is None  # under the 1 MiB floor
