@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_memguard.known import names_a_thread, own_findings
+from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
     format_duration,
@@ -117,12 +118,22 @@ def figure(delta: Mapping[str, Any], field: str) -> float | None:
     return _number(delta.get(field))
 
 
+def per_run(record: TestRecord, field: str) -> float | None:
+    """What a confirmed leak adds per run to a leak field (``retained``,
+    ``retained_objects``, ``retained_entries``): the smallest growth over its repetitions,
+    or its only run with ``repeat=0``; 0 for any other verdict."""
+    if record.verdict not in LEAK_VERDICTS:
+        return 0
+    runs = [figure(run, field) for run in record.repetitions] or [figure(record.delta, field)]
+    measured = [value for value in runs if value is not None]
+    return min(measured) if measured else None
+
+
 def gate_figure(record: RecordLike, field: str) -> float | None:
-    """The figure a gate compares: for the leak fields, what a confirmed leak adds per
-    run (the smallest growth over its repetitions, or its only run with ``repeat=0``)
-    and 0 for any other verdict. When a thread ran during the test (one it leaked, or one
-    another test left), bytes and objects are those of its own findings instead, without
-    the thread and what it allocated (:func:`pytest_memguard.known.own_findings`). The
+    """The figure a gate compares: for the leak fields, :func:`per_run`, except when a
+    thread ran during the test (one it leaked, or one another test left): bytes and
+    objects are then those of its own findings, without the thread and what it
+    allocated (:func:`pytest_memguard.known.own_findings`). The
     peak is the lowest of the record's runs. For the other fields, :func:`figure` of the
     record's delta.
     """
@@ -134,16 +145,12 @@ def gate_figure(record: RecordLike, field: str) -> float | None:
         return min((peak for peak in peaks if peak is not None), default=None)
     if field not in _PER_RUN:
         return figure(record.delta, field)
-    if record.verdict not in LEAK_VERDICTS:
-        return 0
-    if field in _BY_FINDING and names_a_thread(record):
+    if field in _BY_FINDING and record.verdict in LEAK_VERDICTS and names_a_thread(record):
         # A thread ran during the repetitions: what they retained moves with its timing.
         # Its own findings, without the thread and what it allocated, do not.
         own = [found for found in own_findings(record) if found.get("kind") != "thread"]
         return sum(_number(found.get(_BY_FINDING[field])) or 0 for found in own)
-    runs = [figure(run, field) for run in record.repetitions] or [figure(record.delta, field)]
-    measured = [value for value in runs if value is not None]
-    return min(measured) if measured else None
+    return per_run(record, field)
 
 
 def format_value(field: str, value: float | None) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.compare import gate_figure
+from pytest_memguard.compare import per_run
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report import svg
@@ -503,7 +503,7 @@ def test_plots() -> None:
     # Only confirmed leaks, by what they add per run: a warm-up never tops this chart.
     leaking = [r for r in records if r.verdict == "leak"]
     assert retained.count("<g><title>") == len(leaking) == 4  # one titled mark per bar
-    biggest = max(leaking, key=lambda r: gate_figure(r, "retained") or 0)
+    biggest = max(leaking, key=lambda r: per_run(r, "retained") or 0)
     first_bar = re.search(r"<g><title>(.*?)</title>", retained, re.S)
     assert first_bar and first_bar.group(1).startswith(html_escape(biggest.nodeid) + "\n")
     assert "leaked per run: 1.0 MiB" in first_bar.group(1)

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_memguard.atomic import write_text_atomically
-from pytest_memguard.compare import FIELDS, LEAK_VERDICTS, gate_figure
+from pytest_memguard.compare import FIELDS, LEAK_VERDICTS, per_run
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.units import format_size
@@ -383,8 +383,8 @@ def _top_bars(
 
 
 def _leaked(record: TestRecord) -> float | None:
-    """What a confirmed leak adds per run, in bytes (the figure the gates compare)."""
-    return gate_figure(record, "retained") if record.verdict in LEAK_VERDICTS else None
+    """What a confirmed leak adds per run, in bytes."""
+    return per_run(record, "retained") if record.verdict in LEAK_VERDICTS else None
 
 
 def _warmup(record: TestRecord) -> float | None:
