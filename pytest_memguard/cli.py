@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from pytest_memguard.compare import (
@@ -27,8 +29,20 @@ WIDTH = 100
 #: How many saved runs ``memguard report`` plots.
 HISTORY_RUNS = 20
 
+
+def _field_lines() -> str:
+    return "\n".join(
+        f"  {'*' if spec.stable else ' '} {name:<17} {spec.help} "
+        f"(floor {format_value(name, spec.floor)})"
+        for name, spec in FIELDS.items()
+    )
+
+
 EPILOG = f"""\
-RUN is a run id, a run name (its latest run), 'latest', or a baseline file (PATH.json).
+RUN is a run id, a run name (its latest complete run), 'latest' (the newest complete
+run: an interrupted session's run is addressed by its id only), or a baseline file
+(PATH.json). Without --db, the database is .memguard/history.sqlite in the current
+directory or the nearest parent that has one (pytest writes it under its rootdir).
 
 examples:
   memguard list
@@ -41,7 +55,9 @@ examples:
   memguard report latest --html memguard.html
   memguard prune --keep 20
 
-fields: {", ".join(FIELDS)}
+fields (* compared by default: the same for unchanged code; a percentage never fails
+on a change at or below its floor, FIELD:PERCENT:FLOOR sets it):
+{_field_lines()}
 exit status: 0 ok, 1 a regression over a --fail threshold, 2 a usage or history error
 """
 
@@ -70,15 +86,32 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def default_database(start: Path | None = None) -> Path:
+    """The history database the commands read without ``--db``: ``.memguard/history.sqlite``
+    in ``start`` (the working directory) or its nearest parent that has one, as pytest
+    writes it under its rootdir; else the one in ``start``, to say it is missing."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_PATH).is_file():
+            return folder / DEFAULT_PATH
+    return here / DEFAULT_PATH
+
+
 def table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[bool], flex: int
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: Sequence[bool],
+    flex: int | None,
 ) -> list[str]:
-    """Lay out ``rows`` in columns; column ``flex`` is shortened so lines fit :data:`WIDTH`."""
+    """Lay out ``rows`` in columns; column ``flex`` is cut at its end so lines fit
+    :data:`WIDTH` (None: nothing is cut, for a table that ends with test ids)."""
     widths = [
         max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)
     ]
-    others = sum(widths) - widths[flex] + len(widths) - 1
-    widths[flex] = max(len(headers[flex]), min(widths[flex], WIDTH - others))
+    if flex is not None:
+        others = sum(widths) - widths[flex] + len(widths) - 1
+        widths[flex] = max(len(headers[flex]), min(widths[flex], WIDTH - others))
 
     def line(cells: Sequence[str]) -> str:
         padded = [
@@ -116,7 +149,7 @@ def cmd_list(history: History, args: argparse.Namespace, out: TextIO) -> int:
     rows = [
         [
             str(run.id),
-            run.name or "",
+            (run.name or "") + (" (interrupted)" if run.interrupted else ""),
             _created(run),
             (run.commit or "")[:8],
             run.branch or "",
@@ -148,27 +181,35 @@ def cmd_show(history: History, args: argparse.Namespace, out: TextIO) -> int:
     shown = records[: args.top] if args.top else records
     print(_describe(run), file=out)
     print(f"{run.tests} tests, {run.failed} failed, sorted by {args.sort}", file=out)
-    columns = ["retained", "retained_objects", "peak", "gc_pause", "duration"]
-    headers = ["test", "verdict", "retained", "objects", "peak", "gc pause", "duration"]
+    columns = ["retained", "retained_objects", "peak", "rss_peak", "gc_pause", "duration"]
+    headers = ["verdict", "retained", "objects", "peak", "RSS peak", "gc pause", "duration"]
     rows = [
         [
-            record.nodeid,
             record.verdict,
             *(format_value(field, figure(record.delta, field)) for field in columns),
+            record.nodeid,
         ]
         for record in shown
     ]
-    lines = table(headers, rows, right=[False, False, *[True] * len(columns)], flex=0)
+    lines = table([*headers, "test"], rows, right=[False, *[True] * len(columns), False], flex=None)
     print(lines[0], file=out)
     for record, text in zip(shown, lines[1:], strict=True):
         print(text, file=out)
         for finding in record.findings:
-            print(fit(f"    {finding['kind']}: {finding['summary']}", WIDTH), file=out)
+            _wrapped(f"{finding['kind']}: {finding['summary']}", "    ", out)
             if finding.get("chain_text"):
-                print(fit(f"      held by: {finding['chain_text']}", WIDTH), file=out)
+                _wrapped(f"held by: {finding['chain_text']}", "      ", out)
     if len(shown) < len(records):
         print(f"... {len(records) - len(shown)} more tests (use --top)", file=out)
     return 0
+
+
+def _wrapped(text: str, indent: str, out: TextIO) -> None:
+    """Print ``text`` wrapped to :data:`WIDTH`, never cut, continuation lines indented."""
+    for line in textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+    ):
+        print(line, file=out)
 
 
 def cmd_compare(history: History, args: argparse.Namespace, out: TextIO) -> int:
@@ -179,7 +220,7 @@ def cmd_compare(history: History, args: argparse.Namespace, out: TextIO) -> int:
     comparison = compare_runs(base, current, checks)
     print(f"base:    {_describe(base_run)}"[:WIDTH], file=out)
     print(f"current: {_describe(current_run)}"[:WIDTH], file=out)
-    for text in render_comparison(comparison, width=WIDTH):
+    for text in render_comparison(comparison):
         print(text, file=out)
     if comparison.regressions:
         print(f"FAILED: {len(comparison.regressions)} regressions over --fail", file=out)
@@ -255,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"history database (default: {DEFAULT_PATH})",
+        help=f"history database (default: the nearest {DEFAULT_PATH} from here up)",
     )
     parser = argparse.ArgumentParser(
         prog="memguard",
@@ -312,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
-    history = History(getattr(args, "db", DEFAULT_PATH), create=False)
+    history = History(getattr(args, "db", None) or default_database(), create=False)
     try:
         status: int = args.handler(history, args, sys.stdout)
         return status

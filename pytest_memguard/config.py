@@ -11,9 +11,11 @@ value came from.
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -447,6 +449,30 @@ def _add_history_options(group: pytest.OptionGroup) -> None:
     )
 
 
+#: Options whose value is optional: ``--memguard-save test_x.py`` takes the path as the
+#: run's name, and pytest then runs the whole folder.
+_OPTIONAL_VALUES = ("--memguard-save", "--memguard-compare")
+
+
+def _is_test_path(value: str, invocation_dir: Path) -> bool:
+    if value.endswith(".json"):  # a baseline file: --memguard-compare's value
+        return False
+    return "::" in value or (invocation_dir / value).exists()
+
+
+def check_optional_values(args: Sequence[str], invocation_dir: Path) -> None:
+    """Refuse a test path taken as the value of an option whose value is optional.
+
+    Raises ``pytest.UsageError`` naming the option and the path, and how to write it.
+    """
+    for flag, value in itertools.pairwise(args):
+        if flag in _OPTIONAL_VALUES and _is_test_path(value, invocation_dir):
+            raise pytest.UsageError(
+                f"memguard: {flag} took {value!r} as its value, but it is a test path: "
+                f"write {flag}=NAME, or put {flag} after the test paths"
+            )
+
+
 def _lookup(config: pytest.Config, option: _Option) -> Any:
     """Return the value from the CLI, else from the ini file, else ``None``."""
     value = config.getoption(option.name)
@@ -465,8 +491,12 @@ def resolve_settings(config: pytest.Config) -> Settings:
     """Resolve the session's settings: CLI over ini over defaults.
 
     Raises ``pytest.UsageError`` naming the ini key when an ini value is invalid (CLI
-    values were already checked when the command line was parsed).
+    values were already checked when the command line was parsed), and when a test path
+    was taken as the value of ``--memguard-save`` or ``--memguard-compare``.
     """
+    check_optional_values(
+        [str(arg) for arg in config.invocation_params.args], config.invocation_params.dir
+    )
     found = {
         option.setting: value
         for option in _OPTIONS

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import tracemalloc
 import weakref
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,8 @@ from pytest_memguard.heap import (
     take_snapshot,
 )
 from pytest_memguard.retainers import class_name
-from pytest_memguard.units import format_size
+from pytest_memguard.units import format_limit, format_size
+from pytest_memguard.watch import ContainerWatch, Growth
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
 
@@ -36,6 +39,23 @@ class Watch:
     rss_growth: int = 0
     peak: int | None = None
     types: dict[str, int] = field(default_factory=dict)
+    #: Entries the block added to the project's module-level containers; those that
+    #: are untracked objects (a ``str``, a dict of plain values) count in the figures
+    #: above too, since the young heap cannot see them.
+    container_growth: int = 0
+
+
+def _new_entries(growth: Sequence[Growth]) -> list[object]:
+    """The entries a container's growth added, where its order says which: the last items
+    of a list or deque, the last values of a dict (insertion order)."""
+    entries: list[object] = []
+    for grown in growth:
+        container = grown.container
+        if isinstance(container, dict):
+            entries.extend(itertools.islice(reversed(container.values()), grown.added))
+        elif isinstance(container, (list, deque)):
+            entries.extend(itertools.islice(reversed(container), grown.added))
+    return entries
 
 
 #: An object a test declared must be collected, with how to name it in a failure.
@@ -46,11 +66,16 @@ class MemguardFixture:
     """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
 
     def __init__(
-        self, rss: RssProbe, outer: YoungHeap | None, expected: list[Expected] | None = None
+        self,
+        rss: RssProbe,
+        outer: YoungHeap | None,
+        expected: list[Expected] | None = None,
+        containers: ContainerWatch | None = None,
     ) -> None:
         self._rss = rss
         self._outer = outer
         self._expected = [] if expected is None else expected
+        self._containers = containers
 
     def assert_collected(self, *objects: object) -> None:
         """Declare that ``objects`` must be gone once the test's teardown is over.
@@ -77,10 +102,13 @@ class MemguardFixture:
 
     @contextmanager
     def watch(self, **limits: Any) -> Iterator[Watch]:
-        """Count the container objects the block leaves alive; fail the test past ``limits``.
+        """Count the objects the block leaves alive; fail the test past ``limits``.
 
-        Limits: ``retained`` and ``rss_growth`` (sizes), ``retained_objects`` (a count),
-        ``peak`` (a size; turns tracemalloc on for the block).
+        Objects are the young container objects still alive, and the untracked objects
+        (``str``, ``bytes``, a dict of plain values) the block added to the project's
+        module-level containers, which the young heap cannot see. Limits: ``retained``
+        and ``rss_growth`` (sizes), ``retained_objects`` (a count), ``peak`` (a size;
+        turns tracemalloc on for the block).
         """
         checked = _parse_limits(limits)
         result = Watch()
@@ -90,6 +118,9 @@ class MemguardFixture:
         nested = self._outer is not None and self._outer.is_open
         before = self.snapshot()
         known = {id(obj) for obj in gc.get_objects()} if nested else set()
+        if self._containers is not None:
+            self._containers.refresh()
+            sizes = self._containers.sizes()
         if not nested:
             gc.freeze()
         try:
@@ -105,6 +136,12 @@ class MemguardFixture:
                 tracemalloc.stop()
         ours = {id(known), id(result), id(before), id(result.types)}
         retained = [obj for obj in survivors if id(obj) not in ours]
+        if self._containers is not None:
+            growth = self._containers.growth(sizes)
+            result.container_growth = sum(grown.added for grown in growth)
+            # Tracked entries are survivors already; the others only the growth shows.
+            untracked = {id(obj): obj for obj in _new_entries(growth) if not gc.is_tracked(obj)}
+            retained += untracked.values()
         result.retained_objects = len(retained)
         result.retained_bytes = shallow_bytes(retained)
         result.rss_growth = self._rss.rss() - before.rss
@@ -139,7 +176,8 @@ def _check(result: Watch, limits: dict[str, int]) -> None:
         "peak": result.peak or 0,
     }
     broken = [
-        f"{key} {_show(key, figures[key])} over the limit {_show(key, limit)}"
+        f"{key} {_show(key, figures[key])} over the limit "
+        f"{limit if key == 'retained_objects' else format_limit(limit)}"
         for key, limit in limits.items()
         if figures[key] > limit
     ]

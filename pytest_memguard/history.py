@@ -10,6 +10,12 @@ version ``n`` database to ``n + 1`` inside the same kind of transaction.
 
 A run is addressed (``ref``) by its id, by its name (the latest run with that name), by
 ``latest``, or by the path of a baseline file written by :meth:`History.export_json`.
+A run saved from an interrupted session (Ctrl-C, ``-x`` is not one) is kept and marked,
+but only its id addresses it: it is never ``latest`` nor the run of a name, so it never
+becomes a comparison's default baseline.
+
+A database the user cannot write (a read-only file or directory, a CI cache) is opened
+read-only for the commands that only read it.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ FIGURE_COLUMNS: Mapping[str, str] = {
     "retained_bytes": "retained",
     "retained_objects": "retained_objects",
     "peak": "peak",
+    "rss_peak": "rss_peak",
     "rss_growth": "rss_growth",
     "gc_pause_max": "gc_pause",
     "gc_collections": "gc_collections",
@@ -65,6 +72,7 @@ _RUN_COLUMNS = (
     "platform",
     "plugin_version",
     "args",
+    "interrupted",
 )
 _RESERVED_NAME = "latest"
 
@@ -93,13 +101,15 @@ class Run:
     tests: int = 0
     failed: int = 0
     path: str | None = None
+    interrupted: bool = False
 
     @property
     def label(self) -> str:
         """How to refer to this run in messages: ``#3 (main)``, or the file's path."""
         if self.id is None:
             return self.path or "<baseline>"
-        return f"#{self.id} ({self.name})" if self.name else f"#{self.id}"
+        notes = [note for note in (self.name, "interrupted" if self.interrupted else "") if note]
+        return f"#{self.id} ({', '.join(notes)})" if notes else f"#{self.id}"
 
 
 def _git(*args: str) -> str | None:
@@ -253,16 +263,33 @@ def _migrate_0_to_1(db: sqlite3.Connection) -> None:
                 db.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
                 added_figures = added_figures or table == "tests"
     if added_figures:
-        rows = db.execute("SELECT rowid, record_json FROM tests").fetchall()
-        assignments = ", ".join(f"{column} = ?" for column in FIGURE_COLUMNS)
-        db.executemany(
-            f"UPDATE tests SET {assignments} WHERE rowid = ?",
-            [(*_figure_row(TestRecord.from_dict(json.loads(text))), rowid) for rowid, text in rows],
-        )
+        _fill_figures(db)
+
+
+def _fill_figures(db: sqlite3.Connection) -> None:
+    """Recompute every figure column from ``record_json``, which always had them all."""
+    present = _columns(db, "tests")
+    columns = [column for column in FIGURE_COLUMNS if column in present]
+    rows = db.execute("SELECT rowid, record_json FROM tests").fetchall()
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    updates = []
+    for rowid, text in rows:
+        record = TestRecord.from_dict(json.loads(text))
+        figures = dict(zip(FIGURE_COLUMNS, _figure_row(record), strict=True))
+        updates.append((*(figures[column] for column in columns), rowid))
+    db.executemany(f"UPDATE tests SET {assignments} WHERE rowid = ?", updates)
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Mark the runs of interrupted sessions (none was marked before); keep the RSS peak
+    apart from ``peak``, which is the traced peak only."""
+    db.execute("ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE tests ADD COLUMN rss_peak INTEGER")
+    _fill_figures(db)
 
 
 #: ``MIGRATIONS[n]`` upgrades a version ``n`` database to version ``n + 1``.
-MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_migrate_0_to_1,)
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_migrate_0_to_1, _migrate_1_to_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -313,6 +340,24 @@ class History:
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"history database {self.path}: {exc}") from None
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the database is opened read-only: an existing file, opened for reading
+        (``create=False``), that this user cannot write, or whose directory cannot hold
+        the WAL's side files."""
+        if self.create or not self.path.is_file():
+            return False
+        return not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit, see _transaction().
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        # immutable: no -shm or -wal file can be created next to it, so SQLite must not
+        # look for a writer's lock.
+        uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+
     def _connection(self) -> sqlite3.Connection:
         if self._db is not None:
             return self._db
@@ -321,18 +366,36 @@ class History:
                 raise HistoryError(f"no history database at {self.path}")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._errors():
-            # isolation_level=None: transactions are explicit, see _transaction().
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            db = self._open()
         try:
             with self._errors():
                 db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-                _enable_wal(db)
-                self._upgrade(db)
+                if self.read_only:
+                    self._check_readable(db)
+                else:
+                    _enable_wal(db)
+                    self._upgrade(db)
         except BaseException:
             db.close()
             raise
         self._db = db
         return db
+
+    def _check_readable(self, db: sqlite3.Connection) -> None:
+        version = _schema_version(db)
+        if version != SCHEMA_VERSION:
+            raise HistoryError(
+                f"history database {self.path} is read-only and has schema version "
+                f"{version}; this pytest-memguard reads version {SCHEMA_VERSION} (open it "
+                "once where it can be written, to upgrade it)"
+            )
+
+    def check(self) -> None:
+        """Open the database now (creating it unless ``create=False``) and read it, so a
+        corrupt, foreign or unwritable database is reported before a session runs."""
+        db = self._connection()
+        with self._errors():
+            db.execute("SELECT count(*) FROM runs").fetchone()
 
     def _upgrade(self, db: sqlite3.Connection) -> None:
         if _schema_version(db) == SCHEMA_VERSION:
@@ -361,8 +424,11 @@ class History:
         name: str | None = None,
         args: Sequence[str] = (),
         meta: Mapping[str, str | None] | None = None,
+        interrupted: bool = False,
     ) -> int:
         """Save a run and its records in one transaction; return the run's id.
+
+        An ``interrupted`` run is kept but never becomes ``latest`` or the run of its name.
 
         ``meta`` overrides what :func:`environment` finds (``commit``, ``branch``,
         ``python``, ``platform``, ``plugin_version``) and may set ``created``.
@@ -383,6 +449,7 @@ class History:
         info.update(meta or {})
         info["name"] = name
         info["args"] = json.dumps(list(args))
+        info["interrupted"] = int(interrupted)
         db = self._connection()
         with self._errors(), _transaction(db):
             quoted = ", ".join(f'"{column}"' for column in _RUN_COLUMNS)
@@ -458,7 +525,7 @@ class History:
 
     _RUN_QUERY = f"""
         SELECT r.id, r.name, r.created, r."commit", r.branch, r.python, r.platform,
-               r.plugin_version, r.args,
+               r.plugin_version, r.args, r.interrupted,
                (SELECT count(*) FROM tests t WHERE t.run_id = r.id),
                (SELECT count(*) FROM tests t
                  WHERE t.run_id = r.id AND t.verdict NOT IN ({_PASSING_SQL}))
@@ -477,8 +544,9 @@ class History:
             platform=row[6],
             plugin_version=row[7],
             args=tuple(json.loads(row[8])),
-            tests=row[9],
-            failed=row[10],
+            interrupted=bool(row[9]),
+            tests=row[10],
+            failed=row[11],
         )
 
     def list_runs(self) -> list[Run]:
@@ -506,12 +574,12 @@ class History:
         elif ref.endswith(".json"):
             return load_baseline(ref)[0]
         elif ref == _RESERVED_NAME:
-            run = self._find()
+            run = self._find("WHERE NOT r.interrupted")
             if run is None:
-                raise UnknownRunError(f"no runs saved in {self.path}")
+                raise UnknownRunError(f"no complete runs saved in {self.path}")
         else:
             run = self._find("WHERE r.id = ?", int(ref)) if ref.isdigit() else None
-            run = run or self._find("WHERE r.name = ?", ref)
+            run = run or self._find("WHERE r.name = ? AND NOT r.interrupted", ref)
             if run is None and Path(ref).is_file():
                 return load_baseline(ref)[0]
         if run is None:

@@ -6,8 +6,15 @@ reads them. A finding is matched by its test and a *fingerprint* that stays the 
 from run to run and machine to machine: its kind, the root of its retainer chain (up to
 the first key or index, which may differ between runs), or what the resource runs when
 it has no chain, and its allocation site (file, function and source line, without the
-line number, so an edit above it does not change it). Addresses and numbers (thread
-names, ports, ids) are never part of it.
+line number, so an edit above it does not change it). Addresses, numbers (thread
+names, ports, ids, counters), temporary directories and the random parts of temporary
+names (``tempfile``'s, pytest's ``tmp_path``, tokens mixing letters and digits) are never
+part of it. Known-leak files are read through the same normalisation, so a file written
+before a rule was added still matches.
+
+A finding that a thread allocated, in a test that names a thread (its own leaked thread,
+or one another test left running and blame charged to that test), is that thread's
+doing, not a finding of its own: it never makes a test's leak "new", and is not exported.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -45,10 +53,36 @@ _SUBJECT_KEYS = (
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _NUMBER = re.compile(r"\d+")
+_TEMP_ROOT = re.compile(
+    "|".join(
+        re.escape(root) + r"(?=[/\\])"
+        for root in sorted(
+            {tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir()), "/tmp", "/var/tmp"},
+            key=len,
+            reverse=True,
+        )
+    )
+)
+#: pytest's base temporary directory names its user: it differs between machines.
+_PYTEST_USER = re.compile(r"pytest-of-[^/\\\s]+")
+#: ``tempfile``'s random names: ``tmp`` and 8 characters.
+_TEMPFILE_NAME = re.compile(r"\btmp[a-z0-9_]{8}\b")
+#: A token mixing letters with digits (or the ``#`` a digit became): a random suffix,
+#: a hex token, a uuid's part.
+_RANDOM = re.compile(
+    r"(?<![A-Za-z\d#])(?=[A-Za-z]*[\d#])(?=[\d#]*[A-Za-z])[A-Za-z\d#]{6,}(?![A-Za-z\d#])"
+)
 
 
 def _stable(text: str) -> str:
-    return _NUMBER.sub("#", _ADDRESS.sub("0x", text))
+    """``text`` without what changes between runs and machines; idempotent, so stored
+    fingerprints can be normalised again."""
+    text = _ADDRESS.sub("0x", text)
+    text = _TEMP_ROOT.sub("<tmp>", text)
+    text = _PYTEST_USER.sub("pytest-of-*", text)
+    text = _TEMPFILE_NAME.sub("tmp*", text)
+    text = _RANDOM.sub("*", text)
+    return _NUMBER.sub("#", text)
 
 
 def _chain_root(finding: Mapping[str, Any]) -> str:
@@ -117,9 +151,45 @@ def _matches(fingerprint_: str, candidates: Iterable[str]) -> bool:
     return any(same_finding(fingerprint_, candidate) for candidate in candidates)
 
 
+def _allocated_on_a_thread(finding: Mapping[str, Any]) -> bool:
+    """Whether the allocation stack starts in a thread's bootstrap (``threading.py``)."""
+    frames: Sequence[Mapping[str, Any]] = finding.get("allocated_at") or ()
+    return bool(frames) and PurePath(str(frames[0].get("filename", ""))).name == "threading.py"
+
+
+def _held_by_nothing(finding: Mapping[str, Any]) -> bool:
+    """An object group no chain reaches (held by a C extension or a thread's stack)."""
+    return finding.get("kind") == "growing-container" and not (
+        finding.get("retainer_chain") or _subject(finding)
+    )
+
+
+def thread_doing(record: TestRecord, finding: Mapping[str, Any]) -> bool:
+    """Whether ``finding`` is what a thread the record names did, not a finding of its own:
+    objects a thread allocated, or held by no chain, in a test that left a thread running
+    or during which another test's thread ran (a blame charge)."""
+    if finding.get("kind") == "thread":
+        return False
+    return names_a_thread(record) and (_allocated_on_a_thread(finding) or _held_by_nothing(finding))
+
+
+def names_a_thread(record: TestRecord) -> bool:
+    """Whether a thread ran during the record's test that was not the test's to end: one
+    it left running (a finding), or one another test left (a blame charge)."""
+    return any(other.get("kind") == "thread" for other in [*record.findings, *record.blame])
+
+
+def own_findings(record: TestRecord) -> list[dict[str, Any]]:
+    """The record's findings without what a thread it names did."""
+    return [finding for finding in record.findings if not thread_doing(record, finding)]
+
+
 def record_fingerprints(record: TestRecord) -> set[str]:
-    """The fingerprints of a leaking record's findings."""
-    return {fingerprint(finding) for finding in record.findings} or {UNEXPLAINED}
+    """The fingerprints of a leaking record's own findings; :data:`UNEXPLAINED` for a
+    leak without findings, none when every finding is a thread's doing."""
+    if not record.findings:
+        return {UNEXPLAINED}
+    return {fingerprint(finding) for finding in own_findings(record)}
 
 
 @dataclass(frozen=True)
@@ -153,6 +223,8 @@ class KnownLeaks:
                 data = json.load(file)
         except OSError as exc:
             raise KnownLeakError(f"cannot read known leaks {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise KnownLeakError(f"known leaks {path} is not UTF-8 text: {exc.reason}") from exc
         except json.JSONDecodeError as exc:
             raise KnownLeakError(f"known leaks {path} is not JSON: {exc}") from exc
         if not isinstance(data, dict) or data.get("kind") != FILE_KIND:
@@ -162,7 +234,11 @@ class KnownLeaks:
             )
         try:
             leaks = tuple(
-                KnownLeak(str(entry["nodeid"]), str(entry["fingerprint"]), entry.get("summary", ""))
+                KnownLeak(
+                    str(entry["nodeid"]),
+                    _stable(str(entry["fingerprint"])),
+                    entry.get("summary", ""),
+                )
                 for entry in data["leaks"]
             )
         except (KeyError, TypeError) as exc:
@@ -179,7 +255,12 @@ class KnownLeaks:
         known = self._of(record.nodeid)
         found = record_fingerprints(record)
         matched = {print_ for print_ in found if _matches(print_, known)}
-        if matched == found:
+        if not found:
+            record.verdict = "known"
+            record.message = (
+                f"known leak: what it left is a thread's doing ({self.path}): {record.message}"
+            )
+        elif matched == found:
             record.verdict = "known"
             record.message = f"known leak, listed in {self.path}: {record.message}"
         elif matched:
@@ -208,7 +289,7 @@ def known_leaks_document(records: Sequence[TestRecord], run: str) -> dict[str, A
     for record in records:
         if record.verdict not in _LEAKING:
             continue
-        summaries = {fingerprint(finding): finding["summary"] for finding in record.findings}
+        summaries = {fingerprint(finding): finding["summary"] for finding in own_findings(record)}
         for print_ in sorted(record_fingerprints(record)):
             leaks.append(KnownLeak(record.nodeid, print_, summaries.get(print_, "")).to_dict())
     return {"kind": FILE_KIND, "version": FILE_VERSION, "run": run, "leaks": leaks}

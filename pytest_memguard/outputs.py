@@ -1,11 +1,14 @@
 """What a session leaves behind: report files, the saved run, the baseline comparison.
 
-Runs once, on the controller (or the only process), after the last test; renders
-only the records, never the live objects.
+:func:`prepare_outputs` runs before the first test: it checks every configured report
+path, the history database and the baseline, so a typo costs a usage error instead of
+a whole suite's run. :func:`write_outputs` runs once, on the controller (or the only
+process), after the last test; it renders only the records, never the live objects.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +21,18 @@ from pytest_memguard.history import History, HistoryError, load_baseline
 from pytest_memguard.record import TestRecord
 
 DEFAULT_DB = Path(".memguard") / "history.sqlite"
+
+
+class OutputError(ValueError):
+    """A configured output or baseline that cannot be used; the message says which."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run a session compares with, read before the first test."""
+
+    label: str
+    records: Sequence[TestRecord]
 
 
 @dataclass
@@ -42,6 +57,57 @@ def report_header(settings: Settings) -> dict[str, str]:
 
 def _database(settings: Settings, rootpath: Path) -> Path:
     return Path(settings.db) if settings.db else rootpath / DEFAULT_DB
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Whether a file can be written at ``path``, creating its missing parents."""
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a directory")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"{what} {path} cannot be written (permission denied)")
+
+
+def _history_needed(settings: Settings) -> bool:
+    comparing = settings.compare is not None and not settings.compare.endswith(".json")
+    return settings.save is not None or comparing
+
+
+def prepare_outputs(settings: Settings, rootpath: Path) -> Baseline | None:
+    """Check the configured outputs and read the baseline, before any test runs.
+
+    Raises :class:`OutputError` naming the option and what is wrong: a report path
+    that cannot be written, a history database that is corrupt, foreign or read-only
+    while saving, a baseline run or file that does not exist.
+    """
+    if settings.compare_fail is not None and settings.compare is None:
+        raise OutputError("--memguard-compare-fail needs --memguard-compare=RUN|PATH.json")
+    for kind, path in settings.reports:
+        _check_writable(Path(path), f"--memguard-report={kind}:")
+    if not _history_needed(settings) and settings.compare is None:
+        return None
+    database = _database(settings, rootpath)
+    history = History(database, create=settings.save is not None)
+    try:
+        if _history_needed(settings):
+            if settings.save is not None:
+                _check_writable(database, "history database")
+            history.check()
+        if settings.compare is None:
+            return None
+        if settings.compare.endswith(".json"):
+            run, records = load_baseline(settings.compare)
+        else:
+            run, records = history.load(settings.compare)
+        return Baseline(run.label, records)
+    except HistoryError as exc:
+        raise OutputError(str(exc)) from None
+    finally:
+        history.close()
 
 
 def _write_reports(
@@ -70,34 +136,40 @@ def _write_reports(
             write_html_report(path, records, history=runs, header=header)
 
 
-def _compare(settings: Settings, records: Sequence[TestRecord], history: History) -> SessionOutputs:
+def _compare(
+    settings: Settings, records: Sequence[TestRecord], baseline: Baseline
+) -> SessionOutputs:
     outputs = SessionOutputs()
-    reference = settings.compare or ""
-    if reference.endswith(".json"):
-        run, base = load_baseline(reference)
-    else:
-        run, base = history.load(reference)
     checks = parse_checks(settings.compare_fail) if settings.compare_fail else ()
-    comparison = compare_runs(base, list(records), checks)
-    outputs.lines.append(f"compared with {run.label}:")
+    comparison = compare_runs(baseline.records, list(records), checks)
+    outputs.lines.append(f"compared with {baseline.label}:")
     outputs.lines.extend(render_comparison(comparison))
     outputs.regressed = bool(checks) and bool(comparison.regressions)
     return outputs
 
 
 def write_outputs(
-    settings: Settings, records: Sequence[TestRecord], rootpath: Path, args: Sequence[str]
+    settings: Settings,
+    records: Sequence[TestRecord],
+    rootpath: Path,
+    args: Sequence[str],
+    baseline: Baseline | None = None,
+    *,
+    interrupted: bool = False,
 ) -> SessionOutputs:
-    """Compare, save and write the reports; errors become lines, never exceptions."""
+    """Compare with ``baseline``, save and write the reports; errors become lines, never
+    exceptions. An ``interrupted`` run is saved marked as such: never ``latest``."""
     outputs = SessionOutputs()
-    needs_history = settings.save is not None or settings.compare is not None
-    history = History(_database(settings, rootpath)) if needs_history else None
+    history = History(_database(settings, rootpath)) if _history_needed(settings) else None
     try:
-        if settings.compare is not None and history is not None:
-            outputs = _compare(settings, records, history)
+        if baseline is not None:
+            outputs = _compare(settings, records, baseline)
         if settings.save is not None and history is not None:
-            run_id = history.save_run(records, name=settings.save or None, args=tuple(args))
-            outputs.lines.append(f"saved run #{run_id} in {_database(settings, rootpath)}")
+            run_id = history.save_run(
+                records, name=settings.save or None, args=tuple(args), interrupted=interrupted
+            )
+            note = " (interrupted: addressed by its id only)" if interrupted else ""
+            outputs.lines.append(f"saved run #{run_id} in {_database(settings, rootpath)}{note}")
         _write_reports(settings, records, history)
         outputs.lines.extend(f"wrote {kind} report {path}" for kind, path in settings.reports)
     except (HistoryError, OSError, ValueError) as exc:

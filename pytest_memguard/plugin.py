@@ -5,20 +5,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_memguard import hookspecs
 from pytest_memguard.config import (
     Limits,
     MarkerError,
     Settings,
-    add_options,
     limits_for_item,
     marker_arguments,
     resolve_settings,
 )
+from pytest_memguard.markers import SESSION_PLUGIN
 from pytest_memguard.record import TestRecord
 from pytest_memguard.sentinels import parse_sentinel_switches
 
@@ -27,9 +26,9 @@ if TYPE_CHECKING:
     from pytest_memguard.fixture import Expected, MemguardFixture
     from pytest_memguard.guard import Guard
     from pytest_memguard.known import KnownLeaks
-    from pytest_memguard.outputs import SessionOutputs
+    from pytest_memguard.outputs import Baseline, SessionOutputs
 
-PLUGIN_NAME = "memguard-session"
+PLUGIN_NAME = SESSION_PLUGIN
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,6 @@ PLAN_KEY = pytest.StashKey[Plan]()
 EXPECTED_KEY = pytest.StashKey["list[Expected]"]()
 
 
-def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hookspecs)
-    add_options(parser)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config)
     try:
@@ -56,19 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"memguard: --memguard-sentinels: {exc}") from exc
     config.pluginmanager.register(MemguardSession(config, settings, disabled), PLUGIN_NAME)
-
-
-@pytest.fixture
-def memguard(request: pytest.FixtureRequest) -> MemguardFixture:
-    """Measure memory inside a test: ``with memguard.watch(retained="1 KiB") as w: ...``."""
-    from pytest_memguard.fixture import MemguardFixture
-
-    session = cast("MemguardSession", request.config.pluginmanager.get_plugin(PLUGIN_NAME))
-    guard = session.ensure_guard()
-    # A new list per run: repetitions of a guarded test must not accumulate in it.
-    expected: list[Expected] = []
-    request.node.stash[EXPECTED_KEY] = expected
-    return MemguardFixture(guard.runner.rss, guard.runner.young, expected)
 
 
 def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
@@ -111,6 +92,22 @@ def _load_known(path: str | None) -> KnownLeaks | None:
         raise pytest.UsageError(f"memguard: --memguard-known: {exc}") from exc
 
 
+def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | None:
+    """Check the report paths, the history and the baseline before the first test; a
+    usage error if one is unusable. Workers write nothing: only the controller checks."""
+    history = (settings.save, settings.compare, settings.compare_fail)
+    if hasattr(config, "workerinput") or not (
+        settings.reports or any(v is not None for v in history)
+    ):
+        return None
+    from pytest_memguard.outputs import OutputError, prepare_outputs
+
+    try:
+        return prepare_outputs(settings, config.rootpath)
+    except OutputError as exc:
+        raise pytest.UsageError(f"memguard: {exc}") from exc
+
+
 class MemguardSession:
     """Session state: settings, the window runner, and the records of guarded tests."""
 
@@ -123,6 +120,7 @@ class MemguardSession:
         self.records: list[TestRecord] = []
         self.outputs: SessionOutputs | None = None
         self.known = _load_known(settings.known)
+        self.baseline = _prepare_outputs(config, settings)
         self._guard: Guard | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
@@ -142,6 +140,17 @@ class MemguardSession:
             plan = self._plan(item)
             if plan is not None:
                 item.stash[PLAN_KEY] = plan
+
+    def fixture(self, request: pytest.FixtureRequest) -> MemguardFixture:
+        """The value of the ``memguard`` fixture (declared in :mod:`pytest_memguard.markers`)."""
+        from pytest_memguard.fixture import MemguardFixture
+
+        guard = self.ensure_guard()
+        # A new list per run: repetitions of a guarded test must not accumulate in it.
+        expected: list[Expected] = []
+        request.node.stash[EXPECTED_KEY] = expected
+        runner = guard.runner
+        return MemguardFixture(runner.rss, runner.young, expected, runner.containers)
 
     def ensure_guard(self) -> Guard:
         """The session's guard, built on first use so an unguarded run pays nothing
@@ -278,7 +287,15 @@ class MemguardSession:
         from pytest_memguard.outputs import write_outputs
 
         args = [str(arg) for arg in self.config.invocation_params.args]
-        self.outputs = write_outputs(settings, self.records, self.config.rootpath, args)
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        self.outputs = write_outputs(
+            settings,
+            self.records,
+            self.config.rootpath,
+            args,
+            self.baseline,
+            interrupted=interrupted,
+        )
         if self.outputs.errors or (self.outputs.regressed and session.exitstatus == 0):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -286,9 +303,11 @@ class MemguardSession:
         if not self.records and self.outputs is None:
             return
         from pytest_memguard.known import vanished_lines
-        from pytest_memguard.report.terminal import summary_lines
+        from pytest_memguard.report.terminal import summary_lines, warned_lines
 
         lines = list(summary_lines(self.records, self.settings.top))
+        if self.settings.mode == "warn":
+            lines += warned_lines(self.records)
         if self.known is not None:
             lines += vanished_lines(self.known, self.records)
         if self.outputs is not None:

@@ -151,6 +151,20 @@ def format_size(n: int | float) -> str:
     return f"{scaled:.1f} {_BINARY_UNITS[unit]}"
 
 
+#: Each decimal unit with its binary sibling: a limit that is a whole number of the
+#: first and not of the second was written in decimal units.
+_DECIMAL_UNITS = (("GB", 1000**3, 1024**3), ("MB", 1000**2, 1024**2), ("KB", 1000, 1024))
+
+
+def format_limit(n: int | float) -> str:
+    """Format a size limit as it was most likely written: ``10 MB`` stays ``"10 MB"``
+    (never ``"9.5 MiB"``); anything else as :func:`format_size`."""
+    for unit, size, binary in _DECIMAL_UNITS:
+        if n and n % size == 0 and n % binary != 0:
+            return f"{round(n) // size} {unit}"
+    return format_size(n)
+
+
 def format_duration(seconds: float) -> str:
     """Format seconds for people: ``"850 us"``, ``"12.3 ms"``, ``"1.25 s"``."""
     magnitude = abs(seconds)

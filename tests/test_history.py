@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.compare import Check, compare_runs, parse_checks, render_comparison
 from pytest_memguard.history import (
     SCHEMA_VERSION,
     History,
@@ -78,17 +77,17 @@ def test_figures_are_columns(history: History) -> None:
     run = history.save_run(suite(), meta=META)
     rows = sqlite_query(
         history.path,
-        "SELECT nodeid, retained_bytes, peak, gc_collections FROM tests ORDER BY nodeid",
+        "SELECT nodeid, retained_bytes, peak, rss_peak, gc_collections FROM tests ORDER BY nodeid",
     )
-    # peak falls back to the RSS peak without tracing; collections are summed.
-    assert rows == [("t.py::test_a", 100, 4096, None), ("t.py::test_b", 200, None, 4)]
+    # peak is the traced peak only, never the RSS peak; collections are summed.
+    assert rows == [("t.py::test_a", 100, None, 4096, None), ("t.py::test_b", 200, None, None, 4)]
     assert sqlite_query(history.path, "PRAGMA journal_mode") == [("wal",)]
     assert sqlite_query(history.path, "SELECT schema_version FROM meta") == [(SCHEMA_VERSION,)]
     assert history.get_run(run).tests == 2
 
 
 def test_unknown_runs(history: History, tmp_path: Path) -> None:
-    with pytest.raises(UnknownRunError, match="no runs saved"):
+    with pytest.raises(UnknownRunError, match="no complete runs saved"):
         history.get_run("latest")
     history.save_run(suite(), name="main", meta=META)
     for ref in ("nope", "42", 42):
@@ -109,6 +108,40 @@ def test_reserved_names(history: History, name: str) -> None:
 def test_unknown_meta(history: History) -> None:
     with pytest.raises(ValueError, match="unknown run metadata"):
         history.save_run(suite(), meta={"colour": "blue"})
+
+
+def test_an_interrupted_run_is_kept_but_never_latest_nor_its_name(history: History) -> None:
+    complete = history.save_run(suite(), name="main", meta=META)
+    cut = history.save_run(suite(1), name="main", meta=META, interrupted=True)
+
+    assert history.get_run("latest").id == complete
+    assert history.get_run("main").id == complete
+    kept = history.get_run(cut)
+    assert kept.interrupted and kept.label == f"#{cut} (main, interrupted)"
+    assert [run.interrupted for run in history.list_runs()] == [False, True]
+
+    history.save_run(suite(), meta=META, interrupted=True)
+    with pytest.raises(UnknownRunError, match="unknown run 'other'"):
+        history.get_run("other")
+
+
+def test_a_read_only_database_is_read_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ro" / "history.sqlite"
+    with History(path) as history:
+        history.save_run(suite(), name="main", meta=META)
+    for side_file in path.parent.glob("history.sqlite-*"):
+        side_file.unlink()
+    before = sorted(p.name for p in path.parent.iterdir())
+    # Root ignores file modes, so "this user cannot write it" is what os.access says.
+    monkeypatch.setattr("os.access", lambda target, mode: not mode & 2)
+
+    with History(path, create=False) as history:
+        assert history.read_only
+        assert [run.name for run in history.list_runs()] == ["main"]
+        assert len(history.run_records(history.get_run("latest"))) == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # no -wal, no -shm
 
 
 def test_prune(history: History) -> None:
@@ -231,6 +264,7 @@ def test_migrates_version_0(tmp_path: Path) -> None:
 
     assert sqlite_query(path, "SELECT schema_version FROM meta") == [(SCHEMA_VERSION,)]
     assert sqlite_query(path, "SELECT peak, duration FROM tests WHERE run_id = 1") == [(2048, 0.5)]
+    assert sqlite_query(path, "SELECT interrupted FROM runs") == [(0,), (0,)]
     assert sqlite_query(path, "PRAGMA integrity_check") == [("ok",)]
 
 
@@ -333,131 +367,3 @@ def test_killed_mid_save(tmp_path: Path) -> None:
 
 
 # -- comparison -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("retained:10%", [Check("retained", 0.1, True, "retained:10%")]),
-        ("peak:5MiB", [Check("peak", 5 * 1024**2, False, "peak:5MiB")]),
-        ("gc_pause:20ms", [Check("gc_pause", 0.02, False, "gc_pause:20ms")]),
-        ("retained_objects:100", [Check("retained_objects", 100, False, "retained_objects:100")]),
-        (
-            " retained:1 KB , duration:1.5s,gc_collections:3 ",
-            [
-                Check("retained", 1000, False, "retained:1 KB"),
-                Check("duration", 1.5, False, "duration:1.5s"),
-                Check("gc_collections", 3, False, "gc_collections:3"),
-            ],
-        ),
-        ("rss_growth:2.5%", [Check("rss_growth", 0.025, True, "rss_growth:2.5%")]),
-    ],
-)
-def test_parse_checks(expression: str, expected: list[Check]) -> None:
-    checks = parse_checks(expression)
-    assert [(c.field, c.percent, c.text) for c in checks] == [
-        (c.field, c.percent, c.text) for c in expected
-    ]
-    assert [c.threshold for c in checks] == pytest.approx([c.threshold for c in expected])
-
-
-@pytest.mark.parametrize(
-    ("expression", "bad_part"),
-    [
-        ("", "''"),
-        ("retained", "'retained'"),
-        ("retained:", "'retained:'"),
-        ("mean:5%", "'mean:5%'"),
-        ("retained:10%,bogus:1", "'bogus:1'"),
-        ("peak:5 parsecs", "'peak:5 parsecs'"),
-        ("gc_pause:20 MiB", "'gc_pause:20 MiB'"),
-        ("retained_objects:1.5", "'retained_objects:1.5'"),
-        ("retained:-10%", "'retained:-10%'"),
-        ("retained:10%,", "'retained:10%,'"),
-    ],
-)
-def test_parse_checks_rejects(expression: str, bad_part: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_checks(expression)
-    message = str(info.value)
-    assert bad_part in message
-    assert "valid fields: retained, retained_objects, peak, rss_growth, gc_pause" in message
-
-
-def test_compare_runs() -> None:
-    base = [
-        record("t.py::test_grew", retained_bytes=1000, traced_peak=10_000),
-        record("t.py::test_steady", retained_bytes=1000, traced_peak=10_000),
-        record("t.py::test_from_zero", retained_bytes=0, traced_peak=None, rss_peak=4096),
-        record("t.py::test_shrank", retained_bytes=5000, traced_peak=50_000),
-        record("t.py::test_unmeasured"),
-        record("t.py::test_gone", retained_bytes=1),
-    ]
-    current: list[TestRecord | dict[str, Any]] = [
-        record("t.py::test_new", retained_bytes=10**9).to_dict(),  # dicts are accepted too
-        record("t.py::test_grew", retained_bytes=1200, traced_peak=10_500),
-        record("t.py::test_steady", retained_bytes=1050, traced_peak=11_024),
-        record("t.py::test_from_zero", retained_bytes=10, traced_peak=None, rss_peak=6000),
-        record("t.py::test_shrank", retained_bytes=10, traced_peak=1),
-        record("t.py::test_unmeasured", retained_bytes=10**9),
-    ]
-    comparison = compare_runs(base, current, parse_checks("retained:10%,peak:1KiB"))
-
-    assert comparison.new == ("t.py::test_new",)
-    assert comparison.vanished == ("t.py::test_gone",)
-    failed = {(row.nodeid, row.field): row.failed_by for row in comparison.regressions}
-    assert failed == {
-        ("t.py::test_grew", "retained"): "retained:10%: grew +20.0%",
-        ("t.py::test_from_zero", "retained"): "retained:10%: grew from 0",
-        ("t.py::test_from_zero", "peak"): "peak:1KiB: grew 1.9 KiB",
-    }
-    rows = {(row.nodeid, row.field): row for row in comparison.rows}
-    assert len(rows) == 5 * 2
-    grew = rows["t.py::test_grew", "retained"]
-    assert (grew.base, grew.current, grew.change, grew.relative) == (1000, 1200, 200, 0.2)
-    steady_peak = rows["t.py::test_steady", "peak"]  # 1000 B of growth is under 1 KiB
-    assert (steady_peak.change, steady_peak.failed_by) == (1024, None)
-    unmeasured = rows["t.py::test_unmeasured", "retained"]
-    assert (unmeasured.base, unmeasured.change, unmeasured.failed_by) == (None, None, None)
-
-
-def test_compare_absolute_threshold_and_fields() -> None:
-    base = [record("t.py::test_a", retained_objects=10, gc_pause_max=0.001)]
-    over = [record("t.py::test_a", retained_objects=111, gc_pause_max=0.0209)]
-    at = [record("t.py::test_a", retained_objects=110, gc_pause_max=0.021)]
-    checks = parse_checks("retained_objects:100,gc_pause:20ms")
-    assert [row.failed_by for row in compare_runs(base, over, checks).regressions] == [
-        "retained_objects:100: grew 101"
-    ]
-    assert compare_runs(base, at, checks).regressions == ()
-
-    # Without checks every field is a row, and nothing fails.
-    plain = compare_runs(base, over)
-    assert len(plain.rows) == 7 and plain.regressions == ()
-    assert [row.field for row in compare_runs(base, over, fields=["peak"]).rows] == ["peak"]
-    with pytest.raises(ValueError, match="unknown field 'mean'"):
-        compare_runs(base, over, fields=["mean"])
-
-
-def test_render_comparison() -> None:
-    base = [
-        record(
-            f"tests/very/deep/package/test_module_{i}.py::test_case[param-{i}]", retained_bytes=1000
-        )
-        for i in range(3)
-    ] + [record("t.py::test_gone")]
-    current = [
-        record(base[0].nodeid, retained_bytes=5000),
-        record(base[1].nodeid, retained_bytes=1000),
-        record(base[2].nodeid, retained_bytes=900),
-        record("t.py::test_new"),
-    ]
-    lines = render_comparison(compare_runs(base, current, parse_checks("retained:10%")), width=80)
-    text = "\n".join(lines)
-    assert all(len(line) <= 80 for line in lines), text
-    assert lines[0] == "3 tests in both runs, 1 regressions, 1 new, 1 vanished"
-    marked = [line for line in lines if line.startswith("!")]
-    assert len(marked) == 1 and "param-0]" in marked[0] and "+3.9 KiB" in marked[0]
-    assert "retained:10%: grew +400.0%" in text
-    assert "1 unchanged figures not shown" in text
-    assert "  t.py::test_new" in lines and "  t.py::test_gone" in lines

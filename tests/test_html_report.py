@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.compare import per_run
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.report.html import (
-    TOP_TESTS,
     render_html_report,
     short_nodeid,
     write_html_report,
@@ -499,39 +499,65 @@ def test_plots() -> None:
     records = realistic_records()
     html = render_html_report(records, history=history_runs())
     retained = figure(html, "plot-retained")
-    assert "<svg" in retained and "Retained bytes per test" in retained
-    positive = [r for r in records if r.delta["retained_bytes"] > 0]
-    assert len(positive) > TOP_TESTS
-    assert retained.count("<g><title>") == TOP_TESTS  # one titled mark per bar
-    biggest = max(positive, key=lambda r: r.delta["retained_bytes"])
+    assert "<svg" in retained and "Leaked per run by confirmed leaks" in retained
+    # Only confirmed leaks, by what they add per run: a warm-up never tops this chart.
+    leaking = [r for r in records if r.verdict == "leak"]
+    assert retained.count("<g><title>") == len(leaking) == 4  # one titled mark per bar
+    biggest = max(leaking, key=lambda r: per_run(r, "retained") or 0)
     first_bar = re.search(r"<g><title>(.*?)</title>", retained, re.S)
     assert first_bar and first_bar.group(1).startswith(html_escape(biggest.nodeid) + "\n")
-    peak = figure(html, "plot-peak")
-    assert peak.count("<g><title>") == TOP_TESTS and "peak (RSS): " in peak
+    assert "leaked per run: 1.0 MiB" in first_bar.group(1)
+    warmup = figure(html, "plot-warmup")
+    warming = [r for r in records if r.verdict == "warmup" and r.delta["retained_bytes"] > 0]
+    assert warmup.count("<g><title>") == len(warming) > 0
+    peak = figure(html, "plot-peak")  # some tests were traced: the traced peak only
+    traced = [r for r in records if r.delta.get("traced_peak")]
+    assert peak.count("<g><title>") == len(traced) and "tracemalloc peak: " in peak
+    assert "RSS" not in peak
     leaks = figure(html, "plot-leaks")
     assert leaks.count("<svg") == 4
     assert leaks.count("<circle") == sum(len(growth) for _, _, growth in leak_findings())
     assert "repetition 2: 18.1 KiB" in leaks
     history = figure(html, "plot-history")
     assert all(name in history for name, _ in history_runs())
-    assert history.count("<circle") == 2 * 6  # total retained and peak per run
-    assert "<title>Retained and peak over 6 saved runs</title>" in history
+    traced_runs = sum(any(r.delta.get("traced_peak") for r in run) for _, run in history_runs())
+    assert history.count("<circle") == 6 + traced_runs  # leaked per run; traced peak
+    assert "<title>Leaked per run and traced peak over 6 saved runs</title>" in history
     # The palette stays colour-blind safe: every fill and stroke is an Okabe-Ito colour.
     colours = set(re.findall(r'(?:fill|stroke)="(#[0-9A-Fa-f]{6})"', html))
     assert colours and colours <= set(svg.PALETTE)
 
 
-def test_peak_prefers_tracemalloc_over_rss() -> None:
+def test_the_peak_plot_names_its_source_and_never_mixes_rss_into_traced_peaks() -> None:
     rng = random.Random(4)
     traced = TestRecord(
         "t.py::traced", "passed", delta=delta(rng, traced_peak=MiB, rss_peak=9 * MiB)
     )
     rss = TestRecord("t.py::rss", "passed", delta=delta(rng, rss_peak=2 * MiB))
+    noise = TestRecord("t.py::noise", "passed", delta=delta(rng, rss_peak=16 * KiB))
     unknown = TestRecord("t.py::unknown", "passed", delta=delta(rng, rss_peak=None))
-    peak = figure(render_html_report([traced, rss, unknown]), "plot-peak")
-    assert "t.py::traced\npeak (tracemalloc): 1.0 MiB" in peak
-    assert "t.py::rss\npeak (RSS): 2.0 MiB" in peak
-    assert peak.count("<g><title>") == 2
+    peak = figure(render_html_report([traced, rss, noise, unknown]), "plot-peak")
+    assert "t.py::traced\ntracemalloc peak: 1.0 MiB" in peak
+    assert peak.count("<g><title>") == 1
+    for record in (rss, noise, unknown):
+        record.delta["traced_peak"] = None
+    untraced = figure(render_html_report([rss, noise, unknown]), "plot-peak")
+    assert "Peak per test, RSS: tracing was off" in untraced
+    assert "t.py::rss\nRSS peak: 2.0 MiB" in untraced
+    assert untraced.count("<g><title>") == 1  # 16 KiB of pages is noise, not drawn
+    assert "peaks under 1.0 MiB are not drawn" in untraced
+
+
+def test_an_untracked_leak_is_plotted_in_entries_not_as_a_flat_zero() -> None:
+    reps = [{"retained_bytes": 0, "retained_objects": 0, "container_growth": 1000}] * 3
+    leak = TestRecord("t.py::test_audit", "passed", "leak", repetitions=reps)
+    html = render_html_report([leak])
+    panel = figure(html, "plot-leaks")
+    assert "repetition, entries added" in panel and "1,000" in panel
+    assert "0 B" not in panel
+    assert "1 confirmed leak of untracked objects (entries, not bytes)" in figure(
+        html, "plot-retained"
+    )
 
 
 def test_history_needs_two_runs_and_empty_runs_render() -> None:
@@ -539,7 +565,8 @@ def test_history_needs_two_runs_and_empty_runs_render() -> None:
     assert 'id="plot-history"' not in render_html_report(realistic_records(), history=runs[:1])
     html = render_html_report([])
     assert 'id="plot-leaks"' not in html and 'id="plot-history"' not in html
-    assert "No test has a retained figure above zero." in html
+    assert "No confirmed leak retains tracked objects." in html
+    assert "No warm-up retained anything." in html
     assert data_block(html)["tests"] == []
 
 
@@ -560,6 +587,8 @@ def test_ticks() -> None:
     assert svg.size_ticks(0, 3 * MiB + 5) == [0, 1 * MiB, 2 * MiB, 3 * MiB, 4 * MiB]
     assert svg.size_ticks(0, 900) == [0, 200, 400, 600, 800, 1000]
     assert svg.size_ticks(0, 5 * KiB, 2) == [0, 5 * KiB]
+    assert svg.size_ticks(0, 1) == [0, 1]  # never "1 B / 0 B / 0 B"
+    assert svg.count_ticks(0, 3) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="finite"):
         svg.nice_ticks(0, math.inf)
 
@@ -749,7 +778,7 @@ def test_browser_plots(driver: Any, realistic_report: Path) -> None:
             assert chart.is_displayed()
             assert chart.size["width"] > 150 and chart.size["height"] > 100
     marks = driver.find_elements(By.CSS_SELECTOR, "#plot-retained svg g > title")
-    assert len(marks) == TOP_TESTS
+    assert len(marks) == 4  # the confirmed leaks
     assert_clean(driver)
 
 

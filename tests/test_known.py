@@ -143,9 +143,119 @@ def test_vanished_says_nothing_of_tests_that_failed_or_did_not_run(tmp_path):
     assert known.vanished([TestRecord("t.py::broken", "failed", "ok")]) == []
 
 
+def _file(target: str) -> dict[str, Any]:
+    return {"kind": "file", "summary": f"file {target} still open", "extra": {"target": target}}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # pytest's tmp_path: another session number, test counter and user.
+        (
+            "/tmp/pytest-of-root/pytest-4/test_c_file6/data.txt",
+            "/tmp/pytest-of-runner/pytest-17/test_c_file0/data.txt",
+        ),
+        # tempfile's random names, and a random hex suffix.
+        ("/tmp/tmpk3j_x8a2/cache.db", "/tmp/tmp9_qzeu0w/cache.db"),
+        ("/srv/out/export_a3f9c2e1.csv", "/srv/out/export_77b0e4d2.csv"),
+    ],
+)
+def test_temporary_names_are_not_part_of_a_fingerprint(first: str, second: str) -> None:
+    assert fingerprint(_file(first)) == fingerprint(_file(second))
+
+
+def test_a_file_under_another_folder_is_another_finding() -> None:
+    assert fingerprint(_file("/srv/out/a.csv")) != fingerprint(_file("/srv/in/a.csv"))
+
+
+def test_a_known_leak_file_written_before_a_normalisation_rule_still_matches(tmp_path):
+    old = {
+        "kind": FILE_KIND,
+        "version": 1,
+        "leaks": [
+            {"nodeid": "t.py::a", "fingerprint": "file | target=/srv/out/export_a#f#c#e#.csv"}
+        ],
+    }
+    path = tmp_path / "known.json"
+    path.write_text(json.dumps(old))
+    record = _leak("t.py::a", _file("/srv/out/export_99aa00bb.csv"))
+
+    KnownLeaks.load(path).apply(record)
+
+    assert record.verdict == "known"
+
+
+def _on_a_thread() -> dict[str, Any]:
+    """Objects a running thread allocated: no chain, the stack starts in threading.py."""
+    return {
+        "kind": "growing-container",
+        "summary": "5 list objects (1000 B) held by nothing the gc can see",
+        "retainer_chain": [],
+        "allocated_at": [
+            {
+                "filename": "/usr/lib/python3.11/threading.py",
+                "lineno": 1002,
+                "name": "",
+                "line": "self._bootstrap_inner()",
+            },
+            {"filename": "/src/app/poll.py", "lineno": 8, "name": "", "line": "junk.append([])"},
+        ],
+    }
+
+
+def _charged(record: TestRecord) -> TestRecord:
+    record.blame.append(
+        {
+            "kind": "thread",
+            "summary": "thread 'spinner' (target _spin, daemon) still running after teardown",
+            "created_by": "t.py::starts_the_thread",
+            "created_at": [],
+            "surfaced_in": record.nodeid,
+            "event": "held 5 object(s) its thread allocated during the test",
+            "count": 3,
+        }
+    )
+    return record
+
+
+def test_what_another_tests_thread_allocated_is_never_new(tmp_path):
+    known = _known(tmp_path, _leak("t.py::a", _finding()))
+    record = _charged(_leak("t.py::a", _finding(), _on_a_thread()))
+
+    known.apply(record)
+
+    assert record.verdict == "known"
+
+
+def test_a_test_whose_only_findings_are_another_threads_doing_is_not_a_new_leak(tmp_path):
+    known = _known(tmp_path, _leak("t.py::other", _finding()))
+    record = _charged(_leak("t.py::a", _on_a_thread()))
+
+    known.apply(record)
+
+    assert record.verdict == "known"
+    assert "a thread's doing" in record.message
+
+
+def test_without_a_thread_to_charge_objects_held_by_nothing_stay_a_finding(tmp_path):
+    known = _known(tmp_path, _leak("t.py::other", _finding()))
+    record = _leak("t.py::a", _on_a_thread())
+
+    known.apply(record)
+
+    assert record.verdict == "leak"
+
+
+def test_an_exported_thread_leak_lists_the_thread_not_what_it_allocated_meanwhile():
+    record = _leak("t.py::a", _thread("poller"), _on_a_thread())
+    document = known_leaks_document([record], "#1")
+    assert [leak["fingerprint"] for leak in document["leaks"]] == [fingerprint(_thread("x"))]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
+        (b"\xff\xfe{not utf-8", "is not UTF-8 text"),
         ("{not json", "is not JSON"),
         ('{"schema": 1, "tests": []}', "is not a known-leak file"),
         (json.dumps({"kind": FILE_KIND, "leaks": [{"nodeid": "x"}]}), "malformed entry"),
@@ -153,7 +263,10 @@ def test_vanished_says_nothing_of_tests_that_failed_or_did_not_run(tmp_path):
 )
 def test_a_bad_known_leak_file_is_refused_naming_it(tmp_path, content, message):
     path = tmp_path / "known.json"
-    path.write_text(content)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
 
     with pytest.raises(KnownLeakError, match=message):
         KnownLeaks.load(path)

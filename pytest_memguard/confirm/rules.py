@@ -14,7 +14,7 @@ from typing import Any
 
 from pytest_memguard.config import Limits
 from pytest_memguard.retainers import class_name
-from pytest_memguard.units import format_duration, format_size
+from pytest_memguard.units import format_duration, format_limit, format_size
 from pytest_memguard.window import GuardedRun
 
 
@@ -65,11 +65,11 @@ def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
     broken = []
     peak = figures["traced_peak"]
     if limits.peak is not None and peak is not None and peak > limits.peak:
-        broken.append(f"peak {format_size(peak)} over the limit {format_size(limits.peak)}")
+        broken.append(f"peak {format_size(peak)} over the limit {format_limit(limits.peak)}")
     rss = figures["rss_growth"]
     if limits.rss_growth is not None and rss > limits.rss_growth:
         broken.append(
-            f"RSS grew {format_size(rss)}, over the limit {format_size(limits.rss_growth)}"
+            f"RSS grew {format_size(rss)}, over the limit {format_limit(limits.rss_growth)}"
         )
     pause = figures["gc_pause_max"]
     if limits.gc_pause is not None and pause > limits.gc_pause:

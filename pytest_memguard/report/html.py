@@ -21,14 +21,14 @@ import heapq
 import json
 import math
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from pytest_memguard.atomic import write_text_atomically
+from pytest_memguard.compare import FIELDS, LEAK_VERDICTS, per_run
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.units import format_size
@@ -98,16 +98,7 @@ def write_html_report(
     version...). Parent directories are created; readers never see a half-written file.
     """
     document = render_html_report(records, history=history, header=header)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(document)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, document)
 
 
 def render_html_report(
@@ -247,14 +238,6 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _peak(delta: Mapping[str, Any]) -> tuple[float | None, str]:
-    """The peak of a run and where it comes from: tracemalloc when traced, else RSS."""
-    traced = _number(delta.get("traced_peak"))
-    if traced is not None:
-        return traced, "tracemalloc"
-    return _number(delta.get("rss_peak")), "RSS"
-
-
 def short_nodeid(nodeid: str, width: int) -> str:
     """A label for ``nodeid`` of at most ``width`` characters, for plots.
 
@@ -293,14 +276,14 @@ def _cards_html(records: Sequence[TestRecord]) -> str:
     retained = 0.0
     for record in records:
         counts[record.verdict] = counts.get(record.verdict, 0) + 1
-        retained += _number(record.delta.get("retained_bytes")) or 0.0
+        retained += _leaked(record) or 0.0
     cards = [
         ("total", f"{len(records):,}", "guarded tests"),
         ("leak", f"{counts['leak']:,}", "leaks"),
         ("over-limit", f"{counts['over-limit']:,}", "over a limit"),
         ("warmup", f"{counts['warmup']:,}", "warm-ups"),
         ("error", f"{counts['error']:,}", "errors"),
-        ("total", format_size(retained), "retained in all"),
+        ("total", format_size(retained), "leaked per run"),
     ]
     body = "".join(
         f'<div class="card {cls}"><div class="n">{escape(n)}</div>'
@@ -375,31 +358,47 @@ def _verdict_legend(verdicts: set[str]) -> list[svg.LegendItem]:
     return [svg.LegendItem(v, color) for v, color in VERDICT_COLORS.items() if v in verdicts]
 
 
+#: A value of one test for a bar chart, or None to leave the test out.
+Value = Callable[[TestRecord], "float | None"]
+
+#: Below this an RSS peak is page-granular noise (``compare.FIELDS["rss_peak"].floor``).
+RSS_NOISE = FIELDS["rss_peak"].floor
+
+
 def _top_bars(
-    records: Sequence[TestRecord], figure: str, label: str
+    records: Sequence[TestRecord], value_of: Value, label: str
 ) -> tuple[list[svg.Bar], set[str]]:
-    """The bars of the ``TOP_TESTS`` largest positive figures, ``figure`` being a delta key
-    or ``"peak"``."""
-    rows: list[tuple[float, str, TestRecord]] = []
-    for record in records:
-        if figure == "peak":
-            value, source = _peak(record.delta)
-        else:
-            value, source = _number(record.delta.get(figure)), ""
-        if value is not None and value > 0:
-            rows.append((value, source, record))
+    """The bars of the ``TOP_TESTS`` largest positive values."""
+    rows = [(value, record) for record in records if (value := value_of(record) or 0) > 0]
     top = heapq.nlargest(TOP_TESTS, rows, key=lambda row: row[0])
     bars = []
-    for value, source, record in top:
-        what = f"{label} ({source})" if source else label
-        tip = f"{record.nodeid}\n{what}: {format_size(value)}\nverdict: {record.verdict}"
-        if figure == "retained_bytes":
-            objects = _number(record.delta.get("retained_objects"))
-            if objects is not None:
-                tip += f"\n{objects:,.0f} object{'' if objects == 1 else 's'}"
+    for value, record in top:
+        tip = f"{record.nodeid}\n{label}: {format_size(value)}\nverdict: {record.verdict}"
+        objects = _number(record.delta.get("retained_objects"))
+        if label.startswith(("leaked", "retained")) and objects is not None:
+            tip += f"\n{objects:,.0f} object{'' if objects == 1 else 's'} on the first run"
         color = VERDICT_COLORS.get(record.verdict, svg.PALETTE[0])
         bars.append(svg.Bar(short_nodeid(record.nodeid, 44), value, color, tip))
-    return bars, {record.verdict for _, _, record in top}
+    return bars, {record.verdict for _, record in top}
+
+
+def _leaked(record: TestRecord) -> float | None:
+    """What a confirmed leak adds per run, in bytes."""
+    return per_run(record, "retained") if record.verdict in LEAK_VERDICTS else None
+
+
+def _warmup(record: TestRecord) -> float | None:
+    """What a warm-up test left on its first run: filled once, never again."""
+    return _number(record.delta.get("retained_bytes")) if record.verdict == "warmup" else None
+
+
+def _traced_peak(record: TestRecord) -> float | None:
+    return _number(record.delta.get("traced_peak"))
+
+
+def _rss_peak(record: TestRecord) -> float | None:
+    value = _number(record.delta.get("rss_peak"))
+    return value if value is not None and value >= RSS_NOISE else None
 
 
 def _figure(plot_id: str, content: str, note: str = "") -> str:
@@ -407,14 +406,19 @@ def _figure(plot_id: str, content: str, note: str = "") -> str:
     return f'<figure class="panel plot" id="{plot_id}">{content}{note_html}</figure>\n'
 
 
-def _bar_plot(records: Sequence[TestRecord], plot_id: str, figure: str, title: str) -> str:
-    label = "retained" if figure == "retained_bytes" else "peak"
-    bars, verdicts = _top_bars(records, figure, label)
+def _bar_plot(
+    records: Sequence[TestRecord],
+    plot_id: str,
+    value_of: Value,
+    title: str,
+    label: str,
+    empty: str,
+    note: str = "",
+) -> str:
+    bars, verdicts = _top_bars(records, value_of, label)
     if not bars:
-        return _figure(
-            plot_id,
-            f'<h2>{escape(title)}</h2><p class="note">No test has a {label} figure above zero.</p>',
-        )
+        content = f'<h2>{escape(title)}</h2><p class="note">{escape(empty)}</p>'
+        return _figure(plot_id, content, note)
     chart = svg.hbar_chart(
         title,
         bars,
@@ -422,26 +426,62 @@ def _bar_plot(records: Sequence[TestRecord], plot_id: str, figure: str, title: s
         ticks=svg.size_ticks,
         legend=_verdict_legend(verdicts),
     )
-    return _figure(plot_id, chart)
+    return _figure(plot_id, chart, note)
+
+
+def _peak_plot(records: Sequence[TestRecord]) -> str:
+    """The traced peak when any test was traced; else the RSS peak, said so, without the
+    page-granular noise under :data:`RSS_NOISE`."""
+    title = f"Peak per test, tracemalloc (top {TOP_TESTS})"
+    if any(_traced_peak(record) is not None for record in records):
+        empty = "No traced test has a peak above zero."
+        return _bar_plot(records, "plot-peak", _traced_peak, title, "tracemalloc peak", empty)
+    return _bar_plot(
+        records,
+        "plot-peak",
+        _rss_peak,
+        f"Peak per test, RSS: tracing was off (top {TOP_TESTS})",
+        "RSS peak",
+        f"Tracing was off, and no RSS peak reached {format_size(RSS_NOISE)}.",
+        f"RSS moves in whole pages: peaks under {format_size(RSS_NOISE)} are not drawn. "
+        "--memguard-trace measures the tracemalloc peak.",
+    )
+
+
+def _per_run(record: TestRecord) -> tuple[list[float | None], str]:
+    """A leak's growth per repetition: bytes, or entries of watched containers when the
+    growth is untracked objects (``str``, ``int``...), whose bytes the heap cannot see."""
+    sizes = [_number(rep.get("retained_bytes")) for rep in record.repetitions]
+    if any(sizes):
+        return sizes, "bytes"
+    entries = [_number(rep.get("container_growth")) for rep in record.repetitions]
+    return (entries, "entries") if any(entries) else (sizes, "bytes")
 
 
 def _leak_plot(records: Sequence[TestRecord]) -> str:
-    leaks = [r for r in records if r.verdict == "leak" and r.repetitions]
+    leaks = [r for r in records if r.verdict in LEAK_VERDICTS and r.repetitions]
     if not leaks:
         return ""
     panels = []
     for record in leaks[:MAX_LEAK_PANELS]:
-        values = [_number(rep.get("retained_bytes")) for rep in record.repetitions]
+        values, unit = _per_run(record)
+        entries = unit == "entries"
         panels.append(
             svg.line_chart(
                 record.nodeid,
                 [str(i + 1) for i in range(len(values))],
-                [svg.Series(record.nodeid, values, VERDICT_COLORS["leak"])],
-                fmt=_tick_size,
-                ticks=svg.size_ticks,
+                [
+                    svg.Series(
+                        record.nodeid,
+                        values,
+                        VERDICT_COLORS.get(record.verdict, VERDICT_COLORS["leak"]),
+                    )
+                ],
+                fmt=_tick_count if entries else _tick_size,
+                ticks=svg.count_ticks if entries else svg.size_ticks,
                 width=240,
                 height=140,
-                x_title="repetition",
+                x_title="repetition, entries added" if entries else "repetition",
                 show_legend=False,
                 y_ticks=3,
                 caption=short_nodeid(record.nodeid, 34),
@@ -461,23 +501,26 @@ def _leak_plot(records: Sequence[TestRecord]) -> str:
     )
 
 
+def _tick_count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
 def _history_plot(history: Sequence[tuple[str, Sequence[TestRecord]]]) -> str:
     if len(history) < 2:
         return ""
-    names, retained, peaks = [], [], []
+    names, leaked, peaks = [], [], []
     for name, run in history:
         names.append(str(name))
-        values = [_number(r.delta.get("retained_bytes")) for r in run]
-        known = [v for v in values if v is not None]
-        retained.append(sum(known) if known else None)
-        run_peaks = [p for p in (_peak(r.delta)[0] for r in run) if p is not None]
+        values = [value for value in map(_leaked, run) if value is not None]
+        leaked.append(sum(values) if values else 0.0)
+        run_peaks = [p for p in map(_traced_peak, run) if p is not None]
         peaks.append(max(run_peaks) if run_peaks else None)
     chart = svg.line_chart(
-        f"Retained and peak over {len(history)} saved runs",
+        f"Leaked per run and traced peak over {len(history)} saved runs",
         names,
         [
-            svg.Series("retained, all tests", retained, svg.PALETTE[0]),
-            svg.Series("peak, largest test", peaks, svg.PALETTE[3]),
+            svg.Series("leaked per run, all confirmed leaks", leaked, svg.PALETTE[0]),
+            svg.Series("tracemalloc peak, largest test", peaks, svg.PALETTE[3]),
         ],
         fmt=_tick_size,
         ticks=svg.size_ticks,
@@ -491,12 +534,32 @@ def _history_plot(history: Sequence[tuple[str, Sequence[TestRecord]]]) -> str:
 def _plots_html(
     records: Sequence[TestRecord], history: Sequence[tuple[str, Sequence[TestRecord]]]
 ) -> str:
+    untracked = sum(
+        1 for r in records if r.verdict in LEAK_VERDICTS and not _leaked(r) and r.repetitions
+    )
     return (
         '<section id="mg-plots"><h2>Plots</h2><div class="plots">'
         + _bar_plot(
-            records, "plot-retained", "retained_bytes", f"Retained bytes per test (top {TOP_TESTS})"
+            records,
+            "plot-retained",
+            _leaked,
+            f"Leaked per run by confirmed leaks (top {TOP_TESTS})",
+            "leaked per run",
+            "No confirmed leak retains tracked objects.",
+            f"{untracked} confirmed leak{'s' if untracked > 1 else ''} of untracked objects "
+            "(entries, not bytes): see the growth per repetition."
+            if untracked
+            else "",
         )
-        + _bar_plot(records, "plot-peak", "peak", f"Peak per test (top {TOP_TESTS})")
+        + _peak_plot(records)
+        + _bar_plot(
+            records,
+            "plot-warmup",
+            _warmup,
+            f"Warm-up: retained on the first run only (top {TOP_TESTS})",
+            "retained on the first run",
+            "No warm-up retained anything.",
+        )
         + "</div>"
         + _leak_plot(records)
         + _history_plot(history)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
 from typing import Any, TypeAlias
 
+from pytest_memguard.atomic import write_text_atomically
 from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.record import SCHEMA_VERSION, TestRecord
 
@@ -87,23 +86,9 @@ def write_json_report(
 
 
 def write_json_atomically(path: str | os.PathLike[str], document: Mapping[str, Any]) -> None:
-    """Write ``document`` as JSON to ``path``; readers never see a half-written file.
-
-    The document goes to a temporary file in the same directory, which then replaces
-    ``path``. Parent directories are created.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            # allow_nan=False: NaN and Infinity are not JSON, and other tools reject them.
-            json.dump(document, stream, indent=1, allow_nan=False)
-            stream.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``document`` as JSON to ``path`` with :func:`write_text_atomically`."""
+    # allow_nan=False: NaN and Infinity are not JSON, and other tools reject them.
+    write_text_atomically(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
 def load_json_report(path: str | os.PathLike[str]) -> dict[str, Any]:

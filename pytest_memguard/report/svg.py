@@ -64,8 +64,9 @@ class LegendItem:
     color: str
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering ``[low, high]`` with a 1-2-5 step, about ``count`` of them.
+def nice_ticks(low: float, high: float, count: int = 5, min_step: float = 0) -> list[float]:
+    """Round tick values covering ``[low, high]`` with a 1-2-5 step, about ``count`` of them,
+    never finer than ``min_step`` (1 for whole things: bytes, objects, entries).
 
     The first tick is at or below ``low`` and the last at or above ``high``, so the ticks
     also give the axis domain.
@@ -76,7 +77,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         low, high = high, low
     if high == low:
         high = low + 1
-    raw = (high - low) / max(count, 1)
+    raw = max((high - low) / max(count, 1), min_step)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     first = math.floor(low / step + 1e-9)
@@ -92,7 +93,14 @@ def size_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """
     top = max(abs(low), abs(high))
     unit = 1024 ** min(max(int(math.log(top, 1024)), 0), 4) if top >= 1 else 1
-    return [tick * unit for tick in nice_ticks(low / unit, high / unit, count)]
+    # Whole bytes: a 1 B range reads "0 B, 1 B", never "1 B / 0 B / 0 B".
+    steps = nice_ticks(low / unit, high / unit, count, 1 if unit == 1 else 0)
+    return [tick * unit for tick in steps]
+
+
+def count_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Like :func:`nice_ticks` for whole things (objects, entries): whole steps."""
+    return nice_ticks(low, high, count, 1)
 
 
 def _num(value: float) -> str:

@@ -80,7 +80,8 @@ def failure_text(record: TestRecord, verbose: bool = False) -> str:
     if len(message) > _BRIEF_MESSAGE_LINES:
         hidden.append(f"{len(message) - _BRIEF_MESSAGE_LINES} more lines")
     if len(findings) > _BRIEF_FINDINGS:
-        hidden.append(f"{len(findings) - _BRIEF_FINDINGS} more findings")
+        more = len(findings) - _BRIEF_FINDINGS
+        hidden.append(f"{more} more finding{'s' if more > 1 else ''}")
     if hidden:
         lines.append(f"  ... {' and '.join(hidden)}: -v or verbosity_memguard=1 shows all")
     return "\n".join(lines)
@@ -114,6 +115,19 @@ def blame_lines(records: Sequence[TestRecord]) -> Iterator[str]:
         when = f"during {where}" if where else f"between tests, before {record.nodeid}"
         times = f" ({charge['count']} times)" if charge["count"] > 1 else ""
         yield f"    {charge['event']}{times} {when}"
+
+
+#: Verdicts that fail a test in fail mode.
+FAILING_VERDICTS = ("leak", "over-limit")
+
+
+def warned_lines(records: Sequence[TestRecord]) -> Iterator[str]:
+    """Every test a memory verdict would fail, for warn mode: the tables name only the
+    worst few, and a leak outside them must still be named."""
+    failing = [record for record in records if record.verdict in FAILING_VERDICTS]
+    if failing:
+        yield f"{len(failing)} tests would fail without --memguard-mode=warn:"
+        yield from (f"  {record.verdict:<10} {record.nodeid}" for record in failing)
 
 
 def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
