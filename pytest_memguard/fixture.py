@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.config import parse_limit
+from pytest_memguard.explain.chains import class_name
 from pytest_memguard.heap import (
     HeapSnapshot,
     RssProbe,
@@ -21,7 +22,6 @@ from pytest_memguard.heap import (
     shallow_bytes,
     take_snapshot,
 )
-from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_size
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
@@ -164,7 +164,7 @@ def still_alive(expected: list[Expected]) -> str | None:
     alive = [(obj, name) for reference, name in expected if (obj := reference()) is not None]
     if not alive:
         return None
-    from pytest_memguard.retainers import explain
+    from pytest_memguard.explain.chains import explain
 
     lines = ["memguard: objects expected to be collected are still alive after teardown:"]
     for obj, name in alive:

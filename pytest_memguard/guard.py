@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.classify import RESOURCE_KINDS
 from pytest_memguard.config import Limits, Settings
 from pytest_memguard.confirm import (
     bounded_holders,
@@ -23,9 +22,10 @@ from pytest_memguard.confirm import (
     repetitions_for,
     retained_types,
 )
+from pytest_memguard.explain.chains import traceback_frames
+from pytest_memguard.explain.classify import RESOURCE_KINDS
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.retainers import traceback_frames
 from pytest_memguard.units import format_size
 from pytest_memguard.watch import Growth
 from pytest_memguard.window import (

@@ -473,7 +473,7 @@ def test_a_run_that_guards_nothing_loads_none_of_the_machinery(pytester, run_pyt
 
     result.assert_outcomes(passed=2)
     loaded = set((pytester.path / "loaded.txt").read_text().split())
-    heavy = {"builder", "guard", "window", "heap", "retainers", "history", "sentinels.suite"}
+    heavy = {"builder", "guard", "window", "heap", "explain", "history", "sentinels.suite"}
     assert not loaded & {f"pytest_memguard.{name}" for name in heavy}, loaded
     assert "pytest_memguard.config" in loaded
 

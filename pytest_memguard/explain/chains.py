@@ -47,7 +47,7 @@ from types import (
 )
 from typing import cast
 
-from pytest_memguard.classify import ADVICE, Evidence, classify
+from pytest_memguard.explain.classify import ADVICE, Evidence, classify
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.units import format_size
 
@@ -323,7 +323,7 @@ def _group(graph: _Graph) -> list[_Group]:
 
 
 def _framework_dirs() -> tuple[str, ...]:
-    dirs = [os.path.dirname(os.path.abspath(__file__))]
+    dirs = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     for name in ("pytest", "_pytest", "pluggy"):
         path = getattr(sys.modules.get(name), "__file__", None)
         if path:

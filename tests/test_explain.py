@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard import classify
+from pytest_memguard.explain import classify
+from pytest_memguard.explain.chains import MAX_DEPTH, explain
 from pytest_memguard.findings import Finding
-from pytest_memguard.retainers import MAX_DEPTH, explain
 
 MODULE = "memguard_app"
 
