@@ -67,7 +67,7 @@ def explain_run(run: GuardedRun, settings: Settings) -> list[Finding]:
     """Findings for the retained objects of a confirmed leak's last repetition."""
     if not run.retained:
         return []
-    from pytest_memguard.explain.chains import explain
+    from pytest_memguard.explain import explain
 
     return explain(
         run.retained,

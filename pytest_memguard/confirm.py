@@ -18,7 +18,7 @@ from typing import Any
 
 from pytest_memguard.bounds import declared_bound
 from pytest_memguard.config import Limits
-from pytest_memguard.explain.chains import class_name
+from pytest_memguard.explain.naming import class_name
 from pytest_memguard.units import format_duration, format_size
 from pytest_memguard.window import GuardedRun
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.config import parse_limit
-from pytest_memguard.explain.chains import class_name
+from pytest_memguard.explain.naming import class_name
 from pytest_memguard.heap import (
     HeapSnapshot,
     RssProbe,
@@ -164,7 +164,7 @@ def still_alive(expected: list[Expected]) -> str | None:
     alive = [(obj, name) for reference, name in expected if (obj := reference()) is not None]
     if not alive:
         return None
-    from pytest_memguard.explain.chains import explain
+    from pytest_memguard.explain import explain
 
     lines = ["memguard: objects expected to be collected are still alive after teardown:"]
     for obj, name in alive:

@@ -22,8 +22,8 @@ from pytest_memguard.confirm import (
     repetitions_for,
     retained_types,
 )
-from pytest_memguard.explain.chains import traceback_frames
 from pytest_memguard.explain.classify import RESOURCE_KINDS
+from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_size

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.explain import classify
-from pytest_memguard.explain.chains import MAX_DEPTH, explain
+from pytest_memguard.explain import classify, explain
+from pytest_memguard.explain.chains import MAX_DEPTH
 from pytest_memguard.findings import Finding
 
 MODULE = "memguard_app"
