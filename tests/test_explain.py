@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import io
 import sys
@@ -122,19 +123,80 @@ def poll(ready, stop, out):
 """
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Any]:
-    """The application module (typed ``Any``: built at run time), for the test only."""
-    path = tmp_path / f"{MODULE}.py"
-    path.write_text(SOURCE)
-    module = types.ModuleType(MODULE)
+def load(tmp_path: Path, name: str, source: str) -> Iterator[Any]:
+    """Module ``name`` run from ``source`` (typed ``Any``: built at run time), for the
+    test only."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    module = types.ModuleType(name)
     module.__file__ = str(path)
-    sys.modules[MODULE] = module
+    sys.modules[name] = module
     try:
-        exec(compile(SOURCE, str(path), "exec"), vars(module))
+        exec(compile(source, str(path), "exec"), vars(module))
         yield module
     finally:
-        del sys.modules[MODULE]
+        del sys.modules[name]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Any]:
+    """The application module."""
+    yield from load(tmp_path, MODULE, SOURCE)
+
+
+# A plotting library's shape: a module-level manager class keeps every figure open
+# until closed; the figure is also the value of a weak-keyed table, and the current
+# figure is a context variable, and a module global keeps a copy of the context.
+PLOTS = """
+import contextvars
+import weakref
+
+
+class Figure:
+    def __init__(self):
+        self.lines = [[0.0] * 100]
+
+
+class Canvas:
+    def __init__(self, figure):
+        self.figure = figure
+
+
+class FigureManager:
+    def __init__(self, canvas):
+        self.canvas = canvas
+
+
+class Gcf:
+    figs = {}
+
+
+class Key:
+    pass
+
+
+_FIGURE_OF = weakref.WeakKeyDictionary()
+_CURRENT = contextvars.ContextVar("current_figure")
+_KEYS = []
+_SNAPSHOT = None
+
+
+def figure():
+    global _SNAPSHOT
+    fig = Figure()
+    Gcf.figs[len(Gcf.figs) + 1] = FigureManager(Canvas(fig))
+    _KEYS.append(Key())
+    _FIGURE_OF[_KEYS[-1]] = fig
+    _CURRENT.set(fig)
+    _SNAPSHOT = contextvars.copy_context()
+    return fig
+"""
+
+
+@pytest.fixture
+def plots(tmp_path: Path) -> Iterator[Any]:
+    """The plotting library."""
+    yield from load(tmp_path, "memguard_plots", PLOTS)
 
 
 def young(build: Callable[[], object]) -> list[object]:
@@ -275,6 +337,21 @@ def test_module_global_is_preferred_to_a_longer_way_round(app: Any) -> None:
     app.DIRECT = payload
     app.ROUNDABOUT = {"a": {"b": [payload]}}
     assert chain_of(payload) == "memguard_app.DIRECT"
+
+
+def test_the_registry_code_reads_is_preferred_to_weak_tables_and_contexts(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    assert chain_of(fig) == "memguard_plots.Gcf.figs[1].canvas.figure"
+
+
+def test_the_growing_registry_is_named(plots: Any) -> None:
+    def run() -> None:
+        for _ in range(3):
+            contextvars.copy_context().run(plots.figure)
+
+    finding = explain(young(run))[0]
+    assert finding.summary.endswith(" held by memguard_plots.Gcf.figs"), finding.summary
+    assert finding.kind == "growing-container"
 
 
 def test_a_weakref_callback_is_followed_only_without_a_strong_path(

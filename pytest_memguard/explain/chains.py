@@ -13,11 +13,11 @@ from __future__ import annotations
 import gc
 import sys
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
+from pytest_memguard.explain.detours import is_detour, is_plugin_frame
 from pytest_memguard.explain.roots import CLASS, HOLDER, MODULE, ROOTS, SYS, THREAD, Roots
 
 #: Longest chain searched, in references from the retained object.
@@ -26,8 +26,6 @@ MAX_DEPTH = 40
 #: Objects looked up per ``gc.get_referrers`` call: each call walks the whole heap and
 #: its cost also grows with the number of objects it looks for.
 _BATCH = 32
-
-_WEAKREFS = (weakref.ref, weakref.ProxyType, weakref.CallableProxyType)
 
 
 @dataclass
@@ -77,31 +75,63 @@ class Search:
         self.index: dict[int, int] = {}
 
     def run(self, objs: list[object], starts: list[int]) -> Result:
-        """Search from ``objs[at]`` for each ``at`` of ``starts``."""
-        frontier = [self._add(objs[at], -1) for at in starts]
-        found = [(rank, at) for at in frontier if (rank := self._rank(at)) is not None]
-        # Weakrefs hold only their callback; they are followed only if nothing else leads out.
-        weak: list[int] = []
+        """Search from ``objs[at]`` for each ``at`` of ``starts``.
+
+        Detours (:mod:`~pytest_memguard.explain.detours`) are followed only once no
+        other way is left, and a root in ``sys`` is kept in reserve while the search
+        goes on for a module, a class, a thread or a holder.
+        """
+        found: list[tuple[int, int]] = []
+        reserve: list[tuple[int, int]] = []
+        frontier = [
+            at
+            for at in [self._add(objs[start], -1) for start in starts]
+            if self._found(at, found, reserve)
+        ]
+        detours: list[int] = []
         while frontier and not found:
             if self.depths[frontier[0]] >= MAX_DEPTH:
-                return self._result("depth", self._outermost())
+                return self._fallback(reserve, "depth")
             following: list[int] = []
             for at in range(0, len(frontier), _BATCH):
                 if time.monotonic() >= self.context.deadline:
                     if found:
                         break
-                    return self._result("timeout", self._outermost())
-                self._expand(frontier[at : at + _BATCH], following, weak, found)
+                    return self._fallback(reserve, "timeout")
+                self._expand(frontier[at : at + _BATCH], following, detours, found, reserve)
             frontier = following
             if not frontier and not found:
-                frontier, weak = weak, []
-        if found:
-            rank, _, at = min((rank, not self._defines(at), at) for rank, at in found)
-            return self._result("root", at, ROOTS[rank])
-        return self._result("exhausted", self._outermost())
+                frontier, detours = detours, []
+        return self._best(found) if found else self._fallback(reserve, "exhausted")
+
+    def _found(self, at: int, found: list[tuple[int, int]], reserve: list[tuple[int, int]]) -> bool:
+        """Note the root at ``at``, if it is one; whether the search goes on from it.
+
+        A root in ``sys`` ends its way (every module that imports ``sys`` holds it).
+        """
+        rank = self._rank(at)
+        if rank is not None:
+            (reserve if rank == SYS else found).append((rank, at))
+        return rank != SYS
+
+    def _best(self, found: list[tuple[int, int]]) -> Result:
+        rank, _, at = min((rank, not self._defines(at), at) for rank, at in found)
+        return self._result("root", at, ROOTS[rank])
+
+    def _fallback(self, reserve: list[tuple[int, int]], status: str) -> Result:
+        """The nearest root kept in reserve, else a partial path ending with ``status``."""
+        if reserve:
+            nearest = min(self.depths[at] for _, at in reserve)
+            return self._best([(rank, at) for rank, at in reserve if self.depths[at] == nearest])
+        return self._result(status, self._outermost())
 
     def _expand(
-        self, chunk: list[int], following: list[int], weak: list[int], found: list[tuple[int, int]]
+        self,
+        chunk: list[int],
+        following: list[int],
+        detours: list[int],
+        found: list[tuple[int, int]],
+        reserve: list[tuple[int, int]],
     ) -> None:
         positions = {id(self.nodes[at]): at for at in chunk}
         # A tuple is passed on as the call's argument tuple itself, which 3.13 reports as a
@@ -116,19 +146,18 @@ class Search:
                 or ident in self.context.ignore
                 or referrer is batch
                 or referrer is self.nodes
+                or is_plugin_frame(referrer)
             ):
                 continue
             parent = chunk[0] if len(chunk) == 1 else self._parent(referrer, positions)
             if parent < 0:
                 continue
             at = self._add(referrer, parent)
-            if isinstance(referrer, _WEAKREFS):
-                weak.append(at)
+            if is_detour(referrer):
+                detours.append(at)
                 continue
-            following.append(at)
-            rank = self._rank(at)
-            if rank is not None:
-                found.append((rank, at))
+            if self._found(at, found, reserve):
+                following.append(at)
 
     @staticmethod
     def _parent(referrer: object, positions: Mapping[int, int]) -> int:
