@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextvars
 import gc
 import io
@@ -344,6 +345,20 @@ def test_the_registry_code_reads_is_preferred_to_weak_tables_and_contexts(plots:
     assert chain_of(fig) == "memguard_plots.Gcf.figs[1].canvas.figure"
 
 
+def test_a_context_variable_is_named_when_nothing_else_holds(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    plots.Gcf.figs.clear()
+    plots._FIGURE_OF.clear()
+    assert chain_of(fig) == "memguard_plots._SNAPSHOT[<ContextVar 'current_figure'>]"
+
+
+def test_a_weak_keyed_table_is_named_when_nothing_else_holds(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    plots.Gcf.figs.clear()
+    plots._SNAPSHOT = None
+    assert chain_of(fig) == "memguard_plots._FIGURE_OF.data[<weakref to Key object>]"
+
+
 def test_the_growing_registry_is_named(plots: Any) -> None:
     def run() -> None:
         for _ in range(3):
@@ -516,6 +531,116 @@ def test_an_open_file_is_named_file_an_in_memory_stream_is_not(app: Any, tmp_pat
     finally:
         app.STREAMS[1].close()
     assert kinds == {"StringIO": "growing-container", "TextIOWrapper": "file"}
+
+
+# A library's caches, each registered for a clean-up by its cache_clear function (the
+# way typing keeps its lru_caches in typing._cleanups).
+CACHES = """
+import functools
+
+_cleanups = []
+
+
+def _cached(maxsize):
+    def decorate(func):
+        cached = functools.lru_cache(maxsize=maxsize)(func)
+        _cleanups.append(cached.cache_clear)
+
+        @functools.wraps(func)
+        def inner(*args):
+            return cached(*args)
+
+        return inner
+
+    return decorate
+
+
+class Alias:
+    def __init__(self, params):
+        self.params = params
+
+
+class Param:
+    pass
+
+
+@_cached(maxsize=64)
+def parametrize(params):
+    return Alias(params)
+
+
+@_cached(maxsize=None)
+def parametrize_forever(params):
+    return Alias(params)
+
+
+def make_hook():
+    seen = []
+
+    def hook(event):
+        seen.append(event)
+
+    return hook
+
+
+HOOKS = [make_hook()]
+"""
+
+
+@pytest.fixture
+def caches(tmp_path: Path) -> Iterator[Any]:
+    """The library with registered caches."""
+    yield from load(tmp_path, "memguard_caches", CACHES)
+
+
+def test_a_bounded_cache_reached_through_a_registry_is_warmup(caches: Any) -> None:
+    findings = explain(young(lambda: caches.parametrize(caches.Param())))
+    assert {finding.kind for finding in findings} == {"warmup"}, findings
+    alias = next(finding for finding in findings if "Alias" in finding.summary)
+    assert alias.chain_text.startswith("memguard_caches._cleanups[0].__self__[<cache entry>]")
+    assert alias.summary.endswith("(bounded: lru_cache(maxsize=64) of parametrize)")
+    assert "bounded container stops growing" in alias.advice
+
+
+def test_an_unbounded_cache_reached_through_a_registry_is_a_growing_container(
+    caches: Any,
+) -> None:
+    findings = explain(young(lambda: caches.parametrize_forever(caches.Param())))
+    assert {finding.kind for finding in findings} == {"growing-container"}, findings
+
+
+def test_a_registered_callback_s_own_container_is_not_a_listener(caches: Any) -> None:
+    run = lambda: caches.HOOKS[0](caches.Param())  # noqa: E731
+    finding = only(explain(young(run)))
+    assert finding.chain_text == "memguard_caches.HOOKS[0]<closure of make_hook>.seen[0]"
+    assert finding.kind == "closure"
+
+
+def test_a_lock_s_bound_method_without_a_chain_is_not_a_listener() -> None:
+    acquire = threading.Lock().acquire
+    finding = only(explain([acquire], chains=0))
+    assert finding.kind == "warmup"
+    assert finding.summary.endswith("(state the standard library keeps)")
+
+
+def test_a_weak_reference_in_a_module_list_is_not_a_growing_container(app: Any) -> None:
+    app.REFS = [weakref.ref(app.Registry)]  # logging._handlerList's shape
+    finding = only(explain([app.REFS[0]]))
+    assert finding.chain_text == "memguard_app.REFS[0]"
+    assert finding.kind == "warmup"
+
+
+def test_a_decoder_held_by_c_state_is_not_a_growing_container() -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    finding = only(explain([decoder]))
+    assert "held by nothing the gc can see" in finding.summary
+    assert finding.kind == "warmup"
+
+
+def test_a_stdlib_object_in_a_project_container_is_a_growing_container(app: Any) -> None:
+    app.LOCKS = [threading.Condition()]
+    finding = only(explain([app.LOCKS[0]]))
+    assert finding.kind == "growing-container"
 
 
 # --- grouping, sizes, allocation sites ------------------------------------------------------

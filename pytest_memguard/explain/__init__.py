@@ -96,9 +96,12 @@ def _explain_group(
         isolated=isolated,
     )
     kind = classify.classify(evidence)
+    text = summary(group, result, isolated, edges, context.timeout if context else 0.0)
+    if kind == "warmup":
+        text += f" ({classify.warmup_reason(evidence)})"
     return Finding(
         kind=kind,
-        summary=summary(group, result, isolated, edges, context.timeout if context else 0.0),
+        summary=text,
         count=group.count,
         bytes=group.bytes,
         retainer_chain=tuple(edges),

@@ -59,10 +59,11 @@ def _context_storage() -> tuple[type, ...]:
     return tuple(found)
 
 
-_CONTEXT_STORAGE = _context_storage()
+#: The types of a context's storage, the Context itself included.
+CONTEXT_STORAGE = _context_storage()
 
 
-def _is_weak_machinery(obj: object) -> bool:
+def is_weak_machinery(obj: object) -> bool:
     if isinstance(obj, _WEAKREFS):
         return True
     try:
@@ -77,15 +78,15 @@ def _is_weak_table(obj: object) -> bool:
     if type(obj) is not dict:
         return False
     first = next(iter(list(obj)[:1]), None)
-    return first is not None and _is_weak_machinery(first)
+    return first is not None and is_weak_machinery(first)
 
 
 def is_detour(obj: object) -> bool:
     """Whether a search should go through ``obj`` only when nothing else leads out."""
     return (
-        _is_weak_machinery(obj)
+        is_weak_machinery(obj)
         or _is_weak_table(obj)
-        or isinstance(obj, _CONTEXT_STORAGE)
+        or isinstance(obj, CONTEXT_STORAGE)
         or obj is sys.modules
     )
 

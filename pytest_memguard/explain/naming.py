@@ -8,6 +8,9 @@ cells fold into the edge after them.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from types import (
@@ -23,6 +26,7 @@ from types import (
 )
 
 from pytest_memguard.explain.chains import Context
+from pytest_memguard.explain.detours import CONTEXT_STORAGE
 from pytest_memguard.findings import ChainEdge
 
 #: Longest repr of a dict key shown in a chain.
@@ -32,6 +36,9 @@ _MISSING = object()
 
 
 _TYPE_GETTERS = type.__dict__
+
+# The C type of every functools.lru_cache (and functools.cache) wrapper.
+_LRU_CACHE = type(functools.lru_cache(maxsize=None)(print))
 
 
 def dict_of(obj: object) -> dict[str, object] | None:
@@ -63,6 +70,11 @@ def _key_text(key: object) -> str:
     if isinstance(key, (str, int)):
         text = repr(key)
         return text if len(text) <= _MAX_KEY else f"{text[: _MAX_KEY - 3]}..."
+    if isinstance(key, weakref.ref):
+        # A weak-keyed table's inner dict: code reads it with the key itself.
+        return f"<weakref to {_type_name(key())} object>"
+    if isinstance(key, contextvars.ContextVar):
+        return f"<ContextVar {key.name!r}>"
     return f"<{_type_name(key)} object>"
 
 
@@ -140,8 +152,13 @@ def _attribute_text(name: object) -> str:
     return f".__dict__[{_key_text(name)}]"
 
 
+def _cache_edge(parent: object, child: object) -> str | None:
+    """An entry of a ``functools.lru_cache``, whose table only the cache itself sees."""
+    return "[<cache entry>]" if isinstance(parent, _LRU_CACHE) else None
+
+
 def _edge(parent: object, child: object) -> str:
-    for finder in (_item_edge, _code_edge, _attribute_edge):
+    for finder in (_item_edge, _code_edge, _attribute_edge, _cache_edge):
         text = finder(parent, child)
         if text is not None:
             return text
@@ -199,6 +216,17 @@ def _steps(path: list[object], attribute_dict: bool) -> Iterator[tuple[object, s
             attribute_dict = True
         elif at + 2 < len(path) and isinstance(child, FrameType) and _frame_of(parent) is child:
             pass  # up to 3.10 a generator holds its locals through its frame: say "frame"
+        elif isinstance(parent, contextvars.Context):
+            # The context's trie nodes fold into the variable that holds the value.
+            end = next(
+                (n for n in range(at + 1, len(path)) if not isinstance(path[n], CONTEXT_STORAGE)),
+                len(path) - 1,
+            )
+            value = path[end]
+            variable = next((var for var, item in parent.items() if item is value), None)
+            text = "<internal ref>" if variable is None else f"[{_key_text(variable)}]"
+            yield value, text
+            at = end - 1
         elif (
             at + 3 < len(path)
             and isinstance(parent, FunctionType)
