@@ -9,17 +9,16 @@ import io
 import sys
 import threading
 import tracemalloc
-import types
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from explain_helpers import chain_of, load, only, young
 
 from pytest_memguard.explain import classify, explain
 from pytest_memguard.explain.chains import MAX_DEPTH
-from pytest_memguard.findings import Finding
 
 MODULE = "memguard_app"
 
@@ -124,21 +123,6 @@ def poll(ready, stop, out):
 """
 
 
-def load(tmp_path: Path, name: str, source: str) -> Iterator[Any]:
-    """Module ``name`` run from ``source`` (typed ``Any``: built at run time), for the
-    test only."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    sys.modules[name] = module
-    try:
-        exec(compile(source, str(path), "exec"), vars(module))
-        yield module
-    finally:
-        del sys.modules[name]
-
-
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Any]:
     """The application module."""
@@ -198,29 +182,6 @@ def figure():
 def plots(tmp_path: Path) -> Iterator[Any]:
     """The plotting library."""
     yield from load(tmp_path, "memguard_plots", PLOTS)
-
-
-def young(build: Callable[[], object]) -> list[object]:
-    """What ``build`` leaves alive, found the way the plugin does: the young heap."""
-    gc.collect()
-    gc.freeze()
-    try:
-        build()
-        gc.collect()
-        return gc.get_objects()
-    finally:
-        gc.unfreeze()
-
-
-def only(findings: list[Finding]) -> Finding:
-    assert len(findings) == 1, [finding.summary for finding in findings]
-    return findings[0]
-
-
-def chain_of(obj: object, **options: object) -> str:
-    finding = only(explain([obj], **options))  # type: ignore[arg-type]
-    assert finding.chain_complete, finding.summary
-    return finding.chain_text
 
 
 # --- edges ----------------------------------------------------------------------------
