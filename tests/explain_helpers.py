@@ -49,3 +49,52 @@ def chain_of(obj: object, **options: object) -> str:
     finding = only(explain([obj], **options))  # type: ignore[arg-type]
     assert finding.chain_complete, finding.summary
     return finding.chain_text
+
+
+# A plotting library's shape: a module-level manager class keeps every figure open
+# until closed; the figure is also the value of a weak-keyed table, and the current
+# figure is a context variable, and a module global keeps a copy of the context.
+PLOTS = """
+import contextvars
+import weakref
+
+
+class Figure:
+    def __init__(self):
+        self.lines = [[0.0] * 100]
+
+
+class Canvas:
+    def __init__(self, figure):
+        self.figure = figure
+
+
+class FigureManager:
+    def __init__(self, canvas):
+        self.canvas = canvas
+
+
+class Gcf:
+    figs = {}
+
+
+class Key:
+    pass
+
+
+_FIGURE_OF = weakref.WeakKeyDictionary()
+_CURRENT = contextvars.ContextVar("current_figure")
+_KEYS = []
+_SNAPSHOT = None
+
+
+def figure():
+    global _SNAPSHOT
+    fig = Figure()
+    Gcf.figs[len(Gcf.figs) + 1] = FigureManager(Canvas(fig))
+    _KEYS.append(Key())
+    _FIGURE_OF[_KEYS[-1]] = fig
+    _CURRENT.set(fig)
+    _SNAPSHOT = contextvars.copy_context()
+    return fig
+"""
