@@ -6,6 +6,7 @@ import codecs
 import contextvars
 import gc
 import io
+import queue
 import sys
 import threading
 import tracemalloc
@@ -547,6 +548,18 @@ def test_a_decoder_held_by_c_state_is_not_a_growing_container() -> None:
     finding = only(explain([decoder]))
     assert "held by nothing the gc can see" in finding.summary
     assert finding.kind == "warmup"
+
+
+def test_a_stdlib_object_no_search_looked_for_is_not_taken_for_machinery() -> None:
+    finding = only(explain([queue.Queue()], chains=0))
+    assert finding.kind == "growing-container"
+
+
+def test_a_module_s_own_globals_bound_nothing_it_holds(app: Any) -> None:
+    app.maxsize = 10
+    app.ITEMS = [app.Token()]
+    finding = only(explain([app.ITEMS[0]]))
+    assert finding.kind == "growing-container"
 
 
 def test_a_stdlib_object_in_a_project_container_is_a_growing_container(app: Any) -> None:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice, pairwise
-from types import CellType, FunctionType
+from types import BuiltinMethodType, CellType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 from pytest_memguard.bounds import declared_bound
@@ -42,7 +42,8 @@ class Evidence:
     root to ``top``, including the ``__dict__``, closure tuple and cell objects the
     chain text folds away. ``root`` says what the chain starts from: ``module``,
     ``class``, ``thread``, ``holder``, ``sys``, ``object``, or ``""`` without a chain.
-    ``isolated`` is true when nothing outside the group holds it.
+    ``isolated`` is true when nothing outside the group holds it; ``searched`` when a
+    chain search ran for it (without a chain: it found nothing the gc can see).
     """
 
     top: object
@@ -52,6 +53,7 @@ class Evidence:
     path: tuple[object, ...] = ()
     root: str = ""
     isolated: bool = False
+    searched: bool = False
 
 
 Classifier = Callable[[Evidence], bool]
@@ -199,6 +201,8 @@ def holder_bound(evidence: Evidence) -> str | None:
     """
     first = _holder_at(evidence)
     for obj in reversed(evidence.chain_objects[max(first - _BOUND_REACH, 0) : max(first, 0)]):
+        if isinstance(obj, (ModuleType, type)):
+            return None  # a root: its globals (sys.maxsize...) bound nothing it holds
         bound = _cache_bound(obj) or declared_bound(obj)
         if bound is not None or not isinstance(obj, _REGISTRIES):
             return bound
@@ -209,17 +213,21 @@ def is_machinery_state(evidence: Evidence) -> bool:
     """The group is state the standard library keeps for another object.
 
     A weak reference whose referent is not in the group (bookkeeping such as
-    ``logging._handlerList``), or an object the standard library owns (a lock's bound
-    method, a condition, a codec's decoder) that no container holds: nothing visible
-    holds it, or its holder is the standard library's too (a condition's attribute).
+    ``logging._handlerList``), or an object the standard library owns (a codec's
+    decoder, a condition, a lock's bound method) that is no container's entry: its
+    holder is the standard library's too (a condition's attribute), or a search found
+    nothing the gc can see. A bound method of the standard library's is machinery
+    even when no search ran: nothing registers one with a library by accident.
     """
-    if is_weak_machinery(evidence.top):
+    top = evidence.top
+    if is_weak_machinery(top):
         return True
-    if not is_stdlib_owned(evidence.top):
+    if not is_stdlib_owned(top):
         return False
     first = _holder_at(evidence)
     if first < 1:
-        return not evidence.chain_objects
+        bound_method = isinstance(top, (MethodType, BuiltinMethodType))
+        return not evidence.chain_objects and (evidence.searched or bound_method)
     holder = evidence.chain_objects[first - 1]
     return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
 

@@ -77,7 +77,10 @@ def _is_weak_table(obj: object) -> bool:
     ``weakref.finalize`` objects (its registry): its values live as long as the keys."""
     if type(obj) is not dict:
         return False
-    first = next(iter(list(obj)[:1]), None)
+    try:
+        first = next(iter(obj), None)
+    except RuntimeError:  # another thread changed it: a table of its own, not one of these
+        return False
     return first is not None and is_weak_machinery(first)
 
 

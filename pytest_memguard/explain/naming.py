@@ -72,7 +72,10 @@ def _key_text(key: object) -> str:
         return text if len(text) <= _MAX_KEY else f"{text[: _MAX_KEY - 3]}..."
     if isinstance(key, weakref.ref):
         # A weak-keyed table's inner dict: code reads it with the key itself.
-        return f"<weakref to {_type_name(key())} object>"
+        referent = key()
+        return (
+            "<dead weakref>" if referent is None else f"<weakref to {_type_name(referent)} object>"
+        )
     if isinstance(key, contextvars.ContextVar):
         return f"<ContextVar {key.name!r}>"
     return f"<{_type_name(key)} object>"
