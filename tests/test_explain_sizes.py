@@ -21,7 +21,12 @@ def make_handler(buf):
 
 
 OLD = list(range(100_000))
-"""
+
+
+class Wide:
+    def __init__(self):
+        self.NAME = None
+""".replace("NAME", "attribute_" + "x" * 5000)
 
 KIB = 1024
 
@@ -57,6 +62,14 @@ def test_what_existed_before_is_not_weighed(app: Any) -> None:
     finding = only(explain(young(run)))
     assert finding.chain_text == "memguard_sizes.HOLDER"
     assert finding.bytes < KIB, finding.bytes
+
+
+def test_attribute_names_are_the_class_s_not_the_instance_s(app: Any) -> None:
+    def run() -> None:
+        app.WIDE = app.Wide()
+
+    finding = only(explain(young(run)))
+    assert finding.bytes < 1000, finding.bytes  # the 5 KB name is not the instance's
 
 
 def test_an_object_two_groups_share_is_counted_once(app: Any) -> None:

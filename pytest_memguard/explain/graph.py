@@ -88,13 +88,17 @@ def build_graph(retained: Sequence[object], ignore: set[int]) -> Graph:
     graph = Graph(objs, occurrences)
     for obj in objs:
         kids: set[int] = set()
+        attributes = dict_of(obj)
+        if attributes is not None:
+            # Attribute names are the class's, shared by every instance: not the group's.
+            graph.outside.extend(attributes)
         refs = gc.get_referents(obj)
         own_dict_seen = False
         for ref in refs:
             at = index.get(id(ref), -1)
             if at >= 0:
                 kids.add(at)
-            elif not own_dict_seen and type(ref) is dict and dict_of(obj) is ref:
+            elif not own_dict_seen and ref is attributes:
                 # The object's own __dict__, not retained itself: look through it.
                 own_dict_seen = True
                 refs.extend(gc.get_referents(ref))
