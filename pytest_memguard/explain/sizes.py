@@ -12,6 +12,7 @@ pointing at an old table does not weigh the table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from types import CodeType
 from typing import Any
 
 from pytest_memguard.findings import Finding
@@ -26,8 +27,11 @@ def deep_sizes(groups: Sequence[Sequence[object]], outside: Iterable[object]) ->
     """
     from pympler.asizeof import Asizer  # 25 ms to import, paid by the first leak only
 
-    # code=True: a function's closure and defaults count (its code is old: outside)
+    # code=True: a function's closure and defaults count; code objects never do: the gc
+    # does not track them, so none is known to be the test's, and a bound method leads
+    # to its class's code.
     sizer: Any = Asizer(code=True)  # type: ignore[no-untyped-call]
+    sizer.exclude_types(CodeType)
     sizer.exclude_refs(*(obj for members in groups for obj in members))
     sizer.exclude_objs(*outside)
     return [int(sizer.asizeof(*members)) for members in groups]
