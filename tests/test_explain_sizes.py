@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,14 @@ def make_handler(buf):
 
 
 OLD = list(range(100_000))
+
+
+class Proxy:
+    def __init__(self):
+        self.rows = [[n] for n in range(10)]
+
+    def __getattr__(self, name):
+        raise ValueError(f"no {name}")
 
 
 class Wide:
@@ -70,6 +79,16 @@ def test_attribute_names_are_the_class_s_not_the_instance_s(app: Any) -> None:
 
     finding = only(explain(young(run)))
     assert finding.bytes < 1000, finding.bytes  # the 5 KB name is not the instance's
+
+
+def test_an_object_that_refuses_attribute_lookups_is_still_weighed(app: Any) -> None:
+    def run() -> None:
+        app.PROXY = app.Proxy()
+
+    finding = only(explain(young(run)))
+    # the proxy, its list and the ten rows, and up to 3.10 the proxy's __dict__
+    assert finding.count == (13 if sys.version_info < (3, 11) else 12)
+    assert finding.bytes > 10 * 56, finding.bytes
 
 
 def test_an_object_two_groups_share_is_counted_once(app: Any) -> None:
