@@ -217,6 +217,17 @@ def test_sys_state(app: Any) -> None:
     assert finding.extra["root"] == "sys"
 
 
+def test_a_module_global_a_little_further_is_preferred_to_sys_state(app: Any) -> None:
+    finder = app.Token()
+    app.HOLDER = app.Node()
+    app.HOLDER.items.append(finder)
+    sys.path_importer_cache["/memguard/nowhere"] = finder
+    try:
+        assert chain_of(finder) == "memguard_app.HOLDER.items[0]"
+    finally:
+        del sys.path_importer_cache["/memguard/nowhere"]
+
+
 @pytest.fixture
 def poller(app: Any) -> Iterator[object]:
     """A live thread 'poller' blocked in poll(), whose local ``buf`` is returned."""

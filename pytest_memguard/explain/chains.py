@@ -27,6 +27,9 @@ MAX_DEPTH = 40
 #: its cost also grows with the number of objects it looks for.
 _BATCH = 32
 
+#: How much further than a root in ``sys`` a search looks for another root.
+_SLACK = 3
+
 
 @dataclass
 class Context:
@@ -79,7 +82,8 @@ class Search:
 
         Detours (:mod:`~pytest_memguard.explain.detours`) are followed only once no
         other way is left, and a root in ``sys`` is kept in reserve while the search
-        goes on for a module, a class, a thread or a holder.
+        goes on, a few references further at most, for a module, a class, a thread or a
+        holder.
         """
         found: list[tuple[int, int]] = []
         reserve: list[tuple[int, int]] = []
@@ -90,7 +94,8 @@ class Search:
         ]
         detours: list[int] = []
         while frontier and not found:
-            if self.depths[frontier[0]] >= MAX_DEPTH:
+            depth = self.depths[frontier[0]]
+            if depth >= MAX_DEPTH or (reserve and depth > self.depths[reserve[0][1]] + _SLACK):
                 return self._fallback(reserve, "depth")
             following: list[int] = []
             for at in range(0, len(frontier), _BATCH):
