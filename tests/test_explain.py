@@ -523,6 +523,7 @@ def test_a_bounded_cache_reached_through_a_registry_is_warmup(caches: Any) -> No
     alias = next(finding for finding in findings if "Alias" in finding.summary)
     assert alias.chain_text.startswith("memguard_caches._cleanups[0].__self__[<cache entry>]")
     assert alias.summary.endswith("(bounded: lru_cache(maxsize=64) of parametrize)")
+    assert alias.extra["bound"] == "lru_cache(maxsize=64) of parametrize"
     assert "bounded container stops growing" in alias.advice
 
 

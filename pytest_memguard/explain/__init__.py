@@ -98,8 +98,12 @@ def _explain_group(
     )
     kind = classify.classify(evidence)
     text = summary(group, result, isolated, edges, context.timeout if context else 0.0)
+    extra: dict[str, object] = {"root": evidence.root}
     if kind == "warmup":
         text += f" ({classify.warmup_reason(evidence)})"
+        bound = classify.holder_bound(evidence)
+        if bound is not None:
+            extra["bound"] = bound
     return Finding(
         kind=kind,
         summary=text,
@@ -109,5 +113,5 @@ def _explain_group(
         chain_complete=result is None or result.status not in ("timeout", "depth"),
         allocated_at=group.allocated_at[-traceback_depth:] if traceback_depth > 0 else (),
         advice=classify.ADVICE[kind],
-        extra={"root": evidence.root},
+        extra=extra,
     )
