@@ -7,9 +7,11 @@ one :class:`~pytest_memguard.findings.Finding` per group, largest first:
 - :mod:`.sizes` weighs each group (deep size, shared objects once);
 - :mod:`.sites` reads allocation sites from tracemalloc;
 - :mod:`.roots` lists what a chain may start from (modules, classes, threads, holders);
-- :mod:`.chains` searches a path of references from a root to each of the first groups;
+- :mod:`.chains` searches a path of references from a root to each of the first groups,
+  going through :mod:`.detours` (weak tables, contexts) only when nothing else leads out;
 - :mod:`.naming` writes that path the way code reads it;
-- :mod:`.classify` names the kind of leak and the advice;
+- :mod:`.classify` names the kind of leak and the advice, telling code someone
+  registered from the standard library's machinery with :mod:`.owners`;
 - :mod:`.summary` words the finding.
 """
 
@@ -88,7 +90,7 @@ def _explain_group(
         edges, reached = render(result.path, result.root, context)
     evidence = classify.Evidence(
         top=graph.objs[sub.representative] if result is None else result.path[-1],
-        members=tuple(graph.objs[at] for each in group.subgraphs for at in each.members),
+        members=tuple(group.members(graph.objs)),
         chain=tuple(edges),
         chain_objects=tuple(reached),
         path=tuple(result.path) if result is not None and edges else (),
