@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,13 @@ def test_an_object_that_refuses_attribute_lookups_is_still_weighed(app: Any) -> 
     # the proxy, its list and the ten rows, and up to 3.10 the proxy's __dict__
     assert finding.count == (13 if sys.version_info < (3, 11) else 12)
     assert finding.bytes > 10 * 56, finding.bytes
+
+
+def test_a_weak_reference_does_not_weigh_its_referent(app: Any) -> None:
+    app.TARGET = app.Wide()
+    app.REFS = [weakref.ref(app.TARGET)]
+    finding = only(explain([app.REFS[0]]))
+    assert finding.bytes < 200, finding.bytes
 
 
 def test_an_object_two_groups_share_is_counted_once(app: Any) -> None:

@@ -96,7 +96,6 @@ def _explain_group(
         path=tuple(result.path) if result is not None and edges else (),
         root=result.root if result is not None and edges else "",
         isolated=isolated,
-        searched=result is not None,
     )
     kind = classify.classify(evidence)
     text = summary(group, result, isolated, edges, context.timeout if context else 0.0)

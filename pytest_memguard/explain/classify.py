@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice, pairwise
-from types import BuiltinMethodType, CellType, FunctionType, MethodType, ModuleType
+from types import CellType, FunctionType, ModuleType
 from typing import Any
 
 from pytest_memguard.bounds import declared_bound
@@ -42,8 +42,7 @@ class Evidence:
     root to ``top``, including the ``__dict__``, closure tuple and cell objects the
     chain text folds away. ``root`` says what the chain starts from: ``module``,
     ``class``, ``thread``, ``holder``, ``sys``, ``object``, or ``""`` without a chain.
-    ``isolated`` is true when nothing outside the group holds it; ``searched`` when a
-    chain search ran for it (without a chain: it found nothing the gc can see).
+    ``isolated`` is true when nothing outside the group holds it.
     """
 
     top: object
@@ -53,7 +52,6 @@ class Evidence:
     path: tuple[object, ...] = ()
     root: str = ""
     isolated: bool = False
-    searched: bool = False
 
 
 Classifier = Callable[[Evidence], bool]
@@ -214,10 +212,10 @@ def is_machinery_state(evidence: Evidence) -> bool:
 
     A weak reference whose referent is not in the group (bookkeeping such as
     ``logging._handlerList``), or an object the standard library owns (a codec's
-    decoder, a condition, a lock's bound method) that is no container's entry: its
-    holder is the standard library's too (a condition's attribute), or a search found
-    nothing the gc can see. A bound method of the standard library's is machinery
-    even when no search ran: nothing registers one with a library by accident.
+    decoder, a lock, a condition's bound method) that is no container's entry: its
+    holder is the standard library's too (a condition's attribute), or no chain shows
+    one (nothing the gc can see holds it, or it was not among the groups searched:
+    the project's own growth is in the first groups, the largest).
     """
     top = evidence.top
     if is_weak_machinery(top):
@@ -226,8 +224,7 @@ def is_machinery_state(evidence: Evidence) -> bool:
         return False
     first = _holder_at(evidence)
     if first < 1:
-        bound_method = isinstance(top, (MethodType, BuiltinMethodType))
-        return not evidence.chain_objects and (evidence.searched or bound_method)
+        return not evidence.chain_objects
     holder = evidence.chain_objects[first - 1]
     return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
 

@@ -92,6 +92,10 @@ def build_graph(retained: Sequence[object], ignore: set[int]) -> Graph:
         if attributes is not None:
             # Attribute names are the class's, shared by every instance: not the group's.
             graph.outside.extend(attributes)
+        referent = obj() if isinstance(obj, weakref.ref) else None
+        if referent is not None:
+            # asizeof weighs a weak reference's referent: it is not what the weakref keeps.
+            graph.outside.append(referent)
         refs = gc.get_referents(obj)
         own_dict_seen = False
         for ref in refs:
