@@ -608,6 +608,14 @@ def test_largest_group_first(app: Any) -> None:
     assert findings[0].summary.startswith("1 list object (")
 
 
+def test_warmup_groups_come_after_the_leaks(app: Any) -> None:
+    app.SMALL = app.Token()
+    app.REFS = [weakref.ref(app.Registry, print) for _ in range(50)]  # one each: a callback
+    findings = explain([app.SMALL, *app.REFS])
+    assert findings[0].bytes < findings[1].bytes
+    assert [finding.kind for finding in findings][:2] == ["growing-container", "warmup"]
+
+
 def test_only_the_first_groups_get_chains(app: Any) -> None:
     app.A, app.B = app.Token(), app.Key()
     findings = explain([app.A, app.B], chains=1)

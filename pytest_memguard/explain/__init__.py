@@ -1,7 +1,7 @@
 """The explain stage: what a confirmed leak retains, who holds it, where it was made.
 
 :func:`explain` takes the retained objects of one run of a leaking test and returns
-one :class:`~pytest_memguard.findings.Finding` per group, largest first:
+one :class:`~pytest_memguard.findings.Finding` per group, largest first (warm-up last):
 
 - :mod:`.graph` groups the retained objects (tops, cycles, allocation sites);
 - :mod:`.sizes` weighs each group (deep size, shared objects once);
@@ -55,7 +55,8 @@ def explain(
     own lists of the retained objects, its frames' containers); ``retained`` itself and
     the frames of the calling thread are always left out. ``holders`` labels extra
     roots, such as fixture values. ``allocated_at`` has up to ``traceback_depth`` frames
-    when tracemalloc traced the objects. Returns one finding per group.
+    when tracemalloc traced the objects. Returns one finding per group, largest first,
+    groups of kind ``warmup`` (not leaks of their own) after the others.
     """
     ignore = {id(retained), *exclude}
     graph = build_graph(retained, ignore)
@@ -66,10 +67,12 @@ def explain(
     if chains > 0 and groups:
         context = Context(Roots.collect(), ignore, holders, time.monotonic() + timeout, timeout)
         ignore.update(context.roots.container_ids())
-    return [
+    findings = [
         _explain_group(graph, group, context if rank < chains else None, traceback_depth)
         for rank, group in enumerate(groups)
     ]
+    # The leak before what is not one: a report shows the first finding first.
+    return sorted(findings, key=lambda finding: finding.kind == "warmup")
 
 
 def _explain_group(
