@@ -75,7 +75,7 @@ def explain_run(run: GuardedRun, settings: Settings, ignore: set[int]) -> list[F
     in ``ignore`` are the plugin's own bookkeeping, never part of a chain."""
     if not run.retained:
         return []
-    from pytest_memguard.retainers import explain
+    from pytest_memguard.explain import explain
 
     return explain(
         run.retained,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.config import parse_limit
+from pytest_memguard.explain.naming import class_name
 from pytest_memguard.heap import (
     HeapSnapshot,
     RssProbe,
@@ -23,7 +24,6 @@ from pytest_memguard.heap import (
     shallow_bytes,
     take_snapshot,
 )
-from pytest_memguard.retainers import class_name
 from pytest_memguard.units import format_limit, format_size
 from pytest_memguard.watch import ContainerWatch, Growth
 
@@ -202,7 +202,7 @@ def still_alive(expected: list[Expected]) -> str | None:
     alive = [(obj, name) for reference, name in expected if (obj := reference()) is not None]
     if not alive:
         return None
-    from pytest_memguard.retainers import explain
+    from pytest_memguard.explain import explain
 
     lines = ["memguard: objects expected to be collected are still alive after teardown:"]
     for obj, name in alive:

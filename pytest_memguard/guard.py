@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.classify import RESOURCE_KINDS
 from pytest_memguard.config import Limits, Settings
 from pytest_memguard.confirm.bounds import Holders, find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
@@ -26,10 +25,12 @@ from pytest_memguard.confirm.rules import (
     retained_types,
     unexplained_growth,
 )
+from pytest_memguard.explain import explained_bytes
 from pytest_memguard.explain.causes import Root, RootBook
+from pytest_memguard.explain.classify import RESOURCE_KINDS
+from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.retainers import traceback_frames
 from pytest_memguard.units import format_size
 from pytest_memguard.watch import Growth
 from pytest_memguard.window import (
@@ -68,6 +69,10 @@ def _recent_entries(container: object) -> list[object]:
     if isinstance(container, (set, frozenset)):
         return list(container)
     return []
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _entries(count: int, noun: str) -> str:
@@ -353,11 +358,21 @@ class Guard:
                 self._warmup(record, unattributed)
                 last.release()
                 return
+        # One definition of a leak's bytes and objects: what its findings weigh (deep
+        # size, shared objects once) and count, in the header, the record and reports.
+        leaked = [finding for finding in explained if finding.kind != "warmup"]
+        weighed = (sum(finding.count for finding in leaked), explained_bytes(leaked))
+        if leaked:
+            record.delta = {
+                **record.delta,
+                "retained_objects": weighed[0],
+                "retained_bytes": weighed[1],
+            }
         resources, explained = _fold_into_resources(last.sentinel_findings, explained)
         findings[:0] = resources + explained + unexplained
         over_limit = record.message if record.verdict == "over-limit" else ""
         record.verdict = "leak"
-        record.message = _leak_message([*evidence[:-1], last], last)
+        record.message = _leak_message([*evidence[:-1], last], last, weighed if leaked else None)
         if over_limit:
             record.message += "\n  also " + over_limit
         root = self.roots.add(record.nodeid, [finding.to_dict() for finding in findings])
@@ -454,15 +469,20 @@ def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> No
             return
 
 
-def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
+def _leak_message(
+    runs: list[GuardedRun], last: GuardedRun, weighed: tuple[int, int] | None
+) -> str:
+    """The header of a leak: what each run added (the findings' own count and deep size
+    when they were explained), then resources and untracked growth."""
     counts = [run.retained_objects for run in runs]
-    sizes = [int(run.figures["retained_bytes"]) for run in runs]
     grown = [run.container_growth for run in runs]
     parts = [finding.summary for finding in last.sentinel_findings]
     if any(counts):
+        objects, size = weighed or (counts[-1], int(last.figures["retained_bytes"]))
+        runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
         parts.append(
-            f"retained {counts[-1]} objects / {format_size(sizes[-1])} on each of "
-            f"{len(runs)} runs: {counts}"
+            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: "
+            f"{counts}"
         )
         parts.append(f"top retained types: {retained_types(last.retained)}")
     if any(grown):
@@ -470,4 +490,4 @@ def _leak_message(runs: list[GuardedRun], last: GuardedRun) -> str:
             f"module-level containers grew by {_entries(grown[-1], 'entry')} on each of "
             f"{len(runs)} runs: {grown}"
         )
-    return "leak confirmed: " + "\n  ".join(parts)
+    return "confirmed: " + "\n  ".join(parts)

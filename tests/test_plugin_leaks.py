@@ -69,10 +69,10 @@ def test_leak_pattern_fails_as_leak(pytester, run_pytest, source):
     result.stdout.fnmatch_lines(
         [
             "*_ test_pattern _*",
-            "memguard: leak: leak confirmed: *",
+            "memguard: leak: confirmed: *",
             "*= memguard =*",
             "*1 guarded tests: 1 leak",
-            "LEAK test_leaky.py::test_pattern - memguard: leak: leak confirmed*",
+            "LEAK test_leaky.py::test_pattern - memguard: leak: confirmed*",
         ]
     )
 
@@ -93,7 +93,7 @@ def test_untracked_strings_are_caught_by_the_container_watch(pytester, run_pytes
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "memguard: leak: leak confirmed: module-level containers grew by 1 entr* "
+            "memguard: leak: confirmed: module-level containers grew by 1 entr* "
             "on each of 3 runs: [[]1, 1, 1]*",
             "*growing-container: test_leaky.NAMES grew by 1 entr* on each run*",
         ]
@@ -114,7 +114,7 @@ def test_failure_text_names_the_figures_of_each_repetition(pytester, run_pytest)
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["memguard: leak: leak confirmed: retained 1 objects * on each of 3 runs: [[]1, 1, 1]*"]
+        ["memguard: leak: confirmed: retained 1 object * on each of 3 runs: [[]1, 1, 1]*"]
     )
 
 
@@ -160,7 +160,7 @@ def test_repeat_zero_lets_the_screened_run_decide(pytester, run_pytest, read_lin
     assert read_lines(runs) == ["sent"]
     result.stdout.fnmatch_lines(
         [
-            "memguard: leak: leak confirmed: * on each of 1 runs: [[]*]*",
+            "memguard: leak: confirmed: * on the run: [[]*]*",
             "LEAK test_side_effect.py::test_sends_mail - *",
         ]
     )

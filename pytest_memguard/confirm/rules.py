@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_memguard.config import Limits
-from pytest_memguard.retainers import class_name
+from pytest_memguard.explain.naming import class_name
 from pytest_memguard.units import format_duration, format_limit, format_size
 from pytest_memguard.window import GuardedRun
 

@@ -1,1 +1,121 @@
-"""Explaining confirmed leaks: retainer chains, kinds, and roots across the session."""
+"""The explain stage: what a confirmed leak retains, who holds it, where it was made.
+
+:func:`explain` takes the retained objects of one run of a leaking test and returns
+one :class:`~pytest_memguard.findings.Finding` per group, largest first (warm-up last):
+
+- :mod:`.graph` groups the retained objects (tops, cycles, allocation sites);
+- :mod:`.sizes` weighs each group (deep size, shared objects once);
+- :mod:`.sites` reads allocation sites from tracemalloc;
+- :mod:`.roots` lists what a chain may start from (modules, classes, threads, holders);
+- :mod:`.chains` searches a path of references from a root to each of the first groups,
+  going through :mod:`.detours` (weak tables, contexts) only when nothing else leads out;
+- :mod:`.naming` writes that path the way code reads it;
+- :mod:`.classify` names the kind of leak and the advice, telling code someone
+  registered from the standard library's machinery with :mod:`.owners`;
+- :mod:`.summary` words the finding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
+
+from pytest_memguard.explain import classify
+from pytest_memguard.explain.chains import Context, Search
+from pytest_memguard.explain.graph import Graph, Group, build_graph, find_holders, groups_of
+from pytest_memguard.explain.naming import render
+from pytest_memguard.explain.roots import Roots
+from pytest_memguard.explain.sizes import explained_bytes
+from pytest_memguard.explain.summary import summary
+from pytest_memguard.findings import ChainEdge, Finding
+
+__all__ = ["explain", "explained_bytes"]
+
+#: Where the search of a group without a top starts, at most.
+_MAX_STARTS = 256
+
+_NO_HOLDERS: Mapping[int, str] = MappingProxyType({})
+
+
+def explain(
+    retained: Sequence[object],
+    *,
+    chains: int = 3,
+    timeout: float = 2.0,
+    traceback_depth: int = 10,
+    exclude: Collection[int] = (),
+    holders: Mapping[int, str] = _NO_HOLDERS,
+) -> list[Finding]:
+    """Group ``retained`` objects, find who holds the largest groups, classify each group.
+
+    ``chains`` groups (largest first) get a retainer chain; ``timeout`` seconds bound all
+    their searches together, after which a chain is partial (``chain_complete=False``).
+    ``exclude`` holds the ids of objects that must never appear in a chain (the caller's
+    own lists of the retained objects, its frames' containers); ``retained`` itself and
+    the frames of the calling thread are always left out. ``holders`` labels extra
+    roots, such as fixture values. ``allocated_at`` has up to ``traceback_depth`` frames
+    when tracemalloc traced the objects. Returns one finding per group, largest first,
+    groups of kind ``warmup`` (not leaks of their own) after the others.
+    """
+    ignore = {id(retained), *exclude}
+    graph = build_graph(retained, ignore)
+    find_holders(graph)
+    groups = groups_of(graph)
+    ignore.add(id(graph.objs))
+    context = None
+    if chains > 0 and groups:
+        context = Context(Roots.collect(), ignore, holders, time.monotonic() + timeout, timeout)
+        ignore.update(context.roots.container_ids())
+    findings = [
+        _explain_group(graph, group, context if rank < chains else None, traceback_depth)
+        for rank, group in enumerate(groups)
+    ]
+    # The leak before what is not one: a report shows the first finding first.
+    return sorted(findings, key=lambda finding: finding.kind == "warmup")
+
+
+def _explain_group(
+    graph: Graph, group: Group, context: Context | None, traceback_depth: int
+) -> Finding:
+    sub = group.subgraphs[0]
+    result = None
+    if context is not None and not sub.isolated:
+        result = Search(context).run(graph.objs, sub.starts[:_MAX_STARTS])
+    isolated = sub.isolated or (
+        result is not None and sub.rootless and result.status == "exhausted"
+    )
+    edges: list[ChainEdge] = []
+    reached: list[object] = []
+    # An exhausted search that never left the start found nothing to name.
+    named = result is not None and (len(result.path) > 1 or result.status != "exhausted")
+    if context is not None and result is not None and named and not isolated:
+        edges, reached = render(result.path, result.root, context)
+    evidence = classify.Evidence(
+        top=graph.objs[sub.representative] if result is None else result.path[-1],
+        members=tuple(group.members(graph.objs)),
+        chain=tuple(edges),
+        chain_objects=tuple(reached),
+        path=tuple(result.path) if result is not None and edges else (),
+        root=result.root if result is not None and edges else "",
+        isolated=isolated,
+    )
+    kind = classify.classify(evidence)
+    text = summary(group, result, isolated, edges, context.timeout if context else 0.0)
+    extra: dict[str, object] = {"root": evidence.root}
+    if kind == "warmup":
+        text += f" ({classify.warmup_reason(evidence)})"
+        bound = classify.holder_bound(evidence)
+        if bound is not None:
+            extra["bound"] = bound
+    return Finding(
+        kind=kind,
+        summary=text,
+        count=group.count,
+        bytes=group.bytes,
+        retainer_chain=tuple(edges),
+        chain_complete=result is None or result.status not in ("timeout", "depth"),
+        allocated_at=group.allocated_at[-traceback_depth:] if traceback_depth > 0 else (),
+        advice=classify.ADVICE[kind],
+        extra=extra,
+    )

@@ -8,7 +8,7 @@ import threading
 from typing import cast
 
 from pytest_memguard.blame import Ledger, watch_object
-from pytest_memguard.classify import ADVICE
+from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import codecs
+import contextvars
 import gc
 import io
 import sys
 import threading
 import tracemalloc
-import types
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from explain_helpers import PLOTS, chain_of, load, only, young
 
-from pytest_memguard import classify
-from pytest_memguard.findings import Finding
-from pytest_memguard.retainers import MAX_DEPTH, explain
+from pytest_memguard.explain import classify, explain
+from pytest_memguard.explain.chains import MAX_DEPTH
 
 MODULE = "memguard_app"
 
@@ -124,40 +125,14 @@ def poll(ready, stop, out):
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Any]:
-    """The application module (typed ``Any``: built at run time), for the test only."""
-    path = tmp_path / f"{MODULE}.py"
-    path.write_text(SOURCE)
-    module = types.ModuleType(MODULE)
-    module.__file__ = str(path)
-    sys.modules[MODULE] = module
-    try:
-        exec(compile(SOURCE, str(path), "exec"), vars(module))
-        yield module
-    finally:
-        del sys.modules[MODULE]
+    """The application module."""
+    yield from load(tmp_path, MODULE, SOURCE)
 
 
-def young(build: Callable[[], object]) -> list[object]:
-    """What ``build`` leaves alive, found the way the plugin does: the young heap."""
-    gc.collect()
-    gc.freeze()
-    try:
-        build()
-        gc.collect()
-        return gc.get_objects()
-    finally:
-        gc.unfreeze()
-
-
-def only(findings: list[Finding]) -> Finding:
-    assert len(findings) == 1, [finding.summary for finding in findings]
-    return findings[0]
-
-
-def chain_of(obj: object, **options: object) -> str:
-    finding = only(explain([obj], **options))  # type: ignore[arg-type]
-    assert finding.chain_complete, finding.summary
-    return finding.chain_text
+@pytest.fixture
+def plots(tmp_path: Path) -> Iterator[Any]:
+    """The plotting library."""
+    yield from load(tmp_path, "memguard_plots", PLOTS)
 
 
 # --- edges ----------------------------------------------------------------------------
@@ -241,6 +216,17 @@ def test_sys_state(app: Any) -> None:
     assert finding.extra["root"] == "sys"
 
 
+def test_a_module_global_a_little_further_is_preferred_to_sys_state(app: Any) -> None:
+    finder = app.Token()
+    app.HOLDER = app.Node()
+    app.HOLDER.items.append(finder)
+    sys.path_importer_cache["/memguard/nowhere"] = finder
+    try:
+        assert chain_of(finder) == "memguard_app.HOLDER.items[0]"
+    finally:
+        del sys.path_importer_cache["/memguard/nowhere"]
+
+
 @pytest.fixture
 def poller(app: Any) -> Iterator[object]:
     """A live thread 'poller' blocked in poll(), whose local ``buf`` is returned."""
@@ -275,6 +261,35 @@ def test_module_global_is_preferred_to_a_longer_way_round(app: Any) -> None:
     app.DIRECT = payload
     app.ROUNDABOUT = {"a": {"b": [payload]}}
     assert chain_of(payload) == "memguard_app.DIRECT"
+
+
+def test_the_registry_code_reads_is_preferred_to_weak_tables_and_contexts(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    assert chain_of(fig) == "memguard_plots.Gcf.figs[1].canvas.figure"
+
+
+def test_a_context_variable_is_named_when_nothing_else_holds(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    plots.Gcf.figs.clear()
+    plots._FIGURE_OF.clear()
+    assert chain_of(fig) == "memguard_plots._SNAPSHOT[<ContextVar 'current_figure'>]"
+
+
+def test_a_weak_keyed_table_is_named_when_nothing_else_holds(plots: Any) -> None:
+    fig = contextvars.copy_context().run(plots.figure)
+    plots.Gcf.figs.clear()
+    plots._SNAPSHOT = None
+    assert chain_of(fig) == "memguard_plots._FIGURE_OF.data[<weakref to Key object>]"
+
+
+def test_the_growing_registry_is_named(plots: Any) -> None:
+    def run() -> None:
+        for _ in range(3):
+            contextvars.copy_context().run(plots.figure)
+
+    finding = explain(young(run))[0]
+    assert finding.summary.endswith(" held by memguard_plots.Gcf.figs"), finding.summary
+    assert finding.kind == "growing-container"
 
 
 def test_a_weakref_callback_is_followed_only_without_a_strong_path(
@@ -441,6 +456,129 @@ def test_an_open_file_is_named_file_an_in_memory_stream_is_not(app: Any, tmp_pat
     assert kinds == {"StringIO": "growing-container", "TextIOWrapper": "file"}
 
 
+# A library's caches, each registered for a clean-up by its cache_clear function (the
+# way typing keeps its lru_caches in typing._cleanups).
+CACHES = """
+import functools
+
+_cleanups = []
+
+
+def _cached(maxsize):
+    def decorate(func):
+        cached = functools.lru_cache(maxsize=maxsize)(func)
+        _cleanups.append(cached.cache_clear)
+
+        @functools.wraps(func)
+        def inner(*args):
+            return cached(*args)
+
+        return inner
+
+    return decorate
+
+
+class Alias:
+    def __init__(self, params):
+        self.params = params
+
+
+class Param:
+    pass
+
+
+@_cached(maxsize=64)
+def parametrize(params):
+    return Alias(params)
+
+
+@_cached(maxsize=None)
+def parametrize_forever(params):
+    return Alias(params)
+
+
+def make_hook():
+    seen = []
+
+    def hook(event):
+        seen.append(event)
+
+    return hook
+
+
+HOOKS = [make_hook()]
+"""
+
+
+@pytest.fixture
+def caches(tmp_path: Path) -> Iterator[Any]:
+    """The library with registered caches."""
+    yield from load(tmp_path, "memguard_caches", CACHES)
+
+
+def test_a_bounded_cache_reached_through_a_registry_is_warmup(caches: Any) -> None:
+    findings = explain(young(lambda: caches.parametrize(caches.Param())))
+    assert {finding.kind for finding in findings} == {"warmup"}, findings
+    alias = next(finding for finding in findings if "Alias" in finding.summary)
+    assert alias.chain_text.startswith("memguard_caches._cleanups[0].__self__[<cache entry>]")
+    assert alias.summary.endswith("(bounded: lru_cache(maxsize=64) of parametrize)")
+    assert alias.extra["bound"] == "lru_cache(maxsize=64) of parametrize"
+    assert "bounded container stops growing" in alias.advice
+
+
+def test_an_unbounded_cache_reached_through_a_registry_is_a_growing_container(
+    caches: Any,
+) -> None:
+    findings = explain(young(lambda: caches.parametrize_forever(caches.Param())))
+    assert {finding.kind for finding in findings} == {"growing-container"}, findings
+
+
+def test_a_registered_callback_s_own_container_is_not_a_listener(caches: Any) -> None:
+    run = lambda: caches.HOOKS[0](caches.Param())  # noqa: E731
+    finding = only(explain(young(run)))
+    assert finding.chain_text == "memguard_caches.HOOKS[0]<closure of make_hook>.seen[0]"
+    assert finding.kind == "closure"
+
+
+def test_a_lock_s_bound_method_without_a_chain_is_not_a_listener() -> None:
+    acquire = threading.Lock().acquire
+    finding = only(explain([acquire], chains=0))
+    assert finding.kind == "warmup"
+    assert finding.summary.endswith("(state the standard library keeps)")
+
+
+def test_a_weak_reference_in_a_module_list_is_not_a_growing_container(app: Any) -> None:
+    app.REFS = [weakref.ref(app.Registry)]  # logging._handlerList's shape
+    finding = only(explain([app.REFS[0]]))
+    assert finding.chain_text == "memguard_app.REFS[0]"
+    assert finding.kind == "warmup"
+
+
+def test_a_decoder_held_by_c_state_is_not_a_growing_container() -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    finding = only(explain([decoder]))
+    assert "held by nothing the gc can see" in finding.summary
+    assert finding.kind == "warmup"
+
+
+def test_a_stdlib_object_no_search_looked_for_is_machinery() -> None:
+    finding = only(explain([threading.Lock()], chains=0))
+    assert finding.kind == "warmup"
+
+
+def test_a_module_s_own_globals_bound_nothing_it_holds(app: Any) -> None:
+    app.maxsize = 10
+    app.ITEMS = [app.Token()]
+    finding = only(explain([app.ITEMS[0]]))
+    assert finding.kind == "growing-container"
+
+
+def test_a_stdlib_object_in_a_project_container_is_a_growing_container(app: Any) -> None:
+    app.LOCKS = [threading.Condition()]
+    finding = only(explain([app.LOCKS[0]]))
+    assert finding.kind == "growing-container"
+
+
 # --- grouping, sizes, allocation sites ------------------------------------------------------
 
 
@@ -468,6 +606,14 @@ def test_largest_group_first(app: Any) -> None:
     ]
     assert findings[0].bytes > findings[1].bytes
     assert findings[0].summary.startswith("1 list object (")
+
+
+def test_warmup_groups_come_after_the_leaks(app: Any) -> None:
+    app.SMALL = app.Token()
+    app.REFS = [weakref.ref(app.Registry, print) for _ in range(50)]  # one each: a callback
+    findings = explain([app.SMALL, *app.REFS])
+    assert findings[0].bytes < findings[1].bytes
+    assert [finding.kind for finding in findings][:2] == ["growing-container", "warmup"]
 
 
 def test_only_the_first_groups_get_chains(app: Any) -> None:

@@ -14,15 +14,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice, pairwise
-from types import CellType, FunctionType
+from types import CellType, FunctionType, ModuleType
 from typing import Any
 
+from pytest_memguard.confirm.bounds import declared_bound
+from pytest_memguard.explain.detours import is_weak_machinery
+from pytest_memguard.explain.owners import is_callback, is_stdlib_owned
 from pytest_memguard.findings import KINDS, ChainEdge
 
 #: How many items of a container are looked at to decide it is a registry of callables.
 _SAMPLE = 64
 
 _REGISTRIES = (dict, list, tuple, deque, set, frozenset)
+
+#: Objects up the chain from the group searched for a declared bound.
+_BOUND_REACH = 4
 
 
 @dataclass(frozen=True)
@@ -51,16 +57,12 @@ class Evidence:
 Classifier = Callable[[Evidence], bool]
 
 
-def _is_callback(obj: object) -> bool:
-    return callable(obj) and not isinstance(obj, type)
-
-
 def _is_registry(holder: object) -> bool:
     """A plain container whose items are mostly callables."""
     if not isinstance(holder, _REGISTRIES):
         return False
     items = list(islice(holder.values() if isinstance(holder, dict) else holder, _SAMPLE))
-    return sum(map(_is_callback, items)) * 2 > len(items)
+    return sum(map(is_callback, items)) * 2 > len(items)
 
 
 def _is_uncollectable(evidence: Evidence) -> bool:
@@ -75,15 +77,23 @@ def _is_cycle(evidence: Evidence) -> bool:
 
 
 def _is_listener(evidence: Evidence) -> bool:
-    """A callable (or what a callable keeps alive) registered in a container of callables.
+    """A callback registered in a container of callables, or what it keeps alive.
 
-    Without a chain, a retained callable is taken for a listener: registering callbacks
-    is by far the commonest way a function outlives the call that made it.
+    The registered callable is the group's own (added while the test ran) or holds the
+    group directly (a bound method's ``__self__``, a closure's cells): a registry the
+    chain merely passes through on its way to a cache or a list further on does not
+    make a listener. Without a chain, a retained callback is taken for a listener:
+    registering callbacks is by far the commonest way a function outlives the call
+    that made it.
     """
-    if not evidence.chain_objects:
-        return _is_callback(evidence.top)
-    steps = pairwise(evidence.chain_objects)
-    return any(_is_registry(holder) and _is_callback(item) for holder, item in steps)
+    chain = evidence.chain_objects
+    if not chain:
+        return is_callback(evidence.top)
+    members = {id(obj) for obj in evidence.members}
+    return any(
+        _is_registry(holder) and is_callback(item) and (id(item) in members or at == len(chain) - 2)
+        for at, (holder, item) in enumerate(pairwise(chain), start=1)
+    )
 
 
 def _is_closure(evidence: Evidence) -> bool:
@@ -160,6 +170,76 @@ RESOURCE_KINDS: dict[str, Classifier] = {
 }
 
 
+def _holder_at(evidence: Evidence) -> int:
+    """Where the chain reaches the group: the index of its first member, or -1."""
+    members = {id(obj) for obj in evidence.members}
+    return next((at for at, obj in enumerate(evidence.chain_objects) if id(obj) in members), -1)
+
+
+def _cache_bound(obj: object) -> str | None:
+    """``"lru_cache(maxsize=128) of f"`` for a ``functools.lru_cache`` with a bound."""
+    try:
+        cache_info = getattr(obj, "cache_info", None)
+        maxsize = cache_info().maxsize if callable(cache_info) else None
+    except Exception:  # any object's attribute may fail to read
+        return None
+    if not isinstance(maxsize, int):
+        return None
+    return f"lru_cache(maxsize={maxsize}) of {getattr(obj, '__qualname__', '?')}"
+
+
+def holder_bound(evidence: Evidence) -> str | None:
+    """The bound of the container that holds the group, or of an owner further up.
+
+    The search goes up the chain from the container the group hangs in, through plain
+    containers (a bounded object's inner storage), to the first other object: a bound
+    declared there (``deque(maxlen)``, ``lru_cache(maxsize)``, a cache class's
+    ``maxsize``) holds the group however the chain reached it, even through a registry
+    of the caches' ``cache_clear`` functions.
+    """
+    first = _holder_at(evidence)
+    for obj in reversed(evidence.chain_objects[max(first - _BOUND_REACH, 0) : max(first, 0)]):
+        if isinstance(obj, (ModuleType, type)):
+            return None  # a root: its globals (sys.maxsize...) bound nothing it holds
+        bound = _cache_bound(obj) or declared_bound(obj)
+        if bound is not None or not isinstance(obj, _REGISTRIES):
+            return bound
+    return None
+
+
+def is_machinery_state(evidence: Evidence) -> bool:
+    """The group is state the standard library keeps for another object.
+
+    A weak reference whose referent is not in the group (bookkeeping such as
+    ``logging._handlerList``), or an object the standard library owns (a codec's
+    decoder, a lock, a condition's bound method) that is no container's entry: its
+    holder is the standard library's too (a condition's attribute), or no chain shows
+    one (nothing the gc can see holds it, or it was not among the groups searched:
+    the project's own growth is in the first groups, the largest).
+    """
+    top = evidence.top
+    if is_weak_machinery(top):
+        return True
+    if not is_stdlib_owned(top):
+        return False
+    first = _holder_at(evidence)
+    if first < 1:
+        return not evidence.chain_objects
+    holder = evidence.chain_objects[first - 1]
+    return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
+
+
+def _is_warmup(evidence: Evidence) -> bool:
+    """Growth that is not a leak of its own: under a bound, or machinery's state."""
+    return holder_bound(evidence) is not None or is_machinery_state(evidence)
+
+
+def warmup_reason(evidence: Evidence) -> str:
+    """Why a group of kind ``warmup`` is one, for its summary."""
+    bound = holder_bound(evidence)
+    return f"bounded: {bound}" if bound else "state the standard library keeps"
+
+
 def _is_growing_container(evidence: Evidence) -> bool:
     """The default: a confirmed leak grows some structure reachable from a root every run."""
     return True
@@ -170,6 +250,7 @@ CLASSIFIERS: dict[str, Classifier] = {
     "uncollectable": _is_uncollectable,
     **RESOURCE_KINDS,
     "cycle": _is_cycle,
+    "warmup": _is_warmup,
     "listener": _is_listener,
     "closure": _is_closure,
     "growing-container": _is_growing_container,
@@ -188,6 +269,10 @@ ADVICE: dict[str, str] = {
     "file": "close the file in teardown, or open it in a with-block",
     "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",
     "cycle": "break the reference cycle (weakref back-pointer) or close() the objects explicitly",
+    "warmup": (
+        "nothing to fix on its own: a bounded container stops growing at its bound, and "
+        "the standard library's state goes away with the object it serves"
+    ),
     "listener": "remove the listener in teardown or register it with a weakref",
     "closure": (
         "do not capture large data in long-lived callbacks; pass it explicitly or drop the "

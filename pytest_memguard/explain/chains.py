@@ -1,0 +1,219 @@
+"""The chain search: a shortest path of references from a root to a retained group.
+
+A breadth-first search backwards over ``gc.get_referrers`` from the group's starts
+stops at the first level that reaches a root (:mod:`pytest_memguard.explain.roots`),
+bounded in depth and in time. Each level is one pass over the heap per batch of
+objects (the heap must not be frozen: ``gc.get_referrers`` does not see frozen
+objects), so chains found near a root are cheap whatever the heap size; the time
+budget stops the rest.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType, ModuleType
+
+from pytest_memguard.explain.detours import is_detour, is_plugin_frame
+from pytest_memguard.explain.roots import CLASS, HOLDER, MODULE, ROOTS, SYS, THREAD, Roots
+
+#: Longest chain searched, in references from the retained object.
+MAX_DEPTH = 40
+
+#: Objects looked up per ``gc.get_referrers`` call: each call walks the whole heap and
+#: its cost also grows with the number of objects it looks for.
+_BATCH = 32
+
+#: How much further than a root in ``sys`` a search looks for another root.
+_SLACK = 3
+
+
+@dataclass
+class Context:
+    """What every search of one explanation shares: roots, ignored ids, the deadline."""
+
+    roots: Roots
+    ignore: set[int]
+    holders: Mapping[int, str]
+    deadline: float
+    timeout: float
+
+
+@dataclass
+class Result:
+    """A search's outcome: a path from a root, or from the farthest object reached."""
+
+    # "root", "exhausted" (no root anywhere), "timeout" or "depth".
+    status: str
+    path: list[object]  # from the root (or the outermost object found) to the start
+    root: str  # one of ROOTS, or "object"
+
+
+def _stack_frame_ids() -> set[int]:
+    ids = set()
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        ids.add(id(frame))
+        frame = frame.f_back
+    return ids
+
+
+class Search:
+    """Breadth-first search from retained objects back to a root over ``gc.get_referrers``.
+
+    Nodes live in one list and are otherwise referred to by index, so the search's own
+    bookkeeping holds no object the next ``gc.get_referrers`` call could report.
+    """
+
+    __slots__ = ("context", "depths", "index", "nodes", "parents")
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.nodes: list[object] = []
+        self.parents: list[int] = []
+        self.depths: list[int] = []
+        self.index: dict[int, int] = {}
+
+    def run(self, objs: list[object], starts: list[int]) -> Result:
+        """Search from ``objs[at]`` for each ``at`` of ``starts``.
+
+        Detours (:mod:`~pytest_memguard.explain.detours`) are followed only once no
+        other way is left, and a root in ``sys`` is kept in reserve while the search
+        goes on, a few references further at most, for a module, a class, a thread or a
+        holder.
+        """
+        found: list[tuple[int, int]] = []
+        reserve: list[tuple[int, int]] = []
+        frontier = [
+            at
+            for at in [self._add(objs[start], -1) for start in starts]
+            if self._found(at, found, reserve)
+        ]
+        detours: list[int] = []
+        while frontier and not found:
+            depth = self.depths[frontier[0]]
+            if depth >= MAX_DEPTH or (reserve and depth > self.depths[reserve[0][1]] + _SLACK):
+                return self._fallback(reserve, "depth")
+            following: list[int] = []
+            for at in range(0, len(frontier), _BATCH):
+                if time.monotonic() >= self.context.deadline:
+                    if found:
+                        break
+                    return self._fallback(reserve, "timeout")
+                self._expand(frontier[at : at + _BATCH], following, detours, found, reserve)
+            frontier = following
+            if not frontier and not found:
+                frontier, detours = detours, []
+        return self._best(found) if found else self._fallback(reserve, "exhausted")
+
+    def _found(self, at: int, found: list[tuple[int, int]], reserve: list[tuple[int, int]]) -> bool:
+        """Note the root at ``at``, if it is one; whether the search goes on from it.
+
+        A root in ``sys`` ends its way (every module that imports ``sys`` holds it).
+        """
+        rank = self._rank(at)
+        if rank is not None:
+            (reserve if rank == SYS else found).append((rank, at))
+        return rank != SYS
+
+    def _best(self, found: list[tuple[int, int]]) -> Result:
+        rank, _, at = min((rank, not self._defines(at), at) for rank, at in found)
+        return self._result("root", at, ROOTS[rank])
+
+    def _fallback(self, reserve: list[tuple[int, int]], status: str) -> Result:
+        """The nearest root kept in reserve, else a partial path ending with ``status``."""
+        if reserve:
+            nearest = min(self.depths[at] for _, at in reserve)
+            return self._best([(rank, at) for rank, at in reserve if self.depths[at] == nearest])
+        return self._result(status, self._outermost())
+
+    def _expand(
+        self,
+        chunk: list[int],
+        following: list[int],
+        detours: list[int],
+        found: list[tuple[int, int]],
+        reserve: list[tuple[int, int]],
+    ) -> None:
+        positions = {id(self.nodes[at]): at for at in chunk}
+        # A tuple is passed on as the call's argument tuple itself, which 3.13 reports as a
+        # referrer (earlier versions skip it): skipping ``batch`` covers both.
+        batch = tuple(self.nodes[at] for at in chunk)
+        skip = _stack_frame_ids()
+        for referrer in gc.get_referrers(*batch):
+            ident = id(referrer)
+            if (
+                ident in self.index
+                or ident in skip
+                or ident in self.context.ignore
+                or referrer is batch
+                or referrer is self.nodes
+                or is_plugin_frame(referrer)
+            ):
+                continue
+            parent = chunk[0] if len(chunk) == 1 else self._parent(referrer, positions)
+            if parent < 0:
+                continue
+            at = self._add(referrer, parent)
+            if is_detour(referrer):
+                detours.append(at)
+                continue
+            if self._found(at, found, reserve):
+                following.append(at)
+
+    @staticmethod
+    def _parent(referrer: object, positions: Mapping[int, int]) -> int:
+        # -1 when another thread dropped the reference since gc.get_referrers saw it.
+        return next(
+            (positions[id(ref)] for ref in gc.get_referents(referrer) if id(ref) in positions), -1
+        )
+
+    def _add(self, obj: object, parent: int) -> int:
+        at = len(self.nodes)
+        self.nodes.append(obj)
+        self.parents.append(parent)
+        self.depths.append(self.depths[parent] + 1 if parent >= 0 else 0)
+        self.index[id(obj)] = at
+        return at
+
+    def _rank(self, at: int) -> int | None:
+        obj = self.nodes[at]
+        ident = id(obj)
+        roots = self.context.roots
+        if ident in roots.modules:
+            return SYS if roots.modules[ident] is sys else MODULE
+        if ident in roots.classes:
+            return CLASS
+        if ident in roots.thread_locals:
+            return THREAD
+        if ident in self.context.holders:
+            return HOLDER
+        if isinstance(obj, ModuleType):
+            return SYS if obj is sys else MODULE
+        return None
+
+    def _defines(self, at: int) -> bool:
+        """Whether the root at ``at`` is the module that defines what it holds.
+
+        An object imported elsewhere (``from shop.events import bus``) is held by every
+        importing module too; the chain names the module it comes from.
+        """
+        module = self.context.roots.modules.get(id(self.nodes[at]))
+        if module is None or self.parents[at] < 0:
+            return False
+        held = self.nodes[self.parents[at]]
+        owner = getattr(held, "__module__", None) if callable(held) else None
+        return module.__name__ in (owner, type(held).__module__)
+
+    def _outermost(self) -> int:
+        return max(range(len(self.nodes)), key=self.depths.__getitem__)
+
+    def _result(self, status: str, at: int, root: str = "object") -> Result:
+        path = []
+        while at >= 0:
+            path.append(self.nodes[at])
+            at = self.parents[at]
+        return Result(status, path, root)

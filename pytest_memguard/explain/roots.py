@@ -1,0 +1,79 @@
+"""What a chain search stops at: modules, classes, live threads' locals, labelled holders."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from dataclasses import dataclass
+from types import FrameType, ModuleType
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by a class statement or type()
+
+#: Kinds of root, in order of preference among roots at the same distance.
+ROOTS = ("module", "class", "thread", "holder", "sys")
+MODULE, CLASS, THREAD, HOLDER, SYS = range(len(ROOTS))
+
+
+@dataclass
+class Roots:
+    """What a search stops at, looked up by id."""
+
+    modules: dict[int, ModuleType]  # id(module.__dict__) -> module
+    classes: dict[int, type]  # id(class dict) -> class
+    thread_locals: dict[int, str]  # id(value) -> "Thread 'x' frame f() local y"
+    # Keeps the locals alive so that their ids are not reused while a search runs.
+    pinned: list[object]
+
+    @classmethod
+    def collect(cls) -> Roots:
+        modules = {
+            id(vars(module)): module
+            for module in list(sys.modules.values())
+            if isinstance(module, ModuleType)
+        }
+        pinned: list[object] = []
+        return cls(modules, _class_dicts(), _thread_locals(pinned), pinned)
+
+    def container_ids(self) -> set[int]:
+        return {id(self.modules), id(self.classes), id(self.pinned)}
+
+
+def _class_dicts() -> dict[int, type]:
+    found: dict[int, type] = {}
+    seen = {id(object)}
+    todo: list[type] = [object]
+    while todo:
+        cls = todo.pop()
+        if cls.__flags__ & _HEAPTYPE:
+            # A class's __dict__ is a read-only proxy; the proxy refers to the real dict.
+            found[id(gc.get_referents(cls.__dict__)[0])] = cls
+        subclasses: list[type] = type.__subclasses__(cls)
+        for sub in subclasses:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                todo.append(sub)
+    return found
+
+
+def _thread_locals(pinned: list[object]) -> dict[int, str]:
+    """Labels for the locals of every other thread's frames, the outermost frame winning.
+
+    On 3.11+ a running frame's locals are invisible to ``gc.get_referrers``, so a live
+    thread's stack is a root to look up, not a referrer to find.
+    """
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    labels: dict[int, str] = {}
+    frames = sys._current_frames()
+    # Our own frame, held by that dict, would be a cycle keeping every pinned object alive
+    # (the tests' resources too) until a full collection, long after this window.
+    del frames[threading.get_ident()]
+    for ident, top in frames.items():
+        thread = f"Thread {names[ident]!r}" if ident in names else f"Thread {ident}"
+        frame: FrameType | None = top
+        while frame is not None:
+            for name, value in frame.f_locals.items():
+                labels[id(value)] = f"{thread} frame {frame.f_code.co_name}() local {name}"
+                pinned.append(value)
+            frame = frame.f_back
+    return labels
