@@ -150,6 +150,8 @@ class Guard:
         #: What one referrer search over the heap took lately (a guess until the first):
         #: looking a holder up pays off for a test whose re-run would cost more.
         self._search_seconds = FIRST_SEARCH_GUESS
+        #: The plugin's own lists of the test being judged, skipped by holder searches.
+        self._ours: tuple[object, ...] = ()
 
     def guard(
         self,
@@ -200,6 +202,8 @@ class Guard:
         if record.outcome != "passed":
             return  # a failing or skipped test is not judged on memory
         findings: list[Finding] = []
+        # The screened run's list of survivors is the plugin's: never a holder.
+        self._ours = (screen, screen.retained)
         broken = exceeded_limits(screen.figures, limits)
         if broken:
             record.verdict = "over-limit"
@@ -241,7 +245,7 @@ class Guard:
         holders = None
         if self._worth_a_search(seconds):
             unexplained = screen.triage.unexplained_of(screen.retained)
-            holders = self._find(unexplained, (screen, screen.retained))
+            holders = self._find(unexplained, ())
         if holders is not None and holders.all_bounded and not screen.growth:
             self._remember(holders)
             bounds = sorted(set(holders.bounds.values()))
@@ -281,7 +285,7 @@ class Guard:
         """Who holds ``objs`` (O(heap)); the time it took sets when searching pays off."""
         started = time.perf_counter()
         try:
-            return find_holders(objs, ignore=ignore)
+            return find_holders(objs, ignore=(*self._ours, *ignore))
         finally:
             self._search_seconds = time.perf_counter() - started
 
@@ -315,7 +319,9 @@ class Guard:
     ) -> None:
         """Growth on every run: a leak, unless only bounded containers hold it."""
         last = evidence[-1]
-        holders = self._find(last.retained, (last, evidence)) if last.retained else None
+        holders = (
+            self._find(last.retained, (last, evidence, last.retained)) if last.retained else None
+        )
         only_objects = not (last.container_growth or last.sentinel_findings)
         if holders is not None and holders.all_bounded and only_objects:
             self._remember(holders)
@@ -352,7 +358,7 @@ class Guard:
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         if not (last.sentinel_findings or unexplained):
-            unattributed = _unattributed(explained)
+            unattributed = _unattributed(explained) or _all_warmup(explained)
             if unattributed:
                 findings[:0] = explained
                 self._warmup(record, unattributed)
@@ -436,6 +442,14 @@ def _unattributed(explained: list[Finding]) -> str:
     return "growth on every run, but reached from no named root: not attributable"
 
 
+def _all_warmup(explained: list[Finding]) -> str:
+    """Why growth fails no test when explain found every group to be warm-up (held
+    under a bound, or state the standard library keeps), else ``""``."""
+    if explained and all(finding.kind == "warmup" for finding in explained):
+        return "growth on every run, all of it warm-up: " + explained[0].summary
+    return ""
+
+
 def _fold_into_resources(
     resources: list[Finding], explained: list[Finding]
 ) -> tuple[list[Finding], list[Finding]]:
@@ -469,9 +483,7 @@ def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> No
             return
 
 
-def _leak_message(
-    runs: list[GuardedRun], last: GuardedRun, weighed: tuple[int, int] | None
-) -> str:
+def _leak_message(runs: list[GuardedRun], last: GuardedRun, weighed: tuple[int, int] | None) -> str:
     """The header of a leak: what each run added (the findings' own count and deep size
     when they were explained), then resources and untracked growth."""
     counts = [run.retained_objects for run in runs]
@@ -481,8 +493,7 @@ def _leak_message(
         objects, size = weighed or (counts[-1], int(last.figures["retained_bytes"]))
         runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
         parts.append(
-            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: "
-            f"{counts}"
+            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"
         )
         parts.append(f"top retained types: {retained_types(last.retained)}")
     if any(grown):
