@@ -278,6 +278,18 @@ class Guard:
             return
         self._decide_leak(item, evidence, record, findings)
 
+    def _known_root(self, holders: Holders | None) -> str | None:
+        """The root already confirmed that every unbounded holder of the growth keeps."""
+        if holders is None or not holders.unbounded():
+            return None
+        roots = set()
+        for holder in holders.unbounded():
+            learned = self.runner.book.known(holder)
+            if learned is None or not learned.root:
+                return None
+            roots.add(learned.root)
+        return roots.pop() if len(roots) == 1 else None
+
     def _worth_a_search(self, seconds: float) -> bool:
         return seconds >= self._search_seconds
 
@@ -323,6 +335,10 @@ class Guard:
             self._find(last.retained, (last, evidence, last.retained)) if last.retained else None
         )
         only_objects = not (last.container_growth or last.sentinel_findings)
+        known = self._known_root(holders) if only_objects else None
+        if known is not None:
+            self._same_root(record, (known,))  # confirmed again: no second explanation
+            return
         if holders is not None and holders.all_bounded and only_objects:
             self._remember(holders)
             bounds = sorted(set(holders.bounds.values()))
@@ -354,7 +370,7 @@ class Guard:
         holders: Holders | None,
     ) -> None:
         """Explain ``last``'s growth; the root found is learned on its ``holders``."""
-        explained = self.explainer(last, self.settings, self.runner.book.own_ids())
+        explained = self.explainer(last, self.settings, self.runner.own_ids())
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         if not (last.sentinel_findings or unexplained):

@@ -173,6 +173,22 @@ class WindowRunner:
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
 
+    def own_ids(self) -> set[int]:
+        """Ids of the runner's own bookkeeping: its parts, their attribute dicts and the
+        containers in those. A retainer chain must never run through the plugin."""
+        parts = [self, self.book, self.shared, self.plugin_state, self.ledger, self.blame]
+        ids = set(map(id, parts))
+        for part in parts:
+            attributes = getattr(part, "__dict__", None)
+            if isinstance(attributes, dict):
+                ids.add(id(attributes))
+                ids.update(
+                    id(value)
+                    for value in attributes.values()
+                    if isinstance(value, (list, dict, set, tuple))
+                )
+        return ids | self.book.own_ids()
+
     @contextmanager
     def tracing(self, trace: bool, depth: int) -> Iterator[None]:
         """Trace allocations inside the block, unless something else already traces."""

@@ -104,9 +104,14 @@ class HolderBook:
 
 
 def contents(learned: list[Learned]) -> list[object]:
-    """What the holders refer to directly: the seeds of a walk down into the young heap."""
+    """What the holders refer to, and what those refer to: the seeds of a walk down into
+    the young heap. The second step passes old entries: a cached object from an earlier
+    test may make a young one now (a stream's decoder is made on its first read)."""
     holders = [entry.holder for entry in learned]
-    return gc.get_referents(*holders) if holders else []
+    if not holders:
+        return []
+    entries = gc.get_referents(*holders)
+    return entries + gc.get_referents(*entries)
 
 
 def grown(learned: list[Learned]) -> Iterator[Learned]:

@@ -27,6 +27,7 @@ import types
 import weakref
 from dataclasses import dataclass, replace
 
+from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.heap import young_reachable
 from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
 from pytest_memguard.watch import Growth
@@ -104,6 +105,14 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
     return sorted(str(getattr(module, "__name__", "?")) for module in modules)
 
 
+def _machinery(left: list[object], young: dict[int, object]) -> set[int]:
+    """Ids of what hangs from the standard library's objects among the tops of ``left``."""
+    ids = {id(obj) for obj in left}
+    inner = {id(ref) for ref in gc.get_referents(*left) if id(ref) in ids}
+    tops = [obj for obj in left if id(obj) not in inner and is_stdlib_owned(obj)]
+    return young_reachable(tops, young) & ids if tops else set()
+
+
 def _constants(codes: list[types.CodeType]) -> list[object]:
     """The constant tuples of ``codes`` and of the code objects nested in them, with
     their items."""
@@ -156,6 +165,11 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
     left = [obj for obj in retained if id(obj) not in explained]
+    if roots and left:
+        # Machinery a grown root's objects made lazily (a cached stream's decoder, made
+        # on its first read) is held from C, out of the walk's sight: that root's too.
+        explained |= _machinery(left, young)
+        left = [obj for obj in retained if id(obj) not in explained]
     return Triage(
         explained=len(retained) - len(left),
         unexplained=len(left),
