@@ -370,11 +370,13 @@ class Guard:
         holders: Holders | None,
     ) -> None:
         """Explain ``last``'s growth; the root found is learned on its ``holders``."""
-        explained = self.explainer(last, self.settings, self.runner.own_ids())
+        ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours)}
+        explained = self.explainer(last, self.settings, self.runner.own_ids() | ours)
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
         if not (last.sentinel_findings or unexplained):
-            unattributed = _unattributed(explained) or _all_warmup(explained)
+            leaking = [finding for finding in explained if finding.kind != "warmup"]
+            unattributed = _unattributed(leaking) or _all_warmup(explained)
             if unattributed:
                 findings[:0] = explained
                 self._warmup(record, unattributed)
