@@ -78,7 +78,7 @@ def build_sentinels(
             LoggingSentinel(allow, handlers="logging-handler" in on, filters="listener" in on)
         )
     if "signal-handler" in on:
-        sentinels.append(SignalSentinel(allow))
+        sentinels.append(SignalSentinel(allow, ledger))
     if "atexit" in on:
         sentinels.append(AtexitSentinel())
     if "file" in on or "socket" in on:
