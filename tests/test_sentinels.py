@@ -821,7 +821,8 @@ def test_parse_sentinel_switches_errors(text: str, message: str) -> None:
 def test_build_sentinels_serves_every_switch_once() -> None:
     names = [s.name for s in build_sentinels()]
     served = [switch for name in names for switch in name.split(",")]
-    assert sorted(served) == sorted([*SENTINEL_NAMES, "listener"])  # listener has two parts
+    # listener and timer each have two parts
+    assert sorted(served) == sorted([*SENTINEL_NAMES, "listener", "timer"])
     assert names[0] == "thread,timer"
 
 

@@ -294,8 +294,15 @@ def _kept_callables(holder: object) -> list[tuple[str, str]]:
             items = value.values() if isinstance(value, dict) else value
             found = [item for item in items if callable(item)]
             if found:
-                names = ", ".join(str(describe(c)) for c in found[:_KEPT_SHOWN])
-                more = ", ..." if len(found) > _KEPT_SHOWN else ""
+                counts: dict[str, int] = {}
+                for item in found:
+                    name = str(describe(item))
+                    counts[name] = counts.get(name, 0) + 1
+                names = ", ".join(
+                    name if times == 1 else f"{name} x {times}"
+                    for name, times in list(counts.items())[:_KEPT_SHOWN]
+                )
+                more = ", ..." if len(counts) > _KEPT_SHOWN else ""
                 kept.append((f".{attribute}", f"{len(found)} callable(s): {names}{more}"))
     return kept
 
@@ -316,13 +323,14 @@ class AtexitSentinel:
     name = "atexit"
 
     def __init__(self) -> None:
-        self._seen: _Sink = []
-        _REGISTRATIONS.install(self._seen)
+        _REGISTRATIONS.install([])
 
     def before(self) -> object:
         """The number of atexit registrations so far, and where the names go."""
-        self._seen.clear()
-        return atexit._ncallbacks(), self._seen
+        # A new list each time: made in the window, what it holds is seen as the plugin's.
+        sink: _Sink = []
+        _REGISTRATIONS.install(sink)
+        return atexit._ncallbacks(), sink
 
     def after(self, before: object) -> list[Finding]:
         """One finding per named registration; one counting those that cannot be named."""
@@ -336,7 +344,6 @@ class AtexitSentinel:
             groups.setdefault(describe(func).dotted, []).append(frames)
         findings = [_atexit_finding(dotted, sites) for dotted, sites in groups.items()]
         unnamed = added - len(named)
-        seen.clear()
         if unnamed > 0:
             findings.append(
                 Finding(
