@@ -22,7 +22,7 @@ from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
 from pytest_memguard.holders import FixtureLedger, PluginState
 from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
-from pytest_memguard.watch import ContainerWatch
+from pytest_memguard.watch import session_watch
 from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
 
 
@@ -37,7 +37,7 @@ def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[s
         young=young,
         rss=RssProbe(),
         gc_watch=gc_watch,
-        containers=ContainerWatch([config.rootpath], _ignored_roots()),
+        containers=session_watch(config, _ignored_roots()),
         ledger=ledger,
         plugin_state=PluginState(config),
         measure_peak=bool(settings.reports) or settings.save is not None,

@@ -1,30 +1,56 @@
-"""Watching the project's module-level containers: the screen for untracked leaks.
+"""Watching module-level containers: the screen for untracked leaks, in any module.
 
-A ``str``, ``bytes`` or ``int`` appended to an old global list is not a GC-tracked
+A ``str``, ``bytes`` or ``int`` added to an old global dict or list is not a GC-tracked
 object, so it never shows in the young heap, and ``sys.getallocatedblocks()`` would
 see it only at O(heap) cost. Such a leak always grows a container that outlives the
-test; in practice a module-level one (a global list/dict/set, a class attribute, an
-attribute of a module-level singleton, an unbounded ``functools.cache``). Their
-lengths are read per test: the cost grows with the number of such containers in the
-project's own modules, not with the size of the heap.
+test; in practice a module-level one (a global dict/list/set/deque, a class
+attribute, an attribute of a module-level singleton, an unbounded
+``functools.cache``), of the project or of any module it imported: the standard
+library's and installed packages' included.
+
+Reading every length per test would cost O(containers), thousands with a few hundred
+modules imported. So the containers are split:
+
+* **hot**, read before and after every test: the project's own, and every other one
+  ever seen to change;
+* **cold**, all others (of the standard library and installed packages): read in full
+  by a *sweep* run, whose window brackets both reads: the first test of each test
+  module, every :data:`SWEEP_EVERY`-th test, and every run of a test run again (a
+  suspect's repetitions, paid only by suspects). A cold container that changed, in
+  a sweep or between two sweeps, is promoted to hot for the rest of the session.
+
+A sweep's growth in a cold container is that test's finding. Growth between sweeps
+is not attributed to a test: the container is promoted, and the next run that grows
+it is caught (a leak grows it again). The
+runner's own modules (pytest, pluggy, the plugins and the packages they require,
+this plugin) are never watched, nor containers that declare a bound (``deque(maxlen)``,
+``lru_cache(maxsize)``, an object with ``maxsize``/``max_size``/``maxlen``/``capacity``).
+The per-test cost is the hot containers' lengths; the cold ones cost one read per
+sweep, amortised over the tests between sweeps.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import importlib.metadata
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pytest_memguard.bounds import declared_bound
 
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
 _NESTED_SCAN_LIMIT = 100
+#: A sweep of the cold containers every this many tests (and at each new test module).
+SWEEP_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -36,12 +62,26 @@ class Growth:
     container: object
 
 
+def _plain_type(cls: type) -> bool:
+    """Attribute reads on its instances run no code of theirs (no ``__getattr__``, no
+    ``__getattribute__`` written in Python): safe to look into objects of any module."""
+    for klass in cls.__mro__:
+        attributes = vars(klass)
+        if "__getattr__" in attributes or isinstance(
+            attributes.get("__getattribute__"), types.FunctionType
+        ):
+            return False
+    return True
+
+
 def _is_unbounded_cache(obj: object) -> bool:
-    cache_info = getattr(obj, "cache_info", None)
-    if not callable(cache_info) or not hasattr(obj, "cache_clear"):
+    """An ``lru_cache``/``cache`` wrapper, or an object whose class has ``cache_info``
+    and ``cache_clear``, reporting ``maxsize=None``; decided from the type first."""
+    cls = type(obj)
+    if not (callable(getattr(cls, "cache_info", None)) and hasattr(cls, "cache_clear")):
         return False
     try:
-        return cache_info().maxsize is None
+        return obj.cache_info().maxsize is None  # type: ignore[attr-defined]
     except Exception:
         return False
 
@@ -52,25 +92,111 @@ def _cache_size(cache: object) -> int:
     return int(cache.cache_info().currsize)  # type: ignore[attr-defined]
 
 
-class ContainerWatch:
-    """Sizes of the containers held at module level by the project's modules."""
+def _is_bounded(container: object) -> bool:
+    """A container declaring its bound: ``deque(maxlen=N)``, a dict subclass with ``maxsize``."""
+    if type(container) in _SIZED and type(container) is not collections.deque:
+        return False
+    return _plain_type(type(container)) and declared_bound(container) is not None
 
-    def __init__(self, project_roots: Sequence[Path], ignored_roots: Sequence[Path]) -> None:
+
+class _Watched:
+    """Containers read by one reader (``len`` or a cache's size), with their labels."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.items: list[object] = []
+        self.caches: list[object] = []
+        self.cache_labels: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.caches)
+
+    def add(self, label: str, container: object) -> None:
+        if _is_unbounded_cache(container):
+            self.caches.append(container)
+            self.cache_labels.append(label)
+        else:
+            self.items.append(container)
+            self.labels.append(label)
+
+    def sizes(self) -> tuple[int, ...]:
+        try:
+            return tuple(map(len, self.items)) + tuple(map(_cache_size, self.caches))  # type: ignore[arg-type]
+        except Exception:
+            self._drop_broken()
+            return self.sizes()
+
+    def _drop_broken(self) -> None:
+        """Stop watching containers whose size cannot be read (a ``__len__`` that raises).
+
+        They are replaced by an empty tuple, so sizes taken earlier keep their positions.
+        """
+        readers: tuple[tuple[list[object], Callable[[Any], int]], ...] = (
+            (self.items, len),
+            (self.caches, _cache_size),
+        )
+        for watched, read in readers:
+            for index, container in enumerate(watched):
+                try:
+                    read(container)
+                except Exception:
+                    watched[index] = ()
+
+    def entry(self, index: int) -> tuple[str, object]:
+        if index < len(self.items):
+            return self.labels[index], self.items[index]
+        index -= len(self.items)
+        return self.cache_labels[index], self.caches[index]
+
+    def remove(self, indices: set[int]) -> list[tuple[str, object]]:
+        """Take the containers at ``indices`` out; returns them, labelled."""
+        taken = [self.entry(index) for index in sorted(indices)]
+        cut = len(self.items)
+        self.items[:], self.labels[:] = _keep(self.items, self.labels, indices, 0)
+        self.caches[:], self.cache_labels[:] = _keep(self.caches, self.cache_labels, indices, cut)
+        return taken
+
+
+def _keep(
+    items: list[object], labels: list[str], dropped: set[int], offset: int
+) -> tuple[list[object], list[str]]:
+    kept = [at for at in range(len(items)) if at + offset not in dropped]
+    return [items[at] for at in kept], [labels[at] for at in kept]
+
+
+class ContainerWatch:
+    """Sizes of the containers held at module level: the project's per test (hot), the
+    rest of the imported modules' by sweeps (cold), promoted to hot once they change."""
+
+    def __init__(
+        self,
+        project_roots: Sequence[Path],
+        installed_roots: Sequence[Path] = (),
+        runner_packages: Iterable[str] = (),
+        sweep_every: int = SWEEP_EVERY,
+    ) -> None:
         self._roots = tuple(str(root.resolve()) + os.sep for root in project_roots)
-        self._ignored = tuple(str(root.resolve()) + os.sep for root in ignored_roots)
-        self._labels: list[str] = []
-        self._sized: list[object] = []
-        self._caches: list[object] = []
-        self._cache_labels: list[str] = []
+        self._installed = tuple(str(root.resolve()) + os.sep for root in installed_roots)
+        self._runner = frozenset(runner_packages) | {__name__.partition(".")[0]}
+        self._sweep_every = max(1, sweep_every)
+        self._hot = _Watched()
+        self._cold = _Watched()
+        self._seen_ids: set[int] = set()
         self._modules_seen = -1
         self._scanned: set[str] = set()
         self._real_dirs: dict[str, str] = {}
+        self._scope = ""
+        self._last_run = ""
+        self._since_sweep = 0
+        self._sweeping = False
+        #: The cold sizes at the end of the last sweep, aligned with the cold list.
+        self._cold_last: tuple[int, ...] = ()
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
             return False
         path = self._real_path(filename)
-        return path.startswith(self._roots) and not path.startswith(self._ignored)
+        return path.startswith(self._roots) and not path.startswith(self._installed)
 
     def _real_path(self, filename: str) -> str:
         """``os.path.realpath(filename)``, each directory resolved once: resolving costs
@@ -83,8 +209,19 @@ class ContainerWatch:
             real = self._real_dirs[directory] = os.path.realpath(directory)
         return os.path.join(real, name)
 
-    def refresh(self) -> None:
-        """Scan modules imported since the last scan (lazy imports add new ones)."""
+    def refresh(self, nodeid: str = "") -> None:
+        """Scan modules imported since the last scan (lazy imports add new ones), and
+        decide whether the coming run of ``nodeid`` sweeps: the first test of a test
+        module, a test run again (a suspect's repetitions), or a sweep due."""
+        scope = nodeid.partition("::")[0]
+        if (
+            scope != self._scope
+            or nodeid == self._last_run
+            or self._since_sweep >= self._sweep_every
+        ):
+            self._scope = scope
+            self._sweeping = True
+        self._last_run = nodeid
         if len(sys.modules) == self._modules_seen:
             return
         # The set difference runs in C; sorted, so the order of containers is stable.
@@ -93,79 +230,139 @@ class ContainerWatch:
             if not isinstance(module, types.ModuleType):
                 continue
             self._scanned.add(name)
-            if self._is_project_file(getattr(module, "__file__", None)):
-                for label, container in _module_containers(name, module):
-                    self._add(label, container)
+            project = self._is_project_file(getattr(module, "__file__", None))
+            if not project and name.partition(".")[0] in self._runner:
+                continue
+            watched = self._hot if project else self._cold
+            for label, container in _module_containers(name, module, safe=not project):
+                if id(container) not in self._seen_ids and not _is_bounded(container):
+                    self._seen_ids.add(id(container))
+                    watched.add(label, container)
         self._modules_seen = len(sys.modules)
 
-    def _add(self, label: str, container: object) -> None:
-        if any(container is seen for seen in self._sized) or any(
-            container is seen for seen in self._caches
-        ):
-            return
-        if _is_unbounded_cache(container):
-            self._caches.append(container)
-            self._cache_labels.append(label)
-        else:
-            self._sized.append(container)
-            self._labels.append(label)
-
     def sizes(self) -> tuple[int, ...]:
-        try:
-            lengths = tuple(map(len, self._sized))  # type: ignore[arg-type]
-            return lengths + tuple(map(_cache_size, self._caches))
-        except Exception:
-            self._drop_broken()
-            return self.sizes()
-
-    def _drop_broken(self) -> None:
-        """Stop watching containers whose size cannot be read (a ``__len__`` that raises).
-
-        They are replaced by an empty tuple, so sizes taken earlier keep their positions.
-        """
-        readers: tuple[tuple[list[object], Callable[[Any], int]], ...] = (
-            (self._sized, len),
-            (self._caches, _cache_size),
-        )
-        for watched, read in readers:
-            for index, container in enumerate(watched):
-                try:
-                    read(container)
-                except Exception:
-                    watched[index] = ()
+        """The hot sizes, followed by the cold ones when this run sweeps."""
+        if not self._sweeping:
+            self._since_sweep += 1
+            return self._hot.sizes()
+        self._since_sweep = 0
+        cold = self._cold.sizes()
+        between = _changed(self._cold_last, cold)  # changed between two sweeps
+        self._promote(between)
+        kept = tuple(size for at, size in enumerate(cold) if at not in between)
+        return self._hot.sizes() + kept
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
-        after = self.sizes()
-        if after == before:
-            return []
-        watched = self._sized + self._caches
-        labels = self._labels + self._cache_labels
-        return [
-            Growth(labels[index], after[index] - before[index], watched[index])
-            for index in range(min(len(before), len(after)))
-            if after[index] > before[index]
-        ]
+        """The watched containers that grew since ``before`` (a :meth:`sizes` result)."""
+        hot = self._hot.sizes()
+        found = _grown(self._hot, before, hot)
+        if self._sweeping and len(before) == len(self._hot) + len(self._cold):
+            self._sweeping = False
+            cold_before = before[len(self._hot) :]
+            cold = self._cold.sizes()
+            changed = _changed(cold_before, cold)
+            found += _grown(self._cold, cold_before, cold)
+            self._cold_last = cold
+            self._promote(changed)
+        return found
+
+    def _promote(self, indices: set[int]) -> None:
+        if not indices:
+            return
+        for label, container in self._cold.remove(indices):
+            self._hot.add(label, container)
+        self._cold_last = tuple(
+            size for at, size in enumerate(self._cold_last) if at not in indices
+        )
 
     @property
     def watched_count(self) -> int:
-        return len(self._sized) + len(self._caches)
+        """How many containers are read per test (hot)."""
+        return len(self._hot)
+
+    @property
+    def cold_count(self) -> int:
+        """How many containers are read only by sweeps (cold)."""
+        return len(self._cold)
 
 
-def _module_containers(name: str, module: types.ModuleType) -> Iterator[tuple[str, object]]:
+def _changed(before: tuple[int, ...], after: tuple[int, ...]) -> set[int]:
+    return {at for at in range(min(len(before), len(after))) if before[at] != after[at]}
+
+
+def _grown(watched: _Watched, before: tuple[int, ...], after: tuple[int, ...]) -> list[Growth]:
+    if before[: len(after)] == after:
+        return []
+    grown = []
+    for at in range(min(len(before), len(after))):
+        if after[at] > before[at]:
+            label, container = watched.entry(at)
+            grown.append(Growth(label, after[at] - before[at], container))
+    return grown
+
+
+def session_watch(config: pytest.Config, installed_roots: Sequence[Path]) -> ContainerWatch:
+    """The watch of a session: the project under ``config.rootpath``; the runner is
+    pytest with its requirements and every registered plugin with its requirements."""
+    manager = config.pluginmanager
+    distributions: list[object] = [dist for _, dist in manager.list_plugin_distinfo()]
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        distributions.append(importlib.metadata.distribution("pytest"))
+    requires = plugin_requirements(distributions)
+    runner = runner_packages(manager.get_plugins(), requires)
+    return ContainerWatch([config.rootpath], installed_roots, runner)
+
+
+def runner_packages(plugins: Iterable[object], requires: Iterable[str] = ()) -> set[str]:
+    """The top-level packages of the test runner: of every plugin module or object
+    (pytest's own, pluggy's, third-party plugins'), and the import names of the
+    distributions in ``requires``."""
+    found = {"pytest", "_pytest", "pluggy"}
+    for plugin in plugins:
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else None
+        module = module or getattr(type(plugin), "__module__", "") or ""
+        if module and not module.startswith(("builtins", "__main__")):
+            found.add(module.partition(".")[0])
+    found.update(name.replace("-", "_").lower() for name in requires)
+    return found
+
+
+def plugin_requirements(distributions: Iterable[object]) -> set[str]:
+    """The names of the distributions the plugin distributions require (``execnet``
+    for pytest-xdist), read from their metadata; extras are left out."""
+    names: set[str] = set()
+    for dist in distributions:
+        for requirement in getattr(dist, "requires", None) or ():
+            if "extra ==" in requirement:
+                continue
+            name = requirement.split(";")[0].strip()
+            for stop in "<>=!~[ (":
+                name = name.split(stop)[0]
+            if name:
+                names.add(name)
+    return names
+
+
+def _module_containers(
+    name: str, module: types.ModuleType, safe: bool
+) -> Iterator[tuple[str, object]]:
+    """The containers a module holds at module level. ``safe``: decide from types alone
+    where reading an attribute could run the module's code (a lazy object's ``__getattr__``)."""
     for attr, value in list(vars(module).items()):
         if attr.startswith("__"):
             continue
         label = f"{name}.{attr}"
-        if isinstance(value, _SIZED):
+        cls = type(value)
+        if issubclass(cls, _SIZED):
             yield label, value
             yield from _nested(label, value)
-        elif isinstance(value, type) and value.__module__ == name:
+        elif issubclass(cls, type) and value.__module__ == name:
             yield from _class_containers(label, value)
         elif _is_unbounded_cache(value):
             yield label, value
-        elif _is_plain_instance(value) and declared_bound(value) is None:
+        elif _is_plain_instance(value, safe) and declared_bound(value) is None:
             for inner, inner_value in list(vars(value).items()):
-                if isinstance(inner_value, _SIZED):
+                if issubclass(type(inner_value), _SIZED):
                     yield f"{label}.{inner}", inner_value
 
 
@@ -174,19 +371,22 @@ def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
         if attr.startswith("__"):
             continue
         target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-        if isinstance(target, _SIZED) or _is_unbounded_cache(target):
+        if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):
             yield f"{label}.{attr}", target
 
 
 def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
-    if isinstance(container, dict) and len(container) <= _NESTED_SCAN_LIMIT:
+    if type(container) is dict and len(container) <= _NESTED_SCAN_LIMIT:
         for key, value in list(container.items()):
-            if isinstance(value, _SIZED) and isinstance(key, (str, int)):
+            if issubclass(type(value), _SIZED) and isinstance(key, (str, int)):
                 yield f"{label}[{key!r}]", value
 
 
-def _is_plain_instance(value: object) -> bool:
+def _is_plain_instance(value: object, safe: bool) -> bool:
     # callable() rather than an ABC isinstance: ABC checks fill weakref caches.
-    if isinstance(value, (type, types.ModuleType)) or callable(value):
+    cls = type(value)
+    if issubclass(cls, (type, types.ModuleType)) or callable(value):
         return False
+    if safe:
+        return bool(cls.__dictoffset__) and _plain_type(cls)
     return hasattr(value, "__dict__")

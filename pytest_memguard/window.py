@@ -265,7 +265,7 @@ class WindowRunner:
         # nextitem may be the item's parent (repetitions keep wider scopes alive): pytest
         # only calls listchain() on it, which every node has (DESIGN section 7).
         try:
-            sizes_before, sentinel_state, before = self._prepare(sentinels)
+            sizes_before, sentinel_state, before = self._prepare(item, sentinels)
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
@@ -303,9 +303,9 @@ class WindowRunner:
         return run, current
 
     def _prepare(
-        self, sentinels: SentinelHooks | None
+        self, item: pytest.Item, sentinels: SentinelHooks | None
     ) -> tuple[tuple[int, ...], Any, HeapSnapshot]:
-        self.containers.refresh()
+        self.containers.refresh(item.nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
         sentinel_state = sentinels[0]() if sentinels else None
