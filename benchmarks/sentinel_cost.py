@@ -3,9 +3,10 @@
 Builds every sentinel as ``--memguard`` does (all switches on, an empty ledger), warms
 each up, then times ``after(before())`` in a loop while nothing changes: the cost every
 clean test pays. Also prints a floor screen's resource part for reference (thread count,
-``atexit._ncallbacks()``, a ``/proc/self/fd`` listing, every signal's handler), and with
-``--modules N`` imports N standard-library modules first (the untracked-growth screen's
-cost grows with them; the sentinels' must not).
+``atexit._ncallbacks()``, a ``/proc/self/fd`` listing, every signal's handler), and the
+untracked-growth screen (``ContainerWatch``): a plain test, a sweep, and the average with
+one sweep per ``SWEEP_EVERY`` tests. ``--modules N`` imports N standard-library modules
+first: the cold containers (and a sweep's cost) grow with them; a plain test's must not.
 
 Usage::
 
@@ -28,10 +29,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from pytest_memguard.blame import Ledger
 from pytest_memguard.sentinels.base import Sentinel
 from pytest_memguard.sentinels.suite import build_sentinels
+from pytest_memguard.watch import SWEEP_EVERY, ContainerWatch, runner_packages
 
 
 def _best_us(pair: Callable[[], object], pairs: int, rounds: int) -> float:
@@ -116,6 +119,42 @@ def main() -> None:
     print(f"{'all sentinels':49} {total:7.2f} us")
     floor = _best_us(_floor, args.pairs // 2, args.rounds) * 2
     print(f"{'floor screen (resources, before+after)':49} {floor:7.2f} us")
+    _container_watch(args.pairs, args.rounds)
+
+
+def _container_watch(pairs: int, rounds: int) -> None:
+    """The untracked-growth screen: a plain test, a sweep test, and their average.
+
+    Sweeps that fall due are left out of the plain figure (``sweep_every`` huge) and
+    counted in the average instead.
+    """
+    watch = ContainerWatch([Path.cwd()], _installed_roots(), runner_packages(()), 10**9)
+    watch.refresh("warm.py::scan")  # the one-time scan of every module, then a sweep
+    watch.growth(watch.sizes())
+    calls = iter(range(10**9))
+
+    def plain() -> object:
+        watch.refresh(f"same.py::test{next(calls)}")  # the next test of the same module
+        return watch.growth(watch.sizes())
+
+    def sweep() -> object:
+        watch.refresh(f"module{next(calls)}.py::test")  # a new test module: a sweep
+        return watch.growth(watch.sizes())
+
+    plain_us = _best_us(plain, pairs, rounds)
+    sweep_us = _best_us(sweep, max(1, pairs // 10), rounds)
+    every = SWEEP_EVERY
+    average = (plain_us * (every - 1) + sweep_us) / every
+    print(
+        f"{'container watch, per test (hot: ' + str(watch.watched_count) + ')':49} "
+        f"{plain_us:7.2f} us"
+    )
+    print(f"{'container watch, sweep (cold: ' + str(watch.cold_count) + ')':49} {sweep_us:7.2f} us")
+    print(f"{f'container watch, one sweep per {every} tests':49} {average:7.2f} us")
+
+
+def _installed_roots() -> list[Path]:
+    return [Path(sys.prefix), Path(sys.base_prefix)]
 
 
 if __name__ == "__main__":

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import gc
 import importlib.metadata
 import os
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -86,10 +87,33 @@ def _is_unbounded_cache(obj: object) -> bool:
         return False
 
 
-def _cache_size(cache: object) -> int:
-    if cache == ():
-        return 0
-    return int(cache.cache_info().currsize)  # type: ignore[attr-defined]
+class _CacheSize:
+    """``len()`` of a cache that only says its size through ``cache_info()``."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self, cache: object) -> None:
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return int(self.cache.cache_info().currsize)  # type: ignore[attr-defined]
+
+
+def _sized_view(container: object) -> object:
+    """What ``len()`` reads for ``container``: itself, or the dict an unbounded
+    ``functools`` cache keeps its entries in (found among its referents: the C
+    wrapper visits it), so a cache costs a C ``len`` rather than a ``cache_info()``."""
+    if not _is_unbounded_cache(container):
+        return container
+    if isinstance(container, _LRU_WRAPPER):
+        own = getattr(container, "__dict__", None)
+        dicts = [ref for ref in gc.get_referents(container) if type(ref) is dict and ref is not own]
+        if len(dicts) == 1:
+            return dicts[0]
+    return _CacheSize(container)
+
+
+_LRU_WRAPPER = type(functools.cache(lambda: None))
 
 
 def _is_bounded(container: object) -> bool:
@@ -100,28 +124,25 @@ def _is_bounded(container: object) -> bool:
 
 
 class _Watched:
-    """Containers read by one reader (``len`` or a cache's size), with their labels."""
+    """Containers whose lengths are read together, with their labels. ``views[i]`` is
+    what ``len()`` reads for ``owners[i]`` (a cache's inner dict, or the owner)."""
 
     def __init__(self) -> None:
         self.labels: list[str] = []
-        self.items: list[object] = []
-        self.caches: list[object] = []
-        self.cache_labels: list[str] = []
+        self.owners: list[object] = []
+        self.views: list[object] = []
 
     def __len__(self) -> int:
-        return len(self.items) + len(self.caches)
+        return len(self.views)
 
     def add(self, label: str, container: object) -> None:
-        if _is_unbounded_cache(container):
-            self.caches.append(container)
-            self.cache_labels.append(label)
-        else:
-            self.items.append(container)
-            self.labels.append(label)
+        self.labels.append(label)
+        self.owners.append(container)
+        self.views.append(_sized_view(container))
 
     def sizes(self) -> tuple[int, ...]:
         try:
-            return tuple(map(len, self.items)) + tuple(map(_cache_size, self.caches))  # type: ignore[arg-type]
+            return tuple(map(len, self.views))  # type: ignore[arg-type]
         except Exception:
             self._drop_broken()
             return self.sizes()
@@ -131,37 +152,23 @@ class _Watched:
 
         They are replaced by an empty tuple, so sizes taken earlier keep their positions.
         """
-        readers: tuple[tuple[list[object], Callable[[Any], int]], ...] = (
-            (self.items, len),
-            (self.caches, _cache_size),
-        )
-        for watched, read in readers:
-            for index, container in enumerate(watched):
-                try:
-                    read(container)
-                except Exception:
-                    watched[index] = ()
+        for index, view in enumerate(self.views):
+            try:
+                len(view)  # type: ignore[arg-type]
+            except Exception:
+                self.views[index] = ()
 
     def entry(self, index: int) -> tuple[str, object]:
-        if index < len(self.items):
-            return self.labels[index], self.items[index]
-        index -= len(self.items)
-        return self.cache_labels[index], self.caches[index]
+        return self.labels[index], self.owners[index]
 
     def remove(self, indices: set[int]) -> list[tuple[str, object]]:
         """Take the containers at ``indices`` out; returns them, labelled."""
         taken = [self.entry(index) for index in sorted(indices)]
-        cut = len(self.items)
-        self.items[:], self.labels[:] = _keep(self.items, self.labels, indices, 0)
-        self.caches[:], self.cache_labels[:] = _keep(self.caches, self.cache_labels, indices, cut)
+        kept = [at for at in range(len(self.views)) if at not in indices]
+        self.labels[:] = [self.labels[at] for at in kept]
+        self.owners[:] = [self.owners[at] for at in kept]
+        self.views[:] = [self.views[at] for at in kept]
         return taken
-
-
-def _keep(
-    items: list[object], labels: list[str], dropped: set[int], offset: int
-) -> tuple[list[object], list[str]]:
-    kept = [at for at in range(len(items)) if at + offset not in dropped]
-    return [items[at] for at in kept], [labels[at] for at in kept]
 
 
 class ContainerWatch:
@@ -248,9 +255,10 @@ class ContainerWatch:
         self._since_sweep = 0
         cold = self._cold.sizes()
         between = _changed(self._cold_last, cold)  # changed between two sweeps
-        self._promote(between)
-        kept = tuple(size for at, size in enumerate(cold) if at not in between)
-        return self._hot.sizes() + kept
+        if between:
+            self._promote(between)
+            cold = tuple(size for at, size in enumerate(cold) if at not in between)
+        return self._hot.sizes() + cold
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
         """The watched containers that grew since ``before`` (a :meth:`sizes` result)."""
@@ -287,6 +295,8 @@ class ContainerWatch:
 
 
 def _changed(before: tuple[int, ...], after: tuple[int, ...]) -> set[int]:
+    if before[: len(after)] == after[: len(before)]:
+        return set()
     return {at for at in range(min(len(before), len(after))) if before[at] != after[at]}
 
 

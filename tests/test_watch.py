@@ -124,7 +124,7 @@ def test_bounded_and_runner_containers_are_not_watched(
     watch = new_watch(tmp_path, runner=("w_runner",))
     watch.refresh("t.py::a")
     watch.sizes()
-    labels = {label for label in watch._cold.labels + watch._cold.cache_labels}
+    labels = {label for label in watch._cold.labels}
     assert {"w_bounded.UNBOUNDED", "w_bounded.OPEN"} <= labels
     assert not labels & {
         "w_bounded.RECENT",
