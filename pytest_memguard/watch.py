@@ -284,6 +284,11 @@ class ContainerWatch:
         )
 
     @property
+    def runner(self) -> frozenset[str]:
+        """The top-level packages of the test runner, never watched."""
+        return self._runner
+
+    @property
     def watched_count(self) -> int:
         """How many containers are read per test (hot)."""
         return len(self._hot)

@@ -1,0 +1,131 @@
+"""Warm-up before the first window: fill what CPython and the plugin fill on first use.
+
+Without it the first guarded test of every process shows survivors that are nobody's
+leak, and its verdict depends on which test runs first (serial and ``-n 2`` differ).
+Like CPython's refleak runner (``Lib/test/libregrtest/refleak.py``), which runs a
+test before counting so caches are filled, this runs once, outside any window:
+
+* the plugin's own screen, dry: the container scan (which materialises the lazily
+  made ``__dict__`` of module-level objects on 3.11+), a sweep, and every sentinel's
+  snapshot and check (which install their wrappers and filters);
+* the ABC caches of the runner's own class hierarchies: pytest asks
+  ``isinstance(node, SomeNodeClass)`` of its nodes and requests, and each first
+  answer adds a weak reference to a cache set of the ABC (``_abc_impl``);
+* every collected item's ``location``, which pytest computes when it reports the
+  test and caches per file on the session (the first test of each file would
+  otherwise add the file's path to that cache inside its window);
+* the GC tracking of the plugins' empty dicts. CPython leaves a dict holding only
+  atomic values untracked, and ``gc.freeze()`` moves only tracked objects to the
+  old heap; the first object a plugin stores in such a dict during a test (flaky's
+  per-item ``_call_infos``) tracks it in the young generation, where it shows as a
+  survivor although it is older than the window. Once tracked and moved to the
+  oldest generation by a window, it stays tracked (only generation-1 collections
+  untrack dicts).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import gc
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_memguard.watch import ContainerWatch
+
+
+def warm_up(
+    config: pytest.Config,
+    containers: ContainerWatch,
+    sentinels: tuple[Callable[[], Any], Callable[[Any], list[Any]]] | None,
+) -> None:
+    """Run once before the first window; never raises (a failed warm-up only costs
+    the first test a ``warmup`` verdict)."""
+    try:
+        containers.refresh()
+        containers.growth(containers.sizes())
+        if sentinels is not None:
+            sentinels[1](sentinels[0]())
+        warm_abc_caches(containers.runner)
+        track_dicts(_plugin_attributes(config.pluginmanager.get_plugins()))
+        session = config.pluginmanager.get_plugin("session")
+        for item in getattr(session, "items", None) or ():
+            item.location  # noqa: B018 - computed and cached by pytest
+    except Exception:
+        return
+
+
+def warm_abc_caches(packages: Iterable[str]) -> int:
+    """Answer every ``issubclass`` question among the ABCs defined in ``packages`` and
+    their subclasses, so the answers are cached before any window; returns how many."""
+    prefixes = tuple(f"{package}." for package in packages)
+    wanted = set(packages)
+    roots = [
+        cls
+        for module_name, module in list(sys.modules.items())
+        if module_name in wanted or module_name.startswith(prefixes)
+        for cls in list(vars(module).values())
+        if isinstance(cls, abc.ABCMeta) and cls.__module__ == module_name
+    ]
+    family = _with_subclasses(roots)
+    for cls in family:
+        for other in family:
+            with contextlib.suppress(Exception):  # a Protocol that is not runtime-checkable
+                issubclass(other, cls)
+    return len(family) ** 2
+
+
+#: Stored for an instant in an untracked dict: a list is always tracked.
+_TRACKED_KEY = "\0pytest-memguard warm-up"
+
+
+def track_dicts(candidates: Iterable[object]) -> int:
+    """Make each untracked plain ``dict`` among ``candidates`` tracked by the GC (by
+    storing a list in it for an instant); returns how many were."""
+    done = 0
+    for candidate in candidates:
+        if type(candidate) is dict and not gc.is_tracked(candidate):
+            candidate[_TRACKED_KEY] = []
+            del candidate[_TRACKED_KEY]
+            done += 1
+    return done
+
+
+def _plugin_attributes(plugins: Iterable[object]) -> Iterator[object]:
+    """The attribute values of the plugins: of plugin modules, the objects at their
+    module level (a module plugin often delegates to one), and those objects' classes."""
+    for plugin in plugins:
+        if isinstance(plugin, types.ModuleType):
+            values = list(vars(plugin).values())
+            yield from values
+            owners = [value for value in values if _is_instance(value)]
+        else:
+            owners = [plugin]
+        for owner in owners:
+            for holder in (owner, *type(owner).__mro__[:-1]):
+                attributes = getattr(holder, "__dict__", None)
+                if isinstance(attributes, (dict, types.MappingProxyType)):
+                    yield from list(attributes.values())
+
+
+def _is_instance(value: object) -> bool:
+    return (
+        not isinstance(value, (type, types.ModuleType, types.FunctionType))
+        and hasattr(type(value), "__dict__")
+        and type(value).__module__ not in ("builtins",)
+    )
+
+
+def _with_subclasses(roots: Sequence[type]) -> list[type]:
+    seen: dict[int, type] = {}
+    stack = list(roots)
+    while stack:
+        cls = stack.pop()
+        if id(cls) not in seen:
+            seen[id(cls)] = cls
+            stack.extend(type.__subclasses__(cls))
+    return list(seen.values())
