@@ -22,7 +22,7 @@ from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
 from pytest_memguard.holders import FixtureLedger, PluginState
 from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
-from pytest_memguard.warmup import warm_up
+from pytest_memguard.warmup import schedule_warm_up
 from pytest_memguard.watch import session_watch
 from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
 
@@ -46,7 +46,7 @@ def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[s
     )
     config.pluginmanager.register(FixtureRecorder(ledger, young))
     sentinels = _sentinel_hooks(config, settings, disabled, blame)
-    warm_up(config, runner.containers, sentinels)
+    schedule_warm_up(config, runner.containers, sentinels)
     return Guard(runner, settings, explain_run, sentinels)
 
 

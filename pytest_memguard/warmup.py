@@ -37,26 +37,62 @@ import pytest
 
 from pytest_memguard.watch import ContainerWatch
 
+Sentinels = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
+
+
+def schedule_warm_up(
+    config: pytest.Config, containers: ContainerWatch, sentinels: Sentinels | None
+) -> None:
+    """Warm up now when the tests are collected, else once collection finishes (the
+    guard may be built for the report header, before the test modules are imported)."""
+    session = config.pluginmanager.get_plugin("session")
+    if getattr(session, "items", None):
+        warm_up(config, containers, sentinels)
+    else:
+        config.pluginmanager.register(_AfterCollection(config, containers, sentinels))
+
+
+class _AfterCollection:
+    """Runs the warm-up when collection finishes, before the first test."""
+
+    def __init__(
+        self, config: pytest.Config, containers: ContainerWatch, sentinels: Sentinels | None
+    ) -> None:
+        self._arguments = (config, containers, sentinels)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self) -> None:
+        warm_up(*self._arguments)
+
 
 def warm_up(
     config: pytest.Config,
     containers: ContainerWatch,
-    sentinels: tuple[Callable[[], Any], Callable[[Any], list[Any]]] | None,
+    sentinels: Sentinels | None,
 ) -> None:
-    """Run once before the first window; never raises (a failed warm-up only costs
-    the first test a ``warmup`` verdict)."""
-    try:
+    """Run once before the first window. Each step is independent and never raises:
+    a failed one only costs the first test a ``warmup`` verdict."""
+
+    def screen() -> None:
         containers.refresh()
         containers.growth(containers.sizes())
         if sentinels is not None:
             sentinels[1](sentinels[0]())
-        warm_abc_caches(containers.runner)
-        track_dicts(_plugin_attributes(config.pluginmanager.get_plugins()))
+
+    def locations() -> None:
         session = config.pluginmanager.get_plugin("session")
         for item in getattr(session, "items", None) or ():
             item.location  # noqa: B018 - computed and cached by pytest
-    except Exception:
-        return
+
+    steps: tuple[Callable[[], object], ...] = (
+        screen,
+        lambda: warm_abc_caches(containers.runner),
+        lambda: track_dicts(_plugin_attributes(config.pluginmanager.get_plugins())),
+        locations,
+    )
+    for step in steps:
+        with contextlib.suppress(Exception):
+            step()
 
 
 def warm_abc_caches(packages: Iterable[str]) -> int:

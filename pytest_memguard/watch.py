@@ -241,7 +241,11 @@ class ContainerWatch:
             if not project and name.partition(".")[0] in self._runner:
                 continue
             watched = self._hot if project else self._cold
-            for label, container in _module_containers(name, module, safe=not project):
+            try:
+                found = list(_module_containers(name, module, safe=not project))
+            except Exception:  # a module whose objects cannot be looked into is skipped
+                continue
+            for label, container in found:
                 if id(container) not in self._seen_ids and not _is_bounded(container):
                     self._seen_ids.add(id(container))
                     watched.add(label, container)
@@ -376,7 +380,7 @@ def _module_containers(
         elif _is_unbounded_cache(value):
             yield label, value
         elif _is_plain_instance(value, safe) and declared_bound(value) is None:
-            for inner, inner_value in list(vars(value).items()):
+            for inner, inner_value in list(_instance_attributes(value).items()):
                 if issubclass(type(inner_value), _SIZED):
                     yield f"{label}.{inner}", inner_value
 
@@ -395,6 +399,15 @@ def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
         for key, value in list(container.items()):
             if issubclass(type(value), _SIZED) and isinstance(key, (str, int)):
                 yield f"{label}[{key!r}]", value
+
+
+def _instance_attributes(value: object) -> dict[str, object]:
+    """An instance's ``__dict__``, empty when it has none (slots, a C type)."""
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except Exception:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
 
 
 def _is_plain_instance(value: object, safe: bool) -> bool:
