@@ -14,6 +14,8 @@ test before counting so caches are filled, this runs once, outside any window:
 * every collected item's ``location``, which pytest computes when it reports the
   test and caches per file on the session (the first test of each file would
   otherwise add the file's path to that cache inside its window);
+* each logger's level cache (``Logger._cache``, filled by the first record of each
+  level a logger is asked about: the first ``logger.error`` of a library);
 * the GC tracking of the plugins' empty dicts. CPython leaves a dict holding only
   atomic values untracked, and ``gc.freeze()`` moves only tracked objects to the
   old heap; the first object a plugin stores in such a dict during a test (flaky's
@@ -28,6 +30,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import gc
+import logging
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -88,6 +91,7 @@ def warm_up(
         screen,
         lambda: warm_abc_caches(containers.runner),
         lambda: track_dicts(_plugin_attributes(config.pluginmanager.get_plugins())),
+        warm_logger_caches,
         locations,
     )
     for step in steps:
@@ -113,6 +117,20 @@ def warm_abc_caches(packages: Iterable[str]) -> int:
             with contextlib.suppress(Exception):  # a Protocol that is not runtime-checkable
                 issubclass(other, cls)
     return len(family) ** 2
+
+
+def warm_logger_caches() -> int:
+    """Ask every existing logger whether each standard level is enabled; returns how
+    many loggers were asked."""
+    loggers = [logging.root, *logging.Logger.manager.loggerDict.values()]
+    levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+    asked = 0
+    for logger in loggers:
+        if isinstance(logger, logging.Logger):
+            for level in levels:
+                logger.isEnabledFor(level)
+            asked += 1
+    return asked
 
 
 #: Stored for an instant in an untracked dict: a list is always tracked.
