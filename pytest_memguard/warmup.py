@@ -82,14 +82,16 @@ def warm_up(
         if sentinels is not None:
             sentinels[1](sentinels[0]())
 
+    session = config.pluginmanager.get_plugin("session")
+    items: Sequence[pytest.Item] = getattr(session, "items", None) or ()
+
     def locations() -> None:
-        session = config.pluginmanager.get_plugin("session")
-        for item in getattr(session, "items", None) or ():
+        for item in items:
             item.location  # noqa: B018 - computed and cached by pytest
 
     steps: tuple[Callable[[], object], ...] = (
         screen,
-        lambda: warm_abc_caches(containers.runner),
+        lambda: warm_abc_caches(containers.runner, _subjects(items)),
         lambda: track_dicts(_plugin_attributes(config.pluginmanager.get_plugins())),
         warm_logger_caches,
         locations,
@@ -99,9 +101,10 @@ def warm_up(
             step()
 
 
-def warm_abc_caches(packages: Iterable[str]) -> int:
-    """Answer every ``issubclass`` question among the ABCs defined in ``packages`` and
-    their subclasses, so the answers are cached before any window; returns how many."""
+def warm_abc_caches(packages: Iterable[str], subjects: Iterable[type]) -> int:
+    """Ask of each class in ``subjects`` (with its bases) whether it is a subclass of
+    each ABC defined in ``packages`` or derived from one, so that pytest's answers are
+    cached before any window; returns how many questions were asked."""
     prefixes = tuple(f"{package}." for package in packages)
     wanted = set(packages)
     roots = [
@@ -112,11 +115,21 @@ def warm_abc_caches(packages: Iterable[str]) -> int:
         if isinstance(cls, abc.ABCMeta) and cls.__module__ == module_name
     ]
     family = _with_subclasses(roots)
+    asked = {id(base): base for subject in subjects for base in subject.__mro__[:-1]}
     for cls in family:
-        for other in family:
+        for other in asked.values():
             with contextlib.suppress(Exception):  # a Protocol that is not runtime-checkable
                 issubclass(other, cls)
-    return len(family) ** 2
+    return len(family) * len(asked)
+
+
+def _subjects(items: Sequence[pytest.Item]) -> list[type]:
+    """What pytest asks ABC questions about: its nodes (one of each class in the
+    collected chains) and its fixture requests."""
+    classes = {id(type(node)): type(node) for item in items for node in item.listchain()}
+    for request_class in _with_subclasses([pytest.FixtureRequest]):
+        classes[id(request_class)] = request_class
+    return list(classes.values())
 
 
 def warm_logger_caches() -> int:

@@ -75,11 +75,45 @@ def _plain_type(cls: type) -> bool:
     return True
 
 
+#: Types that never are, nor hold, a watched container: skipped without a look.
+_PLAIN_VALUES = frozenset(
+    {
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        types.MethodDescriptorType,
+        types.WrapperDescriptorType,
+        types.GetSetDescriptorType,
+        types.MemberDescriptorType,
+        property,
+        str,
+        bytes,
+        int,
+        float,
+        bool,
+        type(None),
+        tuple,
+        frozenset,
+    }
+)
+#: Whether a type offers ``cache_info`` and ``cache_clear``: asked of every value a
+#: scan meets, answered once per type (types outlive the modules that hold them).
+_CACHE_API: dict[type, bool] = {}
+
+
+def _has_cache_api(cls: type) -> bool:
+    known = _CACHE_API.get(cls)
+    if known is None:
+        known = _CACHE_API[cls] = callable(getattr(cls, "cache_info", None)) and hasattr(
+            cls, "cache_clear"
+        )
+    return known
+
+
 def _is_unbounded_cache(obj: object) -> bool:
     """An ``lru_cache``/``cache`` wrapper, or an object whose class has ``cache_info``
     and ``cache_clear``, reporting ``maxsize=None``; decided from the type first."""
     cls = type(obj)
-    if not (callable(getattr(cls, "cache_info", None)) and hasattr(cls, "cache_clear")):
+    if cls in _PLAIN_VALUES or not _has_cache_api(cls):
         return False
     try:
         return obj.cache_info().maxsize is None  # type: ignore[attr-defined]
@@ -368,10 +402,10 @@ def _module_containers(
     """The containers a module holds at module level. ``safe``: decide from types alone
     where reading an attribute could run the module's code (a lazy object's ``__getattr__``)."""
     for attr, value in list(vars(module).items()):
-        if attr.startswith("__"):
+        cls = type(value)
+        if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
         label = f"{name}.{attr}"
-        cls = type(value)
         if issubclass(cls, _SIZED):
             yield label, value
             yield from _nested(label, value)
@@ -387,7 +421,7 @@ def _module_containers(
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
     for attr, value in list(vars(cls).items()):
-        if attr.startswith("__"):
+        if type(value) in _PLAIN_VALUES or attr.startswith("__"):
             continue
         target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
         if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):

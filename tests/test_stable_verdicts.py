@@ -101,11 +101,11 @@ def test_warm_abc_caches_answers_the_runner_hierarchies_first() -> None:
     from _pytest.nodes import Item
     from _pytest.python import Module
 
-    warm_abc_caches({"_pytest"})
+    warm_abc_caches({"_pytest"}, [Module])
     negative = abc._get_dump(Item)[2]  # type: ignore[attr-defined]
     assert Module in {ref() for ref in negative}  # isinstance(module, Item) is answered
     size = len(negative)
-    warm_abc_caches({"_pytest"})  # asking again adds nothing
+    warm_abc_caches({"_pytest"}, [Module])  # asking again adds nothing
     assert len(abc._get_dump(Item)[2]) == size  # type: ignore[attr-defined]
 
 
