@@ -89,8 +89,8 @@ _TASK_TEXT = re.compile(r"name='(?P<name>[^']*)' coro=<(?P<coro>[^\s(>]+)")
 class _DestroyedPending(logging.Filter):
     """Notes each "Task was destroyed but it is pending!" logged by asyncio; lets it pass.
 
-    One per process, made outside any window, installed on the ``asyncio`` logger at
-    the first snapshot after asyncio was imported.
+    One per process, made and installed on the ``asyncio`` logger (made now if asyncio
+    is not imported yet) when the first task sentinel is built, outside any window.
     """
 
     def __init__(self) -> None:
@@ -134,6 +134,9 @@ class TaskSentinel:
         self._ledger = ledger or Ledger()
         #: Names of the tasks found pending after a test: the ledger charges their end.
         self._left: set[str] = set()
+        # Now, outside any window: installed during a test, the asyncio logger's
+        # filters list (a watched module-level container) would grow in that test.
+        _DESTROYED.install()
 
     def before(self) -> object:
         """The live tasks and the current loop, or None while asyncio is not imported.
@@ -144,7 +147,6 @@ class TaskSentinel:
         """
         if "asyncio" not in sys.modules:
             return None
-        _DESTROYED.install()
         _DESTROYED.seen.clear()
         tasks = _live_tasks()
         loop = _current_loop()
