@@ -16,8 +16,9 @@ modules imported. So the containers are split:
 * **cold**, all others (of the standard library and installed packages): read in full
   by a *sweep* run, whose window brackets both reads: the first test of each test
   module, every :data:`SWEEP_EVERY`-th test, and every run of a test run again (a
-  suspect's repetitions, paid only by suspects). A cold container that changed, in
-  a sweep or between two sweeps, is promoted to hot for the rest of the session.
+  suspect's repetitions, paid only by suspects). A cold container that grew, in a
+  sweep or between two sweeps, is promoted to hot for the rest of the session; one
+  that shrank manages its own size (a cache trimmed or cleared) and is dropped.
 
 A sweep's growth in a cold container is that test's finding. Growth between sweeps
 is not attributed to a test: the container is promoted, and the next run that grows
@@ -232,6 +233,10 @@ class ContainerWatch:
         self._sweeping = False
         #: The cold sizes at the end of the last sweep, aligned with the cold list.
         self._cold_last: tuple[int, ...] = ()
+        #: Ids of the hot containers promoted from cold (of other modules than the project).
+        self._from_cold: set[int] = set()
+        #: The hot sizes after the last run, aligned with the hot list.
+        self._hot_last: tuple[int, ...] = ()
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
@@ -287,38 +292,64 @@ class ContainerWatch:
 
     def sizes(self) -> tuple[int, ...]:
         """The hot sizes, followed by the cold ones when this run sweeps."""
+        hot = self._drop_managed(self._hot_last, self._hot.sizes())  # shrank between tests
         if not self._sweeping:
             self._since_sweep += 1
-            return self._hot.sizes()
+            return hot
         self._since_sweep = 0
         cold = self._cold.sizes()
-        between = _changed(self._cold_last, cold)  # changed between two sweeps
-        if between:
-            self._promote(between)
-            cold = tuple(size for at, size in enumerate(cold) if at not in between)
-        return self._hot.sizes() + cold
+        grew, shrank = _compare(self._cold_last, cold)  # changed between two sweeps
+        if grew or shrank:
+            self._leave_cold(grew, shrank)
+            cold = tuple(size for at, size in enumerate(cold) if at not in grew | shrank)
+            hot = self._hot.sizes()
+        return hot + cold
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
-        """The watched containers that grew since ``before`` (a :meth:`sizes` result)."""
+        """The watched containers that grew since ``before`` (a :meth:`sizes` result).
+
+        A container of another module (not the project's) seen to shrink manages its
+        own size (a cache cleared or trimmed: a logger's level cache, ``re``'s): it is
+        no longer watched.
+        """
         hot = self._hot.sizes()
         found = _grown(self._hot, before, hot)
-        if self._sweeping and len(before) == len(self._hot) + len(self._cold):
+        sweep = self._sweeping and len(before) == len(self._hot) + len(self._cold)
+        if sweep:
             self._sweeping = False
             cold_before = before[len(self._hot) :]
             cold = self._cold.sizes()
-            changed = _changed(cold_before, cold)
             found += _grown(self._cold, cold_before, cold)
             self._cold_last = cold
-            self._promote(changed)
+            self._leave_cold(*_compare(cold_before, cold))
+        self._hot_last = self._drop_managed(before[: len(hot)], hot)
+        if len(self._hot_last) != len(self._hot):  # promoted: read the new ones too
+            self._hot_last = self._hot.sizes()
         return found
 
-    def _promote(self, indices: set[int]) -> None:
-        if not indices:
+    def _drop_managed(self, before: tuple[int, ...], hot: tuple[int, ...]) -> tuple[int, ...]:
+        """Stop watching the promoted containers that shrank since ``before``; returns
+        the hot sizes without them."""
+        if not self._from_cold or len(before) != len(hot):
+            return hot
+        _, shrank = _compare(before, hot)
+        managed = {at for at in shrank if id(self._hot.owners[at]) in self._from_cold}
+        if not managed:
+            return hot
+        self._hot.remove(managed)
+        return tuple(size for at, size in enumerate(hot) if at not in managed)
+
+    def _leave_cold(self, grew: set[int], shrank: set[int]) -> None:
+        """Promote the cold containers that grew; stop watching those that shrank."""
+        if not (grew or shrank):
             return
-        for label, container in self._cold.remove(indices):
-            self._hot.add(label, container)
+        taken = self._cold.remove(grew | shrank)
+        for at, (label, container) in zip(sorted(grew | shrank), taken, strict=True):
+            if at in grew:
+                self._hot.add(label, container)
+                self._from_cold.add(id(container))
         self._cold_last = tuple(
-            size for at, size in enumerate(self._cold_last) if at not in indices
+            size for at, size in enumerate(self._cold_last) if at not in grew | shrank
         )
 
     @property
@@ -337,10 +368,15 @@ class ContainerWatch:
         return len(self._cold)
 
 
-def _changed(before: tuple[int, ...], after: tuple[int, ...]) -> set[int]:
+def _compare(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[set[int], set[int]]:
+    """The positions whose size grew, and those whose size shrank."""
     if before[: len(after)] == after[: len(before)]:
-        return set()
-    return {at for at in range(min(len(before), len(after))) if before[at] != after[at]}
+        return set(), set()
+    common = range(min(len(before), len(after)))
+    return (
+        {at for at in common if after[at] > before[at]},
+        {at for at in common if after[at] < before[at]},
+    )
 
 
 def _grown(watched: _Watched, before: tuple[int, ...], after: tuple[int, ...]) -> list[Growth]:

@@ -87,6 +87,26 @@ def test_cold_container_is_caught_by_a_sweep_and_then_watched_per_test(
     assert run(watch, "v.py::second", lambda: lib.SEEN.append("y")) == ["w_lib.SEEN+1"]
 
 
+def test_a_container_of_another_module_that_shrinks_manages_its_size(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    lib = make_module("w_cache", LEVELS={}, TRIMMED={"a": 1})
+    app = make_module("w_own", project=True, LOG=[])
+    watch = new_watch(tmp_path)
+    run(watch, "t.py::a")
+    assert run(watch, "u.py::a", lambda: lib.LEVELS.update(k=1)) == ["w_cache.LEVELS+1"]
+    lib.LEVELS.clear()  # cleared by its own module (a logger's _clear_cache)
+    assert run(watch, "u.py::b", lambda: lib.LEVELS.update(k=1)) == []  # no longer watched
+    assert "w_cache.LEVELS" not in hot_labels(watch)
+    lib.TRIMMED.clear()  # shrank between two sweeps: never promoted
+    run(watch, "v.py::a")
+    assert run(watch, "v.py::b", lambda: lib.TRIMMED.update(b=2)) == []
+    # the project's own containers stay watched whatever they do
+    app.LOG.append("x")
+    app.LOG.clear()
+    assert run(watch, "v.py::c", lambda: app.LOG.append("y")) == ["w_own.LOG+1"]
+
+
 def test_a_test_run_again_sweeps_every_run(tmp_path: Path, make_module: MakeModule) -> None:
     lib = make_module("w_lib2", NAMES={})
     watch = new_watch(tmp_path)
