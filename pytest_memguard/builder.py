@@ -23,7 +23,8 @@ from pytest_memguard.guard import Guard
 from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
 from pytest_memguard.holders import FixtureLedger, PluginState
 from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
-from pytest_memguard.watch import ContainerWatch
+from pytest_memguard.warmup import schedule_warm_up
+from pytest_memguard.watch import session_watch
 from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
 
 
@@ -38,20 +39,17 @@ def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[s
         young=young,
         rss=RssProbe(),
         gc_watch=gc_watch,
-        containers=ContainerWatch([config.rootpath], _ignored_roots()),
+        containers=session_watch(config, _ignored_roots()),
         ledger=ledger,
         plugin_state=PluginState(config),
         measure_peak=bool(settings.reports) or settings.save is not None,
         blame=blame,
     )
     config.pluginmanager.register(FixtureRecorder(ledger, young))
-    return Guard(
-        runner,
-        settings,
-        explain_run,
-        _sentinel_hooks(config, settings, disabled, blame),
-        ConfirmBudget(share=settings.confirm_budget),
-    )
+    sentinels = _sentinel_hooks(config, settings, disabled, blame)
+    schedule_warm_up(config, runner.containers, sentinels)
+    budget = ConfirmBudget(share=settings.confirm_budget)
+    return Guard(runner, settings, explain_run, sentinels, budget)
 
 
 def _sentinel_hooks(

@@ -1,30 +1,58 @@
-"""Watching the project's module-level containers: the screen for untracked leaks.
+"""Watching module-level containers: the screen for untracked leaks, in any module.
 
-A ``str``, ``bytes`` or ``int`` appended to an old global list is not a GC-tracked
+A ``str``, ``bytes`` or ``int`` added to an old global dict or list is not a GC-tracked
 object, so it never shows in the young heap, and ``sys.getallocatedblocks()`` would
 see it only at O(heap) cost. Such a leak always grows a container that outlives the
-test; in practice a module-level one (a global list/dict/set, a class attribute, an
-attribute of a module-level singleton, an unbounded ``functools.cache``). Their
-lengths are read per test: the cost grows with the number of such containers in the
-project's own modules, not with the size of the heap.
+test; in practice a module-level one (a global dict/list/set/deque, a class
+attribute, an attribute of a module-level singleton, an unbounded
+``functools.cache``), of the project or of any module it imported: the standard
+library's and installed packages' included.
+
+Reading every length per test would cost O(containers), thousands with a few hundred
+modules imported. So the containers are split:
+
+* **hot**, read before and after every test: the project's own, and every other one
+  ever seen to change;
+* **cold**, all others (of the standard library and installed packages): read in full
+  by a *sweep* run, whose window brackets both reads: the first test of each test
+  module, every :data:`SWEEP_EVERY`-th test, and every run of a test run again (a
+  suspect's repetitions, paid only by suspects). A cold container that grew, in a
+  sweep or between two sweeps, is promoted to hot for the rest of the session; one
+  that shrank manages its own size (a cache trimmed or cleared) and is dropped.
+
+A sweep's growth in a cold container is that test's finding. Growth between sweeps
+is not attributed to a test: the container is promoted, and the next run that grows
+it is caught (a leak grows it again). The
+runner's own modules (pytest, pluggy, the plugins and the packages they require,
+this plugin) are never watched, nor containers that declare a bound (``deque(maxlen)``,
+``lru_cache(maxsize)``, an object with ``maxsize``/``max_size``/``maxlen``/``capacity``).
+The per-test cost is the hot containers' lengths; the cold ones cost one read per
+sweep, amortised over the tests between sweeps.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
+import gc
+import importlib.metadata
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from pytest_memguard.confirm.bounds import declared_bound
 
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
 _NESTED_SCAN_LIMIT = 100
+#: A sweep of the cold containers every this many tests (and at each new test module).
+SWEEP_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -36,41 +64,185 @@ class Growth:
     container: object
 
 
+def _plain_type(cls: type) -> bool:
+    """Attribute reads on its instances run no code of theirs (no ``__getattr__``, no
+    ``__getattribute__`` written in Python): safe to look into objects of any module."""
+    for klass in cls.__mro__:
+        attributes = vars(klass)
+        if "__getattr__" in attributes or isinstance(
+            attributes.get("__getattribute__"), types.FunctionType
+        ):
+            return False
+    return True
+
+
+#: Types that never are, nor hold, a watched container: skipped without a look.
+_PLAIN_VALUES = frozenset(
+    {
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        types.MethodDescriptorType,
+        types.WrapperDescriptorType,
+        types.GetSetDescriptorType,
+        types.MemberDescriptorType,
+        property,
+        str,
+        bytes,
+        int,
+        float,
+        bool,
+        type(None),
+        tuple,
+        frozenset,
+    }
+)
+#: Whether a type offers ``cache_info`` and ``cache_clear``: asked of every value a
+#: scan meets, answered once per type (types outlive the modules that hold them).
+_CACHE_API: dict[type, bool] = {}
+
+
+def _has_cache_api(cls: type) -> bool:
+    known = _CACHE_API.get(cls)
+    if known is None:
+        known = _CACHE_API[cls] = callable(getattr(cls, "cache_info", None)) and hasattr(
+            cls, "cache_clear"
+        )
+    return known
+
+
 def _is_unbounded_cache(obj: object) -> bool:
-    cache_info = getattr(obj, "cache_info", None)
-    if not callable(cache_info) or not hasattr(obj, "cache_clear"):
+    """An ``lru_cache``/``cache`` wrapper, or an object whose class has ``cache_info``
+    and ``cache_clear``, reporting ``maxsize=None``; decided from the type first."""
+    cls = type(obj)
+    if cls in _PLAIN_VALUES or not _has_cache_api(cls):
         return False
     try:
-        return cache_info().maxsize is None
+        return obj.cache_info().maxsize is None  # type: ignore[attr-defined]
     except Exception:
         return False
 
 
-def _cache_size(cache: object) -> int:
-    if cache == ():
-        return 0
-    return int(cache.cache_info().currsize)  # type: ignore[attr-defined]
+class _CacheSize:
+    """``len()`` of a cache that only says its size through ``cache_info()``."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self, cache: object) -> None:
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return int(self.cache.cache_info().currsize)  # type: ignore[attr-defined]
+
+
+def _sized_view(container: object) -> object:
+    """What ``len()`` reads for ``container``: itself, or the dict an unbounded
+    ``functools`` cache keeps its entries in (found among its referents: the C
+    wrapper visits it), so a cache costs a C ``len`` rather than a ``cache_info()``."""
+    if not _is_unbounded_cache(container):
+        return container
+    if isinstance(container, _LRU_WRAPPER):
+        own = getattr(container, "__dict__", None)
+        dicts = [ref for ref in gc.get_referents(container) if type(ref) is dict and ref is not own]
+        if len(dicts) == 1:
+            return dicts[0]
+    return _CacheSize(container)
+
+
+_LRU_WRAPPER = type(functools.cache(lambda: None))
+
+
+def _is_bounded(container: object) -> bool:
+    """A container declaring its bound: ``deque(maxlen=N)``, a dict subclass with ``maxsize``."""
+    if type(container) in _SIZED and type(container) is not collections.deque:
+        return False
+    return _plain_type(type(container)) and declared_bound(container) is not None
+
+
+class _Watched:
+    """Containers whose lengths are read together, with their labels. ``views[i]`` is
+    what ``len()`` reads for ``owners[i]`` (a cache's inner dict, or the owner)."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.owners: list[object] = []
+        self.views: list[object] = []
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def add(self, label: str, container: object) -> None:
+        self.labels.append(label)
+        self.owners.append(container)
+        self.views.append(_sized_view(container))
+
+    def sizes(self) -> tuple[int, ...]:
+        try:
+            return tuple(map(len, self.views))  # type: ignore[arg-type]
+        except Exception:
+            self._drop_broken()
+            return self.sizes()
+
+    def _drop_broken(self) -> None:
+        """Stop watching containers whose size cannot be read (a ``__len__`` that raises).
+
+        They are replaced by an empty tuple, so sizes taken earlier keep their positions.
+        """
+        for index, view in enumerate(self.views):
+            try:
+                len(view)  # type: ignore[arg-type]
+            except Exception:
+                self.views[index] = ()
+
+    def entry(self, index: int) -> tuple[str, object]:
+        return self.labels[index], self.owners[index]
+
+    def remove(self, indices: set[int]) -> list[tuple[str, object]]:
+        """Take the containers at ``indices`` out; returns them, labelled."""
+        taken = [self.entry(index) for index in sorted(indices)]
+        kept = [at for at in range(len(self.views)) if at not in indices]
+        self.labels[:] = [self.labels[at] for at in kept]
+        self.owners[:] = [self.owners[at] for at in kept]
+        self.views[:] = [self.views[at] for at in kept]
+        return taken
 
 
 class ContainerWatch:
-    """Sizes of the containers held at module level by the project's modules."""
+    """Sizes of the containers held at module level: the project's per test (hot), the
+    rest of the imported modules' by sweeps (cold), promoted to hot once they change."""
 
-    def __init__(self, project_roots: Sequence[Path], ignored_roots: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        project_roots: Sequence[Path],
+        installed_roots: Sequence[Path] = (),
+        runner_packages: Iterable[str] = (),
+        sweep_every: int = SWEEP_EVERY,
+    ) -> None:
         self._roots = tuple(str(root.resolve()) + os.sep for root in project_roots)
-        self._ignored = tuple(str(root.resolve()) + os.sep for root in ignored_roots)
-        self._labels: list[str] = []
-        self._sized: list[object] = []
-        self._caches: list[object] = []
-        self._cache_labels: list[str] = []
+        self._installed = tuple(str(root.resolve()) + os.sep for root in installed_roots)
+        self._runner = frozenset(runner_packages) | {__name__.partition(".")[0]}
+        self._sweep_every = max(1, sweep_every)
+        self._hot = _Watched()
+        self._cold = _Watched()
+        self._seen_ids: set[int] = set()
         self._modules_seen = -1
         self._scanned: set[str] = set()
         self._real_dirs: dict[str, str] = {}
+        self._scope = ""
+        self._last_run = ""
+        self._since_sweep = 0
+        self._sweeping = False
+        #: The cold sizes at the end of the last sweep, aligned with the cold list.
+        self._cold_last: tuple[int, ...] = ()
+        #: Ids of the hot containers promoted from cold (of other modules than the project).
+        self._from_cold: set[int] = set()
+        #: The hot sizes after the last run, aligned with the hot list.
+        self._hot_last: tuple[int, ...] = ()
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
             return False
         path = self._real_path(filename)
-        return path.startswith(self._roots) and not path.startswith(self._ignored)
+        return path.startswith(self._roots) and not path.startswith(self._installed)
 
     def _real_path(self, filename: str) -> str:
         """``os.path.realpath(filename)``, each directory resolved once: resolving costs
@@ -83,8 +255,25 @@ class ContainerWatch:
             real = self._real_dirs[directory] = os.path.realpath(directory)
         return os.path.join(real, name)
 
-    def refresh(self) -> None:
-        """Scan modules imported since the last scan (lazy imports add new ones)."""
+    def refresh(self, nodeid: str = "") -> None:
+        """Scan modules imported since the last scan (lazy imports add new ones), and
+        decide whether the coming run of ``nodeid`` sweeps: the first test of a test
+        module, a test run again (a suspect's repetitions), or a sweep due."""
+        scope = nodeid.partition("::")[0]
+        if (
+            scope != self._scope
+            or nodeid == self._last_run
+            or self._since_sweep >= self._sweep_every
+        ):
+            self._scope = scope
+            self._sweeping = True
+        self._last_run = nodeid
+        self.scan_modules()
+
+    def scan_modules(self) -> None:
+        """Scan the modules imported since the last scan for containers to watch. Call it
+        before a window opens: looking into a new module may build objects (a type's
+        lazily made attributes) that are the plugin's, not the test's."""
         if len(sys.modules) == self._modules_seen:
             return
         # The set difference runs in C; sorted, so the order of containers is stable.
@@ -93,100 +282,215 @@ class ContainerWatch:
             if not isinstance(module, types.ModuleType):
                 continue
             self._scanned.add(name)
-            if self._is_project_file(getattr(module, "__file__", None)):
-                for label, container in _module_containers(name, module):
-                    self._add(label, container)
+            project = self._is_project_file(getattr(module, "__file__", None))
+            if not project and name.partition(".")[0] in self._runner:
+                continue
+            watched = self._hot if project else self._cold
+            try:
+                found = list(_module_containers(name, module, safe=not project))
+            except Exception:  # a module whose objects cannot be looked into is skipped
+                continue
+            for label, container in found:
+                if id(container) not in self._seen_ids and not _is_bounded(container):
+                    self._seen_ids.add(id(container))
+                    watched.add(label, container)
         self._modules_seen = len(sys.modules)
 
-    def _add(self, label: str, container: object) -> None:
-        if any(container is seen for seen in self._sized) or any(
-            container is seen for seen in self._caches
-        ):
-            return
-        if _is_unbounded_cache(container):
-            self._caches.append(container)
-            self._cache_labels.append(label)
-        else:
-            self._sized.append(container)
-            self._labels.append(label)
-
     def sizes(self) -> tuple[int, ...]:
-        try:
-            lengths = tuple(map(len, self._sized))  # type: ignore[arg-type]
-            return lengths + tuple(map(_cache_size, self._caches))
-        except Exception:
-            self._drop_broken()
-            return self.sizes()
-
-    def _drop_broken(self) -> None:
-        """Stop watching containers whose size cannot be read (a ``__len__`` that raises).
-
-        They are replaced by an empty tuple, so sizes taken earlier keep their positions.
-        """
-        readers: tuple[tuple[list[object], Callable[[Any], int]], ...] = (
-            (self._sized, len),
-            (self._caches, _cache_size),
-        )
-        for watched, read in readers:
-            for index, container in enumerate(watched):
-                try:
-                    read(container)
-                except Exception:
-                    watched[index] = ()
+        """The hot sizes, followed by the cold ones when this run sweeps."""
+        hot = self._drop_managed(self._hot_last, self._hot.sizes())  # shrank between tests
+        if not self._sweeping:
+            self._since_sweep += 1
+            return hot
+        self._since_sweep = 0
+        cold = self._cold.sizes()
+        grew, shrank = _compare(self._cold_last, cold)  # changed between two sweeps
+        if grew or shrank:
+            self._leave_cold(grew, shrank)
+            cold = tuple(size for at, size in enumerate(cold) if at not in grew | shrank)
+            hot = self._hot.sizes()
+        return hot + cold
 
     def growth(self, before: tuple[int, ...]) -> list[Growth]:
-        after = self.sizes()
-        if after == before:
-            return []
-        watched = self._sized + self._caches
-        labels = self._labels + self._cache_labels
-        return [
-            Growth(labels[index], after[index] - before[index], watched[index])
-            for index in range(min(len(before), len(after)))
-            if after[index] > before[index]
-        ]
+        """The watched containers that grew since ``before`` (a :meth:`sizes` result).
+
+        A container of another module (not the project's) seen to shrink manages its
+        own size (a cache cleared or trimmed: a logger's level cache, ``re``'s): it is
+        no longer watched.
+        """
+        hot = self._hot.sizes()
+        found = _grown(self._hot, before, hot)
+        sweep = self._sweeping and len(before) == len(self._hot) + len(self._cold)
+        if sweep:
+            self._sweeping = False
+            cold_before = before[len(self._hot) :]
+            cold = self._cold.sizes()
+            found += _grown(self._cold, cold_before, cold)
+            self._cold_last = cold
+            self._leave_cold(*_compare(cold_before, cold))
+        self._hot_last = self._drop_managed(before[: len(hot)], hot)
+        if len(self._hot_last) != len(self._hot):  # promoted: read the new ones too
+            self._hot_last = self._hot.sizes()
+        return found
+
+    def _drop_managed(self, before: tuple[int, ...], hot: tuple[int, ...]) -> tuple[int, ...]:
+        """Stop watching the promoted containers that shrank since ``before``; returns
+        the hot sizes without them."""
+        if not self._from_cold or len(before) != len(hot):
+            return hot
+        _, shrank = _compare(before, hot)
+        managed = {at for at in shrank if id(self._hot.owners[at]) in self._from_cold}
+        if not managed:
+            return hot
+        self._hot.remove(managed)
+        return tuple(size for at, size in enumerate(hot) if at not in managed)
+
+    def _leave_cold(self, grew: set[int], shrank: set[int]) -> None:
+        """Promote the cold containers that grew; stop watching those that shrank."""
+        if not (grew or shrank):
+            return
+        taken = self._cold.remove(grew | shrank)
+        for at, (label, container) in zip(sorted(grew | shrank), taken, strict=True):
+            if at in grew:
+                self._hot.add(label, container)
+                self._from_cold.add(id(container))
+        self._cold_last = tuple(
+            size for at, size in enumerate(self._cold_last) if at not in grew | shrank
+        )
+
+    @property
+    def runner(self) -> frozenset[str]:
+        """The top-level packages of the test runner, never watched."""
+        return self._runner
 
     @property
     def watched_count(self) -> int:
-        return len(self._sized) + len(self._caches)
+        """How many containers are read per test (hot)."""
+        return len(self._hot)
+
+    @property
+    def cold_count(self) -> int:
+        """How many containers are read only by sweeps (cold)."""
+        return len(self._cold)
 
 
-def _module_containers(name: str, module: types.ModuleType) -> Iterator[tuple[str, object]]:
+def _compare(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[set[int], set[int]]:
+    """The positions whose size grew, and those whose size shrank."""
+    if before[: len(after)] == after[: len(before)]:
+        return set(), set()
+    common = range(min(len(before), len(after)))
+    return (
+        {at for at in common if after[at] > before[at]},
+        {at for at in common if after[at] < before[at]},
+    )
+
+
+def _grown(watched: _Watched, before: tuple[int, ...], after: tuple[int, ...]) -> list[Growth]:
+    if before[: len(after)] == after:
+        return []
+    grown = []
+    for at in range(min(len(before), len(after))):
+        if after[at] > before[at]:
+            label, container = watched.entry(at)
+            grown.append(Growth(label, after[at] - before[at], container))
+    return grown
+
+
+def session_watch(config: pytest.Config, installed_roots: Sequence[Path]) -> ContainerWatch:
+    """The watch of a session: the project under ``config.rootpath``; the runner is
+    pytest with its requirements and every registered plugin with its requirements."""
+    manager = config.pluginmanager
+    distributions: list[object] = [dist for _, dist in manager.list_plugin_distinfo()]
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        distributions.append(importlib.metadata.distribution("pytest"))
+    requires = plugin_requirements(distributions)
+    runner = runner_packages(manager.get_plugins(), requires)
+    return ContainerWatch([config.rootpath], installed_roots, runner)
+
+
+def runner_packages(plugins: Iterable[object], requires: Iterable[str] = ()) -> set[str]:
+    """The top-level packages of the test runner: of every plugin module or object
+    (pytest's own, pluggy's, third-party plugins'), and the import names of the
+    distributions in ``requires``."""
+    found = {"pytest", "_pytest", "pluggy"}
+    for plugin in plugins:
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else None
+        module = module or getattr(type(plugin), "__module__", "") or ""
+        if module and not module.startswith(("builtins", "__main__")):
+            found.add(module.partition(".")[0])
+    found.update(name.replace("-", "_").lower() for name in requires)
+    return found
+
+
+def plugin_requirements(distributions: Iterable[object]) -> set[str]:
+    """The names of the distributions the plugin distributions require (``execnet``
+    for pytest-xdist), read from their metadata; extras are left out."""
+    names: set[str] = set()
+    for dist in distributions:
+        for requirement in getattr(dist, "requires", None) or ():
+            if "extra ==" in requirement:
+                continue
+            name = requirement.split(";")[0].strip()
+            for stop in "<>=!~[ (":
+                name = name.split(stop)[0]
+            if name:
+                names.add(name)
+    return names
+
+
+def _module_containers(
+    name: str, module: types.ModuleType, safe: bool
+) -> Iterator[tuple[str, object]]:
+    """The containers a module holds at module level. ``safe``: decide from types alone
+    where reading an attribute could run the module's code (a lazy object's ``__getattr__``)."""
     for attr, value in list(vars(module).items()):
-        if attr.startswith("__"):
+        cls = type(value)
+        if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
         label = f"{name}.{attr}"
-        if isinstance(value, _SIZED):
+        if issubclass(cls, _SIZED):
             yield label, value
             yield from _nested(label, value)
-        elif isinstance(value, type) and value.__module__ == name:
+        elif issubclass(cls, type) and value.__module__ == name:
             yield from _class_containers(label, value)
         elif _is_unbounded_cache(value):
             yield label, value
-        elif _is_plain_instance(value) and declared_bound(value) is None:
-            for inner, inner_value in list(vars(value).items()):
-                if isinstance(inner_value, _SIZED):
+        elif _is_plain_instance(value, safe) and declared_bound(value) is None:
+            for inner, inner_value in list(_instance_attributes(value).items()):
+                if issubclass(type(inner_value), _SIZED):
                     yield f"{label}.{inner}", inner_value
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
     for attr, value in list(vars(cls).items()):
-        if attr.startswith("__"):
+        if type(value) in _PLAIN_VALUES or attr.startswith("__"):
             continue
         target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-        if isinstance(target, _SIZED) or _is_unbounded_cache(target):
+        if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):
             yield f"{label}.{attr}", target
 
 
 def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
-    if isinstance(container, dict) and len(container) <= _NESTED_SCAN_LIMIT:
+    if type(container) is dict and len(container) <= _NESTED_SCAN_LIMIT:
         for key, value in list(container.items()):
-            if isinstance(value, _SIZED) and isinstance(key, (str, int)):
+            if issubclass(type(value), _SIZED) and isinstance(key, (str, int)):
                 yield f"{label}[{key!r}]", value
 
 
-def _is_plain_instance(value: object) -> bool:
+def _instance_attributes(value: object) -> dict[str, object]:
+    """An instance's ``__dict__``, empty when it has none (slots, a C type)."""
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except Exception:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _is_plain_instance(value: object, safe: bool) -> bool:
     # callable() rather than an ABC isinstance: ABC checks fill weakref caches.
-    if isinstance(value, (type, types.ModuleType)) or callable(value):
+    cls = type(value)
+    if issubclass(cls, (type, types.ModuleType)) or callable(value):
         return False
+    if safe:
+        return bool(cls.__dictoffset__) and _plain_type(cls)
     return hasattr(value, "__dict__")

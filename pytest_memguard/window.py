@@ -205,6 +205,7 @@ class WindowRunner:
     def _window(self, nodeid: str) -> Iterator[None]:
         self.blame.enter(nodeid)
         self.book.note_lengths()
+        self.containers.scan_modules()
         self.young.open()
         try:
             yield
@@ -299,7 +300,7 @@ class WindowRunner:
         # nextitem may be the item's parent (repetitions keep wider scopes alive): pytest
         # only calls listchain() on it, which every node has (DESIGN section 7).
         try:
-            sizes_before, sentinel_state, before = self._prepare(sentinels)
+            sizes_before, sentinel_state, before = self._prepare(item, sentinels)
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
@@ -340,9 +341,9 @@ class WindowRunner:
         return run, current
 
     def _prepare(
-        self, sentinels: SentinelHooks | None
+        self, item: pytest.Item, sentinels: SentinelHooks | None
     ) -> tuple[tuple[int, ...], Any, HeapSnapshot]:
-        self.containers.refresh()
+        self.containers.refresh(item.nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
         sentinel_state = sentinels[0]() if sentinels else None

@@ -30,6 +30,7 @@ from unittest import mock
 
 import pytest
 
+from pytest_memguard.blame import Ledger
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels import SENTINEL_NAMES, parse_sentinel_switches
 from pytest_memguard.sentinels.base import (
@@ -461,6 +462,24 @@ def test_file_handler_on_root_names_its_file(cleanup: ExitStack, tmp_path: Path)
     assert "logger 'root'" in finding.summary
 
 
+def test_handler_appended_to_the_list_directly_is_still_found(cleanup: ExitStack) -> None:
+    logger = logging.getLogger("app.direct")
+    cleanup.callback(logger.handlers.clear)
+    sentinel = LoggingSentinel()
+
+    def churn() -> None:  # what pytest does around every phase: the checksum is unchanged
+        handler = logging.NullHandler()
+        logger.addHandler(handler)
+        logger.removeHandler(handler)
+
+    assert window(sentinel, churn) == []
+    finding = only(
+        window(sentinel, lambda: logger.handlers.append(logging.NullHandler())),
+        "logging-handler",
+    )
+    assert "'app.direct'" in finding.summary
+
+
 def test_removed_handler_and_new_bare_logger_are_clean() -> None:
     def clean() -> None:
         logger = logging.getLogger("memguard.tests.created-here")
@@ -519,6 +538,86 @@ def test_signal_handler_left_installed(cleanup: ExitStack) -> None:
     assert window(SignalSentinel(), restored) == []
 
 
+class SignalChain:
+    """A library's handler chain: the previous handler saved, listeners in a list."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[], None]] = []
+        self.previous: object = None
+
+    def dispatch(self, signum: int, frame: object) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def install(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+        self.previous = signal.signal(signal.SIGUSR1, self.dispatch)
+
+
+def flush_on_signal() -> None:
+    pass
+
+
+@posix_only
+def test_reinstalling_the_same_handler_counts_on_every_run_of_a_test(
+    cleanup: ExitStack,
+) -> None:
+    previous = signal.getsignal(signal.SIGUSR1)
+    cleanup.callback(signal.signal, signal.SIGUSR1, previous)
+    ledger = Ledger()
+    sentinel = SignalSentinel(ledger=ledger)
+
+    def install() -> None:
+        signal.signal(signal.SIGUSR1, reload_config)
+
+    ledger.enter("test_a")
+    runs = [window(sentinel, install) for _ in range(3)]  # screen and two repetitions
+    ledger.leave()
+    assert [[f.kind for f in run] for run in runs] == [["signal-handler"]] * 3
+    ledger.enter("test_b")  # the next test starts from the state test_a left
+    assert window(sentinel, install) == []
+    ledger.leave()
+
+
+@posix_only
+def test_handler_chain_is_named_through_the_object_keeping_it(cleanup: ExitStack) -> None:
+    previous = signal.getsignal(signal.SIGUSR1)
+    cleanup.callback(signal.signal, signal.SIGUSR1, previous)
+    chain = SignalChain()
+
+    finding = only(
+        window(SignalSentinel(), lambda: chain.install(flush_on_signal)), "signal-handler"
+    )
+    assert finding.summary == (
+        "signal SIGUSR1 handler changed to SignalChain.dispatch (was SIG_DFL) and not "
+        "restored; the handler's SignalChain object keeps .listeners = 1 callable(s): "
+        "flush_on_signal, .previous = SIG_DFL"
+    )
+    assert [edge.object for edge in finding.retainer_chain] == [
+        "signal handler table",
+        f"{__name__}.SignalChain",
+    ]
+
+
+def test_atexit_registration_is_named_with_where_it_was_made(cleanup: ExitStack) -> None:
+    def flush_metrics() -> None:
+        pass
+
+    sentinel = AtexitSentinel()
+
+    def leak() -> None:
+        atexit.register(flush_metrics)  # the line named below
+        cleanup.callback(atexit.unregister, flush_metrics)
+
+    finding = only(window(sentinel, leak), "atexit")
+    assert finding.summary == (
+        f"atexit callback {__name__}.test_atexit_registration_is_named_with_where_"
+        "it_was_made.<locals>.flush_metrics registered during the test, at "
+        f"{__file__}:{finding.allocated_at[-1].lineno}"
+    )
+    assert finding.allocated_at[-1].line == "atexit.register(flush_metrics)  # the line named below"
+
+
 def test_atexit_registrations_are_counted(cleanup: ExitStack) -> None:
     def flush_metrics() -> None:
         pass
@@ -529,7 +628,10 @@ def test_atexit_registrations_are_counted(cleanup: ExitStack) -> None:
         cleanup.callback(atexit.unregister, flush_metrics)
 
     finding = only(window(AtexitSentinel(), leak), "atexit")
-    assert finding.summary.startswith("2 atexit callback(s) registered during the test")
+    assert finding.summary.startswith(
+        f"atexit callback {__name__}.test_atexit_registrations_are_counted.<locals>."
+        "flush_metrics registered 2 times during the test"
+    )
     assert finding.count == 2
     assert window(AtexitSentinel(), lambda: None) == []
 
@@ -719,7 +821,8 @@ def test_parse_sentinel_switches_errors(text: str, message: str) -> None:
 def test_build_sentinels_serves_every_switch_once() -> None:
     names = [s.name for s in build_sentinels()]
     served = [switch for name in names for switch in name.split(",")]
-    assert sorted(served) == sorted([*SENTINEL_NAMES, "listener"])  # listener has two parts
+    # listener and timer each have two parts
+    assert sorted(served) == sorted([*SENTINEL_NAMES, "listener", "timer"])
     assert names[0] == "thread,timer"
 
 

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import atexit
+import collections
+import functools
 import gc
-import importlib
 import signal
 import sys
 import threading
+import traceback
+import types
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
-from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, describe, describe_signal_handler
+from pytest_memguard.blame import Ledger
+from pytest_memguard.findings import ChainEdge, Finding, Frame
+from pytest_memguard.sentinels.base import (
+    ALLOW_NONE,
+    Allow,
+    Described,
+    describe,
+    describe_signal_handler,
+    raw_getsignal,
+    stack_frames,
+)
 
 # (label, how to undo it); aligned with what _hooks() returns
 _HOOKS: tuple[tuple[str, str], ...] = (
@@ -169,22 +181,28 @@ def _audit_finding(added: int) -> Finding:
     )
 
 
-# signal.getsignal converts every result to an enum, which costs ~0.7 us per signal
-_raw_getsignal: Callable[[int], object] = importlib.import_module("_signal").getsignal
-
-
 class SignalSentinel:
-    """Signal handlers changed during the test and not restored.
+    """Signal handlers left different from what they were before the test.
 
-    Scans the named catchable signals (``signal.Signals``, about 30 on Linux); the
-    real-time signals ``SIGRTMIN+n`` are not scanned. Handlers installed from C
-    (``faulthandler``) are invisible to Python and not covered.
+    Scans the named catchable signals (``signal.Signals``, about 30 on Linux) through
+    Python's own handler table, which ``signal.signal`` updates whether Python or C
+    code calls it: one C-level ``map`` of ``_signal.getsignal`` per snapshot (~1 us).
+    The real-time signals ``SIGRTMIN+n`` are not scanned; handlers installed from C
+    with ``sigaction`` bypass the table (``faulthandler``) and are not covered.
+
+    The state is compared like a descriptor's: any difference from before the test's
+    *first* run counts. The repetitions of a test compare with the handlers from
+    before its screened run (the ledger says which test runs), so a test that
+    installs the same handler on every run is a ``signal-handler`` finding on each
+    of them, not one-time warm-up. A handler that is a bound method or a callable
+    object is named through that object, with the handlers and listeners it keeps.
     """
 
     name = "signal-handler"
 
-    def __init__(self, allow: Allow = ALLOW_NONE) -> None:
+    def __init__(self, allow: Allow = ALLOW_NONE, ledger: Ledger | None = None) -> None:
         self._allow = allow
+        self._ledger = ledger or Ledger()
         signals = sorted(
             sig
             for sig in signal.valid_signals()
@@ -192,14 +210,20 @@ class SignalSentinel:
         )
         self._numbers = tuple(int(sig) for sig in signals)
         self._names = tuple(sig.name for sig in signals)
+        self._test = ""
+        self._baseline: tuple[object, ...] = ()
 
     def before(self) -> object:
-        """The handler of every scanned signal, as ``signal.getsignal`` sees it."""
-        return tuple(map(_raw_getsignal, self._numbers))
+        """The handlers from before the running test's first run (now, between windows)."""
+        now = tuple(map(raw_getsignal, self._numbers))
+        running = self._ledger.running
+        if not running or running != self._test:
+            self._test, self._baseline = running, now
+        return self._baseline
 
     def after(self, before: object) -> list[Finding]:
         """One finding per signal whose handler differs from ``before``."""
-        now = tuple(map(_raw_getsignal, self._numbers))
+        now = tuple(map(raw_getsignal, self._numbers))
         if now == before:
             return []
         findings = []
@@ -208,47 +232,175 @@ class SignalSentinel:
         ):
             handler = describe_signal_handler(new)
             if new != old and not self._allow.module(handler):
-                findings.append(
-                    Finding(
-                        kind="signal-handler",
-                        summary=f"signal {name} handler changed to {handler} "
-                        f"(was {describe_signal_handler(old)}) and not restored",
-                        count=1,
-                        advice="restore the previous handler in teardown: "
-                        f"signal.signal(signal.{name}, previous)",
-                        extra={"signal": name, "handler": handler.dotted},
-                    )
-                )
+                findings.append(_signal_finding(name, old, new, handler))
         return findings
 
 
-class AtexitSentinel:
-    """Callbacks registered with ``atexit`` during the test.
+def _signal_finding(name: str, old: object, new: object, handler: Described) -> Finding:
+    summary = (
+        f"signal {name} handler changed to {handler} (was {describe_signal_handler(old)}) "
+        "and not restored"
+    )
+    holder = _handler_holder(new)
+    extra: dict[str, object] = {"signal": name, "handler": handler.dotted}
+    chain: tuple[ChainEdge, ...] = ()
+    if holder is not None:
+        kept = _kept_callables(holder)
+        owner = f"{type(holder).__module__}.{type(holder).__qualname__}"
+        chain = (ChainEdge("signal handler table", f"signal.getsignal(signal.{name})"),) + (
+            ChainEdge(owner, f"{handler}.__self__"),
+        ) * (new is not holder)
+        if kept:
+            summary += f"; the handler's {type(holder).__qualname__} object keeps " + ", ".join(
+                f"{where} = {what}" for where, what in kept
+            )
+        extra["holder"] = owner
+        extra["keeps"] = [f"{where} = {what}" for where, what in kept]
+    return Finding(
+        kind="signal-handler",
+        summary=summary,
+        count=1,
+        retainer_chain=chain,
+        advice=f"restore the previous handler in teardown: signal.signal(signal.{name}, previous)",
+        extra=extra,
+    )
 
-    CPython keeps the callbacks out of reach of Python code, so registrations are
-    counted (``atexit._ncallbacks()``), not named. ``atexit.unregister`` empties a
-    slot without lowering that count, so a test that registers and then unregisters
-    is still reported: each registration keeps a slot until the interpreter exits.
+
+def _handler_holder(handler: object) -> object | None:
+    """The object a handler belongs to: a bound method's ``__self__``, a callable instance."""
+    if isinstance(handler, types.MethodType):
+        return handler.__self__
+    plain = not isinstance(handler, (types.FunctionType, type, functools.partial))
+    if plain and callable(handler) and isinstance(getattr(handler, "__dict__", None), dict):
+        return handler
+    return None
+
+
+#: At most this many callables of a handler's object are named in a finding.
+_KEPT_SHOWN = 6
+
+
+def _kept_callables(holder: object) -> list[tuple[str, str]]:
+    """The handlers and listeners an object keeps in its attributes: ``(".previous",
+    "SIG_DFL")``, ``(".listeners", "2 callables: on_term, flush")``."""
+    kept: list[tuple[str, str]] = []
+    for attribute, value in list(vars(holder).items()):
+        if isinstance(value, (int, types.FunctionType, types.MethodType, functools.partial)):
+            if isinstance(value, bool) or (isinstance(value, int) and value not in (0, 1)):
+                continue
+            what = describe_signal_handler(value) if isinstance(value, int) else describe(value)
+            kept.append((f".{attribute}", str(what)))
+        elif isinstance(value, (list, tuple, set, dict, collections.deque)):
+            items = value.values() if isinstance(value, dict) else value
+            found = [item for item in items if callable(item)]
+            if found:
+                counts: dict[str, int] = {}
+                for item in found:
+                    name = str(describe(item))
+                    counts[name] = counts.get(name, 0) + 1
+                names = ", ".join(
+                    name if times == 1 else f"{name} x {times}"
+                    for name, times in list(counts.items())[:_KEPT_SHOWN]
+                )
+                more = ", ..." if len(counts) > _KEPT_SHOWN else ""
+                kept.append((f".{attribute}", f"{len(found)} callable(s): {names}{more}"))
+    return kept
+
+
+class AtexitSentinel:
+    """Callbacks registered with ``atexit`` during the test, named where Python can.
+
+    CPython 3.10-3.13 keep the callbacks out of reach of Python code, so
+    registrations are counted (``atexit._ncallbacks()``, O(1)) and named by a wrapper
+    around ``atexit.register``, installed when the sentinel is built: it records each
+    callable and the frames that registered it, for the sentinel built last (code
+    that took a reference to ``register`` before that is counted, not named).
+    ``atexit.unregister`` empties a slot without lowering that count, so a test that
+    registers and then unregisters is still reported: each registration keeps a slot
+    until the interpreter exits.
     """
 
     name = "atexit"
 
+    def __init__(self) -> None:
+        _REGISTRATIONS.install([])
+
     def before(self) -> object:
-        """The number of atexit registrations so far."""
-        return atexit._ncallbacks()
+        """The number of atexit registrations so far, and where the names go."""
+        # A new list each time: made in the window, what it holds is seen as the plugin's.
+        sink: _Sink = []
+        _REGISTRATIONS.install(sink)
+        return atexit._ncallbacks(), sink
 
     def after(self, before: object) -> list[Finding]:
-        """One finding counting the registrations made since ``before``."""
-        added = atexit._ncallbacks() - cast(int, before)
+        """One finding per named registration; one counting those that cannot be named."""
+        count, seen = cast("tuple[int, _Sink]", before)
+        added = atexit._ncallbacks() - count
         if added <= 0:
             return []
-        return [
-            Finding(
-                kind="atexit",
-                summary=f"{added} atexit callback(s) registered during the test "
-                "(Python cannot say which)",
-                count=added,
-                advice="register it once at import time, not per test or per call "
-                "(atexit.unregister does not free the slot)",
+        named = seen[-added:]
+        groups: dict[str, list[tuple[Frame, ...]]] = {}  # callable -> its registration sites
+        for func, frames in named:
+            groups.setdefault(describe(func).dotted, []).append(frames)
+        findings = [_atexit_finding(dotted, sites) for dotted, sites in groups.items()]
+        unnamed = added - len(named)
+        if unnamed > 0:
+            findings.append(
+                Finding(
+                    kind="atexit",
+                    summary=f"{unnamed} atexit callback(s) registered during the test "
+                    "(registered through a reference to atexit.register taken before "
+                    "the plugin started: Python cannot say which)",
+                    count=unnamed,
+                    advice=_ATEXIT_ADVICE,
+                )
             )
-        ]
+        return findings
+
+
+_ATEXIT_ADVICE = (
+    "register it once at import time, not per test or per call "
+    "(atexit.unregister does not free the slot)"
+)
+
+
+def _atexit_finding(dotted: str, sites: list[tuple[Frame, ...]]) -> Finding:
+    frames = sites[0]
+    times = f" {len(sites)} times" if len(sites) > 1 else ""
+    first = "first " if len(sites) > 1 else ""
+    where = f", {first}at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return Finding(
+        kind="atexit",
+        summary=f"atexit callback {dotted} registered{times} during the test{where}",
+        count=len(sites),
+        allocated_at=frames,
+        advice=_ATEXIT_ADVICE,
+        extra={"callback": dotted},
+    )
+
+
+_Sink = list[tuple[object, tuple[Frame, ...]]]
+
+
+class _Registrations:
+    """The wrapper around ``atexit.register``: records each registration in a sink."""
+
+    def __init__(self) -> None:
+        self._real: Callable[..., Any] = atexit.register
+        self._sink: _Sink | None = None
+
+    def install(self, sink: _Sink) -> None:
+        self._sink = sink
+        if getattr(atexit.register, "__self__", None) is not self:
+            self._real = atexit.register
+            atexit.register = self.register
+
+    def register(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``atexit.register``, noting the callable and its caller's frames first."""
+        if self._sink is not None:
+            frames = stack_frames(traceback.extract_stack(sys._getframe(1), limit=8))
+            self._sink.append((func, frames))
+        return self._real(func, *args, **kwargs)
+
+
+_REGISTRATIONS = _Registrations()

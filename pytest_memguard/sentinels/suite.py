@@ -18,6 +18,7 @@ from pytest_memguard.sentinels.base import (
 from pytest_memguard.sentinels.fds import FdSentinel
 from pytest_memguard.sentinels.hooks import AtexitSentinel, ListenerSentinel, SignalSentinel
 from pytest_memguard.sentinels.logs import LoggingSentinel
+from pytest_memguard.sentinels.loops import IdleLoopTimerSentinel
 from pytest_memguard.sentinels.procs import SubprocessSentinel
 from pytest_memguard.sentinels.registries import RegistryHook, RegistryPath, RegistrySentinel
 from pytest_memguard.sentinels.tasks import TaskSentinel
@@ -69,6 +70,8 @@ def build_sentinels(
         sentinels.append(SubprocessSentinel())
     if "task" in on:
         sentinels.append(TaskSentinel(allow, ledger))
+    if "timer" in on:
+        sentinels.append(IdleLoopTimerSentinel(allow))
     if "listener" in on:
         sentinels.append(ListenerSentinel(allow))
         if registries or registry_hook is not None:
@@ -78,7 +81,7 @@ def build_sentinels(
             LoggingSentinel(allow, handlers="logging-handler" in on, filters="listener" in on)
         )
     if "signal-handler" in on:
-        sentinels.append(SignalSentinel(allow))
+        sentinels.append(SignalSentinel(allow, ledger))
     if "atexit" in on:
         sentinels.append(AtexitSentinel())
     if "file" in on or "socket" in on:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import sys
 import weakref
 from collections.abc import Collection
@@ -10,7 +12,14 @@ from typing import TYPE_CHECKING, cast
 
 from pytest_memguard.blame import Ledger, watch_object
 from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, created_at, describe, stack_frames
+from pytest_memguard.sentinels.base import (
+    ALLOW_NONE,
+    Allow,
+    Described,
+    created_at,
+    describe,
+    stack_frames,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -71,6 +80,38 @@ def _live_tasks() -> Collection[_Task]:
     return asyncio.all_tasks(loop)
 
 
+#: asyncio's report of a pending task being destroyed (its default exception handler
+#: logs it on the "asyncio" logger), and how the task shows in it.
+_PENDING_DESTROYED = "Task was destroyed but it is pending!"
+_TASK_TEXT = re.compile(r"name='(?P<name>[^']*)' coro=<(?P<coro>[^\s(>]+)")
+
+
+class _DestroyedPending(logging.Filter):
+    """Notes each "Task was destroyed but it is pending!" logged by asyncio; lets it pass.
+
+    One per process, made and installed on the ``asyncio`` logger (made now if asyncio
+    is not imported yet) when the first task sentinel is built, outside any window.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+        self.installed = False
+
+    def install(self) -> None:
+        if not self.installed:
+            self.installed = True
+            logging.getLogger("asyncio").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(_PENDING_DESTROYED):
+            self.seen.append(record.msg)
+        return True
+
+
+_DESTROYED = _DestroyedPending()
+
+
 class TaskSentinel:
     """Pending asyncio tasks and the current event loop left unclosed.
 
@@ -80,7 +121,10 @@ class TaskSentinel:
     ``asyncio.set_event_loop`` during the test and never closed, with the callbacks
     still scheduled on it. Not covered: a loop neither set as current nor holding a
     pending task; its selector and self-pipe are reported by the file/socket sentinel.
-    Costs nothing while asyncio has not been imported.
+    A task destroyed while still pending during the test (its loop closed with it
+    pending, then collected: asyncio logs "Task was destroyed but it is pending!") is
+    a finding of the test, unless an earlier test left it pending: the ledger charges
+    it to that one. Costs nothing while asyncio has not been imported.
     """
 
     name = "task"
@@ -88,6 +132,11 @@ class TaskSentinel:
     def __init__(self, allow: Allow = ALLOW_NONE, ledger: Ledger | None = None) -> None:
         self._allow = allow
         self._ledger = ledger or Ledger()
+        #: Names of the tasks found pending after a test: the ledger charges their end.
+        self._left: set[str] = set()
+        # Now, outside any window: installed during a test, the asyncio logger's
+        # filters list (a watched module-level container) would grow in that test.
+        _DESTROYED.install()
 
     def before(self) -> object:
         """The live tasks and the current loop, or None while asyncio is not imported.
@@ -98,6 +147,7 @@ class TaskSentinel:
         """
         if "asyncio" not in sys.modules:
             return None
+        _DESTROYED.seen.clear()
         tasks = _live_tasks()
         loop = _current_loop()
         return (
@@ -113,7 +163,7 @@ class TaskSentinel:
         old_tasks, old_loop_ref = state if state is not None else (frozenset(), None)
         old_loop = old_loop_ref() if old_loop_ref is not None else None
         tasks = _live_tasks()
-        findings = []
+        findings = self._destroyed_findings()
         for task in list(tasks) if len(tasks) else ():
             if (
                 weakref.ref(task) in old_tasks
@@ -122,12 +172,36 @@ class TaskSentinel:
             ):
                 continue
             findings.append(_task_finding(task))
+            self._left.add(task.get_name())
             self._ledger.remember(findings[-1], watch_object(task, _done, _DESTROYED_PENDING))
         loop = _current_loop()
         if loop is not None and loop is not old_loop and not loop.is_closed():
             findings.append(_loop_finding(loop))
             self._ledger.remember(findings[-1], watch_object(loop, _closed, _DESTROYED_UNCLOSED))
             findings.extend(self._callback_findings(loop))
+        return findings
+
+    def _destroyed_findings(self) -> list[Finding]:
+        """The test's own tasks that asyncio reported destroyed while pending."""
+        findings = []
+        for message in _DESTROYED.seen:
+            found = _TASK_TEXT.search(message)
+            name, coro = (found["name"], found["coro"]) if found else ("?", "?")
+            if name in self._left or self._allow.module(Described(coro)):
+                continue
+            findings.append(
+                Finding(
+                    kind="task",
+                    summary=f"asyncio task {name!r} (coroutine {coro}) destroyed while "
+                    f"still pending, its event loop closed or dropped under it "
+                    f"(asyncio: '{_PENDING_DESTROYED}')",
+                    count=1,
+                    advice="cancel the task and await it before its loop closes "
+                    "(or run it under asyncio.TaskGroup / asyncio.run)",
+                    extra={"name": name, "coroutine": coro},
+                )
+            )
+        _DESTROYED.seen.clear()
         return findings
 
     def _callback_findings(self, loop: asyncio.AbstractEventLoop) -> list[Finding]:

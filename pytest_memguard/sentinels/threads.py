@@ -18,6 +18,7 @@ from pytest_memguard.sentinels.base import (
     created_at,
     describe,
     describe_signal_handler,
+    raw_getsignal,
     settle,
 )
 
@@ -39,12 +40,28 @@ def _running_at(thread: threading.Thread) -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
-def _started_since(before: object) -> list[threading.Thread]:
-    now = threading.enumerate()
-    if now == before:
-        return []
-    old = set(cast("list[threading.Thread]", before))
-    return [thread for thread in now if thread not in old]
+#: Who runs: the number of threads starting and started, and the newest started one.
+_Fingerprint = tuple[int, int, "threading.Thread | None"]
+
+
+def _fingerprint() -> _Fingerprint:
+    """O(1): a thread started since an earlier fingerprint and still alive changes it.
+
+    ``threading._active`` is a dict in insertion order: a new thread that is still
+    alive is at its end, or a later one is, so the newest entry differs; one still
+    starting is counted in ``threading._limbo``.
+    """
+    active = threading._active  # type: ignore[attr-defined]
+    try:
+        newest = active[next(reversed(active))] if active else None
+    except (KeyError, RuntimeError, StopIteration):  # changed by another thread meanwhile
+        newest = None
+    return len(active), len(threading._limbo), newest  # type: ignore[attr-defined]
+
+
+def _started_since(before: list[threading.Thread]) -> list[threading.Thread]:
+    old = set(before)
+    return [thread for thread in threading.enumerate() if thread not in old]
 
 
 def _thread_finding(thread: threading.Thread) -> Finding:
@@ -69,8 +86,16 @@ def _ended(thread: threading.Thread) -> bool:
     return not thread.is_alive()
 
 
+_SIGALRM = getattr(signal, "SIGALRM", None)
+
+
 def _itimer_real() -> float:
-    if sys.platform == "win32":
+    """Seconds left on ``ITIMER_REAL``; 0 without a SIGALRM handler, so no system call.
+
+    An armed timer whose SIGALRM keeps the default action ends the process when it
+    fires; every use of ``setitimer`` installs a handler first.
+    """
+    if _SIGALRM is None or raw_getsignal(_SIGALRM) == signal.SIG_DFL:
         return 0.0
     return signal.getitimer(signal.ITIMER_REAL)[0]
 
@@ -102,15 +127,25 @@ class ThreadSentinel:
         self._threads = threads
         self._timers = timers
         self.name = ",".join(name for name, on in (("thread", threads), ("timer", timers)) if on)
+        self._known: _Fingerprint | None = None
+        self._listed: list[threading.Thread] = []
 
     def before(self) -> object:
-        """The live threads and the seconds left on ``ITIMER_REAL``."""
-        return threading.enumerate(), _itimer_real() if self._timers else 0.0
+        """The thread table's fingerprint, the threads listed when it last changed, and
+        the seconds left on ``ITIMER_REAL``."""
+        known = _fingerprint()
+        if known != self._known:
+            self._known, self._listed = known, threading.enumerate()
+        return known, self._listed, _itimer_real() if self._timers else 0.0
 
     def after(self, before: object) -> list[Finding]:
         """One finding per new thread or pending timer, one for a newly armed interval timer."""
-        threads, armed_before = cast("tuple[list[threading.Thread], float]", before)
+        known, threads, armed_before = cast(
+            "tuple[_Fingerprint, list[threading.Thread], float]", before
+        )
         findings = self._itimer_findings() if self._timers and not armed_before else []
+        if _fingerprint() == known:
+            return findings
         new = [thread for thread in _started_since(threads) if not self._allowed(thread)]
         if not new:
             return findings
@@ -140,7 +175,7 @@ class ThreadSentinel:
         return self._allow.module(_target(thread))
 
     def _itimer_findings(self) -> list[Finding]:
-        if sys.platform == "win32":
+        if not _itimer_real():
             return []
         value, interval = signal.getitimer(signal.ITIMER_REAL)
         if not value:

@@ -1,0 +1,237 @@
+"""The untracked-growth screen: module-level containers of any module, hot and cold.
+
+Unit tests build modules in memory (registered in ``sys.modules`` for the test only);
+one child pytest shows a standard-library container growing by one ``str`` per run
+caught with its label, and its fill-once twin passing.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import sys
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_memguard.watch import ContainerWatch, plugin_requirements, runner_packages
+
+MakeModule = Callable[..., types.ModuleType]
+
+
+@pytest.fixture
+def make_module(tmp_path: Path) -> Iterator[MakeModule]:
+    """``make_module(name, project=False, **globals)``: a module in ``sys.modules``,
+    its file under ``tmp_path/project`` or ``tmp_path/site``."""
+    made: list[str] = []
+
+    def make(name: str, project: bool = False, **values: Any) -> types.ModuleType:
+        module = types.ModuleType(name)
+        module.__file__ = str(tmp_path / ("project" if project else "site") / f"{name}.py")
+        vars(module).update(values)
+        sys.modules[name] = module
+        made.append(name)
+        return module
+
+    yield make
+    for name in made:
+        sys.modules.pop(name, None)
+
+
+def new_watch(
+    tmp_path: Path, sweep_every: int = 25, runner: tuple[str, ...] = ()
+) -> ContainerWatch:
+    return ContainerWatch([tmp_path / "project"], [], runner, sweep_every=sweep_every)
+
+
+def run(watch: ContainerWatch, nodeid: str, body: Callable[[], object] = lambda: None) -> list[str]:
+    """What the window does around one run: which of this file's modules' containers
+    grew (the process's other modules may change meanwhile)."""
+    watch.refresh(nodeid)
+    before = watch.sizes()
+    body()
+    grown = watch.growth(before)
+    return [f"{g.label}+{g.added}" for g in grown if g.label.startswith("w_")]
+
+
+def hot_labels(watch: ContainerWatch) -> list[str]:
+    return [label for label in watch._hot.labels if label.startswith("w_")]
+
+
+def test_project_containers_are_read_on_every_test(tmp_path: Path, make_module: MakeModule) -> None:
+    app = make_module("w_app", project=True, CACHE={})
+    watch = new_watch(tmp_path)
+    assert run(watch, "t.py::a") == []
+    assert run(watch, "t.py::b", lambda: app.CACHE.update(k="v")) == ["w_app.CACHE+1"]
+
+
+def test_cold_container_is_caught_by_a_sweep_and_then_watched_per_test(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    lib = make_module("w_lib", NAMES={}, SEEN=[])
+    watch = new_watch(tmp_path)
+    assert run(watch, "t.py::first") == []  # the module's first test sweeps
+    assert hot_labels(watch) == []
+    # the first test of a test module sweeps: its growth is its own
+    assert run(watch, "u.py::first", lambda: lib.NAMES.update(a="1")) == ["w_lib.NAMES+1"]
+    assert hot_labels(watch) == ["w_lib.NAMES"]  # promoted: read on every test from now on
+    assert run(watch, "u.py::second", lambda: lib.NAMES.update(b="2")) == ["w_lib.NAMES+1"]
+    # not a sweep, and still cold: not seen by this test...
+    assert run(watch, "u.py::third", lambda: lib.SEEN.append("x")) == []
+    # ...but the next sweep notices it changed, and promotes it
+    assert run(watch, "v.py::first") == []
+    assert run(watch, "v.py::second", lambda: lib.SEEN.append("y")) == ["w_lib.SEEN+1"]
+
+
+def test_a_container_of_another_module_that_shrinks_manages_its_size(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    lib = make_module("w_cache", LEVELS={}, TRIMMED={"a": 1})
+    app = make_module("w_own", project=True, LOG=[])
+    watch = new_watch(tmp_path)
+    run(watch, "t.py::a")
+    assert run(watch, "u.py::a", lambda: lib.LEVELS.update(k=1)) == ["w_cache.LEVELS+1"]
+    lib.LEVELS.clear()  # cleared by its own module (a logger's _clear_cache)
+    assert run(watch, "u.py::b", lambda: lib.LEVELS.update(k=1)) == []  # no longer watched
+    assert "w_cache.LEVELS" not in hot_labels(watch)
+    lib.TRIMMED.clear()  # shrank between two sweeps: never promoted
+    run(watch, "v.py::a")
+    assert run(watch, "v.py::b", lambda: lib.TRIMMED.update(b=2)) == []
+    # the project's own containers stay watched whatever they do
+    app.LOG.append("x")
+    app.LOG.clear()
+    assert run(watch, "v.py::c", lambda: app.LOG.append("y")) == ["w_own.LOG+1"]
+
+
+def test_a_test_run_again_sweeps_every_run(tmp_path: Path, make_module: MakeModule) -> None:
+    lib = make_module("w_lib2", NAMES={})
+    watch = new_watch(tmp_path)
+    run(watch, "t.py::a")
+    assert run(watch, "t.py::b", lambda: lib.NAMES.update(a="1")) == []  # missed
+    assert run(watch, "t.py::b", lambda: lib.NAMES.update(b="1")) == ["w_lib2.NAMES+1"]
+
+
+def test_sweeps_are_due_every_n_tests(tmp_path: Path, make_module: MakeModule) -> None:
+    lib = make_module("w_lib3", NAMES={})
+    watch = new_watch(tmp_path, sweep_every=3)
+    run(watch, "t.py::a")
+    found = [
+        run(watch, f"t.py::n{number}", lambda: lib.NAMES.update({number: "x"}))  # noqa: B023
+        for number in range(4)
+    ]
+    assert found == [[], [], [], ["w_lib3.NAMES+1"]]
+
+
+def test_bounded_and_runner_containers_are_not_watched(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    class Lru(dict):  # type: ignore[type-arg]
+        maxsize = 100
+
+    make_module(
+        "w_bounded",
+        RECENT=collections.deque(maxlen=1000),
+        TABLE=Lru(),
+        LOOKUP=functools.lru_cache(maxsize=8)(str),
+        UNBOUNDED=functools.cache(str),
+        OPEN=collections.deque(),
+    )
+    make_module("w_runner", HOOKS=[])
+    watch = new_watch(tmp_path, runner=("w_runner",))
+    watch.refresh("t.py::a")
+    watch.sizes()
+    labels = {label for label in watch._cold.labels}
+    assert {"w_bounded.UNBOUNDED", "w_bounded.OPEN"} <= labels
+    assert not labels & {
+        "w_bounded.RECENT",
+        "w_bounded.TABLE",
+        "w_bounded.LOOKUP",
+        "w_runner.HOOKS",
+    }
+
+
+def test_lazy_objects_of_other_modules_are_not_touched(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    touched: list[str] = []
+
+    class Lazy:
+        def __init__(self) -> None:
+            self.items: list[str] = []
+
+        def __getattr__(self, name: str) -> object:
+            touched.append(name)  # a lazy proxy would import or connect here
+            raise AttributeError(name)
+
+    make_module("w_lazy", PROXY=Lazy())
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    assert touched == []
+
+
+def test_runner_packages_come_from_plugins_and_their_requirements() -> None:
+    class Dist:
+        def __init__(self) -> None:
+            self.requires = ["execnet>=2.1", "psutil>=3.0; extra == 'psutil'", "typing-extensions"]
+
+    plugins = [types.ModuleType("xdist.plugin"), json, object.__new__(type("P", (), {}))]
+    requires = plugin_requirements([Dist()])
+    assert requires == {"execnet", "typing-extensions"}
+    found = runner_packages(plugins, requires)
+    assert {"xdist", "json", "execnet", "typing_extensions", "pytest", "pluggy"} <= found
+    assert "psutil" not in found
+
+
+STDLIB_GROWTH = """
+import itertools
+import logging
+
+_numbers = itertools.count(1000)
+
+
+def test_names_a_new_level_each_run():
+    number = next(_numbers)
+    logging.addLevelName(number, f"LEVEL{number}")
+
+
+def test_plain():
+    pass
+
+
+def test_names_another_new_level():
+    number = next(_numbers)
+    logging.addLevelName(number, f"LEVEL{number}")
+"""
+
+STDLIB_FILL_ONCE = """
+import logging
+
+
+def test_names_a_fixed_level():
+    logging.addLevelName(25, "NOTICE")
+
+
+def test_names_it_again():
+    logging.addLevelName(25, "NOTICE")
+"""
+
+
+def test_stdlib_container_growing_by_a_str_per_run_is_caught_with_its_label(
+    pytester: pytest.Pytester, run_pytest: Callable[..., pytest.RunResult]
+) -> None:
+    pytester.makepyfile(test_fill_once=STDLIB_FILL_ONCE, test_growth=STDLIB_GROWTH)
+    run_pytest("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json")
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    found = {test["nodeid"].split("::")[-1]: test for test in tests}
+    for name in ("test_names_a_new_level_each_run", "test_names_another_new_level"):
+        record = found[name]
+        assert record["verdict"] == "leak", record["message"]
+        summaries = [f["summary"] for f in record["findings"] if f["kind"] == "growing-container"]
+        assert any(s.startswith("logging._levelToName grew by 1 entry") for s in summaries)
+    assert found["test_plain"]["verdict"] == "ok"
+    assert found["test_names_a_fixed_level"]["verdict"] in ("ok", "warmup")
+    assert found["test_names_it_again"]["verdict"] == "ok"
