@@ -158,30 +158,41 @@ def _storage_below(top: object, objs: list[object]) -> list[object]:
     return found[:_STORAGE_PER_TOP]
 
 
+#: Holders whose bound is looked for at most; past them a group counts as unbounded.
+MAX_HOLDERS = 16
+
+
 def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
     """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
 
-    Objects with no holder the collector can see (held from C) are left out. Runs with
-    the heap unfrozen: O(heap) per referrer search.
+    One pass over the heap finds every holder of every top (``gc.get_referrers`` of all
+    of them at once); then the bound of each holder is looked for above it. Objects
+    with no holder the collector can see (held from C) are left out. Runs with the
+    heap unfrozen, for suspects only.
     """
     found = Holders()
     if not objs:
         return found
     tops = top_objects(objs)
-    skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)}
-    seen: set[int] = set()
-    for top in tops:
-        direct = referrers(top, skip)
-        skip.add(id(direct))  # the list of holders is no holder of theirs
-        for holder in direct:
-            if id(holder) in seen:
-                continue
-            seen.add(id(holder))
-            found.holders.append(holder)
-            bound = _Climb(set(skip)).bound_of(holder, CLIMB_STEPS)
-            if bound is not None:
-                found.bounds[id(holder)] = bound
-        bound = next((found.bounds[id(h)] for h in direct if id(h) in found.bounds), None)
-        if bound is not None:
-            found.storage += [(inner, bound) for inner in _storage_below(top, objs)]
+    members = {id(obj) for obj in objs}
+    skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)} | members
+    direct = [
+        ref
+        for ref in gc.get_referrers(*tops)
+        if id(ref) not in skip and not isinstance(ref, types.FrameType)
+    ]
+    skip.add(id(direct))  # the list of holders is no holder of theirs
+    for holder in direct:
+        if len(found.holders) >= MAX_HOLDERS:
+            found.holders.append(holder)  # counted, not climbed: unbounded
+            continue
+        found.holders.append(holder)
+        bound = _Climb(set(skip)).bound_of(holder, CLIMB_STEPS)
+        if bound is None:
+            continue
+        found.bounds[id(holder)] = bound
+        held = {id(ref) for ref in gc.get_referents(holder)}
+        for top in tops:
+            if id(top) in held:
+                found.storage += [(inner, bound) for inner in _storage_below(top, objs)]
     return found
