@@ -10,19 +10,20 @@ then runs three ways, one pytest at a time:
   memray    pytest -q -p no:cacheprovider -p no:memguard --memray
 
 plain and memguard run --rounds times each, interleaved (the order alternates every round),
-and their median wall times are compared; memray runs once. One line per suite is printed:
-tests, passed/failed in each mode, the share of tests memguard made suspects, the seconds it
-spent confirming them, the root causes it reported, the tests it flagged (verdict leak or
-over-limit in its JSON report, or LEAK in its output), the tests it left `unconfirmed`, the
-tests whose outcome differs from the plain run, and the wall-time ratios memguard/plain and
-memray/plain; then the median ratios over the suites. With --details every root, flagged or
-changed test is listed with its findings.
+and their median wall times are compared; memray runs once (--modes runs fewer). One line per
+suite is printed: tests, passed/failed in each mode, the share of tests memguard made
+suspects, the seconds it spent confirming them, the root causes it reported, the tests it
+flagged (verdict leak or over-limit in its JSON report, or LEAK in its output), the tests it
+left `unconfirmed`, the tests whose outcome differs from the plain run, and the wall-time
+ratios memguard/plain and memray/plain; then the median ratios over the suites. With
+--details every root, flagged or changed test is listed with its findings.
 
     python benchmarks/real_suites.py                    # all projects (an hour or more)
     python benchmarks/real_suites.py --only toolz       # one project (repeatable)
     python benchmarks/real_suites.py --keep /tmp/rs     # keep sources, venvs and outputs
     python benchmarks/real_suites.py --keep /tmp/rs --repo /path/to/pytest-memguard
     python benchmarks/real_suites.py --rounds 3 --timeout 900
+    python benchmarks/real_suites.py --keep /tmp/rs --modes plain   # build venvs, check suites
     python benchmarks/real_suites.py --list             # the projects and their pins
 
 Needs network access to PyPI. Nothing is written into the repository: everything goes to
@@ -332,6 +333,16 @@ class ModeResult:
     leak_lines: set[str]
     output: str
 
+    @classmethod
+    def not_run(cls, mode: str) -> ModeResult:
+        """A mode left out by --modes."""
+        return cls(mode, [], 0, False, {}, {}, set(), "")
+
+    @property
+    def ran(self) -> bool:
+        """Was run (at least once)."""
+        return bool(self.seconds)
+
     @property
     def median(self) -> float:
         """Median wall time over the runs, seconds."""
@@ -406,15 +417,23 @@ def load_mode(mode: str, out: Path) -> ModeResult:
 
 
 def measure(
-    project: Project, src: Path, python: Path, out: Path, rounds: int, timeout: float
+    project: Project,
+    src: Path,
+    python: Path,
+    out: Path,
+    modes: tuple[str, ...],
+    rounds: int,
+    timeout: float,
 ) -> dict[str, ModeResult]:
-    """plain and memguard ``rounds`` times, interleaved, then memray once."""
+    """Of ``modes``: plain and memguard ``rounds`` times, interleaved, then memray once."""
     for mode in MODES:
         (out / f"{mode}.time").unlink(missing_ok=True)
+    timed = tuple(mode for mode in TIMED_MODES if mode in modes)
+    once = [mode for mode in modes if mode not in TIMED_MODES]
     timed_out: set[str] = set()
     for round_index in range(rounds):
-        order = TIMED_MODES if round_index % 2 == 0 else TIMED_MODES[::-1]
-        plan = [*order, "memray"] if round_index == 0 else list(order)
+        order = timed if round_index % 2 == 0 else timed[::-1]
+        plan = [*order, *once] if round_index == 0 else list(order)
         for mode in plan:
             if mode in timed_out:
                 continue
@@ -427,7 +446,14 @@ def measure(
             )
             if proc.timed_out:
                 timed_out.add(mode)
-    return {mode: load_mode(mode, out) for mode in MODES}
+    return load_modes(out, modes)
+
+
+def load_modes(out: Path, modes: tuple[str, ...]) -> dict[str, ModeResult]:
+    """Every mode's result: loaded from ``out`` for ``modes``, not run for the others."""
+    return {
+        mode: load_mode(mode, out) if mode in modes else ModeResult.not_run(mode) for mode in MODES
+    }
 
 
 def _first_chain(record: dict[str, Any]) -> str:
@@ -438,15 +464,17 @@ def _first_chain(record: dict[str, Any]) -> str:
 
 
 def _ratio(result: ModeResult, plain: ModeResult) -> float | None:
-    """median / plain median; None when plain timed out."""
-    return None if plain.timed_out else round(result.median / plain.median, 2)
+    """median / plain median; None when either was not run or plain timed out."""
+    if not (result.ran and plain.ran) or plain.timed_out:
+        return None
+    return round(result.median / plain.median, 2)
 
 
 def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> dict[str, Any]:
     """Everything the table and --details print, JSON-ready."""
     plain, guard, memray = results["plain"], results["memguard"], results["memray"]
     report_path = out / "memguard.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    report = json.loads(report_path.read_text()) if guard.ran and report_path.exists() else {}
     records = report.get("tests", [])
     session = report.get("session")
     flagged = {r["nodeid"]: r for r in records if r["verdict"] in FLAGGED_VERDICTS}
@@ -457,12 +485,14 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
     changed = {
         nid: (plain.bad.get(nid, "passed"), guard.bad.get(nid, "passed"))
         for nid in set(plain.bad) | set(guard.bad)
-        if plain.bad.get(nid) != guard.bad.get(nid)
+        if guard.ran and plain.bad.get(nid) != guard.bad.get(nid)
     }
     # Outcome changes a leak or over-limit verdict does not explain: plugin bugs.
     other = {nid: c for nid, c in changed.items() if nid not in flagged_ids}
     changed_memray = {
-        nid for nid in set(plain.bad) | set(memray.bad) if plain.bad.get(nid) != memray.bad.get(nid)
+        nid
+        for nid in set(plain.bad) | set(memray.bad)
+        if memray.ran and plain.bad.get(nid) != memray.bad.get(nid)
     }
     if session is not None:
         guarded = session.get("guarded") or 0
@@ -486,7 +516,7 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
         "returncodes": {m: results[m].returncode for m in results},
         "timed_out": {m: results[m].timed_out for m in results},
         "seconds": {m: [round(s, 2) for s in results[m].seconds] for m in results},
-        "median_seconds": {m: round(results[m].median, 2) for m in results},
+        "median_seconds": {m: round(r.median, 2) if r.ran else None for m, r in results.items()},
         "ratio_memguard": _ratio(guard, plain),
         "ratio_memray": _ratio(memray, plain),
         "session_block": session is not None,
@@ -510,7 +540,9 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
 
 
 def fmt_counts(row: dict[str, Any], mode: str) -> str:
-    """passed/failed(/E errors), or timeout."""
+    """passed/failed(/E errors), timeout, or - when not run."""
+    if row["median_seconds"][mode] is None:
+        return "-"
     if row["timed_out"][mode]:
         return "timeout"
     c = row["counts"][mode]
@@ -653,6 +685,17 @@ def _positive(value: str) -> int:
     return number
 
 
+def _modes(value: str) -> tuple[str, ...]:
+    """argparse type: a comma-separated subset of MODES that includes plain."""
+    wanted = {mode.strip() for mode in value.split(",") if mode.strip()}
+    unknown = wanted - set(MODES)
+    if unknown or "plain" not in wanted:
+        raise argparse.ArgumentTypeError(
+            f"modes are {', '.join(MODES)}, plain always among them (got {value!r})"
+        )
+    return tuple(mode for mode in MODES if mode in wanted)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -682,6 +725,12 @@ def main(argv: list[str] | None = None) -> int:
         default=REPO,
         help="the pytest-memguard checkout the venvs install editable (default: %(default)s)",
     )
+    ap.add_argument(
+        "--modes",
+        type=_modes,
+        default=MODES,
+        help="comma-separated modes to run, plain among them (default: all three)",
+    )
     ap.add_argument("--list", action="store_true", help="list the projects and exit")
     args = ap.parse_args(argv)
     projects = PROJECTS
@@ -709,15 +758,15 @@ def main(argv: list[str] | None = None) -> int:
         for project in projects:
             out = work / project.key / "out"
             if args.no_run:
-                if not all((out / f"{m}.log").exists() for m in MODES):
+                if not all((out / f"{m}.log").exists() for m in args.modes):
                     print(f"[{project.key}] no complete outputs in {out}", file=sys.stderr)
                     continue
-                results = {mode: load_mode(mode, out) for mode in MODES}
+                results = load_modes(out, args.modes)
             else:
                 print(f"[{project.key}] preparing in {work / project.key}", file=sys.stderr)
                 src, python = prepare(project, work, args.repo)
                 out.mkdir(exist_ok=True)
-                results = measure(project, src, python, out, args.rounds, args.timeout)
+                results = measure(project, src, python, out, args.modes, args.rounds, args.timeout)
             rows.append(summarize(project, results, out))
         print_table(rows)
         if args.details:
