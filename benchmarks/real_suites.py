@@ -369,7 +369,7 @@ def run_mode(
     env = {**os.environ, **project.env, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_ADDOPTS", None)
     (out / f"{mode}.cmd").write_text(" ".join(cmd) + f"\n# cwd: {src}\n")
-    if mode == "memguard":  # a run that times out leaves no report, not an earlier one
+    if mode == "memguard":  # a round that times out leaves no report, not an earlier one's
         (out / "memguard.json").unlink(missing_ok=True)
     start = time.perf_counter()
     proc = run(cmd, cwd=src, env=env, log=out / f"{mode}.log", check=False, timeout=timeout)
@@ -426,8 +426,11 @@ def measure(
     timeout: float,
 ) -> dict[str, ModeResult]:
     """Of ``modes``: plain and memguard ``rounds`` times, interleaved, then memray once."""
+    # out/ holds one invocation's outputs: --no-run must not mix them with an earlier one's
     for mode in MODES:
-        (out / f"{mode}.time").unlink(missing_ok=True)
+        for suffix in ("cmd", "log", "time"):
+            (out / f"{mode}.{suffix}").unlink(missing_ok=True)
+    (out / "memguard.json").unlink(missing_ok=True)
     timed = tuple(mode for mode in TIMED_MODES if mode in modes)
     once = [mode for mode in modes if mode not in TIMED_MODES]
     timed_out: set[str] = set()
