@@ -81,6 +81,12 @@ class Project:
 
 
 HYPOTHESIS = "hypothesis==6.170.17"
+# For every suite that uses hypothesis: its built-in "ci" profile (it overrides a profile a
+# conftest loads). No deadline: on a loaded 2-core machine, and more so under a guard that
+# re-runs tests, deadlines fail tests at random (h2's plain run did); derandomized: the same
+# examples in every mode and round, so their times compare; no example database: no
+# .hypothesis/ written by one run and replayed by the next.
+HYPOTHESIS_ARGS = ("--hypothesis-profile=ci",)
 # attrs' test dependencies, for both of its entries.
 ATTRS_DEPS = (HYPOTHESIS, "pympler==1.1", "cloudpickle==3.1.3")
 
@@ -101,6 +107,7 @@ PROJECTS = [
             "tzdata==2026.6",
             "pytest-cov==7.1.0",  # registers the no_cover mark its conftest adds
         ),
+        args=HYPOTHESIS_ARGS,
     ),
     Project(
         "toolz",
@@ -142,6 +149,7 @@ PROJECTS = [
         "26.1.0",
         "heavy parametrize, class factories, fixtures with params; hypothesis in 2 files",
         deps=ATTRS_DEPS,
+        args=HYPOTHESIS_ARGS,
         # The files with most @given tests are the attrs-hypothesis entry below; this one
         # keeps the rest, so that one entry shows what hypothesis costs.
         paths=tuple(
@@ -173,6 +181,7 @@ PROJECTS = [
         "26.1.0",
         "hypothesis-heavy: 56 @given tests building classes from drawn attributes",
         deps=ATTRS_DEPS,
+        args=HYPOTHESIS_ARGS,
         # The three files holding 56 of attrs' 59 @given tests (427 tests, ~10 s plain).
         paths=("tests/test_make.py", "tests/test_funcs.py", "tests/test_dunders.py"),
         label="attrs-hypothesis",
@@ -182,6 +191,7 @@ PROJECTS = [
         "4.4.1",
         "hypothesis-heavy HTTP/2 state machines: @given over frames, headers, settings",
         deps=(HYPOTHESIS, "hpack==4.2.0", "hyperframe==6.1.0"),
+        args=HYPOTHESIS_ARGS,
     ),
     Project(
         "click",
