@@ -155,6 +155,8 @@ def _containers(obj: object, depth: int = 1) -> Iterator[object]:
 
 #: Shared holders remembered at most (each is a container pytest keeps for the session).
 _SHARED_MAX = 256
+#: A shared holder with more referents than this is data, not read.
+_SHARED_REFERENTS_MAX = 10_000
 
 
 class SharedHolders:
@@ -174,6 +176,8 @@ class SharedHolders:
         for holder in holders:
             referents = gc.get_referents(holder)
             yield holder
+            if len(referents) > _SHARED_REFERENTS_MAX:
+                continue  # data (a wider fixture's value), not pytest's bookkeeping
             yield from referents
             if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
                 continue
@@ -185,6 +189,7 @@ class SharedHolders:
 #: How far the walk through pytest's own objects goes, and how many it visits at most.
 _PYTEST_DEPTH = 4
 _PYTEST_VISITS = 20_000
+_PYTEST_CONTAINER_MAX = 1_000
 _PASSABLE = (
     list,
     tuple,
@@ -203,7 +208,11 @@ def _is_pytests(obj: object) -> bool:
     or an object of pytest, pluggy or a pytest plugin, other than a collection node."""
     kind = type(obj)
     if kind in _PASSABLE:
-        return True
+        # A container this large is data (a wider fixture's value), not bookkeeping:
+        # entering it would make every test pay for the fixture's size.
+        return kind in (functools.partial, types.CellType, types.MethodType) or (
+            len(obj) <= _PYTEST_CONTAINER_MAX  # type: ignore[arg-type]
+        )
     if isinstance(obj, _NODES):
         return False
     module = getattr(kind, "__module__", None) or ""

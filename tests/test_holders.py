@@ -1,0 +1,38 @@
+"""In-process tests of the walk through pytest's holders: its work never grows with the
+size of a wider-scoped fixture's value (counted in objects visited, not in time)."""
+
+from __future__ import annotations
+
+from pytest_memguard.holders import SharedHolders, through_pytest
+
+
+class _FixtureDefLike:
+    """Stands for a fixture definition: its module is taken as pytest's by the walk."""
+
+    __module__ = "_pytest.fixtures"
+
+    def __init__(self, value: object) -> None:
+        self.cached_result = (value, None, None)
+        self._finalizers: list[object] = []
+
+
+def test_the_walk_through_pytest_does_not_enter_a_big_fixture_value() -> None:
+    big = [[n] for n in range(100_000)]
+    visited = list(through_pytest([_FixtureDefLike(big)]))
+    assert any(obj is big for obj in visited)  # the value itself is a seed
+    assert len(visited) < 100  # its 100,000 lists are never listed
+
+
+def test_a_small_fixture_value_is_walked_into() -> None:
+    small = [{"row": n} for n in range(10)]
+    visited = list(through_pytest([_FixtureDefLike(small)]))
+    assert all(any(obj is row for obj in visited) for row in small)
+
+
+def test_learning_shared_holders_skips_a_holder_of_data() -> None:
+    big = [[n] for n in range(100_000)]
+    small: list[object] = [["young"]]
+    shared = SharedHolders()
+    seeds = list(shared.learn([big, small], remaining={id(small[0])}))
+    assert len(seeds) < 10
+    assert shared.known_seeds() == [small[0]]  # the holder of a survivor is remembered
