@@ -70,6 +70,10 @@ def referrers(obj: object, skip: set[int]) -> list[object]:
     ]
 
 
+#: What the climb answers for a dict held only from C: neither bounded nor unbounded.
+_HELD_FROM_C = "<held from C>"
+
+
 class _Climb:
     """One search for a bound above a holder, within the step and search budgets."""
 
@@ -87,6 +91,10 @@ class _Climb:
             return None
         self.searches += 1
         above = referrers(holder, self.skip)
+        if not above and type(holder) is dict:
+            # A dict only the interpreter holds (a thread state's dict, which keeps the
+            # per-thread dicts of threading.local): no path of code's runs through it.
+            return _HELD_FROM_C
         # A module's or a class's namespace can grow without a bound: decided at once.
         if not above or any(isinstance(owner, (type, types.ModuleType)) for owner in above):
             return None
@@ -94,9 +102,13 @@ class _Climb:
         found: set[str] = set()
         for owner in above:
             bound = self.bound_of(owner, steps - 1)
+            if bound is _HELD_FROM_C:
+                continue
             if bound is None:
                 return None
             found.add(bound)
+        if not found:
+            return None
         return ", ".join(sorted(found))
 
 
@@ -104,7 +116,12 @@ def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
     """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
     on itself or on every object above it within :data:`CLIMB_STEPS`; else None.
     ``skip`` holds the caller's own containers, never holders."""
-    return _Climb({id(obj) for obj in skip}).bound_of(holder, CLIMB_STEPS)
+    return _bound_above(holder, {id(obj) for obj in skip})
+
+
+def _bound_above(holder: object, skip: set[int]) -> str | None:
+    bound = _Climb(skip).bound_of(holder, CLIMB_STEPS)
+    return None if bound is _HELD_FROM_C else bound
 
 
 def top_objects(objs: list[object]) -> list[object]:
@@ -187,7 +204,7 @@ def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
             found.holders.append(holder)  # counted, not climbed: unbounded
             continue
         found.holders.append(holder)
-        bound = _Climb(set(skip)).bound_of(holder, CLIMB_STEPS)
+        bound = _bound_above(holder, set(skip))
         if bound is None:
             continue
         found.bounds[id(holder)] = bound
