@@ -30,6 +30,8 @@ from pytest_memguard.pytest_internals import (
 )
 
 _NODES = (pytest.Item, pytest.Collector)
+#: How many of an ordered container's newest entries are seeds.
+NEWEST = 256
 _CONTAINERS = (list, tuple, set, frozenset, collections.deque)
 _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
@@ -37,12 +39,16 @@ _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 def values_and_items(mapping: Mapping[str, object]) -> Iterator[object]:
     """The values of ``mapping`` (attributes, a frame's locals), and the keys, values or
-    items of those that are plain containers."""
+    items of those that are plain containers: their newest :data:`NEWEST` entries for
+    ordered ones (what a run adds is appended), so a list of a thousand reports kept by
+    the terminal reporter costs no more than a short one."""
     for value in list(mapping.values()):
         yield value
         if isinstance(value, dict):
-            yield from list(value.keys())
-            yield from list(value.values())
+            yield from list(value.keys())[-NEWEST:]
+            yield from list(value.values())[-NEWEST:]
+        elif isinstance(value, (list, tuple, collections.deque)):
+            yield from list(value)[-NEWEST:]
         elif isinstance(value, _CONTAINERS):
             yield from list(value)
 

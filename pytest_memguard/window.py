@@ -370,15 +370,17 @@ class WindowRunner:
             young_reachable(item_seeds(item, survivors), young, held)
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
-        if len(held) < len(young):
+        if len(held) < len(young) and self._unexplained(survivors, young, held):
+            # The full walks of pytest's and the plugins' state cost more than the rest:
+            # only for what neither the cheaper holders nor the learned ones explain.
             remaining = set(young) - held
             holders = shared_holders(item, self.ledger)
             young_reachable(self.shared.learn(holders, remaining), young, held)
+            if len(held) < len(young):
+                remaining = set(young) - held
+                young_reachable(self.plugin_state.learn(remaining), young, held)
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
-        if len(held) < len(young):
-            remaining = set(young) - held
-            young_reachable(self.plugin_state.learn(remaining), young, held)
         retained = [obj for obj in survivors if id(obj) not in held]
         # Labels only name the holders of retained objects, for explain().
         labels = fixture_labels(self.ledger) if retained else {}
@@ -387,6 +389,14 @@ class WindowRunner:
         judged = retained if added is None else added
         sorted_out = triage(judged, young, self.book) if judged else Triage()
         return _Survivors(retained, len(held), labels, added, sorted_out)
+
+
+    def _unexplained(
+        self, survivors: list[object], young: dict[int, object], held: set[int]
+    ) -> bool:
+        """Whether survivors not yet held are left that the triage cannot explain."""
+        left = [obj for obj in survivors if id(obj) not in held]
+        return triage(left, young, self.book).unexplained > 0
 
 
 class _QuietHooks:
