@@ -213,6 +213,13 @@ class Guard:
             self._judge_suspect(item, limits, screen, record, findings)
         elif screen.triage.roots:
             self._same_root(record, screen.triage.roots)
+            # What the run added to the root, not all it left: the figure a gate compares
+            # for a leak must not depend on whether it was confirmed or recognised.
+            record.delta = {
+                **record.delta,
+                "retained_objects": screen.triage.root_objects,
+                "retained_bytes": screen.triage.root_bytes,
+            }
             return
         elif screen.triage.why:
             self._warmup(record, "; ".join(screen.triage.why))

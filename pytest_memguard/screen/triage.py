@@ -51,6 +51,10 @@ class Triage:
     growth_explained: int = 0
     #: Ids of the retained objects the rules explained (the rest is what to look into).
     explained_ids: frozenset[int] = frozenset()
+    #: What the run added to the roots that grew, in objects and shallow bytes: the
+    #: same figure a re-run of a confirmed leak measures.
+    root_objects: int = 0
+    root_bytes: int = 0
 
     def unexplained_of(self, retained: list[object]) -> list[object]:
         """The objects of ``retained`` no rule explained."""
@@ -150,6 +154,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         explained |= bounded
         why.append("held by a bounded cache")
     roots: list[str] = []
+    in_roots: set[int] = set()
     for entry in book.leaking():
         reached = _reached([entry], young, explained) & ids
         if not reached:
@@ -157,6 +162,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         explained |= reached
         if next(grown([entry]), None) is not None:
             roots.append(entry.root)
+            in_roots |= reached
         else:
             why.append("replaced in a leaking holder, not added")
     filled = book.filled()
@@ -170,6 +176,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # on its first read) is held from C, out of the walk's sight: that root's too.
         explained |= _machinery(left, young)
         left = [obj for obj in retained if id(obj) not in explained]
+    grew = [obj for obj in retained if id(obj) in in_roots]
     return Triage(
         explained=len(retained) - len(left),
         unexplained=len(left),
@@ -177,6 +184,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         why=tuple(why),
         roots=tuple(dict.fromkeys(roots)),
         explained_ids=frozenset(explained & ids),
+        root_objects=len(grew),
+        root_bytes=sum(map(_size, grew)),
     )
 
 
