@@ -152,6 +152,7 @@ class Guard:
         self._search_seconds = FIRST_SEARCH_GUESS
         #: The plugin's own lists of the test being judged, skipped by holder searches.
         self._ours: tuple[object, ...] = ()
+        self._found: list[Holders] = []
 
     def guard(
         self,
@@ -204,6 +205,7 @@ class Guard:
         findings: list[Finding] = []
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
+        self._found = []
         broken = exceeded_limits(screen.figures, limits)
         if broken:
             record.verdict = "over-limit"
@@ -303,10 +305,15 @@ class Guard:
     def _find(self, objs: list[object], ignore: tuple[object, ...]) -> Holders:
         """Who holds ``objs`` (O(heap)); the time it took sets when searching pays off."""
         started = time.perf_counter()
+        # The plugin's own references are no holders: the runner's book, and what the
+        # searches of this test found (their lists refer to the holders they found).
+        own = self.runner.own_ids().union(*(found.own_ids() for found in self._found))
         try:
-            return find_holders(objs, ignore=(*self._ours, *ignore))
+            found = find_holders(objs, ignore=(*self._ours, *ignore), skip_ids=own)
         finally:
             self._search_seconds = time.perf_counter() - started
+        self._found.append(found)
+        return found
 
     def _remember(self, holders: Holders, root: str = "") -> None:
         """Remember each holder: bounded, leaking (``root``) or filled."""

@@ -148,6 +148,12 @@ class Holders:
     def unbounded(self) -> list[object]:
         return [holder for holder in self.holders if id(holder) not in self.bounds]
 
+    def own_ids(self) -> set[int]:
+        """Ids of this record and its lists: they refer to holders, and hold nothing."""
+        return {id(self), id(self.bounds), id(self.holders), id(self.storage)} | set(
+            map(id, self.storage)
+        )
+
 
 #: Types a cache keeps its entries in.
 _STORAGE = (dict, list, set, collections.deque, collections.OrderedDict)
@@ -179,13 +185,15 @@ def _storage_below(top: object, objs: list[object]) -> list[object]:
 MAX_HOLDERS = 16
 
 
-def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
+def find_holders(
+    objs: list[object], ignore: Iterable[object] = (), skip_ids: Iterable[int] = ()
+) -> Holders:
     """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
 
     One pass over the heap finds every holder of every top (``gc.get_referrers`` of all
     of them at once); then the bound of each holder is looked for above it. Objects
     with no holder the collector can see (held from C) are left out. Runs with the
-    heap unfrozen, for suspects only.
+    heap unfrozen, for suspects only. ``skip_ids`` are the caller's own containers.
     """
     found = Holders()
     if not objs:
@@ -193,6 +201,7 @@ def find_holders(objs: list[object], ignore: Iterable[object] = ()) -> Holders:
     tops = top_objects(objs)
     members = {id(obj) for obj in objs}
     skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)} | members
+    skip.update(skip_ids)
     direct = [
         ref
         for ref in gc.get_referrers(*tops)
