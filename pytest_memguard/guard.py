@@ -214,28 +214,30 @@ class Guard:
             record.suspect = True
             self._judge_suspect(item, limits, screen, record, findings)
         elif screen.triage.roots:
-            self._same_root(record, screen.triage.roots)
-            # What the run added to the root, not all it left: the figure a gate compares
-            # for a leak must not depend on whether it was confirmed or recognised.
-            record.delta = {
-                **record.delta,
-                "retained_objects": screen.triage.root_objects,
-                "retained_bytes": screen.triage.root_bytes,
-            }
+            if self._same_root(record, screen.triage.roots):
+                # What the run added to the root, not all it left: the figure a gate
+                # compares must not depend on whether a leak was confirmed or recognised.
+                record.delta = {
+                    **record.delta,
+                    "retained_objects": screen.triage.root_objects,
+                    "retained_bytes": screen.triage.root_bytes,
+                }
             return
         elif screen.triage.why:
             self._warmup(record, "; ".join(screen.triage.why))
         record.findings = [finding.to_dict() for finding in findings]
 
-    def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> None:
-        """The screened run grew a root already confirmed: its leak again, no re-run."""
+    def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> bool:
+        """The run grew a root already confirmed: its leak again, not explained again.
+        False when the root is not known (nothing is decided then)."""
         root = self.roots.count(keys[0])
         if root is None:
-            return
+            return False
         record.verdict = "leak"
         _set_root(record, root)
         record.message = f"same root as {root.first}: {root.summary}"
         record.findings = [root.finding]
+        return True
 
     def _judge_suspect(
         self,
@@ -256,9 +258,7 @@ class Guard:
             unexplained = screen.triage.unexplained_of(screen.retained)
             holders = self._find(unexplained, ())
         if holders is not None and holders.all_bounded and not screen.growth:
-            self._remember(holders)
-            bounds = sorted(set(holders.bounds.values()))
-            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+            self._bounded(record, holders)
             return
         times = repetitions_for(limits, seconds)
         if not self.budget.allows(seconds):
@@ -315,6 +315,13 @@ class Guard:
         self._found.append(found)
         return found
 
+    def _bounded(self, record: TestRecord, holders: Holders) -> None:
+        """All the growth is held under declared bounds: warm-up, and the holders are
+        remembered so the tests after it need no search."""
+        self._remember(holders)
+        bounds = sorted(set(holders.bounds.values()))
+        self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+
     def _remember(self, holders: Holders, root: str = "") -> None:
         """Remember each holder: bounded, leaking (``root``) or filled."""
         book = self.runner.book
@@ -354,9 +361,7 @@ class Guard:
             self._same_root(record, (known,))  # confirmed again: no second explanation
             return
         if holders is not None and holders.all_bounded and only_objects:
-            self._remember(holders)
-            bounds = sorted(set(holders.bounds.values()))
-            self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+            self._bounded(record, holders)
             return
         started = time.perf_counter()
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
@@ -388,9 +393,9 @@ class Guard:
         explained = self.explainer(last, self.settings, self.runner.own_ids() | ours)
         # A container whose new entries explain already reached is not said twice.
         unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
+        leaked = [finding for finding in explained if finding.kind != "warmup"]
         if not (last.sentinel_findings or unexplained):
-            leaking = [finding for finding in explained if finding.kind != "warmup"]
-            unattributed = _unattributed(leaking) or _all_warmup(explained)
+            unattributed = _unattributed(leaked) or _all_warmup(explained)
             if unattributed:
                 findings[:0] = explained
                 self._warmup(record, unattributed)
@@ -398,7 +403,6 @@ class Guard:
                 return
         # One definition of a leak's bytes and objects: what its findings weigh (deep
         # size, shared objects once) and count, in the header, the record and reports.
-        leaked = [finding for finding in explained if finding.kind != "warmup"]
         weighed = (sum(finding.count for finding in leaked), explained_bytes(leaked))
         if leaked:
             record.delta = {

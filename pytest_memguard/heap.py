@@ -257,6 +257,15 @@ def _instance_dicts(objects: list[object]) -> list[object]:
     return dicts
 
 
+def top_objects(objs: list[object]) -> list[object]:
+    """The objects of ``objs`` no other one of them refers to: where a group hangs."""
+    if not objs:
+        return []
+    ids = {id(obj) for obj in objs}
+    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
+    return [obj for obj in objs if id(obj) not in inner]
+
+
 def shallow_bytes(objects: Iterable[object]) -> int:
     """Sum of ``sys.getsizeof``: cheap, and enough to rank and to limit."""
     total = 0

@@ -35,6 +35,7 @@ from pytest_memguard.heap import (
     excluding,
     shallow_bytes,
     take_snapshot,
+    top_objects,
     young_reachable,
 )
 from pytest_memguard.holders import (
@@ -370,9 +371,11 @@ class WindowRunner:
             young_reachable(item_seeds(item, survivors), young, held)
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
-        if len(held) < len(young) and self._unexplained(survivors, young, held):
-            # The full walks of pytest's and the plugins' state cost more than the rest:
-            # only for what neither the cheaper holders nor the learned ones explain.
+        # The full walks of pytest's and the plugins' state cost more than the rest: only
+        # for what neither the cheaper holders nor the learned ones (the triage) explain.
+        early = self._triage_left(survivors, young, held) if len(held) < len(young) else None
+        held_early = len(held)
+        if early is not None and early.unexplained:
             remaining = set(young) - held
             holders = shared_holders(item, self.ledger)
             young_reachable(self.shared.learn(holders, remaining), young, held)
@@ -387,16 +390,17 @@ class WindowRunner:
         start = _after(survivors, mark) if mark is not None else -1
         added = [obj for obj in survivors[start:] if id(obj) not in held] if start >= 0 else None
         judged = retained if added is None else added
-        sorted_out = triage(judged, young, self.book) if judged else Triage()
+        if early is not None and added is None and len(held) == held_early:
+            sorted_out = early  # the same objects, sorted already
+        else:
+            sorted_out = triage(judged, young, self.book) if judged else Triage()
         return _Survivors(retained, len(held), labels, added, sorted_out)
 
-
-    def _unexplained(
+    def _triage_left(
         self, survivors: list[object], young: dict[int, object], held: set[int]
-    ) -> bool:
-        """Whether survivors not yet held are left that the triage cannot explain."""
-        left = [obj for obj in survivors if id(obj) not in held]
-        return triage(left, young, self.book).unexplained > 0
+    ) -> Triage:
+        """The triage of the survivors not yet held."""
+        return triage([obj for obj in survivors if id(obj) not in held], young, self.book)
 
 
 class _QuietHooks:
@@ -509,11 +513,7 @@ def _after(survivors: list[object], mark: list[object]) -> int:
 
 def _tops(objs: list[object]) -> dict[int, _Shape]:
     """The objects of ``objs`` no other one refers to, by id, with their shapes."""
-    if not objs:
-        return {}
-    ids = {id(obj) for obj in objs}
-    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
-    return {id(obj): (type(obj), sys.getsizeof(obj, 0)) for obj in objs if id(obj) not in inner}
+    return {id(obj): (type(obj), sys.getsizeof(obj, 0)) for obj in top_objects(objs)}
 
 
 def _without_replacements(

@@ -310,13 +310,19 @@ def weakref_to(target: object, callback: Callable[..., object]) -> object:
     return weakref.ref(target, callback)
 
 
-def test_deep_structure_gets_a_full_chain(app: Any) -> None:
+def _payload_twelve_deep(app: Any) -> Any:
+    """A payload at the end of ``app.ROOT.child.child...`` (12 steps), in a list."""
     app.ROOT = node = app.Node()
     for _ in range(12):
         node.child = app.Node()
         node = node.child
     payload = app.Payload()
     node.items.append(payload)
+    return payload
+
+
+def test_deep_structure_gets_a_full_chain(app: Any) -> None:
+    payload = _payload_twelve_deep(app)
     assert chain_of(payload) == "memguard_app.ROOT" + ".child" * 12 + ".items[0]"
 
 
@@ -333,12 +339,7 @@ def test_no_root_within_the_depth_limit_gives_a_partial_chain(app: Any) -> None:
 
 
 def test_tiny_timeout_gives_a_partial_chain(app: Any) -> None:
-    app.ROOT = node = app.Node()
-    for _ in range(12):
-        node.child = app.Node()
-        node = node.child
-    payload = app.Payload()
-    node.items.append(payload)
+    payload = _payload_twelve_deep(app)
     finding = only(explain([payload], timeout=0.0))
     assert not finding.chain_complete
     assert finding.chain_text.startswith("... ")

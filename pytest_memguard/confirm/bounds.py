@@ -20,6 +20,8 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pytest_memguard.heap import top_objects
+
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
 #: ``Cache.maxsize``, hypothesis' ``GenericCache.max_size``, an LRU memo's ``_capacity``
 #: (each also read with a leading underscore).
@@ -124,13 +126,6 @@ def _bound_above(holder: object, skip: set[int]) -> str | None:
     return None if bound is _HELD_FROM_C else bound
 
 
-def top_objects(objs: list[object]) -> list[object]:
-    """The objects of ``objs`` no other one refers to: where the growth hangs."""
-    ids = {id(obj) for obj in objs}
-    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
-    return [obj for obj in objs if id(obj) not in inner]
-
-
 @dataclass
 class Holders:
     """The direct holders of a group of objects, each with its bound if it has one."""
@@ -173,9 +168,7 @@ def _storage_below(top: object, objs: list[object]) -> list[object]:
     while frontier and len(found) < _STORAGE_PER_TOP:
         found += [obj for obj in frontier if type(obj) in _STORAGE]
         frontier = [
-            ref
-            for ref in gc.get_referents(*frontier)
-            if id(ref) in members and id(ref) not in seen
+            ref for ref in gc.get_referents(*frontier) if id(ref) in members and id(ref) not in seen
         ]
         seen.update(map(id, frontier))
     return found[:_STORAGE_PER_TOP]

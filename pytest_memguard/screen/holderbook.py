@@ -55,7 +55,7 @@ class HolderBook:
         if known is not None and known.holder is holder:
             # What is known to leak stays so; a bound found later wins over "filled".
             known.root = known.root or root
-            known.bound = known.bound or bound if not known.root else ""
+            known.bound = "" if known.root else known.bound or bound
             known.length = sized_length(holder)
             return
         if len(self._learned) >= MAX_HOLDERS:

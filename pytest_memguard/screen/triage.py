@@ -28,7 +28,7 @@ import weakref
 from dataclasses import dataclass, replace
 
 from pytest_memguard.explain.owners import is_stdlib_owned
-from pytest_memguard.heap import young_reachable
+from pytest_memguard.heap import shallow_bytes, top_objects, young_reachable
 from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
 from pytest_memguard.watch import Growth
 
@@ -111,10 +111,8 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
 
 def _machinery(left: list[object], young: dict[int, object]) -> set[int]:
     """Ids of what hangs from the standard library's objects among the tops of ``left``."""
-    ids = {id(obj) for obj in left}
-    inner = {id(ref) for ref in gc.get_referents(*left) if id(ref) in ids}
-    tops = [obj for obj in left if id(obj) not in inner and is_stdlib_owned(obj)]
-    return young_reachable(tops, young) & ids if tops else set()
+    tops = [obj for obj in top_objects(left) if is_stdlib_owned(obj)]
+    return young_reachable(tops, young) & {id(obj) for obj in left} if tops else set()
 
 
 def _constants(codes: list[types.CodeType]) -> list[object]:
@@ -180,12 +178,12 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     return Triage(
         explained=len(retained) - len(left),
         unexplained=len(left),
-        unexplained_bytes=sum(map(_size, left)),
+        unexplained_bytes=shallow_bytes(left),
         why=tuple(why),
         roots=tuple(dict.fromkeys(roots)),
         explained_ids=frozenset(explained & ids),
         root_objects=len(grew),
-        root_bytes=sum(map(_size, grew)),
+        root_bytes=shallow_bytes(grew),
     )
 
 
@@ -204,10 +202,3 @@ def with_growth(found: Triage, growth: list[Growth], book: HolderBook) -> Triage
     if not explained:
         return found
     return replace(found, roots=tuple(roots), growth_explained=explained)
-
-
-def _size(obj: object) -> int:
-    try:
-        return sys.getsizeof(obj)
-    except TypeError:
-        return 0
