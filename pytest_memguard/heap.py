@@ -239,12 +239,18 @@ def young_reachable(
     fresh = (young_ids & set(map(id, seeds))) - reached
     while fresh:
         reached |= fresh
-        frontier = [young[key] for key in fresh]
-        referents = gc.get_referents(*frontier)
-        if _REFERENTS_OMIT_INSTANCE_DICT:
-            referents.extend(_instance_dicts(frontier))
+        referents = all_referents([young[key] for key in fresh])
         fresh = (young_ids & set(map(id, referents))) - reached
     return reached
+
+
+def all_referents(objects: list[object]) -> list[object]:
+    """``gc.get_referents`` of ``objects``, with their instance dicts on 3.13+, where
+    an instance's materialized ``__dict__`` is no longer among its referents."""
+    referents = gc.get_referents(*objects)
+    if _REFERENTS_OMIT_INSTANCE_DICT:
+        referents.extend(_instance_dicts(objects))
+    return referents
 
 
 def _instance_dicts(objects: list[object]) -> list[object]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.heap import all_referents
 from pytest_memguard.pytest_internals import (
     cached_value,
     config_store,
@@ -236,14 +237,9 @@ def through_pytest(roots: list[object]) -> Iterator[object]:
         if not frontier or len(seen) > _PYTEST_VISITS:
             return
         seen.update(map(id, frontier))
-        reached = gc.get_referents(*frontier)
-        if _REFERENTS_OMIT_DICT:
-            reached += [vars(obj) for obj in frontier if hasattr(obj, "__dict__")]
+        reached = all_referents(frontier)
         yield from reached
         frontier = [obj for obj in reached if id(obj) not in seen and _is_pytests(obj)]
-
-
-_REFERENTS_OMIT_DICT = sys.version_info >= (3, 13)
 
 
 def _is_plain_instance(value: object) -> bool:
