@@ -195,10 +195,12 @@ def find_holders(
     members = {id(obj) for obj in objs}
     skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)} | members
     skip.update(skip_ids)
+    # A tuple is immutable: one older than the objects cannot hold them, and a new one
+    # outside them is the search's own (3.13 lists the call's argument tuple).
     direct = [
         ref
         for ref in gc.get_referrers(*tops)
-        if id(ref) not in skip and not isinstance(ref, types.FrameType)
+        if id(ref) not in skip and not isinstance(ref, (types.FrameType, tuple))
     ]
     skip.add(id(direct))  # the list of holders is no holder of theirs
     for holder in direct:
