@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from pytest_memguard.findings import ChainEdge, Finding, Frame
-from pytest_memguard.history import History
+from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.html import write_html_report
 from pytest_memguard.report.json import write_json_report

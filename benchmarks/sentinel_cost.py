@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_memguard.blame import Ledger
+from pytest_memguard.screen.containers import SWEEP_EVERY, ContainerWatch, runner_packages
 from pytest_memguard.sentinels.base import Sentinel
+from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.suite import build_sentinels
-from pytest_memguard.watch import SWEEP_EVERY, ContainerWatch, runner_packages
 
 
 def _best_us(pair: Callable[[], object], pairs: int, rounds: int) -> float:

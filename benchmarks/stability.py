@@ -100,7 +100,8 @@ def _pytest(suite: Suite, work: Path, *args: str) -> subprocess.CompletedProcess
 
 
 def _memguard(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest_memguard.cli", "--db", str(work / "history.sqlite")]
+    database = str(work / "history.sqlite")
+    command = [sys.executable, "-m", "pytest_memguard.history.cli", "--db", database]
     return _run([*command, *args], work)
 
 

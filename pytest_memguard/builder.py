@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.blame import Ledger
 from pytest_memguard.config import Settings
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.findings import Finding
-from pytest_memguard.gcwatch import GcWatch
 from pytest_memguard.guard import Guard
-from pytest_memguard.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
-from pytest_memguard.holders import FixtureLedger, PluginState
+from pytest_memguard.screen.containers import session_watch
+from pytest_memguard.screen.gcwatch import GcWatch
+from pytest_memguard.screen.heap import RssProbe, YoungHeap, freeze_isolates_young_heap
+from pytest_memguard.screen.holders import FixtureLedger, PluginState
+from pytest_memguard.screen.warmup import schedule_warm_up
+from pytest_memguard.screen.window import GuardedRun, SentinelHooks, WindowRunner
+from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.suite import build_sentinels, check_all, snapshot_all
-from pytest_memguard.warmup import schedule_warm_up
-from pytest_memguard.watch import session_watch
-from pytest_memguard.window import GuardedRun, SentinelHooks, WindowRunner
 
 
 def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[str]) -> Guard:

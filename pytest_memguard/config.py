@@ -409,7 +409,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def _parse_compare_fail(value: str) -> str:
-    from pytest_memguard.compare import parse_checks
+    from pytest_memguard.history.compare import parse_checks
 
     parse_checks(value)
     return value

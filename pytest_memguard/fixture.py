@@ -16,7 +16,8 @@ import pytest
 
 from pytest_memguard.config import parse_limit
 from pytest_memguard.explain.naming import class_name
-from pytest_memguard.heap import (
+from pytest_memguard.screen.containers import ContainerWatch, Growth
+from pytest_memguard.screen.heap import (
     HeapSnapshot,
     RssProbe,
     YoungHeap,
@@ -25,7 +26,6 @@ from pytest_memguard.heap import (
     take_snapshot,
 )
 from pytest_memguard.units import format_limit, format_size
-from pytest_memguard.watch import ContainerWatch, Growth
 
 _WATCH_LIMITS = ("retained", "retained_objects", "rss_growth", "peak")
 

@@ -31,15 +31,15 @@ from pytest_memguard.explain.classify import RESOURCE_KINDS
 from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.units import format_size
-from pytest_memguard.watch import Growth
-from pytest_memguard.window import (
+from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.window import (
     GuardedRun,
     Protocol,
     SentinelHooks,
     WindowRunner,
     run_unlogged,
 )
+from pytest_memguard.units import format_size
 
 #: ``explainer(run, settings, ignore)``: findings for a run's retained objects, with
 #: the ids in ``ignore`` (the plugin's own bookkeeping) never part of a chain.

@@ -25,8 +25,8 @@ from pytest_memguard.sentinels import parse_sentinel_switches
 if TYPE_CHECKING:
     from pytest_memguard.fixture import Expected, MemguardFixture
     from pytest_memguard.guard import Guard
-    from pytest_memguard.known import KnownLeaks
-    from pytest_memguard.outputs import Baseline, SessionOutputs
+    from pytest_memguard.history.known import KnownLeaks
+    from pytest_memguard.report.outputs import Baseline, SessionOutputs
 
 PLUGIN_NAME = SESSION_PLUGIN
 
@@ -60,7 +60,7 @@ def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
         ("memguard_retained_bytes", delta.get("retained_bytes", 0)),
         ("memguard_gc_pause_ms", round(1000 * float(delta.get("gc_pause_max", 0.0)), 3)),
     ]
-    from pytest_memguard.compare import figure
+    from pytest_memguard.history.compare import figure
 
     peak = figure(delta, "peak")
     if peak is not None:  # measured only when tracing or writing reports
@@ -84,7 +84,7 @@ def _load_known(path: str | None) -> KnownLeaks | None:
     """The known-leak baseline, read at configure time; a usage error if it is bad."""
     if path is None:
         return None
-    from pytest_memguard.known import KnownLeakError, KnownLeaks
+    from pytest_memguard.history.known import KnownLeakError, KnownLeaks
 
     try:
         return KnownLeaks.load(path)
@@ -100,7 +100,7 @@ def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | No
         settings.reports or any(v is not None for v in history)
     ):
         return None
-    from pytest_memguard.outputs import OutputError, prepare_outputs
+    from pytest_memguard.report.outputs import OutputError, prepare_outputs
 
     try:
         return prepare_outputs(settings, config.rootpath)
@@ -191,7 +191,7 @@ class MemguardSession:
         if plan is None or plan.limits is None:
             return None
         guard = self.ensure_guard()
-        from pytest_memguard.window import LoggedByOthers, run_unlogged
+        from pytest_memguard.screen.window import LoggedByOthers, run_unlogged
 
         owners = self._run_owners
         if owners is not None:
@@ -284,7 +284,7 @@ class MemguardSession:
         settings = self.settings
         if not (settings.reports or settings.save is not None or settings.compare is not None):
             return
-        from pytest_memguard.outputs import write_outputs
+        from pytest_memguard.report.outputs import write_outputs
 
         args = [str(arg) for arg in self.config.invocation_params.args]
         interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
@@ -302,7 +302,7 @@ class MemguardSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.records and self.outputs is None:
             return
-        from pytest_memguard.known import vanished_lines
+        from pytest_memguard.history.known import vanished_lines
         from pytest_memguard.report.terminal import summary_lines, warned_lines
 
         lines = list(summary_lines(self.records, self.settings.top))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_memguard.atomic import write_text_atomically
+from pytest_memguard.report.atomic import write_text_atomically
 
 
 @pytest.fixture

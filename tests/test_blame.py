@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.blame import Ledger, watch_descriptor, watch_object
 from pytest_memguard.findings import Finding
+from pytest_memguard.sentinels.blame import Ledger, watch_descriptor, watch_object
 
 RUN = ("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json")
 

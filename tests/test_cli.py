@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.cli import main
-from pytest_memguard.history import History
+from pytest_memguard.history.cli import main
+from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
 
 META = {"commit": "0123456789abcdef", "branch": "main"}
@@ -320,7 +320,7 @@ def test_console_script(db: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pytest_memguard.cli",
+            "pytest_memguard.history.cli",
             "--db",
             str(db),
             "compare",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.compare import (
+from pytest_memguard.history.compare import (
     FIELDS,
     STABLE_FIELDS,
     Check,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.history import (
+from pytest_memguard.history.store import (
     SCHEMA_VERSION,
     History,
     HistoryError,
@@ -271,7 +271,7 @@ def test_migrates_version_0(tmp_path: Path) -> None:
 SAVER = """
 import sys, time
 from pathlib import Path
-from pytest_memguard.history import History
+from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
 
 path, tag = sys.argv[1], sys.argv[2]
@@ -318,7 +318,7 @@ def test_concurrent_saves(tmp_path: Path) -> None:
 
 KILLED = """
 import sys, time
-from pytest_memguard.history import History
+from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
 
 def records(n):

@@ -3,7 +3,7 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 
 from __future__ import annotations
 
-from pytest_memguard.holders import SharedHolders, through_pytest
+from pytest_memguard.screen.holders import SharedHolders, through_pytest
 
 
 class _FixtureDefLike:

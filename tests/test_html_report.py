@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.compare import per_run
 from pytest_memguard.findings import ChainEdge, Finding, Frame
+from pytest_memguard.history.compare import per_run
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.report.html import (

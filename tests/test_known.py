@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.cli import main
-from pytest_memguard.known import (
+from pytest_memguard.history.cli import main
+from pytest_memguard.history.known import (
     FILE_KIND,
     UNEXPLAINED,
     KnownLeakError,

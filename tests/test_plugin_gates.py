@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from pytest_memguard.history import History
+from pytest_memguard.history.store import History
 
 #: In-process runs switch pytest-asyncio off: its unset-loop-scope warning.
 IN_PROCESS = ("-p", "no:asyncio")

@@ -30,7 +30,6 @@ from unittest import mock
 
 import pytest
 
-from pytest_memguard.blame import Ledger
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels import SENTINEL_NAMES, parse_sentinel_switches
 from pytest_memguard.sentinels.base import (
@@ -40,6 +39,7 @@ from pytest_memguard.sentinels.base import (
     describe,
     parse_allow,
 )
+from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.fds import (
     FdBackend,
     FdSentinel,

@@ -2,7 +2,7 @@
 
 The first test of a process used to be ``warmup`` (CPython and pytest fill caches on
 first use), so serial and ``-n 2`` runs disagreed. The warm-up before the first window
-(:mod:`pytest_memguard.warmup`) fills them; these runs compare verdicts test by test.
+(:mod:`pytest_memguard.screen.warmup`) fills them; these runs compare verdicts test by test.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_memguard.warmup import track_dicts, warm_abc_caches
+from pytest_memguard.screen.warmup import track_dicts, warm_abc_caches
 
 RunPytest = Callable[..., pytest.RunResult]
 

@@ -20,7 +20,7 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pytest_memguard.heap import top_objects
+from pytest_memguard.screen.heap import top_objects
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
 #: ``Cache.maxsize``, hypothesis' ``GenericCache.max_size``, an LRU memo's ``_capacity``

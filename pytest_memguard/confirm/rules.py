@@ -14,8 +14,8 @@ from typing import Any
 
 from pytest_memguard.config import Limits
 from pytest_memguard.explain.naming import class_name
+from pytest_memguard.screen.window import GuardedRun
 from pytest_memguard.units import format_duration, format_limit, format_size
-from pytest_memguard.window import GuardedRun
 
 
 def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_memguard.known import fingerprint
+from pytest_memguard.history.known import fingerprint
 
 
 @dataclass

@@ -27,10 +27,10 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from pytest_memguard.atomic import write_text_atomically
-from pytest_memguard.compare import FIELDS, LEAK_VERDICTS, per_run
+from pytest_memguard.history.compare import FIELDS, LEAK_VERDICTS, per_run
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
+from pytest_memguard.report.atomic import write_text_atomically
 from pytest_memguard.units import format_size
 
 #: The ``delta`` keys of :mod:`pytest_memguard.record` as (key, label, kind); the kind

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, TypeAlias
 
-from pytest_memguard.atomic import write_text_atomically
 from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.record import SCHEMA_VERSION, TestRecord
+from pytest_memguard.report.atomic import write_text_atomically
 
 #: A record as the reports and the history accept it: the dataclass or its dict.
 RecordLike: TypeAlias = TestRecord | Mapping[str, Any]

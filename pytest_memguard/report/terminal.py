@@ -8,10 +8,10 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pytest_memguard.compare import figure
 from pytest_memguard.config import Settings
 from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.findings import Finding, Frame
+from pytest_memguard.history.compare import figure
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_duration, format_size
 

@@ -28,9 +28,9 @@ import weakref
 from dataclasses import dataclass, replace
 
 from pytest_memguard.explain.owners import is_stdlib_owned
-from pytest_memguard.heap import shallow_bytes, top_objects, young_reachable
+from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.heap import shallow_bytes, top_objects, young_reachable
 from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
-from pytest_memguard.watch import Growth
 
 
 @dataclass(frozen=True)

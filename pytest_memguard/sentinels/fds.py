@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from pytest_memguard.blame import Ledger, watch_descriptor
 from pytest_memguard.findings import Finding
+from pytest_memguard.sentinels.blame import Ledger, watch_descriptor
 
 _PROC_FD = "/proc/self/fd"
 #: What shows when a leaked descriptor is closed in a later test, charged to its test.

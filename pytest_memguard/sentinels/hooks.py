@@ -14,7 +14,6 @@ import types
 from collections.abc import Callable
 from typing import Any, cast
 
-from pytest_memguard.blame import Ledger
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
@@ -25,6 +24,7 @@ from pytest_memguard.sentinels.base import (
     raw_getsignal,
     stack_frames,
 )
+from pytest_memguard.sentinels.blame import Ledger
 
 # (label, how to undo it); aligned with what _hooks() returns
 _HOOKS: tuple[tuple[str, str], ...] = (

@@ -6,7 +6,6 @@ import atexit
 import warnings
 from collections.abc import Collection, Sequence
 
-from pytest_memguard.blame import Ledger
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels import SENTINEL_NAMES, fds
 from pytest_memguard.sentinels.base import (
@@ -15,6 +14,7 @@ from pytest_memguard.sentinels.base import (
     PytestMemguardWarning,
     Sentinel,
 )
+from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.fds import FdSentinel
 from pytest_memguard.sentinels.hooks import AtexitSentinel, ListenerSentinel, SignalSentinel
 from pytest_memguard.sentinels.logs import LoggingSentinel

@@ -10,7 +10,6 @@ import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
-from pytest_memguard.blame import Ledger, watch_object
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
@@ -20,6 +19,7 @@ from pytest_memguard.sentinels.base import (
     describe,
     stack_frames,
 )
+from pytest_memguard.sentinels.blame import Ledger, watch_object
 
 if TYPE_CHECKING:
     import asyncio

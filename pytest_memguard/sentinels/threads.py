@@ -7,7 +7,6 @@ import sys
 import threading
 from typing import cast
 
-from pytest_memguard.blame import Ledger, watch_object
 from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
@@ -21,6 +20,7 @@ from pytest_memguard.sentinels.base import (
     raw_getsignal,
     settle,
 )
+from pytest_memguard.sentinels.blame import Ledger, watch_object
 
 
 def _target(thread: threading.Thread) -> Described:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_memguard import __version__
-from pytest_memguard.compare import compare_runs, parse_checks, render_comparison
 from pytest_memguard.config import Settings
-from pytest_memguard.history import History, HistoryError, load_baseline
+from pytest_memguard.history.compare import compare_runs, parse_checks, render_comparison
+from pytest_memguard.history.store import History, HistoryError, load_baseline
 from pytest_memguard.record import TestRecord
 
 DEFAULT_DB = Path(".memguard") / "history.sqlite"

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.heap import all_referents
 from pytest_memguard.pytest_internals import (
     cached_value,
     config_store,
@@ -29,6 +28,7 @@ from pytest_memguard.pytest_internals import (
     setup_stack_finalizers,
     stash_values,
 )
+from pytest_memguard.screen.heap import all_referents
 
 _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.

@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest_memguard
-from pytest_memguard.compare import figure
+from pytest_memguard.history.compare import figure
 from pytest_memguard.record import PASSING_VERDICTS, TestRecord
 from pytest_memguard.report.json import (
     RecordLike,

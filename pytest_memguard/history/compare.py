@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_memguard.known import names_a_thread, own_findings
+from pytest_memguard.history.known import names_a_thread, own_findings
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
@@ -133,7 +133,7 @@ def gate_figure(record: RecordLike, field: str) -> float | None:
     """The figure a gate compares: for the leak fields, :func:`per_run`, except when a
     thread ran during the test (one it leaked, or one another test left): bytes and
     objects are then those of its own findings, without the thread and what it
-    allocated (:func:`pytest_memguard.known.own_findings`). The
+    allocated (:func:`pytest_memguard.history.known.own_findings`). The
     peak is the lowest of the record's runs. For the other fields, :func:`figure` of the
     record's delta.
     """

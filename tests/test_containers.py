@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.watch import ContainerWatch, plugin_requirements, runner_packages
+from pytest_memguard.screen.containers import ContainerWatch, plugin_requirements, runner_packages
 
 MakeModule = Callable[..., types.ModuleType]
 

@@ -28,8 +28,8 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from pytest_memguard.findings import Finding, Frame
-from pytest_memguard.heap import young_reachable
-from pytest_memguard.holders import values_and_items
+from pytest_memguard.screen.heap import young_reachable
+from pytest_memguard.screen.holders import values_and_items
 
 #: Called at window boundaries: ``None`` while the resource is still leaked, ``""`` once
 #: it was let go quietly (a task done, a thread ended: forget it), else how it surfaced.

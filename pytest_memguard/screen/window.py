@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from pytest_memguard import pytest_internals
-from pytest_memguard.blame import Ledger
-from pytest_memguard.gcwatch import GcWatch
-from pytest_memguard.heap import (
+from pytest_memguard.screen.containers import ContainerWatch, Growth
+from pytest_memguard.screen.gcwatch import GcWatch
+from pytest_memguard.screen.heap import (
     SURVIVORS_IN_CREATION_ORDER,
     HeapSnapshot,
     RssProbe,
@@ -38,7 +38,8 @@ from pytest_memguard.heap import (
     top_objects,
     young_reachable,
 )
-from pytest_memguard.holders import (
+from pytest_memguard.screen.holderbook import HolderBook
+from pytest_memguard.screen.holders import (
     FixtureLedger,
     PluginState,
     SharedHolders,
@@ -47,9 +48,8 @@ from pytest_memguard.holders import (
     item_seeds,
     shared_holders,
 )
-from pytest_memguard.screen.holderbook import HolderBook
 from pytest_memguard.screen.triage import Triage, triage, with_growth
-from pytest_memguard.watch import ContainerWatch, Growth
+from pytest_memguard.sentinels.blame import Ledger
 
 
 @dataclass

@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.watch import ContainerWatch
+from pytest_memguard.screen.containers import ContainerWatch
 
 Sentinels = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
 

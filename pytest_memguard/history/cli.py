@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pytest_memguard.compare import (
+from pytest_memguard.history.compare import (
     FIELDS,
     compare_runs,
     figure,
@@ -18,8 +18,8 @@ from pytest_memguard.compare import (
     parse_checks,
     render_comparison,
 )
-from pytest_memguard.history import DEFAULT_PATH, History, HistoryError, Run
-from pytest_memguard.known import known_leaks_document
+from pytest_memguard.history.known import known_leaks_document
+from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, Run
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import write_json_atomically
 
