@@ -158,10 +158,9 @@ _STORAGE = (dict, list, set, collections.deque, collections.OrderedDict)
 _STORAGE_PER_TOP = 32
 
 
-def _storage_below(top: object, objs: list[object]) -> list[object]:
-    """The containers among ``objs`` reachable from ``top`` (itself included): where a
-    cache made by the run keeps the entries later runs add."""
-    members = {id(obj): obj for obj in objs}
+def _storage_below(top: object, members: set[int]) -> list[object]:
+    """The containers among ``members`` (ids) reachable from ``top`` (itself included):
+    where a cache made by the run keeps the entries later runs add."""
     found: list[object] = []
     frontier = [top]
     seen = {id(top)}
@@ -215,5 +214,5 @@ def find_holders(
         held = {id(ref) for ref in gc.get_referents(holder)}
         for top in tops:
             if id(top) in held:
-                found.storage += [(inner, bound) for inner in _storage_below(top, objs)]
+                found.storage += [(inner, bound) for inner in _storage_below(top, members)]
     return found
