@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import json
 import sys
 import types
@@ -235,3 +236,22 @@ def test_stdlib_container_growing_by_a_str_per_run_is_caught_with_its_label(
     assert found["test_plain"]["verdict"] == "ok"
     assert found["test_names_a_fixed_level"]["verdict"] in ("ok", "warmup")
     assert found["test_names_it_again"]["verdict"] == "ok"
+
+
+def test_an_untracked_dict_the_collector_starts_tracking_is_not_young(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A module dict of atomic values is untracked; the first tuple stored in it makes the
+    collector track it, so it is listed with the young objects though it is old."""
+    cache: dict[str, object] = {"a": 1}
+    make_module("w_cache", w_cache=cache)
+    watch = new_watch(tmp_path)
+    watch.scan_modules()
+    assert not gc.is_tracked(cache)
+    entry = ("made", "now", [])
+    cache["b"] = entry
+    assert gc.is_tracked(cache)
+    other: list[object] = []
+    assert watch.without_watched([cache, entry, other]) == [entry, other]
+    survivors: list[object] = [entry, other]
+    assert watch.without_watched(survivors) is survivors

@@ -296,6 +296,14 @@ class ContainerWatch:
                     watched.add(label, container)
         self._modules_seen = len(sys.modules)
 
+    def without_watched(self, objects: list[object]) -> list[object]:
+        """``objects`` less the watched containers, which are old: a module's dict that
+        held only atomic values was untracked when the window opened, and the entry that
+        makes the collector track it lists the dict among the young objects."""
+        if self._seen_ids.isdisjoint(map(id, objects)):
+            return objects
+        return [obj for obj in objects if id(obj) not in self._seen_ids]
+
     def sizes(self) -> tuple[int, ...]:
         """The hot sizes, followed by the cold ones when this run sweeps."""
         hot = self._drop_managed(self._hot_last, self._hot.sizes())  # shrank between tests

@@ -311,7 +311,8 @@ class WindowRunner:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
                 mark = previous.mark if previous is not None else None
-                survivors = self._attribute(item, held_by_us, self.young.survivors(), mark)
+                young = self.containers.without_watched(self.young.survivors())
+                survivors = self._attribute(item, held_by_us, young, mark)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 findings = sentinels[1](sentinel_state) if sentinels else []
