@@ -254,9 +254,12 @@ class Guard:
         # For a test whose re-run costs more than a look at the heap, who holds its
         # growth is looked up first: a bounded holder needs no re-run at all.
         holders = None
-        if self._worth_a_search(seconds):
+        if self._worth_a_search(seconds) and self.budget.allows(self._search_seconds):
             unexplained = screen.triage.unexplained_of(screen.retained)
             holders = self._find(unexplained, ())
+            # A search costs O(heap): it is confirmation time, charged like a re-run.
+            record.confirm_seconds = self._search_seconds
+            self.budget.spend(self._search_seconds)
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(record, holders)
             return
@@ -273,8 +276,9 @@ class Guard:
         try:
             evidence = self._repeat(item, times, keep_going)
         finally:
-            record.confirm_seconds = time.perf_counter() - started
-            self.budget.spend(record.confirm_seconds)
+            spent = time.perf_counter() - started
+            record.confirm_seconds += spent
+            self.budget.spend(spent)
         record.repetitions = [run.figures for run in evidence]
         grew, why = confirmed(evidence, times, limits)
         if not grew:
