@@ -6,8 +6,9 @@ from __future__ import annotations
 import types
 import weakref
 
+from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.holderbook import HolderBook
-from pytest_memguard.screen.triage import triage
+from pytest_memguard.screen.triage import triage, with_growth
 
 
 class _Old:
@@ -99,3 +100,29 @@ def test_a_leaking_root_stays_leaking_when_learned_again_as_filled() -> None:
     book.learn_filled(holder)
     assert [entry.root for entry in book.leaking()] == ["root"]
     assert book.filled() == []
+
+
+def test_a_registry_of_modules_grown_by_an_import_is_warmup() -> None:
+    """``sys.modules`` gaining the module the run imported is the import's warm-up."""
+    module = types.ModuleType("imported_now")
+    registry: dict[str, object] = {"old": types}
+    registry["imported_now"] = module
+    retained = [module, vars(module)]
+    found = triage(retained, _young(*retained), HolderBook())
+    grown = with_growth(
+        found, [Growth("sys.modules", 1, registry)], HolderBook(), {*map(id, retained)}
+    )
+    assert grown.growth_explained == 1
+
+
+def test_a_container_grown_by_an_unexplained_object_or_a_str_is_not_explained() -> None:
+    module = types.ModuleType("imported_now")
+    entry = [1, 2]
+    retained = [module, vars(module), entry]
+    ids = {*map(id, retained)}
+    found = triage(retained, _young(*retained), HolderBook())
+    assert found.unexplained == 1
+    mixed: dict[str, object] = {"m": module, "e": entry}
+    names: list[str] = ["a", "b"]  # untracked values: nothing young to explain them
+    growth = [Growth("mixed", 2, mixed), Growth("names", 1, names)]
+    assert with_growth(found, growth, HolderBook(), ids).growth_explained == 0

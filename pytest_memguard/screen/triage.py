@@ -187,14 +187,21 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     )
 
 
-def with_growth(found: Triage, growth: list[Growth], book: HolderBook) -> Triage:
-    """``found`` with the growth of watched containers the book knows: a leaking root's
-    growth names the root, a bounded container's is warm-up."""
+def with_growth(
+    found: Triage, growth: list[Growth], book: HolderBook, retained: set[int]
+) -> Triage:
+    """``found`` with the growth of watched containers explained: a leaking root's growth
+    names the root, a bounded container's is warm-up, and so is a container whose new
+    entries are objects the rules explained (``sys.modules`` gaining the modules the run
+    imported, the finder cache their directories). ``retained`` holds the ids of the
+    run's retained objects."""
     roots = list(found.roots)
     explained = 0
     for entry in growth:
         learned = book.known(entry.container)
         if learned is None or not (learned.root or learned.bound):
+            if _holds_only_explained(entry.container, found.explained_ids, retained):
+                explained += entry.added
             continue
         explained += entry.added
         if learned.root and learned.root not in roots:
@@ -202,3 +209,13 @@ def with_growth(found: Triage, growth: list[Growth], book: HolderBook) -> Triage
     if not explained:
         return found
     return replace(found, roots=tuple(roots), growth_explained=explained)
+
+
+def _holds_only_explained(container: object, explained: frozenset[int], retained: set[int]) -> bool:
+    """Whether ``container`` holds some of the run's explained objects and none of the
+    retained objects left unexplained. Its entries that are not retained are older than
+    the run, or untracked values (a ``str`` added), which leave it unexplained."""
+    if not explained:
+        return False
+    held = {id(ref) for ref in gc.get_referents(container)} & retained
+    return bool(held) and held <= explained

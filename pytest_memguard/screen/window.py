@@ -336,7 +336,7 @@ class WindowRunner:
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
-        sorted_out = with_growth(survivors.triage, growth, self.book)
+        sorted_out = with_growth(survivors.triage, growth, self.book, ids)
         run = GuardedRun(
             reports, figures, new, growth, survivors.labels, findings, triage=sorted_out
         )
