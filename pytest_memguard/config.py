@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
 from pytest_memguard.units import parse_count, parse_duration, parse_percent, parse_size
@@ -50,9 +50,6 @@ MODES: tuple[str, ...] = ("fail", "warn")
 #: The fine-grained verbosity type of pytest-memguard (``Config.get_verbosity``).
 VERBOSITY_TYPE = "memguard"
 REPORT_FORMATS: tuple[str, ...] = ("json", "html")
-
-_SENTINEL = re.compile(r"[+-]?[A-Za-z][A-Za-z0-9_-]*")
-
 
 def parse_limit(key: str, value: Any) -> int | float | None:
     """Convert one limit value (``"1.5 MiB"``, ``"20 ms"``, ``3``...) for ``key``.
@@ -165,18 +162,6 @@ def _parse_report(value: str) -> tuple[str, str]:
             f"got {value!r}"
         )
     return report_format, path.strip()
-
-
-def _parse_sentinels(value: str | list[str]) -> tuple[str, ...]:
-    """Split ``"-socket,-atexit"`` (or a list of such strings, from ini) into switches."""
-    items = [value] if isinstance(value, str) else value
-    switches = tuple(part for item in items for part in re.split(r"[,\s]+", item) if part)
-    if not all(_SENTINEL.fullmatch(switch) for switch in switches):
-        raise ValueError(
-            f"expected a comma-separated list of sentinel names, each optionally prefixed "
-            f"with '-' or '+', such as '-socket,-atexit', got {value!r}"
-        )
-    return switches
 
 
 @dataclass(frozen=True)
@@ -307,10 +292,10 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option(
         "memguard_sentinels",
         "sentinels",
-        "comma-separated switches for the leftover-resource sentinels, such as "
-        "'-socket,-atexit' (default: all on)",
+        "comma-separated switches for the leftover-resource sentinels: -NAME switches one "
+        "off, +NAME on again, such as '-socket,-atexit' (default: all on)",
         "LIST",
-        _parse_sentinels,
+        sentinel_switches,
         ini_type="args",
     ),
     _Option(

@@ -808,7 +808,7 @@ def test_parse_sentinel_switches() -> None:
     ("text", "message"),
     [
         ("-sockets", "unknown sentinel 'sockets'; valid: thread, timer, subprocess, task"),
-        ("socket", "must start with '-'"),
+        ("socket", "sentinel switch 'socket' has no sign: write -socket to switch it off"),
     ],
 )
 def test_parse_sentinel_switches_errors(text: str, message: str) -> None:
