@@ -41,7 +41,7 @@ def _field_lines() -> str:
 EPILOG = f"""\
 RUN is a run id, a run name (its latest complete run), 'latest' (the newest complete
 run: an interrupted session's run is addressed by its id only), or a baseline file
-(PATH.json). Without --db, the database is .memguard/history.sqlite in the current
+(PATH.json). Without --db, the database is {DEFAULT_PATH} in the current
 directory or the nearest parent that has one (pytest writes it under its rootdir).
 
 examples:
@@ -87,7 +87,7 @@ def _non_negative(text: str) -> int:
 
 
 def default_database(start: Path | None = None) -> Path:
-    """The history database the commands read without ``--db``: ``.memguard/history.sqlite``
+    """The history database the commands read without ``--db``: :data:`DEFAULT_PATH`
     in ``start`` (the working directory) or its nearest parent that has one, as pytest
     writes it under its rootdir; else the one in ``start``, to say it is missing."""
     here = (start or Path.cwd()).resolve()
