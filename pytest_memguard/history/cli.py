@@ -11,6 +11,7 @@ from typing import TextIO
 
 from pytest_memguard.history.compare import (
     FIELDS,
+    WIDTH,
     compare_runs,
     figure,
     fit,
@@ -22,9 +23,6 @@ from pytest_memguard.history.known import known_leaks_document
 from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, Run
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import write_json_atomically
-
-#: Every table and line the script prints fits this many columns.
-WIDTH = 100
 
 #: How many saved runs ``memguard report`` plots.
 HISTORY_RUNS = 20
