@@ -23,6 +23,7 @@ from pytest_memguard.history.known import known_leaks_document
 from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, Run
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import write_json_atomically
+from pytest_memguard.units import parse_count
 
 #: How many saved runs ``memguard report`` plots.
 HISTORY_RUNS = 20
@@ -66,22 +67,19 @@ class CommandError(Exception):
 
 def _positive(text: str) -> int:
     try:
-        value = int(text)
+        value = parse_count(text)
     except ValueError:
         value = 0
-    if value <= 0:
+    if value == 0:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
 
 
 def _non_negative(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive whole number, got {text!r}")
-    return value
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def default_database(start: Path | None = None) -> Path:
