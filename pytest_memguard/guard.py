@@ -27,7 +27,7 @@ from pytest_memguard.confirm.rules import (
 )
 from pytest_memguard.explain import explained_bytes
 from pytest_memguard.explain.causes import Root, RootBook
-from pytest_memguard.explain.classify import RESOURCE_KINDS
+from pytest_memguard.explain.classify import ADVICE, RESOURCE_KINDS
 from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
@@ -105,8 +105,7 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
                 advice=(
                     "give the cache a bound: functools.lru_cache(maxsize=...)"
                     if is_cache
-                    else "bound the container (functools.lru_cache(maxsize=...), "
-                    "collections.deque(maxlen=...)) or clear it in teardown"
+                    else ADVICE["growing-container"]
                 ),
             )
         )

@@ -264,7 +264,10 @@ ADVICE: dict[str, str] = {
     ),
     "timer": "cancel the timer in teardown (timer.cancel(), then timer.join())",
     "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
-    "task": "cancel the task and await it before its loop closes",
+    "task": (
+        "cancel the task and await it before its loop closes "
+        "(or run it under asyncio.TaskGroup / asyncio.run)"
+    ),
     "socket": "close the socket in teardown, or open it in a with-block",
     "file": "close the file in teardown, or open it in a with-block",
     "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",
