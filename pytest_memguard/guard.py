@@ -465,7 +465,7 @@ _ATTRIBUTABLE_ROOTS = ("module", "class", "thread", "sys")
 def _unattributed(explained: list[Finding]) -> str:
     """Why growth fails no test when no chain reaches it from a name, else ``""``.
 
-    A leak must be attributable (DESIGN section 3): growth held only through a
+    A leak must be attributable (docs/architecture.md, step 5): growth held only through a
     wider-scoped fixture is that fixture's, and growth reached from no named root
     (interpreter or C-level internals, such as a type's subclass table) is reported
     but not failed.
