@@ -114,14 +114,10 @@ class _Climb:
         return ", ".join(sorted(found))
 
 
-def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
+def _bound_above(holder: object, skip: set[int]) -> str | None:
     """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
     on itself or on every object above it within :data:`CLIMB_STEPS`; else None.
-    ``skip`` holds the caller's own containers, never holders."""
-    return _bound_above(holder, {id(obj) for obj in skip})
-
-
-def _bound_above(holder: object, skip: set[int]) -> str | None:
+    ``skip`` holds the ids of the caller's own containers, never holders."""
     bound = _Climb(skip).bound_of(holder, CLIMB_STEPS)
     return None if bound is _HELD_FROM_C else bound
 
