@@ -97,15 +97,6 @@ class Limits:
         """Whether these limits need tracemalloc (``peak`` is a tracemalloc figure)."""
         return self.peak is not None
 
-    def merged(self, **overrides: Any) -> Limits:
-        """Return a copy with ``overrides`` applied, converted by :func:`parse_limit`.
-
-        Values may be human strings (``"1 KiB"``), numbers, or ``None`` to switch a
-        limit off. Raises ``ValueError`` for unknown keys and bad values.
-        """
-        parsed: dict[str, Any] = {key: parse_limit(key, value) for key, value in overrides.items()}
-        return replace(self, **parsed)
-
 
 @dataclass(frozen=True)
 class Settings:
