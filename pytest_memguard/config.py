@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, DEFAULT_SHARE
 from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
@@ -124,7 +125,7 @@ class Settings:
     top: int = 10
     chains: int = 3
     chain_timeout: float = 2.0
-    confirm_budget: float = 0.05
+    confirm_budget: float = DEFAULT_SHARE
     traceback: int = 10
     sentinels: tuple[str, ...] = ()
     allow: Allow = ALLOW_NONE
@@ -268,8 +269,8 @@ _OPTIONS: tuple[_Option, ...] = (
         "memguard_confirm_budget",
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
-        "fixed 2 s, as a percentage such as 10 percent; suspects beyond it are reported "
-        "as unconfirmed (default: 5 percent)",
+        f"fixed {ALLOWANCE_SECONDS:g} s, as a percentage such as 10 percent; suspects beyond "
+        f"it are reported as unconfirmed (default: {DEFAULT_SHARE * 100:g} percent)",
         "PERCENT",
         parse_percent,
     ),
