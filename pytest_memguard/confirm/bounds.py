@@ -51,15 +51,14 @@ def own_bound(holder: object) -> str | None:
     """The bound ``holder`` itself declares: an ``lru_cache``'s maxsize, or an attribute."""
     if isinstance(holder, (type, types.ModuleType)):
         return None
-    cache_info = getattr(holder, "cache_info", None)
-    if callable(cache_info):
-        try:
-            maxsize = cache_info().maxsize
-        except Exception:
-            return None
-        if isinstance(maxsize, int):
-            name = getattr(holder, "__qualname__", type(holder).__name__)
-            return f"lru_cache(maxsize={maxsize}) of {name}"
+    try:
+        cache_info = getattr(holder, "cache_info", None)
+        maxsize = cache_info().maxsize if callable(cache_info) else None
+    except Exception:  # any object's attribute may fail to read
+        return None
+    if isinstance(maxsize, int):
+        name = getattr(holder, "__qualname__", type(holder).__name__)
+        return f"lru_cache(maxsize={maxsize}) of {name}"
     return declared_bound(holder)
 
 
