@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, DEFAULT_SHARE
+from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
 from pytest_memguard.units import parse_count, parse_duration, parse_percent, parse_size
@@ -50,9 +51,6 @@ MODES: tuple[str, ...] = ("fail", "warn")
 #: The fine-grained verbosity type of pytest-memguard (``Config.get_verbosity``).
 VERBOSITY_TYPE = "memguard"
 REPORT_FORMATS: tuple[str, ...] = ("json", "html")
-
-_SENTINEL = re.compile(r"[+-]?[A-Za-z][A-Za-z0-9_-]*")
-
 
 def parse_limit(key: str, value: Any) -> int | float | None:
     """Convert one limit value (``"1.5 MiB"``, ``"20 ms"``, ``3``...) for ``key``.
@@ -100,15 +98,6 @@ class Limits:
         """Whether these limits need tracemalloc (``peak`` is a tracemalloc figure)."""
         return self.peak is not None
 
-    def merged(self, **overrides: Any) -> Limits:
-        """Return a copy with ``overrides`` applied, converted by :func:`parse_limit`.
-
-        Values may be human strings (``"1 KiB"``), numbers, or ``None`` to switch a
-        limit off. Raises ``ValueError`` for unknown keys and bad values.
-        """
-        parsed: dict[str, Any] = {key: parse_limit(key, value) for key, value in overrides.items()}
-        return replace(self, **parsed)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -136,7 +125,7 @@ class Settings:
     top: int = 10
     chains: int = 3
     chain_timeout: float = 2.0
-    confirm_budget: float = 0.05
+    confirm_budget: float = DEFAULT_SHARE
     traceback: int = 10
     sentinels: tuple[str, ...] = ()
     allow: Allow = ALLOW_NONE
@@ -165,18 +154,6 @@ def _parse_report(value: str) -> tuple[str, str]:
             f"got {value!r}"
         )
     return report_format, path.strip()
-
-
-def _parse_sentinels(value: str | list[str]) -> tuple[str, ...]:
-    """Split ``"-socket,-atexit"`` (or a list of such strings, from ini) into switches."""
-    items = [value] if isinstance(value, str) else value
-    switches = tuple(part for item in items for part in re.split(r"[,\s]+", item) if part)
-    if not all(_SENTINEL.fullmatch(switch) for switch in switches):
-        raise ValueError(
-            f"expected a comma-separated list of sentinel names, each optionally prefixed "
-            f"with '-' or '+', such as '-socket,-atexit', got {value!r}"
-        )
-    return switches
 
 
 @dataclass(frozen=True)
@@ -292,8 +269,8 @@ _OPTIONS: tuple[_Option, ...] = (
         "memguard_confirm_budget",
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
-        "fixed 2 s, as a percentage such as 10 percent; suspects beyond it are reported "
-        "as unconfirmed (default: 5 percent)",
+        f"fixed {ALLOWANCE_SECONDS:g} s, as a percentage such as 10 percent; suspects beyond "
+        f"it are reported as unconfirmed (default: {DEFAULT_SHARE * 100:g} percent)",
         "PERCENT",
         parse_percent,
     ),
@@ -307,10 +284,10 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option(
         "memguard_sentinels",
         "sentinels",
-        "comma-separated switches for the leftover-resource sentinels, such as "
-        "'-socket,-atexit' (default: all on)",
+        "comma-separated switches for the leftover-resource sentinels: -NAME switches one "
+        "off, +NAME on again, such as '-socket,-atexit' (default: all on)",
         "LIST",
-        _parse_sentinels,
+        sentinel_switches,
         ini_type="args",
     ),
     _Option(

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Every kind a finding can have (DESIGN section 4). ``warmup`` is informational.
+#: Every kind a finding can have (docs/architecture.md, "The public contract").
+#: ``warmup`` is informational.
 KINDS: tuple[str, ...] = (
     "growing-container",
     "closure",

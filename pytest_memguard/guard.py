@@ -27,7 +27,7 @@ from pytest_memguard.confirm.rules import (
 )
 from pytest_memguard.explain import explained_bytes
 from pytest_memguard.explain.causes import Root, RootBook
-from pytest_memguard.explain.classify import RESOURCE_KINDS
+from pytest_memguard.explain.classify import ADVICE, RESOURCE_KINDS
 from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
@@ -105,8 +105,7 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
                 advice=(
                     "give the cache a bound: functools.lru_cache(maxsize=...)"
                     if is_cache
-                    else "bound the container (functools.lru_cache(maxsize=...), "
-                    "collections.deque(maxlen=...)) or clear it in teardown"
+                    else ADVICE["growing-container"]
                 ),
             )
         )
@@ -470,7 +469,7 @@ _ATTRIBUTABLE_ROOTS = ("module", "class", "thread", "sys")
 def _unattributed(explained: list[Finding]) -> str:
     """Why growth fails no test when no chain reaches it from a name, else ``""``.
 
-    A leak must be attributable (DESIGN section 3): growth held only through a
+    A leak must be attributable (docs/architecture.md, step 5): growth held only through a
     wider-scoped fixture is that fixture's, and growth reached from no named root
     (interpreter or C-level internals, such as a type's subclass table) is reported
     but not failed.

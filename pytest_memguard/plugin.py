@@ -45,10 +45,7 @@ EXPECTED_KEY = pytest.StashKey["list[Expected]"]()
 
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config)
-    try:
-        disabled = parse_sentinel_switches(",".join(settings.sentinels))
-    except ValueError as exc:
-        raise pytest.UsageError(f"memguard: --memguard-sentinels: {exc}") from exc
+    disabled = parse_sentinel_switches(settings.sentinels)  # checked by resolve_settings
     config.pluginmanager.register(MemguardSession(config, settings, disabled), PLUGIN_NAME)
 
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Verdicts of the public JSON schema (DESIGN section 5); ``known`` is a leak listed in the
-#: known-leak baseline (``--memguard-known``), which passes.
+#: Verdicts of the public JSON schema (docs/architecture.md, "The public contract");
+#: ``known`` is a leak listed in the known-leak baseline (``--memguard-known``), which
+#: passes.
 #: ``unconfirmed`` is a suspect the session's confirmation budget had no room to re-run.
 VERDICTS: tuple[str, ...] = (
     "ok",

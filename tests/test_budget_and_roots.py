@@ -6,7 +6,7 @@ import functools
 import threading
 from typing import Any
 
-from pytest_memguard.confirm.bounds import describe_bound, find_holders
+from pytest_memguard.confirm.bounds import find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.record import TestRecord
@@ -43,12 +43,14 @@ def _cached(key: str) -> list[str]:
 
 
 def test_a_bound_declared_further_up_the_chain_is_found() -> None:
-    bound = describe_bound(_PER_THREAD._local.data)
-    assert bound == "_PerThreadCache(max_size=8)"
-
-
-def test_a_module_level_dict_has_no_bound() -> None:
-    assert describe_bound(_UNBOUNDED) is None
+    entry = {"cached": True}
+    _PER_THREAD._local.data.append(entry)
+    try:
+        holders = find_holders([entry])
+    finally:
+        _PER_THREAD._local.data.remove(entry)
+    assert holders.all_bounded
+    assert set(holders.bounds.values()) == {"_PerThreadCache(max_size=8)"}
 
 
 def test_holders_of_an_lru_cache_result_are_bounded() -> None:

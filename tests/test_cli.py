@@ -296,7 +296,7 @@ def test_prune(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     with History(db, create=False) as history:
         assert [run.name for run in history.list_runs()] == ["feature/x"]
     status, _, err = run(capsys, "--db", str(db), "prune", "--keep", "-1")
-    assert status == 2 and "expected 0 or a positive whole number" in err
+    assert status == 2 and "expected a non-negative whole number such as '3'" in err
 
 
 def test_default_database(

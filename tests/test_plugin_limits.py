@@ -458,7 +458,7 @@ def test_without_memguard_or_markers_nothing_is_guarded(pytester, run_pytest):
 
 def test_a_run_that_guards_nothing_loads_none_of_the_machinery(pytester, run_pytest):
     """Installed but unused, the plugin imports its options and nothing else: no heap
-    model, sentinels, explain or history (DESIGN section 1: it costs nothing)."""
+    model, sentinels, explain or history (docs/architecture.md, "What it may cost")."""
     pytester.makeconftest(
         """
         import sys

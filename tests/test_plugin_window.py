@@ -309,8 +309,8 @@ def function_value(request):
 
 def test_fixture_scopes_during_confirmation(pytester, run_pytest, read_lines):
     """Function fixtures are set up again for every repetition; module and session
-    fixtures are not, even for the last test of a module (DESIGN section 7: repetitions
-    tear down to the item's parent)."""
+    fixtures are not, even for the last test of a module (docs/architecture.md, "Facts":
+    repetitions tear down to the item's parent)."""
     log = pytester.path / "fixtures.txt"
     pytester.makeconftest(SCOPED_FIXTURES.format(log=str(log)))
     pytester.makepyfile(

@@ -51,15 +51,14 @@ def own_bound(holder: object) -> str | None:
     """The bound ``holder`` itself declares: an ``lru_cache``'s maxsize, or an attribute."""
     if isinstance(holder, (type, types.ModuleType)):
         return None
-    cache_info = getattr(holder, "cache_info", None)
-    if callable(cache_info):
-        try:
-            maxsize = cache_info().maxsize
-        except Exception:
-            return None
-        if isinstance(maxsize, int):
-            name = getattr(holder, "__qualname__", type(holder).__name__)
-            return f"lru_cache(maxsize={maxsize}) of {name}"
+    try:
+        cache_info = getattr(holder, "cache_info", None)
+        maxsize = cache_info().maxsize if callable(cache_info) else None
+    except Exception:  # any object's attribute may fail to read
+        return None
+    if isinstance(maxsize, int):
+        name = getattr(holder, "__qualname__", type(holder).__name__)
+        return f"lru_cache(maxsize={maxsize}) of {name}"
     return declared_bound(holder)
 
 
@@ -114,14 +113,10 @@ class _Climb:
         return ", ".join(sorted(found))
 
 
-def describe_bound(holder: object, skip: Iterable[object] = ()) -> str | None:
+def _bound_above(holder: object, skip: set[int]) -> str | None:
     """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
     on itself or on every object above it within :data:`CLIMB_STEPS`; else None.
-    ``skip`` holds the caller's own containers, never holders."""
-    return _bound_above(holder, {id(obj) for obj in skip})
-
-
-def _bound_above(holder: object, skip: set[int]) -> str | None:
+    ``skip`` holds the ids of the caller's own containers, never holders."""
     bound = _Climb(skip).bound_of(holder, CLIMB_STEPS)
     return None if bound is _HELD_FROM_C else bound
 

@@ -26,8 +26,6 @@ class ConfirmBudget:
     allowance: float = ALLOWANCE_SECONDS
     screened_seconds: float = 0.0
     spent_seconds: float = 0.0
-    #: Suspects the budget could not confirm.
-    denied: int = 0
 
     def screened(self, seconds: float) -> None:
         """Count a screened run: the suite's own time the share is taken of."""

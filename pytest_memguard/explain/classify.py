@@ -17,7 +17,7 @@ from itertools import islice, pairwise
 from types import CellType, FunctionType, ModuleType
 from typing import Any
 
-from pytest_memguard.confirm.bounds import declared_bound
+from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.explain.detours import is_weak_machinery
 from pytest_memguard.explain.owners import is_callback, is_stdlib_owned
 from pytest_memguard.findings import KINDS, ChainEdge
@@ -176,18 +176,6 @@ def _holder_at(evidence: Evidence) -> int:
     return next((at for at, obj in enumerate(evidence.chain_objects) if id(obj) in members), -1)
 
 
-def _cache_bound(obj: object) -> str | None:
-    """``"lru_cache(maxsize=128) of f"`` for a ``functools.lru_cache`` with a bound."""
-    try:
-        cache_info = getattr(obj, "cache_info", None)
-        maxsize = cache_info().maxsize if callable(cache_info) else None
-    except Exception:  # any object's attribute may fail to read
-        return None
-    if not isinstance(maxsize, int):
-        return None
-    return f"lru_cache(maxsize={maxsize}) of {getattr(obj, '__qualname__', '?')}"
-
-
 def holder_bound(evidence: Evidence) -> str | None:
     """The bound of the container that holds the group, or of an owner further up.
 
@@ -201,7 +189,7 @@ def holder_bound(evidence: Evidence) -> str | None:
     for obj in reversed(evidence.chain_objects[max(first - _BOUND_REACH, 0) : max(first, 0)]):
         if isinstance(obj, (ModuleType, type)):
             return None  # a root: its globals (sys.maxsize...) bound nothing it holds
-        bound = _cache_bound(obj) or declared_bound(obj)
+        bound = own_bound(obj)
         if bound is not None or not isinstance(obj, _REGISTRIES):
             return bound
     return None
@@ -264,7 +252,10 @@ ADVICE: dict[str, str] = {
     ),
     "timer": "cancel the timer in teardown (timer.cancel(), then timer.join())",
     "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
-    "task": "cancel the task and await it before its loop closes",
+    "task": (
+        "cancel the task and await it before its loop closes "
+        "(or run it under asyncio.TaskGroup / asyncio.run)"
+    ),
     "socket": "close the socket in teardown, or open it in a with-block",
     "file": "close the file in teardown, or open it in a with-block",
     "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",

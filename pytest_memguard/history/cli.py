@@ -11,6 +11,7 @@ from typing import TextIO
 
 from pytest_memguard.history.compare import (
     FIELDS,
+    WIDTH,
     compare_runs,
     figure,
     fit,
@@ -22,9 +23,7 @@ from pytest_memguard.history.known import known_leaks_document
 from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, Run
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import write_json_atomically
-
-#: Every table and line the script prints fits this many columns.
-WIDTH = 100
+from pytest_memguard.units import parse_count
 
 #: How many saved runs ``memguard report`` plots.
 HISTORY_RUNS = 20
@@ -41,7 +40,7 @@ def _field_lines() -> str:
 EPILOG = f"""\
 RUN is a run id, a run name (its latest complete run), 'latest' (the newest complete
 run: an interrupted session's run is addressed by its id only), or a baseline file
-(PATH.json). Without --db, the database is .memguard/history.sqlite in the current
+(PATH.json). Without --db, the database is {DEFAULT_PATH} in the current
 directory or the nearest parent that has one (pytest writes it under its rootdir).
 
 examples:
@@ -68,26 +67,23 @@ class CommandError(Exception):
 
 def _positive(text: str) -> int:
     try:
-        value = int(text)
+        value = parse_count(text)
     except ValueError:
         value = 0
-    if value <= 0:
+    if value == 0:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
 
 
 def _non_negative(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive whole number, got {text!r}")
-    return value
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def default_database(start: Path | None = None) -> Path:
-    """The history database the commands read without ``--db``: ``.memguard/history.sqlite``
+    """The history database the commands read without ``--db``: :data:`DEFAULT_PATH`
     in ``start`` (the working directory) or its nearest parent that has one, as pytest
     writes it under its rootdir; else the one in ``start``, to say it is missing."""
     here = (start or Path.cwd()).resolve()

@@ -45,6 +45,9 @@ from pytest_memguard.report.json import (
     write_json_report,
 )
 
+#: The history database, relative to pytest's rootdir (the ``memguard`` command looks for
+#: it from the working directory up). config.py's ``--memguard-db`` help names it too,
+#: as text: importing this module there would load the history in every pytest run.
 DEFAULT_PATH = Path(".memguard") / "history.sqlite"
 
 #: Seconds a writer waits for another one to finish before giving up.

@@ -17,10 +17,8 @@ from pathlib import Path
 from pytest_memguard import __version__
 from pytest_memguard.config import Settings
 from pytest_memguard.history.compare import compare_runs, parse_checks, render_comparison
-from pytest_memguard.history.store import History, HistoryError, load_baseline
+from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, load_baseline
 from pytest_memguard.record import TestRecord
-
-DEFAULT_DB = Path(".memguard") / "history.sqlite"
 
 
 class OutputError(ValueError):
@@ -56,7 +54,7 @@ def report_header(settings: Settings) -> dict[str, str]:
 
 
 def _database(settings: Settings, rootpath: Path) -> Path:
-    return Path(settings.db) if settings.db else rootpath / DEFAULT_DB
+    return Path(settings.db) if settings.db else rootpath / DEFAULT_PATH
 
 
 def _check_writable(path: Path, what: str) -> None:

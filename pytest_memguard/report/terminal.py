@@ -11,11 +11,9 @@ from typing import Any
 from pytest_memguard.config import Settings
 from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.findings import Finding, Frame
-from pytest_memguard.history.compare import figure
+from pytest_memguard.history.compare import WIDTH, figure
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_duration, format_size
-
-_WIDTH = 100
 
 
 def _frame_text(frame: Frame) -> str:
@@ -49,7 +47,7 @@ def finding_lines(finding: Finding, indent: str = "  ", callers: int | None = 2)
         yield f"{deeper}held by: {finding.chain_text}"
     yield from _site_lines(finding.allocated_at, f"{deeper}allocated at", callers)
     if finding.advice:
-        for number, line in enumerate(textwrap.wrap(finding.advice, _WIDTH - len(deeper) - 8)):
+        for number, line in enumerate(textwrap.wrap(finding.advice, WIDTH - len(deeper) - 8)):
             yield f"{deeper}{'advice: ' if number == 0 else '        '}{line}"
 
 

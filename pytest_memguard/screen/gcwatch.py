@@ -15,7 +15,6 @@ class GcStats(NamedTuple):
 
     collections: tuple[int, ...] = (0,) * _GENERATIONS
     collected: int = 0
-    uncollectable: int = 0
     pause_max: float = 0.0
     pause_total: float = 0.0
 
@@ -38,7 +37,6 @@ class GcWatch:
         for generation in range(_GENERATIONS):
             self._collections[generation] = 0
         self._collected = 0
-        self._uncollectable = 0
         self._pause_max = 0.0
         self._pause_total = 0.0
 
@@ -60,7 +58,6 @@ class GcWatch:
         return GcStats(
             collections=tuple(self._collections),
             collected=self._collected,
-            uncollectable=self._uncollectable,
             pause_max=self._pause_max,
             pause_total=self._pause_total,
         )
@@ -87,6 +84,5 @@ class GcWatch:
         generation = min(max(int(info.get("generation", 0)), 0), _GENERATIONS - 1)
         self._collections[generation] += 1
         self._collected += int(info.get("collected", 0))
-        self._uncollectable += int(info.get("uncollectable", 0))
         self._pause_total += pause
         self._pause_max = max(self._pause_max, pause)

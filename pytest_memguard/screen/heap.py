@@ -1,4 +1,4 @@
-"""The embedded generational heap model (DESIGN section 2).
+"""The embedded generational heap model (docs/architecture.md, "The heap model").
 
 The *old heap* is everything alive when a window opens; ``gc.freeze()`` moves it to
 the permanent generation, so collections and ``gc.get_objects()`` inside the window

@@ -299,7 +299,7 @@ class WindowRunner:
         measurement itself becomes the run's ``error``.
         """
         # nextitem may be the item's parent (repetitions keep wider scopes alive): pytest
-        # only calls listchain() on it, which every node has (DESIGN section 7).
+        # only calls listchain() on it, which every node has (docs/architecture.md, "Facts").
         try:
             sizes_before, sentinel_state, before = self._prepare(item, sentinels)
         except Exception as exc:

@@ -14,12 +14,16 @@ The allow-list comes from ``parse_allow`` (the ``memguard_allow`` ini lines); th
 project's own registries (``RegistryPath`` entries of ``memguard_registries`` and a
 ``pytest_memguard_registries`` hook) are watched under the ``listener`` switch.
 
-This module holds only the switch names, so the plugin reads ``--memguard-sentinels``
+This module holds only the switch names and their one parser, used by the command
+line, the ini key and the plugin alike, so the plugin reads ``--memguard-sentinels``
 without importing the sentinels; :mod:`pytest_memguard.sentinels.suite` builds and
 drives them.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 #: Every switch name, in the order the sentinels run.
 SENTINEL_NAMES: tuple[str, ...] = (
@@ -36,24 +40,46 @@ SENTINEL_NAMES: tuple[str, ...] = (
 )
 
 
-def parse_sentinel_switches(text: str) -> frozenset[str]:
-    """The sentinels switched off by ``text``: ``"-socket,-atexit"`` -> ``{"socket", "atexit"}``.
+def check_sentinel_name(name: str) -> str:
+    """Return ``name`` if it is a switch name; else raise ValueError naming it and the
+    valid names."""
+    if name not in SENTINEL_NAMES:
+        raise ValueError(f"unknown sentinel {name!r}; valid: {', '.join(SENTINEL_NAMES)}")
+    return name
 
-    Raises ValueError, naming the valid switches, for an unknown name or a name
-    without its ``-``.
+
+def sentinel_switches(value: str | Iterable[str]) -> tuple[str, ...]:
+    """The checked switches of ``value``, in order: ``"-socket, +thread"`` gives
+    ``("-socket", "+thread")``.
+
+    ``value`` is the text of ``--memguard-sentinels`` or the lines of the ini key;
+    switches are separated by commas or white space. ``-NAME`` switches a sentinel off,
+    ``+NAME`` on again (all are on by default). Raises ValueError naming the bad switch
+    for a name without its sign and for an unknown name.
     """
-    names = set()
-    for part in text.split(","):
-        switch = part.strip()
-        if not switch:
-            continue
-        if not switch.startswith("-"):
+    lines = [value] if isinstance(value, str) else list(value)
+    switches = tuple(part for line in lines for part in re.split(r"[,\s]+", line) if part)
+    for switch in switches:
+        sign, name = switch[0], switch[1:]
+        if sign not in "+-":
             raise ValueError(
-                f"sentinel switch {switch!r} must start with '-' (sentinels are on by "
-                f"default; write -{switch} to switch it off)"
+                f"sentinel switch {switch!r} has no sign: write -{switch} to switch it off "
+                f"or +{switch} to switch it on (all are on by default)"
             )
-        name = switch[1:].strip()
-        if name not in SENTINEL_NAMES:
-            raise ValueError(f"unknown sentinel {name!r}; valid: {', '.join(SENTINEL_NAMES)}")
-        names.add(name)
-    return frozenset(names)
+        check_sentinel_name(name)
+    return switches
+
+
+def parse_sentinel_switches(value: str | Iterable[str]) -> frozenset[str]:
+    """The sentinels switched off by ``value``: ``"-socket,-atexit"`` -> ``{"socket", "atexit"}``.
+
+    The last switch of a name wins: ``"-socket,+socket"`` leaves it on. Raises
+    ValueError as :func:`sentinel_switches` does.
+    """
+    off: set[str] = set()
+    for switch in sentinel_switches(value):
+        if switch[0] == "-":
+            off.add(switch[1:])
+        else:
+            off.discard(switch[1:])
+    return frozenset(off)

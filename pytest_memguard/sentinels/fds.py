@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.blame import Ledger, watch_descriptor
 
@@ -245,13 +246,13 @@ class FdSentinel:
 
 def _fd_finding(fd: OpenFd) -> Finding:
     if fd.kind == "socket":
-        what, advice = "socket", "close it in teardown, or use it in a with-block"
+        what, advice = "socket", ADVICE["socket"]
     elif fd.text.startswith("pipe:"):
         what, advice = "pipe", "close both ends in teardown"
     elif fd.text == "anon_inode:[eventpoll]":
         what, advice = "epoll selector", "close its selector or asyncio event loop in teardown"
     else:
-        what, advice = "file", "close it in teardown, or open it in a with-block"
+        what, advice = "file", ADVICE["file"]
     return Finding(
         kind=fd.kind,
         summary=f"{what} {fd.text} (fd {fd.fd}) still open after teardown",

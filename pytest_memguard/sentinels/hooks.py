@@ -63,31 +63,8 @@ def _name(obj: object) -> str:
     return "none" if obj is None else str(describe(obj))
 
 
-class _AuditHookCounter:
-    """Counts ``sys.addaudithook`` calls from the moment it is installed.
-
-    Audit hooks cannot be listed or removed, so this counter is installed at most once
-    per process, and only on request: every audited event then calls it.
-    """
-
-    def __init__(self) -> None:
-        self.added = 0
-        self.installed = False
-
-    def install(self) -> None:
-        if not self.installed:
-            sys.addaudithook(self._hook)
-            self.installed = True
-
-    def _hook(self, event: str, args: tuple[object, ...]) -> None:
-        if event == "sys.addaudithook":
-            self.added += 1
-
-
-_AUDIT_HOOKS = _AuditHookCounter()
-
 _ListenerState = tuple[
-    tuple[object, ...], tuple[Callable[..., object], ...], tuple[str | None, ...], int
+    tuple[object, ...], tuple[Callable[..., object], ...], tuple[str | None, ...]
 ]
 
 
@@ -96,26 +73,22 @@ class ListenerSentinel:
 
     Covered: trace and profile functions (``sys`` and ``threading``), ``sys.excepthook``,
     ``threading.excepthook``, ``sys.unraisablehook``, ``gc.callbacks``, ``sys.monitoring``
-    tool ids (3.12+), and, when ``audit_hooks`` is on, ``sys.addaudithook`` calls (this
-    installs a counting audit hook for the rest of the process). Filters added to loggers
-    are reported by the logging sentinel with this kind.
+    tool ids (3.12+). Filters added to loggers are reported by the logging sentinel with
+    this kind.
     """
 
     name = "listener"
 
-    def __init__(self, allow: Allow = ALLOW_NONE, audit_hooks: bool = False) -> None:
+    def __init__(self, allow: Allow = ALLOW_NONE) -> None:
         self._allow = allow
-        self._audit_hooks = audit_hooks
-        if audit_hooks:
-            _AUDIT_HOOKS.install()
 
     def before(self) -> object:
-        """The current hooks, gc callbacks, monitoring tools and audit hook count."""
-        return _hooks(), tuple(gc.callbacks), _monitoring_tools(), _AUDIT_HOOKS.added
+        """The current hooks, gc callbacks and monitoring tools."""
+        return _hooks(), tuple(gc.callbacks), _monitoring_tools()
 
     def after(self, before: object) -> list[Finding]:
-        """One finding per hook changed, callback added, tool registered; audit hooks grouped."""
-        hooks, callbacks, tools, audit = cast(_ListenerState, before)
+        """One finding per hook changed, callback added, tool registered."""
+        hooks, callbacks, tools = cast(_ListenerState, before)
         findings: list[Finding] = []
         now = _hooks()
         if now != hooks:
@@ -132,8 +105,6 @@ class ListenerSentinel:
         for tool_id, (old, new) in enumerate(zip(tools, _monitoring_tools(), strict=True)):
             if new is not None and new != old:
                 findings.append(_tool_finding(tool_id, new))
-        if self._audit_hooks and _AUDIT_HOOKS.added > audit:
-            findings.append(_audit_finding(_AUDIT_HOOKS.added - audit))
         return findings
 
 
@@ -169,15 +140,6 @@ def _tool_finding(tool_id: int, tool: str) -> Finding:
         count=1,
         advice=f"free it in teardown: sys.monitoring.free_tool_id({tool_id})",
         extra={"tool_id": tool_id, "tool": tool},
-    )
-
-
-def _audit_finding(added: int) -> Finding:
-    return Finding(
-        kind="listener",
-        summary=f"{added} audit hook(s) added with sys.addaudithook (they can never be removed)",
-        count=added,
-        advice="add audit hooks once at program start, never per test or per call",
     )
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import cast
 
+from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import settle
 
@@ -112,6 +113,6 @@ def _child_finding(pid: int) -> Finding:
         kind="subprocess",
         summary=f"child process {pid} ({cmdline}) still running after teardown",
         count=1,
-        advice="wait for it in teardown: proc.wait(), or proc.terminate() then proc.wait()",
+        advice=ADVICE["subprocess"],
         extra={"pid": pid, "cmdline": cmdline},
     )

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Collection, Sequence
 
 from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels import SENTINEL_NAMES, fds
+from pytest_memguard.sentinels import SENTINEL_NAMES, check_sentinel_name, fds
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
     Allow,
@@ -55,11 +55,8 @@ def build_sentinels(
     thread, task and file sentinels remember what they find leaked in ``ledger``, to
     charge it to its test if it surfaces in a later one.
     """
-    unknown = set(disabled) - set(SENTINEL_NAMES)
-    if unknown:
-        raise ValueError(
-            f"unknown sentinel(s) {', '.join(sorted(unknown))}; valid: {', '.join(SENTINEL_NAMES)}"
-        )
+    for name in disabled:
+        check_sentinel_name(name)
     on = set(SENTINEL_NAMES) - set(disabled) - set(unavailable_sentinels())
     sentinels: list[Sentinel] = []
     if "thread" in on or "timer" in on:

@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
+from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
@@ -196,8 +197,7 @@ class TaskSentinel:
                     f"still pending, its event loop closed or dropped under it "
                     f"(asyncio: '{_PENDING_DESTROYED}')",
                     count=1,
-                    advice="cancel the task and await it before its loop closes "
-                    "(or run it under asyncio.TaskGroup / asyncio.run)",
+                    advice=ADVICE["task"],
                     extra={"name": name, "coroutine": coro},
                 )
             )
@@ -248,8 +248,7 @@ def _task_finding(task: _Task) -> Finding:
         f"teardown, on {_loop_state(task.get_loop())}",
         count=1,
         allocated_at=created_at(task) or stack_frames(source or ()),
-        advice="cancel the task and await it before its loop closes "
-        "(or run it under asyncio.TaskGroup / asyncio.run)",
+        advice=ADVICE["task"],
         extra={"name": task.get_name(), "coroutine": coro.dotted},
     )
 
