@@ -213,18 +213,24 @@ class Guard:
             record.suspect = True
             self._judge_suspect(item, limits, screen, record, findings)
         elif screen.triage.roots:
-            if self._same_root(record, screen.triage.roots):
-                # What the run added to the root, not all it left: the figure a gate
-                # compares must not depend on whether a leak was confirmed or recognised.
-                record.delta = {
-                    **record.delta,
-                    "retained_objects": screen.triage.root_objects,
-                    "retained_bytes": screen.triage.root_bytes,
-                }
+            self._grew_known_root(record, screen)
             return
         elif screen.triage.why:
             self._warmup(record, "; ".join(screen.triage.why))
         record.findings = [finding.to_dict() for finding in findings]
+
+    def _grew_known_root(self, record: TestRecord, run: GuardedRun) -> bool:
+        """The run grew roots already confirmed: the first one's leak again, measured as
+        what the run added to the roots, not all it left (the figure a gate compares
+        must not depend on whether a leak was confirmed or recognised)."""
+        if not run.triage.roots or not self._same_root(record, run.triage.roots):
+            return False
+        record.delta = {
+            **record.delta,
+            "retained_objects": run.triage.root_objects,
+            "retained_bytes": run.triage.root_bytes,
+        }
+        return True
 
     def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> bool:
         """The run grew a root already confirmed: its leak again, not explained again.
@@ -287,6 +293,12 @@ class Guard:
             self._warmup(record, f"one-time growth, not a leak ({why})")
             if holders is not None:
                 self._remember(holders)
+            return
+        last = evidence[-1]
+        # The repetitions grew known roots and nothing else: what else the screened run
+        # left was warm-up, and the leak is the roots', found without a search.
+        only_roots = last.triage.roots and not unexplained_growth(last, limits)
+        if only_roots and self._grew_known_root(record, last):
             return
         self._decide_leak(item, evidence, record, findings)
 
