@@ -3,11 +3,12 @@ hand-made young heaps (no window, no collection)."""
 
 from __future__ import annotations
 
+import functools
 import types
 import weakref
 
 from pytest_memguard.screen.containers import Growth
-from pytest_memguard.screen.holderbook import HolderBook
+from pytest_memguard.screen.holderbook import NEWEST, HolderBook
 from pytest_memguard.screen.triage import triage, with_growth
 
 
@@ -84,6 +85,21 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     assert result.unexplained == 0
 
 
+def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
+    """What a run appends to a root of thousands of entries is found; an entry replaced
+    far back is not looked for (a re-run would show it), so the walk costs no more than
+    for a short root."""
+    registry: dict[int, object] = {key: (key,) for key in range(3 * NEWEST)}
+    book = HolderBook()
+    book.learn_leaking(registry, "root")
+    book.note_lengths()
+    appended, replaced = {"new": 1}, {"old": 0}
+    registry[len(registry)] = appended
+    registry[0] = replaced
+    assert triage([appended], _young(appended), book).roots == ("root",)
+    assert triage([replaced], _young(replaced), book).unexplained == 1
+
+
 def test_unknown_holders_leave_a_suspect() -> None:
     holder: list[object] = []
     leaked = {"k": 1}
@@ -126,3 +142,23 @@ def test_a_container_grown_by_an_unexplained_object_or_a_str_is_not_explained() 
     names: list[str] = ["a", "b"]  # untracked values: nothing young to explain them
     growth = [Growth("mixed", 2, mixed), Growth("names", 1, names)]
     assert with_growth(found, growth, HolderBook(), ids).growth_explained == 0
+
+
+def test_a_bounded_lru_cache_is_walked_only_after_a_miss() -> None:
+    """An ``lru_cache`` stores an entry only on a miss: with no miss since the window
+    opened nothing young hangs from it, and the walk down it is skipped."""
+
+    @functools.lru_cache(maxsize=8)
+    def parse(text: str) -> list[str]:
+        return text.split()
+
+    cached = parse("a b")
+    book = HolderBook()
+    book.learn_bounded(parse, "lru_cache(maxsize=8) of parse")
+    book.note_lengths()
+    assert parse("a b") is cached  # a hit
+    assert not book.bounded()[0].may_hold_new()
+    made = parse("c d")  # a miss: its result is young and held by the cache
+    assert book.bounded()[0].may_hold_new()
+    result = triage([made], _young(made), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pytest_memguard.screen.heap import top_objects
+from pytest_memguard.screen.holderbook import LRU_BOUND
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
 #: ``Cache.maxsize``, hypothesis' ``GenericCache.max_size``, an LRU memo's ``_capacity``
@@ -58,7 +59,7 @@ def own_bound(holder: object) -> str | None:
         return None
     if isinstance(maxsize, int):
         name = getattr(holder, "__qualname__", type(holder).__name__)
-        return f"lru_cache(maxsize={maxsize}) of {name}"
+        return f"{LRU_BOUND}maxsize={maxsize}) of {name}"
     return declared_bound(holder)
 
 

@@ -26,6 +26,19 @@ def sized_length(holder: object) -> int:
         return -1
 
 
+#: How :func:`~pytest_memguard.confirm.bounds.own_bound` names an ``lru_cache``'s bound.
+LRU_BOUND = "lru_cache("
+
+
+def lru_misses(holder: object) -> int:
+    """An ``lru_cache`` wrapper's count of misses, or -1 when it cannot be read."""
+    try:
+        misses = holder.cache_info().misses  # type: ignore[attr-defined]
+    except Exception:
+        return -1
+    return misses if isinstance(misses, int) else -1
+
+
 @dataclass
 class Learned:
     """One remembered holder.
@@ -39,6 +52,13 @@ class Learned:
     bound: str = ""
     root: str = ""
     length: int = -1
+    #: An ``lru_cache``'s misses when the window opened: it stores entries only on a
+    #: miss, so with none since then it holds nothing the run made (-1: not known).
+    misses: int = -1
+
+    def may_hold_new(self) -> bool:
+        """Whether the holder may have taken an object made since the window opened."""
+        return self.misses < 0 or lru_misses(self.holder) != self.misses
 
 
 class HolderBook:
@@ -96,11 +116,14 @@ class HolderBook:
         return learned if learned is not None and learned.holder is holder else None
 
     def note_lengths(self) -> None:
-        """Take each length-watched holder's present length as the one the next run is
-        compared with (called as a window opens: O(holders), a few microseconds)."""
+        """Take each length-watched holder's present length, and each bounded
+        ``lru_cache``'s misses, as those the next run is compared with (called as a
+        window opens: O(holders), a few microseconds)."""
         for entry in self._learned.values():
             if not entry.bound:
                 entry.length = sized_length(entry.holder)
+            elif entry.bound.startswith(LRU_BOUND):
+                entry.misses = lru_misses(entry.holder)
 
 
 def contents(learned: list[Learned]) -> list[object]:
@@ -110,8 +133,28 @@ def contents(learned: list[Learned]) -> list[object]:
     holders = [entry.holder for entry in learned]
     if not holders:
         return []
-    entries = gc.get_referents(*holders)
-    return entries + gc.get_referents(*entries)
+    entries = _newest_referents(holders)
+    return entries + _newest_referents(entries)
+
+
+#: How many of a large dict's or list's newest entries a walk down starts from: a run
+#: appends what it adds (an ``lru_cache``'s new entry too), so a cache of ten thousand
+#: entries costs each test what a short one does. An entry replaced in place further
+#: back is not seen: its test is a suspect, and a re-run shows the replacement.
+NEWEST = 512
+_ORDERED = (dict, list)
+
+
+def _newest_referents(objects: list[object]) -> list[object]:
+    """``gc.get_referents(*objects)``, of a large dict or list only the newest entries."""
+    large = [obj for obj in objects if type(obj) in _ORDERED and len(obj) > NEWEST]  # type: ignore[arg-type]
+    if not large:
+        return gc.get_referents(*objects)
+    skip = {id(obj) for obj in large}
+    found = gc.get_referents(*(obj for obj in objects if id(obj) not in skip))
+    for obj in large:
+        found += gc.get_referents(obj)[-2 * NEWEST :]  # a dict lists a key and a value
+    return found
 
 
 def grown(learned: list[Learned]) -> Iterator[Learned]:

@@ -147,7 +147,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         why.append(f"modules imported: {shown}")
     # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
     explained |= _weak_to_known(retained, young, explained)
-    bounded = _reached(book.bounded(), young, explained) & ids
+    fed = [entry for entry in book.bounded() if entry.may_hold_new()]
+    bounded = _reached(fed, young, explained) & ids
     if bounded:
         explained |= bounded
         why.append("held by a bounded cache")
