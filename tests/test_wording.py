@@ -43,6 +43,21 @@ def test_one_hidden_finding_is_one_finding() -> None:
     assert "3 more findings:" in failure_text(_leak(4))
 
 
+
+def test_a_leak_of_a_root_shown_by_another_test_is_one_line_unless_verbose() -> None:
+    record = TestRecord(
+        "t.py::test_b",
+        "passed",
+        "leak",
+        "same root as t.py::test_first: 1 list held by app.REGISTRY",
+        findings=[{"kind": "closure", "summary": "finding 0"}],
+        same_root_as="t.py::test_first",
+    )
+    assert failure_text(record) == (
+        "memguard: leak: same root as t.py::test_first: 1 list held by app.REGISTRY"
+    )
+    assert "closure: finding 0" in failure_text(record, verbose=True)
+
 def test_warn_mode_names_every_test_a_verdict_would_fail() -> None:
     records = [
         TestRecord(f"t.py::test_{i}", "passed", verdict)

@@ -61,8 +61,9 @@ def failure_text(record: TestRecord, verbose: bool = False) -> str:
     """What a failing test shows, like an assertion error: which limit, figures, findings.
 
     Brief by default: the first lines of the message and the worst finding (the first:
-    resources, then the largest retained group). ``verbose`` shows every line, finding
-    and allocation frame.
+    resources, then the largest retained group), or the message's one line for a leak
+    whose root another test showed. ``verbose`` shows every line, finding and
+    allocation frame.
     """
     message = f"memguard: {record.verdict}: {record.message}".splitlines()
     findings = [Finding.from_dict(data) for data in record.findings]
@@ -71,6 +72,9 @@ def failure_text(record: TestRecord, verbose: bool = False) -> str:
         for finding in findings:
             lines.extend(finding_lines(finding, callers=None))
         return "\n".join(lines)
+    if record.same_root_as:
+        # The first test of the root showed its finding: one line each for the others.
+        return message[0]
     lines = message[:_BRIEF_MESSAGE_LINES]
     for finding in findings[:_BRIEF_FINDINGS]:
         lines.extend(finding_lines(finding))
