@@ -9,7 +9,6 @@ that test, and the summary lists each root once with the number of its tests.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,6 +109,8 @@ def distribution_of(module: str) -> str | None:
     distribution (``packages_distributions()``) costs a second or more."""
     if not module:
         return None
+    import importlib.metadata  # 14 ms (it imports email): paid only once a leak is found
+
     top = module.split(".", 1)[0]
     try:
         dist = importlib.metadata.distribution(top)

@@ -15,9 +15,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterable
-from typing import NamedTuple
-
-import psutil
+from typing import Any, NamedTuple
 
 # Up to 3.13 the collector has three generations and a full collection resets its
 # "long-lived total" to what it just saw: with the old heap frozen, that is a handful of
@@ -49,7 +47,7 @@ class RssProbe:
         self._statm: int | None = self._open("/proc/self/statm", os.O_RDONLY)
         self._status: int | None = self._open("/proc/self/status", os.O_RDONLY)
         self._clear_refs: int | None = self._open("/proc/self/clear_refs", os.O_WRONLY)
-        self._process = psutil.Process()
+        self._process: Any = None
 
     @staticmethod
     def _open(path: str, flags: int) -> int | None:
@@ -65,6 +63,10 @@ class RssProbe:
     def rss(self) -> int:
         if self._statm is not None:
             return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
+        if self._process is None:
+            import psutil  # 11 ms to import: only where /proc/self/statm is missing
+
+            self._process = psutil.Process()
         return int(self._process.memory_info().rss)
 
     def reset_peak(self) -> None:
