@@ -29,6 +29,7 @@ from pytest_memguard.explain import explained_bytes
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.classify import ADVICE, RESOURCE_KINDS
 from pytest_memguard.explain.sites import traceback_frames
+from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
@@ -174,11 +175,11 @@ class Guard:
             delta=screen.figures,
             limits=limits.to_dict(),
         )
-        self.budget.screened(float(screen.figures.get("duration", 0.0)))
+        self.budget.screened(screen.duration)
         try:
-            if screen.error:
+            if screen.figures is None:
                 raise RuntimeError(f"measuring the run failed: {screen.error}")
-            self._judge(item, limits, screen, record)
+            self._judge(item, limits, screen, screen.figures, record)
         except (Exception, pytest.fail.Exception) as exc:
             # The plugin failing (or a test-timeout plugin's alarm firing while it
             # confirms) must never fail the run.
@@ -197,6 +198,7 @@ class Guard:
         item: pytest.Item,
         limits: Limits,
         screen: GuardedRun,
+        figures: Figures,
         record: TestRecord,
     ) -> None:
         if record.outcome != "passed":
@@ -205,7 +207,7 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
-        broken = exceeded_limits(screen.figures, limits)
+        broken = exceeded_limits(figures, limits)
         if broken:
             record.verdict = "over-limit"
             record.message = "; ".join(broken)
@@ -225,11 +227,12 @@ class Guard:
         must not depend on whether a leak was confirmed or recognised)."""
         if not run.triage.roots or not self._same_root(record, run.triage.roots):
             return False
-        record.delta = {
-            **record.delta,
-            "retained_objects": run.triage.root_objects,
-            "retained_bytes": run.triage.root_bytes,
-        }
+        if record.delta is not None:
+            record.delta = replace(
+                record.delta,
+                retained_objects=run.triage.root_objects,
+                retained_bytes=run.triage.root_bytes,
+            )
         return True
 
     def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> bool:
@@ -255,7 +258,7 @@ class Guard:
         if not limits.repeat:
             self._decide_leak(item, [screen], record, findings)
             return
-        seconds = float(screen.figures.get("duration", 0.0))
+        seconds = screen.duration
         # For a test whose re-run costs more than a look at the heap, who holds its
         # growth is looked up first: a bounded holder needs no re-run at all.
         holders = None
@@ -382,7 +385,7 @@ class Guard:
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs once more, traced, to name allocation
         # sites, unless that run would take longer than the cap.
-        seconds = float(last.figures.get("duration", 0.0))
+        seconds = last.duration
         traced = len(evidence) > 1 and seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
         try:
             with self.runner.tracing(traced, self.settings.traceback):
@@ -419,12 +422,10 @@ class Guard:
         # One definition of a leak's bytes and objects: what its findings weigh (deep
         # size, shared objects once) and count, in the header, the record and reports.
         weighed = (sum(finding.count for finding in leaked), explained_bytes(leaked))
-        if leaked:
-            record.delta = {
-                **record.delta,
-                "retained_objects": weighed[0],
-                "retained_bytes": weighed[1],
-            }
+        if leaked and record.delta is not None:
+            record.delta = replace(
+                record.delta, retained_objects=weighed[0], retained_bytes=weighed[1]
+            )
         resources, explained = _fold_into_resources(last.sentinel_findings, explained)
         findings[:0] = resources + explained + unexplained
         over_limit = record.message if record.verdict == "over-limit" else ""
@@ -542,7 +543,10 @@ def _leak_message(runs: list[GuardedRun], last: GuardedRun, weighed: tuple[int, 
     grown = [run.container_growth for run in runs]
     parts = [finding.summary for finding in last.sentinel_findings]
     if any(counts):
-        objects, size = weighed or (counts[-1], int(last.figures["retained_bytes"]))
+        objects, size = weighed or (
+            counts[-1],
+            last.figures.retained_bytes if last.figures is not None else 0,
+        )
         runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
         parts.append(
             f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures
 from pytest_memguard.history.cli import main
 from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
@@ -28,7 +29,9 @@ def record(nodeid: str, verdict: str = "ok", **delta: Any) -> TestRecord:
                 "chain_text": "app.cache._CACHE['user:7']",
             }
         )
-    return TestRecord(nodeid, "passed", verdict=verdict, delta=delta, findings=findings)
+    return TestRecord(
+        nodeid, "passed", verdict=verdict, delta=Figures.from_dict(delta), findings=findings
+    )
 
 
 @pytest.fixture

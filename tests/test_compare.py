@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures
 from pytest_memguard.history.compare import (
     FIELDS,
     STABLE_FIELDS,
@@ -25,8 +26,8 @@ def record(
         nodeid=nodeid,
         outcome="passed",
         verdict=verdict,
-        delta=delta,
-        repetitions=repetitions or [],
+        delta=Figures.from_dict(delta),
+        repetitions=[Figures.from_dict(run) for run in repetitions or []],
     )
 
 
