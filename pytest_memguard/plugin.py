@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -197,7 +197,7 @@ class MemguardSession:
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             reports, record = guard.guard(item, nextitem, plan.limits, run_unlogged)
         if self.known is not None:
-            self.known.apply(record)
+            record = self.known.apply(record)
         self._check_collected(item, reports)
         self._attach(reports, record)
         if owners is not None:
@@ -238,7 +238,7 @@ class MemguardSession:
             if self.settings.mode == "fail" and target.passed and target.when == "call":
                 target.outcome = "failed"
                 target.longrepr = text
-                record.outcome = "failed"
+                record = replace(record, outcome="failed")
             else:
                 target.sections.append(("memguard", text))
         target.memguard = record.to_dict()

@@ -1,7 +1,8 @@
-"""The per-test record: everything pytest-memguard decided about one test, as plain data.
+"""The per-test record: everything pytest-memguard decided about one test.
 
-It travels on the test report (``report.memguard``, a JSON-safe dict, so it crosses
-pytest-xdist unchanged) and is the only input of the reports and the history.
+It travels on the test report as a JSON-safe dict (``report.memguard``, written by
+:meth:`TestRecord.to_dict`, so it crosses pytest-xdist unchanged) and is the only input
+of the reports and the history.
 
 ``delta`` (and each entry of ``repetitions``) holds the figures of one guarded run, a
 :class:`~pytest_memguard.figures.Figures` (None when the run was not measured), and

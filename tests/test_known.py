@@ -90,7 +90,7 @@ def test_apply_turns_a_fully_known_leak_into_known(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding(), _thread("w")))
     record = _leak("t.py::a", _finding(key="user:9"), _thread("Thread-2"))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert str(tmp_path / "known.json") in record.message
@@ -100,7 +100,7 @@ def test_apply_keeps_a_leak_with_a_new_finding_and_says_which_part_is_known(tmp_
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _leak("t.py::a", _finding(), _thread("w"))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
     assert "1 of 2 findings are known" in record.message
@@ -110,7 +110,7 @@ def test_apply_matches_per_test(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _leak("t.py::b", _finding())
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
 
@@ -120,7 +120,7 @@ def test_a_leak_without_findings_is_matched_by_its_test(tmp_path):
     assert [leak.fingerprint for leak in known.leaks] == [UNEXPLAINED]
     record = _leak("t.py::a")
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
 
@@ -180,7 +180,7 @@ def test_a_known_leak_file_written_before_a_normalisation_rule_still_matches(tmp
     path.write_text(json.dumps(old))
     record = _leak("t.py::a", _file("/srv/out/export_99aa00bb.csv"))
 
-    KnownLeaks.load(path).apply(record)
+    record = KnownLeaks.load(path).apply(record)
 
     assert record.verdict == "known"
 
@@ -222,7 +222,7 @@ def test_what_another_tests_thread_allocated_is_never_new(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _charged(_leak("t.py::a", _finding(), _on_a_thread()))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
 
@@ -231,7 +231,7 @@ def test_a_test_whose_only_findings_are_another_threads_doing_is_not_a_new_leak(
     known = _known(tmp_path, _leak("t.py::other", _finding()))
     record = _charged(_leak("t.py::a", _on_a_thread()))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert "a thread's doing" in record.message
@@ -241,7 +241,7 @@ def test_without_a_thread_to_charge_objects_held_by_nothing_stay_a_finding(tmp_p
     known = _known(tmp_path, _leak("t.py::other", _finding()))
     record = _leak("t.py::a", _on_a_thread())
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
 
@@ -346,7 +346,7 @@ def test_a_finding_seen_without_its_allocation_site_still_matches(tmp_path):
     unsited["allocated_at"] = []
     record = _leak("t.py::a", unsited)
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert known.vanished([record]) == []

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -248,26 +248,27 @@ class KnownLeaks:
     def _of(self, nodeid: str) -> set[str]:
         return {leak.fingerprint for leak in self.leaks if leak.nodeid == nodeid}
 
-    def apply(self, record: TestRecord) -> None:
-        """Turn a leak whose every finding is known into the verdict ``known``."""
+    def apply(self, record: TestRecord) -> TestRecord:
+        """``record`` with a leak whose every finding is known turned into the verdict
+        ``known``, and a leak with some known findings saying which; else ``record``."""
         if record.verdict != "leak":
-            return
+            return record
         known = self._of(record.nodeid)
         found = record_fingerprints(record)
         matched = {print_ for print_ in found if _matches(print_, known)}
         if not found:
-            record.verdict = "known"
-            record.message = (
-                f"known leak: what it left is a thread's doing ({self.path}): {record.message}"
+            why = f"known leak: what it left is a thread's doing ({self.path}): "
+            return replace(record, verdict="known", message=why + record.message)
+        if matched == found:
+            why = f"known leak, listed in {self.path}: "
+            return replace(record, verdict="known", message=why + record.message)
+        if matched:
+            return replace(
+                record,
+                message=f"{record.message}\n  {len(matched)} of {len(found)} findings are "
+                f"known ({self.path}); the others are new",
             )
-        elif matched == found:
-            record.verdict = "known"
-            record.message = f"known leak, listed in {self.path}: {record.message}"
-        elif matched:
-            record.message += (
-                f"\n  {len(matched)} of {len(found)} findings are known ({self.path}); "
-                "the others are new"
-            )
+        return record
 
     def vanished(self, records: Iterable[TestRecord]) -> list[KnownLeak]:
         """Known leaks of tests that passed in this run without showing them any more."""
