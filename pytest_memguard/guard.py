@@ -384,7 +384,7 @@ class Guard:
 
     def _learn(self, nodeid: str, decision: Decision, holders: Holders | None) -> Decision:
         """A leak explained here gives the session a root; its holders are that root's."""
-        root = self.roots.add(nodeid, [finding.to_dict() for finding in decision.findings])
+        root = self.roots.add(nodeid, decision.findings)
         if root is not None and holders is not None:
             self._remember(holders, root.key)
         return replace(decision, root=root)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_memguard.figures import Figures, figures_dict
+from pytest_memguard.findings import Finding
 
 #: Verdicts of the public JSON schema (docs/architecture.md, "The public contract");
 #: ``known`` is a leak listed in the known-leak baseline (``--memguard-known``), which
@@ -52,7 +53,7 @@ class TestRecord:
     #: None for a repetition that could not be measured.
     repetitions: list[Figures | None] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     #: Resources other tests left behind that surfaced during this test (or before it,
     #: between tests), each charged to the test that created it: ``kind``, ``summary``,
     #: ``created_by``, ``created_at``, ``surfaced_in``, ``event``, ``count``. Never a
@@ -76,6 +77,7 @@ class TestRecord:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["delta"] = figures_dict(self.delta)
         data["repetitions"] = [figures_dict(run) for run in self.repetitions]
+        data["findings"] = [finding.to_dict() for finding in self.findings]
         return data
 
     @classmethod
@@ -84,4 +86,5 @@ class TestRecord:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         known["delta"] = Figures.from_dict(known.get("delta") or {})
         known["repetitions"] = [Figures.from_dict(run) for run in known.get("repetitions", ())]
+        known["findings"] = [Finding.from_dict(found) for found in known.get("findings", ())]
         return cls(**known)

@@ -41,7 +41,7 @@ def _explained(*groups: Finding, resources: tuple[Finding, ...] = ()) -> Facts:
 
 
 def _root(first: str = "t.py::first") -> Root:
-    finding = _group().to_dict()
+    finding = _group()
     return Root(fingerprint(finding), first, "growing-container", "app.cache grows", finding)
 
 
@@ -177,7 +177,7 @@ def test_growth_of_a_confirmed_root_is_that_leak_again() -> None:
     decision = decide(facts, LIMITS)
     assert decision.verdict == "leak"
     assert decision.message == "same root as t.py::first: app.cache grows"
-    assert decision.findings == (Finding.from_dict(root.finding),)
+    assert decision.findings == (root.finding,)
     # What the run added to the root, not all it left.
     assert decision.figures == replace(SCREENED, retained_objects=3, retained_bytes=240)
     record = record_of("t.py::later", {}, facts, decision, [])
@@ -297,7 +297,7 @@ def test_the_record_is_built_from_the_facts_and_the_decision() -> None:
     record = record_of("t.py::a", LIMITS.to_dict(), facts, decision, [{"kind": "thread"}])
     assert (record.verdict, record.outcome, record.suspect) == ("leak", "passed", True)
     assert record.delta == decision.figures and record.repetitions == list(facts.repetitions)
-    assert record.findings == [_group().to_dict()]
+    assert record.findings == [_group()]
     assert (record.confirm_seconds, record.explain_seconds) == (0.5, 0.25)
     assert (record.root, record.same_root_as, record.distribution) == (root.key, "", "")
     assert record.blame == [{"kind": "thread"}] and record.limits == LIMITS.to_dict()
@@ -309,7 +309,7 @@ def test_the_record_is_built_from_the_facts_and_the_decision() -> None:
 def test_a_leak_listed_as_known_passes_as_known() -> None:
     facts = _explained(_group())
     record = record_of("t.py::a", {}, facts, decide(facts, LIMITS), [])
-    listed = KnownLeaks("known.json", (KnownLeak("t.py::a", fingerprint(_group().to_dict())),))
+    listed = KnownLeaks("known.json", (KnownLeak("t.py::a", fingerprint(_group())),))
     known = listed.apply(record)
     assert known.verdict == "known"
     assert known.message == "known leak, listed in known.json: " + record.message

@@ -228,7 +228,7 @@ def realistic_records(count: int = 200, seed: int = 7) -> list[TestRecord]:
                 ),
                 reps,
                 dict(LIMITS),
-                [finding.to_dict()],
+                [finding],
             )
         )
     while len(records) < count:
@@ -248,14 +248,7 @@ def realistic_records(count: int = 200, seed: int = 7) -> list[TestRecord]:
                     delta(rng, rng.randint(40, 700) * KiB),
                     [],
                     dict(LIMITS),
-                    [
-                        {
-                            "kind": "warmup",
-                            "summary": "re cache filled once",
-                            "count": 40,
-                            "bytes": 9_000,
-                        }
-                    ],
+                    [Finding("warmup", "re cache filled once", count=40, bytes=9_000)],
                 )
             )
         elif i % 61 == 5:
@@ -310,7 +303,7 @@ def bulk_records(count: int, finding_every: int = 100) -> list[TestRecord]:
                     delta(rng, growth[0]),
                     reps,
                     dict(LIMITS),
-                    [finding.to_dict()],
+                    [finding],
                 )
             )
         else:
@@ -423,7 +416,7 @@ def test_escapes_everything() -> None:
         delta(rng, 4096),
         [delta(rng, 4096)],
         {},
-        [finding.to_dict()],
+        [finding],
     )
     html = render_html_report(
         [record],
@@ -460,11 +453,12 @@ def test_embedded_data_matches_the_records() -> None:
         assert [dict(zip(keys, r, strict=True)) for r in test.get("r", [])] == [
             figures_dict(rep) for rep in record.repetitions
         ]
-        for got, want in zip(test.get("f", []), record.findings, strict=True):
+        for got, found in zip(test.get("f", []), record.findings, strict=True):
+            want = found.to_dict()
             assert got["summary"] == want["summary"]
-            assert got["chain_text"] == want.get("chain_text", "")
-            assert got["retainer_chain"] == want.get("retainer_chain", [])
-            assert got["allocated_at"] == want.get("allocated_at", [])
+            assert got["chain_text"] == want["chain_text"]
+            assert got["retainer_chain"] == want["retainer_chain"]
+            assert got["allocated_at"] == want["allocated_at"]
 
 
 def test_non_finite_values_survive() -> None:
@@ -493,7 +487,8 @@ def test_finding_dicts_without_chain_text_get_one() -> None:
         "chain_complete": False,
         "retainer_chain": [{"object": "dict", "edge": "mod"}, {"object": "x", "edge": ".a"}],
     }
-    record = TestRecord("t.py::test", "failed", "leak", "", delta(rng), [], {}, [finding])
+    data = TestRecord("t.py::test", "failed", "leak", "", delta(rng)).to_dict()
+    record = TestRecord.from_dict({**data, "findings": [finding]})
     got = data_block(render_html_report([record]))["tests"][0]["f"][0]
     assert got["chain_text"] == "... mod.a"
     assert got["allocated_at"] == []
@@ -802,11 +797,7 @@ def test_browser_shows_hostile_text_as_text(driver: Any, tmp_path: Path) -> None
     path = tmp_path / "mem.html"
     write_html_report(
         path,
-        [
-            TestRecord(
-                nasty, "failed", "leak", "<i>m</i>", delta(rng, 64), [], {}, [finding.to_dict()]
-            )
-        ],
+        [TestRecord(nasty, "failed", "leak", "<i>m</i>", delta(rng, 64), [], {}, [finding])],
     )
     open_report(driver, path)
     assert first_nodeid(driver) == nasty  # an alert would make this call fail

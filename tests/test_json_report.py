@@ -63,7 +63,7 @@ def leaky_record() -> TestRecord:
             Figures.from_dict(full_delta(retained_bytes=480)),
         ],
         limits={"retained": 0, "peak": 50 * 1024**2, "gc_pause": 0.02, "repeat": 3},
-        findings=[finding.to_dict()],
+        findings=[finding],
     )
 
 

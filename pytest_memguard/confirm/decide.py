@@ -144,7 +144,7 @@ def _same_root(base: Decision, figures: Figures, facts: Facts) -> Decision:
         figures = replace(figures, retained_objects=objects, retained_bytes=size)
     # A suspect found to grow a known root has never carried the root's finding in its
     # record, unlike a run the screen recognised (kept as it was).
-    findings = () if facts.suspect else (Finding.from_dict(root.finding),)
+    findings = () if facts.suspect else (root.finding,)
     return Decision("leak", message, figures, findings, root)
 
 
@@ -285,7 +285,7 @@ def record_of(
         delta=decision.figures,
         repetitions=list(facts.repetitions),
         limits=limits,
-        findings=[finding.to_dict() for finding in decision.findings],
+        findings=list(decision.findings),
         blame=blame,
         suspect=facts.suspect,
         confirm_seconds=facts.confirm_seconds,

@@ -130,8 +130,8 @@ def gate_figure(record: RecordLike, field: str) -> float | None:
     if field in _BY_FINDING and record.verdict in LEAK_VERDICTS and names_a_thread(record):
         # A thread ran during the repetitions: what they retained moves with its timing.
         # Its own findings, without the thread and what it allocated, do not.
-        own = [found for found in own_findings(record) if found.get("kind") != "thread"]
-        return sum(_number(found.get(_BY_FINDING[field])) or 0 for found in own)
+        own = [found for found in own_findings(record) if found.kind != "thread"]
+        return sum(_number(getattr(found, _BY_FINDING[field])) or 0 for found in own)
     return per_run(record, field)
 
 

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_memguard.figures import FIGURES, LIMITS, Figures, figures_dict
+from pytest_memguard.findings import Finding
 from pytest_memguard.history.compare import FIELDS, LEAK_VERDICTS, per_run
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
@@ -140,20 +141,12 @@ def _values(figures: Figures | None) -> list[Any]:
     return [row.get(name.name) for name in FIGURES]
 
 
-def _finding(finding: Mapping[str, Any]) -> dict[str, Any]:
-    out = {key: finding[key] for key in _FINDING_KEYS if key in finding}
-    chain = [
-        {"object": str(edge.get("object", "")), "edge": str(edge.get("edge", ""))}
-        for edge in finding.get("retainer_chain", ())
-    ]
-    out["retainer_chain"] = chain
-    text = finding.get("chain_text")
-    if text is None:  # a dict built by hand rather than by Finding.to_dict()
-        text = "".join(edge["edge"] for edge in chain)
-        if chain and not finding.get("chain_complete", True):
-            text = f"... {text}"
-    out["chain_text"] = text
-    out["allocated_at"] = [dict(frame) for frame in finding.get("allocated_at", ())]
+def _finding(finding: Finding) -> dict[str, Any]:
+    data = finding.to_dict()
+    out = {key: data[key] for key in _FINDING_KEYS}
+    out["retainer_chain"] = data["retainer_chain"]
+    out["chain_text"] = data["chain_text"]
+    out["allocated_at"] = data["allocated_at"]
     return out
 
 
