@@ -236,7 +236,7 @@ def _fold_into_resources(
     return folded, rest
 
 
-def plural(count: int, noun: str) -> str:
+def _plural(count: int, noun: str) -> str:
     """``"1 object"``, ``"2 objects"``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -257,7 +257,7 @@ def _leak_message(explanation: Explanation, weighed: tuple[int, int] | None) -> 
         objects, size = weighed or (counts[-1], runs[-1].retained_bytes)
         runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
         parts.append(
-            f"retained {plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"
+            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"
         )
         parts.append(f"top retained types: {explanation.top_types}")
     if any(grown):

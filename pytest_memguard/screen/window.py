@@ -78,6 +78,7 @@ class GuardedRun:
 
     @property
     def duration(self) -> float:
+        """The run's wall time in seconds, 0 when it was not measured."""
         return self.figures.duration if self.figures is not None else 0.0
 
     @property
