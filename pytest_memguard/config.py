@@ -20,30 +20,17 @@ from typing import Any, Literal
 import pytest
 
 from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, DEFAULT_SHARE
+from pytest_memguard.figures import LIMITS, PARSERS
 from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
 from pytest_memguard.units import parse_count, parse_duration, parse_percent, parse_size
 
 #: The limit keys: the public names of marker arguments, ``Limits`` fields and JSON keys.
-LIMIT_KEYS: tuple[str, ...] = (
-    "retained",
-    "retained_objects",
-    "peak",
-    "rss_growth",
-    "gc_pause",
-    "gc_collections",
-    "repeat",
-)
+LIMIT_KEYS: tuple[str, ...] = tuple(name.name for name in LIMITS)
 
 _LIMIT_PARSERS: dict[str, Callable[[Any], int | float]] = {
-    "retained": parse_size,
-    "retained_objects": parse_count,
-    "peak": parse_size,
-    "rss_growth": parse_size,
-    "gc_pause": parse_duration,
-    "gc_collections": parse_count,
-    "repeat": parse_count,
+    name.name: PARSERS[name.unit] for name in LIMITS
 }
 
 MODES: tuple[str, ...] = ("fail", "warn")

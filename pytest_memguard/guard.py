@@ -17,18 +17,25 @@ import pytest
 from pytest_memguard.config import Limits, Settings
 from pytest_memguard.confirm.bounds import Holders, find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.decide import (
+    Decision,
+    Explanation,
+    Facts,
+    decide,
+    entries,
+    record_of,
+)
 from pytest_memguard.confirm.rules import (
     confirmed,
-    exceeded_limits,
     is_suspect_run,
     repetitions_for,
     retained_types,
     unexplained_growth,
 )
-from pytest_memguard.explain import explained_bytes
 from pytest_memguard.explain.causes import Root, RootBook
-from pytest_memguard.explain.classify import ADVICE, RESOURCE_KINDS
+from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.explain.sites import traceback_frames
+from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
@@ -39,7 +46,6 @@ from pytest_memguard.screen.window import (
     WindowRunner,
     run_unlogged,
 )
-from pytest_memguard.units import format_size
 
 #: ``explainer(run, settings, ignore)``: findings for a run's retained objects, with
 #: the ids in ``ignore`` (the plugin's own bookkeeping) never part of a chain.
@@ -71,20 +77,12 @@ def _recent_entries(container: object) -> list[object]:
     return []
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _entries(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun.replace('entry', 'entries')}"
-
-
 def growth_findings(growth: list[Growth]) -> list[Finding]:
     """Findings for module-level containers that grew (the untracked-leak screen)."""
     findings = []
     for grown in growth:
         is_cache = callable(getattr(grown.container, "cache_info", None))
-        noun = _entries(grown.added, "cache entry" if is_cache else "entry")
+        noun = entries(grown.added, "cache entry" if is_cache else "entry")
         summary = f"{grown.label} grew by {noun} on each run"
         ordered = not isinstance(grown.container, (set, frozenset))
         recent = _recent_entries(grown.container) if ordered and not is_cache else []
@@ -130,6 +128,8 @@ class Guard:
     re-run; a suspect is re-run within the session's :class:`ConfirmBudget`, the
     screened run serving as its priming run; a confirmed leak is explained once per
     root, and the holders found on the way are remembered for the tests after it.
+    What each step finds is written down as :class:`Facts`, and
+    :func:`~pytest_memguard.confirm.decide.decide` turns them into the verdict.
     """
 
     def __init__(
@@ -152,6 +152,8 @@ class Guard:
         #: The plugin's own lists of the test being judged, skipped by holder searches.
         self._ours: tuple[object, ...] = ()
         self._found: list[Holders] = []
+        #: What guarding the current test has found so far.
+        self._facts = Facts()
 
     def guard(
         self,
@@ -168,94 +170,64 @@ class Guard:
             sentinels=self.sentinels,
             protocol=protocol,
         )
-        record = TestRecord(
-            nodeid=item.nodeid,
-            outcome=_outcome(screen.reports),
-            delta=screen.figures,
-            limits=limits.to_dict(),
-        )
-        self.budget.screened(float(screen.figures.get("duration", 0.0)))
+        self._facts = Facts(figures=screen.figures, outcome=_outcome(screen.reports))
+        self.budget.screened(screen.duration)
         try:
-            if screen.error:
+            if screen.figures is None:
                 raise RuntimeError(f"measuring the run failed: {screen.error}")
-            self._judge(item, limits, screen, record)
+            # A failing or skipped test is not judged on memory.
+            holders = self._judge(item, limits, screen) if self._facts.outcome == "passed" else None
+            decision = decide(self._facts, limits)
+            if decision.new_root:
+                decision = self._learn(item.nodeid, decision, holders)
         except (Exception, pytest.fail.Exception) as exc:
             # The plugin failing (or a test-timeout plugin's alarm firing while it
             # confirms) must never fail the run.
-            record.verdict = "error"
-            record.message = f"memguard could not judge this test: {exc!r}"
-            record.findings = []
-            item.warn(pytest.PytestWarning(f"{record.message}\n{traceback.format_exc()}"))
+            self._note(error=repr(exc))
+            decision = decide(self._facts, limits)
+            item.warn(pytest.PytestWarning(f"{decision.message}\n{traceback.format_exc()}"))
         finally:
             screen.release()
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
-        record.blame = self.runner.blame.take_charges()
-        return screen.reports, record
+        blame = self.runner.blame.take_charges()
+        return screen.reports, record_of(
+            item.nodeid, limits.to_dict(), self._facts, decision, blame
+        )
 
-    def _judge(
-        self,
-        item: pytest.Item,
-        limits: Limits,
-        screen: GuardedRun,
-        record: TestRecord,
-    ) -> None:
-        if record.outcome != "passed":
-            return  # a failing or skipped test is not judged on memory
-        findings: list[Finding] = []
+    def _note(self, **found: Any) -> None:
+        self._facts = replace(self._facts, **found)
+
+    def _judge(self, item: pytest.Item, limits: Limits, screen: GuardedRun) -> Holders | None:
+        """Find out what a passed test's screened run left: the holders of a leak it
+        explained, or None."""
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
-        broken = exceeded_limits(screen.figures, limits)
-        if broken:
-            record.verdict = "over-limit"
-            record.message = "; ".join(broken)
+        triage = screen.triage
+        self._note(warmup=tuple(triage.why))
         if unexplained_growth(screen, limits):
-            record.suspect = True
-            self._judge_suspect(item, limits, screen, record, findings)
-        elif screen.triage.roots:
-            self._grew_known_root(record, screen)
-            return
-        elif screen.triage.why:
-            self._warmup(record, "; ".join(screen.triage.why))
-        record.findings = [finding.to_dict() for finding in findings]
+            self._note(suspect=True, unexplained=triage.unexplained or screen.retained_objects)
+            return self._confirm(item, limits, screen)
+        if triage.roots:
+            self._grew_root(screen, self.roots.count(triage.roots[0]))
+        return None
 
-    def _grew_known_root(self, record: TestRecord, run: GuardedRun) -> bool:
+    def _grew_root(self, run: GuardedRun, root: Root | None) -> None:
         """The run grew roots already confirmed: the first one's leak again, measured as
         what the run added to the roots, not all it left (the figure a gate compares
         must not depend on whether a leak was confirmed or recognised)."""
-        if not run.triage.roots or not self._same_root(record, run.triage.roots):
-            return False
-        record.delta = {
-            **record.delta,
-            "retained_objects": run.triage.root_objects,
-            "retained_bytes": run.triage.root_bytes,
-        }
-        return True
+        triage = run.triage
+        self._note(
+            same_root=triage.roots[0],
+            root=root,
+            root_added=(triage.root_objects, triage.root_bytes),
+        )
 
-    def _same_root(self, record: TestRecord, keys: tuple[str, ...]) -> bool:
-        """The run grew a root already confirmed: its leak again, not explained again.
-        False when the root is not known (nothing is decided then)."""
-        root = self.roots.count(keys[0])
-        if root is None:
-            return False
-        record.verdict = "leak"
-        _set_root(record, root)
-        record.message = f"same root as {root.first}: {root.summary}"
-        record.findings = [root.finding]
-        return True
-
-    def _judge_suspect(
-        self,
-        item: pytest.Item,
-        limits: Limits,
-        screen: GuardedRun,
-        record: TestRecord,
-        findings: list[Finding],
-    ) -> None:
+    def _confirm(self, item: pytest.Item, limits: Limits, screen: GuardedRun) -> Holders | None:
+        """Re-run a suspect within the budget, unless a bound on its holders explains it."""
         if not limits.repeat:
-            self._decide_leak(item, [screen], record, findings)
-            return
-        seconds = float(screen.figures.get("duration", 0.0))
+            return self._confirmed(item, [screen])
+        seconds = screen.duration
         # For a test whose re-run costs more than a look at the heap, who holds its
         # growth is looked up first: a bounded holder needs no re-run at all.
         holders = None
@@ -263,15 +235,15 @@ class Guard:
             unexplained = screen.triage.unexplained_of(screen.retained)
             holders = self._find(unexplained, ())
             # A search costs O(heap): it is confirmation time, charged like a re-run.
-            record.confirm_seconds = self._search_seconds
+            self._note(confirm_seconds=self._search_seconds)
             self.budget.spend(self._search_seconds)
         if holders is not None and holders.all_bounded and not screen.growth:
-            self._bounded(record, holders)
-            return
+            self._bounded(holders)
+            return None
         times = repetitions_for(limits, seconds)
         if not self.budget.allows(seconds):
-            self._unconfirmed(record, screen)
-            return
+            self._note(no_budget=True)
+            return None
         started = time.perf_counter()
 
         def keep_going(run: GuardedRun) -> bool:
@@ -282,25 +254,25 @@ class Guard:
             evidence = self._repeat(item, times, keep_going)
         finally:
             spent = time.perf_counter() - started
-            record.confirm_seconds += spent
+            self._note(confirm_seconds=self._facts.confirm_seconds + spent)
             self.budget.spend(spent)
-        record.repetitions = [run.figures for run in evidence]
+        self._note(repetitions=tuple(run.figures for run in evidence))
         grew, why = confirmed(evidence, times, limits)
         if not grew:
-            if evidence and all(is_suspect_run(run, limits) for run in evidence):
-                self._unconfirmed(record, screen)
-                return
-            self._warmup(record, f"one-time growth, not a leak ({why})")
-            if holders is not None:
+            ran_out = bool(evidence) and all(is_suspect_run(run, limits) for run in evidence)
+            self._note(cleared=why, budget_ran_out=ran_out)
+            if holders is not None and not ran_out:
                 self._remember(holders)
-            return
+            return None
         last = evidence[-1]
         # The repetitions grew known roots and nothing else: what else the screened run
         # left was warm-up, and the leak is the roots', found without a search.
-        only_roots = last.triage.roots and not unexplained_growth(last, limits)
-        if only_roots and self._grew_known_root(record, last):
-            return
-        self._decide_leak(item, evidence, record, findings)
+        if last.triage.roots and not unexplained_growth(last, limits):
+            root = self.roots.count(last.triage.roots[0])
+            if root is not None:
+                self._grew_root(last, root)
+                return None
+        return self._confirmed(item, evidence)
 
     def _known_root(self, holders: Holders | None) -> str | None:
         """The root already confirmed that every unbounded holder of the growth keeps."""
@@ -330,12 +302,11 @@ class Guard:
         self._found.append(found)
         return found
 
-    def _bounded(self, record: TestRecord, holders: Holders) -> None:
-        """All the growth is held under declared bounds: warm-up, and the holders are
-        remembered so the tests after it need no search."""
+    def _bounded(self, holders: Holders) -> None:
+        """All the growth is held under declared bounds: the holders are remembered so
+        the tests after it need no search."""
         self._remember(holders)
-        bounds = sorted(set(holders.bounds.values()))
-        self._warmup(record, "growth held by a bounded container: " + ", ".join(bounds))
+        self._note(bounds=tuple(sorted(set(holders.bounds.values()))))
 
     def _remember(self, holders: Holders, root: str = "") -> None:
         """Remember each holder: bounded, leaking (``root``) or filled."""
@@ -358,14 +329,9 @@ class Guard:
             item, times=times, keep_going=keep_going, sentinels=self.sentinels, prime=False
         )
 
-    def _decide_leak(
-        self,
-        item: pytest.Item,
-        evidence: list[GuardedRun],
-        record: TestRecord,
-        findings: list[Finding],
-    ) -> None:
-        """Growth on every run: a leak, unless only bounded containers hold it."""
+    def _confirmed(self, item: pytest.Item, evidence: list[GuardedRun]) -> Holders | None:
+        """Growth on every run: who holds it, and unless that is a root already confirmed
+        or only bounded containers, what it is. Returns the holders of what was explained."""
         last = evidence[-1]
         holders = (
             self._find(last.retained, (last, evidence, last.retained)) if last.retained else None
@@ -373,16 +339,17 @@ class Guard:
         only_objects = not (last.container_growth or last.sentinel_findings)
         known = self._known_root(holders) if only_objects else None
         if known is not None:
-            self._same_root(record, (known,))  # confirmed again: no second explanation
-            return
+            # Confirmed again: no second explanation.
+            self._note(same_root=known, root=self.roots.count(known))
+            return None
         if holders is not None and holders.all_bounded and only_objects:
-            self._bounded(record, holders)
-            return
+            self._bounded(holders)
+            return None
         started = time.perf_counter()
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs once more, traced, to name allocation
         # sites, unless that run would take longer than the cap.
-        seconds = float(last.figures.get("duration", 0.0))
+        seconds = last.duration
         traced = len(evidence) > 1 and seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
         try:
             with self.runner.tracing(traced, self.settings.traceback):
@@ -391,76 +358,36 @@ class Guard:
                         item, times=1, keep_going=lambda run: False, sentinels=self.sentinels
                     )
                     last = again[-1] if again else last
-                self._explain(last, evidence, record, findings, holders)
+                self._explain(last, evidence)
         finally:
-            record.explain_seconds = time.perf_counter() - started
+            self._note(explain_seconds=time.perf_counter() - started)
+        return holders
 
-    def _explain(
-        self,
-        last: GuardedRun,
-        evidence: list[GuardedRun],
-        record: TestRecord,
-        findings: list[Finding],
-        holders: Holders | None,
-    ) -> None:
-        """Explain ``last``'s growth; the root found is learned on its ``holders``."""
+    def _explain(self, last: GuardedRun, evidence: list[GuardedRun]) -> None:
+        """Explain ``last``'s growth, the last of the runs in ``evidence``."""
         ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours)}
         explained = self.explainer(last, self.settings, self.runner.own_ids() | ours)
         # A container whose new entries explain already reached is not said twice.
-        unexplained = growth_findings(_held_by_retained(last.growth, last.retained))
-        leaked = [finding for finding in explained if finding.kind != "warmup"]
-        if not (last.sentinel_findings or unexplained):
-            unattributed = _unattributed(leaked) or _all_warmup(explained)
-            if unattributed:
-                findings[:0] = explained
-                self._warmup(record, unattributed)
-                last.release()
-                return
-        # One definition of a leak's bytes and objects: what its findings weigh (deep
-        # size, shared objects once) and count, in the header, the record and reports.
-        weighed = (sum(finding.count for finding in leaked), explained_bytes(leaked))
-        if leaked:
-            record.delta = {
-                **record.delta,
-                "retained_objects": weighed[0],
-                "retained_bytes": weighed[1],
-            }
-        resources, explained = _fold_into_resources(last.sentinel_findings, explained)
-        findings[:0] = resources + explained + unexplained
-        over_limit = record.message if record.verdict == "over-limit" else ""
-        record.verdict = "leak"
-        record.message = _leak_message([*evidence[:-1], last], last, weighed if leaked else None)
-        if over_limit:
-            record.message += "\n  also " + over_limit
-        root = self.roots.add(record.nodeid, [finding.to_dict() for finding in findings])
-        if root is not None:
-            _set_root(record, root)
-            if holders is not None:
-                self._remember(holders, root.key)
+        untracked = growth_findings(_held_by_retained(last.growth, last.retained))
+        runs = [*evidence[:-1], last]
+        self._note(
+            explanation=Explanation(
+                explained=tuple(explained),
+                resources=tuple(last.sentinel_findings),
+                untracked=tuple(untracked),
+                # A run not measured added nothing that can be counted.
+                runs=tuple(run.figures or Figures() for run in runs),
+                top_types=retained_types(last.retained),
+            )
+        )
         last.release()
 
-    @staticmethod
-    def _unconfirmed(record: TestRecord, screen: GuardedRun) -> None:
-        if record.verdict != "ok":
-            return
-        record.verdict = "unconfirmed"
-        left = screen.triage.unexplained or screen.retained_objects
-        record.message = (
-            f"suspect not confirmed: the session's confirmation budget had no room to "
-            f"re-run it (the screened run left {left} objects no known holder explains)"
-        )
-
-    @staticmethod
-    def _warmup(record: TestRecord, why: str) -> None:
-        if record.verdict == "ok":
-            record.verdict = "warmup"
-            record.message = why
-
-
-def _set_root(record: TestRecord, root: Root) -> None:
-    record.root = root.key
-    record.same_root_as = root.first if root.first != record.nodeid else ""
-    record.distribution = root.distribution or ""
+    def _learn(self, nodeid: str, decision: Decision, holders: Holders | None) -> Decision:
+        """A leak explained here gives the session a root; its holders are that root's."""
+        root = self.roots.add(nodeid, decision.findings)
+        if root is not None and holders is not None:
+            self._remember(holders, root.key)
+        return replace(decision, root=root)
 
 
 #: What a referrer search is taken to cost before the first one is timed: tests quicker
@@ -474,56 +401,6 @@ TRACING_SLOWDOWN = 10.0
 EXPLAIN_CAP_SECONDS = 10.0
 
 
-#: Roots that make growth the test's own: code reaches it from a name.
-_ATTRIBUTABLE_ROOTS = ("module", "class", "thread", "sys")
-
-
-def _unattributed(explained: list[Finding]) -> str:
-    """Why growth fails no test when no chain reaches it from a name, else ``""``.
-
-    A leak must be attributable (docs/architecture.md, step 5): growth held only through a
-    wider-scoped fixture is that fixture's, and growth reached from no named root
-    (interpreter or C-level internals, such as a type's subclass table) is reported
-    but not failed.
-    """
-    roots = {finding.extra.get("root", "") for finding in explained}
-    if not explained or roots & set(_ATTRIBUTABLE_ROOTS):
-        return ""
-    if "holder" in roots:
-        return "growth held by a wider-scoped fixture, not by the test"
-    return "growth on every run, but reached from no named root: not attributable"
-
-
-def _all_warmup(explained: list[Finding]) -> str:
-    """Why growth fails no test when explain found every group to be warm-up (held
-    under a bound, or state the standard library keeps), else ``""``."""
-    if explained and all(finding.kind == "warmup" for finding in explained):
-        return "growth on every run, all of it warm-up: " + explained[0].summary
-    return ""
-
-
-def _fold_into_resources(
-    resources: list[Finding], explained: list[Finding]
-) -> tuple[list[Finding], list[Finding]]:
-    """Count explained groups named after a resource kind with the sentinel's finding of
-    that kind: the live thread's retained objects are that thread's, said once."""
-    first: dict[str, int] = {}
-    for at, finding in enumerate(resources):
-        first.setdefault(finding.kind, at)
-    folded = list(resources)
-    rest = []
-    for finding in explained:
-        at = first.get(finding.kind, -1) if finding.kind in RESOURCE_KINDS else -1
-        if at < 0:
-            rest.append(finding)
-            continue
-        into = folded[at]
-        folded[at] = replace(
-            into, count=into.count + finding.count, bytes=into.bytes + finding.bytes
-        )
-    return folded, rest
-
-
 def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> None:
     """A failing teardown of wider scopes after the repetitions is the test's teardown error."""
     if final_teardown is None or final_teardown.passed:
@@ -533,24 +410,3 @@ def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> No
         if reports[index].when == "teardown":
             reports[index] = final_teardown
             return
-
-
-def _leak_message(runs: list[GuardedRun], last: GuardedRun, weighed: tuple[int, int] | None) -> str:
-    """The header of a leak: what each run added (the findings' own count and deep size
-    when they were explained), then resources and untracked growth."""
-    counts = [run.retained_objects for run in runs]
-    grown = [run.container_growth for run in runs]
-    parts = [finding.summary for finding in last.sentinel_findings]
-    if any(counts):
-        objects, size = weighed or (counts[-1], int(last.figures["retained_bytes"]))
-        runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
-        parts.append(
-            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"
-        )
-        parts.append(f"top retained types: {retained_types(last.retained)}")
-    if any(grown):
-        parts.append(
-            f"module-level containers grew by {_entries(grown[-1], 'entry')} on each of "
-            f"{len(runs)} runs: {grown}"
-        )
-    return "confirmed: " + "\n  ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,6 +17,7 @@ from pytest_memguard.config import (
     marker_arguments,
     resolve_settings,
 )
+from pytest_memguard.figures import Figures
 from pytest_memguard.markers import SESSION_PLUGIN
 from pytest_memguard.record import TestRecord
 from pytest_memguard.sentinels import parse_sentinel_switches
@@ -51,15 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _junit_properties(record: TestRecord) -> list[tuple[str, object]]:
     """Properties junitxml writes per test, for CI dashboards."""
-    delta = record.delta
+    delta = record.delta if record.delta is not None else Figures()
     properties: list[tuple[str, object]] = [
         ("memguard_verdict", record.verdict),
-        ("memguard_retained_bytes", delta.get("retained_bytes", 0)),
-        ("memguard_gc_pause_ms", round(1000 * float(delta.get("gc_pause_max", 0.0)), 3)),
+        ("memguard_retained_bytes", delta.retained_bytes),
+        ("memguard_gc_pause_ms", round(1000 * delta.gc_pause_max, 3)),
     ]
-    from pytest_memguard.history.compare import figure
-
-    peak = figure(delta, "peak")
+    peak = delta.traced_peak
     if peak is not None:  # measured only when tracing or writing reports
         properties.append(("memguard_peak_bytes", peak))
     return properties
@@ -198,7 +197,7 @@ class MemguardSession:
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             reports, record = guard.guard(item, nextitem, plan.limits, run_unlogged)
         if self.known is not None:
-            self.known.apply(record)
+            record = self.known.apply(record)
         self._check_collected(item, reports)
         self._attach(reports, record)
         if owners is not None:
@@ -239,7 +238,7 @@ class MemguardSession:
             if self.settings.mode == "fail" and target.passed and target.when == "call":
                 target.outcome = "failed"
                 target.longrepr = text
-                record.outcome = "failed"
+                record = replace(record, outcome="failed")
             else:
                 target.sections.append(("memguard", text))
         target.memguard = record.to_dict()

@@ -1,36 +1,22 @@
-"""The per-test record: everything pytest-memguard decided about one test, as plain data.
+"""The per-test record: everything pytest-memguard decided about one test.
 
-It travels on the test report (``report.memguard``, a JSON-safe dict, so it crosses
-pytest-xdist unchanged) and is the only input of the reports and the history.
+It travels on the test report as a JSON-safe dict (``report.memguard``, written by
+:meth:`TestRecord.to_dict`, so it crosses pytest-xdist unchanged) and is the only input
+of the reports and the history.
 
-``delta`` (and each entry of ``repetitions``) holds the figures of one guarded run:
-
-===================== ==========================================================
-``retained_objects``  objects the test created and left alive (attributed to it)
-``retained_bytes``    their shallow size in bytes
-``pytest_held``       survivors held by pytest or higher-scoped fixtures (not counted)
-``container_growth``  entries added to watched module-level containers
-``rss_growth``        resident set size after minus before, bytes
-``rss_peak``          peak RSS above the start, bytes, or None when not measured
-``traced_growth``     tracemalloc current after minus before, or None when not tracing
-``traced_peak``       tracemalloc peak above the start, or None when not tracing
-``gc_collections``    collections during the run, per generation ``[g0, g1, g2]``
-``gc_collected``      objects the cyclic collector freed during the run
-``gc_pause_max``      longest collection, seconds
-``gc_pause_total``    all collections together, seconds
-``uncollectable``     growth of ``gc.garbage``
-``duration``          wall time of the guarded window, seconds
-===================== ==========================================================
-
-``limits`` maps each limit key (``retained``, ``retained_objects``, ``peak``,
-``rss_growth``, ``gc_pause``, ``gc_collections``, ``repeat``) to its value in bytes,
-seconds or a count, or None when the limit is off.
+``delta`` (and each entry of ``repetitions``) holds the figures of one guarded run, a
+:class:`~pytest_memguard.figures.Figures` (None when the run was not measured), and
+``limits`` maps each limit key to its value in bytes, seconds or a count, or None when
+the limit is off: :data:`pytest_memguard.figures.NAMES` lists both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from pytest_memguard.figures import Figures, figures_dict
+from pytest_memguard.findings import Finding
 
 #: Verdicts of the public JSON schema (docs/architecture.md, "The public contract");
 #: ``known`` is a leak listed in the known-leak baseline (``--memguard-known``), which
@@ -63,10 +49,11 @@ class TestRecord:
     outcome: str
     verdict: str = "ok"
     message: str = ""
-    delta: dict[str, Any] = field(default_factory=dict)
-    repetitions: list[dict[str, Any]] = field(default_factory=list)
+    delta: Figures | None = None
+    #: None for a repetition that could not be measured.
+    repetitions: list[Figures | None] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     #: Resources other tests left behind that surfaced during this test (or before it,
     #: between tests), each charged to the test that created it: ``kind``, ``summary``,
     #: ``created_by``, ``created_at``, ``surfaced_in``, ``event``, ``count``. Never a
@@ -84,11 +71,20 @@ class TestRecord:
     distribution: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose (dataclasses.asdict deep-copies): every field is already
-        # plain JSON-safe data, and this runs once per guarded test.
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The record as the JSON-safe dict of ``report.memguard`` and the JSON report."""
+        # Shallow on purpose (dataclasses.asdict deep-copies): every other field is
+        # already plain JSON-safe data, and this runs once per guarded test.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["delta"] = figures_dict(self.delta)
+        data["repetitions"] = [figures_dict(run) for run in self.repetitions]
+        data["findings"] = [finding.to_dict() for finding in self.findings]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestRecord:
+        """The record of a dict written by :meth:`to_dict` (unknown keys are ignored)."""
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known["delta"] = Figures.from_dict(known.get("delta") or {})
+        known["repetitions"] = [Figures.from_dict(run) for run in known.get("repetitions", ())]
+        known["findings"] = [Finding.from_dict(found) for found in known.get("findings", ())]
         return cls(**known)

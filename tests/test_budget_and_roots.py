@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any
 
 from pytest_memguard.confirm.bounds import find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.explain.causes import RootBook, session_summary
+from pytest_memguard.findings import Finding
 from pytest_memguard.record import TestRecord
 
 
@@ -71,13 +71,17 @@ def test_holders_of_a_module_level_entry_are_not_bounded() -> None:
         del _UNBOUNDED["x"]
 
 
-def _finding(root: str = "app.registry") -> dict[str, Any]:
-    return {
-        "kind": "growing-container",
-        "summary": f"{root} grew by 1 entry on each run",
-        "retainer_chain": [{"edge": root, "object": "list"}, {"edge": "[3]", "object": "dict"}],
-        "allocated_at": [{"filename": "app/registry.py", "lineno": 9, "name": "add", "line": "x"}],
-    }
+def _finding(root: str = "app.registry") -> Finding:
+    return Finding.from_dict(
+        {
+            "kind": "growing-container",
+            "summary": f"{root} grew by 1 entry on each run",
+            "retainer_chain": [{"edge": root, "object": "list"}, {"edge": "[3]", "object": "dict"}],
+            "allocated_at": [
+                {"filename": "app/registry.py", "lineno": 9, "name": "add", "line": "x"}
+            ],
+        }
+    )
 
 
 def test_roots_are_counted_once_per_key_with_the_first_test() -> None:

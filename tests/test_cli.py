@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures
+from pytest_memguard.findings import ChainEdge, Finding
 from pytest_memguard.history.cli import main
 from pytest_memguard.history.store import History
 from pytest_memguard.record import TestRecord
@@ -22,13 +24,15 @@ def record(nodeid: str, verdict: str = "ok", **delta: Any) -> TestRecord:
     findings = []
     if verdict == "leak":
         findings.append(
-            {
-                "kind": "growing-container",
-                "summary": "app.cache._CACHE grows by 1 entry per run",
-                "chain_text": "app.cache._CACHE['user:7']",
-            }
+            Finding(
+                "growing-container",
+                "app.cache._CACHE grows by 1 entry per run",
+                retainer_chain=(ChainEdge("dict", "app.cache._CACHE['user:7']"),),
+            )
         )
-    return TestRecord(nodeid, "passed", verdict=verdict, delta=delta, findings=findings)
+    return TestRecord(
+        nodeid, "passed", verdict=verdict, delta=Figures.from_dict(delta), findings=findings
+    )
 
 
 @pytest.fixture
@@ -140,15 +144,13 @@ def test_show_wraps_long_findings_instead_of_cutting_them(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     summary = "a growing container " + " ".join(f"word{i}" for i in range(40))
-    leak = TestRecord(
-        "t.py::test_a", "passed", "leak", findings=[{"kind": "k", "summary": summary}]
-    )
+    leak = TestRecord("t.py::test_a", "passed", "leak", findings=[Finding("closure", summary)])
     with History(tmp_path / "h.sqlite") as history:
         history.save_run([leak], meta=META)
     status, lines, _ = run(capsys, "--db", str(tmp_path / "h.sqlite"), "show")
     assert status == 0
-    shown = lines[lines.index(next(line for line in lines if "k: a growing" in line)) :]
-    assert " ".join(line.strip() for line in shown) == f"k: {summary}"
+    shown = lines[lines.index(next(line for line in lines if "closure: a growing" in line)) :]
+    assert " ".join(line.strip() for line in shown) == f"closure: {summary}"
     assert shown[1].startswith("      word")
 
 

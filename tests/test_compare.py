@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures
+from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.history.compare import (
     FIELDS,
     STABLE_FIELDS,
@@ -25,8 +27,8 @@ def record(
         nodeid=nodeid,
         outcome="passed",
         verdict=verdict,
-        delta=delta,
-        repetitions=repetitions or [],
+        delta=Figures.from_dict(delta),
+        repetitions=[Figures.from_dict(run) for run in repetitions or []],
     )
 
 
@@ -221,30 +223,25 @@ def test_render_never_cuts_a_test_id_and_lists_improvements() -> None:
 def test_when_a_thread_ran_the_gate_reads_the_tests_own_findings() -> None:
     """A thread allocates during the repetitions as its timing goes: what they retained
     moves from run to run (a stability benchmark showed +56 % on unchanged code)."""
-    on_thread = {
-        "kind": "growing-container",
-        "summary": "4 list objects held by nothing the gc can see",
-        "count": 4,
-        "bytes": 900,
-        "allocated_at": [{"filename": "/usr/lib/python3.11/threading.py", "line": "run()"}],
-    }
+    on_thread = Finding(
+        "growing-container",
+        "4 list objects held by nothing the gc can see",
+        count=4,
+        bytes=900,
+        allocated_at=(Frame("/usr/lib/python3.11/threading.py", 0, line="run()"),),
+    )
     charge = {"kind": "thread", "summary": "thread 'poller' still running", "created_by": "x"}
     surfaced = leak("t.py::test_b", 600)
     surfaced.findings, surfaced.blame = [on_thread], [charge]
     assert gate_figure(surfaced, "retained") == gate_figure(surfaced, "retained_objects") == 0
-    own = {"kind": "closure", "summary": "its own", "count": 3, "bytes": 200}
+    own = Finding("closure", "its own", count=3, bytes=200)
     surfaced.findings = [on_thread, own]
     assert (gate_figure(surfaced, "retained"), gate_figure(surfaced, "retained_objects")) == (
         200,
         3,
     )
 
-    thread = {
-        "kind": "thread",
-        "summary": "thread 'poller' still running",
-        "count": 20,
-        "bytes": 3347,
-    }
+    thread = Finding("thread", "thread 'poller' still running", count=20, bytes=3347)
     left_running = leak("t.py::test_a", 1500)
     left_running.findings = [thread, on_thread]
     assert gate_figure(left_running, "retained") == 0

@@ -9,8 +9,7 @@ import pytest
 from pytest_memguard.config import Limits
 from pytest_memguard.confirm.bounds import declared_bound
 from pytest_memguard.confirm.rules import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
-
-FIGURES = {"retained_objects": 0, "retained_bytes": 0, "container_growth": 0, "uncollectable": 0}
+from pytest_memguard.figures import Figures
 
 
 @pytest.mark.parametrize(
@@ -29,15 +28,15 @@ def test_repetitions_fit_the_budget_for_slow_tests(repeat, seconds, expected):
 
 
 def test_a_run_is_suspect_only_past_every_set_leak_limit():
-    small_leak = {**FIGURES, "retained_objects": 3, "retained_bytes": 300}
+    small_leak = Figures(retained_objects=3, retained_bytes=300)
     assert is_suspect(small_leak, Limits())
     assert not is_suspect(small_leak, Limits(retained_objects=1000))
     assert not is_suspect(small_leak, Limits(retained=1024))
     assert is_suspect(small_leak, Limits(retained_objects=1, retained=100))
-    untracked = {**FIGURES, "container_growth": 2}
+    untracked = Figures(container_growth=2)
     assert is_suspect(untracked, Limits(retained=1_000_000))  # bytes unknown: objects decide
-    assert not is_suspect(FIGURES, Limits())
-    assert is_suspect({**FIGURES, "uncollectable": 1}, Limits(retained_objects=None, retained=None))
+    assert not is_suspect(Figures(), Limits())
+    assert is_suspect(Figures(uncollectable=1), Limits(retained_objects=None, retained=None))
 
 
 class _Memo:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures
 from pytest_memguard.history.store import (
     SCHEMA_VERSION,
     History,
@@ -27,7 +28,9 @@ META = {"commit": "abc123", "branch": "main"}
 
 
 def record(nodeid: str, verdict: str = "ok", **delta: Any) -> TestRecord:
-    return TestRecord(nodeid=nodeid, outcome="passed", verdict=verdict, delta=delta)
+    return TestRecord(
+        nodeid=nodeid, outcome="passed", verdict=verdict, delta=Figures.from_dict(delta)
+    )
 
 
 def suite(retained: int = 100) -> list[TestRecord]:
@@ -80,7 +83,7 @@ def test_figures_are_columns(history: History) -> None:
         "SELECT nodeid, retained_bytes, peak, rss_peak, gc_collections FROM tests ORDER BY nodeid",
     )
     # peak is the traced peak only, never the RSS peak; collections are summed.
-    assert rows == [("t.py::test_a", 100, None, 4096, None), ("t.py::test_b", 200, None, None, 4)]
+    assert rows == [("t.py::test_a", 100, None, 4096, 0), ("t.py::test_b", 200, None, None, 4)]
     assert sqlite_query(history.path, "PRAGMA journal_mode") == [("wal",)]
     assert sqlite_query(history.path, "SELECT schema_version FROM meta") == [(SCHEMA_VERSION,)]
     assert history.get_run(run).tests == 2
@@ -272,11 +275,12 @@ SAVER = """
 import sys, time
 from pathlib import Path
 from pytest_memguard.history.store import History
+from pytest_memguard.figures import Figures
 from pytest_memguard.record import TestRecord
 
 path, tag = sys.argv[1], sys.argv[2]
 records = [
-    TestRecord(f"t.py::test_{i}", "passed", delta={"retained_bytes": i}) for i in range(300)
+    TestRecord(f"t.py::test_{i}", "passed", delta=Figures(retained_bytes=i)) for i in range(300)
 ]
 print("ready", flush=True)
 while not Path("go").exists():  # start both writers together, on a database not yet created
@@ -319,10 +323,13 @@ def test_concurrent_saves(tmp_path: Path) -> None:
 KILLED = """
 import sys, time
 from pytest_memguard.history.store import History
+from pytest_memguard.figures import Figures
 from pytest_memguard.record import TestRecord
 
 def records(n):
-    return [TestRecord(f"t.py::test_{i}", "passed", delta={"retained_bytes": i}) for i in range(n)]
+    return [
+        TestRecord(f"t.py::test_{i}", "passed", delta=Figures(retained_bytes=i)) for i in range(n)
+    ]
 
 class Slow(list):
     def __iter__(self):

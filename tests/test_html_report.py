@@ -9,6 +9,7 @@ the realistic report (the one in the README) at PATH.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import math
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.figures import Figures, figures_dict
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.history.compare import per_run
 from pytest_memguard.record import TestRecord
@@ -55,8 +57,8 @@ HEADER = {
 }
 
 
-def delta(rng: random.Random, retained: int = 0, **figures: Any) -> dict[str, Any]:
-    """A full ``delta`` dict with plausible figures; ``figures`` override any key."""
+def delta(rng: random.Random, retained: int = 0, **figures: Any) -> Figures:
+    """Plausible figures of a run; ``figures`` override any of them."""
     out: dict[str, Any] = {
         "retained_objects": retained // 72,
         "retained_bytes": retained,
@@ -66,7 +68,7 @@ def delta(rng: random.Random, retained: int = 0, **figures: Any) -> dict[str, An
         "rss_peak": rng.randint(256 * KiB, 24 * MiB),
         "traced_growth": None,
         "traced_peak": None,
-        "gc_collections": [rng.randint(0, 60), rng.randint(0, 5), rng.randint(0, 1)],
+        "gc_collections": (rng.randint(0, 60), rng.randint(0, 5), rng.randint(0, 1)),
         "gc_collected": rng.randint(0, 4000),
         "gc_pause_max": rng.uniform(0.00005, 0.006),
         "gc_pause_total": rng.uniform(0.0001, 0.02),
@@ -74,7 +76,7 @@ def delta(rng: random.Random, retained: int = 0, **figures: Any) -> dict[str, An
         "duration": rng.uniform(0.001, 0.4),
     }
     out.update(figures)
-    return out
+    return Figures(**out)
 
 
 def leak_findings() -> list[tuple[str, Finding, list[int]]]:
@@ -226,7 +228,7 @@ def realistic_records(count: int = 200, seed: int = 7) -> list[TestRecord]:
                 ),
                 reps,
                 dict(LIMITS),
-                [finding.to_dict()],
+                [finding],
             )
         )
     while len(records) < count:
@@ -246,14 +248,7 @@ def realistic_records(count: int = 200, seed: int = 7) -> list[TestRecord]:
                     delta(rng, rng.randint(40, 700) * KiB),
                     [],
                     dict(LIMITS),
-                    [
-                        {
-                            "kind": "warmup",
-                            "summary": "re cache filled once",
-                            "count": 40,
-                            "bytes": 9_000,
-                        }
-                    ],
+                    [Finding("warmup", "re cache filled once", count=40, bytes=9_000)],
                 )
             )
         elif i % 61 == 5:
@@ -308,7 +303,7 @@ def bulk_records(count: int, finding_every: int = 100) -> list[TestRecord]:
                     delta(rng, growth[0]),
                     reps,
                     dict(LIMITS),
-                    [finding.to_dict()],
+                    [finding],
                 )
             )
         else:
@@ -335,7 +330,9 @@ def history_runs(rng_seed: int = 3) -> list[tuple[str, list[TestRecord]]]:
     ):
         records = realistic_records(60, seed=rng_seed + k)
         for record in records:
-            record.delta["retained_bytes"] = int(record.delta["retained_bytes"] * (1 + k / 4))
+            assert record.delta is not None
+            retained = int(record.delta.retained_bytes * (1 + k / 4))
+            record.delta = dataclasses.replace(record.delta, retained_bytes=retained)
         runs.append((name, records))
     return runs
 
@@ -419,7 +416,7 @@ def test_escapes_everything() -> None:
         delta(rng, 4096),
         [delta(rng, 4096)],
         {},
-        [finding.to_dict()],
+        [finding],
     )
     html = render_html_report(
         [record],
@@ -451,24 +448,27 @@ def test_embedded_data_matches_the_records() -> None:
     assert len(data["limitSets"]) == 1  # one shared set, stored once
     for record, test in zip(records, data["tests"], strict=True):
         assert (test["n"], test["o"], test["v"]) == (record.nodeid, record.outcome, record.verdict)
-        assert dict(zip(keys, test["d"], strict=True)) == record.delta
+        assert dict(zip(keys, test["d"], strict=True)) == figures_dict(record.delta)
         assert data["limitSets"][test["l"]] == record.limits
-        assert [dict(zip(keys, r, strict=True)) for r in test.get("r", [])] == record.repetitions
-        for got, want in zip(test.get("f", []), record.findings, strict=True):
+        assert [dict(zip(keys, r, strict=True)) for r in test.get("r", [])] == [
+            figures_dict(rep) for rep in record.repetitions
+        ]
+        for got, found in zip(test.get("f", []), record.findings, strict=True):
+            want = found.to_dict()
             assert got["summary"] == want["summary"]
-            assert got["chain_text"] == want.get("chain_text", "")
-            assert got["retainer_chain"] == want.get("retainer_chain", [])
-            assert got["allocated_at"] == want.get("allocated_at", [])
+            assert got["chain_text"] == want["chain_text"]
+            assert got["retainer_chain"] == want["retainer_chain"]
+            assert got["allocated_at"] == want["allocated_at"]
 
 
-def test_unknown_delta_keys_and_non_finite_values_survive() -> None:
+def test_non_finite_values_survive() -> None:
     rng = random.Random(2)
     record = TestRecord(
         "t.py::test_nan",
         "passed",
         "ok",
         "",
-        delta(rng, 0, rss_growth=math.nan, threads_left=2, gc_collections=[1, math.inf, 0]),
+        delta(rng, 0, rss_growth=math.nan, gc_collections=(1, math.inf, 0)),
         [],
         {"peak": math.inf},
         [],
@@ -476,8 +476,6 @@ def test_unknown_delta_keys_and_non_finite_values_survive() -> None:
     data = data_block(render_html_report([record]))
     values = dict(zip([f[0] for f in data["fields"]], data["tests"][0]["d"], strict=True))
     assert values["rss_growth"] is None and values["gc_collections"] == [1, None, 0]
-    assert values["threads_left"] == 2
-    assert ["threads_left", "threads_left", "raw"] in data["fields"]
     assert data["limitSets"] == [{"peak": None}]
 
 
@@ -489,7 +487,8 @@ def test_finding_dicts_without_chain_text_get_one() -> None:
         "chain_complete": False,
         "retainer_chain": [{"object": "dict", "edge": "mod"}, {"object": "x", "edge": ".a"}],
     }
-    record = TestRecord("t.py::test", "failed", "leak", "", delta(rng), [], {}, [finding])
+    data = TestRecord("t.py::test", "failed", "leak", "", delta(rng)).to_dict()
+    record = TestRecord.from_dict({**data, "findings": [finding]})
     got = data_block(render_html_report([record]))["tests"][0]["f"][0]
     assert got["chain_text"] == "... mod.a"
     assert got["allocated_at"] == []
@@ -508,10 +507,12 @@ def test_plots() -> None:
     assert first_bar and first_bar.group(1).startswith(html_escape(biggest.nodeid) + "\n")
     assert "leaked per run: 1.0 MiB" in first_bar.group(1)
     warmup = figure(html, "plot-warmup")
-    warming = [r for r in records if r.verdict == "warmup" and r.delta["retained_bytes"] > 0]
+    warming = [
+        r for r in records if r.verdict == "warmup" and r.delta and r.delta.retained_bytes > 0
+    ]
     assert warmup.count("<g><title>") == len(warming) > 0
     peak = figure(html, "plot-peak")  # some tests were traced: the traced peak only
-    traced = [r for r in records if r.delta.get("traced_peak")]
+    traced = [r for r in records if r.delta and r.delta.traced_peak]
     assert peak.count("<g><title>") == len(traced) and "tracemalloc peak: " in peak
     assert "RSS" not in peak
     leaks = figure(html, "plot-leaks")
@@ -520,7 +521,9 @@ def test_plots() -> None:
     assert "repetition 2: 18.1 KiB" in leaks
     history = figure(html, "plot-history")
     assert all(name in history for name, _ in history_runs())
-    traced_runs = sum(any(r.delta.get("traced_peak") for r in run) for _, run in history_runs())
+    traced_runs = sum(
+        any(r.delta and r.delta.traced_peak for r in run) for _, run in history_runs()
+    )
     assert history.count("<circle") == 6 + traced_runs  # leaked per run; traced peak
     assert "<title>Leaked per run and traced peak over 6 saved runs</title>" in history
     # The palette stays colour-blind safe: every fill and stroke is an Okabe-Ito colour.
@@ -540,7 +543,8 @@ def test_the_peak_plot_names_its_source_and_never_mixes_rss_into_traced_peaks() 
     assert "t.py::traced\ntracemalloc peak: 1.0 MiB" in peak
     assert peak.count("<g><title>") == 1
     for record in (rss, noise, unknown):
-        record.delta["traced_peak"] = None
+        assert record.delta is not None
+        record.delta = dataclasses.replace(record.delta, traced_peak=None)
     untraced = figure(render_html_report([rss, noise, unknown]), "plot-peak")
     assert "Peak per test, RSS: tracing was off" in untraced
     assert "t.py::rss\nRSS peak: 2.0 MiB" in untraced
@@ -549,7 +553,7 @@ def test_the_peak_plot_names_its_source_and_never_mixes_rss_into_traced_peaks() 
 
 
 def test_an_untracked_leak_is_plotted_in_entries_not_as_a_flat_zero() -> None:
-    reps = [{"retained_bytes": 0, "retained_objects": 0, "container_growth": 1000}] * 3
+    reps: list[Figures | None] = [Figures(container_growth=1000)] * 3
     leak = TestRecord("t.py::test_audit", "passed", "leak", repetitions=reps)
     html = render_html_report([leak])
     panel = figure(html, "plot-leaks")
@@ -674,17 +678,17 @@ def test_browser_sorts_by_retained(driver: Any, realistic_report: Path) -> None:
     assert len(rows(driver)) == 200
     # Problems first: errors, then leaks, over-limit, warm-ups.
     assert first_nodeid(driver) == next(r.nodeid for r in records if r.verdict == "error")
-    biggest = max(records, key=lambda r: r.delta["retained_bytes"])
+    biggest = max(records, key=lambda r: r.delta.retained_bytes)
     assert biggest.verdict != "error"
     click_header(driver, "retained")
     assert first_nodeid(driver) == biggest.nodeid
     head = driver.find_element(By.CSS_SELECTOR, 'th[data-key="retained"]')
     assert head.get_attribute("aria-sort") == "descending"
     shown = [r.find_element(By.CSS_SELECTOR, "td:nth-child(4)").text for r in rows(driver)[:3]]
-    assert shown[0] == format_size(biggest.delta["retained_bytes"]) and shown[0] != shown[2]
+    assert shown[0] == format_size(biggest.delta.retained_bytes) and shown[0] != shown[2]
     click_header(driver, "retained")
     assert head.get_attribute("aria-sort") == "ascending"
-    assert first_nodeid(driver) == next(r.nodeid for r in records if r.delta["retained_bytes"] == 0)
+    assert first_nodeid(driver) == next(r.nodeid for r in records if r.delta.retained_bytes == 0)
     click_header(driver, "nodeid")
     assert first_nodeid(driver) == min(r.nodeid for r in records)
     assert_clean(driver)
@@ -793,11 +797,7 @@ def test_browser_shows_hostile_text_as_text(driver: Any, tmp_path: Path) -> None
     path = tmp_path / "mem.html"
     write_html_report(
         path,
-        [
-            TestRecord(
-                nasty, "failed", "leak", "<i>m</i>", delta(rng, 64), [], {}, [finding.to_dict()]
-            )
-        ],
+        [TestRecord(nasty, "failed", "leak", "<i>m</i>", delta(rng, 64), [], {}, [finding])],
     )
     open_report(driver, path)
     assert first_nodeid(driver) == nasty  # an alert would make this call fail

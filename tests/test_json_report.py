@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import SCHEMA_VERSION, VERDICTS, TestRecord
 from pytest_memguard.report.json import load_json_report, load_schema, write_json_report
@@ -56,10 +57,13 @@ def leaky_record() -> TestRecord:
         outcome="failed",
         verdict="leak",
         message="retained 512 B on each of 3 runs",
-        delta=full_delta(),
-        repetitions=[full_delta(), full_delta(retained_bytes=480)],
+        delta=Figures.from_dict(full_delta()),
+        repetitions=[
+            Figures.from_dict(full_delta()),
+            Figures.from_dict(full_delta(retained_bytes=480)),
+        ],
         limits={"retained": 0, "peak": 50 * 1024**2, "gc_pause": 0.02, "repeat": 3},
-        findings=[finding.to_dict()],
+        findings=[finding],
     )
 
 
@@ -193,7 +197,9 @@ def test_write_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "mem.json"
     first = write(path, [leaky_record()])
 
-    nan_record = TestRecord("t.py::test_nan", "passed", delta=full_delta(duration=math.nan))
+    nan_record = TestRecord(
+        "t.py::test_nan", "passed", delta=Figures.from_dict(full_delta(duration=math.nan))
+    )
     with pytest.raises(ValueError, match="JSON"):
         write(path, [nan_record])
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.findings import Finding
 from pytest_memguard.history.cli import main
 from pytest_memguard.history.known import (
     FILE_KIND,
@@ -50,8 +51,14 @@ def _thread(name: str) -> dict[str, Any]:
     }
 
 
+def _print(finding: dict[str, Any]) -> str:
+    """The fingerprint of a finding as a record holds it."""
+    return fingerprint(Finding.from_dict(finding))
+
+
 def _leak(nodeid: str, *findings: dict[str, Any], verdict: str = "leak") -> TestRecord:
-    return TestRecord(nodeid, "passed", verdict, "leak confirmed", findings=list(findings))
+    found = [Finding.from_dict(finding) for finding in findings]
+    return TestRecord(nodeid, "passed", verdict, "leak confirmed", findings=found)
 
 
 def test_fingerprint_ignores_keys_addresses_line_numbers_and_machine_paths():
@@ -59,25 +66,25 @@ def test_fingerprint_ignores_keys_addresses_line_numbers_and_machine_paths():
     other = _finding(key="user:8", address="0x55aa", line=40)
     other["allocated_at"][0]["filename"] = "/tmp/checkout/app/cache.py"
 
-    assert fingerprint(one) == fingerprint(other)
-    assert fingerprint(one) == (
+    assert _print(one) == _print(other)
+    assert _print(one) == (
         "growing-container | app.cache._CACHE | app/cache.py:session = Session(user)"
     )
 
 
 def test_fingerprint_changes_with_the_root_the_kind_and_the_allocation_line():
-    base = fingerprint(_finding())
+    base = _print(_finding())
     moved = _finding()
     moved["retainer_chain"][1]["edge"] = "._SESSIONS"
     other_line = _finding()
     other_line["allocated_at"][0]["line"] = "session = Session(admin)"
 
-    assert len({base, fingerprint(moved), fingerprint(other_line), fingerprint(_thread("t"))}) == 4
+    assert len({base, _print(moved), _print(other_line), _print(_thread("t"))}) == 4
 
 
 def test_a_chainless_finding_is_named_by_what_it_runs_not_by_its_instance():
-    assert fingerprint(_thread("Thread-3")) == fingerprint(_thread("Thread-12"))
-    assert "app.poll.Poller.run" in fingerprint(_thread("x"))
+    assert _print(_thread("Thread-3")) == _print(_thread("Thread-12"))
+    assert "app.poll.Poller.run" in _print(_thread("x"))
 
 
 def _known(tmp_path: Path, *records: TestRecord) -> KnownLeaks:
@@ -90,7 +97,7 @@ def test_apply_turns_a_fully_known_leak_into_known(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding(), _thread("w")))
     record = _leak("t.py::a", _finding(key="user:9"), _thread("Thread-2"))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert str(tmp_path / "known.json") in record.message
@@ -100,7 +107,7 @@ def test_apply_keeps_a_leak_with_a_new_finding_and_says_which_part_is_known(tmp_
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _leak("t.py::a", _finding(), _thread("w"))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
     assert "1 of 2 findings are known" in record.message
@@ -110,7 +117,7 @@ def test_apply_matches_per_test(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _leak("t.py::b", _finding())
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
 
@@ -120,7 +127,7 @@ def test_a_leak_without_findings_is_matched_by_its_test(tmp_path):
     assert [leak.fingerprint for leak in known.leaks] == [UNEXPLAINED]
     record = _leak("t.py::a")
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
 
@@ -161,11 +168,11 @@ def _file(target: str) -> dict[str, Any]:
     ],
 )
 def test_temporary_names_are_not_part_of_a_fingerprint(first: str, second: str) -> None:
-    assert fingerprint(_file(first)) == fingerprint(_file(second))
+    assert _print(_file(first)) == _print(_file(second))
 
 
 def test_a_file_under_another_folder_is_another_finding() -> None:
-    assert fingerprint(_file("/srv/out/a.csv")) != fingerprint(_file("/srv/in/a.csv"))
+    assert _print(_file("/srv/out/a.csv")) != _print(_file("/srv/in/a.csv"))
 
 
 def test_a_known_leak_file_written_before_a_normalisation_rule_still_matches(tmp_path):
@@ -180,7 +187,7 @@ def test_a_known_leak_file_written_before_a_normalisation_rule_still_matches(tmp
     path.write_text(json.dumps(old))
     record = _leak("t.py::a", _file("/srv/out/export_99aa00bb.csv"))
 
-    KnownLeaks.load(path).apply(record)
+    record = KnownLeaks.load(path).apply(record)
 
     assert record.verdict == "known"
 
@@ -222,7 +229,7 @@ def test_what_another_tests_thread_allocated_is_never_new(tmp_path):
     known = _known(tmp_path, _leak("t.py::a", _finding()))
     record = _charged(_leak("t.py::a", _finding(), _on_a_thread()))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
 
@@ -231,7 +238,7 @@ def test_a_test_whose_only_findings_are_another_threads_doing_is_not_a_new_leak(
     known = _known(tmp_path, _leak("t.py::other", _finding()))
     record = _charged(_leak("t.py::a", _on_a_thread()))
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert "a thread's doing" in record.message
@@ -241,7 +248,7 @@ def test_without_a_thread_to_charge_objects_held_by_nothing_stay_a_finding(tmp_p
     known = _known(tmp_path, _leak("t.py::other", _finding()))
     record = _leak("t.py::a", _on_a_thread())
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "leak"
 
@@ -249,7 +256,7 @@ def test_without_a_thread_to_charge_objects_held_by_nothing_stay_a_finding(tmp_p
 def test_an_exported_thread_leak_lists_the_thread_not_what_it_allocated_meanwhile():
     record = _leak("t.py::a", _thread("poller"), _on_a_thread())
     document = known_leaks_document([record], "#1")
-    assert [leak["fingerprint"] for leak in document["leaks"]] == [fingerprint(_thread("x"))]
+    assert [leak["fingerprint"] for leak in document["leaks"]] == [_print(_thread("x"))]
 
 
 @pytest.mark.parametrize(
@@ -346,7 +353,7 @@ def test_a_finding_seen_without_its_allocation_site_still_matches(tmp_path):
     unsited["allocated_at"] = []
     record = _leak("t.py::a", unsited)
 
-    known.apply(record)
+    record = known.apply(record)
 
     assert record.verdict == "known"
     assert known.vanished([record]) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_memguard.findings import Finding
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.terminal import failure_text, warned_lines
 from pytest_memguard.units import format_limit, parse_size
@@ -32,7 +33,7 @@ def _leak(findings: int) -> TestRecord:
         "passed",
         "leak",
         "leak confirmed",
-        findings=[{"kind": "closure", "summary": f"finding {i}"} for i in range(findings)],
+        findings=[Finding("closure", f"finding {i}") for i in range(findings)],
     )
 
 
@@ -50,7 +51,7 @@ def test_a_leak_of_a_root_shown_by_another_test_is_one_line_unless_verbose() -> 
         "passed",
         "leak",
         "same root as t.py::test_first: 1 list held by app.REGISTRY",
-        findings=[{"kind": "closure", "summary": "finding 0"}],
+        findings=[Finding("closure", "finding 0")],
         same_root_as="t.py::test_first",
     )
     assert failure_text(record) == (

@@ -10,32 +10,33 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from pytest_memguard.config import Limits
 from pytest_memguard.explain.naming import class_name
+from pytest_memguard.figures import Figures
 from pytest_memguard.screen.window import GuardedRun
 from pytest_memguard.units import format_duration, format_limit, format_size
 
 
-def is_suspect(figures: dict[str, Any], limits: Limits) -> bool:
+def is_suspect(figures: Figures, limits: Limits) -> bool:
     """Whether a run left more behind than every leak limit that is set allows.
 
     Objects count those the young heap shows and the entries added to watched
     containers (untracked objects, whose bytes are unknown: for them only the objects
     limit applies). Uncollectable garbage is always suspect.
     """
-    if figures["uncollectable"] > 0:
+    if figures.uncollectable > 0:
         return True
     if limits.retained_objects is None and limits.retained is None:
         return False
-    objects = figures["retained_objects"] + figures["container_growth"]
+    objects = figures.retained_objects + figures.container_growth
     if objects <= 0:
         return False
     over_objects = limits.retained_objects is None or objects > limits.retained_objects
-    untracked_only = figures["retained_objects"] <= 0
+    untracked_only = figures.retained_objects <= 0
     over_bytes = (
-        limits.retained is None or untracked_only or figures["retained_bytes"] > limits.retained
+        limits.retained is None or untracked_only or figures.retained_bytes > limits.retained
     )
     return over_objects and over_bytes
 
@@ -44,13 +45,17 @@ def unexplained_growth(run: GuardedRun, limits: Limits) -> bool:
     """Whether a run grew past the leak limits beyond what its triage explained (warm-up
     and roots already confirmed), or left a resource behind."""
     triage = run.triage
-    figures = {
-        **run.figures,
-        "container_growth": run.figures["container_growth"] - triage.growth_explained,
-    }
+    if run.figures is None:
+        raise ValueError(f"a run that was not measured cannot be judged: {run.error}")
+    figures = replace(
+        run.figures, container_growth=run.figures.container_growth - triage.growth_explained
+    )
     if triage.explained:
-        figures["retained_objects"] = triage.unexplained
-        figures["retained_bytes"] = triage.unexplained_bytes
+        figures = replace(
+            figures,
+            retained_objects=triage.unexplained,
+            retained_bytes=triage.unexplained_bytes,
+        )
     return is_suspect(figures, limits) or bool(run.sentinel_findings)
 
 
@@ -60,23 +65,23 @@ def is_suspect_run(run: GuardedRun, limits: Limits) -> bool:
     return unexplained_growth(run, limits) or bool(run.triage.roots)
 
 
-def exceeded_limits(figures: dict[str, Any], limits: Limits) -> list[str]:
+def exceeded_limits(figures: Figures, limits: Limits) -> list[str]:
     """The non-leak limits a single run broke, each as a readable sentence."""
     broken = []
-    peak = figures["traced_peak"]
+    peak = figures.traced_peak
     if limits.peak is not None and peak is not None and peak > limits.peak:
         broken.append(f"peak {format_size(peak)} over the limit {format_limit(limits.peak)}")
-    rss = figures["rss_growth"]
+    rss = figures.rss_growth
     if limits.rss_growth is not None and rss > limits.rss_growth:
         broken.append(
             f"RSS grew {format_size(rss)}, over the limit {format_limit(limits.rss_growth)}"
         )
-    pause = figures["gc_pause_max"]
+    pause = figures.gc_pause_max
     if limits.gc_pause is not None and pause > limits.gc_pause:
         broken.append(
             f"GC pause {format_duration(pause)} over the limit {format_duration(limits.gc_pause)}"
         )
-    collections = sum(figures["gc_collections"])
+    collections = sum(figures.gc_collections)
     if limits.gc_collections is not None and collections > limits.gc_collections:
         broken.append(f"{collections} GC collections, over the limit {limits.gc_collections}")
     return broken

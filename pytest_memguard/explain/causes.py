@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_memguard.findings import Finding
 from pytest_memguard.history.known import fingerprint
 
 
@@ -25,7 +26,7 @@ class Root:
     first: str
     kind: str
     summary: str
-    finding: dict[str, Any]
+    finding: Finding
     distribution: str | None = None
     tests: int = 1
 
@@ -56,12 +57,12 @@ class RootBook:
         """Every root, the one with most tests first."""
         return sorted(self._roots.values(), key=lambda root: (-root.tests, root.first))
 
-    def add(self, nodeid: str, findings: Sequence[Mapping[str, Any]]) -> Root | None:
+    def add(self, nodeid: str, findings: Sequence[Finding]) -> Root | None:
         """The root of a leak explained in ``nodeid``; a root seen before counts one more
         test. None when there is no finding to take a root from."""
         if not findings:
             return None
-        main = dict(findings[0])
+        main = findings[0]
         key = fingerprint(main)
         known = self._roots.get(key)
         if known is not None:
@@ -70,8 +71,8 @@ class RootBook:
         root = Root(
             key=key,
             first=nodeid,
-            kind=str(main.get("kind", "")),
-            summary=str(main.get("summary", "")),
+            kind=main.kind,
+            summary=main.summary,
             finding=main,
             distribution=distribution_of(chain_module(main)),
         )
@@ -86,12 +87,12 @@ class RootBook:
         return root
 
 
-def chain_module(finding: Mapping[str, Any]) -> str:
+def chain_module(finding: Finding) -> str:
     """The module a finding's chain starts in (``click._compat``), or ``""``."""
-    chain = finding.get("retainer_chain") or ()
+    chain = finding.retainer_chain
     if not chain:
         return ""
-    text = str(chain[0].get("edge", ""))
+    text = chain[0].edge
     for stop in "[(<":
         text = text.split(stop, 1)[0]
     parts = text.split(".")
@@ -140,8 +141,8 @@ def session_summary(records: Sequence[Any]) -> dict[str, Any]:
         )
         entry["tests"] += 1
         if record.findings and not entry["summary"]:
-            entry["kind"] = str(record.findings[0].get("kind", ""))
-            entry["summary"] = str(record.findings[0].get("summary", ""))
+            entry["kind"] = record.findings[0].kind
+            entry["summary"] = record.findings[0].summary
     return {
         "guarded": len(records),
         "suspects": sum(1 for record in records if record.suspect),

@@ -192,9 +192,9 @@ def cmd_show(history: History, args: argparse.Namespace, out: TextIO) -> int:
     for record, text in zip(shown, lines[1:], strict=True):
         print(text, file=out)
         for finding in record.findings:
-            _wrapped(f"{finding['kind']}: {finding['summary']}", "    ", out)
-            if finding.get("chain_text"):
-                _wrapped(f"held by: {finding['chain_text']}", "      ", out)
+            _wrapped(f"{finding.kind}: {finding.summary}", "    ", out)
+            if finding.chain_text:
+                _wrapped(f"held by: {finding.chain_text}", "      ", out)
     if len(shown) < len(records):
         print(f"... {len(records) - len(shown)} more tests (use --top)", file=out)
     return 0

@@ -20,50 +20,52 @@ Tests only in one of the runs are listed as new or vanished, never as failures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from pytest_memguard.figures import FIGURE_UNITS, PARSERS, Figures, Unit
 from pytest_memguard.history.known import names_a_thread, own_findings
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
     format_duration,
     format_size,
-    parse_count,
-    parse_duration,
     parse_percent,
-    parse_size,
 )
-
-Unit = Literal["size", "count", "duration"]
 
 
 @dataclass(frozen=True)
 class Field:
-    """A comparable figure: its unit, the default floor of a relative check on it, and
-    whether it is ``stable`` (the same for unchanged code, so compared by default)."""
+    """A comparable figure: the run figure it reads (:data:`~pytest_memguard.figures.FIGURES`,
+    generations summed), the default floor of a relative check on it, and whether it is
+    ``stable`` (the same for unchanged code, so compared by default)."""
 
-    unit: Unit
+    figure: str
     floor: float
     stable: bool
     help: str
 
+    @property
+    def unit(self) -> Unit:
+        """The unit of its figure."""
+        return FIGURE_UNITS[self.figure]
+
 
 _KIB = 1024
 
-#: Each comparable field; the record figure behind it is in :func:`gate_figure`.
+#: Each comparable field; how a gate reads it is in :func:`gate_figure`.
 FIELDS: Mapping[str, Field] = {
-    "retained": Field("size", 512, True, "bytes a confirmed leak adds per run"),
-    "retained_objects": Field("count", 4, True, "objects a confirmed leak adds per run"),
+    "retained": Field("retained_bytes", 512, True, "bytes a confirmed leak adds per run"),
+    "retained_objects": Field("retained_objects", 4, True, "objects a confirmed leak adds per run"),
     "retained_entries": Field(
-        "count", 4, True, "container entries a confirmed leak adds per run (untracked)"
+        "container_growth", 4, True, "container entries a confirmed leak adds per run (untracked)"
     ),
-    "peak": Field("size", _KIB * _KIB, True, "tracemalloc peak; measured only when tracing"),
-    "rss_peak": Field("size", _KIB * _KIB, False, "resident memory peak above the start"),
-    "rss_growth": Field("size", _KIB * _KIB, False, "resident memory growth over the test"),
-    "gc_pause": Field("duration", 0.005, False, "longest garbage collection"),
-    "gc_collections": Field("count", 5, False, "garbage collections, all generations"),
+    "peak": Field("traced_peak", _KIB * _KIB, True, "tracemalloc peak; measured only when tracing"),
+    "rss_peak": Field("rss_peak", _KIB * _KIB, False, "resident memory peak above the start"),
+    "rss_growth": Field("rss_growth", _KIB * _KIB, False, "resident memory growth over the test"),
+    "gc_pause": Field("gc_pause_max", 0.005, False, "longest garbage collection"),
+    "gc_collections": Field("gc_collections", 5, False, "garbage collections, all generations"),
     "duration": Field("duration", 0.1, False, "wall time of the guarded test"),
 }
 
@@ -74,21 +76,11 @@ STABLE_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if 
 #: one: its growth is never a baseline for leaks, nor a regression.
 LEAK_VERDICTS: tuple[str, ...] = ("leak", "known")
 
-#: The leak fields and the figure of one run each reads.
-_PER_RUN: Mapping[str, str] = {
-    "retained": "retained_bytes",
-    "retained_objects": "retained_objects",
-    "retained_entries": "container_growth",
-}
+#: The leak fields: what a confirmed leak adds per run.
+_PER_RUN: tuple[str, ...] = ("retained", "retained_objects", "retained_entries")
 
 #: The leak fields a finding carries, and its key for each.
 _BY_FINDING: Mapping[str, str] = {"retained": "bytes", "retained_objects": "count"}
-
-_PARSERS: Mapping[Unit, Callable[[str], float]] = {
-    "size": parse_size,
-    "count": parse_count,
-    "duration": parse_duration,
-}
 
 _EXAMPLE = "e.g. retained:10%,peak:20%:1MiB,gc_pause:20ms,retained_objects:100"
 
@@ -97,25 +89,15 @@ def _number(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def figure(delta: Mapping[str, Any], field: str) -> float | None:
+def figure(figures: Figures | None, field: str) -> float | None:
     """Return the value of comparable ``field`` in one run's figures, None when unmeasured.
 
     ``peak`` is the traced peak only (None without tracing; the RSS peak is
     ``rss_peak``); ``gc_collections`` sums the generations; the leak fields read the
     run's raw retained figures.
     """
-    if field not in FIELDS:
-        raise KeyError(field)
-    if field in _PER_RUN:
-        return _number(delta.get(_PER_RUN[field]))
-    if field == "peak":
-        return _number(delta.get("traced_peak"))
-    if field == "gc_pause":
-        return _number(delta.get("gc_pause_max"))
-    if field == "gc_collections":
-        counts = delta.get("gc_collections")
-        return sum(counts) if isinstance(counts, list) else None
-    return _number(delta.get(field))
+    spec = FIELDS[field]
+    return None if figures is None else _number(figures.value(spec.figure))
 
 
 def per_run(record: TestRecord, field: str) -> float | None:
@@ -148,8 +130,8 @@ def gate_figure(record: RecordLike, field: str) -> float | None:
     if field in _BY_FINDING and record.verdict in LEAK_VERDICTS and names_a_thread(record):
         # A thread ran during the repetitions: what they retained moves with its timing.
         # Its own findings, without the thread and what it allocated, do not.
-        own = [found for found in own_findings(record) if found.get("kind") != "thread"]
-        return sum(_number(found.get(_BY_FINDING[field])) or 0 for found in own)
+        own = [found for found in own_findings(record) if found.kind != "thread"]
+        return sum(_number(getattr(found, _BY_FINDING[field])) or 0 for found in own)
     return per_run(record, field)
 
 
@@ -158,9 +140,9 @@ def format_value(field: str, value: float | None) -> str:
     if value is None:
         return "-"
     unit = FIELDS[field].unit
-    if unit == "size":
+    if unit == "bytes":
         return format_size(value)
-    if unit == "duration":
+    if unit == "seconds":
         return format_duration(value)
     return f"{value:g}"
 
@@ -218,7 +200,7 @@ def _check(part: str) -> Check:
         raise _bad(part, "expected FIELD:THRESHOLD")
     if field not in FIELDS:
         raise _bad(part, f"unknown field {field!r}")
-    parse = _PARSERS[FIELDS[field].unit]
+    parse = PARSERS[FIELDS[field].unit]
     try:
         if not value.endswith("%"):
             if floor_sep:

@@ -23,11 +23,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
+from pytest_memguard.findings import Finding
 from pytest_memguard.record import TestRecord
 
 #: What a known-leak file says it is, so a JSON report passed by mistake is refused.
@@ -85,40 +86,38 @@ def _stable(text: str) -> str:
     return _NUMBER.sub("#", text)
 
 
-def _chain_root(finding: Mapping[str, Any]) -> str:
+def _chain_root(finding: Finding) -> str:
     """The chain's edges up to its first key or index: ``shop.cache._SESSIONS``."""
     root = []
-    for edge in finding.get("retainer_chain", ()):
-        text = str(edge.get("edge", ""))
+    for edge in finding.retainer_chain:
+        text = edge.edge
         if text.startswith("["):
             break
         root.append(text)
     return "".join(root)
 
 
-def _subject(finding: Mapping[str, Any]) -> str:
-    extra = finding.get("extra") or {}
+def _subject(finding: Finding) -> str:
+    extra = finding.extra
     return ",".join(f"{key}={extra[key]}" for key in _SUBJECT_KEYS if extra.get(key))
 
 
-def _site(finding: Mapping[str, Any]) -> str:
+def _site(finding: Finding) -> str:
     """The most recent allocation frame as ``dir/file.py:function: source line``."""
-    frames = finding.get("allocated_at") or ()
-    if not frames:
+    if not finding.allocated_at:
         return ""
-    frame = frames[-1]
-    path = PurePath(str(frame.get("filename", "")))
-    where = "/".join(path.parts[-2:])
-    parts = [where, str(frame.get("name") or ""), str(frame.get("line") or "")]
-    if not frame.get("line"):
-        parts.append(str(frame.get("lineno", "")))
+    frame = finding.allocated_at[-1]
+    where = "/".join(PurePath(frame.filename).parts[-2:])
+    parts = [where, frame.name, frame.line]
+    if not frame.line:
+        parts.append(str(frame.lineno))
     return ":".join(part for part in parts if part)
 
 
-def fingerprint(finding: Mapping[str, Any]) -> str:
+def fingerprint(finding: Finding) -> str:
     """A finding's stable identity: ``kind | chain root or subject | allocation site``."""
     what = _chain_root(finding) or _subject(finding)
-    return _stable(" | ".join((str(finding.get("kind", "")), what, _site(finding)))).rstrip(" |")
+    return _stable(" | ".join((finding.kind, what, _site(finding)))).rstrip(" |")
 
 
 #: Verdicts of a test that leaked, whether or not the leak was known.
@@ -151,24 +150,22 @@ def _matches(fingerprint_: str, candidates: Iterable[str]) -> bool:
     return any(same_finding(fingerprint_, candidate) for candidate in candidates)
 
 
-def _allocated_on_a_thread(finding: Mapping[str, Any]) -> bool:
+def _allocated_on_a_thread(finding: Finding) -> bool:
     """Whether the allocation stack starts in a thread's bootstrap (``threading.py``)."""
-    frames: Sequence[Mapping[str, Any]] = finding.get("allocated_at") or ()
-    return bool(frames) and PurePath(str(frames[0].get("filename", ""))).name == "threading.py"
+    frames = finding.allocated_at
+    return bool(frames) and PurePath(frames[0].filename).name == "threading.py"
 
 
-def _held_by_nothing(finding: Mapping[str, Any]) -> bool:
+def _held_by_nothing(finding: Finding) -> bool:
     """An object group no chain reaches (held by a C extension or a thread's stack)."""
-    return finding.get("kind") == "growing-container" and not (
-        finding.get("retainer_chain") or _subject(finding)
-    )
+    return finding.kind == "growing-container" and not (finding.retainer_chain or _subject(finding))
 
 
-def thread_doing(record: TestRecord, finding: Mapping[str, Any]) -> bool:
+def thread_doing(record: TestRecord, finding: Finding) -> bool:
     """Whether ``finding`` is what a thread the record names did, not a finding of its own:
     objects a thread allocated, or held by no chain, in a test that left a thread running
     or during which another test's thread ran (a blame charge)."""
-    if finding.get("kind") == "thread":
+    if finding.kind == "thread":
         return False
     return names_a_thread(record) and (_allocated_on_a_thread(finding) or _held_by_nothing(finding))
 
@@ -176,10 +173,12 @@ def thread_doing(record: TestRecord, finding: Mapping[str, Any]) -> bool:
 def names_a_thread(record: TestRecord) -> bool:
     """Whether a thread ran during the record's test that was not the test's to end: one
     it left running (a finding), or one another test left (a blame charge)."""
-    return any(other.get("kind") == "thread" for other in [*record.findings, *record.blame])
+    return any(finding.kind == "thread" for finding in record.findings) or any(
+        charge.get("kind") == "thread" for charge in record.blame
+    )
 
 
-def own_findings(record: TestRecord) -> list[dict[str, Any]]:
+def own_findings(record: TestRecord) -> list[Finding]:
     """The record's findings without what a thread it names did."""
     return [finding for finding in record.findings if not thread_doing(record, finding)]
 
@@ -248,26 +247,27 @@ class KnownLeaks:
     def _of(self, nodeid: str) -> set[str]:
         return {leak.fingerprint for leak in self.leaks if leak.nodeid == nodeid}
 
-    def apply(self, record: TestRecord) -> None:
-        """Turn a leak whose every finding is known into the verdict ``known``."""
+    def apply(self, record: TestRecord) -> TestRecord:
+        """``record`` with a leak whose every finding is known turned into the verdict
+        ``known``, and a leak with some known findings saying which; else ``record``."""
         if record.verdict != "leak":
-            return
+            return record
         known = self._of(record.nodeid)
         found = record_fingerprints(record)
         matched = {print_ for print_ in found if _matches(print_, known)}
         if not found:
-            record.verdict = "known"
-            record.message = (
-                f"known leak: what it left is a thread's doing ({self.path}): {record.message}"
+            why = f"known leak: what it left is a thread's doing ({self.path}): "
+            return replace(record, verdict="known", message=why + record.message)
+        if matched == found:
+            why = f"known leak, listed in {self.path}: "
+            return replace(record, verdict="known", message=why + record.message)
+        if matched:
+            return replace(
+                record,
+                message=f"{record.message}\n  {len(matched)} of {len(found)} findings are "
+                f"known ({self.path}); the others are new",
             )
-        elif matched == found:
-            record.verdict = "known"
-            record.message = f"known leak, listed in {self.path}: {record.message}"
-        elif matched:
-            record.message += (
-                f"\n  {len(matched)} of {len(found)} findings are known ({self.path}); "
-                "the others are new"
-            )
+        return record
 
     def vanished(self, records: Iterable[TestRecord]) -> list[KnownLeak]:
         """Known leaks of tests that passed in this run without showing them any more."""
@@ -289,7 +289,7 @@ def known_leaks_document(records: Sequence[TestRecord], run: str) -> dict[str, A
     for record in records:
         if record.verdict not in _LEAKING:
             continue
-        summaries = {fingerprint(finding): finding["summary"] for finding in own_findings(record)}
+        summaries = {fingerprint(finding): finding.summary for finding in own_findings(record)}
         for print_ in sorted(record_fingerprints(record)):
             leaks.append(KnownLeak(record.nodeid, print_, summaries.get(print_, "")).to_dict())
     return {"kind": FILE_KIND, "version": FILE_VERSION, "run": run, "leaks": leaks}

@@ -27,41 +27,13 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from pytest_memguard.figures import FIGURES, LIMITS, Figures, figures_dict
+from pytest_memguard.findings import Finding
 from pytest_memguard.history.compare import FIELDS, LEAK_VERDICTS, per_run
 from pytest_memguard.record import VERDICTS, TestRecord
 from pytest_memguard.report import svg
 from pytest_memguard.report.atomic import write_text_atomically
 from pytest_memguard.units import format_size
-
-#: The ``delta`` keys of :mod:`pytest_memguard.record` as (key, label, kind); the kind
-#: (``bytes``, ``count``, ``seconds``, ``gens``) tells the page how to format the value.
-DELTA_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("retained_bytes", "Retained", "bytes"),
-    ("retained_objects", "Retained objects", "count"),
-    ("pytest_held", "Held by pytest or fixtures", "count"),
-    ("container_growth", "Container growth", "count"),
-    ("rss_growth", "RSS growth", "bytes"),
-    ("rss_peak", "RSS peak", "bytes"),
-    ("traced_growth", "Traced growth", "bytes"),
-    ("traced_peak", "Traced peak", "bytes"),
-    ("gc_collections", "GC collections (gen 0 / 1 / 2)", "gens"),
-    ("gc_collected", "Objects freed by the GC", "count"),
-    ("gc_pause_max", "Longest GC pause", "seconds"),
-    ("gc_pause_total", "GC pauses in all", "seconds"),
-    ("uncollectable", "Uncollectable", "count"),
-    ("duration", "Duration", "seconds"),
-)
-
-#: The ``limits`` keys of :mod:`pytest_memguard.record` as (key, label, kind).
-LIMIT_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("retained", "Retained", "bytes"),
-    ("retained_objects", "Retained objects", "count"),
-    ("peak", "Peak", "bytes"),
-    ("rss_growth", "RSS growth", "bytes"),
-    ("gc_pause", "GC pause", "seconds"),
-    ("gc_collections", "GC collections", "count"),
-    ("repeat", "Repetitions", "count"),
-)
 
 #: Colour of each verdict in the plots and the page (Okabe-Ito, colour-blind safe).
 VERDICT_COLORS: Mapping[str, str] = MappingProxyType(
@@ -162,50 +134,37 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _keys(records: Sequence[TestRecord]) -> list[str]:
-    """The known delta keys, then any other key a record carries (sorted), so none is lost."""
-    known = {key for key, _, _ in DELTA_FIELDS}
-    extra = {key for r in records for key in r.delta if key not in known}
-    extra.update(key for r in records for rep in r.repetitions for key in rep if key not in known)
-    return [key for key, _, _ in DELTA_FIELDS] + sorted(extra)
+def _values(figures: Figures | None) -> list[Any]:
+    """A run's figures in the order of :data:`~pytest_memguard.figures.FIGURES`, each
+    None when the run was not measured."""
+    row = figures_dict(figures)
+    return [row.get(name.name) for name in FIGURES]
 
 
-def _finding(finding: Mapping[str, Any]) -> dict[str, Any]:
-    out = {key: finding[key] for key in _FINDING_KEYS if key in finding}
-    chain = [
-        {"object": str(edge.get("object", "")), "edge": str(edge.get("edge", ""))}
-        for edge in finding.get("retainer_chain", ())
-    ]
-    out["retainer_chain"] = chain
-    text = finding.get("chain_text")
-    if text is None:  # a dict built by hand rather than by Finding.to_dict()
-        text = "".join(edge["edge"] for edge in chain)
-        if chain and not finding.get("chain_complete", True):
-            text = f"... {text}"
-    out["chain_text"] = text
-    out["allocated_at"] = [dict(frame) for frame in finding.get("allocated_at", ())]
+def _finding(finding: Finding) -> dict[str, Any]:
+    data = finding.to_dict()
+    out = {key: data[key] for key in _FINDING_KEYS}
+    out["retainer_chain"] = data["retainer_chain"]
+    out["chain_text"] = data["chain_text"]
+    out["allocated_at"] = data["allocated_at"]
     return out
 
 
 def _payload(records: Sequence[TestRecord], *, finite: bool) -> dict[str, Any]:
     """The data the page reads; ``finite`` replaces NaN and infinities by None (slower)."""
-    keys = _keys(records)
 
     def clean(value: Any) -> Any:
         return _finite(value) if finite else value
 
-    kinds = {key: kind for key, _, kind in DELTA_FIELDS}
-    labels = {key: label for key, label, _ in DELTA_FIELDS}
     limit_sets: list[dict[str, Any]] = []
     limit_index: dict[str, int] = {}
     tests: list[dict[str, Any]] = []
     for record in records:
-        delta = record.delta
         entry: dict[str, Any] = {
             "n": str(record.nodeid),
             "o": str(record.outcome),
             "v": str(record.verdict),
-            "d": clean([delta.get(key) for key in keys]),
+            "d": clean(_values(record.delta)),
         }
         if record.message:
             entry["m"] = str(record.message)
@@ -219,13 +178,13 @@ def _payload(records: Sequence[TestRecord], *, finite: bool) -> dict[str, Any]:
                 limit_sets.append(dict(zip(record.limits, values, strict=True)))
             entry["l"] = index
         if record.repetitions:
-            entry["r"] = clean([[rep.get(key) for key in keys] for rep in record.repetitions])
+            entry["r"] = clean([_values(rep) for rep in record.repetitions])
         if record.findings:
             entry["f"] = [_finding(finding) for finding in record.findings]
         tests.append(entry)
     return {
-        "fields": [[key, labels.get(key, key), kinds.get(key, "raw")] for key in keys],
-        "limitFields": [list(field) for field in LIMIT_FIELDS],
+        "fields": [[name.name, name.label, name.unit] for name in FIGURES],
+        "limitFields": [[name.name, name.label, name.unit] for name in LIMITS],
         "limitSets": limit_sets,
         "tests": tests,
     }
@@ -358,6 +317,11 @@ def _verdict_legend(verdicts: set[str]) -> list[svg.LegendItem]:
     return [svg.LegendItem(v, color) for v, color in VERDICT_COLORS.items() if v in verdicts]
 
 
+def _measured(figures: Figures | None, name: str) -> float | None:
+    """The figure ``name`` of a run as a finite number, None when not measured."""
+    return None if figures is None else _number(getattr(figures, name))
+
+
 #: A value of one test for a bar chart, or None to leave the test out.
 Value = Callable[[TestRecord], "float | None"]
 
@@ -374,7 +338,7 @@ def _top_bars(
     bars = []
     for value, record in top:
         tip = f"{record.nodeid}\n{label}: {format_size(value)}\nverdict: {record.verdict}"
-        objects = _number(record.delta.get("retained_objects"))
+        objects = _measured(record.delta, "retained_objects")
         if label.startswith(("leaked", "retained")) and objects is not None:
             tip += f"\n{objects:,.0f} object{'' if objects == 1 else 's'} on the first run"
         color = VERDICT_COLORS.get(record.verdict, svg.PALETTE[0])
@@ -389,15 +353,15 @@ def _leaked(record: TestRecord) -> float | None:
 
 def _warmup(record: TestRecord) -> float | None:
     """What a warm-up test left on its first run: filled once, never again."""
-    return _number(record.delta.get("retained_bytes")) if record.verdict == "warmup" else None
+    return _measured(record.delta, "retained_bytes") if record.verdict == "warmup" else None
 
 
 def _traced_peak(record: TestRecord) -> float | None:
-    return _number(record.delta.get("traced_peak"))
+    return _measured(record.delta, "traced_peak")
 
 
 def _rss_peak(record: TestRecord) -> float | None:
-    value = _number(record.delta.get("rss_peak"))
+    value = _measured(record.delta, "rss_peak")
     return value if value is not None and value >= RSS_NOISE else None
 
 
@@ -451,10 +415,10 @@ def _peak_plot(records: Sequence[TestRecord]) -> str:
 def _per_run(record: TestRecord) -> tuple[list[float | None], str]:
     """A leak's growth per repetition: bytes, or entries of watched containers when the
     growth is untracked objects (``str``, ``int``...), whose bytes the heap cannot see."""
-    sizes = [_number(rep.get("retained_bytes")) for rep in record.repetitions]
+    sizes = [_measured(rep, "retained_bytes") for rep in record.repetitions]
     if any(sizes):
         return sizes, "bytes"
-    entries = [_number(rep.get("container_growth")) for rep in record.repetitions]
+    entries = [_measured(rep, "container_growth") for rep in record.repetitions]
     return (entries, "entries") if any(entries) else (sizes, "bytes")
 
 

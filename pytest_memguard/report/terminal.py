@@ -66,7 +66,7 @@ def failure_text(record: TestRecord, verbose: bool = False) -> str:
     allocation frame.
     """
     message = f"memguard: {record.verdict}: {record.message}".splitlines()
-    findings = [Finding.from_dict(data) for data in record.findings]
+    findings = record.findings
     if verbose:
         lines = message
         for finding in findings:

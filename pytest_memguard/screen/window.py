@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard import pytest_internals
+from pytest_memguard.figures import Figures
 from pytest_memguard.screen.containers import ContainerWatch, Growth
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
@@ -57,7 +58,8 @@ class GuardedRun:
     """What one run of an item produced, retained and measured."""
 
     reports: list[Any]
-    figures: dict[str, Any]
+    #: None when the measurement failed (``error`` says why).
+    figures: Figures | None
     retained: list[object] = field(default_factory=list)
     growth: list[Growth] = field(default_factory=list)
     holder_labels: dict[int, str] = field(default_factory=dict)
@@ -68,11 +70,16 @@ class GuardedRun:
 
     @property
     def retained_objects(self) -> int:
-        return int(self.figures.get("retained_objects", 0))
+        return self.figures.retained_objects if self.figures is not None else 0
 
     @property
     def container_growth(self) -> int:
-        return int(self.figures.get("container_growth", 0))
+        return self.figures.container_growth if self.figures is not None else 0
+
+    @property
+    def duration(self) -> float:
+        """The run's wall time in seconds, 0 when it was not measured."""
+        return self.figures.duration if self.figures is not None else 0.0
 
     @property
     def passed(self) -> bool:
@@ -559,7 +566,7 @@ def _unmeasured(
     reports: list[Any], error: Exception, previous: _Previous | None
 ) -> tuple[GuardedRun, _Previous]:
     """A run whose measurement failed: its reports, and the error instead of figures."""
-    return GuardedRun(reports, {}, error=repr(error)), previous or _Previous(set(), 0)
+    return GuardedRun(reports, None, error=repr(error)), previous or _Previous(set(), 0)
 
 
 def _figures(
@@ -571,24 +578,24 @@ def _figures(
     retained_bytes: int,
     held: int,
     growth: list[Growth],
-) -> dict[str, Any]:
+) -> Figures:
     traced_growth = traced_peak = None
     if before.traced is not None and after.traced is not None and after.traced_peak is not None:
         traced_growth = after.traced - before.traced
         traced_peak = max(after.traced_peak - before.traced, 0)
-    return {
-        "retained_objects": retained_objects,
-        "retained_bytes": retained_bytes,
-        "pytest_held": held,
-        "container_growth": sum(g.added for g in growth),
-        "rss_growth": after.rss - before.rss,
-        "rss_peak": None if peak is None else max(peak - before.rss, 0),
-        "traced_growth": traced_growth,
-        "traced_peak": traced_peak,
-        "gc_collections": list(gc_stats.collections),
-        "gc_collected": gc_stats.collected,
-        "gc_pause_max": gc_stats.pause_max,
-        "gc_pause_total": gc_stats.pause_total,
-        "uncollectable": after.garbage - before.garbage,
-        "duration": after.time - before.time,
-    }
+    return Figures(
+        retained_objects=retained_objects,
+        retained_bytes=retained_bytes,
+        pytest_held=held,
+        container_growth=sum(g.added for g in growth),
+        rss_growth=after.rss - before.rss,
+        rss_peak=None if peak is None else max(peak - before.rss, 0),
+        traced_growth=traced_growth,
+        traced_peak=traced_peak,
+        gc_collections=tuple(gc_stats.collections),
+        gc_collected=gc_stats.collected,
+        gc_pause_max=gc_stats.pause_max,
+        gc_pause_total=gc_stats.pause_total,
+        uncollectable=after.garbage - before.garbage,
+        duration=after.time - before.time,
+    )
