@@ -8,8 +8,16 @@ import pytest
 
 from pytest_memguard.config import Limits
 from pytest_memguard.confirm.bounds import declared_bound
-from pytest_memguard.confirm.rules import CONFIRM_BUDGET, MIN_REPEAT, is_suspect, repetitions_for
+from pytest_memguard.confirm.rules import (
+    CONFIRM_BUDGET,
+    MIN_REPEAT,
+    is_suspect,
+    repetitions_for,
+    unexplained_growth,
+)
 from pytest_memguard.figures import Figures
+from pytest_memguard.screen.triage import Triage
+from pytest_memguard.screen.window import GuardedRun
 
 
 @pytest.mark.parametrize(
@@ -60,3 +68,13 @@ class _Memo:
 )
 def test_declared_bound(holder: object, bound: str | None) -> None:
     assert declared_bound(holder) == bound
+
+
+def test_a_repetition_is_unexplained_by_no_more_than_its_net_growth() -> None:
+    """A repetition that rebuilt 53 sets for a setting (each replacing one that died)
+    added 53 objects its triage cannot explain, yet grew by none."""
+    sorted_out = Triage(explained=1, unexplained=53, unexplained_bytes=9_000)
+    rebuilt = GuardedRun([], Figures(retained_objects=0, retained_bytes=0), triage=sorted_out)
+    assert not unexplained_growth(rebuilt, Limits())
+    grew = GuardedRun([], Figures(retained_objects=2, retained_bytes=200), triage=sorted_out)
+    assert unexplained_growth(grew, Limits())
