@@ -314,6 +314,28 @@ class WindowRunner:
         self.gc_watch.start()
         try:
             reports = protocol(item, nextitem)
+        except BaseException:
+            self.gc_watch.stop()
+            raise
+        # Measured in another frame: a frame the test kept (in a stored traceback) keeps
+        # this one alive through f_back, with its locals, so none may hold survivors.
+        return self._measure(
+            item, reports, previous, ours, sentinels, sizes_before, sentinel_state, before
+        )
+
+    def _measure(
+        self,
+        item: pytest.Item,
+        reports: list[Any],
+        previous: _Previous | None,
+        ours: tuple[object, ...],
+        sentinels: SentinelHooks | None,
+        sizes_before: tuple[int, ...],
+        sentinel_state: Any,
+        before: HeapSnapshot,
+    ) -> tuple[GuardedRun, _Previous]:
+        """Attribute the survivors of the run that produced ``reports``, and measure it."""
+        try:
             try:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
