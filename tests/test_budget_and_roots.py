@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import sys
 import threading
+import types
 
-from pytest_memguard.confirm.bounds import find_holders
+from pytest_memguard.confirm.bounds import find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.findings import Finding
@@ -132,3 +134,25 @@ def test_the_session_summary_is_built_from_records_alone() -> None:
             "distribution": None,
         }
     ]
+
+
+def test_a_module_cache_bounded_by_a_module_constant_is_bounded() -> None:
+    """``re._cache`` is trimmed by ``re``'s code at ``re._MAXCACHE``: a module constant named
+    after the container, with a bound word, is its bound; an unrelated constant is none."""
+    module = types.ModuleType("compiled_patterns")
+    module._cache = {}  # type: ignore[attr-defined]
+    module._MAXCACHE = 512  # type: ignore[attr-defined]
+    module._registry = []  # type: ignore[attr-defined]
+    module.MAX_RETRIES = 3  # type: ignore[attr-defined]
+    namespace = vars(module)
+    assert module_constant_bound(namespace, "_cache") == "compiled_patterns._MAXCACHE=512"
+    assert module_constant_bound(namespace, "_registry") is None
+    sys.modules["compiled_patterns"] = module
+    try:
+        entry = {"pattern": "a+"}
+        module._cache["a+"] = entry  # type: ignore[attr-defined]
+        module._registry.append({"listener": True})  # type: ignore[attr-defined]
+        assert find_holders([entry]).all_bounded
+        assert not find_holders([module._registry[0]]).all_bounded  # type: ignore[attr-defined]
+    finally:
+        del sys.modules["compiled_patterns"]

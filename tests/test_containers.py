@@ -255,3 +255,19 @@ def test_an_untracked_dict_the_collector_starts_tracking_is_not_young(
     assert watch.without_watched([cache, entry, other]) == [entry, other]
     survivors: list[object] = [entry, other]
     assert watch.without_watched(survivors) is survivors
+
+
+def test_a_container_its_module_bounds_by_a_constant_is_not_watched(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """``re._cache`` is trimmed by ``re`` at ``re._MAXCACHE``: its growth is no suspect."""
+    cache: dict[str, str] = {}
+    seen: list[str] = []
+    make_module("w_patterns", True, _cache=cache, _MAXCACHE=512, _seen=seen)
+    watch = new_watch(tmp_path)
+
+    def grow() -> None:
+        cache["a+"] = "compiled"
+        seen.append("a+")
+
+    assert run(watch, "t.py::test_a", grow) == ["w_patterns._seen+1"]

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import collections
 import gc
+import sys
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from pytest_memguard.screen.heap import top_objects
 from pytest_memguard.screen.holderbook import LRU_BOUND
@@ -45,6 +47,46 @@ def declared_bound(obj: object) -> str | None:
             continue
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{type(obj).__name__}({name}={value})"
+    return None
+
+
+#: Words a module constant that bounds one of its module's containers is named with, next
+#: to the container's own name: ``re._MAXCACHE`` bounds ``re._cache``.
+BOUND_WORDS = ("MAX", "SIZE", "LIMIT", "CAPACITY")
+
+
+def module_constant_bound(namespace: dict[str, object], attribute: str) -> str | None:
+    """``"re._MAXCACHE=512"`` when the module whose namespace is ``namespace`` declares a
+    whole-number constant bounding its container ``attribute``: named in capitals after
+    the container (``_cache`` -> ``_MAXCACHE``, ``_cache2`` -> ``_MAXCACHE2``) with one of
+    :data:`BOUND_WORDS`. The module's code trims the container when it reaches it."""
+    core = attribute.strip("_").rstrip("0123456789").upper()
+    if len(core) < 3:  # a one- or two-letter name would match unrelated constants
+        return None
+    for name, value in list(namespace.items()):
+        if not (isinstance(value, int) and not isinstance(value, bool) and name.isupper()):
+            continue
+        if core in name and any(word in name.replace(core, "") for word in BOUND_WORDS):
+            module = namespace.get("__name__", "?")
+            return f"{module}.{name}={value}"
+    return None
+
+
+def _module_namespace(obj: object) -> TypeGuard[dict[str, object]]:
+    """Whether ``obj`` is the namespace dict of an imported module."""
+    if type(obj) is not dict:
+        return False
+    module = sys.modules.get(str(obj.get("__name__")))
+    return module is not None and getattr(module, "__dict__", None) is obj
+
+
+def _bound_in_module(holder: object, namespace: dict[str, object]) -> str | None:
+    """The module constant bounding ``holder``, stored in the module ``namespace``."""
+    for name, value in list(namespace.items()):
+        if value is holder:
+            bound = module_constant_bound(namespace, name)
+            if bound is not None:
+                return bound
     return None
 
 
@@ -103,7 +145,10 @@ class _Climb:
         self.skip.add(id(above))
         found: set[str] = set()
         for owner in above:
-            bound = self.bound_of(owner, steps - 1)
+            if _module_namespace(owner):
+                bound = _bound_in_module(holder, owner)
+            else:
+                bound = self.bound_of(owner, steps - 1)
             if bound is _HELD_FROM_C:
                 continue
             if bound is None:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_memguard.confirm.bounds import declared_bound
+from pytest_memguard.confirm.bounds import declared_bound, module_constant_bound
 
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
@@ -457,6 +457,8 @@ def _module_containers(
             continue
         label = f"{name}.{attr}"
         if issubclass(cls, _SIZED):
+            if module_constant_bound(vars(module), attr) is not None:
+                continue  # trimmed by its module's code, at the bound it declares
             yield label, value
             yield from _nested(label, value)
         elif issubclass(cls, type) and value.__module__ == name:
