@@ -92,7 +92,9 @@ def test_compare_fail_fails_the_session_on_a_regression(pytester, run_pytest):
 def test_xdist_gives_the_same_verdicts(pytester, run_pytest, workers):
     pytester.makepyfile(test_app=LEAK_AND_CLEAN)
 
-    result = run_pytest("--memguard", "-n", workers, "--memguard-report=json:mem.json")
+    result = run_pytest(
+        "--memguard", "-p", "xdist", "-n", workers, "--memguard-report=json:mem.json"
+    )
 
     result.assert_outcomes(passed=1, failed=1)
     verdicts = _verdicts(str(pytester.path / "mem.json"))
