@@ -178,3 +178,17 @@ def marker_lines(path: Path) -> list[str]:
 def read_lines() -> Callable[[Path], list[str]]:
     """``read_lines(path)``: the lines an inner run wrote to a file, [] if none."""
     return marker_lines
+
+
+@pytest.fixture
+def run_configure_only(pytester: pytest.Pytester) -> RunPytest:
+    """``run_configure_only(*args)``: pytest in this process, for a run that must stop at
+    a usage error while it is configured, before any test is guarded. The directory
+    must hold no test module: if the error did not come, nothing would be collected (exit
+    code 5), so nothing could ever be guarded in this interpreter."""
+
+    def run(*args: str) -> pytest.RunResult:
+        assert not list(pytester.path.rglob("*.py")), "a configure-only run collects no test"
+        return pytester.runpytest(*args, "-p", "no:asyncio")
+
+    return run

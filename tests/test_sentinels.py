@@ -957,10 +957,12 @@ def test_allow_list_silences_a_thread_named_by_glob(
     assert leaked[0].endswith("(target Event.wait, daemon) still running after teardown")
 
 
-def test_bad_allow_entry_is_a_usage_error(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
-    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+def test_bad_allow_entry_is_a_usage_error(
+    pytester: pytest.Pytester, run_configure_only: RunPytest
+) -> None:
+    """In process: the ini key is read when the plugin is configured, before any test."""
     pytester.makeini("[pytest]\nmemguard_allow =\n    thread:poller-*\n    poller-*\n")
-    result = run_pytest("--memguard")
+    result = run_configure_only("--memguard")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*memguard: ini option memguard_allow: entry 'poller-*': expected thread:NAME-GLOB*"]
