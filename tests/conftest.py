@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 #: Flags every inner run gets: no third-party memory plugin, no cache, no colour codes, no
-#: shuffling by pytest-randomly (its own tests in test_coexistence.py turn it back on), and
-#: the loop scope pytest-asyncio warns about when it is unset (``-W error`` would fail).
+#: shuffling by pytest-randomly (its own tests in test_coexistence.py turn it back on).
 BASE_ARGS: tuple[str, ...] = (
     "-p",
     "no:memray",
@@ -24,10 +23,29 @@ BASE_ARGS: tuple[str, ...] = (
     "no:randomly",
     "-p",
     "no:cacheprovider",
-    "-o",
-    "asyncio_default_fixture_loop_scope=function",
     "--color=no",
 )
+
+#: Third-party pytest plugins installed for tests/test_coexistence.py. Every other inner
+#: run blocks them (:data:`LEAN_ARGS`): each costs a child about half a second of imports
+#: (pytest-asyncio, anyio with trio, xdist), and memguard next to them is what
+#: test_coexistence.py tests, with its own ``run_pytest`` that keeps them loaded. A test
+#: that needs one (``-n``) turns it back on with ``-p NAME``.
+OTHER_PLUGINS: tuple[str, ...] = (
+    "asyncio",
+    "anyio",
+    "xdist",
+    "xdist.looponfail",
+    "flaky",
+    "rerunfailures",
+    "timeout",
+)
+LEAN_ARGS: tuple[str, ...] = tuple(arg for name in OTHER_PLUGINS for arg in ("-p", f"no:{name}"))
+
+#: What a run with :data:`OTHER_PLUGINS` loaded adds: the loop scope pytest-asyncio warns
+#: about when it is unset (``-W error`` would fail). Without pytest-asyncio, the key is
+#: unknown and pytest warns about that instead.
+PLUGIN_ARGS: tuple[str, ...] = ("-o", "asyncio_default_fixture_loop_scope=function")
 
 #: Child-process time limit: a hung inner run fails its test instead of the whole suite.
 RUN_TIMEOUT = 120.0
@@ -106,10 +124,11 @@ RunPytest = Callable[..., pytest.RunResult]
 
 @pytest.fixture
 def run_pytest(pytester: pytest.Pytester) -> RunPytest:
-    """``run_pytest(*args)``: pytest in a child process, with :data:`BASE_ARGS` first."""
+    """``run_pytest(*args)``: pytest in a child process, with :data:`BASE_ARGS` and
+    :data:`LEAN_ARGS` first."""
 
     def run(*args: str, timeout: float = RUN_TIMEOUT) -> pytest.RunResult:
-        return pytester.runpytest_subprocess(*BASE_ARGS, *args, timeout=timeout)
+        return pytester.runpytest_subprocess(*BASE_ARGS, *LEAN_ARGS, *args, timeout=timeout)
 
     return run
 
@@ -159,3 +178,17 @@ def marker_lines(path: Path) -> list[str]:
 def read_lines() -> Callable[[Path], list[str]]:
     """``read_lines(path)``: the lines an inner run wrote to a file, [] if none."""
     return marker_lines
+
+
+@pytest.fixture
+def run_configure_only(pytester: pytest.Pytester) -> RunPytest:
+    """``run_configure_only(*args)``: pytest in this process, for a run that must stop at
+    a usage error while it is configured, before any test is guarded. The directory
+    must hold no test module: if the error did not come, nothing would be collected (exit
+    code 5), so nothing could ever be guarded in this interpreter."""
+
+    def run(*args: str) -> pytest.RunResult:
+        assert not list(pytester.path.rglob("*.py")), "a configure-only run collects no test"
+        return pytester.runpytest(*args, "-p", "no:asyncio")
+
+    return run

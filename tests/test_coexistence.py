@@ -13,7 +13,19 @@ import textwrap
 from collections import Counter
 
 import pytest
-from conftest import BASE_ARGS, Probe, RunPytest
+from conftest import BASE_ARGS, PLUGIN_ARGS, RUN_TIMEOUT, Probe, RunPytest
+
+
+@pytest.fixture
+def run_pytest(pytester: pytest.Pytester) -> RunPytest:
+    """The conftest's ``run_pytest`` without its ``LEAN_ARGS``: every installed plugin
+    loads in the child, as in a real project that installed them."""
+
+    def run(*args: str, timeout: float = RUN_TIMEOUT) -> pytest.RunResult:
+        return pytester.runpytest_subprocess(*BASE_ARGS, *PLUGIN_ARGS, *args, timeout=timeout)
+
+    return run
+
 
 #: Verdicts a test that leaks nothing may get (the first test of a process warms up).
 PASSING = {"ok", "warmup"}
@@ -311,7 +323,7 @@ def test_last_failed_reruns_only_the_leaking_tests(pytester: pytest.Pytester, pr
     pytester.makepyfile(test_two=TWO_LEAKS)
     # The inner runs' flags without their "-p no:cacheprovider".
     blocked = BASE_ARGS.index("no:cacheprovider")
-    with_cache = (*BASE_ARGS[: blocked - 1], *BASE_ARGS[blocked + 1 :], "--memguard")
+    with_cache = (*BASE_ARGS[: blocked - 1], *BASE_ARGS[blocked + 1 :], *PLUGIN_ARGS, "--memguard")
     pytester.runpytest_subprocess(*with_cache).assert_outcomes(passed=1, failed=2)
     (pytester.path / "probe-verdicts.jsonl").unlink()
 

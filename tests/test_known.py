@@ -329,10 +329,9 @@ def test_a_baseline_passes_known_leaks_fails_new_ones_and_lists_vanished(
     )
 
 
-def test_a_missing_known_leak_file_is_a_usage_error(pytester, run_pytest):
-    pytester.makepyfile(test_app=SUITE)
-
-    result = run_pytest("--memguard", "--memguard-known=nowhere.json")
+def test_a_missing_known_leak_file_is_a_usage_error(run_configure_only):
+    """In process: the file is read when the plugin is configured, before any test."""
+    result = run_configure_only("--memguard", "--memguard-known=nowhere.json")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--memguard-known: cannot read known leaks nowhere.json*"])

@@ -58,23 +58,38 @@ LEAK_PATTERNS = {
 }
 
 
-@pytest.mark.parametrize("source", LEAK_PATTERNS.values(), ids=LEAK_PATTERNS.keys())
-def test_leak_pattern_fails_as_leak(pytester, run_pytest, source):
-    pytester.makepyfile(test_leaky=textwrap.dedent(source))
+def _module_name(pattern: str) -> str:
+    """``test_leak0`` for the first pattern...: short, so the summary lines are not cut."""
+    return f"test_leak{list(LEAK_PATTERNS).index(pattern)}"
+
+
+def test_each_leak_pattern_fails_as_leak(pytester, run_pytest):
+    """One run, one module per pattern: each module's own container grows, each test is
+    a confirmed leak of its own (its own root: none is "same root as" another)."""
+    pytester.makepyfile(
+        **{
+            _module_name(pattern): textwrap.dedent(source)
+            for pattern, source in LEAK_PATTERNS.items()
+        }
+    )
 
     result = run_pytest("--memguard", "-rA")
 
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=len(LEAK_PATTERNS))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    headers = [i for i, line in enumerate(result.outlines) if "_ test_pattern _" in line]
+    assert len(headers) == len(LEAK_PATTERNS), result.outlines
+    for start, end in zip(headers, [*headers[1:], len(result.outlines)], strict=True):
+        section = result.outlines[start:end]
+        assert any(line.startswith("memguard: leak: confirmed: ") for line in section), section
     result.stdout.fnmatch_lines(
-        [
-            "*_ test_pattern _*",
-            "memguard: leak: confirmed: *",
-            "*= memguard =*",
-            "*1 guarded tests: 1 leak",
-            "LEAK test_leaky.py::test_pattern - memguard: leak: confirmed*",
-        ]
+        ["*= memguard =*", f"*{len(LEAK_PATTERNS)} guarded tests: {len(LEAK_PATTERNS)} leak"]
     )
+    for pattern in LEAK_PATTERNS:
+        result.stdout.fnmatch_lines(
+            [f"LEAK {_module_name(pattern)}.py::test_pattern - memguard: leak: confirmed*"]
+        )
+    result.stdout.no_fnmatch_line("*same root as*")
 
 
 def test_untracked_strings_are_caught_by_the_container_watch(pytester, run_pytest):

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import pytest
 
+#: In-process runs switch pytest-asyncio off: its unset-loop-scope warning.
+IN_PROCESS = ("-p", "no:asyncio")
+
 # --- each limit, under and over ---------------------------------------------------------
 
 
-def test_peak_over_the_limit_fails_over_limit(pytester, run_pytest):
+def test_peak_over_the_limit_fails_over_limit_and_under_it_passes(pytester, run_pytest):
+    """One run: a test over its peak limit, one under it, and a parametrize case that
+    carries its own budget (a marker on one ``pytest.param``, pytest-memray #156)."""
     pytester.makepyfile(
         test_peak="""
         import pytest
@@ -19,44 +24,12 @@ def test_peak_over_the_limit_fails_over_limit(pytester, run_pytest):
         def test_big_buffer():
             buffer = bytearray(10 * 1024 * 1024)
             del buffer
-        """
-    )
-
-    result = run_pytest("-rA")
-
-    result.assert_outcomes(failed=1)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        [
-            "memguard: over-limit: peak 1?.? MiB over the limit 1.0 KiB*",
-            "OVER-LIMIT test_peak.py::test_big_buffer - memguard: over-limit: *",
-        ]
-    )
-
-
-def test_peak_under_the_limit_passes(pytester, run_pytest):
-    pytester.makepyfile(
-        test_peak="""
-        import pytest
 
         @pytest.mark.memguard(peak="100 MiB")
-        def test_big_buffer():
+        def test_big_buffer_under_its_limit():
             buffer = bytearray(10 * 1024 * 1024)
             del buffer
-        """
-    )
-
-    result = run_pytest("-rA")
-
-    result.assert_outcomes(passed=1)
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["PASSED test_peak.py::test_big_buffer"])
-    result.stdout.no_fnmatch_line("*over-limit*")
-
-
-def test_a_parametrize_case_carries_its_own_budget(pytester, run_pytest):
-    """A marker on one ``pytest.param`` sets that case's limits (pytest-memray #156)."""
-    pytester.makepyfile(
+        """,
         test_cases="""
         import pytest
 
@@ -71,18 +44,25 @@ def test_a_parametrize_case_carries_its_own_budget(pytester, run_pytest):
         def test_buffer(size):
             buffer = bytearray(size)
             del buffer
-        """
+        """,
     )
 
     result = run_pytest("-rA")
 
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
+            "memguard: over-limit: peak 1?.? MiB over the limit 1.0 KiB*",
             "PASSED test_cases.py::test_buffer[[]small[]]",
+            "PASSED test_peak.py::test_big_buffer_under_its_limit",
             "OVER-LIMIT test_cases.py::test_buffer[[]huge[]] - memguard: over-limit: peak *",
+            "OVER-LIMIT test_peak.py::test_big_buffer - memguard: over-limit: *",
         ]
     )
+    result.stdout.no_fnmatch_line("*over the limit 100.0 MiB*")
+    result.stdout.no_fnmatch_line("*test_big_buffer_under_its_limit - *")
+    result.stdout.no_fnmatch_line("*test_buffer[[]small[]] - *")
 
 
 def test_gc_collections_counts_the_tests_own_collections(pytester, run_pytest):
@@ -202,8 +182,9 @@ def test_retained_objects_limit_lets_a_small_untracked_leak_pass(pytester, run_p
 
 
 def test_retained_limits_let_a_small_object_leak_pass(pytester, run_pytest):
+    """Both limits together, and ``retained_objects`` alone: each lets a small leak pass."""
     pytester.makepyfile(
-        test_small="""
+        test_both="""
         import pytest
 
         ITEMS = []
@@ -211,18 +192,8 @@ def test_retained_limits_let_a_small_object_leak_pass(pytester, run_pytest):
         @pytest.mark.memguard(retained_objects=1000, retained="1 MiB")
         def test_small_leak():
             ITEMS.append([len(ITEMS)])
-        """
-    )
-
-    result = run_pytest("-rA")
-
-    result.assert_outcomes(passed=1)
-    result.stdout.no_fnmatch_line("LEAK *")
-
-
-def test_retained_objects_limit_alone_lets_a_small_object_leak_pass(pytester, run_pytest):
-    pytester.makepyfile(
-        test_small="""
+        """,
+        test_objects_alone="""
         import pytest
 
         ITEMS = []
@@ -230,13 +201,16 @@ def test_retained_objects_limit_alone_lets_a_small_object_leak_pass(pytester, ru
         @pytest.mark.memguard(retained_objects=1000)
         def test_small_leak():
             ITEMS.append([len(ITEMS)])
-        """
+        """,
     )
 
     result = run_pytest("-rA")
 
     result.stdout.no_fnmatch_line("LEAK *")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["PASSED test_both.py::test_small_leak", "PASSED test_objects_alone.py::test_small_leak"]
+    )
 
 
 # --- bad values -----------------------------------------------------------------------
@@ -251,37 +225,29 @@ BAD_MARKERS = {
 }
 
 
-@pytest.mark.parametrize(("marker", "message"), BAD_MARKERS.values(), ids=BAD_MARKERS.keys())
-def test_bad_marker_is_one_error_naming_the_test_and_the_key(pytester, run_pytest, marker, message):
+def test_bad_marker_is_one_error_naming_the_test_and_the_key(pytester, run_pytest):
+    """One run, one test per kind of bad marker: each is one error of its own test."""
+    bad_tests = "\n".join(
+        f"{marker}\ndef test_bad_{name.replace('-', '_')}():\n    pass\n"
+        for name, (marker, _) in BAD_MARKERS.items()
+    )
     pytester.makepyfile(
-        test_marked=f"""
-        import pytest
-
-        def test_before():
-            pass
-
-        {marker}
-        def test_bad():
-            pass
-
-        def test_after():
-            pass
-        """
+        test_marked=f"import pytest\n\ndef test_before():\n    pass\n\n{bad_tests}\n"
+        "def test_after():\n    pass\n"
     )
 
     result = run_pytest("-rA")
 
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=2, errors=len(BAD_MARKERS))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        [
-            "*ERROR at setup of test_bad*",
-            f"memguard marker on test_marked.py::test_bad: {message}",
-        ]
-    )
     summary = [line for line in result.outlines if line.startswith("ERROR test_marked.py")]
-    assert len(summary) == 1, summary
-    assert summary[0].startswith("ERROR test_marked.py::test_bad - ")
+    assert len(summary) == len(BAD_MARKERS), summary
+    for name, (_, message) in BAD_MARKERS.items():
+        test = f"test_bad_{name.replace('-', '_')}"
+        result.stdout.fnmatch_lines(
+            [f"*ERROR at setup of {test}*", f"memguard marker on test_marked.py::{test}: {message}"]
+        )
+        assert sum(line.startswith(f"ERROR test_marked.py::{test} - ") for line in summary) == 1
 
 
 def test_bad_marker_value_under_memguard_is_one_error(pytester, run_pytest):
@@ -304,7 +270,9 @@ def test_bad_marker_value_under_memguard_is_one_error(pytester, run_pytest):
     result.stdout.fnmatch_lines(["memguard marker on test_marked.py::test_bad: argument peak=*"])
 
 
-def test_bad_cli_value_is_a_usage_error_before_any_test_runs(pytester, run_pytest, read_lines):
+def test_bad_cli_value_is_a_usage_error_before_any_test_runs(pytester, read_lines):
+    """In process: the value is refused while pytest parses the command line, so nothing
+    is guarded (nothing freezes the GC of this interpreter)."""
     ran = pytester.path / "ran.txt"
     pytester.makepyfile(
         test_any=f"""
@@ -314,14 +282,15 @@ def test_bad_cli_value_is_a_usage_error_before_any_test_runs(pytester, run_pytes
         """
     )
 
-    result = run_pytest("--memguard-peak=lots")
+    result = pytester.runpytest("--memguard-peak=lots", *IN_PROCESS)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--memguard-peak*lots*"])
     assert read_lines(ran) == []
 
 
-def test_bad_ini_value_is_a_usage_error_naming_the_key(pytester, run_pytest, read_lines):
+def test_bad_ini_value_is_a_usage_error_naming_the_key(pytester, read_lines):
+    """In process: plugin.py resolves the settings in pytest_configure, before any test."""
     ran = pytester.path / "ran.txt"
     pytester.makeini("[pytest]\nmemguard_peak = lots\n")
     pytester.makepyfile(
@@ -332,7 +301,7 @@ def test_bad_ini_value_is_a_usage_error_naming_the_key(pytester, run_pytest, rea
         """
     )
 
-    result = run_pytest()
+    result = pytester.runpytest(*IN_PROCESS)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*memguard_peak*lots*"])
@@ -392,27 +361,18 @@ def _repetitions(result: pytest.RunResult) -> dict[str, int]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("cli", "expected_unmarked"),
-    [pytest.param((), 2, id="ini"), pytest.param(("--memguard-repeat=4",), 4, id="cli-over-ini")],
-)
-def test_repeat_precedence_marker_over_cli_over_ini(pytester, run_pytest, cli, expected_unmarked):
+def test_repeat_precedence_marker_over_cli_over_ini(pytester, run_pytest):
+    """End to end, the repetitions a leak is confirmed by follow the settings: the marker's
+    5 over the CLI's 4 over the ini's 2. The other layers (the ini alone, the default of
+    3) are resolved by config.resolve_settings, tested in process in test_config.py
+    (test_repeat_precedence, test_defaults)."""
     pytester.makeini("[pytest]\nmemguard_repeat = 2\n")
     pytester.makepyfile(test_precedence=PRECEDENCE_TESTS)
 
-    result = run_pytest("--memguard", *cli)
+    result = run_pytest("--memguard", "--memguard-repeat=4")
 
     result.assert_outcomes(failed=2)
-    assert _repetitions(result) == {"test_unmarked": expected_unmarked, "test_marked": 5}
-
-
-def test_repeat_default_is_three(pytester, run_pytest):
-    pytester.makepyfile(test_precedence=PRECEDENCE_TESTS)
-
-    result = run_pytest("--memguard")
-
-    result.assert_outcomes(failed=2)
-    assert _repetitions(result) == {"test_unmarked": 3, "test_marked": 5}
+    assert _repetitions(result) == {"test_unmarked": 4, "test_marked": 5}
 
 
 LEAKING_PAIR = """
@@ -444,21 +404,10 @@ def test_no_memguard_opts_a_leaking_test_out(pytester, run_pytest):
     )
 
 
-def test_without_memguard_or_markers_nothing_is_guarded(pytester, run_pytest):
-    pytester.makepyfile(test_pair=LEAKING_PAIR)
-
-    result = run_pytest("-rA")
-
-    result.assert_outcomes(passed=2)
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.no_fnmatch_line("*= memguard =*")
-    result.stdout.no_fnmatch_line("*guarded tests*")
-    result.stdout.no_fnmatch_line("memguard: *")
-
-
-def test_a_run_that_guards_nothing_loads_none_of_the_machinery(pytester, run_pytest):
-    """Installed but unused, the plugin imports its options and nothing else: no heap
-    model, sentinels, explain or history (docs/architecture.md, "What it may cost")."""
+def test_without_memguard_or_markers_nothing_is_guarded_nor_loaded(pytester, run_pytest):
+    """Installed but unused, the plugin guards nothing and imports its options and nothing
+    else: no heap model, sentinels, explain or history (docs/architecture.md, "What it
+    may cost")."""
     pytester.makeconftest(
         """
         import sys
@@ -471,39 +420,23 @@ def test_a_run_that_guards_nothing_loads_none_of_the_machinery(pytester, run_pyt
     )
     pytester.makepyfile(test_pair=LEAKING_PAIR)
 
-    result = run_pytest()
+    result = run_pytest("-rA")
 
     result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*= memguard =*")
+    result.stdout.no_fnmatch_line("*guarded tests*")
+    result.stdout.no_fnmatch_line("memguard: *")
     loaded = set((pytester.path / "loaded.txt").read_text().split())
     heavy = {"builder", "guard", "window", "heap", "explain", "history", "sentinels.suite"}
     assert not loaded & {f"pytest_memguard.{name}" for name in heavy}, loaded
     assert "pytest_memguard.config" in loaded
 
 
-def test_disabled_plugin_guards_nothing(pytester, run_pytest):
-    pytester.makepyfile(
-        test_marked="""
-        import pytest
-
-        ITEMS = []
-
-        @pytest.mark.memguard(repeat=2)
-        def test_leaks():
-            ITEMS.append([1])
-        """
-    )
-
-    result = run_pytest("-p", "no:memguard", "-rA")
-
-    result.assert_outcomes(passed=1)
-    result.stdout.no_fnmatch_line("*= memguard =*")
-    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
-
-
-def test_disabled_plugin_keeps_its_markers_registered_and_harmless(pytester, run_pytest):
+def test_disabled_plugin_guards_nothing_and_keeps_its_markers_registered(pytester, run_pytest):
     """``-p no:memguard`` turns the guard off; the markers live in a plugin of their own
-    (``memguard_markers``), so ``--strict-markers`` still knows them and a marked leaking
-    test simply passes."""
+    (``memguard_markers``), so ``--strict-markers`` still knows them (no unknown-mark
+    warning or error) and a marked leaking test simply passes."""
     pytester.makepyfile(
         test_marked="""
         import pytest
@@ -511,6 +444,10 @@ def test_disabled_plugin_keeps_its_markers_registered_and_harmless(pytester, run
 
         @pytest.mark.memguard(peak="100 MiB")
         def test_guarded_but_leaking():
+            HELD.append([1])
+
+        @pytest.mark.memguard(repeat=2)
+        def test_leaks():
             HELD.append([1])
 
         @pytest.mark.no_memguard
@@ -521,6 +458,7 @@ def test_disabled_plugin_keeps_its_markers_registered_and_harmless(pytester, run
 
     result = run_pytest("-p", "no:memguard", "--strict-markers", "-rA")
 
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*memguard ===*")
+    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")

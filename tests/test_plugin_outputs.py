@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
+from pytest_memguard.config import resolve_settings
 from pytest_memguard.report.json import load_schema
 
 LEAK_AND_CLEAN = """
@@ -29,21 +30,14 @@ def _verdicts(path: str) -> dict[str, str]:
     return {test["nodeid"].split("::")[-1]: test["verdict"] for test in document["tests"]}
 
 
-def test_warn_mode_reports_the_leak_but_passes(pytester, run_pytest):
+def test_junitxml_and_json_report_carry_the_verdicts_and_outcomes(pytester, run_pytest):
+    """One run writes both: junitxml's per-test properties, and the JSON report (valid
+    against its schema, with verdicts, findings and the outcome memguard gave)."""
     pytester.makepyfile(test_app=LEAK_AND_CLEAN)
 
-    result = run_pytest("--memguard", "--memguard-mode=warn", "-rA")
+    result = run_pytest("--memguard", "--junitxml=out.xml", "--memguard-report=json:mem.json")
 
-    result.assert_outcomes(passed=2)
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*guarded tests: 1 leak, 1 ok*"])
-
-
-def test_junitxml_carries_the_verdict_properties(pytester, run_pytest):
-    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
-
-    run_pytest("--memguard", "--junitxml=out.xml")
-
+    result.assert_outcomes(passed=1, failed=1)
     tree = ET.parse(pytester.path / "out.xml")
     properties = {
         case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
@@ -53,18 +47,14 @@ def test_junitxml_carries_the_verdict_properties(pytester, run_pytest):
     assert properties["test_clean"]["memguard_verdict"] == "ok"
     assert "memguard_gc_pause_ms" in properties["test_clean"]
 
-
-def test_json_report_matches_the_schema_and_the_verdicts(pytester, run_pytest):
-    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
-
-    result = run_pytest("--memguard", "--memguard-report=json:mem.json")
-
-    result.assert_outcomes(passed=1, failed=1)
     document = json.loads((pytester.path / "mem.json").read_text())
     jsonschema.validate(document, load_schema())
     assert _verdicts(str(pytester.path / "mem.json")) == {"test_leaks": "leak", "test_clean": "ok"}
     leak = next(test for test in document["tests"] if test["verdict"] == "leak")
     assert "test_app.HELD" in json.dumps(leak["findings"])
+    # the report's outcome is failed when memguard fails the test
+    outcomes = {test["nodeid"].split("::")[-1]: test["outcome"] for test in document["tests"]}
+    assert outcomes == {"test_leaks": "failed", "test_clean": "passed"}
 
 
 def test_compare_fail_fails_the_session_on_a_regression(pytester, run_pytest):
@@ -92,7 +82,9 @@ def test_compare_fail_fails_the_session_on_a_regression(pytester, run_pytest):
 def test_xdist_gives_the_same_verdicts(pytester, run_pytest, workers):
     pytester.makepyfile(test_app=LEAK_AND_CLEAN)
 
-    result = run_pytest("--memguard", "-n", workers, "--memguard-report=json:mem.json")
+    result = run_pytest(
+        "--memguard", "-p", "xdist", "-n", workers, "--memguard-report=json:mem.json"
+    )
 
     result.assert_outcomes(passed=1, failed=1)
     verdicts = _verdicts(str(pytester.path / "mem.json"))
@@ -102,8 +94,10 @@ def test_xdist_gives_the_same_verdicts(pytester, run_pytest, workers):
 
 
 def test_fixture_watch_counts_what_a_block_leaves_and_enforces_its_limit(pytester, run_pytest):
+    """One run of two modules: blocks leaving tracked and untracked objects (plain dicts,
+    strings, added to an old container) are counted, and the limit fails a test."""
     pytester.makepyfile(
-        test_fixture="""
+        test_blocks="""
         KEEP = []
 
         def test_clean_block(memguard):
@@ -115,13 +109,47 @@ def test_fixture_watch_counts_what_a_block_leaves_and_enforces_its_limit(pyteste
         def test_leaking_block(memguard):
             with memguard.watch(retained_objects=0):
                 KEEP.extend([[i] for i in range(5)])
-        """
+        """,
+        test_fixture="""
+        _HOLD = []
+        _NAMES = {}
+
+        def test_plain_dict_appended(memguard):
+            with memguard.watch() as watch:
+                _HOLD.append({"k": 1})  # a dict of plain values: the gc does not track it
+            assert (watch.retained_objects, watch.container_growth) == (1, 1)
+            assert watch.retained_bytes > 0
+
+        def test_strings_stored(memguard):
+            with memguard.watch() as watch:
+                for i in range(3):
+                    _NAMES[f"user:{i}"] = f"session token {i}" * 3
+            assert (watch.retained_objects, watch.container_growth) == (3, 3)
+
+        def test_tracked_entry_counted_once(memguard):
+            with memguard.watch() as watch:
+                _HOLD.append([1, 2])
+            assert (watch.retained_objects, watch.container_growth) == (1, 1)
+
+        def test_limit_enforced(memguard):
+            with memguard.watch(retained_objects=0):
+                _HOLD.append("x" * 100)
+        """,
     )
 
     result = run_pytest("-rA")
 
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines(["*memguard.watch(): retained_objects 5 over the limit 0*"])
+    result.stdout.fnmatch_lines(["*memguard.watch(): retained_objects 1 over the limit 0*str x 1*"])
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED test_blocks.py::test_clean_block",
+            "PASSED test_fixture.py::test_plain_dict_appended",
+            "PASSED test_fixture.py::test_strings_stored",
+            "PASSED test_fixture.py::test_tracked_entry_counted_once",
+        ]
+    )
 
 
 ASSERT_COLLECTED = """
@@ -184,16 +212,6 @@ def test_repetitions_never_log_subtest_reports(pytester, run_pytest):
     guarded.stdout.fnmatch_lines(["*guarded tests: 1 leak*"])
 
 
-def test_report_outcome_is_failed_when_memguard_fails_the_test(pytester, run_pytest):
-    pytester.makepyfile(test_app=LEAK_AND_CLEAN)
-
-    run_pytest("--memguard", "--memguard-report=json:mem.json")
-
-    document = json.loads((pytester.path / "mem.json").read_text())
-    outcomes = {test["nodeid"].split("::")[-1]: test["outcome"] for test in document["tests"]}
-    assert outcomes == {"test_leaks": "failed", "test_clean": "passed"}
-
-
 MANY_LEAKS = """
 import threading
 
@@ -219,17 +237,14 @@ def _failure_section(stdout: list[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("args", "ini", "brief"),
-    [
-        ((), "", True),
-        (("-v",), "", False),
-        ((), "verbosity_memguard = 1", False),
-        (("-v",), "verbosity_memguard = 0", True),
-    ],
-    ids=["default", "-v", "ini-1", "-v-but-ini-0"],
+    [((), "", True), ((), "verbosity_memguard = 1", False)],
+    ids=["default", "ini-1"],
 )
 def test_a_failure_shows_the_worst_finding_and_verbose_shows_all(
     pytester, run_pytest, args, ini, brief
 ):
+    """End to end, brief and verbose; which flags and ini values make it verbose (``-v``,
+    an ini 0 over ``-v``) is resolve_settings, tested in process below."""
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(test_app=MANY_LEAKS)
 
@@ -250,11 +265,32 @@ def test_a_failure_shows_the_worst_finding_and_verbose_shows_all(
         assert not any("shows all" in line for line in section)
 
 
-def test_a_bad_verbosity_ini_value_is_a_usage_error(pytester, run_pytest):
+@pytest.mark.parametrize(
+    ("args", "ini", "verbose"),
+    [
+        ((), "", False),
+        (("-v",), "", True),
+        ((), "verbosity_memguard = 1", True),
+        (("-v",), "verbosity_memguard = 0", False),
+        (("-vv",), "verbosity_memguard = auto", True),
+    ],
+    ids=["default", "-v", "ini-1", "-v-but-ini-0", "-vv-ini-auto"],
+)
+def test_verbose_follows_v_unless_the_ini_key_says_otherwise(pytester, args, ini, verbose):
+    """In process: the settings the end-to-end runs above render with."""
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    assert resolve_settings(pytester.parseconfig(*args)).verbose is verbose
+
+
+def test_a_bad_verbosity_ini_value_is_a_usage_error(pytester):
+    """In process: resolve_settings refuses it in pytest_configure, before any guard."""
     pytester.makeini("[pytest]\nverbosity_memguard = loud\n")
     pytester.makepyfile(test_app=LEAK_AND_CLEAN)
 
-    result = run_pytest("--memguard")
+    # Without --memguard: the key is checked whether or not the run guards anything, and
+    # a regression could never guard tests in this interpreter.
+    result = pytester.runpytest("-p", "no:asyncio")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini option verbosity_memguard: expected a number or 'auto'*"])
+    result.stdout.no_fnmatch_line("*test_leaks*")

@@ -169,10 +169,8 @@ def test_what_pytest_and_wider_fixtures_keep_is_not_the_tests(
     assert big["delta"]["retained_objects"] < 1_000
 
 
-def test_a_bad_confirm_budget_is_a_usage_error(
-    pytester: pytest.Pytester, run_pytest: RunPytest
-) -> None:
-    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
-    result = run_pytest("--memguard", "--memguard-confirm-budget=5")
+def test_a_bad_confirm_budget_is_a_usage_error(run_configure_only: RunPytest) -> None:
+    """In process: the value is refused while pytest parses the command line."""
+    result = run_configure_only("--memguard", "--memguard-confirm-budget=5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--memguard-confirm-budget" in result.stderr.str()

@@ -13,7 +13,7 @@ import json
 import sys
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -339,13 +339,23 @@ LEAKY = "test_events.py::test_leaks_a_listener"
 CLEAN = "test_events.py::test_cleans_up"
 
 
-def run_events(pytester: pytest.Pytester, run_pytest: RunPytest, ini: str) -> dict[str, Any]:
-    """Run :data:`EVENT_TESTS` under ``--memguard``; the JSON report's tests by node id."""
+def run_events(
+    pytester: pytest.Pytester,
+    run_pytest: RunPytest,
+    ini: str,
+    expect: Sequence[str] = (),
+    warnings: int = 0,
+) -> dict[str, Any]:
+    """Run :data:`EVENT_TESTS` under ``--memguard``; the JSON report's tests by node id.
+    ``expect``: more lines the output must show (fnmatch patterns, in order); ``warnings``
+    how many warnings the run must end with."""
     pytester.makepyfile(events_app=EVENTS_APP, test_events=EVENT_TESTS)
     pytester.makeini(f"[pytest]\npythonpath = .\n{ini}")
     result = run_pytest("--memguard", "--memguard-report=json:mem.json")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=1, warnings=warnings)
     result.stdout.fnmatch_lines(["*LEAK test_events.py::test_leaks_a_listener*"])
+    if expect:
+        result.stdout.fnmatch_lines(list(expect))
     document = json.loads((pytester.path / "mem.json").read_text())
     return {test["nodeid"]: test for test in document["tests"]}
 
@@ -358,10 +368,26 @@ def listener_summaries(test: dict[str, Any]) -> list[str]:
     ]
 
 
-def test_ini_registry_catches_a_leaked_listener(
+def test_ini_registry_catches_a_leaked_listener_and_unresolvable_ones_are_warned_about(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    tests = run_events(pytester, run_pytest, "memguard_registries = events_app:emitter._events")
+    """One run, three entries: a resolvable registry catches the leaked listener (and
+    not the one a fixture removes); an entry whose attribute is missing and one whose
+    module is missing leave it watched, each with a warning, once per session (the run
+    has two tests)."""
+    tests = run_events(
+        pytester,
+        run_pytest,
+        "memguard_registries =\n    events_app:no_such_bus\n    events_app:emitter._events\n"
+        "    memguard_missing_app:bus._listeners",
+        expect=[
+            "*PytestMemguardWarning: memguard_registries entry 'events_app:no_such_bus' "
+            "cannot be resolved (AttributeError: *); it is not watched",
+            "*PytestMemguardWarning: memguard_registries entry 'memguard_missing_app:bus."
+            "_listeners' cannot be resolved (ModuleNotFoundError: *); it is not watched",
+        ],
+        warnings=2,
+    )
     assert tests[LEAKY]["verdict"] == "leak"
     assert listener_summaries(tests[LEAKY]) == [
         "listener test_leaks_a_listener.<locals>.<lambda> added to registry "
@@ -389,41 +415,12 @@ def test_hook_registry_catches_a_leaked_listener(
     assert tests[CLEAN]["verdict"] != "leak"
 
 
-def test_unresolvable_ini_registry_leaves_the_others_watched(
-    pytester: pytest.Pytester, run_pytest: RunPytest
-) -> None:
-    tests = run_events(
-        pytester,
-        run_pytest,
-        "memguard_registries =\n    events_app:no_such_bus\n    events_app:emitter._events",
-    )
-    assert listener_summaries(tests[LEAKY]) == [
-        "listener test_leaks_a_listener.<locals>.<lambda> added to registry "
-        "'events_app:emitter._events' under ['saved'] and not removed"
-    ]
-
-
-def test_unresolvable_registry_warning_is_shown(
-    pytester: pytest.Pytester, run_pytest: RunPytest
-) -> None:
-    pytester.makepyfile(test_plain="def test_one():\n    pass\n\ndef test_two():\n    pass\n")
-    pytester.makeini("[pytest]\nmemguard_registries = memguard_missing_app:bus._listeners\n")
-    result = run_pytest("--memguard")
-    result.assert_outcomes(passed=2, warnings=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*PytestMemguardWarning: memguard_registries entry 'memguard_missing_app:bus."
-            "_listeners' cannot be resolved (ModuleNotFoundError: *); it is not watched"
-        ]
-    )
-
-
 def test_bad_registry_entry_is_a_usage_error(
-    pytester: pytest.Pytester, run_pytest: RunPytest
+    pytester: pytest.Pytester, run_configure_only: RunPytest
 ) -> None:
-    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    """In process: the ini key is read when the plugin is configured, before any test."""
     pytester.makeini("[pytest]\nmemguard_registries =\n    app.events:bus\n    app.events.bus\n")
-    result = run_pytest("--memguard")
+    result = run_configure_only("--memguard")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*memguard: ini option memguard_registries: entry 'app.events.bus': expected*"]

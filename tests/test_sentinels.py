@@ -923,35 +923,46 @@ _stop = threading.Event()
 def test_starts_a_poller():
     name = f"poller-{next(_numbers)}"
     threading.Thread(target=_stop.wait, args=(60,), name=name, daemon=True).start()
+
+
+def test_starts_a_worker():
+    name = f"worker-{next(_numbers)}"
+    threading.Thread(target=_stop.wait, args=(60,), name=name, daemon=True).start()
 """
-
-
-def thread_findings(pytester: pytest.Pytester, run_pytest: RunPytest, ini: str) -> list[str]:
-    """Run :data:`LEAKED_THREADS` under ``--memguard``: the summaries of the findings
-    naming a leaked thread (its memory alone is a finding of kind thread too)."""
-    pytester.makepyfile(test_threads=LEAKED_THREADS)
-    pytester.makeini(f"[pytest]\n{ini}")
-    run_pytest("--memguard", "--memguard-report=json:mem.json")
-    (test,) = json.loads((pytester.path / "mem.json").read_text())["tests"]
-    return [f["summary"] for f in test["findings"] if f["summary"].startswith("thread '")]
 
 
 def test_allow_list_silences_a_thread_named_by_glob(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    """The finding goes; the memory each leaked thread keeps is still judged on its own."""
-    leaked = thread_findings(pytester, run_pytest, "")
-    assert len(leaked) == 1
-    assert leaked[0].startswith("thread 'poller-")
+    """One run, an allow-list naming poller-*: the poller's finding goes, the worker's
+    (named by no entry) stays; the memory each leaked thread keeps is still judged on
+    its own."""
+    pytester.makepyfile(test_threads=LEAKED_THREADS)
+    pytester.makeini("[pytest]\nmemguard_allow =\n    logger:vendor.*\n    thread:poller-*")
+
+    run_pytest("--memguard", "--memguard-report=json:mem.json")
+
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    threads = {
+        test["nodeid"].split("::")[-1]: [
+            f["summary"] for f in test["findings"] if f["summary"].startswith("thread '")
+        ]
+        for test in tests
+    }
+    assert threads.keys() == {"test_starts_a_poller", "test_starts_a_worker"}
+    assert threads["test_starts_a_poller"] == []
+    leaked = threads["test_starts_a_worker"]
+    assert len(leaked) == 1, leaked
+    assert leaked[0].startswith("thread 'worker-")
     assert leaked[0].endswith("(target Event.wait, daemon) still running after teardown")
-    allowed = "memguard_allow =\n    logger:vendor.*\n    thread:poller-*"
-    assert thread_findings(pytester, run_pytest, allowed) == []
 
 
-def test_bad_allow_entry_is_a_usage_error(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
-    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+def test_bad_allow_entry_is_a_usage_error(
+    pytester: pytest.Pytester, run_configure_only: RunPytest
+) -> None:
+    """In process: the ini key is read when the plugin is configured, before any test."""
     pytester.makeini("[pytest]\nmemguard_allow =\n    thread:poller-*\n    poller-*\n")
-    result = run_pytest("--memguard")
+    result = run_configure_only("--memguard")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*memguard: ini option memguard_allow: entry 'poller-*': expected thread:NAME-GLOB*"]

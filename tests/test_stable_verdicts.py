@@ -87,7 +87,8 @@ def same_under_xdist(
 def verdicts(pytester: pytest.Pytester, run_pytest: RunPytest, *args: str) -> dict[str, str]:
     report = pytester.path / "mem.json"
     report.unlink(missing_ok=True)
-    run_pytest("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json", *args)
+    # xdist loaded in the serial run too: the same plugins in both, only -n differs.
+    run_pytest("--memguard", "-p", "xdist", "--memguard-report=json:mem.json", *args)
     tests = json.loads(report.read_text())["tests"]
     return {test["nodeid"]: test["verdict"] for test in tests}
 
