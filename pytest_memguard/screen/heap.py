@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import tracemalloc
+import types
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -204,6 +205,21 @@ def _collect_young() -> None:
         gc.collect(1)
     else:
         gc.collect()
+
+
+def without_running_frames(objects: list[object]) -> list[object]:
+    """``objects`` less the frame objects of functions still running: pytest's and the
+    plugin's callers. A test that walks the stack (``inspect.stack()``, a traceback's
+    ``f_back``) makes their frame objects inside the window, and the running thread
+    holds them, from C: they are not the test's, and no holder of theirs can be found."""
+    if not any(type(obj) is types.FrameType for obj in objects):
+        return objects
+    running: set[int] = set()
+    frame: types.FrameType | None = sys._getframe()
+    while frame is not None:
+        running.add(id(frame))
+        frame = frame.f_back
+    return [obj for obj in objects if id(obj) not in running]
 
 
 def excluding(objects: list[object], ids: set[int]) -> list[object]:

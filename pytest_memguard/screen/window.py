@@ -37,6 +37,7 @@ from pytest_memguard.screen.heap import (
     shallow_bytes,
     take_snapshot,
     top_objects,
+    without_running_frames,
     young_reachable,
 )
 from pytest_memguard.screen.holderbook import HolderBook
@@ -340,7 +341,8 @@ class WindowRunner:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
                 mark = previous.mark if previous is not None else None
-                young = self.containers.without_watched(self.young.survivors())
+                listed = without_running_frames(self.young.survivors())
+                young = self.containers.without_watched(listed)
                 survivors = self._attribute(item, held_by_us, young, mark)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
