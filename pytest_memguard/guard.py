@@ -31,6 +31,7 @@ from pytest_memguard.confirm.rules import (
     repetitions_for,
     retained_types,
     unexplained_growth,
+    worth_tracing,
 )
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.classify import ADVICE
@@ -349,8 +350,7 @@ class Guard:
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs once more, traced, to name allocation
         # sites, unless that run would take longer than the cap.
-        seconds = last.duration
-        traced = len(evidence) > 1 and seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
+        traced = len(evidence) > 1 and worth_tracing(last.duration)
         try:
             with self.runner.tracing(traced, self.settings.traceback):
                 if traced:
@@ -393,12 +393,6 @@ class Guard:
 #: What a referrer search is taken to cost before the first one is timed: tests quicker
 #: than this are re-run rather than looked up.
 FIRST_SEARCH_GUESS = 0.05
-
-#: A traced run of allocation-heavy code (hypothesis strategies) can be several times
-#: slower: a leak whose traced run, taken at this factor, would pass the cap is
-#: explained from its last untraced repetition (chains, no allocation sites).
-TRACING_SLOWDOWN = 10.0
-EXPLAIN_CAP_SECONDS = 10.0
 
 
 def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> None:

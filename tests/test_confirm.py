@@ -10,10 +10,13 @@ from pytest_memguard.config import Limits
 from pytest_memguard.confirm.bounds import declared_bound
 from pytest_memguard.confirm.rules import (
     CONFIRM_BUDGET,
+    EXPLAIN_CAP_SECONDS,
     MIN_REPEAT,
+    TRACING_SLOWDOWN,
     is_suspect,
     repetitions_for,
     unexplained_growth,
+    worth_tracing,
 )
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.triage import Triage
@@ -78,3 +81,11 @@ def test_a_repetition_is_unexplained_by_no_more_than_its_net_growth() -> None:
     assert not unexplained_growth(rebuilt, Limits())
     grew = GuardedRun([], Figures(retained_objects=2, retained_bytes=200), triage=sorted_out)
     assert unexplained_growth(grew, Limits())
+
+
+def test_a_leak_is_run_again_traced_only_when_both_traced_runs_fit_the_cap() -> None:
+    """Tracing made a 0.57 s pyparsing example take 13 s a run: its explanation, two
+    traced runs, cost 26 s. A quick leak still gets its allocation sites."""
+    assert worth_tracing(0.01)
+    assert worth_tracing(EXPLAIN_CAP_SECONDS / (2 * TRACING_SLOWDOWN))
+    assert not worth_tracing(0.57)

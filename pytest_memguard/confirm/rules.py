@@ -132,3 +132,18 @@ def retained_types(retained: list[object], top: int = 5) -> str:
         counts[name] = counts.get(name, 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return ", ".join(f"{name} x {count}" for name, count in ranked)
+
+
+#: A traced run of allocation-heavy code is many times slower (hypothesis strategies
+#: several times, pyparsing's examples 25 times at 10 frames).
+TRACING_SLOWDOWN = 20.0
+#: What explaining one root may cost in traced runs, seconds.
+EXPLAIN_CAP_SECONDS = 10.0
+
+
+def worth_tracing(seconds: float) -> bool:
+    """Whether a confirmed leak whose runs take ``seconds`` is run again traced (a
+    priming run and a repetition) to name allocation sites: not when that, at
+    :data:`TRACING_SLOWDOWN`, would pass :data:`EXPLAIN_CAP_SECONDS`; it is then
+    explained from its last untraced repetition (chains, no allocation sites)."""
+    return 2 * seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
