@@ -350,7 +350,7 @@ class Guard:
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs once more, traced, to name allocation
         # sites, unless that run would take longer than the cap.
-        traced = len(evidence) > 1 and worth_tracing(last.duration)
+        traced = len(evidence) > 1 and worth_tracing(last.cpu_seconds)
         try:
             with self.runner.tracing(traced, self.settings.traceback):
                 if traced:

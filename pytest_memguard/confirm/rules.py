@@ -141,9 +141,10 @@ TRACING_SLOWDOWN = 20.0
 EXPLAIN_CAP_SECONDS = 10.0
 
 
-def worth_tracing(seconds: float) -> bool:
-    """Whether a confirmed leak whose runs take ``seconds`` is run again traced (a
-    priming run and a repetition) to name allocation sites: not when that, at
-    :data:`TRACING_SLOWDOWN`, would pass :data:`EXPLAIN_CAP_SECONDS`; it is then
-    explained from its last untraced repetition (chains, no allocation sites)."""
-    return 2 * seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
+def worth_tracing(cpu_seconds: float) -> bool:
+    """Whether a confirmed leak whose runs take ``cpu_seconds`` of CPU is run again
+    traced (a priming run and a repetition) to name allocation sites: not when that, at
+    :data:`TRACING_SLOWDOWN`, would pass :data:`EXPLAIN_CAP_SECONDS` (tracing slows work,
+    not waits); it is then explained from its last untraced repetition (chains, no
+    allocation sites)."""
+    return 2 * cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS

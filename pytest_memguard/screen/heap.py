@@ -105,6 +105,9 @@ class HeapSnapshot(NamedTuple):
     garbage: int
     traced: int | None = None
     traced_peak: int | None = None
+    #: CPU seconds of the process: what tracing slows, where the wall time also counts
+    #: waits (for a thread, a timer).
+    cpu: float = 0.0
 
 
 def take_snapshot(rss: RssProbe) -> HeapSnapshot:
@@ -119,6 +122,7 @@ def take_snapshot(rss: RssProbe) -> HeapSnapshot:
         garbage=len(gc.garbage),
         traced=traced,
         traced_peak=traced_peak,
+        cpu=time.process_time(),
     )
 
 

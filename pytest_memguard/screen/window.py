@@ -68,6 +68,8 @@ class GuardedRun:
     error: str = ""
     #: Who holds the retained objects, as far as the screen can tell without a re-run.
     triage: Triage = field(default_factory=Triage)
+    #: CPU seconds the run took (the process's, all threads).
+    cpu_seconds: float = 0.0
 
     @property
     def retained_objects(self) -> int:
@@ -369,7 +371,14 @@ class WindowRunner:
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
         sorted_out = with_growth(survivors.triage, growth, self.book, ids)
         run = GuardedRun(
-            reports, figures, new, growth, survivors.labels, findings, triage=sorted_out
+            reports,
+            figures,
+            new,
+            growth,
+            survivors.labels,
+            findings,
+            triage=sorted_out,
+            cpu_seconds=after.cpu - before.cpu,
         )
         return run, current
 
