@@ -39,6 +39,7 @@ MODES: tuple[str, ...] = ("fail", "warn")
 VERBOSITY_TYPE = "memguard"
 REPORT_FORMATS: tuple[str, ...] = ("json", "html")
 
+
 def parse_limit(key: str, value: Any) -> int | float | None:
     """Convert one limit value (``"1.5 MiB"``, ``"20 ms"``, ``3``...) for ``key``.
 

@@ -44,7 +44,6 @@ def test_one_hidden_finding_is_one_finding() -> None:
     assert "3 more findings:" in failure_text(_leak(4))
 
 
-
 def test_a_leak_of_a_root_shown_by_another_test_is_one_line_unless_verbose() -> None:
     record = TestRecord(
         "t.py::test_b",
@@ -58,6 +57,7 @@ def test_a_leak_of_a_root_shown_by_another_test_is_one_line_unless_verbose() -> 
         "memguard: leak: same root as t.py::test_first: 1 list held by app.REGISTRY"
     )
     assert "closure: finding 0" in failure_text(record, verbose=True)
+
 
 def test_warn_mode_names_every_test_a_verdict_would_fail() -> None:
     records = [
