@@ -343,7 +343,11 @@ class Guard:
             # Confirmed again: no second explanation.
             self._note(same_root=known, root=self.roots.count(known))
             return None
-        if holders is not None and holders.all_bounded and only_objects:
+        if (
+            holders is not None
+            and only_objects
+            and holders.cover(last.retained, last.retained_objects)
+        ):
             self._bounded(holders)
             return None
         started = time.perf_counter()

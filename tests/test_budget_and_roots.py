@@ -156,3 +156,23 @@ def test_a_module_cache_bounded_by_a_module_constant_is_bounded() -> None:
         assert not find_holders([module._registry[0]]).all_bounded  # type: ignore[attr-defined]
     finally:
         del sys.modules["compiled_patterns"]
+
+
+def test_bounded_holders_that_hold_the_whole_net_growth_cover_a_replaced_object() -> None:
+    """Next to its bounded strategy cache, hypothesis replaces a set of recursion limits
+    on every run: the unbounded holder of one replacement does not make a leak of a run
+    whose net growth the bounded cache holds; a run that grew more than it holds does."""
+    entries = [{"cached": n} for n in range(3)]
+    replaced = {"limit"}
+    bounded_cache = _PER_THREAD._local.data
+    bounded_cache.extend(entries)
+    _UNBOUNDED["limits"] = replaced
+    try:
+        holders = find_holders([*entries, replaced])
+        assert not holders.all_bounded
+        retained: list[object] = [*entries, replaced]
+        assert holders.cover(retained, net_growth=3)
+        assert not holders.cover(retained, net_growth=4)
+    finally:
+        del bounded_cache[-3:]
+        del _UNBOUNDED["limits"]

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from pytest_memguard.screen.heap import top_objects
+from pytest_memguard.screen.heap import top_objects, young_reachable
 from pytest_memguard.screen.holderbook import LRU_BOUND
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
@@ -180,6 +180,19 @@ class Holders:
     @property
     def all_bounded(self) -> bool:
         return bool(self.holders) and len(self.bounds) == len(self.holders)
+
+    def cover(self, retained: list[object], net_growth: int) -> bool:
+        """Whether the bounded holders account for a run's whole net growth: they hold
+        (down through ``retained``) at least ``net_growth`` of its objects, so what the
+        others hold is no more than objects replacing ones that died (hypothesis resets
+        a set of recursion limits on every run, next to its bounded strategy cache)."""
+        if self.all_bounded:
+            return True
+        bounded = [holder for holder in self.holders if id(holder) in self.bounds]
+        if not bounded or net_growth <= 0:
+            return False
+        young = {id(obj): obj for obj in retained}
+        return len(young_reachable(gc.get_referents(*bounded), young)) >= net_growth
 
     def unbounded(self) -> list[object]:
         return [holder for holder in self.holders if id(holder) not in self.bounds]

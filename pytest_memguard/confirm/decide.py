@@ -71,7 +71,7 @@ class Facts:
     #: What the screened run added to that root (objects, bytes), when the screen alone
     #: recognised it.
     root_added: tuple[int, int] | None = None
-    #: The declared bounds of the holders, when every holder of the growth has one.
+    #: The declared bounds of the holders, when they hold all of the growth.
     bounds: tuple[str, ...] = ()
     #: Objects the screened run left that no known holder explains.
     unexplained: int = 0
