@@ -216,7 +216,7 @@ def without_running_frames(objects: list[object]) -> list[object]:
     plugin's callers. A test that walks the stack (``inspect.stack()``, a traceback's
     ``f_back``) makes their frame objects inside the window, and the running thread
     holds them, from C: they are not the test's, and no holder of theirs can be found."""
-    if not any(type(obj) is types.FrameType for obj in objects):
+    if types.FrameType not in set(map(type, objects)):  # in C: half the cost of any()
         return objects
     running: set[int] = set()
     frame: types.FrameType | None = sys._getframe()
