@@ -118,6 +118,8 @@ class MemguardSession:
         self.known = _load_known(settings.known)
         self.baseline = _prepare_outputs(config, settings)
         self._guard: Guard | None = None
+        #: The report a record was just put on, with the record: read back when logged.
+        self._attached: tuple[pytest.TestReport, TestRecord] | None = None
 
     def _plan(self, item: pytest.Item) -> Plan | None:
         arguments = marker_arguments(item)
@@ -242,11 +244,17 @@ class MemguardSession:
             else:
                 target.sections.append(("memguard", text))
         target.memguard = record.to_dict()
+        # Logged next in this process: read back without its dict.
+        self._attached = (target, record)
         # junitxml writes the properties of the teardown report.
         reports[-1].user_properties.extend(_junit_properties(record))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = getattr(report, "memguard", None)
+        if self._attached is not None and self._attached[0] is report:
+            self.records.append(self._attached[1])
+            self._attached = None
+            return
+        data = getattr(report, "memguard", None)  # from a pytest-xdist worker
         if isinstance(data, dict):
             self.records.append(TestRecord.from_dict(data))
 
