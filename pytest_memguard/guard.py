@@ -205,7 +205,8 @@ class Guard:
         self._ours = (screen, screen.retained)
         self._found = []
         triage = screen.triage
-        self._note(warmup=tuple(triage.why))
+        if triage.why:
+            self._note(warmup=tuple(triage.why))
         if unexplained_growth(screen, limits):
             self._note(suspect=True, unexplained=triage.unexplained or screen.retained_objects)
             return self._confirm(item, limits, screen)

@@ -38,6 +38,13 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
     return runtestprotocol(item, False, nextitem)
 
 
+def needs_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """Whether the setup stack holds nodes ``nextitem`` does not descend from."""
+    stack = list(item.session._setupstate.stack)
+    needed = nextitem.listchain() if nextitem is not None else []
+    return stack != needed[: len(stack)]
+
+
 def teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Tear down the setup stack to what ``nextitem`` needs (all of it for None)."""
     item.session._setupstate.teardown_exact(nextitem)

@@ -17,6 +17,7 @@ import types
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import pytest
@@ -38,20 +39,24 @@ _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
-def values_and_items(mapping: Mapping[str, object]) -> Iterator[object]:
+def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     """The values of ``mapping`` (attributes, a frame's locals), and the keys, values or
     items of those that are plain containers: their newest :data:`NEWEST` entries for
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
     the terminal reporter costs no more than a short one."""
-    for value in list(mapping.values()):
-        yield value
+    values = list(mapping.values())
+    found = values.copy()
+    for value in values:
         if isinstance(value, dict):
-            yield from list(value.keys())[-NEWEST:]
-            yield from list(value.values())[-NEWEST:]
-        elif isinstance(value, (list, tuple, collections.deque)):
-            yield from list(value)[-NEWEST:]
+            found += islice(reversed(value.keys()), NEWEST)
+            found += islice(reversed(value.values()), NEWEST)
+        elif isinstance(value, (list, tuple)):
+            found += value[-NEWEST:]
+        elif isinstance(value, collections.deque):
+            found += islice(reversed(value), NEWEST)
         elif isinstance(value, _CONTAINERS):
-            yield from list(value)
+            found += value
+    return found
 
 
 def _values_and_items(obj: object) -> Iterator[object]:
@@ -295,12 +300,15 @@ class PluginState:
     def known_seeds(self) -> list[object]:
         """Values (and their items) of the plugin dicts that held survivors before:
         cheap to read."""
-        return [value for state in self._active for value in values_and_items(state)]
+        seeds: list[object] = []
+        for state in self._active:
+            seeds += values_and_items(state)
+        return seeds
 
     def learn(self, remaining: set[int]) -> Iterator[object]:
         """Walk every plugin dict; remember those holding any of ``remaining``."""
         for state in self._candidate_dicts():
-            values = list(values_and_items(state))
+            values = values_and_items(state)
             if any(id(value) in remaining for value in values):
                 if id(state) not in self._active_ids:
                     self._active_ids.add(id(state))

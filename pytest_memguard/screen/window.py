@@ -531,6 +531,8 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     report is made only when the teardown raised: it is never logged, and making one
     costs more than the rest of the teardown of a test that needs none.
     """
+    if not pytest_internals.needs_teardown(item, nextitem):
+        return None
     call = pytest.CallInfo.from_call(
         lambda: pytest_internals.teardown_to(item, nextitem),
         when="teardown",
