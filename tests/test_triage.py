@@ -73,6 +73,38 @@ def test_a_filled_cache_is_warmup_until_its_length_grows() -> None:
     assert triage([added], _young(added), book).unexplained == 1
 
 
+def test_a_grown_filled_cache_does_not_stop_a_steady_one_from_explaining() -> None:
+    """Each filled holder is judged on its own length: an object's attribute rebuilt by
+    every test is warm-up even when another learned cache grew in the same run, and
+    the walk from the steady holder does not pass through the grown one."""
+    owner = types.SimpleNamespace(instances={}, registry=[])
+    attributes = vars(owner)
+    book = HolderBook()
+    book.learn_filled(attributes)
+    book.learn_filled(owner.registry)
+    book.note_lengths()
+    rebuilt: dict[str, int] = {}
+    owner.instances = rebuilt  # replaced, as a cache_clear() does
+    added = [3]
+    owner.registry.append(added)  # this holder grew
+    result = triage([rebuilt, added], _young(rebuilt, added), book)
+    assert result.explained_ids == frozenset({id(rebuilt)})
+    assert result.why == ("held by a cache filled earlier in the session",)
+
+
+def test_a_weak_reference_to_what_a_filled_cache_holds_is_explained() -> None:
+    """A weak-valued cache next to a strong one: its new weak reference keeps nothing."""
+    strong: dict[str, _Old] = {"a": _Old()}
+    book = HolderBook()
+    book.learn_filled(strong)
+    book.note_lengths()
+    value = _Old()
+    strong["a"] = value
+    ref = weakref.ref(value)
+    result = triage([value, ref], _young(value, ref), book)
+    assert result.unexplained == 0
+
+
 def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     registry: list[object] = []
     book = HolderBook()

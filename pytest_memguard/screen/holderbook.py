@@ -126,14 +126,17 @@ class HolderBook:
                 entry.misses = lru_misses(entry.holder)
 
 
-def contents(learned: list[Learned]) -> list[object]:
+def contents(learned: list[Learned], avoid: frozenset[int] = frozenset()) -> list[object]:
     """What the holders refer to, and what those refer to: the seeds of a walk down into
-    the young heap. The second step passes old entries: a cached object from an earlier
-    test may make a young one now (a stream's decoder is made on its first read)."""
+    the young heap. The second step passes old entries, other than those whose id is in
+    ``avoid``: a cached object from an earlier test may make a young one now (a stream's
+    decoder is made on its first read)."""
     holders = [entry.holder for entry in learned]
     if not holders:
         return []
     entries = _newest_referents(holders)
+    if avoid:
+        entries = [entry for entry in entries if id(entry) not in avoid]
     return entries + _newest_referents(entries)
 
 

@@ -127,10 +127,15 @@ def _constants(codes: list[types.CodeType]) -> list[object]:
     return found
 
 
-def _reached(learned: list[Learned], young: dict[int, object], skip: set[int]) -> set[int]:
+def _reached(
+    learned: list[Learned],
+    young: dict[int, object],
+    skip: set[int],
+    avoid: frozenset[int] = frozenset(),
+) -> set[int]:
     if not learned:
         return set()
-    return young_reachable(contents(learned), young, set()) - skip
+    return young_reachable(contents(learned, avoid), young, set()) - skip
 
 
 def triage(retained: list[object], young: dict[int, object], book: HolderBook) -> Triage:
@@ -165,10 +170,17 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         else:
             why.append("replaced in a leaking holder, not added")
     filled = book.filled()
-    in_filled = _reached(filled, young, explained) & ids
-    if in_filled and next(grown(filled), None) is None:
+    # Each filled holder on its own: one that grew explains nothing, and the walk from
+    # the others does not pass through it.
+    grew_ids = frozenset(id(entry.holder) for entry in grown(filled))
+    steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
+    in_filled = _reached(steady, young, explained, grew_ids) & ids
+    if in_filled:
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
+        # A weak reference to what a filled cache holds (a weak-valued cache next to
+        # a strong one) keeps nothing alive either.
+        explained |= _weak_to_known(retained, young, explained) & ids
     left = [obj for obj in retained if id(obj) not in explained]
     if roots and left:
         # Machinery a grown root's objects made lazily (a cached stream's decoder, made
