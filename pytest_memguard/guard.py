@@ -33,6 +33,7 @@ from pytest_memguard.confirm.rules import (
     unexplained_growth,
     worth_tracing,
 )
+from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.explain.sites import traceback_frames
@@ -155,6 +156,7 @@ class Guard:
         self._found: list[Holders] = []
         #: What guarding the current test has found so far.
         self._facts = Facts()
+        self.shapes = ShapeLog()
 
     def guard(
         self,
@@ -230,11 +232,18 @@ class Guard:
         if not limits.repeat:
             return self._confirmed(item, [screen])
         seconds = screen.duration
-        # For a test whose re-run costs more than a look at the heap, who holds its
-        # growth is looked up first: a bounded holder needs no re-run at all.
+        unexplained = screen.triage.unexplained_of(screen.retained)
+        shape = growth_shape(unexplained)
+        learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
+        self.shapes.suspect(shape)
+        # For a test whose re-run costs more than a look at the heap, or whose shape of
+        # growth came before, who holds its growth is looked up first: a bounded holder
+        # needs no re-run at all, and one the re-runs show filled is remembered.
         holders = None
-        if self._worth_a_search(seconds) and self.budget.allows(self._search_seconds):
-            unexplained = screen.triage.unexplained_of(screen.retained)
+        worth = learning or self._worth_a_search(seconds)
+        if worth and self.budget.allows(self._search_seconds, reserve=learning):
+            if learning:
+                self.shapes.searched(shape)
             holders = self._find(unexplained, ())
             # A search costs O(heap): it is confirmation time, charged like a re-run.
             self._note(confirm_seconds=self._search_seconds)
@@ -243,14 +252,16 @@ class Guard:
             self._bounded(holders)
             return None
         times = repetitions_for(limits, seconds)
-        if not self.budget.allows(seconds):
+        if not self.budget.allows(seconds, reserve=learning):
             self._note(no_budget=True)
             return None
         started = time.perf_counter()
 
         def keep_going(run: GuardedRun) -> bool:
             spent = time.perf_counter() - started
-            return is_suspect_run(run, limits) and self.budget.allows(spent + seconds)
+            return is_suspect_run(run, limits) and self.budget.allows(
+                spent + seconds, reserve=learning
+            )
 
         try:
             evidence = self._repeat(item, times, keep_going)

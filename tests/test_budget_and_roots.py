@@ -6,9 +6,11 @@ import functools
 import sys
 import threading
 import types
+import weakref
 
 from pytest_memguard.confirm.bounds import find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.findings import Finding
 from pytest_memguard.record import TestRecord
@@ -21,6 +23,27 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(3.0)
     budget.spend(2.5)
     assert budget.allows(0.5) and not budget.allows(0.6)
+
+
+def test_learning_may_spend_a_quarter_more_than_the_budget() -> None:
+    budget = ConfirmBudget(share=0.0, allowance=4.0)
+    budget.spend(4.0)
+    assert not budget.allows(0.1)
+    assert budget.allows(1.0, reserve=True) and not budget.allows(1.1, reserve=True)
+
+
+def test_a_shape_is_worth_learning_from_its_second_suspect_a_few_times() -> None:
+    shapes = ShapeLog()
+    rebuilt = growth_shape([{}, [], weakref.WeakValueDictionary()])
+    assert rebuilt == growth_shape([weakref.WeakValueDictionary(), {}, [], []])
+    assert not shapes.worth_learning(rebuilt)
+    shapes.suspect(rebuilt)
+    for _ in range(SEARCHES_PER_SHAPE):
+        assert shapes.worth_learning(rebuilt)
+        shapes.searched(rebuilt)
+        shapes.suspect(rebuilt)
+    assert not shapes.worth_learning(rebuilt)
+    assert not shapes.worth_learning(growth_shape([()]))
 
 
 class _PerThreadCache:

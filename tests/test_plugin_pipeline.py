@@ -78,6 +78,43 @@ def test_growth_in_a_cache_bounded_further_up_is_warmup_after_one_lookup(
     assert tests["test_and_more"]["message"] == "held by a bounded cache"
 
 
+REBUILT_PER_TEST = """
+import weakref
+
+import pytest
+
+class Lookup:
+    # A weak-valued cache that tests empty by replacing it (a cache_clear()).
+
+    def __init__(self):
+        self.instances = weakref.WeakValueDictionary()
+
+    def cache_clear(self):
+        self.instances = weakref.WeakValueDictionary()
+
+LOOKUP = Lookup()
+
+@pytest.mark.parametrize("n", range(12))
+def test_clears_the_cache(n):
+    LOOKUP.cache_clear()
+"""
+
+
+def test_a_fast_tests_holder_is_looked_up_once_its_shape_cleared(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Fast tests are re-run rather than searched, but a shape of growth that cleared
+    before is searched: its filled holder, once learned, explains the later tests."""
+    pytester.makepyfile(test_rebuilt=REBUILT_PER_TEST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=12)
+    tests = report["tests"]
+    assert {t["verdict"] for t in tests} <= {"ok", "warmup"}
+    suspects = [t["nodeid"] for t in tests if t["suspect"]]
+    assert 1 <= len(suspects) <= 3, suspects
+    assert tests[-1]["message"] == "held by a cache filled earlier in the session"
+
+
 ONE_ROOT = """
 import pytest
 

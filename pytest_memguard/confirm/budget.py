@@ -6,6 +6,11 @@ fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose n
 repetition would not fit is reported as ``unconfirmed``: shown, saved, never failing.
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
+
+Learning has a reserve on top, a quarter of the budget: a fast suspect whose shape of
+growth came before may use it (see :mod:`~pytest_memguard.confirm.shapes`), so the
+holder that explains a long run of later tests is still learned once the re-runs of
+earlier suspects spent the budget.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 ALLOWANCE_SECONDS = 2.0
 #: The default share of the screened runs' time that re-runs may add.
 DEFAULT_SHARE = 0.05
+#: What learning may spend past the budget, as a share of it.
+RESERVE_SHARE = 0.25
 
 
 @dataclass
@@ -32,12 +39,18 @@ class ConfirmBudget:
         self.screened_seconds += max(seconds, 0.0)
 
     @property
-    def left(self) -> float:
-        return self.allowance + self.share * self.screened_seconds - self.spent_seconds
+    def total(self) -> float:
+        return self.allowance + self.share * self.screened_seconds
 
-    def allows(self, seconds: float) -> bool:
-        """Whether a re-run expected to take ``seconds`` still fits."""
-        return seconds <= self.left
+    @property
+    def left(self) -> float:
+        return self.total - self.spent_seconds
+
+    def allows(self, seconds: float, reserve: bool = False) -> bool:
+        """Whether a re-run expected to take ``seconds`` still fits, in the reserve too
+        when ``reserve`` (learning a holder)."""
+        extra = RESERVE_SHARE * self.total if reserve else 0.0
+        return seconds <= self.left + extra
 
     def spend(self, seconds: float) -> None:
         self.spent_seconds += max(seconds, 0.0)
