@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import struct
 import sys
 import threading
 import types
@@ -83,6 +85,15 @@ def test_holders_of_an_lru_cache_result_are_bounded() -> None:
     holders = find_holders([entry])
     assert holders.all_bounded
     assert any("lru_cache(maxsize=4)" in bound for bound in holders.bounds.values())
+
+
+def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:
+    """``_struct`` keeps compiled formats in a dict of its C state, trimmed by its C code."""
+    struct.calcsize(">917q")
+    cached = next(obj for obj in gc.get_objects() if type(obj) is dict and ">917q" in obj)[">917q"]
+    holders = find_holders([cached])
+    assert holders.all_bounded
+    assert set(holders.bounds.values()) == {"_struct's C state"}
 
 
 def test_holders_of_a_module_level_entry_are_not_bounded() -> None:

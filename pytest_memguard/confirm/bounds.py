@@ -118,6 +118,21 @@ def referrers(obj: object, skip: set[int]) -> list[object]:
 _HELD_FROM_C = "<held from C>"
 
 
+def _c_module_state(holder: object, above: list[object]) -> str | None:
+    """``"_struct's C state"`` when only extension modules refer to ``holder`` directly,
+    not through their namespace: a container in a C module's private state (``_struct``'s
+    cache of compiled formats), whose size that module's C code manages."""
+    if not above or not all(type(owner) is types.ModuleType for owner in above):
+        return None
+    names = []
+    for module in above:
+        source = str(getattr(module, "__file__", "") or "")
+        if source.endswith(".py") or holder is getattr(module, "__dict__", None):
+            return None
+        names.append(str(getattr(module, "__name__", "?")))
+    return ", ".join(f"{name}'s C state" for name in sorted(names))
+
+
 class _Climb:
     """One search for a bound above a holder, within the step and search budgets."""
 
@@ -139,6 +154,9 @@ class _Climb:
             # A dict only the interpreter holds (a thread state's dict, which keeps the
             # per-thread dicts of threading.local): no path of code's runs through it.
             return _HELD_FROM_C
+        in_c_state = _c_module_state(holder, above)
+        if in_c_state is not None:
+            return in_c_state
         # A module's or a class's namespace can grow without a bound: decided at once.
         if not above or any(isinstance(owner, (type, types.ModuleType)) for owner in above):
             return None
