@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import reprlib
+import statistics
 import sys
 import time
 import traceback
@@ -148,9 +149,9 @@ class Guard:
         self.sentinels = sentinels
         self.budget = budget if budget is not None else ConfirmBudget()
         self.roots = RootBook()
-        #: What one referrer search over the heap took lately (a guess until the first):
+        #: What the last referrer searches over the heap took (a guess until the first):
         #: looking a holder up pays off for a test whose re-run would cost more.
-        self._search_seconds = FIRST_SEARCH_GUESS
+        self._search_times = collections.deque([FIRST_SEARCH_GUESS], maxlen=5)
         #: The plugin's own lists of the test being judged, skipped by holder searches.
         self._ours: tuple[object, ...] = ()
         self._found: list[Holders] = []
@@ -246,8 +247,8 @@ class Guard:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())
             # A search costs O(heap): it is confirmation time, charged like a re-run.
-            self._note(confirm_seconds=self._search_seconds)
-            self.budget.spend(self._search_seconds)
+            self._note(confirm_seconds=self._search_times[-1])
+            self.budget.spend(self._search_times[-1])
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(holders)
             return None
@@ -299,6 +300,12 @@ class Guard:
             roots.add(learned.root)
         return roots.pop() if len(roots) == 1 else None
 
+    @property
+    def _search_seconds(self) -> float:
+        """What a search costs, the median of the last ones: one search through a
+        large group of objects must not stop the cheap ones after it."""
+        return statistics.median(self._search_times)
+
     def _worth_a_search(self, seconds: float) -> bool:
         return seconds >= self._search_seconds
 
@@ -311,7 +318,7 @@ class Guard:
         try:
             found = find_holders(objs, ignore=(*self._ours, *ignore), skip_ids=own)
         finally:
-            self._search_seconds = time.perf_counter() - started
+            self._search_times.append(time.perf_counter() - started)
         self._found.append(found)
         return found
 

@@ -27,24 +27,25 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(0.5) and not budget.allows(0.6)
 
 
-def test_learning_may_spend_a_quarter_more_than_the_budget() -> None:
+def test_learning_may_spend_half_the_budget_again() -> None:
     budget = ConfirmBudget(share=0.0, allowance=4.0)
     budget.spend(4.0)
     assert not budget.allows(0.1)
-    assert budget.allows(1.0, reserve=True) and not budget.allows(1.1, reserve=True)
+    assert budget.allows(2.0, reserve=True) and not budget.allows(2.1, reserve=True)
 
 
-def test_a_shape_is_worth_learning_from_its_second_suspect_a_few_times() -> None:
+def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
     shapes = ShapeLog()
     rebuilt = growth_shape([{}, [], weakref.WeakValueDictionary()])
     assert rebuilt == growth_shape([weakref.WeakValueDictionary(), {}, [], []])
-    assert not shapes.worth_learning(rebuilt)
-    shapes.suspect(rebuilt)
-    for _ in range(SEARCHES_PER_SHAPE):
-        assert shapes.worth_learning(rebuilt)
-        shapes.searched(rebuilt)
+    worth = []
+    for _ in range(20):
+        worth.append(shapes.worth_learning(rebuilt))
+        if worth[-1]:
+            shapes.searched(rebuilt)
         shapes.suspect(rebuilt)
-    assert not shapes.worth_learning(rebuilt)
+    assert [at + 1 for at, yes in enumerate(worth) if yes] == [2, 4, 8]
+    assert SEARCHES_PER_SHAPE == 3
     assert not shapes.worth_learning(growth_shape([()]))
 
 

@@ -5,8 +5,8 @@ weak-valued dict) leaves the same kinds of objects behind every time. Only a re-
 shows that it is warm-up, and only a search of the heap finds the holder, which the
 screen then recognises for every later test (``HolderBook.learn_filled``). A fast test
 is normally re-run rather than searched; one whose shape of growth was seen before is
-searched too, a few times per shape, since learning its holder spares the re-runs of
-every test after it.
+searched too, at the shape's 2nd, 4th and 8th suspect, since learning its holder spares
+the re-runs of every test after it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ class ShapeLog:
         self._searches: dict[Shape, int] = {}
 
     def worth_learning(self, shape: Shape) -> bool:
-        """Whether a suspect of ``shape`` is worth a search to learn its holder: the
-        shape made a suspect before, and has searches left."""
+        """Whether a suspect of ``shape`` is worth a search to learn its holder: it is
+        the shape's 2nd, 4th, 8th... suspect (the more often a shape comes, the more a
+        learned holder spares), and the shape has searches left."""
+        count = self._suspects.get(shape, 0) + 1
         return (
-            self._suspects.get(shape, 0) > 0 and self._searches.get(shape, 0) < SEARCHES_PER_SHAPE
+            count >= 2
+            and count & (count - 1) == 0
+            and self._searches.get(shape, 0) < SEARCHES_PER_SHAPE
         )
 
     def suspect(self, shape: Shape) -> None:
