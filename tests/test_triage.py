@@ -105,6 +105,22 @@ def test_a_weak_reference_to_what_a_filled_cache_holds_is_explained() -> None:
     assert result.unexplained == 0
 
 
+def test_a_cache_whose_growth_stopped_for_two_tests_grows_once_per_key() -> None:
+    """linecache gains a generated class's source per test; each re-run replaces it."""
+    sources: dict[str, list[str]] = {"<generated A>": ["a"]}
+    book = HolderBook()
+    book.learn_filled(sources)
+    book.note_lengths()
+    added = ["b"]
+    sources["<generated B>"] = added
+    assert triage([added], _young(added), book).unexplained == 1
+    book.learn_filled(sources)  # a second test's re-runs cleared in it too
+    book.note_lengths()
+    again = ["c"]
+    sources["<generated C>"] = again
+    assert triage([again], _young(again), book).unexplained == 0
+
+
 def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     registry: list[object] = []
     book = HolderBook()

@@ -26,6 +26,10 @@ def sized_length(holder: object) -> int:
         return -1
 
 
+#: How many suspects must have cleared in a holder before its growth counts as once per
+#: key: a re-run of each would clear it too.
+KEYED_CLEARS = 2
+
 #: How :func:`~pytest_memguard.confirm.bounds.own_bound` names an ``lru_cache``'s bound.
 LRU_BOUND = "lru_cache("
 
@@ -55,6 +59,15 @@ class Learned:
     #: An ``lru_cache``'s misses when the window opened: it stores entries only on a
     #: miss, so with none since then it holds nothing the run made (-1: not known).
     misses: int = -1
+    #: How many suspects' re-runs showed this holder's growth stop.
+    clears: int = 0
+
+    @property
+    def keyed(self) -> bool:
+        """Filled again and again, by different tests: it grows once per key (what a
+        test defines, such as a generated class's source in ``linecache``) and a test's
+        re-run replaces its entry instead of adding one."""
+        return not (self.bound or self.root) and self.clears >= KEYED_CLEARS
 
     def may_hold_new(self) -> bool:
         """Whether the holder may have taken an object made since the window opened."""
@@ -89,6 +102,9 @@ class HolderBook:
     def learn_filled(self, holder: object) -> None:
         """A re-run showed growth in ``holder`` stop: at its present length it is full."""
         self._learn(holder)
+        known = self.known(holder)
+        if known is not None:
+            known.clears += 1
 
     def learn_leaking(self, holder: object, root: str) -> None:
         """``holder`` keeps the growth of the confirmed leak ``root``."""

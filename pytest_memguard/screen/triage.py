@@ -10,7 +10,8 @@ on the run itself by its holder:
 - modules the test imported, with everything they reach;
 - entries of a holder the session learned to be bounded (a cache declaring its bound,
   an ``lru_cache`` with a ``maxsize``), or learned to be full (a re-run showed it stop
-  growing) whose length did not grow;
+  growing) whose length did not grow, or that grows once per key (re-runs showed its
+  growth stop for several tests);
 - entries of a root already confirmed as leaking: its leak again when the root's
   length grew, a replacement when it did not.
 
@@ -172,7 +173,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     filled = book.filled()
     # Each filled holder on its own: one that grew explains nothing, and the walk from
     # the others does not pass through it.
-    grew_ids = frozenset(id(entry.holder) for entry in grown(filled))
+    grew_ids = frozenset(id(entry.holder) for entry in grown(filled) if not entry.keyed)
     steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
     in_filled = _reached(steady, young, explained, grew_ids) & ids
     if in_filled:
