@@ -210,3 +210,19 @@ def test_a_bounded_lru_cache_is_walked_only_after_a_miss() -> None:
     assert book.bounded()[0].may_hold_new()
     result = triage([made], _young(made), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -> None:
+    """A bounded dict cache adds its entries at the end: with the same length and newest
+    key as when the window opened, it took nothing young."""
+    cache: dict[str, list[str]] = {"a": ["a"]}
+    book = HolderBook()
+    book.learn_bounded(cache, "re._MAXCACHE=512")
+    book.note_lengths()
+    assert not book.bounded()[0].may_hold_new()
+    del cache["a"]
+    made = ["b"]
+    cache["b"] = made  # evicted the oldest, added one: the same length, a new key
+    assert book.bounded()[0].may_hold_new()
+    result = triage([made], _young(made), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)

@@ -61,6 +61,10 @@ class Learned:
     misses: int = -1
     #: How many suspects' re-runs showed this holder's growth stop.
     clears: int = 0
+    #: A bounded dict's length and newest key when the window opened (None: not a
+    #: dict, or an ``lru_cache``): a cache adds entries at the end, so with both the
+    #: same it took no new entry.
+    tail: tuple[int, int] | None = None
 
     @property
     def keyed(self) -> bool:
@@ -71,7 +75,19 @@ class Learned:
 
     def may_hold_new(self) -> bool:
         """Whether the holder may have taken an object made since the window opened."""
-        return self.misses < 0 or lru_misses(self.holder) != self.misses
+        if self.misses >= 0:
+            return lru_misses(self.holder) != self.misses
+        return self.tail is None or dict_tail(self.holder) != self.tail
+
+
+def dict_tail(holder: object) -> tuple[int, int] | None:
+    """A dict's length and the id of its newest key; None for anything else."""
+    if not isinstance(holder, dict):
+        return None
+    try:
+        return len(holder), id(next(reversed(holder.keys()), None))
+    except Exception:  # a dict changed by another thread meanwhile: no signature
+        return None
 
 
 class HolderBook:
@@ -132,14 +148,16 @@ class HolderBook:
         return learned if learned is not None and learned.holder is holder else None
 
     def note_lengths(self) -> None:
-        """Take each length-watched holder's present length, and each bounded
-        ``lru_cache``'s misses, as those the next run is compared with (called as a
-        window opens: O(holders), a few microseconds)."""
+        """Take each length-watched holder's present length, each bounded
+        ``lru_cache``'s misses and each bounded dict's tail, as those the next run is
+        compared with (called as a window opens: O(holders), a few microseconds)."""
         for entry in self._learned.values():
             if not entry.bound:
                 entry.length = sized_length(entry.holder)
             elif entry.bound.startswith(LRU_BOUND):
                 entry.misses = lru_misses(entry.holder)
+            else:
+                entry.tail = dict_tail(entry.holder)
 
 
 def contents(learned: list[Learned], avoid: frozenset[int] = frozenset()) -> list[object]:
