@@ -61,6 +61,8 @@ class Learned:
     misses: int = -1
     #: How many suspects' re-runs showed this holder's growth stop.
     clears: int = 0
+    #: How many screened runs' objects this filled holder explained.
+    hits: int = 0
     #: A bounded dict's length and newest key when the window opened (None: not a
     #: dict, or an ``lru_cache``): a cache adds entries at the end, so with both the
     #: same it took no new entry.

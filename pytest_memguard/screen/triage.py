@@ -139,6 +139,10 @@ def _reached(
     return young_reachable(contents(learned, avoid), young, set()) - skip
 
 
+def _most_hits(entry: Learned) -> int:
+    return -entry.hits
+
+
 def triage(retained: list[object], young: dict[int, object], book: HolderBook) -> Triage:
     """Sort ``retained`` (young objects the test left, pytest's already discounted) by
     holder; ``young`` maps the id of every young survivor to it."""
@@ -175,7 +179,16 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # the others does not pass through it.
     grew_ids = frozenset(id(entry.holder) for entry in grown(filled) if not entry.keyed)
     steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
-    in_filled = _reached(steady, young, explained, grew_ids) & ids
+    in_filled: set[int] = set()
+    # One holder at a time, those that explained most first: the run's objects usually
+    # hang from the holder that held the last test's, and the walk stops there.
+    for entry in sorted(steady, key=_most_hits):
+        reached = _reached([entry], young, explained, grew_ids) & ids
+        if reached:
+            entry.hits += 1
+            in_filled |= reached
+            if ids <= explained | in_filled:
+                break
     if in_filled:
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
