@@ -137,9 +137,10 @@ def retained_types(retained: list[object], top: int = 5) -> str:
     return ", ".join(f"{name} x {count}" for name, count in ranked)
 
 
-#: A traced run of allocation-heavy code is many times slower (hypothesis strategies
-#: several times, pyparsing's examples 25 times at 10 frames).
-TRACING_SLOWDOWN = 20.0
+#: A traced run of allocation-heavy code is many times slower: pyparsing's examples 25
+#: times at 10 frames, a hypothesis round trip of dateutil's about 50 times (a 0.25 s
+#: test took 25 s to explain at 20).
+TRACING_SLOWDOWN = 50.0
 #: What explaining one root may cost in traced runs, seconds.
 EXPLAIN_CAP_SECONDS = 10.0
 
