@@ -491,7 +491,9 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
     records = report.get("tests", [])
     session = report.get("session")
     flagged = {r["nodeid"]: r for r in records if r["verdict"] in FLAGGED_VERDICTS}
-    flagged_ids = set(flagged) | guard.leak_lines
+    # The JSON report names every flagged test in full; the terminal's LEAK lines cut
+    # long node ids, so they count only when the run wrote no report.
+    flagged_ids = set(flagged) if records else set(guard.leak_lines)
     verdicts: dict[str, int] = {}
     for r in records:
         verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
