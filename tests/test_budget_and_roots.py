@@ -211,3 +211,23 @@ def test_bounded_holders_that_hold_the_whole_net_growth_cover_a_replaced_object(
     finally:
         del bounded_cache[-3:]
         del _UNBOUNDED["limits"]
+
+
+class _Generated:
+    """A class a cache builds on a miss (as typing builds generic aliases)."""
+
+
+def test_a_weak_reference_to_what_a_bounded_holder_keeps_is_covered() -> None:
+    """typing's caches register weak references to the classes they hold, in an
+    unbounded dict: those keep nothing alive, and the bounded cache covers the growth."""
+    entry = _Generated()
+    ref = weakref.ref(entry)
+    _PER_THREAD._local.data.append(entry)
+    _UNBOUNDED["registry"] = ref
+    try:
+        holders = find_holders([entry, ref])
+        assert not holders.all_bounded
+        assert holders.cover([entry, ref], net_growth=2)
+    finally:
+        _PER_THREAD._local.data.remove(entry)
+        del _UNBOUNDED["registry"]

@@ -18,6 +18,7 @@ import collections
 import gc
 import sys
 import types
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
@@ -185,6 +186,15 @@ def _bound_above(holder: object, skip: set[int]) -> str | None:
     return None if bound is _HELD_FROM_C else bound
 
 
+def _weak_to(obj: object, reached: set[int], young: dict[int, object]) -> bool:
+    """Whether ``obj`` is a weak reference to a dead object, an old one or one of
+    ``reached``."""
+    if not issubclass(type(obj), weakref.ref):  # type(): a proxy's __class__ lies
+        return False
+    referent = obj()  # type: ignore[operator]
+    return referent is None or id(referent) in reached or id(referent) not in young
+
+
 @dataclass
 class Holders:
     """The direct holders of a group of objects, each with its bound if it has one."""
@@ -210,7 +220,14 @@ class Holders:
         if not bounded or net_growth <= 0:
             return False
         young = {id(obj): obj for obj in retained}
-        return len(young_reachable(gc.get_referents(*bounded), young)) >= net_growth
+        reached = young_reachable(gc.get_referents(*bounded), young)
+        # A weak reference keeps nothing alive: one to what the bounded holders keep (or
+        # to an older object) is theirs too (typing's caches register weak references
+        # to the classes they hold).
+        weak = [
+            obj for obj in retained if id(obj) not in reached and _weak_to(obj, reached, young)
+        ]
+        return len(reached) + len(weak) >= net_growth
 
     def unbounded(self) -> list[object]:
         return [holder for holder in self.holders if id(holder) not in self.bounds]
