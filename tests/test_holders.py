@@ -3,6 +3,11 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 
 from __future__ import annotations
 
+import gc
+
+import pytest
+
+from pytest_memguard.screen import holders
 from pytest_memguard.screen.holders import SharedHolders, through_pytest
 
 
@@ -36,3 +41,22 @@ def test_learning_shared_holders_skips_a_holder_of_data() -> None:
     seeds = list(shared.learn([big, small], remaining={id(small[0])}))
     assert len(seeds) < 10
     assert shared.known_seeds() == [small[0]]  # the holder of a survivor is remembered
+
+
+def test_learning_shared_holders_never_lists_a_big_holders_referents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The work, not only the seeds: a session fixture's list of 100,000 rows is
+    recognised as data by its length, before any of its referents is listed."""
+    listed: list[int] = []
+    get_referents = gc.get_referents
+
+    def counting_referents(*objs: object) -> list[object]:
+        referents = get_referents(*objs)
+        listed.append(len(referents))
+        return referents
+
+    monkeypatch.setattr(holders.gc, "get_referents", counting_referents)
+    big = [[n] for n in range(100_000)]
+    list(SharedHolders().learn([big, [["young"]]], remaining=set()))
+    assert sum(listed) < 10

@@ -224,9 +224,7 @@ class Holders:
         # A weak reference keeps nothing alive: one to what the bounded holders keep (or
         # to an older object) is theirs too (typing's caches register weak references
         # to the classes they hold).
-        weak = [
-            obj for obj in retained if id(obj) not in reached and _weak_to(obj, reached, young)
-        ]
+        weak = [obj for obj in retained if id(obj) not in reached and _weak_to(obj, reached, young)]
         return len(reached) + len(weak) >= net_growth
 
     def unbounded(self) -> list[object]:

@@ -169,6 +169,7 @@ def _containers(obj: object, depth: int = 1) -> Iterator[object]:
 _SHARED_MAX = 256
 #: A shared holder with more referents than this is data, not read.
 _SHARED_REFERENTS_MAX = 10_000
+_SIZED = (dict, *_CONTAINERS)
 
 
 class SharedHolders:
@@ -186,10 +187,14 @@ class SharedHolders:
         """Every holder and its referents; the holders reaching any of ``remaining``
         are remembered."""
         for holder in holders:
-            referents = gc.get_referents(holder)
             yield holder
+            # Data (a wider fixture's value), not pytest's bookkeeping: a container's
+            # length says so without listing a million referents first.
+            if type(holder) in _SIZED and len(holder) > _SHARED_REFERENTS_MAX:  # type: ignore[arg-type]
+                continue
+            referents = gc.get_referents(holder)
             if len(referents) > _SHARED_REFERENTS_MAX:
-                continue  # data (a wider fixture's value), not pytest's bookkeeping
+                continue
             yield from referents
             if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
                 continue
