@@ -27,11 +27,11 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(0.5) and not budget.allows(0.6)
 
 
-def test_learning_may_spend_half_the_budget_again() -> None:
+def test_learning_may_spend_a_quarter_more_than_the_budget() -> None:
     budget = ConfirmBudget(share=0.0, allowance=4.0)
     budget.spend(4.0)
     assert not budget.allows(0.1)
-    assert budget.allows(2.0, reserve=True) and not budget.allows(2.1, reserve=True)
+    assert budget.allows(1.0, reserve=True) and not budget.allows(1.1, reserve=True)
 
 
 def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
