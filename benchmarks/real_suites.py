@@ -491,8 +491,8 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
     records = report.get("tests", [])
     session = report.get("session")
     flagged = {r["nodeid"]: r for r in records if r["verdict"] in FLAGGED_VERDICTS}
-    # The JSON report names every flagged test in full; the terminal's LEAK lines cut
-    # long node ids, so they count only when the run wrote no report.
+    # The JSON report names every flagged test in full; the log's LEAK lines stop a node
+    # id at its first space, so they count only when the run wrote no report.
     flagged_ids = set(flagged) if records else set(guard.leak_lines)
     verdicts: dict[str, int] = {}
     for r in records:
@@ -502,8 +502,13 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
         for nid in set(plain.bad) | set(guard.bad)
         if guard.ran and plain.bad.get(nid) != guard.bad.get(nid)
     }
-    # Outcome changes a leak or over-limit verdict does not explain: plugin bugs.
-    other = {nid: c for nid, c in changed.items() if nid not in flagged_ids}
+    # Outcome changes a leak or over-limit verdict does not explain: plugin bugs. A node
+    # id read from the log stops at its first space (a parameter id with spaces).
+    other = {
+        nid: c
+        for nid, c in changed.items()
+        if nid not in flagged_ids and not any(full.startswith(nid) for full in flagged_ids)
+    }
     changed_memray = {
         nid
         for nid in set(plain.bad) | set(memray.bad)
