@@ -188,14 +188,14 @@ def test_a_confirmed_leak_held_by_a_known_root_keeps_its_figures() -> None:
     root = _root()
     decision = decide(replace(SUSPECT, same_root=root.key, root=root), LIMITS)
     assert decision.verdict == "leak" and decision.figures == SCREENED
-    assert decision.findings == ()
+    assert decision.findings == (root.finding,)  # as when the screen recognised it
 
 
 def test_repetitions_that_grew_only_a_known_root_are_that_roots_leak() -> None:
     root = _root()
     facts = replace(SUSPECT, same_root=root.key, root=root, root_added=(2, 160))
     decision = decide(facts, LIMITS)
-    assert decision.verdict == "leak" and decision.findings == ()
+    assert decision.verdict == "leak" and decision.findings == (root.finding,)
     assert decision.figures == replace(SCREENED, retained_objects=2, retained_bytes=160)
 
 

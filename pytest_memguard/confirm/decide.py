@@ -142,10 +142,7 @@ def _same_root(base: Decision, figures: Figures, facts: Facts) -> Decision:
         # must not depend on whether a leak was confirmed or recognised.
         objects, size = facts.root_added
         figures = replace(figures, retained_objects=objects, retained_bytes=size)
-    # A suspect found to grow a known root has never carried the root's finding in its
-    # record, unlike a run the screen recognised (kept as it was).
-    findings = () if facts.suspect else (root.finding,)
-    return Decision("leak", message, figures, findings, root)
+    return Decision("leak", message, figures, (root.finding,), root)
 
 
 def _warmup(base: Decision, why: str, findings: tuple[Finding, ...] = ()) -> Decision:
