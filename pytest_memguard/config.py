@@ -24,7 +24,14 @@ from pytest_memguard.figures import LIMITS, PARSERS
 from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
 from pytest_memguard.sentinels.registries import RegistryPath
-from pytest_memguard.units import parse_count, parse_duration, parse_percent, parse_size
+from pytest_memguard.units import (
+    format_duration,
+    format_size,
+    parse_count,
+    parse_duration,
+    parse_percent,
+    parse_size,
+)
 
 #: The limit keys: the public names of marker arguments, ``Limits`` fields and JSON keys.
 LIMIT_KEYS: tuple[str, ...] = tuple(name.name for name in LIMITS)
@@ -154,10 +161,34 @@ class _Option:
     metavar: str | None = None  # None: a store_true flag and a bool ini key
     parse: Callable[[Any], Any] | None = None
     ini_type: Literal["string", "bool", "args"] = "string"
+    #: How the default reads when its value does not say it (an empty list of switches).
+    default_text: str = ""
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def help_text(self) -> str:
+        """The help, with the default read from :class:`Limits` or :class:`Settings`."""
+        if self.metavar is None:  # a flag: off unless given
+            return self.help
+        return f"{self.help} (default: {self.default_text or _default_of(self)})"
+
+
+def _default_of(option: _Option) -> str:
+    """The default value of ``option``'s setting, written in its unit."""
+    source: object = Limits() if option.setting in Limits.__dataclass_fields__ else Settings()
+    value = getattr(source, option.setting)
+    if value is None:
+        return "off"
+    if option.metavar == "SIZE":
+        return format_size(value)
+    if option.metavar == "DURATION":
+        return format_duration(value)
+    if option.metavar == "PERCENT":
+        return f"{value * 100:g} percent"
+    return str(value)
 
 
 _OPTIONS: tuple[_Option, ...] = (
@@ -170,52 +201,49 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option(
         "memguard_retained",
         "retained",
-        "leak limit: bytes a test may leave alive after teardown, confirmed by repetition "
-        "(default: 0 B)",
+        "leak limit: bytes a test may leave alive after teardown, confirmed by repetition",
         "SIZE",
         parse_size,
     ),
     _Option(
         "memguard_retained_objects",
         "retained_objects",
-        "leak limit: objects a test may leave alive after teardown, confirmed by repetition "
-        "(default: 0)",
+        "leak limit: objects a test may leave alive after teardown, confirmed by repetition",
         "N",
         parse_count,
     ),
     _Option(
         "memguard_peak",
         "peak",
-        "limit on the tracemalloc peak during a test, such as '50 MiB'; turns tracing on "
-        "(default: off)",
+        "limit on the tracemalloc peak during a test, such as '50 MiB'; turns tracing on",
         "SIZE",
         parse_size,
     ),
     _Option(
         "memguard_rss_growth",
         "rss_growth",
-        "limit on resident memory growth over a test, such as '100 MB' (default: off)",
+        "limit on resident memory growth over a test, such as '100 MB'",
         "SIZE",
         parse_size,
     ),
     _Option(
         "memguard_gc_pause",
         "gc_pause",
-        "limit on the longest garbage collection during a test, such as '20 ms' (default: off)",
+        "limit on the longest garbage collection during a test, such as '20 ms'",
         "DURATION",
         parse_duration,
     ),
     _Option(
         "memguard_gc_collections",
         "gc_collections",
-        "limit on the number of garbage collections during a test (default: off)",
+        "limit on the number of garbage collections during a test",
         "N",
         parse_count,
     ),
     _Option(
         "memguard_repeat",
         "repeat",
-        "repetitions that confirm a suspected leak; 0 turns confirmation off (default: 3)",
+        "repetitions that confirm a suspected leak; 0 turns confirmation off",
         "N",
         parse_count,
     ),
@@ -228,28 +256,28 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option(
         "memguard_mode",
         "mode",
-        "fail: a memory verdict fails the test; warn: it is only reported (default: fail)",
+        "fail: a memory verdict fails the test; warn: it is only reported",
         "fail|warn",
         _parse_mode,
     ),
     _Option(
         "memguard_top",
         "top",
-        "number of tests in the terminal summary table (default: 10)",
+        "number of tests in the terminal summary table",
         "N",
         parse_count,
     ),
     _Option(
         "memguard_chains",
         "chains",
-        "retainer chains shown per finding (default: 3)",
+        "retainer chains shown per finding",
         "N",
         parse_count,
     ),
     _Option(
         "memguard_chain_timeout",
         "chain_timeout",
-        "time budget for finding the retainer chains of one test (default: 2 s)",
+        "time budget for finding the retainer chains of one test",
         "DURATION",
         parse_duration,
     ),
@@ -258,14 +286,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
         f"fixed {ALLOWANCE_SECONDS:g} s, as a percentage such as 10 percent; suspects beyond "
-        f"it are reported as unconfirmed (default: {DEFAULT_SHARE * 100:g} percent)",
+        "it are reported as unconfirmed",
         "PERCENT",
         parse_percent,
     ),
     _Option(
         "memguard_traceback",
         "traceback",
-        "allocation traceback frames kept per finding (default: 10)",
+        "allocation traceback frames kept per finding",
         "N",
         parse_count,
     ),
@@ -273,10 +301,11 @@ _OPTIONS: tuple[_Option, ...] = (
         "memguard_sentinels",
         "sentinels",
         "comma-separated switches for the leftover-resource sentinels: -NAME switches one "
-        "off, +NAME on again, such as '-socket,-atexit' (default: all on)",
+        "off, +NAME on again, such as '-socket,-atexit'",
         "LIST",
         sentinel_switches,
         ini_type="args",
+        default_text="all on",
     ),
     _Option(
         "memguard_known",
@@ -341,7 +370,11 @@ def add_options(parser: pytest.Parser) -> None:
     for option in _OPTIONS:
         if option.parse is None:
             group.addoption(
-                option.flag, action="store_true", default=None, dest=option.name, help=option.help
+                option.flag,
+                action="store_true",
+                default=None,
+                dest=option.name,
+                help=option.help_text,
             )
         else:
             group.addoption(
@@ -350,9 +383,9 @@ def add_options(parser: pytest.Parser) -> None:
                 type=_cli_type(option.parse),
                 default=None,
                 dest=option.name,
-                help=option.help,
+                help=option.help_text,
             )
-        parser.addini(option.name, option.help, type=option.ini_type, default=None)
+        parser.addini(option.name, option.help_text, type=option.ini_type, default=None)
     for name, _, help_text, _ in _SENTINEL_INI:
         parser.addini(name, help_text, type="linelist", default=[])
     parser.addini(
