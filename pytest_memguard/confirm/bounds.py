@@ -18,12 +18,11 @@ import collections
 import gc
 import sys
 import types
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from pytest_memguard.screen.heap import top_objects, young_reachable
+from pytest_memguard.screen.heap import is_weak_to_known, top_objects, young_reachable
 from pytest_memguard.screen.holderbook import LRU_BOUND
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
@@ -186,15 +185,6 @@ def _bound_above(holder: object, skip: set[int]) -> str | None:
     return None if bound is _HELD_FROM_C else bound
 
 
-def _weak_to(obj: object, reached: set[int], young: dict[int, object]) -> bool:
-    """Whether ``obj`` is a weak reference to a dead object, an old one or one of
-    ``reached``."""
-    if not issubclass(type(obj), weakref.ref):  # type(): a proxy's __class__ lies
-        return False
-    referent = obj()  # type: ignore[operator]
-    return referent is None or id(referent) in reached or id(referent) not in young
-
-
 @dataclass
 class Holders:
     """The direct holders of a group of objects, each with its bound if it has one."""
@@ -224,7 +214,11 @@ class Holders:
         # A weak reference keeps nothing alive: one to what the bounded holders keep (or
         # to an older object) is theirs too (typing's caches register weak references
         # to the classes they hold).
-        weak = [obj for obj in retained if id(obj) not in reached and _weak_to(obj, reached, young)]
+        weak = [
+            obj
+            for obj in retained
+            if id(obj) not in reached and is_weak_to_known(obj, young, reached)
+        ]
         return len(reached) + len(weak) >= net_growth
 
     def unbounded(self) -> list[object]:

@@ -15,6 +15,7 @@ import sys
 import time
 import tracemalloc
 import types
+import weakref
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -264,6 +265,16 @@ def young_reachable(
         referents = all_referents([young[key] for key in fresh])
         fresh = (young_ids & set(map(id, referents))) - reached
     return reached
+
+
+def is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
+    """Whether ``obj`` is a weak reference to a dead object, an old one (not in
+    ``young``) or one of ``known`` (ids): it keeps nothing the run made alive."""
+    # issubclass on the type: isinstance() would read a proxy's __class__.
+    if not issubclass(type(obj), weakref.ref):
+        return False
+    referent = obj()  # type: ignore[operator]
+    return referent is None or id(referent) not in young or id(referent) in known
 
 
 def all_referents(objects: list[object]) -> list[object]:

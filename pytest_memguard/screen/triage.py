@@ -25,12 +25,16 @@ from __future__ import annotations
 import gc
 import sys
 import types
-import weakref
 from dataclasses import dataclass, replace
 
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
-from pytest_memguard.screen.heap import shallow_bytes, top_objects, young_reachable
+from pytest_memguard.screen.heap import (
+    is_weak_to_known,
+    shallow_bytes,
+    top_objects,
+    young_reachable,
+)
 from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
 
 
@@ -62,18 +66,10 @@ class Triage:
         return [obj for obj in retained if id(obj) not in self.explained_ids]
 
 
-def _is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
-    # issubclass on the type: isinstance() would read a proxy's __class__.
-    if not issubclass(type(obj), weakref.ref):
-        return False
-    referent = obj()  # type: ignore[operator]
-    return referent is None or id(referent) not in young or id(referent) in known
-
-
 def _weak_to_known(retained: list[object], young: dict[int, object], known: set[int]) -> set[int]:
     """Weak references to old objects (or to ``known`` young ones) with their
     callbacks, and the sets holding nothing else."""
-    weak = [obj for obj in retained if _is_weak_to_known(obj, young, known)]
+    weak = [obj for obj in retained if is_weak_to_known(obj, young, known)]
     if not weak:
         return set()
     ids = {id(obj) for obj in weak}
