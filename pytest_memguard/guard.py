@@ -26,6 +26,7 @@ from pytest_memguard.confirm.decide import (
     entries,
     record_of,
 )
+from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.rules import (
     confirmed,
     is_suspect_run,
@@ -42,6 +43,7 @@ from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.triage import HELD_BY_BOUNDED
 from pytest_memguard.screen.window import (
     GuardedRun,
     Protocol,
@@ -158,6 +160,7 @@ class Guard:
         #: What guarding the current test has found so far.
         self._facts = Facts()
         self.shapes = ShapeLog()
+        self.lru_caches = LruCaches()
 
     def guard(
         self,
@@ -207,6 +210,8 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
+        if unexplained_growth(screen, limits):
+            self._held_by_lru_caches(screen)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -216,6 +221,18 @@ class Guard:
         if triage.roots:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
+
+    def _held_by_lru_caches(self, run: GuardedRun) -> None:
+        """Explain what bounded ``lru_cache`` wrappers hold of what the triage left, and
+        remember those wrappers: no search and no re-run for them."""
+        left = run.triage.unexplained_of(run.retained)
+        held = self.lru_caches.holding(left)
+        if not held.ids:
+            return
+        for wrapper, bound in held.wrappers:
+            self.runner.book.learn_bounded(wrapper, bound)
+        explained = [obj for obj in left if id(obj) in held.ids]
+        run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:
         """The run grew roots already confirmed: the first one's leak again, measured as

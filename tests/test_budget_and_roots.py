@@ -12,6 +12,7 @@ import weakref
 
 from pytest_memguard.confirm.bounds import find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.findings import Finding
@@ -86,6 +87,36 @@ def test_holders_of_an_lru_cache_result_are_bounded() -> None:
     holders = find_holders([entry])
     assert holders.all_bounded
     assert any("lru_cache(maxsize=4)" in bound for bound in holders.bounds.values())
+
+
+def _closure_cache(maxsize: int | None) -> functools._lru_cache_wrapper[list[object]]:
+    """An lru_cache reached from no module attribute, the way typing's ``_tp_cache``
+    keeps one per generic helper inside a closure."""
+    return functools.lru_cache(maxsize=maxsize)(lambda key: [key])
+
+
+def test_what_a_bounded_lru_cache_holds_is_found_by_listing_the_wrappers() -> None:
+    bounded, unbounded = _closure_cache(8), _closure_cache(None)
+    key, other = ("made", "by the test"), ("not", "cached")
+    result, unbounded_result = bounded(key), unbounded(other)
+    held = LruCaches().holding([key, result, unbounded_result, other, object()])
+    assert held.ids == {id(key), id(result)}
+    assert [wrapper for wrapper, _ in held.wrappers] == [bounded]
+    assert held.wrappers[0][1].startswith("lru_cache(maxsize=8)")
+
+
+def test_lru_caches_are_listed_again_only_after_imports() -> None:
+    caches = LruCaches()
+    caches.bounded()
+    caches.bounded()
+    assert caches.listings == 1
+    sys.modules["_memguard_test_import"] = types.ModuleType("_memguard_test_import")
+    try:
+        cached = _closure_cache(4)
+        assert cached in [wrapper for wrapper, _ in caches.bounded()]
+    finally:
+        del sys.modules["_memguard_test_import"]
+    assert caches.listings == 2
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:

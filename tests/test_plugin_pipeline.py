@@ -115,6 +115,44 @@ def test_a_fast_tests_holder_is_looked_up_once_its_shape_cleared(
     assert tests[-1]["message"] == "held by a cache filled earlier in the session"
 
 
+CLOSURE_LRU = """
+import functools
+
+import pytest
+
+def _tp_cache(func):
+    # The way typing keeps an lru_cache per helper: in a closure, no module attribute.
+    cached = functools.lru_cache(maxsize=64)(func)
+
+    def inner(*args):
+        return cached(*args)
+
+    return inner
+
+@_tp_cache
+def parametrize(*args):
+    return {"args": list(args)}
+
+@pytest.mark.parametrize("n", range(8))
+def test_parametrizes(n):
+    parametrize(("alias", n), (n, object()))
+"""
+
+
+def test_growth_in_a_bounded_lru_cache_is_warmup_without_a_search_or_rerun(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """An lru_cache with a maxsize declares its bound wherever it is reached from: what it
+    holds is warm-up on the screened run itself, however fast the tests are."""
+    pytester.makepyfile(test_closure_lru=CLOSURE_LRU)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=8)
+    tests = report["tests"]
+    assert [t["suspect"] for t in tests] == [False] * 8
+    assert {t["verdict"] for t in tests[1:]} == {"warmup"}
+    assert {t["message"] for t in tests[1:]} == {"held by a bounded cache"}
+
+
 ONE_ROOT = """
 import pytest
 

@@ -37,6 +37,9 @@ from pytest_memguard.screen.heap import (
 )
 from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
 
+#: Why growth under a declared bound is warm-up.
+HELD_BY_BOUNDED = "held by a bounded cache"
+
 
 @dataclass(frozen=True)
 class Triage:
@@ -64,6 +67,20 @@ class Triage:
     def unexplained_of(self, retained: list[object]) -> list[object]:
         """The objects of ``retained`` no rule explained."""
         return [obj for obj in retained if id(obj) not in self.explained_ids]
+
+    def explaining(self, objs: list[object], why: str) -> Triage:
+        """This triage with ``objs``, some of those it left unexplained, explained by
+        ``why`` (a rule that needs the heap unfrozen, applied after the window)."""
+        if not objs:
+            return self
+        return replace(
+            self,
+            explained=self.explained + len(objs),
+            unexplained=max(self.unexplained - len(objs), 0),
+            unexplained_bytes=max(self.unexplained_bytes - shallow_bytes(objs), 0),
+            why=tuple(dict.fromkeys((*self.why, why))),
+            explained_ids=self.explained_ids | {id(obj) for obj in objs},
+        )
 
 
 def _weak_to_known(retained: list[object], young: dict[int, object], known: set[int]) -> set[int]:
@@ -157,7 +174,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     bounded = _reached(fed, young, explained) & ids
     if bounded:
         explained |= bounded
-        why.append("held by a bounded cache")
+        why.append(HELD_BY_BOUNDED)
     roots: list[str] = []
     in_roots: set[int] = set()
     for entry in book.leaking():

@@ -1,0 +1,73 @@
+"""Bounded ``functools.lru_cache`` wrappers, listed instead of searched for.
+
+An ``lru_cache`` with a ``maxsize`` declares its bound wherever it is reached from: a
+module's function, a method, a closure (``typing`` keeps one per generic helper in
+``_tp_cache``). What it holds is warm-up. Finding the holder of a survivor costs a
+walk of the whole heap per object; listing the wrappers costs one pass over the heap,
+repeated only after imports (a new module may define new wrappers), and the walk down
+from them costs what they hold. Runs with the heap unfrozen, for a screened run whose
+learned holders left something unexplained.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import sys
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_memguard.confirm.bounds import own_bound
+from pytest_memguard.screen.heap import young_reachable
+
+#: The type of an ``lru_cache`` wrapper, without naming functools' private class.
+_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
+
+
+@dataclass
+class Held:
+    """The wrappers that hold some of the objects looked at, with their bounds, and the
+    ids of the objects they hold."""
+
+    wrappers: list[tuple[object, str]] = field(default_factory=list)
+    ids: set[int] = field(default_factory=set)
+
+
+class LruCaches:
+    """The session's bounded ``lru_cache`` wrappers, weakly referenced."""
+
+    def __init__(self) -> None:
+        self._wrappers: list[weakref.ref[Any]] = []
+        #: ``len(sys.modules)`` at the last listing; -1 before the first.
+        self._modules = -1
+        self.listings = 0
+
+    def bounded(self) -> list[tuple[object, str]]:
+        """Every bounded wrapper alive, with its bound; lists the heap again when
+        modules were imported since the last listing."""
+        if len(sys.modules) != self._modules:
+            self._modules = len(sys.modules)
+            self.listings += 1
+            self._wrappers = [weakref.ref(obj) for obj in gc.get_objects() if type(obj) is _WRAPPER]
+        found = []
+        for ref in self._wrappers:
+            wrapper = ref()
+            bound = own_bound(wrapper) if wrapper is not None else None
+            if bound is not None:
+                found.append((wrapper, bound))
+        return found
+
+    def holding(self, objs: list[object]) -> Held:
+        """The bounded wrappers that hold some of ``objs``, reached from a wrapper
+        through ``objs`` only (a cache's key, its result and what these made)."""
+        held = Held()
+        if not objs:
+            return held
+        members = {id(obj): obj for obj in objs}
+        for wrapper, bound in self.bounded():
+            before = len(held.ids)
+            young_reachable(gc.get_referents(wrapper), members, held.ids)
+            if len(held.ids) > before:
+                held.wrappers.append((wrapper, bound))
+        return held
