@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import inspect
 import sys
 import types
 from collections.abc import Iterable
@@ -99,10 +100,21 @@ def own_bound(holder: object) -> str | None:
         maxsize = cache_info().maxsize if callable(cache_info) else None
     except Exception:  # any object's attribute may fail to read
         return None
+    name = getattr(holder, "__qualname__", type(holder).__name__)
     if isinstance(maxsize, int):
-        name = getattr(holder, "__qualname__", type(holder).__name__)
         return f"{LRU_BOUND}maxsize={maxsize}) of {name}"
+    if callable(cache_info) and _takes_no_arguments(getattr(holder, "__wrapped__", None)):
+        # One key only, the empty call: ``functools.cache`` of a lazy getter.
+        return f"{LRU_BOUND}maxsize=None) of {name}, which takes no arguments"
     return declared_bound(holder)
+
+
+def _takes_no_arguments(func: object) -> bool:
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return False
+    variadic = code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+    return code.co_argcount == 0 and code.co_kwonlyargcount == 0 and not variadic
 
 
 def referrers(obj: object, skip: set[int]) -> list[object]:

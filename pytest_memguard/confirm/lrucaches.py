@@ -67,7 +67,14 @@ class LruCaches:
         members = {id(obj): obj for obj in objs}
         for wrapper, bound in self.bounded():
             before = len(held.ids)
-            young_reachable(gc.get_referents(wrapper), members, held.ids)
+            young_reachable(_entries(wrapper), members, held.ids)
             if len(held.ids) > before:
                 held.wrappers.append((wrapper, bound))
         return held
+
+
+def _entries(wrapper: object) -> list[object]:
+    """What ``wrapper`` refers to, and what its dicts hold: an unbounded cache keeps its
+    results in its cache dict, a bounded one refers to them from its linked list."""
+    referents = gc.get_referents(wrapper)
+    return referents + gc.get_referents(*(ref for ref in referents if type(ref) is dict))
