@@ -26,6 +26,7 @@ from pytest_memguard.confirm.decide import (
     entries,
     record_of,
 )
+from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.rules import (
     confirmed,
@@ -211,7 +212,7 @@ class Guard:
         self._ours = (screen, screen.retained)
         self._found = []
         if unexplained_growth(screen, limits):
-            self._held_by_lru_caches(screen)
+            self._explain_with_the_heap(screen)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -222,17 +223,22 @@ class Guard:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
 
-    def _held_by_lru_caches(self, run: GuardedRun) -> None:
-        """Explain what bounded ``lru_cache`` wrappers hold of what the triage left, and
-        remember those wrappers: no search and no re-run for them."""
+    def _explain_with_the_heap(self, run: GuardedRun) -> None:
+        """Explain what the triage left that two rules needing the whole heap (unfrozen,
+        after the window) tell without a search or a re-run: what bounded ``lru_cache``
+        wrappers hold (those wrappers are remembered), then dicts made on first access
+        to older objects."""
         left = run.triage.unexplained_of(run.retained)
         held = self.lru_caches.holding(left)
-        if not held.ids:
-            return
         for wrapper, bound in held.wrappers:
             self.runner.book.learn_bounded(wrapper, bound)
-        explained = [obj for obj in left if id(obj) in held.ids]
-        run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
+        if held.ids:
+            explained = [obj for obj in left if id(obj) in held.ids]
+            run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
+            left = [obj for obj in left if id(obj) not in held.ids]
+        retained = {id(obj) for obj in run.retained}
+        lazy = materialized(left, retained, {id(left), id(run.retained)})
+        run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:
         """The run grew roots already confirmed: the first one's leak again, measured as

@@ -12,6 +12,7 @@ import weakref
 
 from pytest_memguard.confirm.bounds import find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.lazy import materialized
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import RootBook, session_summary
@@ -103,6 +104,52 @@ def test_what_a_bounded_lru_cache_holds_is_found_by_listing_the_wrappers() -> No
     assert held.ids == {id(key), id(result)}
     assert [wrapper for wrapper, _ in held.wrappers] == [bounded]
     assert held.wrappers[0][1].startswith("lru_cache(maxsize=8)")
+
+
+def test_an_unbounded_cache_of_a_function_without_arguments_holds_one_entry() -> None:
+    @functools.cache
+    def settings() -> dict[str, object]:
+        return {"made": object()}
+
+    @functools.cache
+    def lookup(key: object) -> dict[str, object]:
+        return {"made": key}
+
+    made, looked_up = settings(), lookup(("key",))
+    held = LruCaches().holding([made, looked_up])
+    assert held.ids == {id(made)}
+    assert held.wrappers[0][1].endswith("settings, which takes no arguments")
+
+
+class _Plain:
+    pass
+
+
+def _materialized(left: list[object], retained: frozenset[int] = frozenset()) -> list[object]:
+    return materialized(left, set(retained), ignore={id(left)})
+
+
+def test_dicts_made_on_first_access_to_older_objects_are_told_apart() -> None:
+    def handler(ctx: int, name: str) -> None: ...
+
+    owner = _Plain()
+    owner.value = 1  # type: ignore[attr-defined]
+    annotations, attributes = handler.__annotations__, vars(owner)
+    assert _materialized([annotations]) == [annotations]
+    # 3.13 no longer lists an instance's inline dict among its referents.
+    if sys.version_info < (3, 13):
+        assert _materialized([annotations, attributes]) == [annotations, attributes]
+    # An owner made by the run itself, or a second holder, is no first access.
+    assert _materialized([annotations], {id(handler)}) == []
+    _HOLDERS.append(annotations)
+    try:
+        assert _materialized([annotations]) == []
+    finally:
+        _HOLDERS.clear()
+    assert _materialized([annotations, [1]]) == []
+
+
+_HOLDERS: list[object] = []
 
 
 def test_lru_caches_are_listed_again_only_after_imports() -> None:

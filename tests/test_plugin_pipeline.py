@@ -153,6 +153,37 @@ def test_growth_in_a_bounded_lru_cache_is_warmup_without_a_search_or_rerun(
     assert {t["message"] for t in tests[1:]} == {"held by a bounded cache"}
 
 
+ANNOTATED = """
+import inspect
+
+import pytest
+
+class Context: ...
+
+def one(ctx: Context) -> str: ...
+def two(ctx: Context, count: int = 1) -> None: ...
+def three(*contexts: Context) -> list: ...
+
+@pytest.mark.parametrize("command", [one, two, three])
+def test_reads_a_signature(command):
+    assert inspect.signature(command).parameters
+"""
+
+
+def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Reading ``__annotations__`` makes a function's dict once: no suspect."""
+    pytester.makepyfile(test_annotated=ANNOTATED)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    tests = report["tests"]
+    assert [t["suspect"] for t in tests] == [False] * 3
+    assert {t["message"] for t in tests[1:]} == {
+        "a dict made on first access to an older object (__annotations__, __dict__)"
+    }
+
+
 ONE_ROOT = """
 import pytest
 
