@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from pytest_memguard.screen.heap import RssProbe, without_running_frames
+from pytest_memguard.screen.heap import RssProbe, top_objects, without_running_frames
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
@@ -34,3 +34,22 @@ def test_frames_of_running_functions_are_not_the_tests() -> None:
     assert without_running_frames([running, kept, value]) == [kept, value]
     no_frames: list[object] = [value]
     assert without_running_frames(no_frames) is no_frames
+
+
+class _SelfBinding:
+    """A cache that binds its own methods, as pyparsing's ``_FifoCache`` does: a cycle."""
+
+    def __init__(self) -> None:
+        self.get = self.lookup
+
+    def lookup(self) -> None: ...
+
+
+def test_a_cycle_no_other_object_reaches_has_its_first_object_as_top() -> None:
+    tree = {"leaf": [1]}
+    cache = _SelfBinding()
+    objs: list[object] = [tree, tree["leaf"], cache, vars(cache), cache.get]
+    tops = top_objects(objs)
+    assert tops[0] is tree
+    assert tops[1] is cache
+    assert len(tops) == 2

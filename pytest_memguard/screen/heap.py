@@ -297,12 +297,22 @@ def _instance_dicts(objects: list[object]) -> list[object]:
 
 
 def top_objects(objs: list[object]) -> list[object]:
-    """The objects of ``objs`` no other one of them refers to: where a group hangs."""
+    """Where the groups of ``objs`` hang: the objects no other one of them refers to,
+    and for a group that is a cycle reached from none of these (a cache whose bound
+    methods refer back to it), its first object in ``objs``, the first made when
+    ``objs`` is in creation order."""
     if not objs:
         return []
-    ids = {id(obj) for obj in objs}
-    inner = {id(ref) for ref in gc.get_referents(*objs) if id(ref) in ids}
-    return [obj for obj in objs if id(obj) not in inner]
+    members = {id(obj): obj for obj in objs}
+    inner = {id(ref) for ref in all_referents(objs) if id(ref) in members}
+    tops = [obj for obj in objs if id(obj) not in inner]
+    reached = young_reachable(tops, members)
+    if len(reached) < len(members):
+        for obj in objs:
+            if id(obj) not in reached:
+                tops.append(obj)
+                young_reachable([obj], members, reached)
+    return tops
 
 
 def shallow_bytes(objects: Iterable[object]) -> int:
