@@ -271,7 +271,7 @@ class Guard:
             holders = self._find(unexplained, ())
             # A search costs O(heap): it is confirmation time, charged like a re-run.
             self._note(confirm_seconds=self._search_times[-1])
-            self.budget.spend(self._search_times[-1])
+            self.budget.spend(self._search_times[-1], reserve=learning)
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(holders)
             return None
@@ -292,7 +292,7 @@ class Guard:
         finally:
             spent = time.perf_counter() - started
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
-            self.budget.spend(spent)
+            self.budget.spend(spent, reserve=learning)
         self._note(repetitions=tuple(run.figures for run in evidence))
         grew, why = confirmed(evidence, times, limits)
         if not grew:

@@ -10,7 +10,9 @@ import threading
 import types
 import weakref
 
-from pytest_memguard.confirm.bounds import find_holders, module_constant_bound
+import pytest
+
+from pytest_memguard.confirm.bounds import FIND_SEARCHES, find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.confirm.lazy import materialized
 from pytest_memguard.confirm.lrucaches import LruCaches
@@ -34,6 +36,15 @@ def test_learning_may_spend_a_quarter_more_than_the_budget() -> None:
     budget.spend(4.0)
     assert not budget.allows(0.1)
     assert budget.allows(1.0, reserve=True) and not budget.allows(1.1, reserve=True)
+
+
+def test_confirmations_that_overran_the_budget_leave_the_reserve_whole() -> None:
+    budget = ConfirmBudget(share=0.0, allowance=4.0)
+    budget.spend(6.0)  # a re-run took longer than it was expected to
+    assert not budget.allows(0.1)
+    assert budget.allows(1.0, reserve=True)
+    budget.spend(0.6, reserve=True)
+    assert budget.allows(0.4, reserve=True) and not budget.allows(0.5, reserve=True)
 
 
 def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
@@ -164,6 +175,38 @@ def test_lru_caches_are_listed_again_only_after_imports() -> None:
     finally:
         del sys.modules["_memguard_test_import"]
     assert caches.listings == 2
+
+
+class _Element:
+    def __init__(self) -> None:
+        self.white_chars = {" "}
+
+
+_ELEMENTS = [_Element() for _ in range(16)]
+
+
+def test_the_climbs_above_many_holders_share_one_number_of_searches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A setting replaced in every instance of a class (pyparsing's whitespace) has one
+    holder per instance: their climbs must not cost a pass over the heap each."""
+    searches = []
+    referrers = gc.get_referrers
+
+    def counting(*objs: object) -> list[object]:
+        searches.append(len(objs))
+        return referrers(*objs)
+
+    replaced = []
+    for element in _ELEMENTS:
+        element.white_chars = {"\t"}
+        replaced.append(element.white_chars)
+    monkeypatch.setattr(gc, "get_referrers", counting)
+    holders = find_holders(replaced)
+    monkeypatch.undo()
+    assert len(holders.holders) == len(_ELEMENTS)
+    assert not holders.bounds
+    assert len(searches) <= 1 + FIND_SEARCHES
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:

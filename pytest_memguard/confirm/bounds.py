@@ -148,9 +148,10 @@ def _c_module_state(holder: object, above: list[object]) -> str | None:
 class _Climb:
     """One search for a bound above a holder, within the step and search budgets."""
 
-    def __init__(self, skip: set[int]) -> None:
+    def __init__(self, skip: set[int], searches: int) -> None:
         self.skip = skip
         self.searches = 0
+        self.limit = searches
 
     def bound_of(self, holder: object, steps: int) -> str | None:
         own = own_bound(holder)
@@ -158,7 +159,7 @@ class _Climb:
             return own
         if steps == 0 or isinstance(holder, (type, types.ModuleType)):
             return None
-        if self.searches >= CLIMB_SEARCHES:
+        if self.searches >= self.limit:
             return None
         self.searches += 1
         above = referrers(holder, self.skip)
@@ -189,12 +190,14 @@ class _Climb:
         return ", ".join(sorted(found))
 
 
-def _bound_above(holder: object, skip: set[int]) -> str | None:
+def _bound_above(holder: object, skip: set[int], searches: int) -> tuple[str | None, int]:
     """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
-    on itself or on every object above it within :data:`CLIMB_STEPS`; else None.
-    ``skip`` holds the ids of the caller's own containers, never holders."""
-    bound = _Climb(skip).bound_of(holder, CLIMB_STEPS)
-    return None if bound is _HELD_FROM_C else bound
+    on itself or on every object above it within :data:`CLIMB_STEPS` and ``searches``
+    referrer searches; else None. Returns the bound and the searches it took. ``skip``
+    holds the ids of the caller's own containers, never holders."""
+    climb = _Climb(skip, searches)
+    bound = climb.bound_of(holder, CLIMB_STEPS)
+    return (None if bound is _HELD_FROM_C else bound), climb.searches
 
 
 @dataclass
@@ -268,6 +271,10 @@ def _storage_below(top: object, members: set[int]) -> list[object]:
 
 #: Holders whose bound is looked for at most; past them a group counts as unbounded.
 MAX_HOLDERS = 16
+#: Referrer searches the climbs above all the holders of one group may cost: each is a
+#: pass over the heap, and a group held by many objects (a setting replaced in every
+#: instance of a class) must not cost one climb each.
+FIND_SEARCHES = 24
 
 
 def find_holders(
@@ -295,12 +302,14 @@ def find_holders(
         if id(ref) not in skip and not isinstance(ref, (types.FrameType, tuple))
     ]
     skip.add(id(direct))  # the list of holders is no holder of theirs
+    searches = FIND_SEARCHES
     for holder in direct:
-        if len(found.holders) >= MAX_HOLDERS:
-            found.holders.append(holder)  # counted, not climbed: unbounded
-            continue
         found.holders.append(holder)
-        bound = _bound_above(holder, set(skip))
+        if len(found.holders) > MAX_HOLDERS:
+            continue  # counted, not climbed: unbounded
+        # Past the searches, a holder's own bound is still read; none above it.
+        bound, used = _bound_above(holder, set(skip), min(CLIMB_SEARCHES, searches))
+        searches -= used
         if bound is None:
             continue
         found.bounds[id(holder)] = bound

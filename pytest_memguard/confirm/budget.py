@@ -7,10 +7,11 @@ repetition would not fit is reported as ``unconfirmed``: shown, saved, never fai
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
 
-Learning has a reserve on top, a quarter of the budget: a fast suspect whose shape of
-growth came before may use it (see :mod:`~pytest_memguard.confirm.shapes`), so the
-holder that explains a long run of later tests is still learned once the re-runs of
-earlier suspects spent the budget.
+Learning has a reserve on top, a quarter of the budget, charged apart from it: a fast
+suspect whose shape of growth came before may use it (see
+:mod:`~pytest_memguard.confirm.shapes`), so the holder that explains a long run of later
+tests is still learned once the re-runs of earlier suspects spent, or overran, the
+budget.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ConfirmBudget:
     allowance: float = ALLOWANCE_SECONDS
     screened_seconds: float = 0.0
     spent_seconds: float = 0.0
+    reserve_spent: float = 0.0
 
     def screened(self, seconds: float) -> None:
         """Count a screened run: the suite's own time the share is taken of."""
@@ -46,11 +48,20 @@ class ConfirmBudget:
     def left(self) -> float:
         return self.total - self.spent_seconds
 
+    @property
+    def reserve_left(self) -> float:
+        return RESERVE_SHARE * self.total - self.reserve_spent
+
     def allows(self, seconds: float, reserve: bool = False) -> bool:
         """Whether a re-run expected to take ``seconds`` still fits, in the reserve too
         when ``reserve`` (learning a holder)."""
-        extra = RESERVE_SHARE * self.total if reserve else 0.0
-        return seconds <= self.left + extra
+        return seconds <= self.left or (reserve and seconds <= self.reserve_left)
 
-    def spend(self, seconds: float) -> None:
-        self.spent_seconds += max(seconds, 0.0)
+    def spend(self, seconds: float, reserve: bool = False) -> None:
+        """Charge ``seconds`` to the budget, or to the reserve when ``reserve`` and the
+        budget has no room: confirmations that overran it leave the reserve whole."""
+        seconds = max(seconds, 0.0)
+        if reserve and seconds > self.left:
+            self.reserve_spent += seconds
+        else:
+            self.spent_seconds += seconds
