@@ -394,14 +394,18 @@ class Guard:
             return None
         started = time.perf_counter()
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
-        # are warm-up); a confirmed leak runs once more, traced, to name allocation
-        # sites, unless that run would take longer than the cap.
+        # are warm-up); a confirmed leak runs twice more, the second run traced, to name
+        # allocation sites, unless that run would take longer than the cap.
         traced = len(evidence) > 1 and worth_tracing(last.cpu_seconds)
         try:
-            with self.runner.tracing(traced, self.settings.traceback):
+            with self.runner.tracing(traced, self.settings.traceback) as start_tracing:
                 if traced:
                     again = self.runner.repeat(
-                        item, times=1, keep_going=lambda run: False, sentinels=self.sentinels
+                        item,
+                        times=1,
+                        keep_going=lambda run: False,
+                        sentinels=self.sentinels,
+                        primed=start_tracing,
                     )
                     last = again[-1] if again else last
                 self._explain(last, evidence)

@@ -6,7 +6,9 @@ freezes the GC and re-runs suspects, which must not happen inside this interpret
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import textwrap
 
 import pytest
@@ -474,3 +476,34 @@ def test_objects_replaced_on_every_run_are_not_explained_as_the_leak(pytester, r
     (finding,) = test["findings"]
     assert finding["chain_text"].startswith("test_mixed.HISTORY[")
     result.stdout.fnmatch_lines(["  growing-container: 1 dict object * by test_mixed.HISTORY*"])
+
+
+def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest):
+    """Tracing slows every allocation: the screen, the repetitions and the run that
+    primes the traced one run untraced; one repetition of a confirmed leak is traced,
+    and its finding names where the leak was allocated."""
+    pytester.makepyfile(
+        test_traced="""
+        import tracemalloc
+
+        TRACED = []
+        HISTORY = []
+
+        def test_leaks():
+            TRACED.append(tracemalloc.is_tracing())
+            HISTORY.append({"run": [len(HISTORY)]})
+
+        def test_report_tracing():
+            print("TRACED", TRACED)
+        """
+    )
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-s", "-p", "no:randomly")
+
+    result.assert_outcomes(failed=1, passed=1)
+    printed = re.search(r"TRACED (\[.*?\])", result.stdout.str())
+    assert printed is not None
+    flags = ast.literal_eval(printed.group(1))
+    assert flags[-1] is True and not any(flags[:-1]), flags
+    (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")

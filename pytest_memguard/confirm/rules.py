@@ -141,14 +141,14 @@ def retained_types(retained: list[object], top: int = 5) -> str:
 #: times at 10 frames, a hypothesis round trip of dateutil's about 50 times, an h2
 #: hypothesis test about 80 times (0.09 s of CPU, 14.5 s to explain at 50).
 TRACING_SLOWDOWN = 100.0
-#: What explaining one root may cost in traced runs, seconds.
-EXPLAIN_CAP_SECONDS = 10.0
+#: What explaining one root may cost in its traced run, seconds.
+EXPLAIN_CAP_SECONDS = 5.0
 
 
 def worth_tracing(cpu_seconds: float) -> bool:
     """Whether a confirmed leak whose runs take ``cpu_seconds`` of CPU is run again
-    traced (a priming run and a repetition) to name allocation sites: not when that, at
-    :data:`TRACING_SLOWDOWN`, would pass :data:`EXPLAIN_CAP_SECONDS` (tracing slows work,
-    not waits); it is then explained from its last untraced repetition (chains, no
-    allocation sites)."""
-    return 2 * cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
+    traced (a priming run, untraced, and a traced repetition) to name allocation sites:
+    not when that, at :data:`TRACING_SLOWDOWN`, would pass
+    :data:`EXPLAIN_CAP_SECONDS` (tracing slows work, not waits); it is then explained
+    from its last untraced repetition (chains, no allocation sites)."""
+    return cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS

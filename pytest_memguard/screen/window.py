@@ -201,13 +201,23 @@ class WindowRunner:
         return ids | self.book.own_ids()
 
     @contextmanager
-    def tracing(self, trace: bool, depth: int) -> Iterator[None]:
-        """Trace allocations inside the block, unless something else already traces."""
-        started = trace and not tracemalloc.is_tracing()
-        if started:
-            tracemalloc.start(depth)
+    def tracing(self, trace: bool, depth: int) -> Iterator[Callable[[], None]]:
+        """A block where allocations are traced from when the callable it gives is
+        called to its end, if ``trace`` and nothing else already traces."""
+        started = False
+
+        def start() -> None:
+            nonlocal started
+            if trace and not tracemalloc.is_tracing():
+                tracemalloc.start(depth)
+                # Objects reused from a free list filled before tracing have no trace:
+                # a full collection empties the free lists (cheap in a window: the old
+                # heap is frozen).
+                gc.collect()
+                started = True
+
         try:
-            yield
+            yield start
         finally:
             if started:
                 tracemalloc.stop()
@@ -241,7 +251,8 @@ class WindowRunner:
         run it several times, and the window then holds all of its attempts.
         """
         keep_example_globals(item)
-        with self.tracing(trace, trace_depth), self._window(item.nodeid):
+        with self.tracing(trace, trace_depth) as start_tracing, self._window(item.nodeid):
+            start_tracing()
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
             run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol)
         return run
@@ -254,8 +265,10 @@ class WindowRunner:
         keep_going: Callable[[GuardedRun], bool],
         sentinels: SentinelHooks | None = None,
         prime: bool = True,
+        primed: Callable[[], None] = lambda: None,
     ) -> list[GuardedRun]:
-        """Up to ``times`` repetitions in one window, after a priming run if ``prime``.
+        """Up to ``times`` repetitions in one window, after a priming run if ``prime``;
+        ``primed`` is called between the two (to start tracing only the repetitions).
 
         Each repetition's figures are what it added to the survivors of the previous
         one; ``keep_going`` sees every repetition and can stop early. Without ``prime``
@@ -263,16 +276,18 @@ class WindowRunner:
         repetition's survivors are all its own, since what the screen left is old heap
         by then. Like the screen, repetitions tear down only to the item's parent, so
         module-, class- and session-scoped fixtures stay alive between them. Run it
-        inside ``tracing()`` to learn where the retained objects were allocated.
+        inside ``tracing()``, started by ``primed``, to learn where the retained objects
+        were allocated.
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
         with _reports_not_logged(item.session), self._window(item.nodeid):
             previous: _Previous | None = None
             if prime:
-                primed, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
-                previous.tops = _tops(primed.retained)
-                del primed  # the plugin's own bookkeeping: gone before the repetitions count
+                first, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+                previous.tops = _tops(first.retained)
+                del first  # the plugin's own bookkeeping: gone before the repetitions count
+                primed()
             for _ in range(times):
                 if runs:
                     runs[-1].release()
