@@ -624,6 +624,29 @@ def test_only_the_first_groups_get_chains(app: Any) -> None:
     assert all(finding.kind == "growing-container" for finding in findings)
 
 
+def test_the_chains_of_several_groups_are_searched_in_the_same_passes(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each level of a search is a pass over the heap: three groups as deep as one cost
+    the passes of one."""
+    passes = []
+    referrers = gc.get_referrers
+
+    def counting(*objs: object) -> list[object]:
+        passes.append(len(objs))
+        return referrers(*objs)
+
+    app.Registry.items.append(app.Token())
+    app.BY_KEY["k"] = [app.Key()]
+    app.LISTENERS.append(app.Payload(3))
+    retained = [app.Registry.items[0], app.BY_KEY["k"], app.BY_KEY["k"][0], app.LISTENERS[0]]
+    monkeypatch.setattr(gc, "get_referrers", counting)
+    findings = explain(retained, chains=3)
+    monkeypatch.undo()
+    assert len(findings) == 3 and all(finding.retainer_chain for finding in findings)
+    assert len(passes) <= 4, passes
+
+
 @pytest.fixture
 def tracing() -> Iterator[None]:
     started = not tracemalloc.is_tracing()

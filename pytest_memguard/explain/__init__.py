@@ -7,7 +7,8 @@ one :class:`~pytest_memguard.findings.Finding` per group, largest first (warm-up
 - :mod:`.sizes` weighs each group (deep size, shared objects once);
 - :mod:`.sites` reads allocation sites from tracemalloc;
 - :mod:`.roots` lists what a chain may start from (modules, classes, threads, holders);
-- :mod:`.chains` searches a path of references from a root to each of the first groups,
+- :mod:`.chains` searches a path of references from a root to each of the first groups
+  (all of them in the same passes over the heap),
   going through :mod:`.detours` (weak tables, contexts) only when nothing else leads out;
 - :mod:`.naming` writes that path the way code reads it;
 - :mod:`.classify` names the kind of leak and the advice, telling code someone
@@ -22,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 
 from pytest_memguard.explain import classify
-from pytest_memguard.explain.chains import Context, Search
+from pytest_memguard.explain.chains import Context, Result, search_all
 from pytest_memguard.explain.graph import Graph, Group, build_graph, find_holders, groups_of
 from pytest_memguard.explain.naming import render
 from pytest_memguard.explain.roots import Roots
@@ -67,8 +68,17 @@ def explain(
     if chains > 0 and groups:
         context = Context(Roots.collect(), ignore, holders, time.monotonic() + timeout, timeout)
         ignore.update(context.roots.container_ids())
+    searched = [
+        rank for rank, group in enumerate(groups[:chains]) if not group.subgraphs[0].isolated
+    ]
+    results: dict[int, Result] = {}
+    if context is not None and searched:
+        starts = [groups[rank].subgraphs[0].starts[:_MAX_STARTS] for rank in searched]
+        results = dict(zip(searched, search_all(context, graph.objs, starts), strict=True))
     findings = [
-        _explain_group(graph, group, context if rank < chains else None, traceback_depth)
+        _explain_group(
+            graph, group, context if rank < chains else None, results.get(rank), traceback_depth
+        )
         for rank, group in enumerate(groups)
     ]
     # The leak before what is not one: a report shows the first finding first.
@@ -76,12 +86,13 @@ def explain(
 
 
 def _explain_group(
-    graph: Graph, group: Group, context: Context | None, traceback_depth: int
+    graph: Graph,
+    group: Group,
+    context: Context | None,
+    result: Result | None,
+    traceback_depth: int,
 ) -> Finding:
     sub = group.subgraphs[0]
-    result = None
-    if context is not None and not sub.isolated:
-        result = Search(context).run(graph.objs, sub.starts[:_MAX_STARTS])
     isolated = sub.isolated or (
         result is not None and sub.rootless and result.status == "exhausted"
     )

@@ -1,11 +1,11 @@
-"""The chain search: a shortest path of references from a root to a retained group.
+"""The chain search: a shortest path of references from a root to each retained group.
 
-A breadth-first search backwards over ``gc.get_referrers`` from the group's starts
-stops at the first level that reaches a root (:mod:`pytest_memguard.explain.roots`),
-bounded in depth and in time. Each level is one pass over the heap per batch of
-objects (the heap must not be frozen: ``gc.get_referrers`` does not see frozen
-objects), so chains found near a root are cheap whatever the heap size; the time
-budget stops the rest.
+A breadth-first search backwards over ``gc.get_referrers`` from a group's starts stops
+at the first level that reaches a root (:mod:`pytest_memguard.explain.roots`), bounded
+in depth and in time. Each level is one pass over the heap per batch of objects (the
+heap must not be frozen: ``gc.get_referrers`` does not see frozen objects), shared by
+the searches of all the groups explained together, so chains found near a root are
+cheap whatever the heap size and the number of groups; the time budget stops the rest.
 """
 
 from __future__ import annotations
@@ -61,62 +61,148 @@ def _stack_frame_ids() -> set[int]:
     return ids
 
 
+def search_all(context: Context, objs: list[object], starts: list[list[int]]) -> list[Result]:
+    """Search from ``objs[at]`` for each ``at`` of each list of ``starts``: one search per
+    list, one result each.
+
+    The searches go level by level together, so each level of all of them is one pass
+    over the heap per batch of objects, however many groups are searched.
+    """
+    searches = [Search(context, objs, group) for group in starts]
+    while True:
+        work = [(search, at) for search in searches for at in search.next_level()]
+        if not work:
+            return [search.outcome() for search in searches]
+        for first in range(0, len(work), _BATCH):
+            if time.monotonic() >= context.deadline:
+                for search in searches:
+                    search.time_out()
+                return [search.outcome() for search in searches]
+            _expand(context, searches, work[first : first + _BATCH])
+
+
+def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, int]]) -> None:
+    """One pass over the heap for the referrers of the nodes in ``chunk``, each handed
+    to the searches whose nodes it refers to."""
+    positions: dict[int, list[tuple[Search, int]]] = {}
+    for search, at in chunk:
+        positions.setdefault(id(search.nodes[at]), []).append((search, at))
+    # A tuple is passed on as the call's argument tuple itself, which 3.13 reports as a
+    # referrer (earlier versions skip it): skipping ``batch`` covers both.
+    batch = tuple(search.nodes[at] for search, at in chunk)
+    skip = _stack_frame_ids() | {id(search.nodes) for search in searches}
+    single = next(iter(positions.values())) if len(positions) == 1 else None
+    for referrer in gc.get_referrers(*batch):
+        ident = id(referrer)
+        if (
+            ident in skip
+            or ident in context.ignore
+            or referrer is batch
+            or is_plugin_frame(referrer)
+        ):
+            continue
+        parents: dict[Search, int] = {}
+        # -1 when another thread dropped the reference since gc.get_referrers saw it.
+        for search, at in single or _referred(referrer, positions):
+            parents.setdefault(search, at)
+        for search, parent in parents.items():
+            search.take(referrer, parent)
+
+
+def _referred(
+    referrer: object, positions: Mapping[int, list[tuple[Search, int]]]
+) -> list[tuple[Search, int]]:
+    """The nodes among ``positions`` that ``referrer`` refers to."""
+    return [node for ref in gc.get_referents(referrer) for node in positions.get(id(ref), ())]
+
+
 class Search:
     """Breadth-first search from retained objects back to a root over ``gc.get_referrers``.
 
     Nodes live in one list and are otherwise referred to by index, so the search's own
     bookkeeping holds no object the next ``gc.get_referrers`` call could report.
+    Detours (:mod:`~pytest_memguard.explain.detours`) are followed only once no other
+    way is left, and a root in ``sys`` is kept in reserve while the search goes on, a
+    few references further at most, for a module, a class, a thread or a holder.
     """
 
-    __slots__ = ("context", "depths", "index", "nodes", "parents")
+    __slots__ = (
+        "context",
+        "depths",
+        "detours",
+        "found",
+        "frontier",
+        "index",
+        "nodes",
+        "parents",
+        "reserve",
+        "result",
+    )
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, objs: list[object], starts: list[int]) -> None:
         self.context = context
         self.nodes: list[object] = []
         self.parents: list[int] = []
         self.depths: list[int] = []
         self.index: dict[int, int] = {}
-
-    def run(self, objs: list[object], starts: list[int]) -> Result:
-        """Search from ``objs[at]`` for each ``at`` of ``starts``.
-
-        Detours (:mod:`~pytest_memguard.explain.detours`) are followed only once no
-        other way is left, and a root in ``sys`` is kept in reserve while the search
-        goes on, a few references further at most, for a module, a class, a thread or a
-        holder.
-        """
-        found: list[tuple[int, int]] = []
-        reserve: list[tuple[int, int]] = []
-        frontier = [
-            at
-            for at in [self._add(objs[start], -1) for start in starts]
-            if self._found(at, found, reserve)
+        self.found: list[tuple[int, int]] = []
+        self.reserve: list[tuple[int, int]] = []
+        self.detours: list[int] = []
+        self.result: Result | None = None
+        self.frontier = [
+            at for at in [self._add(objs[start], -1) for start in starts] if self._found(at)
         ]
-        detours: list[int] = []
-        while frontier and not found:
-            depth = self.depths[frontier[0]]
-            if depth >= MAX_DEPTH or (reserve and depth > self.depths[reserve[0][1]] + _SLACK):
-                return self._fallback(reserve, "depth")
-            following: list[int] = []
-            for at in range(0, len(frontier), _BATCH):
-                if time.monotonic() >= self.context.deadline:
-                    if found:
-                        break
-                    return self._fallback(reserve, "timeout")
-                self._expand(frontier[at : at + _BATCH], following, detours, found, reserve)
-            frontier = following
-            if not frontier and not found:
-                frontier, detours = detours, []
-        return self._best(found) if found else self._fallback(reserve, "exhausted")
 
-    def _found(self, at: int, found: list[tuple[int, int]], reserve: list[tuple[int, int]]) -> bool:
+    def next_level(self) -> list[int]:
+        """The nodes whose referrers come next; none once the search is over."""
+        if self.result is not None:
+            return []
+        if self.found:
+            self.result = self._best(self.found)
+            return []
+        if not self.frontier:
+            self.frontier, self.detours = self.detours, []
+        if not self.frontier:
+            self.result = self._fallback(self.reserve, "exhausted")
+            return []
+        depth = self.depths[self.frontier[0]]
+        if depth >= MAX_DEPTH or (
+            self.reserve and depth > self.depths[self.reserve[0][1]] + _SLACK
+        ):
+            self.result = self._fallback(self.reserve, "depth")
+            return []
+        level, self.frontier = self.frontier, []
+        return level
+
+    def take(self, referrer: object, parent: int) -> None:
+        """``referrer`` refers to the node at ``parent``: a node of the next level."""
+        if id(referrer) in self.index:
+            return
+        at = self._add(referrer, parent)
+        if is_detour(referrer):
+            self.detours.append(at)
+        elif self._found(at):
+            self.frontier.append(at)
+
+    def time_out(self) -> None:
+        if self.result is None:
+            self.result = (
+                self._best(self.found) if self.found else self._fallback(self.reserve, "timeout")
+            )
+
+    def outcome(self) -> Result:
+        # Set by next_level() once it has nothing left, or by time_out().
+        assert self.result is not None
+        return self.result
+
+    def _found(self, at: int) -> bool:
         """Note the root at ``at``, if it is one; whether the search goes on from it.
 
         A root in ``sys`` ends its way (every module that imports ``sys`` holds it).
         """
         rank = self._rank(at)
         if rank is not None:
-            (reserve if rank == SYS else found).append((rank, at))
+            (self.reserve if rank == SYS else self.found).append((rank, at))
         return rank != SYS
 
     def _best(self, found: list[tuple[int, int]]) -> Result:
@@ -129,47 +215,6 @@ class Search:
             nearest = min(self.depths[at] for _, at in reserve)
             return self._best([(rank, at) for rank, at in reserve if self.depths[at] == nearest])
         return self._result(status, self._outermost())
-
-    def _expand(
-        self,
-        chunk: list[int],
-        following: list[int],
-        detours: list[int],
-        found: list[tuple[int, int]],
-        reserve: list[tuple[int, int]],
-    ) -> None:
-        positions = {id(self.nodes[at]): at for at in chunk}
-        # A tuple is passed on as the call's argument tuple itself, which 3.13 reports as a
-        # referrer (earlier versions skip it): skipping ``batch`` covers both.
-        batch = tuple(self.nodes[at] for at in chunk)
-        skip = _stack_frame_ids()
-        for referrer in gc.get_referrers(*batch):
-            ident = id(referrer)
-            if (
-                ident in self.index
-                or ident in skip
-                or ident in self.context.ignore
-                or referrer is batch
-                or referrer is self.nodes
-                or is_plugin_frame(referrer)
-            ):
-                continue
-            parent = chunk[0] if len(chunk) == 1 else self._parent(referrer, positions)
-            if parent < 0:
-                continue
-            at = self._add(referrer, parent)
-            if is_detour(referrer):
-                detours.append(at)
-                continue
-            if self._found(at, found, reserve):
-                following.append(at)
-
-    @staticmethod
-    def _parent(referrer: object, positions: Mapping[int, int]) -> int:
-        # -1 when another thread dropped the reference since gc.get_referrers saw it.
-        return next(
-            (positions[id(ref)] for ref in gc.get_referents(referrer) if id(ref) in positions), -1
-        )
 
     def _add(self, obj: object, parent: int) -> int:
         at = len(self.nodes)
