@@ -4,8 +4,11 @@ hand-made young heaps (no window, no collection)."""
 from __future__ import annotations
 
 import functools
+import gc
 import types
 import weakref
+
+import pytest
 
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.holderbook import NEWEST, HolderBook
@@ -146,6 +149,31 @@ def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
     registry[0] = replaced
     assert triage([appended], _young(appended), book).roots == ("root",)
     assert triage([replaced], _young(replaced), book).unexplained == 1
+
+
+def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A root that keeps leaking is long: each test must pay for what it gained."""
+    registry: dict[int, object] = {key: [key] for key in range(NEWEST)}
+    book = HolderBook()
+    book.learn_leaking(registry, "root")
+    book.note_lengths()
+    appended = {"new": [1]}
+    registry[len(registry)] = appended
+    listed: list[int] = []
+    referents = gc.get_referents
+
+    def counting(*objs: object) -> list[object]:
+        found = referents(*objs)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(gc, "get_referents", counting)
+    result = triage([appended, appended["new"]], _young(appended, appended["new"]), book)
+    monkeypatch.undo()
+    assert result.roots == ("root",) and result.unexplained == 0
+    assert sum(listed) < 20, listed
 
 
 def test_unknown_holders_leave_a_suspect() -> None:

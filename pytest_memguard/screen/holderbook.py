@@ -10,6 +10,7 @@ what the heap holds.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -162,18 +163,21 @@ class HolderBook:
                 entry.tail = dict_tail(entry.holder)
 
 
-def contents(learned: list[Learned], avoid: frozenset[int] = frozenset()) -> list[object]:
+def contents(
+    learned: list[Learned], avoid: frozenset[int] = frozenset(), newest: int = 0
+) -> list[object]:
     """What the holders refer to, and what those refer to: the seeds of a walk down into
     the young heap. The second step passes old entries, other than those whose id is in
     ``avoid``: a cached object from an earlier test may make a young one now (a stream's
-    decoder is made on its first read)."""
+    decoder is made on its first read). With ``newest``, of a large dict or list only
+    that many newest entries are entered (else :data:`NEWEST`)."""
     holders = [entry.holder for entry in learned]
     if not holders:
         return []
-    entries = _newest_referents(holders)
+    entries = _newest_referents(holders, newest or NEWEST)
     if avoid:
         entries = [entry for entry in entries if id(entry) not in avoid]
-    return entries + _newest_referents(entries)
+    return entries + _newest_referents(entries, NEWEST)
 
 
 #: How many of a large dict's or list's newest entries a walk down starts from: a run
@@ -184,16 +188,35 @@ NEWEST = 512
 _ORDERED = (dict, list)
 
 
-def _newest_referents(objects: list[object]) -> list[object]:
-    """``gc.get_referents(*objects)``, of a large dict or list only the newest entries."""
-    large = [obj for obj in objects if type(obj) in _ORDERED and len(obj) > NEWEST]  # type: ignore[arg-type]
+def _newest_referents(objects: list[object], newest: int) -> list[object]:
+    """``gc.get_referents(*objects)``, of a dict or list longer than ``newest`` only the
+    ``newest`` last entries."""
+    large = [obj for obj in objects if type(obj) in _ORDERED and len(obj) > newest]  # type: ignore[arg-type]
     if not large:
         return gc.get_referents(*objects)
     skip = {id(obj) for obj in large}
     found = gc.get_referents(*(obj for obj in objects if id(obj) not in skip))
     for obj in large:
-        found += gc.get_referents(obj)[-2 * NEWEST :]  # a dict lists a key and a value
+        found += _last_entries(obj, newest)
     return found
+
+
+def _last_entries(container: object, count: int) -> list[object]:
+    """The keys and values of a dict's ``count`` newest items, or a list's ``count``
+    last items, without listing the others."""
+    if isinstance(container, list):
+        return container[-count:]
+    try:
+        items = list(itertools.islice(reversed(container.items()), count))  # type: ignore[attr-defined]
+    except RuntimeError:  # changed by another thread meanwhile
+        return gc.get_referents(container)[-2 * count :]  # a dict lists a key and a value
+    return [part for item in items for part in item]
+
+
+def added_entries(entry: Learned) -> int:
+    """How many entries the holder gained since its length was noted (0: none, or
+    unknown)."""
+    return max(sized_length(entry.holder) - entry.length, 0) if entry.length >= 0 else 0
 
 
 def grown(learned: list[Learned]) -> Iterator[Learned]:

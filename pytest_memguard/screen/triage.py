@@ -35,7 +35,13 @@ from pytest_memguard.screen.heap import (
     top_objects,
     young_reachable,
 )
-from pytest_memguard.screen.holderbook import HolderBook, Learned, contents, grown
+from pytest_memguard.screen.holderbook import (
+    HolderBook,
+    Learned,
+    added_entries,
+    contents,
+    grown,
+)
 
 #: Why growth under a declared bound is warm-up.
 HELD_BY_BOUNDED = "held by a bounded cache"
@@ -146,10 +152,25 @@ def _reached(
     young: dict[int, object],
     skip: set[int],
     avoid: frozenset[int] = frozenset(),
+    newest: int = 0,
 ) -> set[int]:
     if not learned:
         return set()
-    return young_reachable(contents(learned, avoid), young, set()) - skip
+    return young_reachable(contents(learned, avoid, newest), young, set()) - skip
+
+
+def _reached_in_root(
+    entry: Learned, young: dict[int, object], skip: set[int], ids: set[int]
+) -> set[int]:
+    """What a leaking root holds of ``ids``: from the entries it gained when it grew (a
+    root that keeps leaking grows at its end, and a long one must cost each test what it
+    gained, not its length), else from its newest entries (one replaced in place)."""
+    added = added_entries(entry)
+    if added:
+        reached = _reached([entry], young, skip, newest=added) & ids
+        if reached:
+            return reached
+    return _reached([entry], young, skip) & ids
 
 
 def _most_hits(entry: Learned) -> int:
@@ -178,7 +199,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     roots: list[str] = []
     in_roots: set[int] = set()
     for entry in book.leaking():
-        reached = _reached([entry], young, explained) & ids
+        reached = _reached_in_root(entry, young, explained, ids)
         if not reached:
             continue
         explained |= reached
