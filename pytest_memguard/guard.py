@@ -281,11 +281,11 @@ class Guard:
             return None
         started = time.perf_counter()
 
+        # The budget decides whether re-runs start, not when they stop: a repetition that
+        # grew again makes a leak likely, and stopping short would waste the runs made
+        # and leave it unconfirmed. Growth on every run is rare; the next suspects pay.
         def keep_going(run: GuardedRun) -> bool:
-            spent = time.perf_counter() - started
-            return is_suspect_run(run, limits) and self.budget.allows(
-                spent + seconds, reserve=learning
-            )
+            return is_suspect_run(run, limits)
 
         try:
             evidence = self._repeat(item, times, keep_going)
@@ -296,9 +296,8 @@ class Guard:
         self._note(repetitions=tuple(run.figures for run in evidence))
         grew, why = confirmed(evidence, times, limits)
         if not grew:
-            ran_out = bool(evidence) and all(is_suspect_run(run, limits) for run in evidence)
-            self._note(cleared=why, budget_ran_out=ran_out)
-            if holders is not None and not ran_out:
+            self._note(cleared=why)
+            if holders is not None:
                 self._remember(holders)
             return None
         last = evidence[-1]

@@ -152,16 +152,6 @@ def test_a_suspect_the_budget_cannot_rerun_is_unconfirmed() -> None:
     assert (decision.verdict, decision.message) == ("unconfirmed", UNCONFIRMED)
 
 
-def test_a_suspect_still_growing_when_the_budget_ran_out_is_unconfirmed() -> None:
-    facts = replace(
-        SUSPECT,
-        repetitions=(SCREENED,),
-        cleared="only 1 of 3 repetitions ran",
-        budget_ran_out=True,
-    )
-    assert decide(facts, LIMITS) == Decision("unconfirmed", UNCONFIRMED, SCREENED)
-
-
 def test_unconfirmed_never_replaces_over_limit() -> None:
     figures = replace(SCREENED, rss_growth=4096)
     decision = decide(replace(SUSPECT, figures=figures, no_budget=True), TIGHT)

@@ -243,6 +243,31 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     assert report["session"]["unconfirmed"] == 1
 
 
+GROWING_PAST_THE_BUDGET = """
+import time
+
+_SEEN = []
+
+def test_grows_on_every_run():
+    time.sleep(0.7)
+    _SEEN.append({"run": len(_SEEN)})
+"""
+
+
+def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The budget decides whether re-runs start: three repetitions of 0.7 s pass the
+    2 s a session always has, and stopping after two would waste them."""
+    pytester.makepyfile(test_growing=GROWING_PAST_THE_BUDGET)
+    report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
+    report["result"].assert_outcomes(failed=1)
+    record = report["by_name"]["test_grows_on_every_run"]
+    assert record["verdict"] == "leak"
+    assert len(record["repetitions"]) == 3
+    assert "test_growing._SEEN" in record["findings"][0]["chain_text"]
+
+
 PYTEST_HOLDERS = """
 import pytest
 

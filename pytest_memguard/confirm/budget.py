@@ -2,8 +2,10 @@
 
 A suite where many tests are suspects must not pay a re-run for each of them without
 limit. The budget grows with the time the screened runs took (``share`` of it) plus a
-fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose next
+fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose first
 repetition would not fit is reported as ``unconfirmed``: shown, saved, never failing.
+Once started, repetitions go on while they grow: stopping a likely leak short would
+waste the runs made, and the suspects after it pay for the overrun.
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
 

@@ -81,8 +81,6 @@ class Facts:
     #: suspect (``""`` when every one grew).
     repetitions: tuple[Figures | None, ...] = ()
     cleared: str = ""
-    #: Whether every repetition grew but the budget stopped them before enough ran.
-    budget_ran_out: bool = False
     explanation: Explanation | None = None
     confirm_seconds: float = 0.0
     explain_seconds: float = 0.0
@@ -121,7 +119,7 @@ def decide(facts: Facts, limits: Limits) -> Decision:
         return _warmup(base, "; ".join(facts.warmup)) if facts.warmup else base
     if facts.bounds:
         return _warmup(base, "growth held by a bounded container: " + ", ".join(facts.bounds))
-    if facts.no_budget or (facts.cleared and facts.budget_ran_out):
+    if facts.no_budget:
         return _unconfirmed(base, facts.unexplained)
     if facts.cleared:
         return _warmup(base, f"one-time growth, not a leak ({facts.cleared})")
