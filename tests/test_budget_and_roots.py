@@ -157,10 +157,47 @@ def test_dicts_made_on_first_access_to_older_objects_are_told_apart() -> None:
         assert _materialized([annotations]) == []
     finally:
         _HOLDERS.clear()
-    assert _materialized([annotations, [1]]) == []
+    # Only the dicts made on access: the run's other objects are still its growth.
+    assert _materialized([annotations, [1]]) == [annotations]
 
 
 _HOLDERS: list[object] = []
+
+_PER_THREAD_STATE = threading.local()
+_OLDER_OWNER = _Plain()
+
+
+def test_a_threading_locals_dict_made_for_this_thread_is_made_on_first_access() -> None:
+    """hypothesis keeps a ``threading.local`` per ``@given`` test; its first run in a
+    thread makes the dict that local keeps for the thread."""
+    gc.collect()
+    gc.freeze()
+    try:
+        _PER_THREAD_STATE.previous = _Plain()
+        made = [obj for obj in gc.get_objects() if type(obj) is dict and "previous" in obj]
+    finally:
+        gc.unfreeze()
+        del _PER_THREAD_STATE.previous
+    assert len(made) == 1
+    assert _materialized(made) == made
+
+
+def test_what_a_new_thread_dict_holds_is_its_default_but_not_so_an_objects_dict() -> None:
+    gc.collect()
+    gc.freeze()
+    try:
+        _PER_THREAD_STATE.seen = set()
+        owner = _OLDER_OWNER
+        owner.value = [1]  # type: ignore[attr-defined]
+        young = gc.get_objects()
+    finally:
+        gc.unfreeze()
+    thread_dict = next(obj for obj in young if type(obj) is dict and "seen" in obj)
+    del young  # the listing holds everything
+    assert _materialized([thread_dict, thread_dict["seen"]]) == [thread_dict, thread_dict["seen"]]
+    if sys.version_info < (3, 13):  # 3.13 no longer lists an instance's inline dict
+        attributes = vars(owner)
+        assert _materialized([attributes, attributes["value"]]) == [attributes]
 
 
 def test_lru_caches_are_listed_again_only_after_imports() -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
+
 RunPytest = Callable[..., pytest.RunResult]
 
 
@@ -179,9 +181,7 @@ def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]
     assert [t["suspect"] for t in tests] == [False] * 3
-    assert {t["message"] for t in tests[1:]} == {
-        "a dict made on first access to an older object (__annotations__, __dict__)"
-    }
+    assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
 
 
 ONE_ROOT = """

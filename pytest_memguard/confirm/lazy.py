@@ -1,53 +1,77 @@
 """Dicts CPython makes on first access to an older object: made once, never again.
 
 A function keeps its annotations compact until ``__annotations__`` is read
-(``inspect.signature`` and ``typing.get_type_hints`` read it), and since 3.11 an
-instance keeps its attributes inline until its ``__dict__`` is read. The dict then
-made is new, but its owner is older than the test and gets no second one: warm-up,
-like a module the test imported. Its entries are not: a value the test stored in it
-is still the test's growth.
+(``inspect.signature`` and ``typing.get_type_hints`` read it), since 3.11 an instance
+keeps its attributes inline until its ``__dict__`` is read, and a ``threading.local``
+makes its dict for a thread when that thread first sets an attribute (hypothesis keeps
+one per ``@given`` test). The dict then made is new, but its owner is older than the
+test and gets no second one: warm-up, like a module the test imported. Its entries are
+not, except the values of a ``threading.local``'s new dict, the defaults its first use
+made: a value the test stored in an older object's new dict, or deeper in a thread's,
+is still its growth.
 
 Telling the owner needs one pass over the heap (``gc.get_referrers``): it runs after
-the window, only for a screened run that nothing else explained but such dicts.
+the window, only for a screened run that left a few objects, dicts among them, that
+nothing else explained.
 """
 
 from __future__ import annotations
 
 import gc
 import types
+import weakref
+
+from pytest_memguard.screen.heap import all_referents
 
 #: Why such dicts are warm-up.
-MADE_ON_ACCESS = "a dict made on first access to an older object (__annotations__, __dict__)"
+MADE_ON_ACCESS = (
+    "a dict made on first access to an older object (__annotations__, __dict__, "
+    "a threading.local's)"
+)
 
-#: Leftover dicts looked up at most: past them the run is a suspect anyway.
-MAX_DICTS = 8
+#: Leftover objects looked at, at most: past them the run is a suspect anyway.
+MAX_OBJECTS = 16
 
 
 def materialized(left: list[object], retained: set[int], ignore: set[int]) -> list[object]:
-    """``left`` when it holds nothing but dicts each held only as the lazily made
-    ``__dict__`` or ``__annotations__`` of objects older than the run (not in
-    ``retained``, ids); else an empty list. ``ignore`` holds the ids of the caller's
-    own containers."""
-    if not left or len(left) > MAX_DICTS or any(type(obj) is not dict for obj in left):
+    """The objects of ``left`` that are dicts made on first access to objects older than
+    the run (not in ``retained``, ids), with what a ``threading.local``'s new dict for
+    this thread holds (the defaults its first use made). An object some other holder
+    from outside ``left`` also holds is not one of them. ``ignore`` holds the ids of the
+    caller's own containers."""
+    if not left or len(left) > MAX_OBJECTS or not any(type(obj) is dict for obj in left):
         return []
     ids = {id(obj) for obj in left}
-    owned: set[int] = set()
+    made: set[int] = set()
+    per_thread: set[int] = set()
+    elsewhere: set[int] = set()
     for owner in gc.get_referrers(*left):
-        # A tuple older than the dicts cannot hold them; a new one is the call's own.
-        if id(owner) in ignore or isinstance(owner, (types.FrameType, tuple)):
+        ident = id(owner)
+        # A tuple older than the objects cannot hold them; a new one is the call's own.
+        if ident in ignore or ident in ids or isinstance(owner, (types.FrameType, tuple)):
             continue
-        if id(owner) in retained:
-            return []
-        made = _lazy_dicts(owner) & ids
-        if not made:
-            # Something else holds one of them: not only made on access.
-            return []
-        owned |= made
-    return left if owned == ids else []
+        held = {id(ref) for ref in all_referents([owner])} & ids
+        if ident in retained:
+            elsewhere |= held
+            continue
+        lazy, threads = _lazy_dicts(owner)
+        made |= held & lazy
+        per_thread |= held & threads
+        elsewhere |= held - lazy - threads
+    thread_dicts = [obj for obj in left if id(obj) in per_thread - elsewhere]
+    # A thread's new dict holds the defaults its first use made, one level down: what
+    # the test stored further in (a cache's entries) is not explained here.
+    defaults = {id(ref) for ref in all_referents(thread_dicts)} if thread_dicts else set()
+    explained = (made | per_thread | defaults) - elsewhere
+    return [obj for obj in left if id(obj) in explained]
 
 
-def _lazy_dicts(owner: object) -> set[int]:
-    """Ids of ``owner``'s ``__dict__`` and, for a function, its ``__annotations__``."""
+def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
+    """Ids of the dicts ``owner`` makes on first access: its ``__dict__`` and, for a
+    function, its ``__annotations__``; and, apart, for the table of a
+    ``threading.local``, its per-thread dicts."""
+    if type(owner) is dict:
+        return set(), {id(value) for key, value in owner.items() if _is_thread_key(key)}
     found = set()
     if isinstance(owner, types.FunctionType):
         found.add(id(owner.__annotations__))
@@ -55,7 +79,17 @@ def _lazy_dicts(owner: object) -> set[int]:
         try:
             instance_dict = object.__getattribute__(owner, "__dict__")
         except AttributeError:
-            return found
+            return found, set()
         if type(instance_dict) is dict:
             found.add(id(instance_dict))
-    return found
+    return found, set()
+
+
+def _is_thread_key(key: object) -> bool:
+    """A key of a ``threading.local``'s table of per-thread dicts: its thread's
+    ``_localdummy`` (3.13), or a weak reference to it (3.10 to 3.12). Read by name: the
+    type is not exposed; where CPython keeps the table otherwise, no key matches and
+    the rule does not apply."""
+    if isinstance(key, weakref.ref):
+        key = key()
+    return type(key).__name__ == "_localdummy"
