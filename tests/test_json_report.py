@@ -14,7 +14,7 @@ import pytest
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import SCHEMA_VERSION, VERDICTS, TestRecord
-from pytest_memguard.report.json import load_json_report, load_schema, write_json_report
+from pytest_memguard.report.json import dumps, load_json_report, load_schema, write_json_report
 
 
 def full_delta(**changes: Any) -> dict[str, Any]:
@@ -222,3 +222,12 @@ def test_load_rejects_other_files(tmp_path: Path, content: str, match: str) -> N
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match=match):
         load_json_report(path)
+
+
+@pytest.mark.parametrize("tests", [[], [{"nodeid": "t.py::a", "verdict": "ok"}, {"nodeid": "b"}]])
+def test_a_report_is_the_same_json_with_one_line_per_test(tests: list[dict[str, Any]]) -> None:
+    document = {"schema": SCHEMA_VERSION, "session": {"guarded": 2, "roots": []}, "tests": tests}
+    text = dumps(document)
+    assert json.loads(text) == document
+    assert sum(line.startswith('  {"nodeid"') for line in text.splitlines()) == len(tests)
+    assert dumps({"tests": tests}) == json.dumps({"tests": tests}, indent=1) + "\n"
