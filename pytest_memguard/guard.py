@@ -30,6 +30,7 @@ from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.rules import (
     confirmed,
+    heap_rules_pay,
     is_suspect_run,
     repetitions_for,
     retained_types,
@@ -162,6 +163,8 @@ class Guard:
         self._facts = Facts()
         self.shapes = ShapeLog()
         self.lru_caches = LruCaches()
+        #: What the last runs of the heap rules took: they cost O(heap).
+        self._heap_rule_times: collections.deque[float] = collections.deque(maxlen=5)
 
     def guard(
         self,
@@ -211,8 +214,12 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
-        if unexplained_growth(screen, limits):
+        if unexplained_growth(screen, limits) and heap_rules_pay(
+            self._heap_rule_times, screen.duration
+        ):
+            started = time.perf_counter()
             self._explain_with_the_heap(screen)
+            self._heap_rule_times.append(time.perf_counter() - started)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))

@@ -13,6 +13,7 @@ from pytest_memguard.confirm.rules import (
     EXPLAIN_CAP_SECONDS,
     MIN_REPEAT,
     TRACING_SLOWDOWN,
+    heap_rules_pay,
     is_suspect,
     repetitions_for,
     unexplained_growth,
@@ -90,3 +91,11 @@ def test_a_leak_is_run_again_traced_only_when_its_traced_run_fits_the_cap() -> N
     assert worth_tracing(0.01)
     assert worth_tracing(EXPLAIN_CAP_SECONDS / TRACING_SLOWDOWN)
     assert not worth_tracing(0.57)
+
+
+def test_the_heap_rules_run_for_quick_tests_only_while_a_heap_pass_is_cheap() -> None:
+    assert heap_rules_pay([], 0.001)  # the first run is what measures them
+    assert heap_rules_pay([0.02, 0.025, 0.01], 0.001)
+    # A million-object heap: a pass costs 80 ms, more than re-running a quick test.
+    assert not heap_rules_pay([0.08, 0.09, 0.08], 0.007)
+    assert heap_rules_pay([0.08, 0.09, 0.08], 0.2)

@@ -9,7 +9,7 @@ waste the runs made, and the suspects after it pay for the overrun.
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
 
-Learning has a reserve on top, a quarter of the budget, charged apart from it: a fast
+Learning has a reserve on top, half the budget, charged apart from it: a fast
 suspect whose shape of growth came before may use it (see
 :mod:`~pytest_memguard.confirm.shapes`), so the holder that explains a long run of later
 tests is still learned once the re-runs of earlier suspects spent, or overran, the
@@ -25,7 +25,7 @@ ALLOWANCE_SECONDS = 2.0
 #: The default share of the screened runs' time that re-runs may add.
 DEFAULT_SHARE = 0.05
 #: What learning may spend past the budget, as a share of it.
-RESERVE_SHARE = 0.25
+RESERVE_SHARE = 0.5
 
 
 @dataclass

@@ -10,6 +10,8 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_memguard.config import Limits
@@ -152,3 +154,19 @@ def worth_tracing(cpu_seconds: float) -> bool:
     :data:`EXPLAIN_CAP_SECONDS` (tracing slows work, not waits); it is then explained
     from its last untraced repetition (chains, no allocation sites)."""
     return cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
+
+
+#: What the heap rules (bounded ``lru_cache`` wrappers, dicts made on first access) may
+#: cost for any suspect: they spare a re-run and teach the book holders for later
+#: tests, but on a heap where a pass costs more, only a slower test pays for them.
+HEAP_RULES_ALWAYS_SECONDS = 0.03
+
+
+def heap_rules_pay(recent: Sequence[float], seconds: float) -> bool:
+    """Whether the rules that list the heap are worth running for a suspect whose run
+    took ``seconds``, given what their ``recent`` runs took: they cost a pass over the
+    heap, so on a heap where that costs more than :data:`HEAP_RULES_ALWAYS_SECONDS`, a
+    quicker test is re-run instead, and the cost never grows with the heap."""
+    if not recent:
+        return True
+    return statistics.median(recent) <= max(seconds, HEAP_RULES_ALWAYS_SECONDS)
