@@ -219,39 +219,28 @@ def test_one_root_is_explained_once_and_counted_per_test(
     assert "leak roots (1):" in output
 
 
-SLOW_SUSPECT = """
+GROWING_EVERY_RUN = """
 import time
 
 _SEEN = []
 
-def test_slow_and_growing():
-    time.sleep(2.3)
-    _SEEN.append({"run": len(_SEEN)})
+def test_grows_on_every_run():
+    time.sleep({seconds})
+    _SEEN.append({{"run": len(_SEEN)}})
 """
 
 
 def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    pytester.makepyfile(test_slow=SLOW_SUSPECT)
+    pytester.makepyfile(test_slow=GROWING_EVERY_RUN.format(seconds=2.3))
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(passed=1)
-    record = report["by_name"]["test_slow_and_growing"]
+    record = report["by_name"]["test_grows_on_every_run"]
     assert record["verdict"] == "unconfirmed"
     assert record["suspect"] and record["repetitions"] == []
     assert "confirmation budget" in record["message"]
     assert report["session"]["unconfirmed"] == 1
-
-
-GROWING_PAST_THE_BUDGET = """
-import time
-
-_SEEN = []
-
-def test_grows_on_every_run():
-    time.sleep(0.7)
-    _SEEN.append({"run": len(_SEEN)})
-"""
 
 
 def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
@@ -259,7 +248,7 @@ def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
 ) -> None:
     """The budget decides whether re-runs start: three repetitions of 0.7 s pass the
     2 s a session always has, and stopping after two would waste them."""
-    pytester.makepyfile(test_growing=GROWING_PAST_THE_BUDGET)
+    pytester.makepyfile(test_growing=GROWING_EVERY_RUN.format(seconds=0.7))
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(failed=1)
     record = report["by_name"]["test_grows_on_every_run"]
