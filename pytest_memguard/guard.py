@@ -214,12 +214,14 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
-        if unexplained_growth(screen, limits) and heap_rules_pay(
-            self._heap_rule_times, screen.duration
-        ):
+        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
             started = time.perf_counter()
             self._explain_with_the_heap(screen)
-            self._heap_rule_times.append(time.perf_counter() - started)
+            spent = time.perf_counter() - started
+            self._heap_rule_times.append(spent)
+            # A pass over the heap, like a search: confirmation time, within the budget.
+            self._note(confirm_seconds=spent)
+            self.budget.spend(spent)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -229,6 +231,14 @@ class Guard:
         if triage.roots:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
+
+    def _heap_rules_fit(self, seconds: float) -> bool:
+        """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
+        the budget: a suite of a thousand suspects they do not explain must not pay
+        for them a thousand times."""
+        recent = self._heap_rule_times
+        cost = statistics.median(recent) if recent else 0.0
+        return heap_rules_pay(recent, seconds) and self.budget.allows(cost)
 
     def _explain_with_the_heap(self, run: GuardedRun) -> None:
         """Explain what the triage left that two rules needing the whole heap (unfrozen,
@@ -277,7 +287,7 @@ class Guard:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())
             # A search costs O(heap): it is confirmation time, charged like a re-run.
-            self._note(confirm_seconds=self._search_times[-1])
+            self._note(confirm_seconds=self._facts.confirm_seconds + self._search_times[-1])
             self.budget.spend(self._search_times[-1], reserve=learning)
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(holders)
