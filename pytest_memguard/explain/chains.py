@@ -102,7 +102,7 @@ def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, 
         ):
             continue
         parents: dict[Search, int] = {}
-        # -1 when another thread dropped the reference since gc.get_referrers saw it.
+        # No node at all when another thread dropped the reference since the pass saw it.
         for search, at in single or _referred(referrer, positions):
             parents.setdefault(search, at)
         for search, parent in parents.items():
