@@ -87,7 +87,9 @@ class Measurement:
 
 
 def _environment() -> dict[str, str]:
-    """The subprocess environment: pinned hash seed, no user-supplied pytest options.
+    """The subprocess environment: pinned hash seed, no user-supplied pytest options, and
+    byte-code caches written (as in a user's run: the warm-up fills them, so no timed round
+    compiles a module).
 
     This directory goes on ``PYTHONPATH`` for every configuration (``-p floor_screen`` imports
     from it), so all of them search the same path.
@@ -95,7 +97,12 @@ def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCHMARKS), env.get("PYTHONPATH")]))
-    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+    for name in (
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         env.pop(name, None)
     return env
 

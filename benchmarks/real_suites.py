@@ -10,6 +10,7 @@ then runs three ways, one pytest at a time:
   memray    pytest -q -p no:cacheprovider -p no:memguard --memray
 
 plain and memguard run --rounds times each, interleaved (the order alternates every round),
+after an untimed warm-up that fills the byte-code caches (as a user's earlier runs would),
 and their median wall times are compared; memray runs once (--modes runs fewer). One line per
 suite is printed: tests, passed/failed in each mode, the share of tests memguard made
 suspects, the seconds it spent confirming them, the root causes it reported, the tests it
@@ -371,13 +372,33 @@ def command(project: Project, python: Path, mode: str, out: Path) -> list[str]:
     return [*base, *extra, *project.args, *project.paths]
 
 
+def environment(project: Project) -> dict[str, str]:
+    """A run's environment: the project's variables, no user-supplied pytest options, and
+    byte-code caches written, as in a user's run (:func:`warm_up` fills them first)."""
+    env = {**os.environ, **project.env}
+    for name in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    return env
+
+
+def warm_up(project: Project, src: Path, python: Path, out: Path, timeout: float) -> None:
+    """Fill the byte-code caches no timed round should pay for: the suite's modules and what
+    they import (collected in plain mode), and the plugin's modules (which pytest rewrites
+    and caches apart), imported by ``--memguard`` on a one-test file."""
+    env = environment(project)
+    run([*command(project, python, "plain", out), "--collect-only"], src, env, None, False, timeout)
+    with tempfile.TemporaryDirectory(prefix="memguard-warm-up-") as tmp:
+        (Path(tmp) / "test_warm_up.py").write_text("def test_warm_up():\n    pass\n")
+        cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:memray"]
+        run([*cmd, "--memguard", "test_warm_up.py"], Path(tmp), env, None, False, timeout)
+
+
 def run_mode(
     project: Project, src: Path, python: Path, mode: str, out: Path, timeout: float
 ) -> tuple[float, Completed]:
     """Run one mode once; keep its command, log and time (appended) in ``out``."""
     cmd = command(project, python, mode, out)
-    env = {**os.environ, **project.env, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
+    env = environment(project)
     (out / f"{mode}.cmd").write_text(" ".join(cmd) + f"\n# cwd: {src}\n")
     if mode == "memguard":  # a round that times out leaves no report, not an earlier one's
         (out / "memguard.json").unlink(missing_ok=True)
@@ -444,6 +465,8 @@ def measure(
     timed = tuple(mode for mode in TIMED_MODES if mode in modes)
     once = [mode for mode in modes if mode not in TIMED_MODES]
     timed_out: set[str] = set()
+    if timed:
+        warm_up(project, src, python, out, timeout)
     for round_index in range(rounds):
         order = timed if round_index % 2 == 0 else timed[::-1]
         plan = [*order, *once] if round_index == 0 else list(order)
