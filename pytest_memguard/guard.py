@@ -368,18 +368,18 @@ class Guard:
         self._note(bounds=tuple(sorted(set(holders.bounds.values()))))
 
     def _remember(self, holders: Holders, root: str = "") -> None:
-        """Remember each holder: bounded, leaking (``root``) or filled."""
-        book = self.runner.book
-        for holder in holders.holders:
-            bound = holders.bounds.get(id(holder))
-            if bound is not None:
-                book.learn_bounded(holder, bound)
-            elif root:
-                book.learn_leaking(holder, root)
-            else:
-                book.learn_filled(holder)
-        for storage, bound in holders.storage:
-            book.learn_bounded(storage, bound)
+        """Remember each holder: bounded, leaking (``root``) or filled; the bounded ones
+        and their storage first, as the book takes a search's first ones only."""
+        bounded = [holder for holder in holders.holders if id(holder) in holders.bounds]
+        others = [holder for holder in holders.holders if id(holder) not in holders.bounds]
+        self.runner.book.learn_found(
+            [
+                *((holder, holders.bounds[id(holder)]) for holder in bounded),
+                *holders.storage,
+                *((holder, "") for holder in others),
+            ],
+            root,
+        )
 
     def _repeat(
         self, item: pytest.Item, times: int, keep_going: Callable[[GuardedRun], bool]

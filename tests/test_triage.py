@@ -11,7 +11,12 @@ import weakref
 import pytest
 
 from pytest_memguard.screen.containers import Growth
-from pytest_memguard.screen.holderbook import NEWEST, HolderBook
+from pytest_memguard.screen.holderbook import (
+    MAX_HOLDERS,
+    MAX_LEARNED_AT_ONCE,
+    NEWEST,
+    HolderBook,
+)
 from pytest_memguard.screen.triage import triage, with_growth
 
 
@@ -254,3 +259,46 @@ def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -
     assert book.bounded()[0].may_hold_new()
     result = triage([made], _young(made), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_a_search_teaches_the_book_its_first_holders_only() -> None:
+    """A strategy cache's search finds hundreds of holders: the book takes an eighth of
+    its room, so the holders other tests taught it stay."""
+    book = HolderBook()
+    kept = {"linecache": 1}
+    book.learn_filled(kept)
+    found: list[tuple[object, str]] = [({"entry": n}, "") for n in range(MAX_HOLDERS)]
+    book.learn_found(found)
+    assert len(book) == 1 + MAX_LEARNED_AT_ONCE
+    assert book.known(kept) is not None
+
+
+def test_a_full_book_forgets_its_oldest_filled_holder_that_never_served() -> None:
+    book = HolderBook()
+    bounded, served = {"bounded": 1}, {"served": 1}
+    book.learn_bounded(bounded, "LRU(max_size=8)")
+    book.learn_filled(served)
+    served_entry = book.known(served)
+    assert served_entry is not None
+    served_entry.hits = 1
+    idle = [{"idle": n} for n in range(MAX_HOLDERS - 2)]
+    for holder in idle:
+        book.learn_filled(holder)
+    newest = {"new": 1}
+    book.learn_bounded(newest, "re._MAXCACHE=512")
+    assert len(book) == MAX_HOLDERS
+    assert book.known(newest) is not None and book.known(idle[0]) is None
+    assert book.known(bounded) is not None and book.known(served) is not None
+
+
+def test_a_book_of_bounds_and_roots_only_learns_nothing_more() -> None:
+    book = HolderBook()
+    holders = [{"kept": n} for n in range(MAX_HOLDERS)]
+    for n, holder in enumerate(holders):
+        if n % 2:
+            book.learn_bounded(holder, "LRU(max_size=8)")
+        else:
+            book.learn_leaking(holder, "root")
+    late = {"late": 1}
+    book.learn_filled(late)
+    assert len(book) == MAX_HOLDERS and book.known(late) is None

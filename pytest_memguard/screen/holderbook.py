@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 #: Holders remembered at most: each is kept alive by the book (lists and dicts cannot be
-#: weakly referenced), so the book must not grow with the suite.
+#: weakly referenced), so the book must not grow with the suite. Past it, the oldest
+#: filled holder that never explained a run is forgotten for a new one.
 MAX_HOLDERS = 512
 
 
@@ -26,6 +27,10 @@ def sized_length(holder: object) -> int:
     except Exception:
         return -1
 
+
+#: Holders one search teaches the book at most (an eighth of it): a strategy cache's
+#: hundreds of entries must not push every other holder out.
+MAX_LEARNED_AT_ONCE = MAX_HOLDERS // 8
 
 #: How many suspects must have cleared in a holder before its growth counts as once per
 #: key: a re-run of each would clear it too.
@@ -110,9 +115,26 @@ class HolderBook:
             known.bound = "" if known.root else known.bound or bound
             known.length = sized_length(holder)
             return
-        if len(self._learned) >= MAX_HOLDERS:
+        if len(self._learned) >= MAX_HOLDERS and not self._forget_oldest():
             return
         self._learned[id(holder)] = Learned(holder, bound, root, sized_length(holder))
+
+    def _forget_oldest(self) -> bool:
+        """Forget the oldest filled holder that explained no run since (a search of a
+        large group learns many that never serve again); False when there is none. A
+        bound or a leak's root serves every later test: those are kept."""
+        oldest = next(
+            (
+                key
+                for key, entry in self._learned.items()
+                if not (entry.bound or entry.root or entry.hits)
+            ),
+            None,
+        )
+        if oldest is None:
+            return False
+        del self._learned[oldest]
+        return True
 
     def learn_bounded(self, holder: object, bound: str) -> None:
         """``holder`` keeps its growth under ``bound`` (``"lru_cache(maxsize=128) of f"``)."""
@@ -128,6 +150,17 @@ class HolderBook:
     def learn_leaking(self, holder: object, root: str) -> None:
         """``holder`` keeps the growth of the confirmed leak ``root``."""
         self._learn(holder, root=root)
+
+    def learn_found(self, found: list[tuple[object, str]], root: str = "") -> None:
+        """Learn the first :data:`MAX_LEARNED_AT_ONCE` holders one search ``found``, each
+        with its bound (``""``: none): bounded, else leaking when ``root``, else filled."""
+        for holder, bound in found[:MAX_LEARNED_AT_ONCE]:
+            if bound:
+                self.learn_bounded(holder, bound)
+            elif root:
+                self.learn_leaking(holder, root)
+            else:
+                self.learn_filled(holder)
 
     def bounded(self) -> list[Learned]:
         return [learned for learned in self._learned.values() if learned.bound]
