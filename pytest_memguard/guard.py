@@ -28,6 +28,7 @@ from pytest_memguard.confirm.decide import (
 )
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized
 from pytest_memguard.confirm.lrucaches import LruCaches
+from pytest_memguard.confirm.replaced import REPLACED, Replacements
 from pytest_memguard.confirm.rules import (
     confirmed,
     heap_rules_pay,
@@ -163,6 +164,7 @@ class Guard:
         self._facts = Facts()
         self.shapes = ShapeLog()
         self.lru_caches = LruCaches()
+        self.replacements = Replacements()
         #: What the last runs of the heap rules took: they cost O(heap).
         self._heap_rule_times: collections.deque[float] = collections.deque(maxlen=5)
 
@@ -174,6 +176,7 @@ class Guard:
         protocol: Protocol = run_unlogged,
     ) -> tuple[list[Any], TestRecord]:
         """Screen (run with ``protocol``), confirm and decide; the reports are not logged."""
+        self.replacements.opening()
         screen = self.runner.screen(
             item,
             trace=self.settings.trace or limits.needs_tracing,
@@ -199,6 +202,9 @@ class Guard:
             item.warn(pytest.PytestWarning(f"{decision.message}\n{traceback.format_exc()}"))
         finally:
             screen.release()
+            # Nothing of this test's may stay referenced by the plugin: the next test's
+            # replacement rule reads who still holds what this one left.
+            self._ours, self._found = (), []
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
         blame = self.runner.blame.take_charges()
         return screen.reports, record_of(
@@ -214,14 +220,8 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
-        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
-            started = time.perf_counter()
-            self._explain_with_the_heap(screen)
-            spent = time.perf_counter() - started
-            self._heap_rule_times.append(spent)
-            # A pass over the heap, like a search: confirmation time, within the budget.
-            self._note(confirm_seconds=spent)
-            self.budget.spend(spent)
+        if unexplained_growth(screen, limits):
+            self._explain_without_a_search(screen, limits)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -232,6 +232,22 @@ class Guard:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
 
+    def _explain_without_a_search(self, screen: GuardedRun, limits: Limits) -> None:
+        """Explain what the triage left with the rules that need no search and no re-run:
+        replacements of objects the plugin saw dropped, then the heap rules."""
+        left = screen.triage.unexplained_of(screen.retained)
+        screen.triage = screen.triage.explaining(self.replacements.replacing(left), REPLACED)
+        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
+            started = time.perf_counter()
+            self._explain_with_the_heap(screen, left)
+            spent = time.perf_counter() - started
+            self._heap_rule_times.append(spent)
+            # A pass over the heap, like a search: confirmation time, within the budget.
+            self._note(confirm_seconds=spent)
+            self.budget.spend(spent)
+        # Held to see the next runs drop them (after the heap rules, which read referrers).
+        self.replacements.remember(left)
+
     def _heap_rules_fit(self, seconds: float) -> bool:
         """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
         the budget: a suite of a thousand suspects they do not explain must not pay
@@ -240,11 +256,11 @@ class Guard:
         cost = statistics.median(recent) if recent else 0.0
         return heap_rules_pay(recent, seconds) and self.budget.allows(cost)
 
-    def _explain_with_the_heap(self, run: GuardedRun) -> None:
+    def _explain_with_the_heap(self, run: GuardedRun, listed: list[object]) -> None:
         """Explain what the triage left that two rules needing the whole heap (unfrozen,
         after the window) tell without a search or a re-run: what bounded ``lru_cache``
         wrappers hold (those wrappers are remembered), then dicts made on first access
-        to older objects."""
+        to older objects. ``listed`` is the caller's list of some of them: no holder."""
         left = run.triage.unexplained_of(run.retained)
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
@@ -254,7 +270,7 @@ class Guard:
             run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
             left = [obj for obj in left if id(obj) not in held.ids]
         retained = {id(obj) for obj in run.retained}
-        lazy = materialized(left, retained, {id(left), id(run.retained)})
+        lazy = materialized(left, retained, {id(left), id(listed), id(run.retained)})
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:
@@ -311,6 +327,8 @@ class Guard:
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
             self.budget.spend(spent, reserve=learning)
         self._note(repetitions=tuple(run.figures for run in evidence))
+        if evidence:  # what the heap now holds is the last repetition's, not the screen's
+            self.replacements.remember(evidence[-1].triage.unexplained_of(evidence[-1].retained))
         grew, why = confirmed(evidence, times, limits)
         if not grew:
             self._note(cleared=why)
@@ -353,7 +371,9 @@ class Guard:
         started = time.perf_counter()
         # The plugin's own references are no holders: the runner's book, and what the
         # searches of this test found (their lists refer to the holders they found).
-        own = self.runner.own_ids().union(*(found.own_ids() for found in self._found))
+        own = self.runner.own_ids().union(
+            self.replacements.held_ids(), *(found.own_ids() for found in self._found)
+        )
         try:
             found = find_holders(objs, ignore=(*self._ours, *ignore), skip_ids=own)
         finally:
@@ -432,7 +452,8 @@ class Guard:
     def _explain(self, last: GuardedRun, evidence: list[GuardedRun]) -> None:
         """Explain ``last``'s growth, the last of the runs in ``evidence``."""
         ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours)}
-        explained = self.explainer(last, self.settings, self.runner.own_ids() | ours)
+        own = self.runner.own_ids() | self.replacements.held_ids() | ours
+        explained = self.explainer(last, self.settings, own)
         # A container whose new entries explain already reached is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
         runs = [*evidence[:-1], last]

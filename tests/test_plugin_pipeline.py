@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
+from pytest_memguard.confirm.replaced import REPLACED
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -102,18 +103,46 @@ def test_clears_the_cache(n):
 """
 
 
+def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Each test drops the cache the last one left and leaves a new one: after the
+    first (a re-run), the screen sees the old one dropped and needs no re-run."""
+    pytester.makepyfile(test_rebuilt=REBUILT_PER_TEST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=12)
+    tests = report["tests"]
+    assert {t["verdict"] for t in tests} == {"warmup"}
+    assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
+    assert {t["message"] for t in tests[1:]} == {REPLACED}
+
+
+KEYED_PER_TEST = """
+import pytest
+
+# Source registered once per generated class, as attrs registers it in linecache.
+SOURCES = {}
+
+@pytest.mark.parametrize("n", range(12))
+def test_generates_a_class(n):
+    name = f"<generated {n}>"
+    SOURCES[name] = (len(name), None, [f"class C{n}: pass"], name)
+"""
+
+
 def test_a_fast_tests_holder_is_looked_up_once_its_shape_cleared(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Fast tests are re-run rather than searched, but a shape of growth that cleared
-    before is searched: its filled holder, once learned, explains the later tests."""
-    pytester.makepyfile(test_rebuilt=REBUILT_PER_TEST)
+    before is searched: its filled holder, once learned, explains the later tests. A
+    new entry per test replaces nothing: the replacement rule must not take it."""
+    pytester.makepyfile(test_keyed=KEYED_PER_TEST)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=12)
     tests = report["tests"]
     assert {t["verdict"] for t in tests} <= {"ok", "warmup"}
     suspects = [t["nodeid"] for t in tests if t["suspect"]]
-    assert 1 <= len(suspects) <= 3, suspects
+    assert 1 <= len(suspects) <= 4, suspects
     assert tests[-1]["message"] == "held by a cache filled earlier in the session"
 
 

@@ -1,0 +1,127 @@
+"""Objects that replace ones that died: an attribute or entry rebuilt by every test.
+
+hypothesis rebinds ``StackframeLimiter._known_limits`` to a new set on every ``@given``
+run; pyparsing's test classes give ``ParserElement`` a new packrat cache in every
+``setUp``. Each such test leaves one new object behind and drops the one an earlier
+test left: the heap does not grow, which is all a re-run would show. The screen sees
+only the new object, and whether the old one died is not visible in the young heap.
+
+So the plugin holds the tops of what the last suspects left unexplained (a few objects,
+old by the next test), and reads their reference counts: one that only the plugin still
+holds after a run was dropped during it. A top the run left that has the type of a
+dropped one, and is not a grown copy of it (``t = t + (x,)``: longer, and holding what
+the old one held), replaces it; so does what hangs from that top. A new object that
+refers to the one it replaces (a settings chain nesting one level deeper per test)
+keeps it alive: it is never a replacement.
+
+An object in a reference cycle (a cache whose bound methods refer back to it) counts
+the references its own cycle makes: those counted when it was left, it is dropped when
+its count falls to them. The plugin holds such an object one test longer than its
+holder does, and at most :data:`MAX_HELD` of them (a cycle that changes after it was
+counted may stay held until newer ones push it out).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+from pytest_memguard.screen.heap import all_referents, top_objects, young_reachable
+
+#: Why a replacement is warm-up.
+REPLACED = "replaced what an earlier test left, which this one dropped"
+
+#: Tops held at most, the newest kept.
+MAX_HELD = 64
+
+
+def _references(objs: list[object]) -> list[int]:
+    """The reference count of each of ``objs``, counted the same way for every list."""
+    return [sys.getrefcount(obj) for obj in objs]
+
+
+#: What an object that only a plugin list holds counts (the list, the loop, the call).
+_HELD_ONLY_BY_US = _references([object()])[0]
+
+
+class Replacements:
+    """The tops of what recent suspects left unexplained, held to see them dropped."""
+
+    def __init__(self) -> None:
+        self._held: list[object] = []
+        #: Of each held object, the references to it from the objects it reaches.
+        self._own_cycle: list[int] = []
+
+    def held_ids(self) -> set[int]:
+        """Ids of the plugin's own lists: never a holder of the test's objects."""
+        return {id(self._held), id(self._own_cycle)}
+
+    def opening(self) -> None:
+        """Forget what was dropped between tests: only a drop during a run is that run's."""
+        self._split()
+
+    def replacing(self, left: list[object]) -> list[object]:
+        """The objects of ``left`` (what a run left unexplained) that replace, with what
+        hangs from them, objects the plugin held and the run dropped."""
+        dropped = self._split()
+        if not dropped or not left:
+            return []
+        replacing: list[object] = []
+        for top in top_objects(left):
+            old = next((old for old in dropped if _replaces(top, old)), None)
+            if old is not None:
+                dropped.remove(old)
+                replacing.append(top)
+        if not replacing:
+            return []
+        members = {id(obj): obj for obj in left}
+        reached = young_reachable(replacing, members)
+        return [obj for obj in left if id(obj) in reached]
+
+    def remember(self, left: list[object]) -> None:
+        """Hold the tops of what a run left unexplained (kept from the next run's check)."""
+        if not left:
+            return
+        tops = top_objects(left)
+        members = {id(obj): obj for obj in left}
+        self._held = [*self._held, *tops][-MAX_HELD:]
+        self._own_cycle = [*self._own_cycle, *(_cycle_references(t, members) for t in tops)][
+            -MAX_HELD:
+        ]
+
+    def _split(self) -> list[object]:
+        """Return the held objects that only the plugin and their own cycles still hold,
+        and stop holding them."""
+        dropped: list[object] = []
+        kept: list[object] = []
+        cycles: list[int] = []
+        counts = _references(self._held)
+        for obj, count, own in zip(self._held, counts, self._own_cycle, strict=True):
+            if count <= _HELD_ONLY_BY_US + own:
+                dropped.append(obj)
+            else:
+                kept.append(obj)
+                cycles.append(own)
+        self._held, self._own_cycle = kept, cycles
+        return dropped
+
+
+def _cycle_references(top: object, members: dict[int, object]) -> int:
+    """How many references to ``top`` the objects of ``members`` it reaches make."""
+    reached = young_reachable(all_referents([top]), members)
+    if not reached:
+        return 0
+    return sum(1 for ref in all_referents([members[key] for key in reached]) if ref is top)
+
+
+def _replaces(new: object, old: object) -> bool:
+    """Whether ``new`` can stand in for ``old``: the same type, and not a grown copy."""
+    if type(new) is not type(old):
+        return False
+    new_refs = gc.get_referents(new)
+    old_refs = gc.get_referents(old)
+    if len(new_refs) <= len(old_refs):
+        return True
+    # A longer one that holds what the old one held is the old one, grown.
+    carried = {id(ref) for ref in old_refs if not isinstance(ref, type)}
+    return not any(id(ref) in carried for ref in new_refs)

@@ -1,0 +1,134 @@
+"""In-process tests of the replacement rule: objects a later run replaced and dropped.
+
+Each test plays runs by hand: what a run "leaves" is a list of new objects (``left``),
+its holder a plain attribute of an older object, and a run is what happens between
+``opening()`` and ``replacing()``.
+"""
+
+from __future__ import annotations
+
+import types
+
+from pytest_memguard.confirm.replaced import MAX_HELD, Replacements
+
+
+class _Holder:
+    """An object older than the runs; its attribute is what each run rebuilds."""
+
+    value: object = None
+
+
+def _left_by(holder: _Holder, value: object, *inner: object) -> list[object]:
+    holder.value = value
+    return [value, *inner]
+
+
+def test_an_object_replaced_and_dropped_by_the_next_run_is_explained() -> None:
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {1000}))
+    replacements.opening()
+    new = {1000}
+    holder.value = new
+    assert replacements.replacing([new]) == [new]
+
+
+def test_what_hangs_from_the_replacing_object_is_explained_with_it() -> None:
+    holder, replacements = _Holder(), Replacements()
+    first_rows: list[int] = [1]
+    replacements.remember(_left_by(holder, {"rows": first_rows}, first_rows))
+    replacements.opening()
+    rows: list[int] = [2]
+    table = {"rows": rows}
+    holder.value = table
+    other = ["not held by the table"]
+    assert replacements.replacing([table, rows, other]) == [table, rows]
+
+
+def test_a_replacement_that_keeps_the_old_object_is_not_explained() -> None:
+    """A chain one level deeper per run (settings with a parent): nothing is dropped."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {"parent": None}))
+    replacements.opening()
+    deeper = {"parent": holder.value}
+    holder.value = deeper
+    assert replacements.replacing([deeper]) == []
+
+
+def test_a_grown_copy_of_the_dropped_object_is_not_a_replacement() -> None:
+    """``handlers = handlers + (new,)``: the old tuple dies, its items live on."""
+    holder, replacements = _Holder(), Replacements()
+    first = types.SimpleNamespace()
+    replacements.remember(_left_by(holder, [first], first))
+    replacements.opening()
+    second = types.SimpleNamespace()
+    grown = [*holder.value, second]  # type: ignore[misc]
+    holder.value = grown
+    assert replacements.replacing([grown, second]) == []
+
+
+def test_an_object_of_another_type_is_not_a_replacement() -> None:
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {1}))
+    replacements.opening()
+    new = [1]
+    holder.value = new
+    assert replacements.replacing([new]) == []
+
+
+def test_an_object_dropped_between_runs_explains_nothing() -> None:
+    """Dropped before the run opened (a wider scope's teardown): not the run's doing."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {1}))
+    holder.value = None
+    replacements.opening()
+    new = {2}
+    holder.value = new
+    assert replacements.replacing([new]) == []
+
+
+def test_an_object_still_held_explains_nothing() -> None:
+    """Growth next to an object left before: a leak's second entry is no replacement."""
+    holders, replacements = [_Holder(), _Holder()], Replacements()
+    replacements.remember(_left_by(holders[0], {1}))
+    replacements.opening()
+    new = {2}
+    holders[1].value = new
+    assert replacements.replacing([new]) == []
+
+
+class _Cache:
+    """Binds its own methods, as pyparsing's packrat cache does: a reference cycle."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, int] = {}
+        self.get = types.MethodType(_Cache._get, self)
+
+    def _get(self, key: str) -> int | None:
+        return self.data.get(key)
+
+
+def _cache_and_parts(holder: _Holder) -> list[object]:
+    cache = _Cache()
+    holder.value = cache
+    return [cache, vars(cache), cache.data, cache.get]
+
+
+def test_an_object_in_a_reference_cycle_is_seen_dropped() -> None:
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_cache_and_parts(holder))
+    replacements.opening()
+    left = _cache_and_parts(holder)
+    assert len(replacements.replacing(left)) == len(left)
+
+
+def test_at_most_max_held_objects_are_held_the_newest_kept() -> None:
+    replacements = Replacements()
+    holders = [_Holder() for _ in range(MAX_HELD + 5)]
+    for holder in holders:
+        replacements.remember(_left_by(holder, {id(holder)}))
+    oldest, newest = holders[0], holders[-1]
+    replacements.opening()
+    oldest.value = {1}
+    assert replacements.replacing([oldest.value]) == []  # no longer held: not seen dropped
+    newest.value = {2}
+    assert replacements.replacing([newest.value]) == [newest.value]
