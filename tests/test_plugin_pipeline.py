@@ -117,6 +117,40 @@ def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
     assert {t["message"] for t in tests[1:]} == {REPLACED}
 
 
+NESTED_PER_TEST = """
+import pytest
+
+class Settings:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+class Runner:
+    settings = Settings()
+
+@pytest.mark.parametrize("n", range(6))
+def test_rebuilds_the_cache(n):
+    Runner.cache = {"rows": [n]}  # replaced: warm-up
+
+@pytest.mark.parametrize("n", range(4))
+def test_nests_the_settings(n):
+    Runner.settings = Settings(parent=Runner.settings)  # replaced, but keeps the old one
+"""
+
+
+def test_a_replacement_that_keeps_what_it_replaced_is_a_leak(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """A chain one level deeper per test (hypothesis' settings with a parent) drops
+    nothing: it is confirmed as a leak, next to replacements recognised as warm-up."""
+    pytester.makepyfile(test_nested=NESTED_PER_TEST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=6, failed=4)
+    tests = report["tests"]
+    assert [t["verdict"] for t in tests[:6]] == ["warmup"] * 6
+    assert {t["message"] for t in tests[1:6]} == {REPLACED}
+    assert [t["verdict"] for t in tests[6:]] == ["leak"] * 4
+
+
 KEYED_PER_TEST = """
 import pytest
 

@@ -141,6 +141,40 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     assert result.unexplained == 0
 
 
+class _Settings:
+    def __init__(self, parent: _Settings | None = None) -> None:
+        self.parent = parent
+
+
+def test_a_chain_one_link_longer_in_a_filled_holder_is_not_explained() -> None:
+    """Settings made with the last ones as parent: the holder's length is the same,
+    but the old settings live on under the new ones."""
+    owner = types.SimpleNamespace(settings=_Settings())
+    book = HolderBook()
+    book.learn_filled(vars(owner))
+    book.note_lengths()
+    owner.settings = deeper = _Settings(parent=owner.settings)
+    made = [deeper, vars(deeper)]
+    assert triage(made, _young(*made), book).unexplained == 2
+    owner.settings = fresh = _Settings()  # a true replacement
+    made = [fresh, vars(fresh)]
+    assert triage(made, _young(*made), book).unexplained == 0
+
+
+def test_a_chain_one_link_longer_in_a_root_that_did_not_grow_is_its_leak() -> None:
+    owner = types.SimpleNamespace(settings=_Settings())
+    book = HolderBook()
+    book.learn_leaking(vars(owner), "root")
+    book.note_lengths()
+    owner.settings = deeper = _Settings(parent=owner.settings)
+    made = [deeper, vars(deeper)]
+    assert triage(made, _young(*made), book).roots == ("root",)
+    owner.settings = fresh = _Settings()
+    made = [fresh, vars(fresh)]
+    result = triage(made, _young(*made), book)
+    assert (result.roots, result.why) == ((), ("replaced in a leaking holder, not added",))
+
+
 def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
     """What a run appends to a root of thousands of entries is found; an entry replaced
     far back is not looked for (a re-run would show it), so the walk costs no more than

@@ -15,6 +15,10 @@ on the run itself by its holder:
 - entries of a root already confirmed as leaking: its leak again when the root's
   length grew, a replacement when it did not.
 
+Neither a filled holder nor a root that did not grow explains a new entry that refers
+to an older object of its own type: that is a chain one link longer (settings made with
+the last ones as parent), not a replacement.
+
 What no rule explains leaves the test a suspect. Runs inside the window: the young
 heap is what ``gc.get_objects()`` lists, and every walk goes down from a holder into
 young objects only, so the cost is what the holders and the test hold.
@@ -30,6 +34,7 @@ from dataclasses import dataclass, replace
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
+    all_referents,
     is_weak_to_known,
     shallow_bytes,
     top_objects,
@@ -173,6 +178,18 @@ def _reached_in_root(
     return _reached([entry], young, skip) & ids
 
 
+def _lengthens_a_chain(ids: set[int], young: dict[int, object]) -> bool:
+    """Whether a group's top (of the objects of ``ids``) refers, itself or through its
+    young attributes, to an older object of its own type."""
+    for top in top_objects([young[key] for key in ids]):
+        kind = type(top)
+        near = all_referents([top])
+        near += all_referents([ref for ref in near if id(ref) in young])
+        if any(type(ref) is kind and id(ref) not in young for ref in near):
+            return True
+    return False
+
+
 def _most_hits(entry: Learned) -> int:
     return -entry.hits
 
@@ -203,7 +220,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         if not reached:
             continue
         explained |= reached
-        if next(grown([entry]), None) is not None:
+        if next(grown([entry]), None) is not None or _lengthens_a_chain(reached, young):
             roots.append(entry.root)
             in_roots |= reached
         else:
@@ -218,7 +235,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # hang from the holder that held the last test's, and the walk stops there.
     for entry in sorted(steady, key=_most_hits):
         reached = _reached([entry], young, explained, grew_ids) & ids
-        if reached:
+        if reached and not _lengthens_a_chain(reached, young):
             entry.hits += 1
             in_filled |= reached
             if ids <= explained | in_filled:
