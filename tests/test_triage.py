@@ -336,3 +336,16 @@ def test_a_book_of_bounds_and_roots_only_learns_nothing_more() -> None:
     late = {"late": 1}
     book.learn_filled(late)
     assert len(book) == MAX_HOLDERS and book.known(late) is None
+
+
+def test_a_full_bounded_cache_is_walked_whole_for_an_entry_replaced_in_place() -> None:
+    """hypothesis' LRU keeps a heap in a list of its bound's length: a new entry takes an
+    evicted one's place anywhere in it, not at the end."""
+    heap: list[object] = [(key,) for key in range(2 * NEWEST)]
+    book = HolderBook()
+    book.learn_bounded(heap, "LRUReusedCache(max_size=1024)")
+    book.note_lengths()
+    entry = {"strategy": 1}
+    heap[3] = entry
+    result = triage([entry], _young(entry), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)

@@ -51,6 +51,11 @@ from pytest_memguard.screen.holderbook import (
 #: Why growth under a declared bound is warm-up.
 HELD_BY_BOUNDED = "held by a bounded cache"
 
+#: Entries of a bounded cache walked down from (its newest, past this many): a full cache
+#: may put a new entry anywhere (hypothesis' LRU keeps a heap in a list of its bound's
+#: length), and its bound caps what the walk costs.
+BOUNDED_WALKED = 4096
+
 
 @dataclass(frozen=True)
 class Triage:
@@ -209,7 +214,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
     explained |= _weak_to_known(retained, young, explained)
     fed = [entry for entry in book.bounded() if entry.may_hold_new()]
-    bounded = _reached(fed, young, explained) & ids
+    bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
     if bounded:
         explained |= bounded
         why.append(HELD_BY_BOUNDED)
