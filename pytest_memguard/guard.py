@@ -327,8 +327,8 @@ class Guard:
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
             self.budget.spend(spent, reserve=learning)
         self._note(repetitions=tuple(run.figures for run in evidence))
-        if evidence:  # what the heap now holds is the last repetition's, not the screen's
-            self.replacements.remember(evidence[-1].triage.unexplained_of(evidence[-1].retained))
+        if evidence:
+            self._hold_leftovers(evidence[-1])
         grew, why = confirmed(evidence, times, limits)
         if not grew:
             self._note(cleared=why)
@@ -344,6 +344,12 @@ class Guard:
                 self._grew_root(last, root)
                 return None
         return self._confirmed(item, evidence)
+
+    def _hold_leftovers(self, run: GuardedRun) -> None:
+        """Hold what a re-run left, unexplained or made in place of what the run before
+        it made: the heap now holds its objects, not the screened run's, and the next
+        test may replace them."""
+        self.replacements.remember([*run.triage.unexplained_of(run.retained), *run.replacing])
 
     def _known_root(self, holders: Holders | None) -> str | None:
         """The root already confirmed that every unbounded holder of the growth keeps."""
@@ -444,6 +450,7 @@ class Guard:
                         primed=start_tracing,
                     )
                     last = again[-1] if again else last
+                    self._hold_leftovers(last)
                 self._explain(last, evidence)
         finally:
             self._note(explain_seconds=time.perf_counter() - started)

@@ -151,6 +151,35 @@ def test_a_replacement_that_keeps_what_it_replaced_is_a_leak(
     assert [t["verdict"] for t in tests[6:]] == ["leak"] * 4
 
 
+REBUILT_NEXT_TO_A_LEAK = """
+import pytest
+
+class Limiter:
+    known = {1000}
+
+class Runner:
+    settings = None
+
+@pytest.mark.parametrize("n", range(4))
+def test_runs(n):
+    Limiter.known = {1000}  # rebuilt by every run, as hypothesis' recursion limits
+    Runner.settings = {"parent": Runner.settings}  # one link longer per run: a leak
+"""
+
+
+def test_what_the_re_runs_rebuilt_is_a_replacement_in_the_next_test(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The re-runs and the traced run of a confirmed leak each rebuild the set: the next
+    test drops the last one's, so its only growth is the known root's, without a re-run."""
+    pytester.makepyfile(test_rebuilt_leak=REBUILT_NEXT_TO_A_LEAK)
+    report = _records(pytester, run=run_pytest)
+    tests = report["tests"]
+    assert [t["verdict"] for t in tests] == ["leak"] * 4
+    assert [t["suspect"] for t in tests] == [True, False, False, False]
+    assert all(t["same_root_as"] == tests[0]["nodeid"] for t in tests[1:])
+
+
 KEYED_PER_TEST = """
 import pytest
 

@@ -8,6 +8,7 @@ its holder a plain attribute of an older object, and a run is what happens betwe
 from __future__ import annotations
 
 import types
+import weakref
 
 from pytest_memguard.confirm.replaced import MAX_HELD, Replacements
 
@@ -132,3 +133,32 @@ def test_at_most_max_held_objects_are_held_the_newest_kept() -> None:
     assert replacements.replacing([oldest.value]) == []  # no longer held: not seen dropped
     newest.value = {2}
     assert replacements.replacing([newest.value]) == [newest.value]
+
+
+class _Finalized:
+    def __del__(self) -> None:
+        pass
+
+
+def test_an_object_whose_death_runs_code_is_never_held() -> None:
+    """A task warns when destroyed pending, a file closes: held one test longer, that
+    would happen in another test."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, _Finalized()))
+    replacements.opening()
+    new = _Finalized()
+    holder.value = new
+    assert replacements.replacing([new]) == []
+
+
+def test_an_object_with_a_weak_reference_callback_is_never_held() -> None:
+    holder, replacements = _Holder(), Replacements()
+    old = _Holder()
+    watch = weakref.ref(old, lambda ref: None)
+    replacements.remember(_left_by(holder, old))
+    del old
+    replacements.opening()
+    new = _Holder()
+    holder.value = new
+    assert replacements.replacing([new]) == []
+    assert watch() is None  # died when its holder dropped it, not a test later

@@ -18,13 +18,16 @@ An object in a reference cycle (a cache whose bound methods refer back to it) co
 the references its own cycle makes: those counted when it was left, it is dropped when
 its count falls to them. The plugin holds such an object one test longer than its
 holder does, and at most :data:`MAX_HELD` of them (a cycle that changes after it was
-counted may stay held until newer ones push it out).
+counted may stay held until newer ones push it out). Never one whose death does
+something (a finalizer: a task warns that it was destroyed pending, a file closes; a
+weak reference's callback): holding it would move that into another test.
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+import weakref
 
 from pytest_memguard.screen.heap import all_referents, top_objects, young_reachable
 
@@ -82,7 +85,7 @@ class Replacements:
         """Hold the tops of what a run left unexplained (kept from the next run's check)."""
         if not left:
             return
-        tops = top_objects(left)
+        tops = [top for top in top_objects(left) if _dies_quietly(top)]
         members = {id(obj): obj for obj in left}
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *(_cycle_references(t, members) for t in tops)][
@@ -104,6 +107,17 @@ class Replacements:
                 cycles.append(own)
         self._held, self._own_cycle = kept, cycles
         return dropped
+
+
+def _dies_quietly(obj: object) -> bool:
+    """Whether nothing runs when ``obj`` dies: no finalizer, no weak-reference callback."""
+    if hasattr(type(obj), "__del__"):
+        return False
+    try:
+        refs = weakref.getweakrefs(obj)
+    except TypeError:
+        return True
+    return all(ref.__callback__ is None for ref in refs)
 
 
 def _cycle_references(top: object, members: dict[int, object]) -> int:

@@ -70,6 +70,9 @@ class GuardedRun:
     triage: Triage = field(default_factory=Triage)
     #: CPU seconds the run took (the process's, all threads).
     cpu_seconds: float = 0.0
+    #: Of a repetition, what it made in place of what the run before it made (dead
+    #: since): no growth, but alive, and the next test may replace it in turn.
+    replacing: list[object] = field(default_factory=list)
 
     @property
     def retained_objects(self) -> int:
@@ -91,6 +94,7 @@ class GuardedRun:
     def release(self) -> None:
         """Drop the strong references to retained objects once they are judged."""
         self.retained = []
+        self.replacing = []
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
 
@@ -373,14 +377,17 @@ class WindowRunner:
         growth = self.containers.growth(sizes_before)
         ids = {id(obj) for obj in survivors.retained}
         current = _Previous(ids, shallow_bytes(survivors.retained))
+        replacing: list[object] = []
         if previous is None:
             new, objects, size = survivors.retained, len(current.ids), current.bytes
         else:
             # Net growth: what this run added beyond the survivors it found.
             added = survivors.added
-            new = excluding(survivors.retained, previous.ids) if added is None else added
-            current.tops = _tops(new)
-            new = _without_replacements(new, current.tops, previous, ids)
+            made = excluding(survivors.retained, previous.ids) if added is None else added
+            current.tops = _tops(made)
+            new = _without_replacements(made, current.tops, previous, ids)
+            if len(new) < len(made):
+                replacing = excluding(made, {id(obj) for obj in new})
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
@@ -394,6 +401,7 @@ class WindowRunner:
             findings,
             triage=sorted_out,
             cpu_seconds=after.cpu - before.cpu,
+            replacing=replacing,
         )
         return run, current
 
