@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = SESSION_PLUGIN
 
+#: The summary-line word of the tests that leak again from a root already explained:
+#: they fail the run (exit status, ``--lf``, JUnit) but are not repeated under FAILURES.
+LEAKED = "leaked"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -263,7 +267,11 @@ class MemguardSession:
         if not isinstance(data, dict) or not report.failed or report.when != "call":
             return None
         if data.get("verdict") == "leak":
-            return "failed", "L", ("LEAK", {"red": True})
+            # A root's later tests still fail, under their own word in the summary line:
+            # pytest lists every "failed" report under FAILURES (and looks up each one's
+            # teardown among all reports), a wall of copies of one root cause.
+            category = LEAKED if data.get("same_root_as") else "failed"
+            return category, "L", ("LEAK", {"red": True})
         if data.get("verdict") == "over-limit":
             return "failed", "M", ("OVER-LIMIT", {"red": True})
         return None

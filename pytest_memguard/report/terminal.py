@@ -158,6 +158,10 @@ def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
     yield cost_line(records)
 
 
+#: Tests named per root besides the first (the JSON report lists them all).
+SHOWN_AGAIN = 3
+
+
 def root_lines(records: Sequence[TestRecord]) -> Iterator[str]:
     """Each leak's root cause once, with how many tests grew it: one root that a
     thousand tests share is one line, not a thousand failures to read."""
@@ -170,6 +174,10 @@ def root_lines(records: Sequence[TestRecord]) -> Iterator[str]:
         where = f" (in {root['distribution']})" if root["distribution"] else ""
         yield f"  {tests:>10}  {root['kind']}: {root['summary']}{where}"
         yield f"{'':14}first explained in {root['first']}"
+        again = [r.nodeid for r in records if r.root == root["root"] and r.same_root_as]
+        if again:
+            more = f" and {len(again) - SHOWN_AGAIN} more" if len(again) > SHOWN_AGAIN else ""
+            yield f"{'':14}leaked again in {', '.join(again[:SHOWN_AGAIN])}{more}"
 
 
 def cost_line(records: Sequence[TestRecord]) -> str:
