@@ -6,6 +6,7 @@ import collections
 import reprlib
 import statistics
 import sys
+import threading
 import time
 import traceback
 import tracemalloc
@@ -26,8 +27,9 @@ from pytest_memguard.confirm.decide import (
     entries,
     record_of,
 )
-from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized
-from pytest_memguard.confirm.lrucaches import LruCaches
+from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized, thread_dicts
+from pytest_memguard.confirm.listing import HeapListing
+from pytest_memguard.confirm.lrucaches import LRU_WRAPPER, LruCaches
 from pytest_memguard.confirm.replaced import REPLACED, Replacements
 from pytest_memguard.confirm.rules import (
     confirmed,
@@ -163,7 +165,9 @@ class Guard:
         #: What guarding the current test has found so far.
         self._facts = Facts()
         self.shapes = ShapeLog()
-        self.lru_caches = LruCaches()
+        #: The session's lru_cache wrappers and threading.local objects.
+        self.listing = HeapListing((LRU_WRAPPER, threading.local))
+        self.lru_caches = LruCaches(self.listing)
         self.replacements = Replacements()
         #: What the last runs of the heap rules took: they cost O(heap).
         self._heap_rule_times: collections.deque[float] = collections.deque(maxlen=5)
@@ -237,6 +241,9 @@ class Guard:
         replacements of objects the plugin saw dropped, then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         screen.triage = screen.triage.explaining(self.replacements.replacing(left), REPLACED)
+        if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
+            local_dicts = thread_dicts(left, self.listing.of(threading.local))
+            screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
         if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
             started = time.perf_counter()
             self._explain_with_the_heap(screen, left)

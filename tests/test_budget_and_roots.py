@@ -14,7 +14,8 @@ import pytest
 
 from pytest_memguard.confirm.bounds import FIND_SEARCHES, find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
-from pytest_memguard.confirm.lazy import materialized
+from pytest_memguard.confirm.lazy import materialized, thread_dicts
+from pytest_memguard.confirm.listing import HeapListing
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import RootBook, session_summary
@@ -200,18 +201,34 @@ def test_what_a_new_thread_dict_holds_is_its_default_but_not_so_an_objects_dict(
         assert _materialized([attributes, attributes["value"]]) == [attributes]
 
 
+def test_a_thread_locals_dict_is_found_from_the_listed_locals() -> None:
+    """hypothesis' per-test local: its dict for this thread is old, first tracked when
+    the test stores an object in it; only the dict is explained, not what it holds."""
+    local, other = threading.local(), threading.local()
+    local.prev_self = stored = _Plain()
+    per_thread = next(
+        ref for ref in gc.get_referrers(stored) if type(ref) is dict and "prev_self" in ref
+    )
+    unrelated = {"prev_self": stored}
+    left = [per_thread, unrelated, stored]
+    assert thread_dicts(left, [local]) == [per_thread]
+    assert thread_dicts(left, [other]) == []
+    listing = HeapListing((threading.local,))
+    assert local in listing.of(threading.local)
+
+
 def test_lru_caches_are_listed_again_only_after_imports() -> None:
     caches = LruCaches()
     caches.bounded()
     caches.bounded()
-    assert caches.listings == 1
+    assert caches.listing.listings == 1
     sys.modules["_memguard_test_import"] = types.ModuleType("_memguard_test_import")
     try:
         cached = _closure_cache(4)
         assert cached in [wrapper for wrapper, _ in caches.bounded()]
     finally:
         del sys.modules["_memguard_test_import"]
-    assert caches.listings == 2
+    assert caches.listing.listings == 2
 
 
 class _Element:

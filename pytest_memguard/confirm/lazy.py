@@ -13,6 +13,15 @@ is still its growth.
 Telling the owner needs one pass over the heap (``gc.get_referrers``): it runs after
 the window, only for a screened run that left a few objects, dicts among them, that
 nothing else explained.
+
+A ``threading.local``'s dict for this thread may also be older than the test and new
+to the collector: empty, or holding only atomic values, it was not tracked when the
+window opened, and the first object stored in it (hypothesis stores the test's
+instance in its per-test local) makes it listed among the young objects. The locals
+are few and made at import time: while their listing is up to date
+(:class:`~pytest_memguard.confirm.listing.HeapListing`), their per-thread dicts are
+found without a pass over the heap (:func:`thread_dicts`). Only the dict is explained,
+not what the test stored in it.
 """
 
 from __future__ import annotations
@@ -64,6 +73,19 @@ def materialized(left: list[object], retained: set[int], ignore: set[int]) -> li
     defaults = {id(ref) for ref in all_referents(thread_dicts)} if thread_dicts else set()
     explained = (made | per_thread | defaults) - elsewhere
     return [obj for obj in left if id(obj) in explained]
+
+
+def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
+    """The dicts of ``left`` that are a per-thread dict of one of ``locals_`` (the
+    session's ``threading.local`` objects)."""
+    dicts = {id(obj) for obj in left if type(obj) is dict}
+    if not dicts or not locals_:
+        return []
+    found: set[int] = set()
+    for table in gc.get_referents(*locals_):
+        if type(table) is dict:
+            found.update(id(value) for key, value in table.items() if _is_thread_key(key))
+    return [obj for obj in left if id(obj) in dicts & found]
 
 
 def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:

@@ -3,26 +3,24 @@
 An ``lru_cache`` with a ``maxsize`` declares its bound wherever it is reached from: a
 module's function, a method, a closure (``typing`` keeps one per generic helper in
 ``_tp_cache``). What it holds is warm-up. Finding the holder of a survivor costs a
-walk of the whole heap per object; listing the wrappers costs one pass over the heap,
-repeated only after imports (a new module may define new wrappers), and the walk down
-from them costs what they hold. Runs with the heap unfrozen, for a screened run whose
-learned holders left something unexplained.
+walk of the whole heap per object; listing the wrappers (:mod:`.listing`) costs one
+pass over the heap, repeated only after imports, and the walk down from them costs
+what they hold. Runs with the heap unfrozen, for a screened run whose learned holders
+left something unexplained.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import sys
-import weakref
 from dataclasses import dataclass, field
-from typing import Any
 
 from pytest_memguard.confirm.bounds import own_bound
+from pytest_memguard.confirm.listing import HeapListing
 from pytest_memguard.screen.heap import young_reachable
 
 #: The type of an ``lru_cache`` wrapper, without naming functools' private class.
-_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
+LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
 
 @dataclass
@@ -35,25 +33,18 @@ class Held:
 
 
 class LruCaches:
-    """The session's bounded ``lru_cache`` wrappers, weakly referenced."""
+    """The session's bounded ``lru_cache`` wrappers, from a listing of the heap that
+    lists :data:`LRU_WRAPPER` (shared with other rules, or its own)."""
 
-    def __init__(self) -> None:
-        self._wrappers: list[weakref.ref[Any]] = []
-        #: ``len(sys.modules)`` at the last listing; -1 before the first.
-        self._modules = -1
-        self.listings = 0
+    def __init__(self, listing: HeapListing | None = None) -> None:
+        self.listing = listing if listing is not None else HeapListing((LRU_WRAPPER,))
 
     def bounded(self) -> list[tuple[object, str]]:
         """Every bounded wrapper alive, with its bound; lists the heap again when
         modules were imported since the last listing."""
-        if len(sys.modules) != self._modules:
-            self._modules = len(sys.modules)
-            self.listings += 1
-            self._wrappers = [weakref.ref(obj) for obj in gc.get_objects() if type(obj) is _WRAPPER]
         found = []
-        for ref in self._wrappers:
-            wrapper = ref()
-            bound = own_bound(wrapper) if wrapper is not None else None
+        for wrapper in self.listing.of(LRU_WRAPPER):
+            bound = own_bound(wrapper)
             if bound is not None:
                 found.append((wrapper, bound))
         return found
