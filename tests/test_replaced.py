@@ -67,6 +67,17 @@ def test_a_grown_copy_of_the_dropped_object_is_not_a_replacement() -> None:
     assert replacements.replacing([grown, second]) == []
 
 
+def test_a_table_rebuilt_larger_is_not_a_replacement() -> None:
+    """Rebuilt from a count that grows with every call: it holds nothing of the old
+    one, but it is larger every time."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, [types.SimpleNamespace()]))
+    replacements.opening()
+    rebuilt = [types.SimpleNamespace(), types.SimpleNamespace()]
+    holder.value = rebuilt
+    assert replacements.replacing([rebuilt, *rebuilt]) == []
+
+
 def test_an_object_of_another_type_is_not_a_replacement() -> None:
     holder, replacements = _Holder(), Replacements()
     replacements.remember(_left_by(holder, {1}))

@@ -9,8 +9,9 @@ only the new object, and whether the old one died is not visible in the young he
 So the plugin holds the tops of what the last suspects left unexplained (a few objects,
 old by the next test), and reads their reference counts: one that only the plugin still
 holds after a run was dropped during it. A top the run left that has the type of a
-dropped one, and is not a grown copy of it (``t = t + (x,)``: longer, and holding what
-the old one held), replaces it; so does what hangs from that top. A new object that
+dropped one and refers to no more objects replaces it; so does what hangs from that
+top. A longer one is growth, for a re-run to judge: a grown copy (``t = t + (x,)``) or
+a table rebuilt one entry larger each time. A new object that
 refers to the one it replaces (a settings chain nesting one level deeper per test)
 keeps it alive: it is never a replacement.
 
@@ -85,12 +86,13 @@ class Replacements:
         """Hold the tops of what a run left unexplained (kept from the next run's check)."""
         if not left:
             return
-        tops = [top for top in top_objects(left) if _dies_quietly(top)]
+        tops = [top for top in top_objects(left) if _dies_quietly(top)][-MAX_HELD:]
         members = {id(obj): obj for obj in left}
+        # Only a top some other leftover refers to (a cycle's) has references of its own.
+        referred = {id(ref) for ref in all_referents(left)}
+        cycles = [_cycle_references(t, members) if id(t) in referred else 0 for t in tops]
         self._held = [*self._held, *tops][-MAX_HELD:]
-        self._own_cycle = [*self._own_cycle, *(_cycle_references(t, members) for t in tops)][
-            -MAX_HELD:
-        ]
+        self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
 
     def _split(self) -> list[object]:
         """Return the held objects that only the plugin and their own cycles still hold,
@@ -129,13 +131,8 @@ def _cycle_references(top: object, members: dict[int, object]) -> int:
 
 
 def _replaces(new: object, old: object) -> bool:
-    """Whether ``new`` can stand in for ``old``: the same type, and not a grown copy."""
+    """Whether ``new`` can stand in for ``old``: the same type, and no longer (a cache
+    object's attributes, a set's members: a rebuilt table of more entries is growth)."""
     if type(new) is not type(old):
         return False
-    new_refs = gc.get_referents(new)
-    old_refs = gc.get_referents(old)
-    if len(new_refs) <= len(old_refs):
-        return True
-    # A longer one that holds what the old one held is the old one, grown.
-    carried = {id(ref) for ref in old_refs if not isinstance(ref, type)}
-    return not any(id(ref) in carried for ref in new_refs)
+    return len(gc.get_referents(new)) <= len(gc.get_referents(old))
