@@ -73,6 +73,14 @@ class Learned:
     #: dict, or an ``lru_cache``): a cache adds entries at the end, so with both the
     #: same it took no new entry.
     tail: tuple[int, int] | None = None
+    #: A leaking root's oldest entry when the window opened (its id; None: empty, or
+    #: not a dict or list): a holder that lost it was cleared or trimmed meanwhile, a
+    #: cache refilled rather than a leak growing.
+    head: int | None = None
+
+    def lost_head(self) -> bool:
+        """Whether the holder no longer starts with the entry it started with."""
+        return self.head is not None and first_entry(self.holder) != self.head
 
     @property
     def keyed(self) -> bool:
@@ -86,6 +94,16 @@ class Learned:
         if self.misses >= 0:
             return lru_misses(self.holder) != self.misses
         return self.tail is None or dict_tail(self.holder) != self.tail
+
+
+def first_entry(holder: object) -> int | None:
+    """The id of a dict's oldest key or a list's first item; None for anything else."""
+    if type(holder) not in (dict, list) or not holder:
+        return None
+    try:
+        return id(next(iter(holder)))  # type: ignore[call-overload]
+    except (RuntimeError, StopIteration):  # changed by another thread meanwhile
+        return None
 
 
 def dict_tail(holder: object) -> tuple[int, int] | None:
@@ -190,6 +208,8 @@ class HolderBook:
         for entry in self._learned.values():
             if not entry.bound:
                 entry.length = sized_length(entry.holder)
+                if entry.root:
+                    entry.head = first_entry(entry.holder)
             elif entry.bound.startswith(LRU_BOUND):
                 entry.misses = lru_misses(entry.holder)
             else:

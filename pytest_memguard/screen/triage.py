@@ -13,7 +13,8 @@ on the run itself by its holder:
   growing) whose length did not grow, or that grows once per key (re-runs showed its
   growth stop for several tests);
 - entries of a root already confirmed as leaking: its leak again when the root's
-  length grew, a replacement when it did not.
+  length grew, a replacement when it did not; nothing when the run emptied it (its
+  oldest entry is gone: a cache cleared and refilled, not a leak growing).
 
 Neither a filled holder nor a root that did not grow explains a new entry that refers
 to an older object of its own type: that is a chain one link longer (settings made with
@@ -221,6 +222,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     roots: list[str] = []
     in_roots: set[int] = set()
     for entry in book.leaking():
+        if entry.lost_head():
+            continue  # cleared and refilled by the run: for a re-run to judge
         reached = _reached_in_root(entry, young, explained, ids)
         if not reached:
             continue
