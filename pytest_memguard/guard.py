@@ -181,6 +181,7 @@ class Guard:
     ) -> tuple[list[Any], TestRecord]:
         """Screen (run with ``protocol``), confirm and decide; the reports are not logged."""
         self.replacements.opening()
+        self.runner.book.pinned = self.replacements.pinned_ids()
         screen = self.runner.screen(
             item,
             trace=self.settings.trace or limits.needs_tracing,

@@ -56,6 +56,10 @@ class Replacements:
         #: Of each held object, the references to it from the objects it reaches.
         self._own_cycle: list[int] = []
 
+    def pinned_ids(self) -> set[int]:
+        """Ids of the objects held (each once)."""
+        return {id(obj) for obj in self._held}
+
     def held_ids(self) -> set[int]:
         """Ids of the plugin's own lists: never a holder of the test's objects."""
         return {id(self._held), id(self._own_cycle)}

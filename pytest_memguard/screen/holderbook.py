@@ -121,6 +121,9 @@ class HolderBook:
 
     def __init__(self) -> None:
         self._learned: dict[int, Learned] = {}
+        #: Ids of older objects the plugin holds itself (one reference each), to watch
+        #: them dropped: a reference count read here discounts it.
+        self.pinned: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._learned)

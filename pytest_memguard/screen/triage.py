@@ -184,16 +184,32 @@ def _reached_in_root(
     return _reached([entry], young, skip) & ids
 
 
-def _lengthens_a_chain(ids: set[int], young: dict[int, object]) -> bool:
+def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]) -> bool:
     """Whether a group's top (of the objects of ``ids``) refers, itself or through its
-    young attributes, to an older object of its own type."""
+    young attributes, to an older object of its own type that nothing else holds: the
+    link it took the place of (a shared older object, a module's table, is no link).
+    ``pinned`` holds the ids of the objects the plugin itself holds, once each."""
     for top in top_objects([young[key] for key in ids]):
         kind = type(top)
         near = all_referents([top])
         near += all_referents([ref for ref in near if id(ref) in young])
-        if any(type(ref) is kind and id(ref) not in young for ref in near):
+        older = list(
+            {id(ref): ref for ref in near if type(ref) is kind and id(ref) not in young}.values()
+        )
+        del near  # counted apart: only the holders outside this function count
+        counts = _references(older)
+        if any(n <= _HELD_ONCE + (id(o) in pinned) for o, n in zip(older, counts, strict=True)):
             return True
     return False
+
+
+def _references(objs: list[object]) -> list[int]:
+    """The reference count of each of ``objs``, counted the same way for every list."""
+    return [sys.getrefcount(obj) for obj in objs]
+
+
+#: What an object counts when one other object and a list like ``older`` hold it.
+_HELD_ONCE = _references([object()])[0] + 1
 
 
 def _most_hits(entry: Learned) -> int:
@@ -228,7 +244,9 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         if not reached:
             continue
         explained |= reached
-        if next(grown([entry]), None) is not None or _lengthens_a_chain(reached, young):
+        if next(grown([entry]), None) is not None or _lengthens_a_chain(
+            reached, young, book.pinned
+        ):
             roots.append(entry.root)
             in_roots |= reached
         else:
@@ -243,7 +261,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # hang from the holder that held the last test's, and the walk stops there.
     for entry in sorted(steady, key=_most_hits):
         reached = _reached([entry], young, explained, grew_ids) & ids
-        if reached and not _lengthens_a_chain(reached, young):
+        if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
             in_filled |= reached
             if ids <= explained | in_filled:
