@@ -364,3 +364,17 @@ def test_a_root_the_run_cleared_and_refilled_explains_nothing() -> None:
         cache[f"new {n}"] = entry
     result = triage(refilled, _young(*refilled), book)
     assert result.roots == () and result.unexplained == 3
+
+
+SHARED_DEFAULTS: dict[str, int] = {"size": 1}
+
+
+def test_an_entry_referring_to_a_shared_older_object_of_its_type_is_no_chain() -> None:
+    """A new cache dict that refers to a module's older dict (held there too) replaces
+    the old entry: only a link nothing else holds makes a chain."""
+    owner = types.SimpleNamespace(cache={"defaults": {"size": 0}})
+    book = HolderBook()
+    book.learn_filled(vars(owner))
+    book.note_lengths()
+    owner.cache = rebuilt = {"defaults": SHARED_DEFAULTS}
+    assert triage([rebuilt], _young(rebuilt), book).unexplained == 0
