@@ -84,7 +84,7 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     found: set[int] = set()
     for table in gc.get_referents(*locals_):
         if type(table) is dict:
-            found.update(id(value) for key, value in table.items() if _is_thread_key(key))
+            found |= _per_thread(table)
     return [obj for obj in left if id(obj) in dicts & found]
 
 
@@ -93,7 +93,7 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     function, its ``__annotations__``; and, apart, for the table of a
     ``threading.local``, its per-thread dicts."""
     if type(owner) is dict:
-        return set(), {id(value) for key, value in owner.items() if _is_thread_key(key)}
+        return set(), _per_thread(owner)
     found = set()
     if isinstance(owner, types.FunctionType):
         found.add(id(owner.__annotations__))
@@ -105,6 +105,12 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
         if type(instance_dict) is dict:
             found.add(id(instance_dict))
     return found, set()
+
+
+def _per_thread(table: dict[object, object]) -> set[int]:
+    """Ids of the values of ``table`` keyed by a thread: the per-thread dicts when it is
+    a ``threading.local``'s table, none otherwise."""
+    return {id(value) for key, value in table.items() if _is_thread_key(key)}
 
 
 def _is_thread_key(key: object) -> bool:

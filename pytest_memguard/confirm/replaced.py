@@ -27,25 +27,21 @@ weak reference's callback): holding it would move that into another test.
 from __future__ import annotations
 
 import gc
-import sys
 import weakref
 
-from pytest_memguard.screen.heap import all_referents, top_objects, young_reachable
+from pytest_memguard.screen.heap import (
+    HELD_BY_A_LIST,
+    all_referents,
+    reference_counts,
+    top_objects,
+    young_reachable,
+)
 
 #: Why a replacement is warm-up.
 REPLACED = "replaced what an earlier test left, which this one dropped"
 
 #: Tops held at most, the newest kept.
 MAX_HELD = 64
-
-
-def _references(objs: list[object]) -> list[int]:
-    """The reference count of each of ``objs``, counted the same way for every list."""
-    return [sys.getrefcount(obj) for obj in objs]
-
-
-#: What an object that only a plugin list holds counts (the list, the loop, the call).
-_HELD_ONLY_BY_US = _references([object()])[0]
 
 
 class Replacements:
@@ -104,9 +100,9 @@ class Replacements:
         dropped: list[object] = []
         kept: list[object] = []
         cycles: list[int] = []
-        counts = _references(self._held)
+        counts = reference_counts(self._held)
         for obj, count, own in zip(self._held, counts, self._own_cycle, strict=True):
-            if count <= _HELD_ONLY_BY_US + own:
+            if count <= HELD_BY_A_LIST + own:
                 dropped.append(obj)
             else:
                 kept.append(obj)

@@ -315,6 +315,16 @@ def top_objects(objs: list[object]) -> list[object]:
     return tops
 
 
+def reference_counts(objs: list[object]) -> list[int]:
+    """The reference count of each of ``objs``; compare with :data:`HELD_BY_A_LIST`,
+    counted the same way (the list, the loop, the call)."""
+    return [sys.getrefcount(obj) for obj in objs]
+
+
+#: What an object that only a list like ``objs`` holds counts in :func:`reference_counts`.
+HELD_BY_A_LIST = reference_counts([object()])[0]
+
+
 def shallow_bytes(objects: Iterable[object]) -> int:
     """Sum of ``sys.getsizeof``: cheap, and enough to rank and to limit."""
     total = 0

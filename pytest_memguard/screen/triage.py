@@ -35,8 +35,10 @@ from dataclasses import dataclass, replace
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
+    HELD_BY_A_LIST,
     all_referents,
     is_weak_to_known,
+    reference_counts,
     shallow_bytes,
     top_objects,
     young_reachable,
@@ -197,19 +199,12 @@ def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]
             {id(ref): ref for ref in near if type(ref) is kind and id(ref) not in young}.values()
         )
         del near  # counted apart: only the holders outside this function count
-        counts = _references(older)
-        if any(n <= _HELD_ONCE + (id(o) in pinned) for o, n in zip(older, counts, strict=True)):
+        counts = reference_counts(older)
+        # Held by the new link, and by the plugin when it holds it: nothing else.
+        once = [HELD_BY_A_LIST + 1 + (id(obj) in pinned) for obj in older]
+        if any(count <= limit for count, limit in zip(counts, once, strict=True)):
             return True
     return False
-
-
-def _references(objs: list[object]) -> list[int]:
-    """The reference count of each of ``objs``, counted the same way for every list."""
-    return [sys.getrefcount(obj) for obj in objs]
-
-
-#: What an object counts when one other object and a list like ``older`` hold it.
-_HELD_ONCE = _references([object()])[0] + 1
 
 
 def _most_hits(entry: Learned) -> int:
