@@ -261,8 +261,9 @@ class Guard:
         the budget: a suite of a thousand suspects they do not explain must not pay
         for them a thousand times."""
         recent = self._heap_rule_times
-        cost = statistics.median(recent) if recent else 0.0
-        return heap_rules_pay(recent, seconds) and self.budget.allows(cost)
+        cost = statistics.median(recent) if recent else None
+        heap = self.listing.heap_objects
+        return heap_rules_pay(cost, seconds, heap) and self.budget.allows(cost or 0.0)
 
     def _explain_with_the_heap(self, run: GuardedRun, listed: list[object]) -> None:
         """Explain what the triage left that two rules needing the whole heap (unfrozen,

@@ -24,6 +24,8 @@ class HeapListing:
         #: ``len(sys.modules)`` at the last listing; -1 before the first.
         self._modules = -1
         self.listings = 0
+        #: How many objects the heap held at the last listing (0 before the first).
+        self.heap_objects = 0
 
     @property
     def fresh(self) -> bool:
@@ -41,8 +43,10 @@ class HeapListing:
         self._modules = len(sys.modules)
         self.listings += 1
         found: dict[type, list[weakref.ref[Any]]] = {kind: [] for kind in self._kinds}
-        for obj in gc.get_objects():
+        heap = gc.get_objects()
+        for obj in heap:
             refs = found.get(type(obj))
             if refs is not None:
                 refs.append(weakref.ref(obj))
         self._found = found
+        self.heap_objects = len(heap)

@@ -10,8 +10,6 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_memguard.config import Limits
@@ -156,17 +154,17 @@ def worth_tracing(cpu_seconds: float) -> bool:
     return cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
 
 
-#: What the heap rules (bounded ``lru_cache`` wrappers, dicts made on first access) may
-#: cost for any suspect: they spare a re-run and teach the book holders for later
-#: tests, but on a heap where a pass costs more, only a slower test pays for them.
-HEAP_RULES_ALWAYS_SECONDS = 0.03
+#: A heap of up to this many objects is passed over in about 10 ms (``gc.get_referrers``
+#: visits ~17 ns per object, the listing a few times that): the heap rules always pay
+#: there, whatever a clock read on a loaded machine says.
+HEAP_RULES_ALWAYS_OBJECTS = 500_000
 
 
-def heap_rules_pay(recent: Sequence[float], seconds: float) -> bool:
+def heap_rules_pay(cost: float | None, seconds: float, heap_objects: int) -> bool:
     """Whether the rules that list the heap are worth running for a suspect whose run
-    took ``seconds``, given what their ``recent`` runs took: they cost a pass over the
-    heap, so on a heap where that costs more than :data:`HEAP_RULES_ALWAYS_SECONDS`, a
-    quicker test is re-run instead, and the cost never grows with the heap."""
-    if not recent:
-        return True
-    return statistics.median(recent) <= max(seconds, HEAP_RULES_ALWAYS_SECONDS)
+    took ``seconds``, on a heap of ``heap_objects`` (at the last listing), given what
+    their recent runs took (``cost``, their median; None before the first). They spare
+    a re-run and teach the book holders for later tests, but cost a pass over the heap:
+    up to :data:`HEAP_RULES_ALWAYS_OBJECTS` they always run; on a larger heap only a
+    test slower than a pass pays for them, so the cost never grows with the heap."""
+    return cost is None or heap_objects <= HEAP_RULES_ALWAYS_OBJECTS or cost <= seconds
