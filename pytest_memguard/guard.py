@@ -30,7 +30,7 @@ from pytest_memguard.confirm.decide import (
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized, thread_dicts
 from pytest_memguard.confirm.listing import HeapListing
 from pytest_memguard.confirm.lrucaches import LRU_WRAPPER, LruCaches
-from pytest_memguard.confirm.replaced import REPLACED, Replacements
+from pytest_memguard.confirm.replaced import REPLACED, Replacements, growth_beneath
 from pytest_memguard.confirm.rules import (
     confirmed,
     heap_rules_pay,
@@ -360,6 +360,22 @@ class Guard:
         test may replace them."""
         self.replacements.remember([*run.triage.unexplained_of(run.retained), *run.replacing])
 
+    def _beneath_replacements(self, run: GuardedRun) -> set[int]:
+        """A run whose every top replaced one the run before made grew beneath them, if
+        an older holder keeps some of its objects along with what earlier runs left:
+        that is its leak, and what is explained and learned, not the replaced
+        structure. Returns the ids of the run's objects left out."""
+        if not run.replaced_tops:
+            return set()
+        own = self.runner.own_ids() | self.replacements.held_ids()
+        own.update(map(id, (run.retained, run.replaced_tops, *self._ours)))
+        beneath = growth_beneath(run.retained, run.replaced_tops, run.earlier_ids, own)
+        if not beneath:
+            return set()
+        left_out = {id(obj) for obj in run.retained} - {id(obj) for obj in beneath}
+        run.retained = beneath
+        return left_out
+
     def _known_root(self, holders: Holders | None) -> str | None:
         """The root already confirmed that every unbounded holder of the growth keeps."""
         if holders is None or not holders.unbounded():
@@ -381,13 +397,16 @@ class Guard:
     def _worth_a_search(self, seconds: float) -> bool:
         return seconds >= self._search_seconds
 
-    def _find(self, objs: list[object], ignore: tuple[object, ...]) -> Holders:
-        """Who holds ``objs`` (O(heap)); the time it took sets when searching pays off."""
+    def _find(
+        self, objs: list[object], ignore: tuple[object, ...], skip: set[int] | None = None
+    ) -> Holders:
+        """Who holds ``objs`` (O(heap)), other than objects whose ids are in ``skip``; the
+        time it took sets when searching pays off."""
         started = time.perf_counter()
         # The plugin's own references are no holders: the runner's book, and what the
         # searches of this test found (their lists refer to the holders they found).
         own = self.runner.own_ids().union(
-            self.replacements.held_ids(), *(found.own_ids() for found in self._found)
+            self.replacements.held_ids(), *(found.own_ids() for found in self._found), skip or ()
         )
         try:
             found = find_holders(objs, ignore=(*self._ours, *ignore), skip_ids=own)
@@ -427,8 +446,13 @@ class Guard:
         """Growth on every run: who holds it, and unless that is a root already confirmed
         or only bounded containers, what it is. Returns the holders of what was explained."""
         last = evidence[-1]
+        # The holders of a growth beneath replaced objects are older than the run: not
+        # the replaced objects it left too.
+        replaced = self._beneath_replacements(last)
         holders = (
-            self._find(last.retained, (last, evidence, last.retained)) if last.retained else None
+            self._find(last.retained, (last, evidence, last.retained), replaced)
+            if last.retained
+            else None
         )
         only_objects = not (last.container_growth or last.sentinel_findings)
         known = self._known_root(holders) if only_objects else None
@@ -460,6 +484,7 @@ class Guard:
                     )
                     last = again[-1] if again else last
                     self._hold_leftovers(last)
+                    self._beneath_replacements(last)
                 self._explain(last, evidence)
         finally:
             self._note(explain_seconds=time.perf_counter() - started)

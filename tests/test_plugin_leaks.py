@@ -478,6 +478,60 @@ def test_objects_replaced_on_every_run_are_not_explained_as_the_leak(pytester, r
     result.stdout.fnmatch_lines(["  growing-container: 1 dict object * by test_mixed.HISTORY*"])
 
 
+PARSER = """
+import pytest
+
+class Element:
+    def __init__(self, name):
+        self.name = name
+        self.ignores = []
+
+QUOTED = Element("quoted")
+TABLE = {}
+
+class Cache:
+    def __init__(self, entries):
+        self.entries = entries
+
+class Parser:
+    cache = None
+
+def parse(comment=None):
+    # The rules are rebuilt, the old ones dropped; a cache of this parse replaces the
+    # last one's and refers to everything the parse made.
+    TABLE.clear()
+    TABLE.update((f"rule{n}", Element(f"rule{n}")) for n in range(40))
+    entries = {name: [rule, {"at": n}] for n, (name, rule) in enumerate(TABLE.items())}
+    if comment is not None:
+        QUOTED.ignores.append(comment)
+        entries["comment"] = [comment, {"at": -1}]
+    Parser.cache = Cache(entries)
+
+def test_parse_with_comments():
+    parse(Element("comment"))
+
+@pytest.mark.parametrize("grammar", ["a", "b", "c"])
+def test_parse_again(grammar):
+    parse()
+"""
+
+
+def test_growth_beneath_a_rebuilt_cache_is_explained_where_it_accumulates(pytester, run_pytest):
+    """Each run rebuilds a table and a cache that refers to all it made, the old ones
+    dropped, and appends one element to an older object's list (pyparsing's
+    ``ignoreExprs``). The leak is the list's entry, not the cache it also hangs from;
+    a later test that only rebuilds the cache is no leak of that root."""
+    pytester.makepyfile(test_parser=PARSER)
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-rA")
+
+    result.assert_outcomes(failed=1, passed=3)
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    leak = next(t for t in tests if t["nodeid"].endswith("test_parse_with_comments"))
+    (finding,) = leak["findings"]
+    assert finding["chain_text"].startswith("test_parser.QUOTED.ignores")
+
+
 def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest):
     """Tracing slows every allocation: the screen, the repetitions and the run that
     primes the traced one run untraced; one repetition of a confirmed leak is traced,

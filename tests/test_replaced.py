@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 import weakref
 
-from pytest_memguard.confirm.replaced import MAX_HELD, Replacements
+from pytest_memguard.confirm.replaced import MAX_HELD, Replacements, growth_beneath
 
 
 class _Holder:
@@ -173,3 +173,37 @@ def test_an_object_with_a_weak_reference_callback_is_never_held() -> None:
     holder.value = new
     assert replacements.replacing([new]) == []
     assert watch() is None  # died when its holder dropped it, not a test later
+
+
+class _Rebuilt:
+    """What a run rebuilds, referring to everything the run made."""
+
+    def __init__(self, entries: list[object]) -> None:
+        self.entries = entries
+
+
+def test_growth_beneath_replaced_tops_is_what_an_accumulating_holder_keeps() -> None:
+    earlier = {"left by": "an earlier run"}
+    accumulating: list[object] = [earlier]  # an old list that keeps every run's entry
+    refilled: dict[str, object] = {}  # an old table cleared and refilled by every run
+    rule = ["rule"]
+    refilled["rule"] = rule
+    inner = ["inner"]
+    entry = {"comment": inner}
+    accumulating.append(entry)
+    cache = _Rebuilt([rule, entry])
+    retained = [cache, vars(cache), cache.entries, rule, entry, inner]
+
+    beneath = growth_beneath(retained, [cache], {id(earlier)}, set())
+
+    assert beneath == [entry, inner]
+
+
+def test_no_growth_beneath_replaced_tops_when_no_holder_keeps_an_earlier_object() -> None:
+    refilled: dict[str, object] = {}
+    rule = ["rule"]
+    refilled["rule"] = rule
+    cache = _Rebuilt([rule])
+    retained = [cache, vars(cache), cache.entries, rule]
+
+    assert growth_beneath(retained, [cache], {id(["dead"])}, set()) == []

@@ -22,11 +22,19 @@ holder does, and at most :data:`MAX_HELD` of them (a cycle that changes after it
 counted may stay held until newer ones push it out). Never one whose death does
 something (a finalizer: a task warns that it was destroyed pending, a file closes; a
 weak reference's callback): holding it would move that into another test.
+
+A re-run whose every top replaced one the run before made (:func:`growth_beneath`) may
+still grow beneath them: pyparsing's ``testParseEBNF`` appends to an old expression's
+``ignoreExprs`` list, and the packrat cache the test class rebuilds (or the grammar the
+example's ``symbol_table`` is refilled with) refers to the new entries too, so they hang
+from what was replaced. Its growth is what an older holder keeps along with what the
+earlier runs left, not the replaced structure a root would be named and learned after.
 """
 
 from __future__ import annotations
 
 import gc
+import types
 import weakref
 
 from pytest_memguard.screen.heap import (
@@ -136,3 +144,30 @@ def _replaces(new: object, old: object) -> bool:
     if type(new) is not type(old):
         return False
     return len(gc.get_referents(new)) <= len(gc.get_referents(old))
+
+
+def growth_beneath(
+    retained: list[object], tops: list[object], earlier: set[int], ignore: set[int]
+) -> list[object]:
+    """Of a run whose every top in ``retained`` (``tops``) replaced one that died, the
+    objects an older holder keeps along with what an earlier run left (ids in
+    ``earlier``, still alive), with what hangs from them among ``retained``: a holder
+    that accumulates, not one cleared and refilled by every run. Holders among the
+    caller's own containers (``ignore``) and frames do not count. Empty when there is
+    none. One pass over the heap (``gc.get_referrers``): the heap must be unfrozen."""
+    members = {id(obj): obj for obj in retained}
+    replaced = {id(top) for top in tops}
+    skip = ignore | members.keys() | {id(members), id(retained), id(tops)}
+    # A dead earlier object's id may be reused by one of this run's.
+    earlier = earlier - members.keys()
+    entries: list[object] = []
+    for holder in gc.get_referrers(*retained):
+        if id(holder) in skip or isinstance(holder, types.FrameType):
+            continue
+        held = all_referents([holder])
+        if any(id(ref) in earlier for ref in held):
+            entries.extend(ref for ref in held if id(ref) in members and id(ref) not in replaced)
+    if not entries:
+        return []
+    reached = young_reachable(entries, members)
+    return [obj for obj in retained if id(obj) in reached]

@@ -73,6 +73,11 @@ class GuardedRun:
     #: Of a repetition, what it made in place of what the run before it made (dead
     #: since): no growth, but alive, and the next test may replace it in turn.
     replacing: list[object] = field(default_factory=list)
+    #: Of a repetition whose every top replaced one the run before made: those tops,
+    #: and the ids of the survivors the earlier runs left. Its growth, if any, is
+    #: beneath the tops, in a holder that keeps some of those survivors too.
+    replaced_tops: list[object] = field(default_factory=list)
+    earlier_ids: set[int] = field(default_factory=set)
 
     @property
     def retained_objects(self) -> int:
@@ -95,6 +100,8 @@ class GuardedRun:
         """Drop the strong references to retained objects once they are judged."""
         self.retained = []
         self.replacing = []
+        self.replaced_tops = []
+        self.earlier_ids = set()
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
 
@@ -378,6 +385,7 @@ class WindowRunner:
         ids = {id(obj) for obj in survivors.retained}
         current = _Previous(ids, shallow_bytes(survivors.retained))
         replacing: list[object] = []
+        replaced_tops: list[object] = []
         if previous is None:
             new, objects, size = survivors.retained, len(current.ids), current.bytes
         else:
@@ -385,7 +393,7 @@ class WindowRunner:
             added = survivors.added
             made = excluding(survivors.retained, previous.ids) if added is None else added
             current.tops = _tops(made)
-            new = _without_replacements(made, current.tops, previous, ids)
+            new, replaced_tops = _without_replacements(made, current.tops, previous, ids)
             if len(new) < len(made):
                 replacing = excluding(made, {id(obj) for obj in new})
             objects = len(current.ids) - len(previous.ids)
@@ -402,6 +410,8 @@ class WindowRunner:
             triage=sorted_out,
             cpu_seconds=after.cpu - before.cpu,
             replacing=replacing,
+            replaced_tops=replaced_tops,
+            earlier_ids=previous.ids if replaced_tops and previous is not None else set(),
         )
         return run, current
 
@@ -584,8 +594,10 @@ def _tops(objs: list[object]) -> dict[int, _Shape]:
 
 def _without_replacements(
     new: list[object], tops: dict[int, _Shape], previous: _Previous, alive: set[int]
-) -> list[object]:
-    """What a run added, less what only replaces what the previous run added.
+) -> tuple[list[object], list[object]]:
+    """What a run added, less what only replaces what the previous run added; and when
+    every added top replaces one, those tops (the growth, if any, is deeper than any
+    top: everything is kept).
 
     A run may rebuild what the last one made (a cache, a "last request"): its new
     objects are not growth when an added top of the same shape (type and shallow size)
@@ -598,7 +610,7 @@ def _without_replacements(
         if key not in alive:
             died[shape] += 1
     if not died:
-        return new
+        return new, []
     kept: list[object] = []
     by_id = {id(obj): obj for obj in new}
     for key, shape in tops.items():
@@ -607,17 +619,9 @@ def _without_replacements(
         else:
             kept.append(by_id[key])
     if not kept:
-        return new  # the growth is deeper than any top: keep everything
-    reached = {id(obj) for obj in kept}
-    frontier = kept
-    while frontier:
-        frontier = [
-            ref
-            for ref in gc.get_referents(*frontier)
-            if id(ref) in by_id and id(ref) not in reached
-        ]
-        reached.update(map(id, frontier))
-    return [obj for obj in new if id(obj) in reached]
+        return new, [by_id[key] for key in tops]
+    reached = young_reachable(kept, by_id)
+    return [obj for obj in new if id(obj) in reached], []
 
 
 def _unmeasured(
