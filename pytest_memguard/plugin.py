@@ -125,23 +125,25 @@ class MemguardSession:
         #: The report a record was just put on, with the record: read back when logged.
         self._attached: tuple[pytest.TestReport, TestRecord] | None = None
 
-    def _plan(self, item: pytest.Item) -> Plan | None:
+    def _plan(self, item: pytest.Item) -> Plan:
+        """How ``item`` is guarded, read from its markers on first use: only items that
+        run pay for it (a suite may deselect most of what it collects)."""
+        plan = item.stash.get(PLAN_KEY, None)
+        if plan is None:
+            plan = item.stash[PLAN_KEY] = self._read_plan(item)
+        return plan
+
+    def _read_plan(self, item: pytest.Item) -> Plan:
         arguments = marker_arguments(item)
         if item.get_closest_marker("no_memguard") is not None and arguments is None:
-            return None
+            return Plan()
         if arguments is None:
-            return Plan(self.settings.limits) if self.settings.enabled else None
+            return Plan(self.settings.limits if self.settings.enabled else None)
         try:
             limits = limits_for_item(self.settings.limits, *arguments, item.nodeid)
         except MarkerError as error:
             return Plan(error=error)
         return Plan(limits)
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            plan = self._plan(item)
-            if plan is not None:
-                item.stash[PLAN_KEY] = plan
 
     def fixture(self, request: pytest.FixtureRequest) -> MemguardFixture:
         """The value of the ``memguard`` fixture (declared in :mod:`pytest_memguard.markers`)."""
@@ -165,8 +167,8 @@ class MemguardSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        plan = item.stash.get(PLAN_KEY, None)
-        if plan is not None and plan.error is not None:
+        plan = self._plan(item)
+        if plan.error is not None:
             pytest.fail(str(plan.error), pytrace=False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -189,8 +191,8 @@ class MemguardSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        plan = item.stash.get(PLAN_KEY, None)
-        if plan is None or plan.limits is None:
+        plan = self._plan(item)
+        if plan.limits is None:
             return None
         guard = self.ensure_guard()
         from pytest_memguard.screen.window import LoggedByOthers, run_unlogged
