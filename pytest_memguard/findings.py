@@ -6,7 +6,8 @@ rendered: the terminal, JSON and HTML reports read these records and nothing els
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Every kind a finding can have (docs/architecture.md, "The public contract").
@@ -84,9 +85,12 @@ class Finding:
         return text if self.chain_complete else f"... {text}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["retainer_chain"] = [asdict(edge) for edge in self.retainer_chain]
-        data["allocated_at"] = [asdict(frame) for frame in self.allocated_at]
+        # Field by field: asdict deep-copies through every edge and frame, and a root's
+        # finding is written again for each of its tests (a thousand on a CLI suite).
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["retainer_chain"] = [{"object": e.object, "edge": e.edge} for e in self.retainer_chain]
+        data["allocated_at"] = [vars(frame).copy() for frame in self.allocated_at]
+        data["extra"] = copy.deepcopy(self.extra)
         data["chain_text"] = self.chain_text
         return data
 
