@@ -32,6 +32,7 @@ from pytest_memguard.confirm.listing import HeapListing
 from pytest_memguard.confirm.lrucaches import LRU_WRAPPER, LruCaches
 from pytest_memguard.confirm.replaced import REPLACED, Replacements, growth_beneath
 from pytest_memguard.confirm.rules import (
+    MIN_REPEAT,
     confirmed,
     heap_rules_pay,
     is_suspect_run,
@@ -318,7 +319,10 @@ class Guard:
             self._bounded(holders)
             return None
         times = repetitions_for(limits, seconds)
-        if not self.budget.allows(seconds, reserve=learning):
+        # No fewer repetitions tell growth from warm-up: a suspect whose least
+        # confirmation would not fit is left unconfirmed, so one slow test cannot spend
+        # the budget of all the quick suspects after it.
+        if not self.budget.allows(seconds * min(times, MIN_REPEAT), reserve=learning):
             self._note(no_budget=True)
             return None
         started = time.perf_counter()

@@ -336,7 +336,9 @@ def test_grows_on_every_run():
 def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    pytester.makepyfile(test_slow=GROWING_EVERY_RUN.format(seconds=2.3))
+    """One repetition of 1.2 s would fit the 2 s a session always has, but not the two
+    a confirmation needs at least: none starts."""
+    pytester.makepyfile(test_slow=GROWING_EVERY_RUN.format(seconds=1.2))
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(passed=1)
     record = report["by_name"]["test_grows_on_every_run"]
@@ -349,8 +351,9 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
 def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    """The budget decides whether re-runs start: three repetitions of 0.7 s pass the
-    2 s a session always has, and stopping after two would waste them."""
+    """The budget decides whether re-runs start: two repetitions of 0.7 s fit the 2 s a
+    session always has, and the third, past it, still runs: stopping after two would
+    waste them."""
     pytester.makepyfile(test_growing=GROWING_EVERY_RUN.format(seconds=0.7))
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(failed=1)

@@ -2,8 +2,10 @@
 
 A suite where many tests are suspects must not pay a re-run for each of them without
 limit. The budget grows with the time the screened runs took (``share`` of it) plus a
-fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose first
-repetition would not fit is reported as ``unconfirmed``: shown, saved, never failing.
+fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose least
+confirmation (:data:`~pytest_memguard.confirm.rules.MIN_REPEAT` repetitions) would not
+fit is reported as ``unconfirmed``: shown, saved, never failing. On h2's suite one 1.25 s
+test, re-run twice, spent the whole budget and left 41 quick suspects unconfirmed.
 Once started, repetitions go on while they grow: stopping a likely leak short would
 waste the runs made, and the suspects after it pay for the overrun.
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
