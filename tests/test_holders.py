@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from pytest_memguard.screen import holders
-from pytest_memguard.screen.holders import SharedHolders, through_pytest
+from pytest_memguard.screen.holders import PluginState, SharedHolders, through_pytest
 
 
 class _FixtureDefLike:
@@ -60,3 +60,33 @@ def test_learning_shared_holders_never_lists_a_big_holders_referents(
     big = [[n] for n in range(100_000)]
     list(SharedHolders().learn([big, [["young"]]], remaining=set()))
     assert sum(listed) < 10
+
+
+class _PluginWithCaches:
+    """A plugin keeping a large cache (the assertion rewriter's names) and a list a run
+    appends to."""
+
+    def __init__(self) -> None:
+        self.names = {f"module{n}": [n] for n in range(300)}
+        self.records: list[object] = []
+
+
+def test_known_plugin_state_seeds_only_the_items_of_containers_that_changed(
+    pytestconfig: pytest.Config,
+) -> None:
+    plugin = _PluginWithCaches()
+    pytestconfig.pluginmanager.register(plugin, "memguard-test-caches")
+    try:
+        state = PluginState(pytestconfig)
+        first = ["kept by the plugin"]
+        plugin.records.append(first)
+        assert any(seed is first for seed in state.learn({id(first)}))  # now known
+        state.opening()
+        assert len(state.known_seeds()) == len(vars(plugin))  # the values alone
+        added = ["added during the window"]
+        plugin.records.append(added)
+        seeds = state.known_seeds()
+        assert any(seed is added for seed in seeds)
+        assert not any(seed is plugin.names["module0"] for seed in seeds)
+    finally:
+        pytestconfig.pluginmanager.unregister(plugin)

@@ -39,14 +39,19 @@ _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
-def values_and_items(mapping: Mapping[str, object]) -> list[object]:
+def values_and_items(
+    mapping: Mapping[str, object], lengths: Mapping[int, int] | None = None
+) -> list[object]:
     """The values of ``mapping`` (attributes, a frame's locals), and the keys, values or
     items of those that are plain containers: their newest :data:`NEWEST` entries for
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
-    the terminal reporter costs no more than a short one."""
+    the terminal reporter costs no more than a short one. A container whose length is
+    its entry in ``lengths`` (by id) gained nothing: its items are left out."""
     values = list(mapping.values())
     found = values.copy()
     for value in values:
+        if lengths is not None and lengths.get(id(value), -1) == _length(value):
+            continue
         if isinstance(value, dict):
             found += islice(reversed(value.keys()), NEWEST)
             found += islice(reversed(value.values()), NEWEST)
@@ -57,6 +62,11 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
         elif isinstance(value, _CONTAINERS):
             found += value
     return found
+
+
+def _length(value: object) -> int:
+    """The number of entries of a plain container, -1 for anything else."""
+    return len(value) if isinstance(value, (dict, *_CONTAINERS)) else -1
 
 
 def _values_and_items(obj: object) -> Iterator[object]:
@@ -284,6 +294,7 @@ class PluginState:
         self._config = config
         self._active: list[dict[str, Any]] = []
         self._active_ids: set[int] = set()
+        self._lengths: dict[int, int] = {}
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
         roots: list[object] = [self._config, config_store(self._config)]
@@ -302,12 +313,21 @@ class PluginState:
                 seen.add(id(owner))
                 yield vars(owner)
 
+    def opening(self) -> None:
+        """Note the lengths of the containers the known plugin dicts hold, as a window
+        opens: one that keeps its length gained no entry, and its items are no seeds
+        (the assertion rewriter's caches of hundreds of names would cost every test)."""
+        self._lengths = {
+            id(value): _length(value) for state in self._active for value in state.values()
+        }
+
     def known_seeds(self) -> list[object]:
-        """Values (and their items) of the plugin dicts that held survivors before:
-        cheap to read."""
+        """Values (and the items of containers that changed length) of the plugin dicts
+        that held survivors before: cheap to read. An entry replaced in place is left
+        to the full walk, run only when survivors remain."""
         seeds: list[object] = []
         for state in self._active:
-            seeds += values_and_items(state)
+            seeds += values_and_items(state, self._lengths)
         return seeds
 
     def learn(self, remaining: set[int]) -> Iterator[object]:

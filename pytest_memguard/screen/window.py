@@ -237,6 +237,7 @@ class WindowRunner:
     def _window(self, nodeid: str) -> Iterator[None]:
         self.blame.enter(nodeid)
         self.book.note_lengths()
+        self.plugin_state.opening()
         self.containers.scan_modules()
         self.young.open()
         try:
