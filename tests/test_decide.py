@@ -247,6 +247,22 @@ def test_a_confirmed_attributable_leak_is_a_leak_weighed_by_its_findings() -> No
     assert decision.findings == groups
 
 
+def test_a_leak_whose_findings_weigh_more_than_its_net_growth_says_both() -> None:
+    """A chain one link longer per run: the last run's new link and what it holds are
+    explained (6 objects), while each run's net growth counts 2."""
+    facts = _explained(_group(count=6))
+    runs = tuple(
+        replace(run, retained_objects=count)
+        for run, count in zip(facts.explanation.runs, (3, 2, 2, 2), strict=True)
+    )
+    facts = replace(facts, explanation=replace(facts.explanation, runs=runs))
+    decision = decide(facts, LIMITS)
+    assert decision.message.startswith(
+        "confirmed: grew on each of 4 runs by [3, 2, 2, 2] objects; the leak explained "
+        "holds 6 objects / "
+    )
+
+
 def test_a_leak_also_says_the_limits_it_broke() -> None:
     facts = _explained(_group())
     facts = replace(facts, figures=replace(SCREENED, gc_pause_max=0.5))

@@ -251,9 +251,19 @@ def _leak_message(explanation: Explanation, weighed: tuple[int, int] | None) -> 
     if any(counts):
         objects, size = weighed or (counts[-1], runs[-1].retained_bytes)
         runs_text = "the run" if len(runs) == 1 else f"each of {len(runs)} runs"
-        parts.append(
-            f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: {counts}"
-        )
+        if objects == counts[-1]:
+            parts.append(
+                f"retained {_plural(objects, 'object')} / {format_size(size)} on {runs_text}: "
+                f"{counts}"
+            )
+        else:
+            # The findings weigh what the last run left (a new link of a chain, with what
+            # it holds); the counts are each run's net growth (what the run before left
+            # and this one dropped is not counted).
+            parts.append(
+                f"grew on {runs_text} by {counts} objects; the leak explained holds "
+                f"{_plural(objects, 'object')} / {format_size(size)}"
+            )
         parts.append(f"top retained types: {explanation.top_types}")
     if any(grown):
         parts.append(
