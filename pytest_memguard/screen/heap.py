@@ -289,10 +289,16 @@ def all_referents(objects: list[object]) -> list[object]:
 def _instance_dicts(objects: list[object]) -> list[object]:
     dicts: list[object] = []
     for obj in objects:
-        if type(obj).__dictoffset__ and not isinstance(obj, type):
-            instance_dict = getattr(obj, "__dict__", None)
-            if isinstance(instance_dict, dict):
-                dicts.append(instance_dict)
+        # Read through object's own lookup: no user code (a __getattribute__, a property)
+        # runs, and a class that is its own metaclass has no __dictoffset__ to read.
+        if not getattr(type(obj), "__dictoffset__", 0) or isinstance(obj, type):
+            continue
+        try:
+            instance_dict = object.__getattribute__(obj, "__dict__")
+        except Exception:  # a broken class must not break the walk
+            continue
+        if isinstance(instance_dict, dict):
+            dicts.append(instance_dict)
     return dicts
 
 
