@@ -10,6 +10,7 @@ import weakref
 
 import pytest
 
+from pytest_memguard.screen import triage as triage_module
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.holderbook import (
     MAX_HOLDERS,
@@ -17,7 +18,7 @@ from pytest_memguard.screen.holderbook import (
     NEWEST,
     HolderBook,
 )
-from pytest_memguard.screen.triage import triage, with_growth
+from pytest_memguard.screen.triage import ONE_BY_ONE, triage, with_growth
 
 
 class _Old:
@@ -213,6 +214,37 @@ def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
     monkeypatch.undo()
     assert result.roots == ("root",) and result.unexplained == 0
     assert sum(listed) < 20, listed
+
+
+def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the first few filled holders, one walk from all the rest shows none holds
+    the leftover: the result is the same, the walks are not one per holder."""
+    book = HolderBook()
+    caches = [{"entry": [n]} for n in range(ONE_BY_ONE * 5)]
+    for cache in caches:
+        book.learn_filled(cache)
+    book.note_lengths()
+    walks: list[int] = []
+    reached = triage_module._reached
+
+    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
+        if learned:  # the other kinds of holder, none learned here, walk nothing
+            walks.append(len(learned))
+        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "_reached", counted)
+    leaked = {"held by": "no learned holder"}
+    assert triage([leaked], _young(leaked), book).unexplained == 1
+    assert walks == [1] * ONE_BY_ONE + [len(caches) - ONE_BY_ONE]
+    # One held by the last of them is still found, by that holder.
+    replaced = ["replaced in place"]
+    caches[-1]["entry"] = replaced
+    walks.clear()
+    result = triage([replaced], _young(replaced), book)
+    assert result.explained_ids == frozenset({id(replaced)})
+    assert len(walks) == len(caches) + 1
 
 
 def test_unknown_holders_leave_a_suspect() -> None:

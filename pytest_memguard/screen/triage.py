@@ -207,6 +207,10 @@ def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]
     return False
 
 
+#: Filled holders walked one by one before the rest are walked together first.
+ONE_BY_ONE = 4
+
+
 def _most_hits(entry: Learned) -> int:
     return -entry.hits
 
@@ -254,7 +258,13 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     in_filled: set[int] = set()
     # One holder at a time, those that explained most first: the run's objects usually
     # hang from the holder that held the last test's, and the walk stops there.
-    for entry in sorted(steady, key=_most_hits):
+    ordered = sorted(steady, key=_most_hits)
+    for at, entry in enumerate(ordered):
+        # Past the first few, one walk from all the rest tells whether any of them holds
+        # any of the objects at all: a run whose leftovers no filled holder explains
+        # must not pay a walk per holder.
+        if at == ONE_BY_ONE and not _reached(ordered[at:], young, explained, grew_ids) & ids:
+            break
         reached = _reached([entry], young, explained, grew_ids) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
