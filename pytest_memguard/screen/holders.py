@@ -35,6 +35,7 @@ _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.
 NEWEST = 256
 _CONTAINERS = (list, tuple, set, frozenset, collections.deque)
+_SIZED = (dict, *_CONTAINERS)
 _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
@@ -66,7 +67,7 @@ def values_and_items(
 
 def _length(value: object) -> int:
     """The number of entries of a plain container, -1 for anything else."""
-    return len(value) if isinstance(value, (dict, *_CONTAINERS)) else -1
+    return len(value) if isinstance(value, _SIZED) else -1
 
 
 def _values_and_items(obj: object) -> Iterator[object]:
@@ -179,7 +180,6 @@ def _containers(obj: object, depth: int = 1) -> Iterator[object]:
 _SHARED_MAX = 256
 #: A shared holder with more referents than this is data, not read.
 _SHARED_REFERENTS_MAX = 10_000
-_SIZED = (dict, *_CONTAINERS)
 
 
 class SharedHolders:
