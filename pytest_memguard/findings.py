@@ -88,7 +88,7 @@ class Finding:
         # Field by field: asdict deep-copies through every edge and frame, and a root's
         # finding is written again for each of its tests (a thousand on a CLI suite).
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["retainer_chain"] = [{"object": e.object, "edge": e.edge} for e in self.retainer_chain]
+        data["retainer_chain"] = [vars(edge).copy() for edge in self.retainer_chain]
         data["allocated_at"] = [vars(frame).copy() for frame in self.allocated_at]
         data["extra"] = copy.deepcopy(self.extra)
         data["chain_text"] = self.chain_text

@@ -387,6 +387,7 @@ class WindowRunner:
         current = _Previous(ids, shallow_bytes(survivors.retained))
         replacing: list[object] = []
         replaced_tops: list[object] = []
+        earlier: set[int] = set()
         if previous is None:
             new, objects, size = survivors.retained, len(current.ids), current.bytes
         else:
@@ -395,6 +396,8 @@ class WindowRunner:
             made = excluding(survivors.retained, previous.ids) if added is None else added
             current.tops = _tops(made)
             new, replaced_tops = _without_replacements(made, current.tops, previous, ids)
+            if replaced_tops:
+                earlier = previous.ids
             if len(new) < len(made):
                 replacing = excluding(made, {id(obj) for obj in new})
             objects = len(current.ids) - len(previous.ids)
@@ -412,7 +415,7 @@ class WindowRunner:
             cpu_seconds=after.cpu - before.cpu,
             replacing=replacing,
             replaced_tops=replaced_tops,
-            earlier_ids=previous.ids if replaced_tops and previous is not None else set(),
+            earlier_ids=earlier,
         )
         return run, current
 
