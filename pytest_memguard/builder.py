@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import sysconfig
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +68,12 @@ def _sentinel_hooks(
     return (lambda: snapshot_all(sentinels), lambda states: check_all(sentinels, states))
 
 
-def explain_run(run: GuardedRun, settings: Settings, ignore: set[int]) -> list[Finding]:
+def explain_run(
+    run: GuardedRun, settings: Settings, ignore: set[int], sites_read: Callable[[], None]
+) -> list[Finding]:
     """Findings for the retained objects of a confirmed leak's last repetition; the ids
-    in ``ignore`` are the plugin's own bookkeeping, never part of a chain."""
+    in ``ignore`` are the plugin's own bookkeeping, never part of a chain;
+    ``sites_read`` is called once allocation sites are read."""
     if not run.retained:
         return []
     from pytest_memguard.explain import explain
@@ -82,6 +85,7 @@ def explain_run(run: GuardedRun, settings: Settings, ignore: set[int]) -> list[F
         traceback_depth=settings.traceback,
         exclude={id(run.retained), id(run), *ignore},
         holders=run.holder_labels,
+        sites_read=sites_read,
     )
 
 

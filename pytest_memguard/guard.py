@@ -58,9 +58,10 @@ from pytest_memguard.screen.window import (
     run_unlogged,
 )
 
-#: ``explainer(run, settings, ignore)``: findings for a run's retained objects, with
-#: the ids in ``ignore`` (the plugin's own bookkeeping) never part of a chain.
-Explainer = Callable[[GuardedRun, Settings, set[int]], list[Finding]]
+#: ``explainer(run, settings, ignore, sites_read)``: findings for a run's retained
+#: objects, with the ids in ``ignore`` (the plugin's own bookkeeping) never part of a
+#: chain; ``sites_read`` is called once their allocation sites are read.
+Explainer = Callable[[GuardedRun, Settings, set[int], Callable[[], None]], list[Finding]]
 
 
 def _outcome(reports: list[Any]) -> str:
@@ -477,30 +478,35 @@ class Guard:
         # allocation sites, unless that run would take longer than the cap.
         traced = len(evidence) > 1 and worth_tracing(last.cpu_seconds)
         try:
-            with self.runner.tracing(traced, self.settings.traceback) as start_tracing:
+            with self.runner.tracing(traced, self.settings.traceback) as tracing:
                 if traced:
                     again = self.runner.repeat(
                         item,
                         times=1,
                         keep_going=lambda run: False,
                         sentinels=self.sentinels,
-                        primed=start_tracing,
+                        primed=tracing.start,
                     )
                     last = again[-1] if again else last
                     self._hold_leftovers(last)
                     self._beneath_replacements(last)
-                self._explain(last, evidence)
+                self._explain(last, evidence, tracing.stop)
         finally:
             self._note(explain_seconds=time.perf_counter() - started)
         return holders
 
-    def _explain(self, last: GuardedRun, evidence: list[GuardedRun]) -> None:
-        """Explain ``last``'s growth, the last of the runs in ``evidence``."""
-        ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours)}
-        own = self.runner.own_ids() | self.replacements.held_ids() | ours
-        explained = self.explainer(last, self.settings, own)
-        # A container whose new entries explain already reached is not said twice.
+    def _explain(
+        self, last: GuardedRun, evidence: list[GuardedRun], stop_tracing: Callable[[], None]
+    ) -> None:
+        """Explain ``last``'s growth, the last of the runs in ``evidence``; tracing is
+        stopped once allocation sites are read (the chain search runs untraced)."""
+        ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours), id(self._found)}
+        own = self.runner.own_ids().union(
+            self.replacements.held_ids(), ours, *(found.own_ids() for found in self._found)
+        )
+        # A container whose new entries explain reaches is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
+        explained = self.explainer(last, self.settings, own, stop_tracing)
         runs = [*evidence[:-1], last]
         self._note(
             explanation=Explanation(

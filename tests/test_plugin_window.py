@@ -167,7 +167,7 @@ BROKEN_EXPLAIN = """
 import pytest_memguard.builder
 
 
-def _explain_fails(run, settings, ignore):
+def _explain_fails(run, settings, ignore, sites_read):
     raise RuntimeError("explain exploded")
 
 
@@ -206,6 +206,7 @@ def test_plugin_failing_to_explain_gives_verdict_error_and_a_warning(pytester, r
         "test_leaky.py::test_after": "ok",
     }
     _assert_released(probe.gc_state("unconfigure"))
+
 
 
 def test_module_container_whose_len_raises_does_not_crash_the_run(pytester, run_pytest, probe):

@@ -19,7 +19,7 @@ one :class:`~pytest_memguard.findings.Finding` per group, largest first (warm-up
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 
 from pytest_memguard.explain import classify
@@ -47,6 +47,7 @@ def explain(
     traceback_depth: int = 10,
     exclude: Collection[int] = (),
     holders: Mapping[int, str] = _NO_HOLDERS,
+    sites_read: Callable[[], None] = lambda: None,
 ) -> list[Finding]:
     """Group ``retained`` objects, find who holds the largest groups, classify each group.
 
@@ -56,14 +57,16 @@ def explain(
     own lists of the retained objects, its frames' containers); ``retained`` itself and
     the frames of the calling thread are always left out. ``holders`` labels extra
     roots, such as fixture values. ``allocated_at`` has up to ``traceback_depth`` frames
-    when tracemalloc traced the objects. Returns one finding per group, largest first,
-    groups of kind ``warmup`` (not leaks of their own) after the others.
+    when tracemalloc traced the objects; ``sites_read`` is called once they are read,
+    where the caller may stop tracing (it slows every allocation of the rest). Returns
+    one finding per group, largest first, groups of kind ``warmup`` (not leaks of their
+    own) after the others.
     """
     ignore = {id(retained), *exclude}
     graph = build_graph(retained, ignore)
     find_holders(graph)
-    groups = groups_of(graph)
-    ignore.add(id(graph.objs))
+    groups = groups_of(graph, sites_read)
+    ignore.update(graph.own_ids())
     context = None
     if chains > 0 and groups:
         context = Context(Roots.collect(), ignore, holders, time.monotonic() + timeout, timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import CodeType, ModuleType
 from typing import cast
@@ -55,6 +55,11 @@ class Graph:
     # What the retained objects refer to that is not retained (and not a bare value).
     outside: list[object] = field(default_factory=list)
     subgraphs: list[Subgraph] = field(default_factory=list)
+
+    def own_ids(self) -> set[int]:
+        """Ids of the graph's lists that refer to objects: the plugin's bookkeeping,
+        never a link of a retainer chain."""
+        return {id(self), id(vars(self)), id(self.objs), id(self.outside)}
 
 
 @dataclass
@@ -225,9 +230,10 @@ def find_holders(graph: Graph) -> None:
             sub.isolated = not sub.starts
 
 
-def groups_of(graph: Graph) -> list[Group]:
+def groups_of(graph: Graph, sites_read: Callable[[], None] = lambda: None) -> list[Group]:
     """Subgraphs grouped by the type of their top and their allocation site, sized,
-    largest first."""
+    largest first. ``sites_read`` is called once the allocation sites are read: the
+    caller may stop tracing there, which slows every allocation after it."""
     objs = graph.objs
     groups: dict[tuple[int, tuple[str, int] | None], Group] = {}
     for sub in graph.subgraphs:
@@ -238,6 +244,7 @@ def groups_of(graph: Graph) -> list[Group]:
         group.subgraphs.append(sub)
         group.count += len(sub.members)
     found = list(groups.values())
+    sites_read()
     sizes = deep_sizes([group.members(objs) for group in found], graph.outside)
     for group, size in zip(found, sizes, strict=True):
         group.bytes = size

@@ -165,6 +165,31 @@ class _Survivors:
     triage: Triage = field(default_factory=Triage)
 
 
+class Tracing:
+    """tracemalloc, started and stopped by the plugin within :meth:`WindowRunner.tracing`;
+    never one that something else started."""
+
+    def __init__(self, wanted: bool, depth: int) -> None:
+        self._wanted = wanted
+        self._depth = depth
+        self._started = False
+
+    def start(self) -> None:
+        if self._wanted and not tracemalloc.is_tracing():
+            tracemalloc.start(self._depth)
+            # Objects reused from a free list filled before tracing have no trace: a
+            # full collection empties the free lists (cheap in a window: the old heap
+            # is frozen).
+            gc.collect()
+            self._started = True
+
+    def stop(self) -> None:
+        """Stop tracing, if this started it: the traces are gone after it."""
+        if self._started:
+            tracemalloc.stop()
+            self._started = False
+
+
 class WindowRunner:
     """Runs items inside young-heap windows and measures them."""
 
@@ -212,26 +237,14 @@ class WindowRunner:
         return ids | self.book.own_ids()
 
     @contextmanager
-    def tracing(self, trace: bool, depth: int) -> Iterator[Callable[[], None]]:
-        """A block where allocations are traced from when the callable it gives is
-        called to its end, if ``trace`` and nothing else already traces."""
-        started = False
-
-        def start() -> None:
-            nonlocal started
-            if trace and not tracemalloc.is_tracing():
-                tracemalloc.start(depth)
-                # Objects reused from a free list filled before tracing have no trace:
-                # a full collection empties the free lists (cheap in a window: the old
-                # heap is frozen).
-                gc.collect()
-                started = True
-
+    def tracing(self, trace: bool, depth: int) -> Iterator[Tracing]:
+        """A block where allocations are traced from its :meth:`Tracing.start` to its
+        :meth:`Tracing.stop` or its end, if ``trace`` and nothing else already traces."""
+        control = Tracing(trace, depth)
         try:
-            yield start
+            yield control
         finally:
-            if started:
-                tracemalloc.stop()
+            control.stop()
 
     @contextmanager
     def _window(self, nodeid: str) -> Iterator[None]:
@@ -263,8 +276,8 @@ class WindowRunner:
         run it several times, and the window then holds all of its attempts.
         """
         keep_example_globals(item)
-        with self.tracing(trace, trace_depth) as start_tracing, self._window(item.nodeid):
-            start_tracing()
+        with self.tracing(trace, trace_depth) as tracing, self._window(item.nodeid):
+            tracing.start()
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
             run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol)
         return run
