@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import reprlib
 import statistics
 import sys
@@ -206,7 +207,9 @@ class Guard:
             # confirms) must never fail the run.
             self._note(error=repr(exc))
             decision = decide(self._facts, limits)
-            item.warn(pytest.PytestWarning(f"{decision.message}\n{traceback.format_exc()}"))
+            # Where warnings are errors (-W error) the verdict alone says it.
+            with contextlib.suppress(Warning):
+                item.warn(pytest.PytestWarning(f"{decision.message}\n{traceback.format_exc()}"))
         finally:
             screen.release()
             # Nothing of this test's may stay referenced by the plugin: the next test's

@@ -208,6 +208,32 @@ def test_plugin_failing_to_explain_gives_verdict_error_and_a_warning(pytester, r
     _assert_released(probe.gc_state("unconfigure"))
 
 
+def test_plugin_failing_where_warnings_are_errors_still_gives_its_verdict(
+    pytester, run_pytest, probe
+):
+    probe.install(pytester, extra=BROKEN_EXPLAIN)
+    pytester.makepyfile(
+        test_leaky="""
+        ITEMS = []
+
+        def test_leaks():
+            ITEMS.append([1])
+
+        def test_after():
+            pass
+        """
+    )
+
+    result = run_pytest("--memguard", "-W", "error")
+
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*2 guarded tests: 1 error, 1 ok"])
+    result.stdout.no_fnmatch_line("INTERNALERROR*")
+    assert probe.verdicts() == {
+        "test_leaky.py::test_leaks": "error",
+        "test_leaky.py::test_after": "ok",
+    }
+
 
 def test_module_container_whose_len_raises_does_not_crash_the_run(pytester, run_pytest, probe):
     """The container watch reads ``len()`` of the project's module-level containers: a
