@@ -29,8 +29,7 @@ from pytest_memguard.confirm.decide import (
     record_of,
 )
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized, thread_dicts
-from pytest_memguard.confirm.listing import HeapListing
-from pytest_memguard.confirm.lrucaches import LRU_WRAPPER, LruCaches
+from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.replaced import REPLACED, Replacements, growth_beneath
 from pytest_memguard.confirm.rules import (
     MIN_REPEAT,
@@ -169,7 +168,7 @@ class Guard:
         self._facts = Facts()
         self.shapes = ShapeLog()
         #: The session's lru_cache wrappers and threading.local objects.
-        self.listing = HeapListing((LRU_WRAPPER, threading.local))
+        self.listing = runner.listing
         self.lru_caches = LruCaches(self.listing)
         self.replacements = Replacements()
         #: What the last runs of the heap rules took: they cost O(heap).

@@ -15,7 +15,7 @@ import pytest
 from pytest_memguard.confirm.bounds import FIND_SEARCHES, find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.confirm.lazy import materialized, thread_dicts
-from pytest_memguard.confirm.listing import HeapListing
+from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import RootBook, session_summary
@@ -229,6 +229,27 @@ def test_lru_caches_are_listed_again_only_after_imports() -> None:
     finally:
         del sys.modules["_memguard_test_import"]
     assert caches.listing.listings == 2
+
+
+def test_a_window_s_imports_are_listed_from_its_young_heap() -> None:
+    """What a window made is all in its young heap: no pass over the old one, unless
+    something was promoted to it (a wider-scoped fixture's objects)."""
+    for promoted, listings in ((False, 1), (True, 2)):
+        listing = HeapListing((LRU_WRAPPER,))
+        listing.of(LRU_WRAPPER)
+        gc.freeze()
+        try:
+            listing.window_opened()
+            sys.modules["_memguard_test_import"] = types.ModuleType("_memguard_test_import")
+            cached = _closure_cache(4)
+            listing.window_closing(promoted)
+        finally:
+            gc.unfreeze()
+        try:
+            assert cached in listing.of(LRU_WRAPPER)
+            assert listing.listings == listings
+        finally:
+            del sys.modules["_memguard_test_import"]
 
 
 class _Element:

@@ -5,14 +5,26 @@ functions, ``typing``'s helpers) and ``threading.local`` objects (hypothesis mak
 per ``@given`` test as it decorates it). Listing them costs one pass over the heap,
 repeated only after imports (a new module may make new ones); looking into them then
 costs what they hold. The objects are weakly referenced: the listing keeps none alive.
+
+A window's imports need no new pass: every object made since the window opened is in
+its young heap, listed as it closes (O(young)), as long as the listing was up to date
+when it opened and nothing was promoted to the old heap in between.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
+import threading
 import weakref
 from typing import Any
+
+#: The type of an ``lru_cache`` wrapper, without naming functools' private class.
+LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
+
+#: What the session lists: ``lru_cache`` wrappers and ``threading.local`` objects.
+LISTED_KINDS: tuple[type, ...] = (LRU_WRAPPER, threading.local)
 
 
 class HeapListing:
@@ -26,6 +38,7 @@ class HeapListing:
         self.listings = 0
         #: How many objects the heap held at the last listing (0 before the first).
         self.heap_objects = 0
+        self._fresh_at_open = False
 
     @property
     def fresh(self) -> bool:
@@ -39,14 +52,31 @@ class HeapListing:
             self._list()
         return [obj for obj in (ref() for ref in self._found[kind]) if obj is not None]
 
+    def window_opened(self) -> None:
+        """A young-heap window opened (the old heap is frozen)."""
+        self._fresh_at_open = self.fresh
+
+    def window_closing(self, promoted: bool) -> None:
+        """The window is closing, its old heap still frozen: if imports made the listing
+        stale, add what the window made, when that is all that is new (the listing was
+        up to date as it opened, and nothing was ``promoted`` to the old heap since)."""
+        if self.fresh or not self._fresh_at_open or promoted:
+            return
+        self._modules = len(sys.modules)
+        self._add(gc.get_objects(), self._found)
+
     def _list(self) -> None:
         self._modules = len(sys.modules)
         self.listings += 1
         found: dict[type, list[weakref.ref[Any]]] = {kind: [] for kind in self._kinds}
         heap = gc.get_objects()
-        for obj in heap:
+        self._add(heap, found)
+        self._found = found
+        self.heap_objects = len(heap)
+
+    @staticmethod
+    def _add(objects: list[object], found: dict[type, list[weakref.ref[Any]]]) -> None:
+        for obj in objects:
             refs = found.get(type(obj))
             if refs is not None:
                 refs.append(weakref.ref(obj))
-        self._found = found
-        self.heap_objects = len(heap)

@@ -11,16 +11,12 @@ left something unexplained.
 
 from __future__ import annotations
 
-import functools
 import gc
 from dataclasses import dataclass, field
 
 from pytest_memguard.confirm.bounds import own_bound
-from pytest_memguard.confirm.listing import HeapListing
+from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
 from pytest_memguard.screen.heap import young_reachable
-
-#: The type of an ``lru_cache`` wrapper, without naming functools' private class.
-LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
 
 @dataclass

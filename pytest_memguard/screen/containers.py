@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import gc
 import importlib.metadata
 import os
@@ -47,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memguard.confirm.bounds import declared_bound, module_constant_bound
+from pytest_memguard.confirm.listing import LRU_WRAPPER
 
 _SIZED = (dict, list, set, collections.deque)
 #: Dicts with more entries than this are not searched for nested containers.
@@ -140,15 +140,12 @@ def _sized_view(container: object) -> object:
     wrapper visits it), so a cache costs a C ``len`` rather than a ``cache_info()``."""
     if not _is_unbounded_cache(container):
         return container
-    if isinstance(container, _LRU_WRAPPER):
+    if isinstance(container, LRU_WRAPPER):
         own = getattr(container, "__dict__", None)
         dicts = [ref for ref in gc.get_referents(container) if type(ref) is dict and ref is not own]
         if len(dicts) == 1:
             return dicts[0]
     return _CacheSize(container)
-
-
-_LRU_WRAPPER = type(functools.cache(lambda: None))
 
 
 def _is_bounded(container: object) -> bool:

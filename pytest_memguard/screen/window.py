@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard import pytest_internals
+from pytest_memguard.confirm.listing import LISTED_KINDS, HeapListing
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.containers import ContainerWatch, Growth
 from pytest_memguard.screen.gcwatch import GcWatch
@@ -204,6 +205,7 @@ class WindowRunner:
         measure_peak: bool = False,
         blame: Ledger | None = None,
         book: HolderBook | None = None,
+        listing: HeapListing | None = None,
     ) -> None:
         #: Peak RSS costs a read of /proc/self/status (~13 us): only reports show it.
         self.measure_peak = measure_peak and rss.peak_available
@@ -219,6 +221,8 @@ class WindowRunner:
         self.shared = SharedHolders()
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
+        #: Objects of a few kinds the rules look into, kept up to date by the windows.
+        self.listing = listing if listing is not None else HeapListing(LISTED_KINDS)
 
     def own_ids(self) -> set[int]:
         """Ids of the runner's own bookkeeping: its parts, their attribute dicts and the
@@ -252,10 +256,12 @@ class WindowRunner:
         self.book.note_lengths()
         self.plugin_state.opening()
         self.containers.scan_modules()
+        self.listing.window_opened()
         self.young.open()
         try:
             yield
         finally:
+            self.listing.window_closing(self.young.promoted)
             self.young.close()
             self.blame.leave()
 
