@@ -301,7 +301,8 @@ class Guard:
         """Re-run a suspect within the budget, unless a bound on its holders explains it."""
         if not limits.repeat:
             return self._confirmed(item, [screen])
-        seconds = screen.duration
+        waits = screen.waited
+        seconds = max(screen.duration - waits, 0.0)
         unexplained = screen.triage.unexplained_of(screen.retained)
         shape = growth_shape(unexplained)
         learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
@@ -325,10 +326,12 @@ class Guard:
         # No fewer repetitions tell growth from warm-up: a suspect whose least
         # confirmation would not fit is left unconfirmed, so one slow test cannot spend
         # the budget of all the quick suspects after it.
-        if not self.budget.allows(seconds * min(times, MIN_REPEAT), reserve=learning):
+        least = min(times, MIN_REPEAT)
+        if not self.budget.allows(seconds * least, reserve=learning, waits=waits * least):
             self._note(no_budget=True)
             return None
         started = time.perf_counter()
+        evidence: list[GuardedRun] = []
 
         # The budget decides whether re-runs start, not when they stop: a repetition that
         # grew again makes a leak likely, and stopping short would waste the runs made
@@ -340,8 +343,9 @@ class Guard:
             evidence = self._repeat(item, times, keep_going)
         finally:
             spent = time.perf_counter() - started
+            waited = sum(run.waited for run in evidence)
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
-            self.budget.spend(spent, reserve=learning)
+            self.budget.spend(spent - waited, reserve=learning, waits=waited)
         self._note(repetitions=tuple(run.figures for run in evidence))
         if evidence:
             self._hold_leftovers(evidence[-1])

@@ -48,6 +48,19 @@ def test_confirmations_that_overran_the_budget_leave_the_reserve_whole() -> None
     assert budget.allows(0.5, reserve=True) and not budget.allows(0.6, reserve=True)
 
 
+def test_waiting_for_what_re_runs_left_is_charged_apart() -> None:
+    """A thread leak's re-runs wait a grace period each: not the test's time, and not
+    the allowance of quick tests either, but a fixed one of its own."""
+    budget = ConfirmBudget(share=0.0, allowance=1.0, wait_allowance=2.0)
+    assert budget.allows(0.1, waits=1.0)
+    budget.spend(0.1, waits=1.0)
+    assert budget.left == pytest.approx(0.9)
+    assert budget.allows(0.1, waits=1.0)
+    budget.spend(0.1, waits=1.0)
+    assert not budget.allows(0.1, waits=0.5)
+    assert budget.allows(0.1)
+
+
 def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
     shapes = ShapeLog()
     rebuilt = growth_shape([{}, [], weakref.WeakValueDictionary()])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
 
@@ -351,10 +352,10 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
 def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    """The budget decides whether re-runs start: two repetitions of 0.7 s fit the 2 s a
-    session always has, and the third, past it, still runs: stopping after two would
-    waste them."""
-    pytester.makepyfile(test_growing=GROWING_EVERY_RUN.format(seconds=0.7))
+    """The budget decides whether re-runs start: two repetitions of 0.4 of the seconds a
+    session always has fit them, and the third, past them, still runs: stopping after
+    two would waste them."""
+    pytester.makepyfile(test_growing=GROWING_EVERY_RUN.format(seconds=0.4 * ALLOWANCE_SECONDS))
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(failed=1)
     record = report["by_name"]["test_grows_on_every_run"]

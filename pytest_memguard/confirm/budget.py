@@ -8,6 +8,9 @@ fit is reported as ``unconfirmed``: shown, saved, never failing. On h2's suite o
 test, re-run twice, spent the whole budget and left 41 quick suspects unconfirmed.
 Once started, repetitions go on while they grow: stopping a likely leak short would
 waste the runs made, and the suspects after it pay for the overrun.
+Waiting for the threads and child processes a re-run left to end (the sentinels' grace
+period) is not the test's time: it is charged apart, to its own fixed allowance, so the
+re-runs of a thread leak in a small suite fit as well as those of any quick test.
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
 
@@ -23,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Seconds of re-runs every session may spend whatever its length.
-ALLOWANCE_SECONDS = 2.0
+ALLOWANCE_SECONDS = 1.0
+#: Seconds re-runs may spend waiting for what they left to end, whatever the length.
+WAIT_ALLOWANCE_SECONDS = 2.0
 #: The default share of the screened runs' time that re-runs may add.
 DEFAULT_SHARE = 0.05
 #: What learning may spend past the budget, as a share of it.
@@ -39,6 +44,8 @@ class ConfirmBudget:
     screened_seconds: float = 0.0
     spent_seconds: float = 0.0
     reserve_spent: float = 0.0
+    wait_allowance: float = WAIT_ALLOWANCE_SECONDS
+    waited_seconds: float = 0.0
 
     def screened(self, seconds: float) -> None:
         """Count a screened run: the suite's own time the share is taken of."""
@@ -56,14 +63,19 @@ class ConfirmBudget:
     def reserve_left(self) -> float:
         return RESERVE_SHARE * self.total - self.reserve_spent
 
-    def allows(self, seconds: float, reserve: bool = False) -> bool:
-        """Whether a re-run expected to take ``seconds`` still fits, in the reserve too
-        when ``reserve`` (learning a holder)."""
+    def allows(self, seconds: float, reserve: bool = False, waits: float = 0.0) -> bool:
+        """Whether a re-run expected to take ``seconds``, and to wait ``waits`` seconds
+        for what it left to end, still fits, in the reserve too when ``reserve``
+        (learning a holder)."""
+        if waits > self.wait_allowance - self.waited_seconds:
+            return False
         return seconds <= self.left or (reserve and seconds <= self.reserve_left)
 
-    def spend(self, seconds: float, reserve: bool = False) -> None:
+    def spend(self, seconds: float, reserve: bool = False, waits: float = 0.0) -> None:
         """Charge ``seconds`` to the budget, or to the reserve when ``reserve`` and the
-        budget has no room: confirmations that overran it leave the reserve whole."""
+        budget has no room: confirmations that overran it leave the reserve whole;
+        ``waits`` go to the waiting allowance."""
+        self.waited_seconds += max(waits, 0.0)
         seconds = max(seconds, 0.0)
         if reserve and seconds > self.left:
             self.reserve_spent += seconds

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import sys
+import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -79,6 +80,9 @@ class GuardedRun:
     #: beneath the tops, in a holder that keeps some of those survivors too.
     replaced_tops: list[object] = field(default_factory=list)
     earlier_ids: set[int] = field(default_factory=set)
+    #: Seconds of the run's sentinel check, which waits for threads and child
+    #: processes the test left to end (a grace period): not the test's own time.
+    waited: float = 0.0
 
     @property
     def retained_objects(self) -> int:
@@ -394,7 +398,9 @@ class WindowRunner:
                 survivors = self._attribute(item, held_by_us, young, mark)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
+                checked = time.perf_counter()
                 findings = sentinels[1](sentinel_state) if sentinels else []
+                waited = time.perf_counter() - checked
             except Exception as exc:
                 return _unmeasured(reports, exc, previous)
         finally:
@@ -435,6 +441,7 @@ class WindowRunner:
             replacing=replacing,
             replaced_tops=replaced_tops,
             earlier_ids=earlier,
+            waited=waited,
         )
         return run, current
 
