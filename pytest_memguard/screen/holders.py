@@ -70,27 +70,29 @@ def _length(value: object) -> int:
     return len(value) if isinstance(value, _SIZED) else -1
 
 
-def _values_and_items(obj: object) -> Iterator[object]:
+def _values_and_items(obj: object) -> list[object]:
     """``obj``'s attribute dict and :func:`values_and_items` of it."""
     try:
         attributes = vars(obj)
     except TypeError:
-        return
-    yield attributes  # on 3.11+ materialized lazily, maybe inside the window: young itself
-    yield from values_and_items(attributes)
+        return []
+    # On 3.11+ the dict is materialized lazily, maybe inside the window: young itself.
+    return [attributes, *values_and_items(attributes)]
 
 
-def _node_state(node: object) -> Iterator[object]:
+def _node_state(node: object) -> list[object]:
     """What a collection node keeps: its attributes (their keys and items), and the
     attributes of the plain instances among them, such as the test-class instance pytest
     keeps on a method's item for the whole session."""
-    for value in _values_and_items(node):
-        yield value
-        if not isinstance(value, _NODES) and _is_plain_instance(value):
+    found = _values_and_items(node)
+    plain = [value for value in found if _is_plain_instance(value)]
+    for value in plain:
+        if not isinstance(value, _NODES):
             # Slots as well as the instance dict (gc.get_referents reads both, but the
             # dict only before 3.13).
-            yield from gc.get_referents(value)
-            yield from _values_and_items(value)
+            found += gc.get_referents(value)
+            found += _values_and_items(value)
+    return found
 
 
 @dataclass
