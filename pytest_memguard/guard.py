@@ -49,6 +49,7 @@ from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.triage import HELD_BY_BOUNDED
 from pytest_memguard.screen.window import (
     GuardedRun,
@@ -245,20 +246,23 @@ class Guard:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
-        screen.triage = screen.triage.explaining(self.replacements.replacing(left), REPLACED)
+        # Both replacement rules start from the tops, a walk of all that was left.
+        tops = find_tops(left)
+        replacing = self.replacements.replacing(left, tops.objects)
+        screen.triage = screen.triage.explaining(replacing, REPLACED)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
         if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
             started = time.perf_counter()
-            self._explain_with_the_heap(screen, left)
+            self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
             self._heap_rule_times.append(spent)
             # A pass over the heap, like a search: confirmation time, within the budget.
             self._note(confirm_seconds=spent)
             self.budget.spend(spent)
         # Held to see the next runs drop them (after the heap rules, which read referrers).
-        self.replacements.remember(left)
+        self.replacements.remember(left, tops)
 
     def _heap_rules_fit(self, seconds: float) -> bool:
         """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
@@ -269,11 +273,11 @@ class Guard:
         heap = self.listing.heap_objects
         return heap_rules_pay(cost, seconds, heap) and self.budget.allows(cost or 0.0)
 
-    def _explain_with_the_heap(self, run: GuardedRun, listed: list[object]) -> None:
+    def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
         """Explain what the triage left that two rules needing the whole heap (unfrozen,
         after the window) tell without a search or a re-run: what bounded ``lru_cache``
         wrappers hold (those wrappers are remembered), then dicts made on first access
-        to older objects. ``listed`` is the caller's list of some of them: no holder."""
+        to older objects. ``listed`` are the caller's lists of some of them: no holder."""
         left = run.triage.unexplained_of(run.retained)
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
@@ -283,7 +287,7 @@ class Guard:
             run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
             left = [obj for obj in left if id(obj) not in held.ids]
         retained = {id(obj) for obj in run.retained}
-        lazy = materialized(left, retained, {id(left), id(listed), id(run.retained)})
+        lazy = materialized(left, retained, {id(left), id(run.retained), *map(id, listed)})
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:

@@ -39,7 +39,9 @@ import weakref
 
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
+    Tops,
     all_referents,
+    find_tops,
     reference_counts,
     top_objects,
     young_reachable,
@@ -72,14 +74,15 @@ class Replacements:
         """Forget what was dropped between tests: only a drop during a run is that run's."""
         self._split()
 
-    def replacing(self, left: list[object]) -> list[object]:
+    def replacing(self, left: list[object], tops: list[object] | None = None) -> list[object]:
         """The objects of ``left`` (what a run left unexplained) that replace, with what
-        hangs from them, objects the plugin held and the run dropped."""
+        hangs from them, objects the plugin held and the run dropped. ``tops`` are
+        ``top_objects(left)``, if the caller has them."""
         dropped = self._split()
         if not dropped or not left:
             return []
         replacing: list[object] = []
-        for top in top_objects(left):
+        for top in top_objects(left) if tops is None else tops:
             old = next((old for old in dropped if _replaces(top, old)), None)
             if old is not None:
                 dropped.remove(old)
@@ -90,15 +93,16 @@ class Replacements:
         reached = young_reachable(replacing, members)
         return [obj for obj in left if id(obj) in reached]
 
-    def remember(self, left: list[object]) -> None:
-        """Hold the tops of what a run left unexplained (kept from the next run's check)."""
+    def remember(self, left: list[object], found: Tops | None = None) -> None:
+        """Hold the tops of what a run left unexplained (kept from the next run's check);
+        ``found`` is ``find_tops(left)``, if the caller has it."""
         if not left:
             return
-        tops = [top for top in top_objects(left) if _dies_quietly(top)][-MAX_HELD:]
+        found = find_tops(left) if found is None else found
+        tops = [top for top in found.objects if _dies_quietly(top)][-MAX_HELD:]
         members = {id(obj): obj for obj in left}
         # Only a top some other leftover refers to (a cycle's) has references of its own.
-        referred = {id(ref) for ref in all_referents(left)}
-        cycles = [_cycle_references(t, members) if id(t) in referred else 0 for t in tops]
+        cycles = [_cycle_references(t, members) if id(t) in found.in_cycles else 0 for t in tops]
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
 

@@ -306,23 +306,38 @@ def _instance_dicts(objects: list[object]) -> list[object]:
     return dicts
 
 
-def top_objects(objs: list[object]) -> list[object]:
+class Tops(NamedTuple):
+    """The tops of a group of objects (see :func:`top_objects`)."""
+
+    objects: list[object]
+    #: Ids of the tops other objects of the group refer to: the first object of a cycle.
+    in_cycles: set[int]
+
+
+def find_tops(objs: list[object]) -> Tops:
     """Where the groups of ``objs`` hang: the objects no other one of them refers to,
     and for a group that is a cycle reached from none of these (a cache whose bound
     methods refer back to it), its first object in ``objs``, the first made when
     ``objs`` is in creation order."""
     if not objs:
-        return []
+        return Tops([], set())
     members = {id(obj): obj for obj in objs}
-    inner = {id(ref) for ref in all_referents(objs) if id(ref) in members}
+    inner = members.keys() & set(map(id, all_referents(objs)))  # in C: objs may be many
     tops = [obj for obj in objs if id(obj) not in inner]
+    in_cycles: set[int] = set()
     reached = young_reachable(tops, members)
     if len(reached) < len(members):
         for obj in objs:
             if id(obj) not in reached:
                 tops.append(obj)
+                in_cycles.add(id(obj))
                 young_reachable([obj], members, reached)
-    return tops
+    return Tops(tops, in_cycles)
+
+
+def top_objects(objs: list[object]) -> list[object]:
+    """The objects of :func:`find_tops`."""
+    return find_tops(objs).objects
 
 
 def reference_counts(objs: list[object]) -> list[int]:
