@@ -737,7 +737,8 @@ def test_a_weak_table_s_entry_costs_the_passes_of_its_chain_only(
 
     def counting(*objs: object) -> list[object]:
         passes.append(len(objs))
-        return referrers(*objs)
+        # 3.13 reports the argument tuple itself, here this function's own.
+        return [ref for ref in referrers(*objs) if ref is not objs]
 
     app.TABLE = weakref.WeakKeyDictionary()
     key = app.Key()
@@ -747,7 +748,7 @@ def test_a_weak_table_s_entry_costs_the_passes_of_its_chain_only(
     finding = explain(retained)[0]
     monkeypatch.undo()
     assert finding.chain_text.startswith("memguard_app.TABLE")
-    assert len(passes) <= 3, passes
+    assert len(passes) <= 4, passes  # 3 (3.10: 4); 5 to 8 through the explainer's lists
 
 
 @pytest.mark.usefixtures("tracing")
