@@ -4,6 +4,7 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
@@ -41,6 +42,24 @@ def test_learning_shared_holders_skips_a_holder_of_data() -> None:
     seeds = list(shared.learn([big, small], remaining={id(small[0])}))
     assert len(seeds) < 10
     assert shared.known_seeds() == [small[0]]  # the holder of a survivor is remembered
+
+
+class _Rows(list[object]):
+    """A list that can be weakly referenced."""
+
+
+def test_a_shared_holder_only_the_plugin_still_holds_is_forgotten() -> None:
+    """A finished test's fixture request is nobody's but the plugin's: walking it costs
+    every later test, and keeping it would keep it alive."""
+    in_use = _Rows([["young"]])
+    finished = _Rows([["young too"]])
+    shared = SharedHolders()
+    list(shared.learn([in_use, finished], remaining={id(in_use[0]), id(finished[0])}))
+    assert [seed for seed in shared.known_seeds() if type(seed) is list] == [*in_use, *finished]
+    gone = weakref.ref(finished)
+    del finished
+    assert [seed for seed in shared.known_seeds() if type(seed) is list] == [*in_use]
+    assert gone() is None
 
 
 def test_learning_shared_holders_never_lists_a_big_holders_referents(

@@ -29,7 +29,7 @@ from pytest_memguard.pytest_internals import (
     setup_stack_finalizers,
     stash_values,
 )
-from pytest_memguard.screen.heap import all_referents
+from pytest_memguard.screen.heap import HELD_BY_A_LIST, all_referents, reference_counts
 
 _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.
@@ -193,6 +193,20 @@ class SharedHolders:
         self._ids: set[int] = set()
 
     def known_seeds(self) -> list[object]:
+        """The referents of the holders remembered, once those that only this list still
+        holds are forgotten: a finished test's fixture request or traceback holds
+        nothing of a later test's, and walking it (and keeping it alive) would cost
+        every test after it, and the room of holders still in use."""
+        counts = reference_counts(self._known)
+        if any(count <= HELD_BY_A_LIST for count in counts):
+            # In place: a new list made inside the window would be young itself.
+            self._known[:] = [
+                holder
+                for holder, count in zip(self._known, counts, strict=True)
+                if count > HELD_BY_A_LIST
+            ]
+            self._ids.clear()
+            self._ids.update(map(id, self._known))
         return gc.get_referents(*self._known) if self._known else []
 
     def learn(self, holders: Iterable[object], remaining: set[int]) -> Iterator[object]:
