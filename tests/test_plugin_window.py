@@ -175,19 +175,22 @@ pytest_memguard.builder.explain_run = _explain_fails
 """
 
 
+LEAKY_THEN_CLEAN = """
+ITEMS = []
+
+def test_leaks():
+    ITEMS.append([1])
+
+def test_after():
+    pass
+"""
+
+LEAKY_ONE_ERROR = {"test_leaky.py::test_leaks": "error", "test_leaky.py::test_after": "ok"}
+
+
 def test_plugin_failing_to_explain_gives_verdict_error_and_a_warning(pytester, run_pytest, probe):
     probe.install(pytester, extra=BROKEN_EXPLAIN)
-    pytester.makepyfile(
-        test_leaky="""
-        ITEMS = []
-
-        def test_leaks():
-            ITEMS.append([1])
-
-        def test_after():
-            pass
-        """
-    )
+    pytester.makepyfile(test_leaky=LEAKY_THEN_CLEAN)
 
     result = run_pytest("--memguard", "-rA")
 
@@ -201,10 +204,7 @@ def test_plugin_failing_to_explain_gives_verdict_error_and_a_warning(pytester, r
         ]
     )
     result.stdout.no_fnmatch_line("INTERNALERROR*")
-    assert probe.verdicts() == {
-        "test_leaky.py::test_leaks": "error",
-        "test_leaky.py::test_after": "ok",
-    }
+    assert probe.verdicts() == LEAKY_ONE_ERROR
     _assert_released(probe.gc_state("unconfigure"))
 
 
@@ -212,27 +212,14 @@ def test_plugin_failing_where_warnings_are_errors_still_gives_its_verdict(
     pytester, run_pytest, probe
 ):
     probe.install(pytester, extra=BROKEN_EXPLAIN)
-    pytester.makepyfile(
-        test_leaky="""
-        ITEMS = []
-
-        def test_leaks():
-            ITEMS.append([1])
-
-        def test_after():
-            pass
-        """
-    )
+    pytester.makepyfile(test_leaky=LEAKY_THEN_CLEAN)
 
     result = run_pytest("--memguard", "-W", "error")
 
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*2 guarded tests: 1 error, 1 ok"])
     result.stdout.no_fnmatch_line("INTERNALERROR*")
-    assert probe.verdicts() == {
-        "test_leaky.py::test_leaks": "error",
-        "test_leaky.py::test_after": "ok",
-    }
+    assert probe.verdicts() == LEAKY_ONE_ERROR
 
 
 def test_module_container_whose_len_raises_does_not_crash_the_run(pytester, run_pytest, probe):
@@ -272,17 +259,7 @@ def test_module_container_whose_len_raises_does_not_crash_the_run(pytester, run_
 
 
 def test_repetitions_are_not_reported_as_tests(pytester, run_pytest):
-    pytester.makepyfile(
-        test_leaky="""
-        ITEMS = []
-
-        def test_leaks():
-            ITEMS.append([1])
-
-        def test_after():
-            pass
-        """
-    )
+    pytester.makepyfile(test_leaky=LEAKY_THEN_CLEAN)
 
     result = run_pytest("--memguard", "-v", "-p", "junitxml", "--junitxml=report.xml")
 
