@@ -248,7 +248,7 @@ class Guard:
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
-        replacing = self.replacements.replacing(left, tops.objects)
+        replacing = self.replacements.replacing(left, tops)
         screen.triage = screen.triage.explaining(replacing, REPLACED)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))

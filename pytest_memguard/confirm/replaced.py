@@ -43,7 +43,6 @@ from pytest_memguard.screen.heap import (
     all_referents,
     find_tops,
     reference_counts,
-    top_objects,
     young_reachable,
 )
 
@@ -74,15 +73,15 @@ class Replacements:
         """Forget what was dropped between tests: only a drop during a run is that run's."""
         self._split()
 
-    def replacing(self, left: list[object], tops: list[object] | None = None) -> list[object]:
+    def replacing(self, left: list[object], found: Tops | None = None) -> list[object]:
         """The objects of ``left`` (what a run left unexplained) that replace, with what
-        hangs from them, objects the plugin held and the run dropped. ``tops`` are
-        ``top_objects(left)``, if the caller has them."""
+        hangs from them, objects the plugin held and the run dropped. ``found`` is
+        ``find_tops(left)``, if the caller has it."""
         dropped = self._split()
         if not dropped or not left:
             return []
         replacing: list[object] = []
-        for top in top_objects(left) if tops is None else tops:
+        for top in (find_tops(left) if found is None else found).objects:
             old = next((old for old in dropped if _replaces(top, old)), None)
             if old is not None:
                 dropped.remove(old)

@@ -209,7 +209,6 @@ class WindowRunner:
         measure_peak: bool = False,
         blame: Ledger | None = None,
         book: HolderBook | None = None,
-        listing: HeapListing | None = None,
     ) -> None:
         #: Peak RSS costs a read of /proc/self/status (~13 us): only reports show it.
         self.measure_peak = measure_peak and rss.peak_available
@@ -226,7 +225,7 @@ class WindowRunner:
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
         #: Objects of a few kinds the rules look into, kept up to date by the windows.
-        self.listing = listing if listing is not None else HeapListing(LISTED_KINDS)
+        self.listing = HeapListing(LISTED_KINDS)
 
     def own_ids(self) -> set[int]:
         """Ids of the runner's own bookkeeping: its parts, their attribute dicts and the
