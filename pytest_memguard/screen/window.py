@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -111,8 +111,9 @@ class GuardedRun:
 
 
 #: ``before()`` runs before each run of the test; its result goes to ``after(state)``,
-#: which runs after the run's collection and returns findings. Both run inside the
-#: window, so the state is one of the plugin's own seeds (never the test's growth).
+#: which runs after the run's collection and returns findings. The state is never the
+#: test's growth: old heap for a screen (made before its window opens), one of the
+#: plugin's own seeds for a repetition (made inside the window the runs share).
 SentinelHooks = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
 
 
@@ -158,6 +159,13 @@ class _Previous:
     #: Made after the run was measured: the survivors listed after it are the next
     #: run's own (ids alone cannot tell: a new object may reuse a dead one's address).
     mark: list[object] = field(default_factory=list)
+
+
+class _Prepared(NamedTuple):
+    """What :meth:`WindowRunner._prepare` read before a run."""
+
+    sizes: tuple[int, ...]
+    sentinel_state: Any
 
 
 @dataclass
@@ -254,15 +262,21 @@ class WindowRunner:
             control.stop()
 
     @contextmanager
-    def _window(self, nodeid: str) -> Iterator[None]:
+    def _window(
+        self, nodeid: str, prepare: Callable[[], _Prepared | Exception] | None = None
+    ) -> Iterator[_Prepared | Exception | None]:
+        """A window for ``nodeid``; yields what ``prepare`` returned, called before the
+        young heap opens: what it makes (the sentinels' state) is then old heap, never a
+        survivor the walks must attribute."""
         self.blame.enter(nodeid)
+        prepared = prepare() if prepare is not None else None
         self.book.note_lengths()
         self.plugin_state.opening()
         self.containers.scan_modules()
         self.listing.window_opened()
         self.young.open()
         try:
-            yield
+            yield prepared
         finally:
             self.listing.window_closing(self.young.promoted)
             self.young.close()
@@ -285,10 +299,14 @@ class WindowRunner:
         run it several times, and the window then holds all of its attempts.
         """
         keep_example_globals(item)
-        with self.tracing(trace, trace_depth) as tracing, self._window(item.nodeid):
+        prepare = functools.partial(self._prepared, item, sentinels)
+        with (
+            self.tracing(trace, trace_depth) as tracing,
+            self._window(item.nodeid, prepare) as prepared,
+        ):
             tracing.start()
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-            run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol)
+            run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol, prepared)
         return run
 
     def repeat(
@@ -350,17 +368,22 @@ class WindowRunner:
         ours: tuple[object, ...],
         sentinels: SentinelHooks | None,
         protocol: Protocol = run_unlogged,
+        prepared: _Prepared | Exception | None = None,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
         own bookkeeping from earlier runs of the same window, which is never growth.
+        Prepares the run unless ``prepared`` already.
 
         The test always runs and its reports are always returned: a failure of the
         measurement itself becomes the run's ``error``.
         """
         # nextitem may be the item's parent (repetitions keep wider scopes alive): pytest
         # only calls listchain() on it, which every node has (docs/architecture.md, "Facts").
+        if isinstance(prepared, Exception):
+            return _unmeasured(protocol(item, nextitem), prepared, previous)
         try:
-            sizes_before, sentinel_state, before = self._prepare(item, sentinels)
+            sizes_before, sentinel_state = prepared or self._prepare(item, sentinels)
+            before = self._start_measuring()
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
@@ -444,18 +467,30 @@ class WindowRunner:
         )
         return run, current
 
-    def _prepare(
-        self, item: pytest.Item, sentinels: SentinelHooks | None
-    ) -> tuple[tuple[int, ...], Any, HeapSnapshot]:
+    def _prepare(self, item: pytest.Item, sentinels: SentinelHooks | None) -> _Prepared:
+        """What a run is compared with afterwards: the watched containers' sizes and the
+        sentinels' state."""
         self.containers.refresh(item.nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
-        sentinel_state = sentinels[0]() if sentinels else None
+        return _Prepared(sizes_before, sentinels[0]() if sentinels else None)
+
+    def _prepared(
+        self, item: pytest.Item, sentinels: SentinelHooks | None
+    ) -> _Prepared | Exception:
+        """:meth:`_prepare`, or the exception it raised: the run then goes unmeasured."""
+        try:
+            return self._prepare(item, sentinels)
+        except Exception as exc:
+            return exc
+
+    def _start_measuring(self) -> HeapSnapshot:
+        """Reset the peaks and read the figures at the start of a run (once tracing)."""
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
         if self.measure_peak:
             self.rss.reset_peak()
-        return sizes_before, sentinel_state, take_snapshot(self.rss)
+        return take_snapshot(self.rss)
 
     def _attribute(
         self,
