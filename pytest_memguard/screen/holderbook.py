@@ -230,9 +230,11 @@ def contents(
     holders = [entry.holder for entry in learned]
     if not holders:
         return []
-    entries = _newest_referents(holders, newest or NEWEST)
-    if avoid:
-        entries = [entry for entry in entries if id(entry) not in avoid]
+    found = _newest_referents(holders, newest or NEWEST)
+    # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
+    # and holders share entries (a class, a module's dict), which the next step expands.
+    unique = dict(zip(map(id, found), found, strict=True))
+    entries = [unique[key] for key in unique.keys() - avoid] if avoid else [*unique.values()]
     return entries + _newest_referents(entries, NEWEST)
 
 
