@@ -320,6 +320,9 @@ class Guard:
             if learning:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())
+            # What the plugins keep is pytest's, never a cache of the code under test.
+            holders = holders.without(self.runner.plugin_state.adopt(holders.holders))
+            self._found.append(holders)  # its lists refer to holders: never on a chain
             # A search costs O(heap): it is confirmation time, charged like a re-run.
             self._note(confirm_seconds=self._facts.confirm_seconds + self._search_times[-1])
             self.budget.spend(self._search_times[-1], reserve=learning)

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import gc
 import weakref
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from pytest_memguard.screen import holders
-from pytest_memguard.screen.holders import PluginState, SharedHolders, through_pytest
+from pytest_memguard.screen.holders import (
+    FixtureLedger,
+    FullWalks,
+    PluginState,
+    SharedHolders,
+    through_pytest,
+)
 
 
 class _FixtureDefLike:
@@ -107,5 +115,51 @@ def test_known_plugin_state_seeds_only_the_items_of_containers_that_changed(
         seeds = state.known_seeds()
         assert any(seed is added for seed in seeds)
         assert not any(seed is plugin.names["module0"] for seed in seeds)
+    finally:
+        pytestconfig.pluginmanager.unregister(plugin)
+
+
+def _item_in(parent: object) -> pytest.Item:
+    return cast(pytest.Item, SimpleNamespace(parent=parent))
+
+
+def test_full_walks_are_due_on_a_new_scope_a_wider_fixture_or_after_a_find() -> None:
+    walks, ledger = FullWalks(), FixtureLedger()
+    module, other_module = object(), object()
+    assert walks.due(_item_in(module), ledger)  # the first test enters its module
+    walks.screened(_item_in(module), found=False)
+    assert not walks.due(_item_in(module), ledger)  # nothing new for pytest to keep
+    ledger.record(SimpleNamespace(scope="function"))
+    assert not walks.due(_item_in(module), ledger)
+    ledger.record(SimpleNamespace(scope="module"))
+    assert walks.due(_item_in(module), ledger)  # a wider fixture's value set up in the run
+    ledger.clear()
+    walks.screened(_item_in(module), found=True)
+    assert walks.due(_item_in(module), ledger)  # the last walk found what pytest keeps
+    walks.screened(_item_in(module), found=False)
+    assert walks.due(_item_in(other_module), ledger)  # a new scope set up in the run
+
+
+class _Reporter:
+    """A plugin that files per-test objects under their outcome, as pytest's terminal
+    reporter does."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, list[object]] = {"passed": []}
+
+
+def test_holders_a_search_finds_in_plugin_state_are_adopted_as_pytests(
+    pytestconfig: pytest.Config,
+) -> None:
+    plugin = _Reporter()
+    pytestconfig.pluginmanager.register(plugin, "memguard-test-reporter")
+    try:
+        state = PluginState(pytestconfig)
+        cache_of_the_code: dict[str, object] = {}
+        found = [plugin.stats, cache_of_the_code]
+        assert state.adopt(found) == {id(plugin.stats)}
+        state.opening()
+        plugin.stats["subtests passed"] = filed = [object()]
+        assert any(seed is filed for seed in state.known_seeds())
     finally:
         pytestconfig.pluginmanager.unregister(plugin)

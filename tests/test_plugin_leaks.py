@@ -561,3 +561,99 @@ def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest
     assert flags[-1] is True and not any(flags[:-1]), flags
     (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
     assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
+
+
+def test_a_wider_fixture_set_up_by_a_later_test_of_its_scope_is_pytests(pytester, run_pytest):
+    """The screen walks pytest's state for a run that sets up a wider fixture even where
+    the run before it, in the same module and class, needed no walk: the fixtures'
+    values are pytest's, the tests no suspects."""
+    pytester.makepyfile(
+        test_scopes="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def settings():
+            return {"hosts": [["a"], ["b"]], "ports": [[1], [2]]}
+
+        @pytest.fixture(scope="class")
+        def table():
+            return [[n] for n in range(50)]
+
+        def test_first():
+            pass
+
+        def test_second():
+            pass
+
+        def test_uses_module_fixture(settings):
+            assert settings["hosts"] == [["a"], ["b"]]
+
+        class TestGroup:
+            def test_first(self):
+                pass
+
+            def test_uses_class_fixture(self, table):
+                assert len(table) == 50
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(passed=5)
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    verdicts = {
+        test["nodeid"].split("::", 1)[1]: (test["verdict"], test["suspect"]) for test in tests
+    }
+    assert verdicts["test_uses_module_fixture"] == ("ok", False)
+    assert verdicts["TestGroup::test_uses_class_fixture"] == ("ok", False)
+
+
+def test_what_a_plugin_files_per_test_is_pytests_once_a_search_found_it(pytester, run_pytest):
+    """A plugin that files each test's objects under a new key of a dict it keeps (as
+    the terminal reporter files subtest reports) may make the first such test a suspect
+    (the screen walks pytest's state only where pytest likely kept something); its
+    re-runs teach the plugin's state, and the tests after it are no suspects."""
+    pytester.makeconftest(
+        """
+        class Filer:
+            def __init__(self):
+                self.stats = {"passed": []}
+
+            def pytest_runtest_call(self, item):
+                kind = item.get_closest_marker("files")
+                if kind is not None:
+                    self.stats[kind.args[0]] = [{"report": [item.name]}]
+
+        def pytest_configure(config):
+            config.addinivalue_line("markers", "files(kind): file an object")
+            config.pluginmanager.register(Filer(), "filer")
+        """
+    )
+    pytester.makepyfile(
+        test_filed="""
+        import pytest
+
+        def test_first():
+            pass
+
+        def test_second():
+            pass
+
+        @pytest.mark.files("kind b")
+        def test_files_a_new_kind():
+            pass
+
+        @pytest.mark.files("kind c")
+        def test_files_another_kind():
+            pass
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(passed=4)
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    verdicts = {
+        test["nodeid"].split("::", 1)[1]: (test["verdict"], test["suspect"]) for test in tests
+    }
+    assert verdicts["test_files_another_kind"] == ("ok", False), verdicts

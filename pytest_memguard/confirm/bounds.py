@@ -239,6 +239,14 @@ class Holders:
     def unbounded(self) -> list[object]:
         return [holder for holder in self.holders if id(holder) not in self.bounds]
 
+    def without(self, ids: set[int]) -> Holders:
+        """These holders less those whose id is in ``ids``."""
+        return Holders(
+            {key: bound for key, bound in self.bounds.items() if key not in ids},
+            [holder for holder in self.holders if id(holder) not in ids],
+            self.storage,
+        )
+
     def own_ids(self) -> set[int]:
         """Ids of this record and its lists: they refer to holders, and hold nothing."""
         return {id(self), id(self.bounds), id(self.holders), id(self.storage)} | set(

@@ -184,6 +184,38 @@ _SHARED_MAX = 256
 _SHARED_REFERENTS_MAX = 10_000
 
 
+class FullWalks:
+    """When a screened run walks the whole of pytest's and the plugins' state.
+
+    Those walks find what pytest keeps of a run in its shared containers: the value of
+    a wider-scoped fixture the run set up, the finalizers of a scope the run entered (a
+    module's or a class's first test), the per-test state a plugin keeps. Each costs
+    about a millisecond on real suites, and there almost all of them found nothing: on
+    six suites, every find but two came with a wider fixture set up, a new scope, or
+    right after a walk that found something. So a screen walks only then. What a skipped
+    walk would have found stays the run's own: its test is a suspect, whose repetitions
+    always walk (and teach the cheaper holders), so a wrong skip costs a re-run, never a
+    verdict.
+    """
+
+    def __init__(self) -> None:
+        self._parent: object = None
+        self._found = False
+
+    def due(self, item: pytest.Item, ledger: FixtureLedger) -> bool:
+        """Whether ``item``'s screened run walks (its survivors are not all explained)."""
+        return (
+            self._found
+            or item.parent is not self._parent
+            or next(ledger.wider_scoped(), None) is not None
+        )
+
+    def screened(self, item: pytest.Item, found: bool) -> None:
+        """Note a screened run: whether its walks (if any) found what pytest holds."""
+        self._parent = item.parent
+        self._found = found
+
+
 class SharedHolders:
     """Shared pytest containers that held a survivor before, read first for every test;
     the full walk of :func:`shared_holders` runs only when survivors remain after them."""
@@ -224,7 +256,7 @@ class SharedHolders:
             yield from referents
             if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
                 continue
-            if id(holder) in remaining or any(id(ref) in remaining for ref in referents):
+            if id(holder) in remaining or not remaining.isdisjoint(map(id, referents)):
                 self._ids.add(id(holder))
                 self._known.append(holder)
 
@@ -350,8 +382,25 @@ class PluginState:
         """Walk every plugin dict; remember those holding any of ``remaining``."""
         for state in self._candidate_dicts():
             values = values_and_items(state)
-            if any(id(value) in remaining for value in values):
-                if id(state) not in self._active_ids:
-                    self._active_ids.add(id(state))
-                    self._active.append(state)
+            if not remaining.isdisjoint(map(id, values)):
+                self._remember(state)
                 yield from values
+
+    def adopt(self, holders: list[object]) -> set[int]:
+        """Ids of the ``holders`` (found by a search) that are plugin state: a plugin's
+        dict or a container in one (the terminal reporter's ``stats`` gains a list for a
+        new outcome). Their dicts are remembered, so later runs read them as pytest's
+        without a walk, and no cache of the code under test is learned in their place."""
+        ids = set(map(id, holders))
+        owned: set[int] = set()
+        for state in self._candidate_dicts():
+            held = ids.intersection(map(id, state.values()))
+            if id(state) in ids or held:
+                owned |= held | ({id(state)} & ids)
+                self._remember(state)
+        return owned
+
+    def _remember(self, state: dict[str, Any]) -> None:
+        if id(state) not in self._active_ids:
+            self._active_ids.add(id(state))
+            self._active.append(state)

@@ -45,6 +45,7 @@ from pytest_memguard.screen.heap import (
 from pytest_memguard.screen.holderbook import HolderBook
 from pytest_memguard.screen.holders import (
     FixtureLedger,
+    FullWalks,
     PluginState,
     SharedHolders,
     cheap_seeds,
@@ -230,6 +231,7 @@ class WindowRunner:
         self.blame = blame or Ledger()
         #: pytest's shared containers that held survivors before: read first.
         self.shared = SharedHolders()
+        self.full_walks = FullWalks()
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
         #: Objects of a few kinds the rules look into, kept up to date by the windows.
@@ -238,7 +240,15 @@ class WindowRunner:
     def own_ids(self) -> set[int]:
         """Ids of the runner's own bookkeeping: its parts, their attribute dicts and the
         containers in those. A retainer chain must never run through the plugin."""
-        parts = [self, self.book, self.shared, self.plugin_state, self.ledger, self.blame]
+        parts = [
+            self,
+            self.book,
+            self.shared,
+            self.full_walks,
+            self.plugin_state,
+            self.ledger,
+            self.blame,
+        ]
         ids = set(map(id, parts))
         for part in parts:
             attributes = getattr(part, "__dict__", None)
@@ -381,8 +391,10 @@ class WindowRunner:
         # only calls listchain() on it, which every node has (docs/architecture.md, "Facts").
         if isinstance(prepared, Exception):
             return _unmeasured(protocol(item, nextitem), prepared, previous)
+        # Only a screen, alone in its window, is prepared before the window opens.
+        screen = prepared is not None
         try:
-            sizes_before, sentinel_state = prepared or self._prepare(item, sentinels)
+            prepared = prepared or self._prepare(item, sentinels)
             before = self._start_measuring()
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
@@ -394,9 +406,7 @@ class WindowRunner:
             raise
         # Measured in another frame: a frame the test kept (in a stored traceback) keeps
         # this one alive through f_back, with its locals, so none may hold survivors.
-        return self._measure(
-            item, reports, previous, ours, sentinels, sizes_before, sentinel_state, before
-        )
+        return self._measure(item, reports, previous, ours, sentinels, prepared, before, screen)
 
     def _measure(
         self,
@@ -405,19 +415,20 @@ class WindowRunner:
         previous: _Previous | None,
         ours: tuple[object, ...],
         sentinels: SentinelHooks | None,
-        sizes_before: tuple[int, ...],
-        sentinel_state: Any,
+        prepared: _Prepared,
         before: HeapSnapshot,
+        screen: bool,
     ) -> tuple[GuardedRun, _Previous]:
         """Attribute the survivors of the run that produced ``reports``, and measure it."""
+        sentinel_state = prepared.sentinel_state
         try:
             try:
                 was_recording = self.gc_watch.pause()
-                held_by_us = [reports, before, ours, sentinel_state, self.blame.held()]
+                held_by_us = [reports, before, ours, prepared, self.blame.held()]
                 mark = previous.mark if previous is not None else None
                 listed = without_running_frames(self.young.survivors())
                 young = self.containers.without_watched(listed)
-                survivors = self._attribute(item, held_by_us, young, mark)
+                survivors = self._attribute(item, held_by_us, young, mark, screen)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 checked = time.perf_counter()
@@ -429,7 +440,7 @@ class WindowRunner:
             gc_stats = self.gc_watch.stop()
         after = take_snapshot(self.rss)
         peak = self.rss.peak() if self.measure_peak else None
-        growth = self.containers.growth(sizes_before)
+        growth = self.containers.growth(prepared.sizes)
         ids = {id(obj) for obj in survivors.retained}
         current = _Previous(ids, shallow_bytes(survivors.retained))
         replacing: list[object] = []
@@ -498,9 +509,11 @@ class WindowRunner:
         held_by_us: list[Any],
         survivors: list[object],
         mark: list[object] | None,
+        screen: bool,
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted);
-        with the previous run's ``mark``, also those this run added."""
+        with the previous run's ``mark``, also those this run added. A ``screen`` walks
+        the whole of pytest's state only when :class:`FullWalks` says it is due."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         held = young_reachable(cheap_seeds(held_by_us), young)
         if len(held) < len(young):
@@ -513,13 +526,16 @@ class WindowRunner:
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
         early = self._triage_left(survivors, young, held) if len(held) < len(young) else None
         held_early = len(held)
-        if early is not None and early.unexplained:
+        walk = not screen or self.full_walks.due(item, self.ledger)
+        if early is not None and early.unexplained and walk:
             remaining = set(young) - held
             holders = shared_holders(item, self.ledger)
             young_reachable(self.shared.learn(holders, remaining), young, held)
             if len(held) < len(young):
                 remaining = set(young) - held
                 young_reachable(self.plugin_state.learn(remaining), young, held)
+        if screen:
+            self.full_walks.screened(item, found=len(held) > held_early)
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
         retained = [obj for obj in survivors if id(obj) not in held]
