@@ -30,7 +30,7 @@ ALLOWANCE_SECONDS = 1.0
 #: Seconds re-runs may spend waiting for what they left to end, whatever the length.
 WAIT_ALLOWANCE_SECONDS = 2.0
 #: The default share of the screened runs' time that re-runs may add.
-DEFAULT_SHARE = 0.05
+DEFAULT_SHARE = 0.03
 #: What learning may spend past the budget, as a share of it.
 RESERVE_SHARE = 0.5
 
