@@ -13,6 +13,7 @@ import pytest
 from pytest_memguard.screen import triage as triage_module
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.holderbook import (
+    _LRU_REFERENTS_IN_USE_ORDER,
     MAX_HOLDERS,
     MAX_LEARNED_AT_ONCE,
     NEWEST,
@@ -309,6 +310,49 @@ def test_a_bounded_lru_cache_is_walked_only_after_a_miss() -> None:
     assert book.bounded()[0].may_hold_new()
     result = triage([made], _young(made), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_a_bounded_lru_cache_is_walked_from_the_entries_the_run_used() -> None:
+    """A run's new entries, and those it used, are an ``lru_cache``'s most recently used:
+    only those are walked, so a full cache costs a test what it used."""
+
+    @functools.lru_cache(maxsize=512)
+    def parse(text: str) -> list[object]:
+        return [text]
+
+    for number in range(512):
+        parse(str(number))
+    book = HolderBook()
+    book.learn_bounded(parse, "lru_cache(maxsize=512) of parse")
+    book.note_lengths()
+    used = parse("7")  # a hit: the run gives the old result a young part
+    used.append(["young"])
+    made = parse("new")  # a miss, which evicts the oldest entry
+    entry = book.bounded()[0]
+    assert len(entry.referents()) < 16  # two entries and the wrapper's own fields
+    result = triage([made, used[-1]], _young(made, used[-1]), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+@pytest.mark.skipif(not _LRU_REFERENTS_IN_USE_ORDER, reason="another lru_cache layout")
+def test_lru_cache_referents_list_entries_least_recently_used_first() -> None:
+    """The layout ``Learned.referents`` reads (CPython 3.10 to 3.13): the wrapper's type,
+    each entry as key, result and link type from the least recently used, then six
+    fields, the first the dict of every key."""
+
+    @functools.lru_cache(maxsize=4)
+    def square(number: int) -> tuple[int]:
+        return (number * number,)
+
+    for number in range(3):
+        square(number)
+    square(0)  # used again: now the most recently used
+    found = gc.get_referents(square)
+    entries = found[1:-6]
+    assert [entries[at] for at in range(0, len(entries), 3)] == [1, 2, 0]
+    assert [entries[at] for at in range(1, len(entries), 3)] == [(1,), (4,), (0,)]
+    assert isinstance(found[-6], dict) and set(found[-6]) == {0, 1, 2}
+    assert found[-5] is square.__wrapped__ and found[-1] is vars(square)
 
 
 def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -> None:
