@@ -18,6 +18,7 @@ from pytest_memguard.screen.holderbook import (
     MAX_LEARNED_AT_ONCE,
     NEWEST,
     HolderBook,
+    contents,
 )
 from pytest_memguard.screen.triage import ONE_BY_ONE, triage, with_growth
 
@@ -353,6 +354,24 @@ def test_lru_cache_referents_list_entries_least_recently_used_first() -> None:
     assert [entries[at] for at in range(1, len(entries), 3)] == [(1,), (4,), (0,)]
     assert isinstance(found[-6], dict) and set(found[-6]) == {0, 1, 2}
     assert found[-5] is square.__wrapped__ and found[-1] is vars(square)
+
+
+def test_a_function_holder_is_walked_from_what_it_holds_not_from_its_module() -> None:
+    """A function that held what a run made (attributes, its ``__annotations__`` made
+    on first access) is walked from those, never from its module's names."""
+
+    def handler() -> None:
+        return None
+
+    book = HolderBook()
+    book.learn_filled(handler)
+    book.note_lengths()
+    handler.registry = made = ["young"]  # type: ignore[attr-defined]
+    seeds = contents(book.filled())
+    assert not any(seed is globals() for seed in seeds)
+    assert len(seeds) < len(globals())
+    result = triage([vars(handler), made], _young(vars(handler), made), book)
+    assert result.unexplained == 0
 
 
 def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -264,8 +265,18 @@ def contents(
     # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
     # and holders share entries (a class, a module's dict), which the next step expands.
     unique = dict(zip(map(id, found), found, strict=True))
+    # A function holds what it made on first access (its __annotations__), never what
+    # its module holds: its globals (and builtins) would add a module's names.
+    avoid = avoid.union(*map(_namespaces, holders))
     entries = [unique[key] for key in unique.keys() - avoid] if avoid else [*unique.values()]
     return entries + _newest_referents(entries, NEWEST)
+
+
+def _namespaces(holder: object) -> set[int]:
+    """The ids of a function's globals and builtins; none for anything else."""
+    if not isinstance(holder, types.FunctionType):
+        return set()
+    return {id(holder.__globals__), id(getattr(holder, "__builtins__", None))}
 
 
 #: How many of a large dict's or list's newest entries a walk down starts from: a run
