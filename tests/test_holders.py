@@ -3,8 +3,10 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import cast
 
@@ -89,6 +91,16 @@ def test_learning_shared_holders_never_lists_a_big_holders_referents(
     assert sum(listed) < 10
 
 
+@contextlib.contextmanager
+def _registered(config: pytest.Config, plugin: object) -> Iterator[PluginState]:
+    """``plugin`` registered for the block, and a fresh view of the plugins' state."""
+    config.pluginmanager.register(plugin, f"memguard-test-{type(plugin).__name__}")
+    try:
+        yield PluginState(config)
+    finally:
+        config.pluginmanager.unregister(plugin)
+
+
 class _PluginWithCaches:
     """A plugin keeping a large cache (the assertion rewriter's names) and a list a run
     appends to."""
@@ -102,9 +114,7 @@ def test_known_plugin_state_seeds_only_the_items_of_containers_that_changed(
     pytestconfig: pytest.Config,
 ) -> None:
     plugin = _PluginWithCaches()
-    pytestconfig.pluginmanager.register(plugin, "memguard-test-caches")
-    try:
-        state = PluginState(pytestconfig)
+    with _registered(pytestconfig, plugin) as state:
         first = ["kept by the plugin"]
         plugin.records.append(first)
         assert any(seed is first for seed in state.learn({id(first)}))  # now known
@@ -115,8 +125,6 @@ def test_known_plugin_state_seeds_only_the_items_of_containers_that_changed(
         seeds = state.known_seeds()
         assert any(seed is added for seed in seeds)
         assert not any(seed is plugin.names["module0"] for seed in seeds)
-    finally:
-        pytestconfig.pluginmanager.unregister(plugin)
 
 
 def _item_in(parent: object) -> pytest.Item:
@@ -152,14 +160,10 @@ def test_holders_a_search_finds_in_plugin_state_are_adopted_as_pytests(
     pytestconfig: pytest.Config,
 ) -> None:
     plugin = _Reporter()
-    pytestconfig.pluginmanager.register(plugin, "memguard-test-reporter")
-    try:
-        state = PluginState(pytestconfig)
+    with _registered(pytestconfig, plugin) as state:
         cache_of_the_code: dict[str, object] = {}
         found = [plugin.stats, cache_of_the_code]
         assert state.adopt(found) == {id(plugin.stats)}
         state.opening()
         plugin.stats["subtests passed"] = filed = [object()]
         assert any(seed is filed for seed in state.known_seeds())
-    finally:
-        pytestconfig.pluginmanager.unregister(plugin)
