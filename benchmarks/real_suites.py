@@ -24,6 +24,7 @@ ratios memguard/plain and memray/plain; then the median ratios over the suites. 
     python benchmarks/real_suites.py --keep /tmp/rs     # keep sources, venvs and outputs
     python benchmarks/real_suites.py --keep /tmp/rs --repo /path/to/pytest-memguard
     python benchmarks/real_suites.py --rounds 3 --timeout 900
+    python benchmarks/real_suites.py --keep /tmp/rs --repo . --against /tmp/base --rounds 3
     python benchmarks/real_suites.py --keep /tmp/rs --modes plain   # build venvs, check suites
     python benchmarks/real_suites.py --list             # the projects and their pins
 
@@ -54,8 +55,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-MODES = ("plain", "memguard", "memray")
-TIMED_MODES = ("plain", "memguard")  # run --rounds times; memray once
+MODES = ("plain", "memguard", "against", "memray")
+TIMED_MODES = ("plain", "memguard", "against")  # run --rounds times; memray once
 FLAGGED_VERDICTS = ("leak", "over-limit")
 
 # Shared by every venv: the runner and the peer.
@@ -365,43 +366,64 @@ def command(project: Project, python: Path, mode: str, out: Path) -> list[str]:
     base = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"]
     if mode == "plain":
         extra = ["-p", "no:memguard", "-p", "no:memray"]
-    elif mode == "memguard":
-        extra = ["-p", "no:memray", "--memguard", f"--memguard-report=json:{out / 'memguard.json'}"]
+    elif mode in ("memguard", "against"):
+        extra = ["-p", "no:memray", "--memguard", f"--memguard-report=json:{out / f'{mode}.json'}"]
     else:
         extra = ["-p", "no:memguard", "--memray"]
     return [*base, *extra, *project.args, *project.paths]
 
 
-def environment(project: Project) -> dict[str, str]:
+def environment(project: Project, against: Path | None = None) -> dict[str, str]:
     """A run's environment: the project's variables, no user-supplied pytest options, and
-    byte-code caches written, as in a user's run (:func:`warm_up` fills them first)."""
+    byte-code caches written, as in a user's run (:func:`warm_up` fills them first). With
+    ``against``, that checkout's pytest_memguard is imported instead of the venv's (a
+    ``PYTHONPATH`` entry comes before the editable install's finder)."""
     env = {**os.environ, **project.env}
-    for name in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE"):
+    for name in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"):
         env.pop(name, None)
+    if against is not None:
+        env["PYTHONPATH"] = str(against)
     return env
 
 
-def warm_up(project: Project, src: Path, python: Path, out: Path, timeout: float) -> None:
+def warm_up(
+    project: Project, src: Path, python: Path, out: Path, timeout: float, against: Path | None
+) -> None:
     """Fill the byte-code caches no timed round should pay for: the suite's modules and what
     they import (collected in plain mode), and the plugin's modules (which pytest rewrites
-    and caches apart), imported by ``--memguard`` on a one-test file."""
+    and caches apart), imported by ``--memguard`` on a one-test file (from ``against``
+    too, when given)."""
     env = environment(project)
     run([*command(project, python, "plain", out), "--collect-only"], src, env, None, False, timeout)
     with tempfile.TemporaryDirectory(prefix="memguard-warm-up-") as tmp:
         (Path(tmp) / "test_warm_up.py").write_text("def test_warm_up():\n    pass\n")
         cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:memray"]
-        run([*cmd, "--memguard", "test_warm_up.py"], Path(tmp), env, None, False, timeout)
+        for checkout in (None, against) if against is not None else (None,):
+            run(
+                [*cmd, "--memguard", "test_warm_up.py"],
+                Path(tmp),
+                environment(project, checkout),
+                None,
+                False,
+                timeout,
+            )
 
 
 def run_mode(
-    project: Project, src: Path, python: Path, mode: str, out: Path, timeout: float
+    project: Project,
+    src: Path,
+    python: Path,
+    mode: str,
+    out: Path,
+    timeout: float,
+    against: Path | None = None,
 ) -> tuple[float, Completed]:
     """Run one mode once; keep its command, log and time (appended) in ``out``."""
     cmd = command(project, python, mode, out)
-    env = environment(project)
+    env = environment(project, against if mode == "against" else None)
     (out / f"{mode}.cmd").write_text(" ".join(cmd) + f"\n# cwd: {src}\n")
-    if mode == "memguard":  # a round that times out leaves no report, not an earlier one's
-        (out / "memguard.json").unlink(missing_ok=True)
+    if mode in ("memguard", "against"):  # a round that times out leaves no report
+        (out / f"{mode}.json").unlink(missing_ok=True)
     start = time.perf_counter()
     proc = run(cmd, cwd=src, env=env, log=out / f"{mode}.log", check=False, timeout=timeout)
     seconds = time.perf_counter() - start
@@ -455,25 +477,28 @@ def measure(
     modes: tuple[str, ...],
     rounds: int,
     timeout: float,
+    against: Path | None = None,
 ) -> dict[str, ModeResult]:
-    """Of ``modes``: plain and memguard ``rounds`` times, interleaved, then memray once."""
+    """Of ``modes``: plain, memguard (and the ``against`` checkout's memguard) ``rounds``
+    times, interleaved, then memray once."""
     # out/ holds one invocation's outputs: --no-run must not mix them with an earlier one's
     for mode in MODES:
         for suffix in ("cmd", "log", "time"):
             (out / f"{mode}.{suffix}").unlink(missing_ok=True)
-    (out / "memguard.json").unlink(missing_ok=True)
+    for report in ("memguard.json", "against.json"):
+        (out / report).unlink(missing_ok=True)
     timed = tuple(mode for mode in TIMED_MODES if mode in modes)
     once = [mode for mode in modes if mode not in TIMED_MODES]
     timed_out: set[str] = set()
     if timed:
-        warm_up(project, src, python, out, timeout)
+        warm_up(project, src, python, out, timeout, against)
     for round_index in range(rounds):
         order = timed if round_index % 2 == 0 else timed[::-1]
         plan = [*order, *once] if round_index == 0 else list(order)
         for mode in plan:
             if mode in timed_out:
                 continue
-            seconds, proc = run_mode(project, src, python, mode, out, timeout)
+            seconds, proc = run_mode(project, src, python, mode, out, timeout, against)
             state = "TIMEOUT" if proc.timed_out else f"rc={proc.returncode}"
             print(
                 f"[{project.key}] round {round_index + 1}/{rounds} {mode}: {state} {seconds:.1f}s",
@@ -561,6 +586,7 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
         "seconds": {m: [round(s, 2) for s in results[m].seconds] for m in results},
         "median_seconds": {m: round(r.median, 2) if r.ran else None for m, r in results.items()},
         "ratio_memguard": _ratio(guard, plain),
+        "ratio_against": _ratio(results["against"], plain),
         "ratio_memray": _ratio(memray, plain),
         "session_block": session is not None,
         "suspects_pct": suspects_pct,
@@ -624,11 +650,14 @@ def median_ratio(rows: list[dict[str, Any]], mode: str) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    """One line per suite, the legend and the median ratios."""
+    """One line per suite, the legend and the median ratios; with ``--against``, that
+    checkout's ratio to plain in a last column (``base/plain``)."""
+    against = any(row["ratio_against"] is not None for row in rows)
     head = (
         f"{'project':<26} {'tests':>6} {'plain p/f':>10} {'memguard p/f':>13}"
         f" {'suspects':>9} {'confirm s':>10} {'roots':>6} {'flagged':>8} {'unconf':>7}"
         f" {'changed':>8} {'other':>6} {'memray p/f':>11} {'mg/plain':>9} {'memray/plain':>13}"
+        + (f" {'base/plain':>11}" if against else "")
     )
     print(head)
     print("-" * len(head))
@@ -642,11 +671,13 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f" {len(r['changed']):>8} {len(r['changed_other']):>6}"
             f" {fmt_counts(r, 'memray'):>11} {fmt_ratio(r, 'memguard'):>9}"
             f" {fmt_ratio(r, 'memray'):>13}"
+            + (f" {fmt_ratio(r, 'against'):>11}" if against else "")
         )
     print()
     print(
         f"median over {len(rows)} suites: memguard/plain {median_ratio(rows, 'memguard')}, "
         f"memray/plain {median_ratio(rows, 'memray')}"
+        + (f", base/plain {median_ratio(rows, 'against')}" if against else "")
     )
     print()
     print("p/f = passed/failed (/E = errors); suspects = % of guarded tests whose growth")
@@ -769,13 +800,25 @@ def main(argv: list[str] | None = None) -> int:
         help="the pytest-memguard checkout the venvs install editable (default: %(default)s)",
     )
     ap.add_argument(
+        "--against",
+        type=_repository,
+        metavar="CHECKOUT",
+        help="another pytest-memguard checkout (the base of a change), run as mode 'against' "
+        "interleaved with plain and memguard in every round: base/plain next to mg/plain",
+    )
+    ap.add_argument(
         "--modes",
         type=_modes,
-        default=MODES,
-        help="comma-separated modes to run, plain among them (default: all three)",
+        default=tuple(mode for mode in MODES if mode != "against"),
+        help="comma-separated modes to run, plain among them (default: plain, memguard, "
+        "memray, and against with --against)",
     )
     ap.add_argument("--list", action="store_true", help="list the projects and exit")
     args = ap.parse_args(argv)
+    if args.against is not None and "against" not in args.modes:
+        args.modes = tuple(mode for mode in MODES if mode in {*args.modes, "against"})
+    if args.against is None and "against" in args.modes:
+        ap.error("mode 'against' needs --against CHECKOUT")
     projects = PROJECTS
     if args.list:
         for p in projects:
@@ -809,7 +852,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{project.key}] preparing in {work / project.key}", file=sys.stderr)
                 src, python = prepare(project, work, args.repo)
                 out.mkdir(exist_ok=True)
-                results = measure(project, src, python, out, args.modes, args.rounds, args.timeout)
+                results = measure(
+                    project, src, python, out, args.modes, args.rounds, args.timeout, args.against
+                )
             rows.append(summarize(project, results, out))
         print_table(rows)
         if args.details:
