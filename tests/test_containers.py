@@ -271,3 +271,6 @@ def test_a_container_its_module_bounds_by_a_constant_is_not_watched(
         seen.append("a+")
 
     assert run(watch, "t.py::test_a", grow) == ["w_patterns._seen+1"]
+    # ...and is handed over with its bound, for the triage to tell its entries warm-up.
+    assert (cache, "w_patterns._MAXCACHE=512") in watch.take_bounded()
+    assert watch.take_bounded() == []

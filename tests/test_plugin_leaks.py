@@ -657,3 +657,24 @@ def test_what_a_plugin_files_per_test_is_pytests_once_a_search_found_it(pytester
         test["nodeid"].split("::", 1)[1]: (test["verdict"], test["suspect"]) for test in tests
     }
     assert verdicts["test_files_another_kind"] == ("ok", False), verdicts
+
+
+def test_new_entries_of_a_cache_its_module_bounds_make_no_suspect(pytester, run_pytest):
+    """``re`` trims ``re._cache`` at ``re._MAXCACHE``: a pattern compiled for the first
+    time is warm-up on the screened run, without a search or a re-run."""
+    pytester.makepyfile(
+        test_patterns="""
+        import re
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_compiles_a_new_pattern(n):
+            assert re.compile(f"item-{n}-[a-z]+").match(f"item-{n}-abc")
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "no:randomly", "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(passed=4)
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert [(test["verdict"], test["suspect"]) for test in tests] == [("warmup", False)] * 4

@@ -232,6 +232,9 @@ class ContainerWatch:
         self._cold_last: tuple[int, ...] = ()
         #: Ids of the hot containers promoted from cold (of other modules than the project).
         self._from_cold: set[int] = set()
+        #: Module-level containers their module bounds (``re._cache`` by ``re._MAXCACHE``),
+        #: found by scans since :meth:`take_bounded`, with their bounds.
+        self._bounded: list[tuple[object, str]] = []
         #: The hot sizes after the last run, aligned with the hot list.
         self._hot_last: tuple[int, ...] = ()
 
@@ -284,7 +287,7 @@ class ContainerWatch:
                 continue
             watched = self._hot if project else self._cold
             try:
-                found = list(_module_containers(name, module, safe=not project))
+                found = list(_module_containers(name, module, not project, self._bounded))
             except Exception:  # a module whose objects cannot be looked into is skipped
                 continue
             for label, container in found:
@@ -292,6 +295,12 @@ class ContainerWatch:
                     self._seen_ids.add(id(container))
                     watched.add(label, container)
         self._modules_seen = len(sys.modules)
+
+    def take_bounded(self) -> list[tuple[object, str]]:
+        """The module-level containers with a bound their module declares, found since
+        the last call: what they hold is warm-up, for the triage to tell without a search."""
+        found, self._bounded = self._bounded, []
+        return found
 
     def without_watched(self, objects: list[object]) -> list[object]:
         """``objects`` less the watched containers, which are old: a module's dict that
@@ -444,18 +453,21 @@ def plugin_requirements(distributions: Iterable[object]) -> set[str]:
 
 
 def _module_containers(
-    name: str, module: types.ModuleType, safe: bool
+    name: str, module: types.ModuleType, safe: bool, bounded: list[tuple[object, str]]
 ) -> Iterator[tuple[str, object]]:
-    """The containers a module holds at module level. ``safe``: decide from types alone
-    where reading an attribute could run the module's code (a lazy object's ``__getattr__``)."""
+    """The containers a module holds at module level, but those its module bounds, which
+    go to ``bounded`` with their bound. ``safe``: decide from types alone where reading an
+    attribute could run the module's code (a lazy object's ``__getattr__``)."""
     for attr, value in list(vars(module).items()):
         cls = type(value)
         if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
         label = f"{name}.{attr}"
         if issubclass(cls, _SIZED):
-            if module_constant_bound(vars(module), attr) is not None:
-                continue  # trimmed by its module's code, at the bound it declares
+            bound = module_constant_bound(vars(module), attr)
+            if bound is not None:  # trimmed by its module's code, at the bound it declares
+                bounded.append((value, bound))
+                continue
             yield label, value
             yield from _nested(label, value)
         elif issubclass(cls, type) and value.__module__ == name:

@@ -280,6 +280,8 @@ class WindowRunner:
         survivor the walks must attribute."""
         self.blame.enter(nodeid)
         prepared = prepare() if prepare is not None else None
+        for holder, bound in self.containers.take_bounded():
+            self.book.learn_bounded(holder, bound)
         self.book.note_lengths()
         self.plugin_state.opening()
         self.containers.scan_modules()
