@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import threading
 import types
+from collections.abc import Iterator
 
 import pytest
 
-from pytest_memguard.screen.heap import RssProbe, top_objects, without_running_frames
+from pytest_memguard.screen.heap import RssProbe, top_objects, without_running_calls
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
@@ -31,9 +34,52 @@ def test_frames_of_running_functions_are_not_the_tests() -> None:
     kept = finished()
     running = sys._getframe()
     value = {"made": "by the test"}
-    assert without_running_frames([running, kept, value]) == [kept, value]
+    assert without_running_calls([running, kept, value]) == [kept, value]
     no_frames: list[object] = [value]
-    assert without_running_frames(no_frames) is no_frames
+    assert without_running_calls(no_frames) is no_frames
+
+
+@pytest.fixture
+def blocked_reader() -> Iterator[int]:
+    """A thread blocked in a buffered read of a pipe; yields the pipe's write end."""
+    read_end, write_end = os.pipe()
+    started = threading.Event()
+
+    def read_all() -> None:
+        with os.fdopen(read_end, "rb") as stream:
+            started.set()
+            while stream.read(64):
+                pass
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    started.wait()
+    try:
+        yield write_end
+    finally:
+        os.close(write_end)
+        reader.join(timeout=5)
+
+
+def test_the_buffer_another_threads_read_holds_is_not_the_tests(blocked_reader: int) -> None:
+    """A message arriving in a window makes the reader start its next read there: the
+    view of its buffer that C holds for that call is young, and nothing can be found
+    holding it. A view of the test's own bytes is the test's."""
+    gc.collect()
+    gc.freeze()
+    try:
+        os.write(blocked_reader, b"x" * 64)  # the reader wakes, then reads again
+        for _ in range(500):
+            in_flight = [obj for obj in gc.get_objects() if type(obj) is memoryview]
+            if in_flight:
+                break
+            threading.Event().wait(0.01)
+        own = memoryview(b"made by the test")
+        objects = [*in_flight, *gc.get_referents(*in_flight), own]
+    finally:
+        gc.unfreeze()
+    assert in_flight, "the reader made no view of its buffer"
+    assert without_running_calls(objects) == [own]
 
 
 class _SelfBinding:

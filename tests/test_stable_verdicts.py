@@ -69,21 +69,6 @@ GENERATED = {
 }
 
 
-def same_under_xdist(
-    pytester: pytest.Pytester, run_pytest: RunPytest, serial: dict[str, str], *args: str
-) -> dict[str, str]:
-    """The ``-n 2`` verdicts, run a second time when they differ from ``serial``.
-
-    Under xdist, execnet's reader thread holds a buffer on its evaluation stack while it
-    waits for the next command: a young object no collector can see a holder of, in
-    whichever window happens to be open (a rare, timing-dependent ``warmup``). A
-    difference that comes from the order of warm-ups repeats on every run; that one
-    does not.
-    """
-    parallel = verdicts(pytester, run_pytest, *args, "-n", "2")
-    return parallel if parallel == serial else verdicts(pytester, run_pytest, *args, "-n", "2")
-
-
 def verdicts(pytester: pytest.Pytester, run_pytest: RunPytest, *args: str) -> dict[str, str]:
     report = pytester.path / "mem.json"
     report.unlink(missing_ok=True)
@@ -100,7 +85,7 @@ def test_generated_suite_is_ok_first_and_the_same_under_xdist(
     serial = verdicts(pytester, run_pytest)
     assert len(serial) == 9
     assert serial["test_alpha.py::test_empty"] == "ok"  # the first test of the process
-    assert same_under_xdist(pytester, run_pytest, serial) == serial
+    assert verdicts(pytester, run_pytest, "-n", "2") == serial
 
 
 def test_examples_verdicts_are_the_same_serially_and_under_xdist(
@@ -110,7 +95,7 @@ def test_examples_verdicts_are_the_same_serially_and_under_xdist(
     shutil.copy(EXAMPLES / "test_shop.py", pytester.path)
     serial = verdicts(pytester, run_pytest, "test_shop.py")
     assert "leak" in serial.values()
-    assert same_under_xdist(pytester, run_pytest, serial, "test_shop.py") == serial
+    assert verdicts(pytester, run_pytest, "test_shop.py", "-n", "2") == serial
 
 
 def test_warm_abc_caches_answers_the_runner_hierarchies_first() -> None:

@@ -216,19 +216,54 @@ def _collect_young() -> None:
         gc.collect()
 
 
-def without_running_frames(objects: list[object]) -> list[object]:
-    """``objects`` less the frame objects of functions still running: pytest's and the
-    plugin's callers. A test that walks the stack (``inspect.stack()``, a traceback's
-    ``f_back``) makes their frame objects inside the window, and the running thread
-    holds them, from C: they are not the test's, and no holder of theirs can be found."""
-    if types.FrameType not in set(map(type, objects)):  # in C: half the cost of any()
-        return objects
-    running: set[int] = set()
-    frame: types.FrameType | None = sys._getframe()
-    while frame is not None:
-        running.add(id(frame))
-        frame = frame.f_back
-    return [obj for obj in objects if id(obj) not in running]
+def without_running_calls(objects: list[object]) -> list[object]:
+    """``objects`` less what calls still running hold from C: the frame objects of
+    pytest's and the plugin's running callers, and the buffers another thread's
+    blocked read holds.
+
+    A test that walks the stack (``inspect.stack()``, a traceback's ``f_back``) makes
+    frame objects of its running callers, which the running thread holds. A thread
+    blocked in a buffered read (execnet's reader under xdist, a subprocess pipe's
+    reader) holds a view of the reader's buffer, made for the call when the read started,
+    whichever window was open then. Neither is the test's, and no holder of theirs can be
+    found."""
+    kinds = set(map(type, objects))  # in C: half the cost of any()
+    held: set[int] = set()
+    if types.FrameType in kinds:
+        frame: types.FrameType | None = sys._getframe()
+        while frame is not None:
+            held.add(id(frame))
+            frame = frame.f_back
+    if memoryview in kinds:
+        held.update(_views_in_flight(objects))
+    return [obj for obj in objects if id(obj) not in held] if held else objects
+
+
+#: The type of the buffer record a memoryview refers to (not a builtin name).
+_MANAGED_BUFFER = type(gc.get_referents(memoryview(b""))[0])
+
+
+def _views_in_flight(objects: list[object]) -> set[int]:
+    """Ids of the memoryviews among ``objects`` over memory no Python object owns, with
+    their buffer records, while another thread runs. Buffered I/O hands its internal
+    buffer to the raw stream's ``readinto`` as such a view, made and held by C for the
+    call: the main thread has none running when a window closes; another thread blocked
+    in a read has one."""
+    if len(sys._current_frames()) < 2:
+        return set()
+    ids: set[int] = set()
+    for obj in objects:
+        if type(obj) is memoryview and _owned_by_no_object(obj):
+            ids.add(id(obj))
+            ids.update(id(ref) for ref in gc.get_referents(obj) if type(ref) is _MANAGED_BUFFER)
+    return ids
+
+
+def _owned_by_no_object(view: memoryview) -> bool:
+    try:
+        return view.obj is None
+    except ValueError:  # released
+        return False
 
 
 def excluding(objects: list[object], ids: set[int]) -> list[object]:

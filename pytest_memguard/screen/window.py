@@ -39,7 +39,7 @@ from pytest_memguard.screen.heap import (
     shallow_bytes,
     take_snapshot,
     top_objects,
-    without_running_frames,
+    without_running_calls,
     young_reachable,
 )
 from pytest_memguard.screen.holderbook import HolderBook
@@ -428,7 +428,7 @@ class WindowRunner:
                 was_recording = self.gc_watch.pause()
                 held_by_us = [reports, before, ours, prepared, self.blame.held()]
                 mark = previous.mark if previous is not None else None
-                listed = without_running_frames(self.young.survivors())
+                listed = without_running_calls(self.young.survivors())
                 young = self.containers.without_watched(listed)
                 survivors = self._attribute(item, held_by_us, young, mark, screen)
                 self.gc_watch.resume(was_recording)
