@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-from pytest_memguard.confirm.bounds import FIND_SEARCHES, find_holders, module_constant_bound
+from pytest_memguard.confirm.bounds import CLIMB_STEPS, find_holders, module_constant_bound
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.confirm.lazy import materialized, thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
@@ -273,7 +273,7 @@ class _Element:
 _ELEMENTS = [_Element() for _ in range(16)]
 
 
-def test_the_climbs_above_many_holders_share_one_number_of_searches(
+def test_the_climbs_above_many_holders_share_one_pass_per_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A setting replaced in every instance of a class (pyparsing's whitespace) has one
@@ -294,7 +294,7 @@ def test_the_climbs_above_many_holders_share_one_number_of_searches(
     monkeypatch.undo()
     assert len(holders.holders) == len(_ELEMENTS)
     assert not holders.bounds
-    assert len(searches) <= 1 + FIND_SEARCHES
+    assert len(searches) <= 1 + CLIMB_STEPS
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:

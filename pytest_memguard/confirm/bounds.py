@@ -8,7 +8,8 @@ when every path up from it, within a few steps, meets a declared bound before a
 module or a class (which can grow without one).
 
 Finding holders uses ``gc.get_referrers``, O(heap) per call: it runs after the window
-closed, only for suspects, and each holder found is remembered by the session's
+closed, only for suspects, one call to find the holders and one per step up for all
+of their climbs together; each holder found is remembered by the session's
 :class:`~pytest_memguard.screen.holderbook.HolderBook`.
 """
 
@@ -31,10 +32,11 @@ from pytest_memguard.screen.holderbook import LRU_BOUND
 #: (each also read with a leading underscore).
 BOUND_ATTRIBUTES = ("maxlen", "maxsize", "max_size", "capacity")
 
-#: How many steps up from a holder a bound is looked for, and how many referrer
-#: searches one holder may cost in all: past either, the holder counts as unbounded.
+#: How many steps up from a holder a bound is looked for, and how many objects on the
+#: way up from one holder may be looked above: past either, the holder counts as
+#: unbounded.
 CLIMB_STEPS = 4
-CLIMB_SEARCHES = 8
+CLIMB_EXPANSIONS = 8
 
 
 def declared_bound(obj: object) -> str | None:
@@ -117,15 +119,6 @@ def _takes_no_arguments(func: object) -> bool:
     return code.co_argcount == 0 and code.co_kwonlyargcount == 0 and not variadic
 
 
-def referrers(obj: object, skip: set[int]) -> list[object]:
-    """What refers to ``obj``, less frames and the caller's own containers (``skip``)."""
-    return [
-        ref
-        for ref in gc.get_referrers(obj)
-        if id(ref) not in skip and not isinstance(ref, types.FrameType)
-    ]
-
-
 #: What the climb answers for a dict held only from C: neither bounded nor unbounded.
 _HELD_FROM_C = "<held from C>"
 
@@ -145,59 +138,132 @@ def _c_module_state(holder: object, above: list[object]) -> str | None:
     return ", ".join(f"{name}'s C state" for name in sorted(names))
 
 
-class _Climb:
-    """One search for a bound above a holder, within the step and search budgets."""
+@dataclass(eq=False, slots=True)
+class _Step:
+    """An object on the way up from a holder (``root``, the step of the holder itself,
+    None on that step), with ``steps`` more steps to climb above it; decided once its
+    bound is known. Steps refer only upwards: no cycle keeps one alive after a search,
+    where it would hold what it climbed through."""
 
-    def __init__(self, skip: set[int], searches: int) -> None:
+    obj: object
+    steps: int
+    parent: _Step | None
+    root: _Step | None = None
+    bound: str | None = None
+    decided: bool = False
+    #: Owners above it not yet decided, and the bounds of those decided.
+    waiting: int = 0
+    found: set[str] = field(default_factory=set)
+
+    @property
+    def holder(self) -> _Step:
+        return self if self.root is None else self.root
+
+    def decide(self, bound: str | None) -> None:
+        """Decide this step, then its parent: one unbounded owner makes it unbounded, and
+        it is bounded once every owner is (a dict held from C counts for neither)."""
+        self.decided, self.bound = True, bound
+        parent = self.parent
+        if parent is None or parent.decided:
+            return
+        if bound is None:
+            parent.decide(None)
+            return
+        if bound is not _HELD_FROM_C:
+            parent.found.add(bound)
+        parent.waiting -= 1
+        if parent.waiting == 0:
+            parent.decide(", ".join(sorted(parent.found)) if parent.found else None)
+
+
+class _Climbs:
+    """The searches for a bound above many holders at once, one step up per pass over
+    the heap: a search costs at most :data:`CLIMB_STEPS` passes, however many holders
+    and owners it climbs through. Each holder may expand ``per_holder`` objects and all
+    of them ``in_all``; past that, what is left counts as unbounded."""
+
+    def __init__(self, skip: set[int], per_holder: int, in_all: int) -> None:
         self.skip = skip
-        self.searches = 0
-        self.limit = searches
+        self.per_holder = per_holder
+        self.left = in_all
+        self.expanded: dict[int, int] = {}
 
-    def bound_of(self, holder: object, steps: int) -> str | None:
-        own = own_bound(holder)
-        if own is not None:
-            return own
-        if steps == 0 or isinstance(holder, (type, types.ModuleType)):
-            return None
-        if self.searches >= self.limit:
-            return None
-        self.searches += 1
-        above = referrers(holder, self.skip)
-        if not above and type(holder) is dict:
-            # A dict only the interpreter holds (a thread state's dict, which keeps the
-            # per-thread dicts of threading.local): no path of code's runs through it.
-            return _HELD_FROM_C
-        in_c_state = _c_module_state(holder, above)
-        if in_c_state is not None:
-            return in_c_state
-        # A module's or a class's namespace can grow without a bound: decided at once.
-        if not above or any(isinstance(owner, (type, types.ModuleType)) for owner in above):
-            return None
-        self.skip.add(id(above))
-        found: set[str] = set()
-        for owner in above:
-            if _module_namespace(owner):
-                bound = _bound_in_module(holder, owner)
-            else:
-                bound = self.bound_of(owner, steps - 1)
-            if bound is _HELD_FROM_C:
+    def bounds_of(self, holders: list[object]) -> list[str | None]:
+        roots = [_Step(holder, CLIMB_STEPS, None) for holder in holders]
+        level = roots
+        while level:
+            level = self._climb(self._to_expand(level))
+        return [None if root.bound is _HELD_FROM_C else root.bound for root in roots]
+
+    def _to_expand(self, level: list[_Step]) -> list[_Step]:
+        """The steps of ``level`` whose bound needs the objects above them; the others
+        are decided here."""
+        expand = []
+        for step in level:
+            if step.decided or step.holder.decided:
                 continue
-            if bound is None:
-                return None
-            found.add(bound)
-        if not found:
-            return None
-        return ", ".join(sorted(found))
+            own = own_bound(step.obj)
+            if own is not None:
+                step.decide(own)
+            elif step.steps == 0 or isinstance(step.obj, (type, types.ModuleType)):
+                step.decide(None)
+            elif self.left <= 0 or self.expanded.get(id(step.holder), 0) >= self.per_holder:
+                step.decide(None)  # past the expansions: counted as unbounded
+            else:
+                self.left -= 1
+                self.expanded[id(step.holder)] = self.expanded.get(id(step.holder), 0) + 1
+                expand.append(step)
+        return expand
 
+    def _climb(self, steps: list[_Step]) -> list[_Step]:
+        """One pass over the heap for the owners of every step in ``steps``: each is
+        decided from them, or waits for those to climb further (the next level)."""
+        if not steps:
+            return []
+        above = self._owners([step.obj for step in steps], steps)
+        level: list[_Step] = []
+        for step in steps:
+            if step.holder.decided:
+                continue
+            owners = above.get(id(step.obj), [])
+            if not owners and type(step.obj) is dict:
+                # A dict only the interpreter holds (a thread state's dict, which keeps
+                # the per-thread dicts of threading.local): no path of code's runs here.
+                step.decide(_HELD_FROM_C)
+                continue
+            in_c_state = _c_module_state(step.obj, owners)
+            if in_c_state is not None:
+                step.decide(in_c_state)
+                continue
+            # A module's or a class's namespace can grow without a bound: decided at once.
+            if not owners or any(isinstance(o, (type, types.ModuleType)) for o in owners):
+                step.decide(None)
+                continue
+            step.waiting = len(owners)
+            for owner in owners:
+                child = _Step(owner, step.steps - 1, step, step.holder)
+                if _module_namespace(owner):
+                    child.decide(_bound_in_module(step.obj, owner))
+                else:
+                    level.append(child)
+                if step.decided:
+                    break
+        return level
 
-def _bound_above(holder: object, skip: set[int], searches: int) -> tuple[str | None, int]:
-    """``"deque(maxlen=100)"`` when ``holder``'s growth is kept under a declared bound,
-    on itself or on every object above it within :data:`CLIMB_STEPS` and ``searches``
-    referrer searches; else None. Returns the bound and the searches it took. ``skip``
-    holds the ids of the caller's own containers, never holders."""
-    climb = _Climb(skip, searches)
-    bound = climb.bound_of(holder, CLIMB_STEPS)
-    return (None if bound is _HELD_FROM_C else bound), climb.searches
+    def _owners(self, objs: list[object], steps: list[_Step]) -> dict[int, list[object]]:
+        """What refers to each of ``objs``, by its id: one pass over the heap, less frames
+        and the climb's own containers."""
+        targets = tuple(objs)
+        ids = set(map(id, targets))
+        mine = {id(targets), id(objs), id(steps), *map(id, steps)}
+        above: dict[int, list[object]] = {}
+        for ref in gc.get_referrers(*targets):
+            if id(ref) in self.skip or id(ref) in mine or isinstance(ref, (types.FrameType, _Step)):
+                continue
+            for held in gc.get_referents(ref):
+                if id(held) in ids:
+                    above.setdefault(id(held), []).append(ref)
+        return above
 
 
 @dataclass
@@ -279,10 +345,11 @@ def _storage_below(top: object, members: set[int]) -> list[object]:
 
 #: Holders whose bound is looked for at most; past them a group counts as unbounded.
 MAX_HOLDERS = 16
-#: Referrer searches the climbs above all the holders of one group may cost: each is a
-#: pass over the heap, and a group held by many objects (a setting replaced in every
-#: instance of a class) must not cost one climb each.
-FIND_SEARCHES = 24
+#: Objects the climbs above all the holders of one group may look above: a group held
+#: by many objects (a setting replaced in every instance of a class) must not make
+#: every pass list the referrers of hundreds (``gc.get_referrers`` compares each
+#: reference with every object asked about).
+FIND_EXPANSIONS = 24
 
 
 def find_holders(
@@ -291,7 +358,8 @@ def find_holders(
     """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
 
     One pass over the heap finds every holder of every top (``gc.get_referrers`` of all
-    of them at once); then the bound of each holder is looked for above it. Objects
+    of them at once); then the bounds of all the holders are looked for above them,
+    one pass per step up. Objects
     with no holder the collector can see (held from C) are left out. Runs with the
     heap unfrozen, for suspects only. ``skip_ids`` are the caller's own containers.
     """
@@ -310,14 +378,11 @@ def find_holders(
         if id(ref) not in skip and not isinstance(ref, (types.FrameType, tuple))
     ]
     skip.add(id(direct))  # the list of holders is no holder of theirs
-    searches = FIND_SEARCHES
-    for holder in direct:
-        found.holders.append(holder)
-        if len(found.holders) > MAX_HOLDERS:
-            continue  # counted, not climbed: unbounded
-        # Past the searches, a holder's own bound is still read; none above it.
-        bound, used = _bound_above(holder, set(skip), min(CLIMB_SEARCHES, searches))
-        searches -= used
+    found.holders.extend(direct)
+    climbed = direct[:MAX_HOLDERS]  # the others are counted, not climbed: unbounded
+    skip.add(id(climbed))
+    bounds = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS).bounds_of(climbed)
+    for holder, bound in zip(climbed, bounds, strict=True):
         if bound is None:
             continue
         found.bounds[id(holder)] = bound
