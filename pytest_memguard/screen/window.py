@@ -12,6 +12,7 @@ cancel out, and only real growth remains.
 
 from __future__ import annotations
 
+import enum
 import functools
 import gc
 import sys
@@ -177,6 +178,20 @@ class _Survivors:
     #: The retained objects listed after the previous run's mark, None without one.
     added: list[object] | None = None
     triage: Triage = field(default_factory=Triage)
+
+
+class _Run(enum.Enum):
+    """What a measured run is, which decides when it walks the whole of pytest's state."""
+
+    #: Alone in its window: walks when :class:`FullWalks` says it is due, and tells it.
+    SCREEN = "screen"
+    #: Confirms a suspect: always walks, and so teaches the cheaper holders what pytest
+    #: keeps, whatever a screen skipped.
+    REPETITION = "repetition"
+    #: Follows a priming run in its window (the traced run that explains a leak): the
+    #: priming run walked and taught the cheaper holders, and under tracing a walk
+    #: costs ten times more, so it walks only when due, as a screen does.
+    PRIMED = "primed"
 
 
 class Tracing:
@@ -352,11 +367,14 @@ class WindowRunner:
                 previous.tops = _tops(first.retained)
                 del first  # the plugin's own bookkeeping: gone before the repetitions count
                 primed()
+            kind = _Run.PRIMED if prime else _Run.REPETITION
             for _ in range(times):
                 if runs:
                     runs[-1].release()
                 ours = (*runs, previous)
-                run, previous = self._measured_run(item, keep_scopes, previous, ours, sentinels)
+                run, previous = self._measured_run(
+                    item, keep_scopes, previous, ours, sentinels, run_unlogged, None, kind
+                )
                 runs.append(run)
                 if run.error or not run.passed or not keep_going(run):
                     break
@@ -381,10 +399,11 @@ class WindowRunner:
         sentinels: SentinelHooks | None,
         protocol: Protocol = run_unlogged,
         prepared: _Prepared | Exception | None = None,
+        kind: _Run = _Run.REPETITION,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
         own bookkeeping from earlier runs of the same window, which is never growth.
-        Prepares the run unless ``prepared`` already.
+        Prepares the run unless ``prepared`` already (only a screen is).
 
         The test always runs and its reports are always returned: a failure of the
         measurement itself becomes the run's ``error``.
@@ -394,7 +413,8 @@ class WindowRunner:
         if isinstance(prepared, Exception):
             return _unmeasured(protocol(item, nextitem), prepared, previous)
         # Only a screen, alone in its window, is prepared before the window opens.
-        screen = prepared is not None
+        if prepared is not None:
+            kind = _Run.SCREEN
         try:
             prepared = prepared or self._prepare(item, sentinels)
             before = self._start_measuring()
@@ -408,7 +428,7 @@ class WindowRunner:
             raise
         # Measured in another frame: a frame the test kept (in a stored traceback) keeps
         # this one alive through f_back, with its locals, so none may hold survivors.
-        return self._measure(item, reports, previous, ours, sentinels, prepared, before, screen)
+        return self._measure(item, reports, previous, ours, sentinels, prepared, before, kind)
 
     def _measure(
         self,
@@ -419,7 +439,7 @@ class WindowRunner:
         sentinels: SentinelHooks | None,
         prepared: _Prepared,
         before: HeapSnapshot,
-        screen: bool,
+        kind: _Run,
     ) -> tuple[GuardedRun, _Previous]:
         """Attribute the survivors of the run that produced ``reports``, and measure it."""
         sentinel_state = prepared.sentinel_state
@@ -430,7 +450,7 @@ class WindowRunner:
                 mark = previous.mark if previous is not None else None
                 listed = without_running_calls(self.young.survivors())
                 young = self.containers.without_watched(listed)
-                survivors = self._attribute(item, held_by_us, young, mark, screen)
+                survivors = self._attribute(item, held_by_us, young, mark, kind)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 checked = time.perf_counter()
@@ -511,11 +531,12 @@ class WindowRunner:
         held_by_us: list[Any],
         survivors: list[object],
         mark: list[object] | None,
-        screen: bool,
+        kind: _Run,
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted);
-        with the previous run's ``mark``, also those this run added. A ``screen`` walks
-        the whole of pytest's state only when :class:`FullWalks` says it is due."""
+        with the previous run's ``mark``, also those this run added. Only a repetition
+        always walks the whole of pytest's state; the other kinds of run walk it when
+        :class:`FullWalks` says it is due."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         held = young_reachable(cheap_seeds(held_by_us), young)
         if len(held) < len(young):
@@ -528,7 +549,7 @@ class WindowRunner:
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
         early = self._triage_left(survivors, young, held) if len(held) < len(young) else None
         held_early = len(held)
-        walk = not screen or self.full_walks.due(item, self.ledger)
+        walk = kind is _Run.REPETITION or self.full_walks.due(item, self.ledger)
         if early is not None and early.unexplained and walk:
             remaining = set(young) - held
             holders = shared_holders(item, self.ledger)
@@ -536,7 +557,7 @@ class WindowRunner:
             if len(held) < len(young):
                 remaining = set(young) - held
                 young_reachable(self.plugin_state.learn(remaining), young, held)
-        if screen:
+        if kind is _Run.SCREEN:
             self.full_walks.screened(item, found=len(held) > held_early)
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
