@@ -24,7 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from pytest_memguard.screen.heap import is_weak_to_known, top_objects, young_reachable
+from pytest_memguard.screen.heap import (
+    is_weak_to_known,
+    referred_ids,
+    top_objects,
+    young_reachable,
+)
 from pytest_memguard.screen.holderbook import LRU_BOUND
 
 #: Attributes a container class declares its bound in: ``deque.maxlen``, cachetools'
@@ -256,13 +261,14 @@ class _Climbs:
         targets = tuple(objs)
         ids = set(map(id, targets))
         mine = {id(targets), id(objs), id(steps), *map(id, steps)}
+        # One object looked above (most levels): every referrer is its owner.
+        single = list(ids) if len(ids) == 1 else None
         above: dict[int, list[object]] = {}
         for ref in gc.get_referrers(*targets):
             if id(ref) in self.skip or id(ref) in mine or isinstance(ref, (types.FrameType, _Step)):
                 continue
-            for held in gc.get_referents(ref):
-                if id(held) in ids:
-                    above.setdefault(id(held), []).append(ref)
+            for key in single or dict.fromkeys(referred_ids(ref, ids)):
+                above.setdefault(key, []).append(ref)
         return above
 
 

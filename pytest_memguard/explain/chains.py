@@ -19,6 +19,7 @@ from types import FrameType, ModuleType
 
 from pytest_memguard.explain.detours import is_detour, is_plugin_frame
 from pytest_memguard.explain.roots import CLASS, HOLDER, MODULE, ROOTS, SYS, THREAD, Roots
+from pytest_memguard.screen.heap import referred_ids
 
 #: Longest chain searched, in references from the retained object.
 MAX_DEPTH = 40
@@ -113,7 +114,7 @@ def _referred(
     referrer: object, positions: Mapping[int, list[tuple[Search, int]]]
 ) -> list[tuple[Search, int]]:
     """The nodes among ``positions`` that ``referrer`` refers to."""
-    return [node for ref in gc.get_referents(referrer) for node in positions.get(id(ref), ())]
+    return [node for key in referred_ids(referrer, positions) for node in positions[key]]
 
 
 class Search:

@@ -16,7 +16,7 @@ import time
 import tracemalloc
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any, NamedTuple
 
 # Up to 3.13 the collector has three generations and a full collection resets its
@@ -323,6 +323,13 @@ def all_referents(objects: list[object]) -> list[object]:
     if _REFERENTS_OMIT_INSTANCE_DICT:
         referents.extend(_instance_dicts(objects))
     return referents
+
+
+def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
+    """The ids among ``ids`` of what ``referrer`` refers to, in its referents' order
+    (once per reference): whom a referrer that a ``gc.get_referrers`` pass over many
+    objects found refers to."""
+    return [id(ref) for ref in gc.get_referents(referrer) if id(ref) in ids]
 
 
 def _instance_dicts(objects: list[object]) -> list[object]:
