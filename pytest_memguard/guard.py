@@ -20,6 +20,7 @@ import pytest
 from pytest_memguard.config import Limits, Settings
 from pytest_memguard.confirm.bounds import Holders, find_holders
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.cached import CACHED_ON_ACCESS, cached_on_first_access
 from pytest_memguard.confirm.decide import (
     Decision,
     Explanation,
@@ -274,10 +275,11 @@ class Guard:
         return heap_rules_pay(cost, seconds, heap) and self.budget.allows(cost or 0.0)
 
     def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
-        """Explain what the triage left that two rules needing the whole heap (unfrozen,
+        """Explain what the triage left that three rules needing the whole heap (unfrozen,
         after the window) tell without a search or a re-run: what bounded ``lru_cache``
         wrappers hold (those wrappers are remembered), then dicts made on first access
-        to older objects. ``listed`` are the caller's lists of some of them: no holder."""
+        to older objects, then values cached on first access in their lazy attributes.
+        ``listed`` are the caller's lists of some of them: no holder."""
         left = run.triage.unexplained_of(run.retained)
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
@@ -289,6 +291,10 @@ class Guard:
         retained = {id(obj) for obj in run.retained}
         lazy = materialized(left, retained, {id(left), id(run.retained), *map(id, listed)})
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
+        rest = run.triage.unexplained_of(left)
+        ours = {id(left), id(rest), id(run.retained), *map(id, listed)}
+        cached = cached_on_first_access(rest, retained, ours)
+        run.triage = run.triage.explaining(cached, CACHED_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:
         """The run grew roots already confirmed: the first one's leak again, measured as

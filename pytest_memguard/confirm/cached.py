@@ -1,0 +1,137 @@
+"""Values a class computes once per instance, on first access: set once, never again.
+
+A lazy attribute is computed the first time it is read and kept on the instance:
+``functools.cached_property`` keeps it under its own name, and the older idiom, a
+``property`` that fills a private attribute (``self._parsed``, or ``self.__wrapped``,
+which Python names ``_Class__wrapped``), keeps it next to the property. When the
+instance is older than the test, the value the test made is warm-up: the next read
+returns it, and no later run adds another. hypothesis' strategies are built this way:
+each ``@given`` test's strategy unwraps itself on its first draw, so a suite's first
+runs of its hypothesis tests leave such values behind, one per test.
+
+Telling the holder needs one pass over the heap (``gc.get_referrers``), and one more
+when an instance keeps its attributes in a dict of their own: it runs after the window,
+as the other heap rules do, only for a screened run that left a few objects that
+nothing else explained. A value that is a list, set or deque, or holds one with
+entries in it, is left a suspect: a lazily made registry collects what later calls add.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import gc
+import types
+
+from pytest_memguard.confirm.lazy import MAX_OBJECTS
+from pytest_memguard.screen.heap import referred_ids, top_objects, young_reachable
+
+#: Why such values are warm-up.
+CACHED_ON_ACCESS = "a value cached on first access to an older object (a lazy attribute)"
+
+#: Containers that collect what calls add: a lazy attribute holding one is no warm-up.
+_COLLECTING = (list, set, collections.deque)
+
+
+def lazy_attribute(cls: type, key: str) -> str | None:
+    """``"Class.name"`` when instances of ``cls`` keep the value of a lazy attribute
+    under ``key``: a ``functools.cached_property`` of that name, or a ``property``
+    ``name`` backed by ``_name`` or ``_Class__name``; None otherwise."""
+    for klass in cls.__mro__:
+        namespace = vars(klass)
+        if isinstance(namespace.get(key), functools.cached_property):
+            return f"{klass.__qualname__}.{key}"
+        for prefix in (f"_{klass.__name__.lstrip('_')}__", "_"):
+            name = key.removeprefix(prefix)
+            if name != key and isinstance(namespace.get(name), property):
+                return f"{klass.__qualname__}.{name}"
+    return None
+
+
+def _instance_dict(owner: object) -> dict[str, object] | None:
+    """The ``__dict__`` of an instance (not a class, module or dict), or None."""
+    if isinstance(owner, (type, types.ModuleType, dict)):
+        return None
+    try:
+        found = object.__getattribute__(owner, "__dict__")
+    except AttributeError:
+        return None
+    return found if type(found) is dict else None
+
+
+def _collects(top: object, members: dict[int, object]) -> bool:
+    """Whether ``top``, or a young object under it, is a list, set or deque with entries."""
+    reached = young_reachable([top], members)
+    return any(isinstance(members[key], _COLLECTING) and members[key] for key in reached)
+
+
+def cached_on_first_access(
+    left: list[object], retained: set[int], ignore: set[int]
+) -> list[object]:
+    """The objects of ``left`` (what a run left unexplained) held only as lazy
+    attributes of instances older than the run (not in ``retained``, ids), with what
+    hangs from them. ``ignore`` holds the ids of the caller's own containers."""
+    if not left or len(left) > MAX_OBJECTS:
+        return []
+    members = {id(obj): obj for obj in left}
+    tops = [top for top in top_objects(left) if not _collects(top, members)]
+    if not tops:
+        return []
+    top_ids = {id(top) for top in tops}
+    ignore = ignore | {id(members), id(tops)}
+    # Per top: None once a holder is no lazy attribute, else whether one was seen.
+    lazy: dict[int, bool | None] = dict.fromkeys(top_ids, False)
+    dicts: dict[int, tuple[dict[str, object], list[int]]] = {}
+    for holder in gc.get_referrers(*tops):
+        ident = id(holder)
+        # A tuple older than the objects cannot hold them; a new one is the call's own.
+        if ident in ignore or ident in members or isinstance(holder, (types.FrameType, tuple)):
+            continue
+        held = list(dict.fromkeys(referred_ids(holder, top_ids)))
+        if type(holder) is dict and ident not in retained:
+            dicts[ident] = (holder, held)
+            continue
+        namespace = None if ident in retained else _instance_dict(holder)
+        for key in held:
+            _judge(lazy, key, type(holder), namespace)
+    if dicts:
+        _judge_dicts(lazy, dicts, ignore | set(members))
+    explained = [members[key] for key, seen in lazy.items() if seen]
+    return [members[key] for key in young_reachable(explained, members)]
+
+
+def _judge(
+    lazy: dict[int, bool | None], top: int, cls: type, namespace: dict[str, object] | None
+) -> None:
+    """Note whether an instance of ``cls`` with attributes ``namespace`` holds the top
+    whose id is ``top`` as the value of one of its lazy attributes."""
+    if lazy[top] is None:
+        return
+    keys = [key for key, held in list((namespace or {}).items()) if id(held) == top]
+    # The value is the lazy attribute's, once per instance: another attribute of the
+    # same instance naming it too (hypothesis also keeps it as ``_unwrapped``) adds none.
+    ok = any(isinstance(key, str) and lazy_attribute(cls, key) for key in keys)
+    lazy[top] = True if ok else None
+
+
+def _judge_dicts(
+    lazy: dict[int, bool | None],
+    dicts: dict[int, tuple[dict[str, object], list[int]]],
+    ignore: set[int],
+) -> None:
+    """Judge the holders that are dicts by their owners (one more pass): an instance
+    whose ``__dict__`` a dict is holds what it holds as that instance's attributes."""
+    owned: set[int] = set()
+    for owner in gc.get_referrers(*(namespace for namespace, _ in dicts.values())):
+        if id(owner) in ignore or isinstance(owner, types.FrameType):
+            continue
+        namespace = _instance_dict(owner)
+        if namespace is None or id(namespace) not in dicts or id(namespace) in owned:
+            continue
+        owned.add(id(namespace))
+        for top in dicts[id(namespace)][1]:
+            _judge(lazy, top, type(owner), namespace)
+    for ident, (_, held) in dicts.items():
+        if ident not in owned:  # a dict no instance owns: a plain container
+            for top in held:
+                lazy[top] = None

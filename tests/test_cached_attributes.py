@@ -1,0 +1,100 @@
+"""Values cached on first access in an older instance's lazy attributes are warm-up."""
+
+from __future__ import annotations
+
+import functools
+
+from pytest_memguard.confirm.cached import cached_on_first_access, lazy_attribute
+
+
+class Made:
+    """What a lazy attribute computes."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size
+
+
+class Parser:
+    """Caches the three ways code does: a cached_property, and properties that fill a
+    private or a name-mangled attribute; ``remember`` sets a plain attribute."""
+
+    def __init__(self) -> None:
+        self._grammar: Made | None = None
+        self.__table: Made | None = None
+        self._listeners: list[Made] | None = None
+
+    @functools.cached_property
+    def compiled(self) -> Made:
+        return Made()
+
+    @property
+    def grammar(self) -> Made:
+        if self._grammar is None:
+            self._grammar = Made()
+        return self._grammar
+
+    @property
+    def table(self) -> Made:
+        if self.__table is None:
+            self.__table = Made()
+        return self.__table
+
+    @property
+    def listeners(self) -> list[Made]:
+        if self._listeners is None:
+            self._listeners = []
+        return self._listeners
+
+    def remember(self) -> None:
+        self.last = Made()
+
+
+def _made(value: object) -> list[object]:
+    """A value with its instance dict: what a run leaves when it makes it."""
+    return [value, vars(value)]
+
+
+def _explained(left: list[object]) -> list[object]:
+    return cached_on_first_access(left, {id(obj) for obj in left}, {id(left)})
+
+
+def test_lazy_attributes_are_named_by_their_class() -> None:
+    assert lazy_attribute(Parser, "compiled") == "Parser.compiled"
+    assert lazy_attribute(Parser, "_grammar") == "Parser.grammar"
+    assert lazy_attribute(Parser, "_Parser__table") == "Parser.table"
+    assert lazy_attribute(Parser, "last") is None
+    assert lazy_attribute(Parser, "_last") is None
+
+
+def test_a_value_an_older_instance_computed_on_first_access_is_explained() -> None:
+    parser = Parser()
+    for value in (parser.compiled, parser.grammar, parser.table):
+        left = _made(value)
+        assert _explained(left) == left
+
+
+def test_a_plain_attribute_set_by_a_method_is_not_explained() -> None:
+    parser = Parser()
+    parser.remember()
+    assert _explained(_made(parser.last)) == []
+
+
+def test_a_lazy_list_collecting_entries_is_not_explained() -> None:
+    parser = Parser()
+    parser.listeners.append(Made())
+    left = [parser.listeners, parser.listeners[0], vars(parser.listeners[0])]
+    assert _explained(left) == []
+
+
+def test_a_value_something_else_also_holds_is_not_explained() -> None:
+    parser = Parser()
+    registry = [parser.grammar]
+    assert _explained(_made(parser.grammar)) == []
+    assert registry  # held while the rule runs
+
+
+def test_a_value_of_an_instance_the_run_made_is_not_explained() -> None:
+    parser = Parser()
+    value = parser.grammar
+    left = [*_made(value), parser, vars(parser)]
+    assert _explained(left) == []
