@@ -29,7 +29,12 @@ from pytest_memguard.confirm.decide import (
     entries,
     record_of,
 )
-from pytest_memguard.confirm.lazy import MADE_ON_ACCESS, materialized, thread_dicts
+from pytest_memguard.confirm.lazy import (
+    MADE_ON_ACCESS,
+    materialized,
+    referrers_outside,
+    thread_dicts,
+)
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.replaced import REPLACED, Replacements, growth_beneath
 from pytest_memguard.confirm.rules import (
@@ -289,11 +294,13 @@ class Guard:
             run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
             left = [obj for obj in left if id(obj) not in held.ids]
         retained = {id(obj) for obj in run.retained}
-        lazy = materialized(left, retained, {id(left), id(run.retained), *map(id, listed)})
+        ours = {id(left), id(run.retained), *map(id, listed)}
+        # One pass over the heap serves both rules for what is made on first access.
+        referrers = referrers_outside(left, ours)
+        lazy = materialized(left, retained, ours, referrers)
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
         rest = run.triage.unexplained_of(left)
-        ours = {id(left), id(rest), id(run.retained), *map(id, listed)}
-        cached = cached_on_first_access(rest, retained, ours)
+        cached = cached_on_first_access(rest, retained, ours | {id(rest)}, referrers)
         run.triage = run.triage.explaining(cached, CACHED_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:

@@ -98,3 +98,11 @@ def test_a_value_of_an_instance_the_run_made_is_not_explained() -> None:
     value = parser.grammar
     left = [*_made(value), parser, vars(parser)]
     assert _explained(left) == []
+
+
+def test_a_value_a_plain_dict_keeps_is_not_explained() -> None:
+    cache: dict[str, Made] = {}
+    made = Made()
+    cache["/tmp/source.py"] = made
+    cache["grammar"] = made
+    assert _explained(_made(made)) == []

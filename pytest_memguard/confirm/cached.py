@@ -23,7 +23,7 @@ import functools
 import gc
 import types
 
-from pytest_memguard.confirm.lazy import MAX_OBJECTS
+from pytest_memguard.confirm.lazy import MAX_OBJECTS, referrers_outside
 from pytest_memguard.screen.heap import referred_ids, top_objects, young_reachable
 
 #: Why such values are warm-up.
@@ -59,6 +59,24 @@ def _instance_dict(owner: object) -> dict[str, object] | None:
     return found if type(found) is dict else None
 
 
+#: Attributes an instance has at most, for its dict to be looked up as one: a larger
+#: dict (a module's namespace, ``linecache.cache``) is a container, and no pass is made.
+MAX_ATTRIBUTES = 256
+
+
+def _may_be_attributes(namespace: dict[object, object], held: list[int]) -> bool:
+    """Whether ``namespace`` may be an instance's attributes holding the objects whose
+    ids are in ``held``: small, with a name (an identifier) for one of them. Only then
+    is its owner looked for, with a pass over the heap."""
+    if len(namespace) > MAX_ATTRIBUTES:
+        return False
+    ids = set(held)
+    return any(
+        id(value) in ids and isinstance(key, str) and key.isidentifier()
+        for key, value in list(namespace.items())
+    )
+
+
 def _collects(top: object, members: dict[int, object]) -> bool:
     """Whether ``top``, or a young object under it, is a list, set or deque with entries."""
     reached = young_reachable([top], members)
@@ -66,11 +84,17 @@ def _collects(top: object, members: dict[int, object]) -> bool:
 
 
 def cached_on_first_access(
-    left: list[object], retained: set[int], ignore: set[int]
+    left: list[object],
+    retained: set[int],
+    ignore: set[int],
+    referrers: list[object] | None = None,
 ) -> list[object]:
     """The objects of ``left`` (what a run left unexplained) held only as lazy
     attributes of instances older than the run (not in ``retained``, ids), with what
-    hangs from them. ``ignore`` holds the ids of the caller's own containers."""
+    hangs from them. ``ignore`` holds the ids of the caller's own containers;
+    ``referrers``, what refers to ``left`` or to more objects that include it, from
+    outside them (:func:`~pytest_memguard.confirm.lazy.referrers_outside`), if the
+    caller has it."""
     if not left or len(left) > MAX_OBJECTS:
         return []
     members = {id(obj): obj for obj in left}
@@ -82,13 +106,12 @@ def cached_on_first_access(
     # Per top: None once a holder is no lazy attribute, else whether one was seen.
     lazy: dict[int, bool | None] = dict.fromkeys(top_ids, False)
     dicts: dict[int, tuple[dict[str, object], list[int]]] = {}
-    for holder in gc.get_referrers(*tops):
+    for holder in referrers_outside(tops, ignore) if referrers is None else referrers:
         ident = id(holder)
-        # A tuple older than the objects cannot hold them; a new one is the call's own.
-        if ident in ignore or ident in members or isinstance(holder, (types.FrameType, tuple)):
-            continue
         held = list(dict.fromkeys(referred_ids(holder, top_ids)))
-        if type(holder) is dict and ident not in retained:
+        if not held or ident in members:
+            continue
+        if type(holder) is dict and ident not in retained and _may_be_attributes(holder, held):
             dicts[ident] = (holder, held)
             continue
         namespace = None if ident in retained else _instance_dict(holder)

@@ -42,23 +42,43 @@ MADE_ON_ACCESS = (
 MAX_OBJECTS = 16
 
 
-def materialized(left: list[object], retained: set[int], ignore: set[int]) -> list[object]:
+def referrers_outside(left: list[object], ignore: set[int]) -> list[object]:
+    """What refers to the objects of ``left`` from outside them (one pass over the heap),
+    less frames, tuples and the caller's own containers (ids in ``ignore``); none past
+    :data:`MAX_OBJECTS` objects. The rules for objects made on first access share it."""
+    if not left or len(left) > MAX_OBJECTS:
+        return []
+    ids = {id(obj) for obj in left}
+    # A tuple older than the objects cannot hold them; a new one is the call's own.
+    return [
+        ref
+        for ref in gc.get_referrers(*left)
+        if id(ref) not in ignore
+        and id(ref) not in ids
+        and not isinstance(ref, (types.FrameType, tuple))
+    ]
+
+
+def materialized(
+    left: list[object],
+    retained: set[int],
+    ignore: set[int],
+    referrers: list[object] | None = None,
+) -> list[object]:
     """The objects of ``left`` that are dicts made on first access to objects older than
     the run (not in ``retained``, ids), with what a ``threading.local``'s new dict for
     this thread holds (the defaults its first use made). An object some other holder
     from outside ``left`` also holds is not one of them. ``ignore`` holds the ids of the
-    caller's own containers."""
+    caller's own containers; ``referrers`` is ``referrers_outside(left, ignore)``, if
+    the caller has it."""
     if not left or len(left) > MAX_OBJECTS or not any(type(obj) is dict for obj in left):
         return []
     ids = {id(obj) for obj in left}
     made: set[int] = set()
     per_thread: set[int] = set()
     elsewhere: set[int] = set()
-    for owner in gc.get_referrers(*left):
+    for owner in referrers_outside(left, ignore) if referrers is None else referrers:
         ident = id(owner)
-        # A tuple older than the objects cannot hold them; a new one is the call's own.
-        if ident in ignore or ident in ids or isinstance(owner, (types.FrameType, tuple)):
-            continue
         held = {id(ref) for ref in all_referents([owner])} & ids
         if ident in retained:
             elsewhere |= held
