@@ -300,7 +300,7 @@ class Guard:
         lazy = materialized(left, retained, ours, referrers)
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
         rest = run.triage.unexplained_of(left)
-        cached = cached_on_first_access(rest, retained, ours | {id(rest)}, referrers)
+        cached = cached_on_first_access(rest, retained, ours | {id(rest)}, referrers, lazy)
         run.triage = run.triage.explaining(cached, CACHED_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from pytest_memguard.confirm.cached import cached_on_first_access, lazy_attribute
+from pytest_memguard.confirm.lazy import referrers_outside
 
 
 class Made:
@@ -106,3 +107,19 @@ def test_a_value_a_plain_dict_keeps_is_not_explained() -> None:
     cache["/tmp/source.py"] = made
     cache["grammar"] = made
     assert _explained(_made(made)) == []
+
+
+def test_a_value_in_an_instance_dict_the_run_made_is_explained() -> None:
+    """Storing the first tracked value in an instance's dict (3.10) makes the dict new to
+    the collector: the rule for dicts made on first access explains it, and its owner,
+    listed among the run's referrers, is judged without a second pass."""
+    parser = Parser()
+    value = parser.grammar
+    namespace = vars(parser)
+    left = _made(value)
+    run = [*left, namespace]
+    referrers = referrers_outside(run, {id(run), id(left)})
+    assert any(ref is parser for ref in referrers)
+    retained = {id(obj) for obj in run}
+    explained = cached_on_first_access(left, retained, {id(run), id(left)}, referrers, [namespace])
+    assert explained == left

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS
+from pytest_memguard.confirm.cached import CACHED_ON_ACCESS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
 
@@ -276,6 +277,67 @@ def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
     tests = report["tests"]
     assert [t["suspect"] for t in tests] == [False] * 3
     assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
+
+
+LAZY_ATTRIBUTES = """
+import pytest
+
+class Built:
+    def __init__(self, n):
+        self.n = n
+
+class LazyStrategy:
+    '''Builds what it wraps on first use, as hypothesis' strategies do.'''
+    def __init__(self, n):
+        self.n = n
+        self.__wrapped = None
+
+    @property
+    def wrapped(self):
+        if self.__wrapped is None:
+            self.__wrapped = Built(self.n)
+        return self.__wrapped
+
+class Emitter:
+    def __init__(self):
+        self._listeners = None
+
+    @property
+    def listeners(self):
+        if self._listeners is None:
+            self._listeners = []
+        return self._listeners
+
+STRATEGIES = [LazyStrategy(n) for n in range(3)]
+EMITTER = Emitter()
+
+@pytest.mark.parametrize("index", range(3))
+def test_draws_from_its_own_strategy(index):
+    assert STRATEGIES[index].wrapped.n == index
+
+def test_subscribes_a_listener():
+    EMITTER.listeners.append(Built(0))
+"""
+
+
+def test_a_value_an_older_object_computes_on_first_access_is_warmup(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Each test's lazy strategy is built once: warm-up with no re-run. A listener list
+    made lazily collects: its test still leaks."""
+    pytester.makepyfile(test_lazy=LAZY_ATTRIBUTES)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3, failed=1)
+    drawn = [t for t in report["tests"] if "draws_from" in t["nodeid"]]
+    assert [(t["verdict"], t["suspect"], t["repetitions"]) for t in drawn] == [
+        ("warmup", False, [])
+    ] * 3
+    # Where the instance's __dict__ was made by the first value stored (3.10), that
+    # dict is warm-up too, said first.
+    assert all(t["message"].endswith(CACHED_ON_ACCESS) for t in drawn)
+    listener = report["by_name"]["test_subscribes_a_listener"]
+    assert listener["verdict"] == "leak"
+    assert "EMITTER._listeners" in json.dumps(listener["findings"])
 
 
 ONE_ROOT = """

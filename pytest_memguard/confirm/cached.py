@@ -88,13 +88,15 @@ def cached_on_first_access(
     retained: set[int],
     ignore: set[int],
     referrers: list[object] | None = None,
+    made: list[object] = [],  # noqa: B006 - never changed
 ) -> list[object]:
     """The objects of ``left`` (what a run left unexplained) held only as lazy
     attributes of instances older than the run (not in ``retained``, ids), with what
     hangs from them. ``ignore`` holds the ids of the caller's own containers;
     ``referrers``, what refers to ``left`` or to more objects that include it, from
     outside them (:func:`~pytest_memguard.confirm.lazy.referrers_outside`), if the
-    caller has it."""
+    caller has it; ``made``, the dicts the run made on first access to older objects
+    (an instance's ``__dict__`` made when the first lazy value was stored in it)."""
     if not left or len(left) > MAX_OBJECTS:
         return []
     members = {id(obj): obj for obj in left}
@@ -106,19 +108,22 @@ def cached_on_first_access(
     # Per top: None once a holder is no lazy attribute, else whether one was seen.
     lazy: dict[int, bool | None] = dict.fromkeys(top_ids, False)
     dicts: dict[int, tuple[dict[str, object], list[int]]] = {}
-    for holder in referrers_outside(tops, ignore) if referrers is None else referrers:
+    listed = referrers_outside(tops, ignore) if referrers is None else referrers
+    made_ids = {id(namespace) for namespace in made}
+    for holder in [*listed, *made]:
         ident = id(holder)
         held = list(dict.fromkeys(referred_ids(holder, top_ids)))
         if not held or ident in members:
             continue
-        if type(holder) is dict and ident not in retained and _may_be_attributes(holder, held):
+        older = ident not in retained or ident in made_ids
+        if type(holder) is dict and older and _may_be_attributes(holder, held):
             dicts[ident] = (holder, held)
             continue
-        namespace = None if ident in retained else _instance_dict(holder)
+        namespace = _instance_dict(holder) if older else None
         for key in held:
             _judge(lazy, key, type(holder), namespace)
     if dicts:
-        _judge_dicts(lazy, dicts, ignore | set(members))
+        _judge_dicts(lazy, dicts, listed, ignore | set(members))
     explained = [members[key] for key, seen in lazy.items() if seen]
     return [members[key] for key in young_reachable(explained, members)]
 
@@ -140,20 +145,30 @@ def _judge(
 def _judge_dicts(
     lazy: dict[int, bool | None],
     dicts: dict[int, tuple[dict[str, object], list[int]]],
+    listed: list[object],
     ignore: set[int],
 ) -> None:
-    """Judge the holders that are dicts by their owners (one more pass): an instance
-    whose ``__dict__`` a dict is holds what it holds as that instance's attributes."""
+    """Judge the holders that are dicts by their owners: an instance whose ``__dict__`` a
+    dict is holds what it holds as that instance's attributes. The owners of dicts the
+    run made are among ``listed`` (what refers to the run's objects); the others are
+    looked for with one more pass."""
     owned: set[int] = set()
-    for owner in gc.get_referrers(*(namespace for namespace, _ in dicts.values())):
-        if id(owner) in ignore or isinstance(owner, types.FrameType):
-            continue
-        namespace = _instance_dict(owner)
-        if namespace is None or id(namespace) not in dicts or id(namespace) in owned:
-            continue
-        owned.add(id(namespace))
-        for top in dicts[id(namespace)][1]:
-            _judge(lazy, top, type(owner), namespace)
+
+    def judge_owners(owners: list[object]) -> None:
+        for owner in owners:
+            if id(owner) in ignore or isinstance(owner, types.FrameType):
+                continue
+            namespace = _instance_dict(owner)
+            if namespace is None or id(namespace) not in dicts or id(namespace) in owned:
+                continue
+            owned.add(id(namespace))
+            for top in dicts[id(namespace)][1]:
+                _judge(lazy, top, type(owner), namespace)
+
+    judge_owners(listed)
+    unowned = [namespace for key, (namespace, _) in dicts.items() if key not in owned]
+    if unowned:
+        judge_owners(gc.get_referrers(*unowned))
     for ident, (_, held) in dicts.items():
         if ident not in owned:  # a dict no instance owns: a plain container
             for top in held:
