@@ -11,8 +11,9 @@ from pytest_memguard.confirm.lazy import referrers_outside
 class Made:
     """What a lazy attribute computes."""
 
-    def __init__(self, size: int = 1) -> None:
+    def __init__(self, size: int = 1, link: Made | None = None) -> None:
         self.size = size
+        self.link = link
 
 
 class Parser:
@@ -23,6 +24,7 @@ class Parser:
         self._grammar: Made | None = None
         self.__table: Made | None = None
         self._listeners: list[Made] | None = None
+        self._last: Made | None = None
 
     @functools.cached_property
     def compiled(self) -> Made:
@@ -46,8 +48,14 @@ class Parser:
             self._listeners = []
         return self._listeners
 
+    @property
+    def last(self) -> Made:
+        """Not cached: each read links a new node to the one before."""
+        self._last = Made(link=self._last)
+        return self._last
+
     def remember(self) -> None:
-        self.last = Made()
+        self.latest = Made()
 
 
 def _made(value: object) -> list[object]:
@@ -63,8 +71,8 @@ def test_lazy_attributes_are_named_by_their_class() -> None:
     assert lazy_attribute(Parser, "compiled") == "Parser.compiled"
     assert lazy_attribute(Parser, "_grammar") == "Parser.grammar"
     assert lazy_attribute(Parser, "_Parser__table") == "Parser.table"
-    assert lazy_attribute(Parser, "last") is None
-    assert lazy_attribute(Parser, "_last") is None
+    assert lazy_attribute(Parser, "latest") is None
+    assert lazy_attribute(Parser, "_latest") is None
 
 
 def test_a_value_an_older_instance_computed_on_first_access_is_explained() -> None:
@@ -77,7 +85,7 @@ def test_a_value_an_older_instance_computed_on_first_access_is_explained() -> No
 def test_a_plain_attribute_set_by_a_method_is_not_explained() -> None:
     parser = Parser()
     parser.remember()
-    assert _explained(_made(parser.last)) == []
+    assert _explained(_made(parser.latest)) == []
 
 
 def test_a_lazy_list_collecting_entries_is_not_explained() -> None:
@@ -123,3 +131,11 @@ def test_a_value_in_an_instance_dict_the_run_made_is_explained() -> None:
     retained = {id(obj) for obj in run}
     explained = cached_on_first_access(left, retained, {id(run), id(left)}, referrers, [namespace])
     assert explained == left
+
+
+def test_a_value_linking_to_an_older_one_of_its_kind_is_not_explained() -> None:
+    parser = Parser()
+    first = parser.last
+    second = parser.last
+    assert second.link is first
+    assert _explained(_made(second)) == []

@@ -14,6 +14,7 @@ when an instance keeps its attributes in a dict of their own: it runs after the 
 as the other heap rules do, only for a screened run that left a few objects that
 nothing else explained. A value that is a list, set or deque, or holds one with
 entries in it, is left a suspect: a lazily made registry collects what later calls add.
+So is one that refers to an older object of its own type: a chain grows a link a call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ import gc
 import types
 
 from pytest_memguard.confirm.lazy import MAX_OBJECTS, referrers_outside
-from pytest_memguard.screen.heap import referred_ids, top_objects, young_reachable
+from pytest_memguard.screen.heap import (
+    all_referents,
+    referred_ids,
+    top_objects,
+    young_reachable,
+)
 
 #: Why such values are warm-up.
 CACHED_ON_ACCESS = "a value cached on first access to an older object (a lazy attribute)"
@@ -83,6 +89,16 @@ def _collects(top: object, members: dict[int, object]) -> bool:
     return any(isinstance(members[key], _COLLECTING) and members[key] for key in reached)
 
 
+def _links_to_its_kind(top: object, members: dict[int, object]) -> bool:
+    """Whether ``top``, itself or through its young attributes, refers to an older object
+    of its own type: a chain one link longer on every call (``self._last =
+    Node(self._last)``), which a re-run must judge."""
+    near = all_referents([top])
+    near += all_referents([ref for ref in near if id(ref) in members])
+    kind = type(top)
+    return any(type(ref) is kind and id(ref) not in members for ref in near)
+
+
 def cached_on_first_access(
     left: list[object],
     retained: set[int],
@@ -100,7 +116,11 @@ def cached_on_first_access(
     if not left or len(left) > MAX_OBJECTS:
         return []
     members = {id(obj): obj for obj in left}
-    tops = [top for top in top_objects(left) if not _collects(top, members)]
+    tops = [
+        top
+        for top in top_objects(left)
+        if not (_collects(top, members) or _links_to_its_kind(top, members))
+    ]
     if not tops:
         return []
     top_ids = {id(top) for top in tops}
