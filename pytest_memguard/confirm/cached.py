@@ -23,6 +23,7 @@ import collections
 import functools
 import gc
 import types
+from collections.abc import Sequence
 
 from pytest_memguard.confirm.lazy import MAX_OBJECTS, referrers_outside
 from pytest_memguard.screen.heap import (
@@ -104,7 +105,7 @@ def cached_on_first_access(
     retained: set[int],
     ignore: set[int],
     referrers: list[object] | None = None,
-    made: list[object] = [],  # noqa: B006 - never changed
+    made: Sequence[object] = (),
 ) -> list[object]:
     """The objects of ``left`` (what a run left unexplained) held only as lazy
     attributes of instances older than the run (not in ``retained``, ids), with what
