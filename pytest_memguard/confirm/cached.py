@@ -27,7 +27,8 @@ from collections.abc import Sequence
 
 from pytest_memguard.confirm.lazy import MAX_OBJECTS, referrers_outside
 from pytest_memguard.screen.heap import (
-    all_referents,
+    instance_dict,
+    older_of_its_kind,
     referred_ids,
     top_objects,
     young_reachable,
@@ -55,17 +56,6 @@ def lazy_attribute(cls: type, key: str) -> str | None:
     return None
 
 
-def _instance_dict(owner: object) -> dict[str, object] | None:
-    """The ``__dict__`` of an instance (not a class, module or dict), or None."""
-    if isinstance(owner, (type, types.ModuleType, dict)):
-        return None
-    try:
-        found = object.__getattribute__(owner, "__dict__")
-    except AttributeError:
-        return None
-    return found if type(found) is dict else None
-
-
 #: Attributes an instance has at most, for its dict to be looked up as one: a larger
 #: dict (a module's namespace, ``linecache.cache``) is a container, and no pass is made.
 MAX_ATTRIBUTES = 256
@@ -90,16 +80,6 @@ def _collects(top: object, members: dict[int, object]) -> bool:
     return any(isinstance(members[key], _COLLECTING) and members[key] for key in reached)
 
 
-def _links_to_its_kind(top: object, members: dict[int, object]) -> bool:
-    """Whether ``top``, itself or through its young attributes, refers to an older object
-    of its own type: a chain one link longer on every call (``self._last =
-    Node(self._last)``), which a re-run must judge."""
-    near = all_referents([top])
-    near += all_referents([ref for ref in near if id(ref) in members])
-    kind = type(top)
-    return any(type(ref) is kind and id(ref) not in members for ref in near)
-
-
 def cached_on_first_access(
     left: list[object],
     retained: set[int],
@@ -120,7 +100,8 @@ def cached_on_first_access(
     tops = [
         top
         for top in top_objects(left)
-        if not (_collects(top, members) or _links_to_its_kind(top, members))
+        # A new link of a chain (``self._last = Node(self._last)``): a re-run judges it.
+        if not (_collects(top, members) or older_of_its_kind(top, members))
     ]
     if not tops:
         return []
@@ -140,7 +121,7 @@ def cached_on_first_access(
         if type(holder) is dict and older and _may_be_attributes(holder, held):
             dicts[ident] = (holder, held)
             continue
-        namespace = _instance_dict(holder) if older else None
+        namespace = instance_dict(holder) if older else None
         for key in held:
             _judge(lazy, key, type(holder), namespace)
     if dicts:
@@ -179,7 +160,7 @@ def _judge_dicts(
         for owner in owners:
             if id(owner) in ignore or isinstance(owner, types.FrameType):
                 continue
-            namespace = _instance_dict(owner)
+            namespace = instance_dict(owner)
             if namespace is None or id(namespace) not in dicts or id(namespace) in owned:
                 continue
             owned.add(id(namespace))

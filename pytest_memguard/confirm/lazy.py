@@ -30,7 +30,7 @@ import gc
 import types
 import weakref
 
-from pytest_memguard.screen.heap import all_referents
+from pytest_memguard.screen.heap import all_referents, instance_dict
 
 #: Why such dicts are warm-up.
 MADE_ON_ACCESS = (
@@ -117,13 +117,9 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     found = set()
     if isinstance(owner, types.FunctionType):
         found.add(id(owner.__annotations__))
-    if not isinstance(owner, type):
-        try:
-            instance_dict = object.__getattribute__(owner, "__dict__")
-        except AttributeError:
-            return found, set()
-        if type(instance_dict) is dict:
-            found.add(id(instance_dict))
+    attributes = instance_dict(owner)
+    if attributes is not None:
+        found.add(id(attributes))
     return found, set()
 
 

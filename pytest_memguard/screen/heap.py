@@ -332,20 +332,33 @@ def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     return [id(ref) for ref in gc.get_referents(referrer) if id(ref) in ids]
 
 
+def instance_dict(obj: object) -> dict[str, object] | None:
+    """The ``__dict__`` of an object that is not a class, or None when it has none."""
+    # Read through object's own lookup: no user code (a __getattribute__, a property)
+    # runs, and a class that is its own metaclass has no __dictoffset__ to read.
+    if not getattr(type(obj), "__dictoffset__", 0) or isinstance(obj, type):
+        return None
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except Exception:  # a broken class must not break the walk
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def _instance_dicts(objects: list[object]) -> list[object]:
-    dicts: list[object] = []
-    for obj in objects:
-        # Read through object's own lookup: no user code (a __getattribute__, a property)
-        # runs, and a class that is its own metaclass has no __dictoffset__ to read.
-        if not getattr(type(obj), "__dictoffset__", 0) or isinstance(obj, type):
-            continue
-        try:
-            instance_dict = object.__getattribute__(obj, "__dict__")
-        except Exception:  # a broken class must not break the walk
-            continue
-        if isinstance(instance_dict, dict):
-            dicts.append(instance_dict)
-    return dicts
+    return [found for found in map(instance_dict, objects) if found is not None]
+
+
+def older_of_its_kind(top: object, young: dict[int, object]) -> list[object]:
+    """The objects older than the run (not in ``young``, by id) of ``top``'s own type
+    that ``top`` refers to, itself or through its young attributes, each once: the link
+    a new link of a chain (``Node(last)``) refers to."""
+    kind = type(top)
+    near = all_referents([top])
+    near += all_referents([ref for ref in near if id(ref) in young])
+    return list(
+        {id(ref): ref for ref in near if type(ref) is kind and id(ref) not in young}.values()
+    )
 
 
 class Tops(NamedTuple):

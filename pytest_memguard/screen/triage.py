@@ -36,8 +36,8 @@ from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
-    all_referents,
     is_weak_to_known,
+    older_of_its_kind,
     reference_counts,
     shallow_bytes,
     top_objects,
@@ -192,13 +192,7 @@ def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]
     link it took the place of (a shared older object, a module's table, is no link).
     ``pinned`` holds the ids of the objects the plugin itself holds, once each."""
     for top in top_objects([young[key] for key in ids]):
-        kind = type(top)
-        near = all_referents([top])
-        near += all_referents([ref for ref in near if id(ref) in young])
-        older = list(
-            {id(ref): ref for ref in near if type(ref) is kind and id(ref) not in young}.values()
-        )
-        del near  # counted apart: only the holders outside this function count
+        older = older_of_its_kind(top, young)
         counts = reference_counts(older)
         # Held by the new link, and by the plugin when it holds it: nothing else.
         once = [HELD_BY_A_LIST + 1 + (id(obj) in pinned) for obj in older]
