@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from pytest_memguard.shallow import shallow_dict
 from pytest_memguard.units import parse_count, parse_duration, parse_size
 
 #: ``bytes``, ``count``, ``seconds``, or ``gens`` (a count per GC generation).
@@ -107,11 +108,9 @@ class Figures:
     def to_dict(self) -> dict[str, Any]:
         """The figures as the JSON-safe dict of a record's ``delta``."""
         # In the order of the fields, which is that of the JSON report's ``delta``.
-        return {
-            spec.name: list(value) if isinstance(value, tuple) else value
-            for spec in fields(self)
-            for value in (getattr(self, spec.name),)
-        }
+        data = shallow_dict(self)
+        data["gc_collections"] = list(self.gc_collections)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figures | None:

@@ -10,6 +10,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_memguard.shallow import shallow_dict
+
 #: Every kind a finding can have (docs/architecture.md, "The public contract").
 #: ``warmup`` is informational.
 KINDS: tuple[str, ...] = (
@@ -87,7 +89,7 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         # Field by field: asdict deep-copies through every edge and frame, and a root's
         # finding is written again for each of its tests (a thousand on a CLI suite).
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = shallow_dict(self)
         data["retainer_chain"] = [vars(edge).copy() for edge in self.retainer_chain]
         data["allocated_at"] = [vars(frame).copy() for frame in self.allocated_at]
         data["extra"] = copy.deepcopy(self.extra)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_memguard.figures import Figures, figures_dict
 from pytest_memguard.findings import Finding
+from pytest_memguard.shallow import shallow_dict
 
 #: Verdicts of the public JSON schema (docs/architecture.md, "The public contract");
 #: ``known`` is a leak listed in the known-leak baseline (``--memguard-known``), which
@@ -74,7 +75,7 @@ class TestRecord:
         """The record as the JSON-safe dict of ``report.memguard`` and the JSON report."""
         # Shallow on purpose (dataclasses.asdict deep-copies): every other field is
         # already plain JSON-safe data, and this runs once per guarded test.
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = shallow_dict(self)
         data["delta"] = figures_dict(self.delta)
         data["repetitions"] = [figures_dict(run) for run in self.repetitions]
         data["findings"] = [finding.to_dict() for finding in self.findings]
