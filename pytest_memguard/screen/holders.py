@@ -51,7 +51,10 @@ def values_and_items(
     values = list(mapping.values())
     found = values.copy()
     for value in values:
-        if lengths is not None and lengths.get(id(value), -1) == _length(value):
+        # Inline tests, no helper call: this runs for every value, every test.
+        if not isinstance(value, _SIZED):
+            continue
+        if lengths is not None and lengths.get(id(value)) == len(value):
             continue
         if isinstance(value, dict):
             found += islice(reversed(value.keys()), NEWEST)
@@ -63,11 +66,6 @@ def values_and_items(
         elif isinstance(value, _CONTAINERS):
             found += value
     return found
-
-
-def _length(value: object) -> int:
-    """The number of entries of a plain container, -1 for anything else."""
-    return len(value) if isinstance(value, _SIZED) else -1
 
 
 def _values_and_items(obj: object) -> list[object]:
@@ -366,7 +364,10 @@ class PluginState:
         opens: one that keeps its length gained no entry, and its items are no seeds
         (the assertion rewriter's caches of hundreds of names would cost every test)."""
         self._lengths = {
-            id(value): _length(value) for state in self._active for value in state.values()
+            id(value): len(value)
+            for state in self._active
+            for value in state.values()
+            if isinstance(value, _SIZED)
         }
 
     def known_seeds(self) -> list[object]:
