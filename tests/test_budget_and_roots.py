@@ -12,7 +12,12 @@ import weakref
 
 import pytest
 
-from pytest_memguard.confirm.bounds import CLIMB_STEPS, find_holders, module_constant_bound
+from pytest_memguard.confirm.bounds import (
+    CLIMB_STEPS,
+    MAX_HOLDERS,
+    find_holders,
+    module_constant_bound,
+)
 from pytest_memguard.confirm.budget import ConfirmBudget
 from pytest_memguard.confirm.lazy import materialized, thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
@@ -106,6 +111,19 @@ def test_a_bound_declared_further_up_the_chain_is_found() -> None:
         _PER_THREAD._local.data.remove(entry)
     assert holders.all_bounded
     assert set(holders.bounds.values()) == {"_PerThreadCache(max_size=8)"}
+
+
+def test_the_holder_of_most_of_a_group_is_climbed_behind_many_small_holders() -> None:
+    """A first run fills a per-thread cache with most of its objects and leaves one in
+    each of many small dicts (typing's and a library's first-use caches): the cache is
+    climbed to its bound however many holders come before it."""
+    cache = _PerThreadCache(1024)
+    gc.collect()  # the cache's list is old: the young small holders are listed first
+    cache._local.data.extend({"entry": index} for index in range(40))
+    small_holders = [{"one": {"entry": index}} for index in range(MAX_HOLDERS + 4)]
+    holders = find_holders([*cache._local.data, *(small["one"] for small in small_holders)])
+    assert len(holders.holders) == len(small_holders) + 1
+    assert list(holders.bounds.values()) == ["_PerThreadCache(max_size=1024)"]
 
 
 def test_holders_of_an_lru_cache_result_are_bounded() -> None:
