@@ -139,6 +139,16 @@ def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Grow
     ]
 
 
+def _bounded_entries(holders: Holders) -> list[tuple[object, str]]:
+    """The bounded holders a search found, then their storage, each with its bound."""
+    bounded = [
+        (holder, holders.bounds[id(holder)])
+        for holder in holders.holders
+        if id(holder) in holders.bounds
+    ]
+    return [*bounded, *holders.storage]
+
+
 class Guard:
     """Turns guarded runs of one item into a verdict and a :class:`TestRecord`.
 
@@ -347,6 +357,11 @@ class Guard:
         # confirmation would not fit is left unconfirmed, so one slow test cannot spend
         # the budget of all the quick suspects after it.
         least = min(times, MIN_REPEAT)
+        if holders is not None and holders.bounds:
+            # What the bounded holders keep is warm-up whatever else grows: learned
+            # before the re-runs, it is left out of their growth, so a cache filling on
+            # every run (hypothesis' strategy cache) does not keep them going.
+            self.runner.book.learn_found(_bounded_entries(holders))
         if not self.budget.allows(seconds * least, reserve=learning, waits=waits * least):
             self._note(no_budget=True)
             return None
@@ -455,15 +470,9 @@ class Guard:
     def _remember(self, holders: Holders, root: str = "") -> None:
         """Remember each holder: bounded, leaking (``root``) or filled; the bounded ones
         and their storage first, as the book takes a search's first ones only."""
-        bounded = [holder for holder in holders.holders if id(holder) in holders.bounds]
         others = [holder for holder in holders.holders if id(holder) not in holders.bounds]
         self.runner.book.learn_found(
-            [
-                *((holder, holders.bounds[id(holder)]) for holder in bounded),
-                *holders.storage,
-                *((holder, "") for holder in others),
-            ],
-            root,
+            [*_bounded_entries(holders), *((holder, "") for holder in others)], root
         )
 
     def _repeat(

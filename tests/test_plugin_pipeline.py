@@ -83,6 +83,55 @@ def test_growth_in_a_cache_bounded_further_up_is_warmup_after_one_lookup(
     assert tests["test_and_more"]["message"] == "held by a bounded cache"
 
 
+FIRST_USE_AND_A_FILLING_CACHE = """
+import threading
+import time
+
+# Registries a library fills on first use, each keeping one object of the first run:
+# made before the cache, so a search lists them before it.
+REGISTRIES = [{} for _ in range(24)]
+
+class StrategyCache:
+    # Declares its bound; keeps its entries in a per-thread dict, as hypothesis does.
+    __slots__ = ("_local", "max_size")
+
+    def __init__(self, max_size):
+        self.max_size = max_size
+        self._local = threading.local()
+        self._local.data = {}
+
+    def put(self, key, value):
+        if len(self._local.data) < self.max_size:
+            self._local.data[key] = value
+
+CACHE = StrategyCache(1000)
+STATE = {"last": None}
+
+def test_draws_new_strategies():
+    time.sleep(0.05)  # slow enough that looking up the holders costs less than a re-run
+    for index, registry in enumerate(REGISTRIES):
+        registry.setdefault("first", [index])
+    for n in range(30):  # new keys on every run: the cache fills run after run
+        CACHE.put((n, time.perf_counter()), {"strategy": [n]})
+    STATE["last"] = [time.perf_counter()]  # replaced on every run
+"""
+
+
+def test_a_bounded_cache_behind_many_first_use_holders_is_warmup(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The first run leaves one object in each of two dozen registries and most in a
+    bounded cache that fills on every run: the search climbs the cache first and finds
+    its bound, and the re-runs leave its entries out of their growth (the cache was a
+    leak, "retained 60 objects on each of 3 runs", when climbed last or not at all)."""
+    pytester.makepyfile(test_first_use=FIRST_USE_AND_A_FILLING_CACHE)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=1)
+    test = report["by_name"]["test_draws_new_strategies"]
+    assert test["verdict"] == "warmup", test["message"]
+    assert test["message"].startswith("one-time growth, not a leak (growth stopped")
+
+
 REBUILT_PER_TEST = """
 import weakref
 
