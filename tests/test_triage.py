@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
 import types
 import weakref
 
@@ -69,6 +70,23 @@ def test_entries_of_a_learned_bounded_cache_are_warmup() -> None:
     cache["k"] = entry
     result = triage([entry], _young(entry), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_within_the_growth_only_its_own_objects_are_left_unexplained() -> None:
+    """A repetition sorts every object it made; one that replaced what the run before
+    made (and died since) is no growth, whether a rule explained it or not."""
+    cache: dict[str, list[int]] = {}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    cached, replacing, grown = [1], [2], [3]
+    cache["k"] = cached
+    made = [cached, replacing, grown]
+    sorted_out = triage(made, _young(*made), book)
+    assert sorted_out.unexplained == 2
+    within = sorted_out.within([cached, grown])
+    assert within.unexplained == 1 and within.unexplained_of([cached, grown]) == [grown]
+    assert within.unexplained_bytes == sys.getsizeof(grown)
+    assert within.within([cached]).unexplained == 0
 
 
 def test_a_filled_cache_is_warmup_until_its_length_grows() -> None:

@@ -87,6 +87,13 @@ class Triage:
         """The objects of ``retained`` no rule explained."""
         return [obj for obj in retained if id(obj) not in self.explained_ids]
 
+    def within(self, growth: list[object]) -> Triage:
+        """This triage with only the objects of ``growth`` left unexplained: a repetition
+        sorts all the objects it made, and those that merely replace what the run before
+        made (and died since) are no growth, explained or not."""
+        left = self.unexplained_of(growth)
+        return replace(self, unexplained=len(left), unexplained_bytes=shallow_bytes(left))
+
     def explaining(self, objs: list[object], why: str) -> Triage:
         """This triage with ``objs``, some of those it left unexplained, explained by
         ``why`` (a rule that needs the heap unfrozen, applied after the window)."""

@@ -483,7 +483,8 @@ class WindowRunner:
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
-        sorted_out = with_growth(survivors.triage, growth, self.book, ids)
+        found = survivors.triage.within(new) if replacing else survivors.triage
+        sorted_out = with_growth(found, growth, self.book, ids)
         run = GuardedRun(
             reports,
             figures,
