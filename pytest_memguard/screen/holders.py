@@ -121,18 +121,16 @@ def fixture_labels(ledger: FixtureLedger) -> dict[int, str]:
     return labels
 
 
-def cheap_seeds(held_by_us: list[Any]) -> Iterator[object]:
+def cheap_seeds(held_by_us: list[Any]) -> list[object]:
     """Holders that cost nothing to name: the run's reports (and whatever else the plugin
-    itself keeps across runs of one window), and ``sys.last_*``."""
-    yield held_by_us
+    itself keeps across runs of one window), and ``sys.last_*``. A list, not a generator:
+    this runs for every test, and resuming a generator per seed costs more than the walk."""
+    seeds: list[object] = [held_by_us, *held_by_us]
     for held in held_by_us:
-        yield held
         if isinstance(held, (list, tuple)):
-            yield from held
-    for slot in _SYS_EXCEPTION_SLOTS:
-        exception = getattr(sys, slot, None)
-        if exception is not None:
-            yield exception
+            seeds += held
+    seeds += [getattr(sys, slot, None) for slot in _SYS_EXCEPTION_SLOTS]
+    return seeds
 
 
 def item_seeds(item: pytest.Item, young: Iterable[object]) -> Iterator[object]:
