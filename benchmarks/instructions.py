@@ -69,18 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Instructions pytest --memguard adds per test (valgrind's callgrind)."
     )
-    parser.add_argument(
-        "--tests",
-        type=int,
-        default=suite_factory.DEFAULT_TESTS,
-        help="tests in the generated suite (default %(default)s)",
-    )
-    parser.add_argument(
-        "--python", default=sys.executable, help="interpreter that runs pytest (default: this one)"
-    )
+    overhead.add_suite_options(parser)
     args = parser.parse_args(argv)
-    if args.tests < suite_factory.minimum_tests():
-        parser.error(f"--tests must be at least {suite_factory.minimum_tests()}")
+    overhead.check_suite_options(parser, args)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return EXIT_USAGE

@@ -241,17 +241,33 @@ def report_suite(measurements: list[Measurement]) -> SuiteResult:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
-    parser = argparse.ArgumentParser(
-        description="Wall-time overhead of pytest --memguard against plain pytest."
-    )
+def add_suite_options(parser: argparse.ArgumentParser) -> None:
+    """``--tests`` and ``--python``: the suite generated and the interpreter running it."""
     parser.add_argument(
         "--tests",
         type=int,
         default=suite_factory.DEFAULT_TESTS,
         help="tests in the generated suite (default %(default)s)",
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter that runs pytest (default: this one)",
+    )
+
+
+def check_suite_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error for a suite smaller than the generator makes."""
+    if args.tests < suite_factory.minimum_tests():
+        parser.error(f"--tests must be at least {suite_factory.minimum_tests()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        description="Wall-time overhead of pytest --memguard against plain pytest."
+    )
+    add_suite_options(parser)
     parser.add_argument(
         "--rounds", type=int, default=5, help="timed runs per configuration (default %(default)s)"
     )
@@ -261,11 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the suite with a session fixture holding 1,000,000 small lists",
     )
     parser.add_argument("--memray", action="store_true", help="also run under pytest-memray")
-    parser.add_argument(
-        "--python",
-        default=sys.executable,
-        help="interpreter that runs pytest (default: this one)",
-    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -292,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    if args.tests < suite_factory.minimum_tests():
-        parser.error(f"--tests must be at least {suite_factory.minimum_tests()}")
+    check_suite_options(parser, args)
 
     configs = [PLAIN, FLOOR, MEMGUARD_OFF, MEMGUARD] + ([MEMRAY] if args.memray else [])
     with tempfile.TemporaryDirectory(prefix="memguard-bench-") as tmp:
