@@ -202,6 +202,13 @@ PROJECTS = [
         # pyproject's addopts leave out the 31,000 generated stress tests ('-m not stress').
     ),
     Project(
+        "jinja2",
+        "3.1.6",
+        "templating: environments and loaders per test, compiled-template caches, "
+        "module loaders importing from temporary zip files and directories",
+        deps=("MarkupSafe==3.0.4", "trio==0.35.0"),
+    ),
+    Project(
         "typer",
         "0.29.1",
         "CLI: CliRunner over tutorial apps (a docs_src module imported per test file), rich",
