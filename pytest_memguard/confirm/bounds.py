@@ -185,23 +185,20 @@ class _Climbs:
     """The searches for a bound above many holders at once, one step up per pass over
     the heap: a search costs at most :data:`CLIMB_STEPS` passes, however many holders
     and owners it climbs through. Each holder may expand ``per_holder`` objects and all
-    of them ``in_all``; past that, what is left counts as unbounded. The ``favoured``
-    holder (the one keeping most of the growth) is held to ``per_holder`` alone."""
+    of them ``in_all``; past that, what is left counts as unbounded. The first holder
+    (the caller puts the one keeping most of the growth first) is held to ``per_holder``
+    alone."""
 
-    def __init__(
-        self, skip: set[int], per_holder: int, in_all: int, favoured: int | None = None
-    ) -> None:
+    def __init__(self, skip: set[int], per_holder: int, in_all: int) -> None:
         self.skip = skip
         self.per_holder = per_holder
         self.left = in_all
         self.expanded: dict[int, int] = {}
-        #: The favoured holder's id: a reference to it would make the climb its owner.
-        self._favoured = favoured
         self._favoured_step: _Step | None = None
 
     def bounds_of(self, holders: list[object]) -> list[str | None]:
         roots = [_Step(holder, CLIMB_STEPS, None) for holder in holders]
-        self._favoured_step = next((root for root in roots if id(root.obj) == self._favoured), None)
+        self._favoured_step = roots[0] if roots else None
         level = roots
         while level:
             level = self._climb(self._to_expand(level))
@@ -395,18 +392,15 @@ def find_holders(
     ]
     skip.add(id(direct))  # the list of holders is no holder of theirs
     found.holders.extend(direct)
-    favoured = None
     if len(direct) > 1:
         # The holders of most tops first, the first of them climbed as far as one
         # holder alone would be: a cache filled with hundreds of a run's entries must
         # not go unclimbed behind the dozens of holders that each keep one.
         top_ids = {id(top) for top in tops}
         direct.sort(key=lambda holder: len(referred_ids(holder, top_ids)), reverse=True)
-        favoured = id(direct[0])
     climbed = direct[:MAX_HOLDERS]  # the others are counted, not climbed: unbounded
     skip.add(id(climbed))
-    climbs = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS, favoured)
-    bounds = climbs.bounds_of(climbed)
+    bounds = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS).bounds_of(climbed)
     for holder, bound in zip(climbed, bounds, strict=True):
         if bound is None:
             continue
