@@ -269,7 +269,7 @@ class Guard:
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
-        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration):
+        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration, limits):
             started = time.perf_counter()
             self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
@@ -280,14 +280,14 @@ class Guard:
         # Held to see the next runs drop them (after the heap rules, which read referrers).
         self.replacements.remember(left, tops)
 
-    def _heap_rules_fit(self, seconds: float) -> bool:
+    def _heap_rules_fit(self, seconds: float, limits: Limits) -> bool:
         """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
         the budget: a suite of a thousand suspects they do not explain must not pay
         for them a thousand times."""
         recent = self._heap_rule_times
         cost = statistics.median(recent) if recent else None
-        heap = self.listing.heap_objects
-        return heap_rules_pay(cost, seconds, heap) and self.budget.allows(cost or 0.0)
+        repeatable = bool(limits.repeat)
+        return heap_rules_pay(cost, seconds, repeatable) and self.budget.allows(cost or 0.0)
 
     def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
         """Explain what the triage left that three rules needing the whole heap (unfrozen,

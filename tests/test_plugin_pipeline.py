@@ -301,8 +301,11 @@ def test_growth_in_a_bounded_lru_cache_is_warmup_without_a_search_or_rerun(
 
 ANNOTATED = """
 import inspect
+import time
 
 import pytest
+
+PAUSE = {pause}
 
 class Context: ...
 
@@ -312,15 +315,21 @@ def three(*contexts: Context) -> list: ...
 
 @pytest.mark.parametrize("command", [one, two, three])
 def test_reads_a_signature(command):
+    time.sleep(PAUSE)
     assert inspect.signature(command).parameters
 """
+
+
+#: A test this slow pays for the heap rules' pass over a pytester run's heap (a few
+#: ms) many times over: re-running it twice would cost more.
+SLOWER_THAN_A_PASS = 0.05
 
 
 def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Reading ``__annotations__`` makes a function's dict once: no suspect."""
-    pytester.makepyfile(test_annotated=ANNOTATED)
+    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=SLOWER_THAN_A_PASS))
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]
@@ -328,7 +337,22 @@ def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
     assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
 
 
+def test_a_quick_test_is_re_run_rather_than_looked_up_on_the_heap(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Once a pass over the heap is timed, a test quicker than that pass is confirmed
+    by its re-runs: the same verdict, for less than the pass would cost."""
+    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=0))
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    tests = report["tests"]
+    assert [t["verdict"] for t in tests] == ["warmup"] * 3
+    assert [(t["suspect"], bool(t["repetitions"])) for t in tests[1:]] == [(True, True)] * 2
+
+
 LAZY_ATTRIBUTES = """
+import time
+
 import pytest
 
 class Built:
@@ -362,6 +386,7 @@ EMITTER = Emitter()
 
 @pytest.mark.parametrize("index", range(3))
 def test_draws_from_its_own_strategy(index):
+    time.sleep({pause})
     assert STRATEGIES[index].wrapped.n == index
 
 def test_subscribes_a_listener():
@@ -374,7 +399,7 @@ def test_a_value_an_older_object_computes_on_first_access_is_warmup(
 ) -> None:
     """Each test's lazy strategy is built once: warm-up with no re-run. A listener list
     made lazily collects: its test still leaks."""
-    pytester.makepyfile(test_lazy=LAZY_ATTRIBUTES)
+    pytester.makepyfile(test_lazy=LAZY_ATTRIBUTES.format(pause=SLOWER_THAN_A_PASS))
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3, failed=1)
     drawn = [t for t in report["tests"] if "draws_from" in t["nodeid"]]

@@ -36,8 +36,6 @@ class HeapListing:
         #: ``len(sys.modules)`` at the last listing; -1 before the first.
         self._modules = -1
         self.listings = 0
-        #: How many objects the heap held at the last listing (0 before the first).
-        self.heap_objects = 0
         self._fresh_at_open = False
 
     @property
@@ -69,10 +67,8 @@ class HeapListing:
         self._modules = len(sys.modules)
         self.listings += 1
         found: dict[type, list[weakref.ref[Any]]] = {kind: [] for kind in self._kinds}
-        heap = gc.get_objects()
-        self._add(heap, found)
+        self._add(gc.get_objects(), found)
         self._found = found
-        self.heap_objects = len(heap)
 
     @staticmethod
     def _add(objects: list[object], found: dict[type, list[weakref.ref[Any]]]) -> None:

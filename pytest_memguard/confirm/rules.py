@@ -154,17 +154,12 @@ def worth_tracing(cpu_seconds: float) -> bool:
     return cpu_seconds * TRACING_SLOWDOWN <= EXPLAIN_CAP_SECONDS
 
 
-#: A heap of up to this many objects is passed over in about 10 ms (``gc.get_referrers``
-#: visits ~17 ns per object, the listing a few times that): the heap rules always pay
-#: there, whatever a clock read on a loaded machine says.
-HEAP_RULES_ALWAYS_OBJECTS = 500_000
-
-
-def heap_rules_pay(cost: float | None, seconds: float, heap_objects: int) -> bool:
-    """Whether the rules that list the heap are worth running for a suspect whose run
-    took ``seconds``, on a heap of ``heap_objects`` (at the last listing), given what
-    their recent runs took (``cost``, their median; None before the first). They spare
-    a re-run and teach the book holders for later tests, but cost a pass over the heap:
-    up to :data:`HEAP_RULES_ALWAYS_OBJECTS` they always run; on a larger heap only a
-    test slower than a pass pays for them, so the cost never grows with the heap."""
-    return cost is None or heap_objects <= HEAP_RULES_ALWAYS_OBJECTS or cost <= seconds
+def heap_rules_pay(cost: float | None, seconds: float, repeatable: bool) -> bool:
+    """Whether the rules that pass over the heap are worth running for a suspect whose
+    run took ``seconds``, given what their recent runs took (``cost``, their median;
+    None before the first, which measures them). They spare the re-runs that confirm
+    warm-up, but a pass costs the same for every test (6 ms on jinja2's 90,000-object
+    heap), where re-running a quick test costs less: they run when a pass costs no
+    more than the least confirmation (:data:`MIN_REPEAT` runs), or when the test may
+    not be re-run, where they alone tell warm-up from a leak."""
+    return cost is None or not repeatable or cost <= seconds * MIN_REPEAT
