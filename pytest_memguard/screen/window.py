@@ -560,9 +560,10 @@ class WindowRunner:
                 young_reachable(self.plugin_state.learn(remaining), young, held)
         if kind is _Run.SCREEN:
             self.full_walks.screened(item, found=len(held) > held_early)
+        retained: list[object] = []
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
-        retained = [obj for obj in survivors if id(obj) not in held]
+            retained = [obj for obj in survivors if id(obj) not in held]
         # Labels only name the holders of retained objects, for explain().
         labels = fixture_labels(self.ledger) if retained else {}
         start = _after(survivors, mark) if mark is not None else -1

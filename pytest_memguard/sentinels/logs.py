@@ -49,15 +49,20 @@ class _Attachments:
             (logging.Logger, "addHandler", "removeHandler", "handlers"),
             (logging.Filterer, "addFilter", "removeFilter", "filters"),
         ):
-            for name in (add, remove):
-                setattr(cls, name, self._wrap(getattr(cls, name), attribute))
+            setattr(cls, add, self._wrap(getattr(cls, add), attribute, adds=True))
+            setattr(cls, remove, self._wrap(getattr(cls, remove), attribute, adds=False))
 
-    def _wrap(self, method: Callable[[Any, Any], None], attribute: str) -> Callable[..., None]:
+    def _wrap(
+        self, method: Callable[[Any, Any], None], attribute: str, adds: bool
+    ) -> Callable[..., None]:
         @functools.wraps(method)
         def changed(owner: Any, obj: Any) -> None:
-            before = len(getattr(owner, attribute))
+            # Both methods add only what is absent and remove only what is present: one
+            # membership test says whether the call changes the list (pytest makes twelve
+            # such calls per test).
+            changes = (obj in getattr(owner, attribute)) is not adds
             method(owner, obj)
-            if len(getattr(owner, attribute)) != before:
+            if changes:
                 self.checksum ^= hash((id(owner), id(obj)))
 
         return changed
