@@ -39,26 +39,21 @@ CONFIGS = (overhead.PLAIN, overhead.FLOOR, overhead.MEMGUARD)
 
 def count(python: str, measurement: overhead.Measurement, out: Path) -> int | None:
     """The instructions of one pytest run of ``measurement``, or None after marking it."""
-    env = overhead._environment()
+    env = overhead.environment()
     if overhead.run_once(python, measurement, env) is None:  # caches written, tests pass
         return None
-    root = measurement.suite.root
     command = [
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
-        *measurement.config.command(python),
-        "--rootdir",
-        str(root),
-        "-c",
-        "pytest.ini",
+        *overhead.pytest_command(python, measurement),
     ]
+    root = measurement.suite.root
     proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
     found = _COLLECTED.findall(proc.stderr)
     if proc.returncode != 0 or not found:
-        measurement.failure = (
-            f"exit {proc.returncode} under valgrind\n  $ {' '.join(command)}\n"
-            f"{overhead._tail(proc.stdout + proc.stderr)}"
+        measurement.failure = overhead.failure_text(
+            f"exit {proc.returncode} under valgrind", command, proc.stdout + proc.stderr
         )
         return None
     return int(found[-1])

@@ -86,7 +86,7 @@ class Measurement:
         return statistics.median(self.seconds)
 
 
-def _environment() -> dict[str, str]:
+def environment() -> dict[str, str]:
     """The subprocess environment: pinned hash seed, no user-supplied pytest options, and
     byte-code caches written (as in a user's run: the warm-up fills them, so no timed round
     compiles a module).
@@ -112,10 +112,21 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
 
 
+def pytest_command(python: str, measurement: Measurement) -> list[str]:
+    """The command line of one pytest run of ``measurement``, run in its suite's root."""
+    root = measurement.suite.root
+    return [*measurement.config.command(python), "--rootdir", str(root), "-c", "pytest.ini"]
+
+
+def failure_text(problem: str, command: list[str], output: str) -> str:
+    """What a failed run says: the problem, the command, the output's last lines."""
+    return f"{problem}\n  $ {' '.join(command)}\n{_tail(output)}"
+
+
 def run_once(python: str, measurement: Measurement, env: dict[str, str]) -> float | None:
     """Run pytest once; return its wall time, or None after marking the measurement."""
     root = measurement.suite.root
-    command = [*measurement.config.command(python), "--rootdir", str(root), "-c", "pytest.ini"]
+    command = pytest_command(python, measurement)
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
@@ -144,7 +155,7 @@ def run_once(python: str, measurement: Measurement, env: dict[str, str]) -> floa
         problem = f"expected a screen of {expected} tests, the plugin reported {screened_counts}"
     else:
         return elapsed
-    measurement.failure = f"{problem}\n  $ {' '.join(command)}\n{_tail(proc.stdout + proc.stderr)}"
+    measurement.failure = failure_text(problem, command, proc.stdout + proc.stderr)
     return None
 
 
@@ -156,7 +167,7 @@ def _label(measurement: Measurement) -> str:
 
 def measure(python: str, measurements: list[Measurement], rounds: int) -> None:
     """A warm-up run of each, then ``rounds`` timed rounds, interleaved with a rotating order."""
-    env = _environment()
+    env = environment()
     for round_index in range(-1, rounds):
         shift = max(round_index, 0) % len(measurements)
         for measurement in measurements[shift:] + measurements[:shift]:
