@@ -41,7 +41,6 @@ from pytest_memguard.confirm.rules import (
     MIN_REPEAT,
     confirmed,
     heap_rules_pay,
-    is_suspect_run,
     repetitions_for,
     retained_types,
     unexplained_growth,
@@ -181,6 +180,8 @@ class Guard:
         #: The plugin's own lists of the test being judged, skipped by holder searches.
         self._ours: tuple[object, ...] = ()
         self._found: list[Holders] = []
+        #: The watched containers that grew with the leak just explained: its root's too.
+        self._grown: list[object] = []
         #: What guarding the current test has found so far.
         self._facts = Facts()
         self.shapes = ShapeLog()
@@ -230,7 +231,7 @@ class Guard:
             screen.release()
             # Nothing of this test's may stay referenced by the plugin: the next test's
             # replacement rule reads who still holds what this one left.
-            self._ours, self._found = (), []
+            self._ours, self._found, self._grown = (), [], []
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
         blame = self.runner.blame.take_charges()
         return screen.reports, record_of(
@@ -371,8 +372,10 @@ class Guard:
         # The budget decides whether re-runs start, not when they stop: a repetition that
         # grew again makes a leak likely, and stopping short would waste the runs made
         # and leave it unconfirmed. Growth on every run is rare; the next suspects pay.
+        # A repetition that grew only roots already confirmed ends them: what else the
+        # screened run left stopped growing, as warm-up does.
         def keep_going(run: GuardedRun) -> bool:
-            return is_suspect_run(run, limits)
+            return unexplained_growth(run, limits)
 
         try:
             evidence = self._repeat(item, times, keep_going)
@@ -384,20 +387,20 @@ class Guard:
         self._note(repetitions=tuple(run.figures for run in evidence))
         if evidence:
             self._hold_leftovers(evidence[-1])
+        # The last repetition grew known roots and nothing else: what else the screened
+        # run left was warm-up, and the leak is the roots', found without a search.
+        last = evidence[-1] if evidence else None
+        if last is not None and _grew_only_roots(last, limits):
+            root = self.roots.count(last.triage.roots[0])
+            if root is not None:
+                self._grew_root(last, root)
+                return None
         grew, why = confirmed(evidence, times, limits)
         if not grew:
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
             return None
-        last = evidence[-1]
-        # The repetitions grew known roots and nothing else: what else the screened run
-        # left was warm-up, and the leak is the roots', found without a search.
-        if last.triage.roots and not unexplained_growth(last, limits):
-            root = self.roots.count(last.triage.roots[0])
-            if root is not None:
-                self._grew_root(last, root)
-                return None
         return self._confirmed(item, evidence)
 
     def _hold_leftovers(self, run: GuardedRun) -> None:
@@ -542,6 +545,7 @@ class Guard:
         # A container whose new entries explain reaches is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
         explained = self.explainer(last, self.settings, own, stop_tracing)
+        self._grown = [grown.container for grown in last.growth if grown.container is not None]
         runs = [*evidence[:-1], last]
         self._note(
             explanation=Explanation(
@@ -556,11 +560,24 @@ class Guard:
         last.release()
 
     def _learn(self, nodeid: str, decision: Decision, holders: Holders | None) -> Decision:
-        """A leak explained here gives the session a root; its holders are that root's."""
+        """A leak explained here gives the session a root; its holders are that root's,
+        and so are the watched containers that grew with it (entries the young heap does
+        not show, as a directory cached per archive): a later test growing them grows
+        that root, and needs no re-run for it."""
         root = self.roots.add(nodeid, decision.findings)
-        if root is not None and holders is not None:
-            self._remember(holders, root.key)
+        if root is not None:
+            if holders is not None:
+                self._remember(holders, root.key)
+            for container in self._grown:
+                self.runner.book.learn_leaking(container, root.key)
         return replace(decision, root=root)
+
+
+def _grew_only_roots(run: GuardedRun, limits: Limits) -> bool:
+    """Whether a passing, measured run grew roots already confirmed and nothing else."""
+    if run.error or not run.passed or not run.triage.roots:
+        return False
+    return not unexplained_growth(run, limits)
 
 
 #: What a referrer search is taken to cost before the first one is timed: tests quicker

@@ -459,6 +459,77 @@ def test_one_root_is_explained_once_and_counted_per_test(
     assert report["result"].stdout.str().count("same root as") == 0  # not a copy per test
 
 
+ONE_ROOT_WITH_UNTRACKED_ENTRIES = """
+import itertools
+
+import pytest
+
+# An importer cached per archive path, and the archive's size in a second cache: the
+# young heap shows the importer, only the container watch shows the size.
+_IMPORTERS = {}
+_SIZES = {}
+_ARCHIVES = itertools.count()
+
+class Importer:
+    pass
+
+@pytest.mark.parametrize("n", range(4))
+def test_opens_an_archive(n):
+    path = f"/tmp/archive-{next(_ARCHIVES)}.zip"
+    _IMPORTERS[path] = Importer()
+    _SIZES[path] = len(path)
+"""
+
+
+def test_a_root_s_untracked_entries_are_that_root_s_in_later_tests(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The container that grew by entries the heap does not show is learned with the
+    root: the later tests grow the root, recognised without a re-run."""
+    pytester.makepyfile(test_archives=ONE_ROOT_WITH_UNTRACKED_ENTRIES)
+    tests = _records(pytester, run=run_pytest)["tests"]
+    assert [t["verdict"] for t in tests] == ["leak"] * 4
+    first, *later = tests
+    assert "_SIZES grew by 1 entry" in json.dumps(first["findings"])
+    assert all(t["same_root_as"] == first["nodeid"] for t in later)
+    assert [(t["suspect"], t["repetitions"]) for t in later] == [(False, [])] * 3
+
+
+ONE_ROOT_AND_WARM_UP = """
+import pytest
+
+_LISTENERS = []
+_TABLES = {}
+
+def subscribe(callback):
+    _LISTENERS.append(callback)
+
+def table(name):
+    if name not in _TABLES:  # filled once per name: warm-up
+        _TABLES[name] = [{"row": row} for row in range(20)]
+    return _TABLES[name]
+
+def test_subscribes():
+    subscribe({"payload": list(range(50))})
+
+def test_subscribes_and_reads_a_table():
+    subscribe({"payload": list(range(50))})
+    table("rates")
+"""
+
+
+def test_re_runs_stop_once_only_a_known_root_grows(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The second test fills a table once beside the known root: one re-run shows only
+    the root growing, and that ends its confirmation."""
+    pytester.makepyfile(test_root_and_warm_up=ONE_ROOT_AND_WARM_UP)
+    first, second = _records(pytester, run=run_pytest)["tests"]
+    assert (first["verdict"], second["verdict"]) == ("leak", "leak")
+    assert second["same_root_as"] == first["nodeid"]
+    assert (second["suspect"], len(second["repetitions"])) == (True, 1)
+
+
 GROWING_EVERY_RUN = """
 import time
 
