@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import weakref
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from explain_helpers import load, only, young
 
 from pytest_memguard.explain import explain, explained_bytes
+from pytest_memguard.explain.sizes import deep_sizes
 from pytest_memguard.findings import Finding
 
 SOURCE = """
@@ -123,3 +125,15 @@ def test_explained_bytes_is_the_sum_over_findings() -> None:
     findings = [Finding("closure", "a", bytes=300), Finding("listener", "b", bytes=12)]
     assert explained_bytes(findings) == 312
     assert explained_bytes([]) == 0
+
+
+def test_sizing_a_class_made_by_the_test_does_not_keep_it_alive() -> None:
+    """asizeof describes each type it sizes in a cache keyed by the type: a class the
+    test made (retained with its instance) must not stay in it, found as the holder."""
+    made = type("MadePerRun", (), {})
+    instance = made()
+    assert deep_sizes([[made, instance]], [])[0] > 0
+    gone = weakref.ref(made)
+    del made, instance
+    gc.collect()
+    assert gone() is None

@@ -11,9 +11,10 @@ pointing at an old table does not weigh the table.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import CodeType
 from typing import Any
 
@@ -27,20 +28,39 @@ def deep_sizes(groups: Sequence[Sequence[object]], outside: Iterable[object]) ->
     group that reaches it when it belongs to none. Slow (tens of microseconds per
     object): only confirmed leaks are sized.
     """
-    from pympler.asizeof import Asizer  # 25 ms to import, paid by the first leak only
+    from pympler import asizeof  # 25 ms to import, paid by the first leak only
 
     # code=True: a function's closure and defaults count; code objects never do: the gc
     # does not track them, so none is known to be the test's, and a bound method leads
     # to its class's code.
-    sizer: Any = Asizer(code=True)  # type: ignore[no-untyped-call]
+    sizer: Any = asizeof.Asizer(code=True)  # type: ignore[no-untyped-call]
     sizer.exclude_types(CodeType)
     sizer.exclude_refs(*(obj for members in groups for obj in members))
     sizer.exclude_objs(*outside)
     # asizeof reads attributes of every object it sizes: deprecated ones warn, and a
     # class's __getattr__ may raise anything. Neither is the test's doing.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _types_forgotten(asizeof, groups):
         warnings.simplefilter("ignore")
         return [sum(_deep_size(sizer, obj) for obj in members) for members in groups]
+
+
+@contextlib.contextmanager
+def _types_forgotten(module: Any, groups: Sequence[Sequence[object]]) -> Iterator[None]:
+    """asizeof keeps a description of every type it sizes, keyed by the type (a class
+    sized as an object, by a wrapper it keeps per class): a retained class (made per
+    run, or its own metaclass) would be kept alive by the plugin, and found as the
+    leak's holder. What it keeps of those is dropped again. Its private tables, read
+    only if present: another version merely keeps the classes."""
+    typedefs = getattr(module, "_typedefs", None)
+    class_keys = getattr(module, "_claskeys", None)
+    try:
+        yield
+    finally:
+        if isinstance(typedefs, dict) and isinstance(class_keys, dict):
+            classes = [obj for members in groups for obj in members if isinstance(obj, type)]
+            for cls in classes:
+                typedefs.pop(cls, None)
+                typedefs.pop(class_keys.pop(id(cls), None), None)
 
 
 def _deep_size(sizer: Any, obj: object) -> int:
