@@ -374,7 +374,13 @@ class Guard:
         # and leave it unconfirmed. Growth on every run is rare; the next suspects pay.
         # A repetition that grew only roots already confirmed ends them: what else the
         # screened run left stopped growing, as warm-up does.
+        seen = 0
+
         def keep_going(run: GuardedRun) -> bool:
+            nonlocal seen
+            seen += 1
+            if seen == 1:
+                self._explain_replacements(run, (screen.retained, unexplained))
             return unexplained_growth(run, limits)
 
         try:
@@ -402,6 +408,19 @@ class Guard:
                 self._remember(holders)
             return None
         return self._confirmed(item, evidence)
+
+    def _explain_replacements(self, run: GuardedRun, listed: tuple[list[object], ...]) -> None:
+        """Explain what the first repetition made in place of what the screened run
+        left and it dropped (a set an attribute is rebound to on every run): the
+        window it shares with the later repetitions compares them with it, but the
+        screened run had a window of its own. ``listed`` are the lists in which the
+        plugin still holds what the screened run left."""
+        if run.figures is None:
+            return
+        left = run.triage.unexplained_of(run.retained)
+        replacing = self.replacements.replacing(left, listed=listed)
+        run.triage = run.triage.explaining(replacing, REPLACED)
+        run.replacing = [*run.replacing, *replacing]  # for the next test to see dropped
 
     def _hold_leftovers(self, run: GuardedRun) -> None:
         """Hold what a re-run left, unexplained or made in place of what the run before

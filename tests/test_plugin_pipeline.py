@@ -232,6 +232,46 @@ def test_what_the_re_runs_rebuilt_is_a_replacement_in_the_next_test(
     assert all(t["same_root_as"] == tests[0]["nodeid"] for t in tests[1:])
 
 
+REBOUND_ON_EVERY_RUN = """
+import pytest
+
+class Limiter:
+    known = {1000}
+
+class Finalized:
+    def __del__(self):
+        pass
+
+class Registry:
+    last = None
+
+@pytest.mark.parametrize("n", range(3))
+def test_rebinds_a_set(n):
+    Limiter.known = {1000}  # a new set on every run, as hypothesis' recursion limits
+
+def test_rebinds_a_finalized_object():
+    Registry.last = Finalized()  # the plugin never holds what has a finalizer
+"""
+
+
+def test_what_a_re_run_rebinds_in_place_of_the_last_run_s_is_no_growth(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The first re-run's new set replaces the screened run's, which it dropped: the
+    suspect is cleared by that one re-run. An object the plugin may not hold is
+    compared run to run inside the re-runs' window: from the second re-run on."""
+    pytester.makepyfile(test_rebound=REBOUND_ON_EVERY_RUN)
+    report = _records(pytester, run=run_pytest)
+    first, *later, finalized = report["tests"]
+    assert (first["verdict"], len(first["repetitions"])) == ("warmup", 1)
+    assert first["message"].endswith("(growth stopped on repetition 1)")
+    assert [(t["verdict"], t["suspect"], t["message"]) for t in later] == [
+        ("warmup", False, REPLACED)
+    ] * 2
+    assert (finalized["verdict"], len(finalized["repetitions"])) == ("warmup", 2)
+    assert finalized["message"].endswith("(growth stopped on repetition 2)")
+
+
 KEYED_PER_TEST = """
 import pytest
 

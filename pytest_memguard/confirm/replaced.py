@@ -36,6 +36,8 @@ from __future__ import annotations
 import gc
 import types
 import weakref
+from collections import Counter
+from collections.abc import Sequence
 
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
@@ -73,11 +75,17 @@ class Replacements:
         """Forget what was dropped between tests: only a drop during a run is that run's."""
         self._split()
 
-    def replacing(self, left: list[object], found: Tops | None = None) -> list[object]:
+    def replacing(
+        self,
+        left: list[object],
+        found: Tops | None = None,
+        listed: Sequence[list[object]] = (),
+    ) -> list[object]:
         """The objects of ``left`` (what a run left unexplained) that replace, with what
         hangs from them, objects the plugin held and the run dropped. ``found`` is
-        ``find_tops(left)``, if the caller has it."""
-        dropped = self._split()
+        ``find_tops(left)``, if the caller has it; ``listed`` are other lists of the
+        plugin's that may hold some of the held objects (once each)."""
+        dropped = self._split(listed)
         if not dropped or not left:
             return []
         replacing: list[object] = []
@@ -105,20 +113,22 @@ class Replacements:
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
 
-    def _split(self) -> list[object]:
-        """Return the held objects that only the plugin and their own cycles still hold,
-        and stop holding them."""
+    def _split(self, listed: Sequence[list[object]] = ()) -> list[object]:
+        """Return the held objects that only the plugin (its list, and the lists of
+        ``listed``) and their own cycles still hold, and stop holding them."""
         dropped: list[object] = []
         kept: list[object] = []
         cycles: list[int] = []
         counts = reference_counts(self._held)
+        in_lists = Counter(id(obj) for objs in listed for obj in objs)
         for obj, count, own in zip(self._held, counts, self._own_cycle, strict=True):
-            if count <= HELD_BY_A_LIST + own:
+            if count <= HELD_BY_A_LIST + own + in_lists[id(obj)]:
                 dropped.append(obj)
             else:
                 kept.append(obj)
                 cycles.append(own)
-        self._held, self._own_cycle = kept, cycles
+        # In place: a list made here, inside a window, would be a survivor of the run.
+        self._held[:], self._own_cycle[:] = kept, cycles
         return dropped
 
 

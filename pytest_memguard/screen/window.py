@@ -364,7 +364,6 @@ class WindowRunner:
             previous: _Previous | None = None
             if prime:
                 first, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
-                previous.tops = _tops(first.retained)
                 del first  # the plugin's own bookkeeping: gone before the repetitions count
                 primed()
             kind = _Run.PRIMED if prime else _Run.REPETITION
@@ -470,6 +469,9 @@ class WindowRunner:
         earlier: set[int] = set()
         if previous is None:
             new, objects, size = survivors.retained, len(current.ids), current.bytes
+            if kind is not _Run.SCREEN:
+                # The first run of a shared window: the next one matches its tops.
+                current.tops = _tops(new)
         else:
             # Net growth: what this run added beyond the survivors it found.
             added = survivors.added
