@@ -86,6 +86,7 @@ def explain_run(
         exclude={id(run.retained), id(run), *ignore},
         holders=run.holder_labels,
         sites_read=sites_read,
+        chain_holders=run.chain_holders,
     )
 
 

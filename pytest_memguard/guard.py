@@ -55,6 +55,7 @@ from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import find_tops
+from pytest_memguard.screen.holderbook import sized_length
 from pytest_memguard.screen.triage import HELD_BY_BOUNDED
 from pytest_memguard.screen.window import (
     GuardedRun,
@@ -180,8 +181,9 @@ class Guard:
         #: The plugin's own lists of the test being judged, skipped by holder searches.
         self._ours: tuple[object, ...] = ()
         self._found: list[Holders] = []
-        #: The watched containers that grew with the leak just explained: its root's too.
-        self._grown: list[object] = []
+        #: What else holds the leak just explained: the watched containers that grew
+        #: with it, and the objects its chains end in. Its root's holders too.
+        self._root_holders: list[object] = []
         #: What guarding the current test has found so far.
         self._facts = Facts()
         self.shapes = ShapeLog()
@@ -231,7 +233,7 @@ class Guard:
             screen.release()
             # Nothing of this test's may stay referenced by the plugin: the next test's
             # replacement rule reads who still holds what this one left.
-            self._ours, self._found, self._grown = (), [], []
+            self._ours, self._found, self._root_holders = (), [], []
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
         blame = self.runner.blame.take_charges()
         return screen.reports, record_of(
@@ -564,7 +566,11 @@ class Guard:
         # A container whose new entries explain reaches is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
         explained = self.explainer(last, self.settings, own, stop_tracing)
-        self._grown = [grown.container for grown in last.growth if grown.container is not None]
+        grown = [grown.container for grown in last.growth if grown.container is not None]
+        # Only a container whose length tells growth: an object's new attribute values
+        # would read as replacements, and explain later tests' growth away.
+        sized = [holder for holder in last.chain_holders if sized_length(holder) >= 0]
+        self._root_holders = [*grown, *sized]
         runs = [*evidence[:-1], last]
         self._note(
             explanation=Explanation(
@@ -581,14 +587,15 @@ class Guard:
     def _learn(self, nodeid: str, decision: Decision, holders: Holders | None) -> Decision:
         """A leak explained here gives the session a root; its holders are that root's,
         and so are the watched containers that grew with it (entries the young heap does
-        not show, as a directory cached per archive): a later test growing them grows
-        that root, and needs no re-run for it."""
+        not show, as a directory cached per archive) and the containers its chains end
+        in (the search's holders may be objects an earlier run of the leak made): a
+        later test growing them grows that root, and needs no re-run for it."""
         root = self.roots.add(nodeid, decision.findings)
         if root is not None:
             if holders is not None:
                 self._remember(holders, root.key)
-            for container in self._grown:
-                self.runner.book.learn_leaking(container, root.key)
+            for holder in self._root_holders:
+                self.runner.book.learn_leaking(holder, root.key)
         return replace(decision, root=root)
 
 

@@ -150,6 +150,16 @@ def test_dict_keys_read_as_subscripts(app: Any) -> None:
     assert chain_of(next(iter(app.BY_KEY.values()))) == "memguard_app.BY_KEY[<Key object>]"
 
 
+def test_the_container_a_chain_ends_in_is_handed_to_the_caller(app: Any) -> None:
+    """The object above the leak on its chain is what a later run of it grows: the
+    caller learns it, whatever the search's direct holders were."""
+    app.APP = app.App()
+    leaked = app.APP.sessions[3]
+    holders: list[object] = []
+    explain([leaked], chain_holders=holders)
+    assert len(holders) == 1 and holders[0] is app.APP.sessions
+
+
 def test_a_dict_key_itself_is_named_as_a_key(app: Any) -> None:
     key = app.Key()
     app.BY_KEY[key] = 1

@@ -48,6 +48,7 @@ def explain(
     exclude: Collection[int] = (),
     holders: Mapping[int, str] = _NO_HOLDERS,
     sites_read: Callable[[], None] = lambda: None,
+    chain_holders: list[object] | None = None,
 ) -> list[Finding]:
     """Group ``retained`` objects, find who holds the largest groups, classify each group.
 
@@ -60,7 +61,9 @@ def explain(
     when tracemalloc traced the objects; ``sites_read`` is called once they are read,
     where the caller may stop tracing (it slows every allocation of the rest). Returns
     one finding per group, largest first, groups of kind ``warmup`` (not leaks of their
-    own) after the others.
+    own) after the others. ``chain_holders``, if given, receives the object each leak's
+    chain ends in before the retained objects (the list a listener was appended to):
+    the container a later run of the same leak grows.
     """
     ignore = {id(retained), *exclude}
     graph = build_graph(retained, ignore)
@@ -84,8 +87,24 @@ def explain(
         )
         for rank, group in enumerate(groups)
     ]
+    if chain_holders is not None:
+        chain_holders += _chain_holders(results, findings, {id(obj) for obj in retained})
     # The leak before what is not one: a report shows the first finding first.
     return sorted(findings, key=lambda finding: finding.kind == "warmup")
+
+
+def _chain_holders(
+    results: Mapping[int, Result], findings: Sequence[Finding], retained: set[int]
+) -> list[object]:
+    """The object above the retained ones on each leak's chain from a root."""
+    return [
+        result.path[-2]
+        for rank, result in results.items()
+        if result.status == "root"
+        and len(result.path) > 1
+        and findings[rank].kind != "warmup"
+        and id(result.path[-2]) not in retained
+    ]
 
 
 def _explain_group(

@@ -85,6 +85,8 @@ class GuardedRun:
     #: Seconds of the run's sentinel check, which waits for threads and child
     #: processes the test left to end (a grace period): not the test's own time.
     waited: float = 0.0
+    #: Of an explained run, the object above its leaks on each chain from a root.
+    chain_holders: list[object] = field(default_factory=list)
 
     @property
     def retained_objects(self) -> int:
@@ -109,6 +111,7 @@ class GuardedRun:
         self.replacing = []
         self.replaced_tops = []
         self.earlier_ids = set()
+        self.chain_holders = []
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
 
