@@ -295,14 +295,16 @@ def young_reachable(
     Old objects are not entered: the walk costs what the young heap holds, never what
     the old heap holds. ``already`` (ids) is extended in place and returned. The set
     arithmetic runs in C (``map(id, ...)``, intersections): this runs for every test.
+    The intersection takes the ids as they come, never as a set of its own: a set of a
+    million strings would cost a set of a million ids.
     """
     reached: set[int] = set() if already is None else already
     young_ids = young.keys()
-    fresh = (young_ids & set(map(id, seeds))) - reached
+    fresh = (young_ids & map(id, seeds)) - reached
     while fresh:
         reached |= fresh
         referents = all_referents([young[key] for key in fresh])
-        fresh = (young_ids & set(map(id, referents))) - reached
+        fresh = (young_ids & map(id, referents)) - reached
     return reached
 
 
@@ -377,7 +379,7 @@ def find_tops(objs: list[object]) -> Tops:
     if not objs:
         return Tops([], set())
     members = {id(obj): obj for obj in objs}
-    inner = members.keys() & set(map(id, all_referents(objs)))  # in C: objs may be many
+    inner = members.keys() & map(id, all_referents(objs))  # in C: objs may be many
     tops = [obj for obj in objs if id(obj) not in inner]
     in_cycles: set[int] = set()
     reached = young_reachable(tops, members)
