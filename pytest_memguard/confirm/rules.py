@@ -10,8 +10,6 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pytest_memguard.config import Limits
 from pytest_memguard.explain.naming import class_name
 from pytest_memguard.figures import Figures
@@ -26,18 +24,33 @@ def is_suspect(figures: Figures, limits: Limits) -> bool:
     containers (untracked objects, whose bytes are unknown: for them only the objects
     limit applies). Uncollectable garbage is always suspect.
     """
-    if figures.uncollectable > 0:
+    return _over_leak_limits(
+        figures.retained_objects,
+        figures.retained_bytes,
+        figures.container_growth,
+        figures.uncollectable,
+        limits,
+    )
+
+
+def _over_leak_limits(
+    retained_objects: int,
+    retained_bytes: int,
+    container_growth: int,
+    uncollectable: int,
+    limits: Limits,
+) -> bool:
+    """:func:`is_suspect` on the figures it reads (no copy of a run's figures made)."""
+    if uncollectable > 0:
         return True
     if limits.retained_objects is None and limits.retained is None:
         return False
-    objects = figures.retained_objects + figures.container_growth
+    objects = retained_objects + container_growth
     if objects <= 0:
         return False
     over_objects = limits.retained_objects is None or objects > limits.retained_objects
-    untracked_only = figures.retained_objects <= 0
-    over_bytes = (
-        limits.retained is None or untracked_only or figures.retained_bytes > limits.retained
-    )
+    untracked_only = retained_objects <= 0
+    over_bytes = limits.retained is None or untracked_only or retained_bytes > limits.retained
     return over_objects and over_bytes
 
 
@@ -50,19 +63,17 @@ def unexplained_growth(run: GuardedRun, limits: Limits) -> bool:
     if not (run.figures.retained_objects > 0 or run.figures.container_growth > 0):
         # What every clean test takes: nothing retained, so no limit can be over.
         return run.figures.uncollectable > 0 or bool(run.sentinel_findings)
-    figures = replace(
-        run.figures, container_growth=run.figures.container_growth - triage.growth_explained
-    )
+    figures = run.figures
+    objects, size = figures.retained_objects, figures.retained_bytes
     if triage.explained:
         # A repetition's triage sorts the objects it added, and what it added may
         # replace objects that died (sets rebuilt for a setting): no more than the run's
         # net growth is unexplained.
-        figures = replace(
-            figures,
-            retained_objects=min(triage.unexplained, figures.retained_objects),
-            retained_bytes=min(triage.unexplained_bytes, figures.retained_bytes),
-        )
-    return is_suspect(figures, limits) or bool(run.sentinel_findings)
+        objects = min(triage.unexplained, objects)
+        size = min(triage.unexplained_bytes, size)
+    growth = figures.container_growth - triage.growth_explained
+    suspect = _over_leak_limits(objects, size, growth, figures.uncollectable, limits)
+    return suspect or bool(run.sentinel_findings)
 
 
 def is_suspect_run(run: GuardedRun, limits: Limits) -> bool:
