@@ -570,6 +570,39 @@ def test_re_runs_stop_once_only_a_known_root_grows(
     assert (second["suspect"], len(second["repetitions"])) == (True, 1)
 
 
+A_LIST_IN_A_FILLED_HOLDER = """
+import time
+
+import pytest
+
+REGISTRY = {"items": [], "config": None}
+
+
+def test_configures():
+    time.sleep(0.06)  # slower than a search: its holder is looked up, then learned
+    if REGISTRY["config"] is None:
+        REGISTRY["config"] = {"level": [1, 2, 3]}  # filled once: warm-up
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_appends(n):
+    REGISTRY["items"].append({"n": [n]})  # one entry more on every run: a leak
+"""
+
+
+def test_what_a_list_in_a_filled_holder_gains_is_growth(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The first test fills ``REGISTRY`` once, and the session learns it as a filled
+    holder: an entry replaced in it later is warm-up. A list among its entries that
+    gains an entry on every run is not: the later tests leak."""
+    pytester.makepyfile(test_registry=A_LIST_IN_A_FILLED_HOLDER)
+    configures, *appends = _records(pytester, run=run_pytest)["tests"]
+    assert configures["verdict"] == "warmup" and configures["repetitions"]
+    assert [t["verdict"] for t in appends] == ["leak"] * 3
+    assert "REGISTRY" in json.dumps(appends[0]["findings"])
+
+
 GROWING_EVERY_RUN = """
 import time
 

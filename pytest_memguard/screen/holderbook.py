@@ -9,6 +9,7 @@ what the heap holds.
 
 from __future__ import annotations
 
+import collections
 import gc
 import itertools
 import sys
@@ -248,13 +249,18 @@ class HolderBook:
 
 
 def contents(
-    learned: list[Learned], avoid: frozenset[int] = frozenset(), newest: int = 0
+    learned: list[Learned],
+    avoid: frozenset[int] = frozenset(),
+    newest: int = 0,
+    into_containers: bool = True,
 ) -> list[object]:
     """What the holders refer to, and what those refer to: the seeds of a walk down into
     the young heap. The second step passes old entries, other than those whose id is in
     ``avoid``: a cached object from an earlier test may make a young one now (a stream's
-    decoder is made on its first read). With ``newest``, of a large dict or list only
-    that many newest entries are entered (else :data:`NEWEST`)."""
+    decoder is made on its first read). Without ``into_containers`` it passes no plain
+    container (list, dict, set, deque): what one of those gained is growth, not an object
+    made by a cached one. With ``newest``, of a large dict or list only that many newest
+    entries are entered (else :data:`NEWEST`)."""
     if not learned:
         return []
     caches = [entry for entry in learned if entry.misses >= 0]
@@ -269,7 +275,8 @@ def contents(
     # its module holds: its globals (and builtins) would add a module's names.
     avoid = avoid.union(*map(_namespaces, holders))
     entries = [unique[key] for key in unique.keys() - avoid] if avoid else [*unique.values()]
-    return entries + _newest_referents(entries, NEWEST)
+    entered = entries if into_containers else [e for e in entries if type(e) not in _PLAIN]
+    return entries + _newest_referents(entered, NEWEST)
 
 
 def _namespaces(holder: object) -> set[int]:
@@ -285,6 +292,7 @@ def _namespaces(holder: object) -> set[int]:
 #: back is not seen: its test is a suspect, and a re-run shows the replacement.
 NEWEST = 512
 _ORDERED = (dict, list)
+_PLAIN = frozenset({dict, list, set, frozenset, collections.deque})
 
 
 def _newest_referents(objects: list[object], newest: int) -> list[object]:

@@ -173,10 +173,21 @@ def _reached(
     skip: set[int],
     avoid: frozenset[int] = frozenset(),
     newest: int = 0,
+    into_containers: bool = True,
 ) -> set[int]:
     if not learned:
         return set()
-    return young_reachable(contents(learned, avoid, newest), young, set()) - skip
+    seeds = contents(learned, avoid, newest, into_containers)
+    return young_reachable(seeds, young, set()) - skip
+
+
+def _in_filled(
+    learned: list[Learned], young: dict[int, object], skip: set[int], avoid: frozenset[int]
+) -> set[int]:
+    """What filled holders reach of the young heap: their entries replaced in place,
+    never what a container among their entries gained (a list in a namespace the
+    session learned as filled, appended to on every run, is a leak)."""
+    return _reached(learned, young, skip, avoid, into_containers=False)
 
 
 def _reached_in_root(
@@ -264,9 +275,9 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # Past the first few, one walk from all the rest tells whether any of them holds
         # any of the objects at all: a run whose leftovers no filled holder explains
         # must not pay a walk per holder.
-        if at == ONE_BY_ONE and not _reached(ordered[at:], young, explained, grew_ids) & ids:
+        if at == ONE_BY_ONE and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
             break
-        reached = _reached([entry], young, explained, grew_ids) & ids
+        reached = _in_filled([entry], young, explained, grew_ids) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
             in_filled |= reached
