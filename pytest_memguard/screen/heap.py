@@ -82,10 +82,11 @@ class RssProbe:
         if not self.peak_available or self._status is None:
             return None
         status = os.pread(self._status, 4096, 0)
-        for line in status.splitlines():
-            if line.startswith(b"VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return None
+        start = status.find(b"VmHWM:")
+        end = status.find(b"kB", start)
+        if start < 0 or end < 0:
+            return None
+        return int(status[start + len(b"VmHWM:") : end]) * 1024
 
     def close(self) -> None:
         for fd in (self._statm, self._status, self._clear_refs):
@@ -300,11 +301,13 @@ def young_reachable(
     """
     reached: set[int] = set() if already is None else already
     young_ids = young.keys()
-    fresh = (young_ids & map(id, seeds)) - reached
+    fresh = young_ids & map(id, seeds)
+    fresh -= reached
     while fresh:
         reached |= fresh
-        referents = all_referents([young[key] for key in fresh])
-        fresh = (young_ids & map(id, referents)) - reached
+        referents = all_referents(list(map(young.__getitem__, fresh)))
+        fresh = young_ids & map(id, referents)
+        fresh -= reached
     return reached
 
 
@@ -399,8 +402,8 @@ def top_objects(objs: list[object]) -> list[object]:
 
 def reference_counts(objs: list[object]) -> list[int]:
     """The reference count of each of ``objs``; compare with :data:`HELD_BY_A_LIST`,
-    counted the same way (the list, the loop, the call)."""
-    return [sys.getrefcount(obj) for obj in objs]
+    counted the same way (the list, and the reference the call is handed)."""
+    return list(map(sys.getrefcount, objs))
 
 
 #: What an object that only a list like ``objs`` holds counts in :func:`reference_counts`.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import gc
 import itertools
+import operator
 import sys
 import types
 from collections.abc import Iterator
@@ -92,6 +93,9 @@ class Learned:
     #: not a dict or list): a holder that lost it was cleared or trimmed meanwhile, a
     #: cache refilled rather than a leak growing.
     head: int | None = None
+    #: Whether it had a length when learned: one without (an object, a function) is
+    #: not measured again (a failed ``len()`` raises, for every test).
+    sized: bool = True
 
     def lost_head(self) -> bool:
         """Whether the holder no longer starts with the entry it started with."""
@@ -167,7 +171,8 @@ class HolderBook:
             return
         if len(self._learned) >= MAX_HOLDERS and not self._forget_oldest():
             return
-        self._learned[id(holder)] = Learned(holder, bound, root, sized_length(holder))
+        length = sized_length(holder)
+        self._learned[id(holder)] = Learned(holder, bound, root, length, sized=length >= 0)
 
     def _forget_oldest(self) -> bool:
         """Forget the oldest filled holder that explained no run since (a search of a
@@ -239,7 +244,8 @@ class HolderBook:
         compared with (called as a window opens: O(holders), a few microseconds)."""
         for entry in self._learned.values():
             if not entry.bound:
-                entry.length = sized_length(entry.holder)
+                if entry.sized:
+                    entry.length = sized_length(entry.holder)
                 if entry.root:
                     entry.head = first_entry(entry.holder)
             elif entry.bound.startswith(LRU_BOUND):
@@ -274,9 +280,18 @@ def contents(
     # A function holds what it made on first access (its __annotations__), never what
     # its module holds: its globals (and builtins) would add a module's names.
     avoid = avoid.union(*map(_namespaces, holders))
-    entries = [unique[key] for key in unique.keys() - avoid] if avoid else [*unique.values()]
-    entered = entries if into_containers else [e for e in entries if type(e) not in _PLAIN]
+    for key in unique.keys() & avoid:
+        del unique[key]
+    entries = [*unique.values()]
+    # These run for every triaged test over hundreds of entries: filtered in C.
+    entered = entries if into_containers else _of_types(entries, _PLAIN, keep=False)
     return entries + _newest_referents(entered, NEWEST)
+
+
+def _of_types(objects: list[object], kinds: frozenset[type], keep: bool) -> list[object]:
+    """The ``objects`` whose exact type is among ``kinds`` (``keep``), or is not."""
+    member = map(kinds.__contains__, map(type, objects))
+    return list(itertools.compress(objects, member if keep else map(operator.not_, member)))
 
 
 def _namespaces(holder: object) -> set[int]:
@@ -291,14 +306,15 @@ def _namespaces(holder: object) -> set[int]:
 #: entries costs each test what a short one does. An entry replaced in place further
 #: back is not seen: its test is a suspect, and a re-run shows the replacement.
 NEWEST = 512
-_ORDERED = (dict, list)
+_ORDERED = frozenset({dict, list})
 _PLAIN = frozenset({dict, list, set, frozenset, collections.deque})
 
 
 def _newest_referents(objects: list[object], newest: int) -> list[object]:
     """``gc.get_referents(*objects)``, of a dict or list longer than ``newest`` only the
     ``newest`` last entries."""
-    large = [obj for obj in objects if type(obj) in _ORDERED and len(obj) > newest]  # type: ignore[arg-type]
+    ordered = _of_types(objects, _ORDERED, keep=True)
+    large = [obj for obj in ordered if len(obj) > newest]  # type: ignore[arg-type]
     if not large:
         return gc.get_referents(*objects)
     skip = {id(obj) for obj in large}
@@ -329,5 +345,5 @@ def added_entries(entry: Learned) -> int:
 def grown(learned: list[Learned]) -> Iterator[Learned]:
     """The holders whose length grew since it was last noted."""
     for entry in learned:
-        if sized_length(entry.holder) > entry.length >= 0:
+        if entry.length >= 0 and sized_length(entry.holder) > entry.length:
             yield entry

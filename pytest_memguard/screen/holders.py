@@ -129,7 +129,10 @@ def cheap_seeds(held_by_us: list[Any]) -> list[object]:
     for held in held_by_us:
         if isinstance(held, (list, tuple)):
             seeds += held
-    seeds += [getattr(sys, slot, None) for slot in _SYS_EXCEPTION_SLOTS]
+    # Read from the module's dict: a missing module attribute costs a formatted
+    # AttributeError, four of them per test.
+    namespace = vars(sys)
+    seeds += [namespace.get(slot) for slot in _SYS_EXCEPTION_SLOTS]
     return seeds
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
+import weakref
 from dataclasses import dataclass, replace
 
 from pytest_memguard.explain.owners import is_stdlib_owned
@@ -112,7 +113,11 @@ class Triage:
 def _weak_to_known(retained: list[object], young: dict[int, object], known: set[int]) -> set[int]:
     """Weak references to old objects (or to ``known`` young ones) with their
     callbacks, and the sets holding nothing else."""
-    weak = [obj for obj in retained if is_weak_to_known(obj, young, known)]
+    # Most runs leave no weak reference: the types say so in C.
+    kinds = {kind for kind in set(map(type, retained)) if issubclass(kind, weakref.ref)}
+    if not kinds:
+        return set()
+    weak = [obj for obj in retained if type(obj) in kinds and is_weak_to_known(obj, young, known)]
     if not weak:
         return set()
     ids = {id(obj) for obj in weak}
