@@ -267,7 +267,7 @@ class Guard:
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
-        replacing = self.replacements.replacing(left, tops)
+        replacing = self.replacements.replacing(left, tops, kept_in=(screen.retained,))
         screen.triage = screen.triage.explaining(replacing, REPLACED)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
@@ -420,7 +420,7 @@ class Guard:
         if run.figures is None:
             return
         left = run.triage.unexplained_of(run.retained)
-        replacing = self.replacements.replacing(left, listed=listed)
+        replacing = self.replacements.replacing(left, listed=listed, kept_in=(run.retained,))
         run.triage = run.triage.explaining(replacing, REPLACED)
         run.replacing = [*run.replacing, *replacing]  # for the next test to see dropped
 

@@ -203,6 +203,45 @@ def test_a_replacement_that_keeps_what_it_replaced_is_a_leak(
     assert [t["verdict"] for t in tests[6:]] == ["leak"] * 4
 
 
+A_REBUILT_CACHE_REFERS_TO_A_LEAK = """
+import pytest
+
+class Expression:
+    def __init__(self):
+        self.ignored = []
+
+# An expression of the library's grammar: its list is no module-level container.
+GRAMMAR = (Expression(),)
+
+class Parser:
+    cache = {}
+
+def test_rebuilds_the_cache():
+    Parser.cache = {("key", -1): Expression()}  # a new packrat cache: replaced, warm-up
+
+@pytest.mark.parametrize("n", range(3))
+def test_appends(n):
+    Parser.cache = {}  # replaces the last test's cache, which it drops
+    ignored = Expression()
+    GRAMMAR[0].ignored.append(ignored)  # one more on every run: a leak
+    Parser.cache[("key", n)] = ignored  # the new cache refers to it too
+"""
+
+
+def test_what_an_older_holder_keeps_beside_a_replacement_is_a_leak(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """pyparsing's test classes rebuild the packrat cache in ``setUp``; one test appends a
+    new expression to a global expression's list, and the new cache refers to it too.
+    The new cache replaces the one the last test left, but the expression is not part of
+    that replacement: the list keeps it, one more per run."""
+    pytester.makepyfile(test_rebuilt_cache=A_REBUILT_CACHE_REFERS_TO_A_LEAK)
+    report = _records(pytester, run=run_pytest)
+    tests = report["tests"]
+    assert [t["verdict"] for t in tests] == ["warmup", "leak", "leak", "leak"]
+    assert [t["same_root_as"] for t in tests[2:]] == [tests[1]["nodeid"]] * 2
+
+
 REBUILT_NEXT_TO_A_LEAK = """
 import pytest
 

@@ -38,11 +38,10 @@ def test_what_hangs_from_the_replacing_object_is_explained_with_it() -> None:
     first_rows: list[int] = [1]
     replacements.remember(_left_by(holder, {"rows": first_rows}, first_rows))
     replacements.opening()
-    rows: list[int] = [2]
-    table = {"rows": rows}
+    table = {"rows": [2]}
     holder.value = table
-    other = ["not held by the table"]
-    assert replacements.replacing([table, rows, other]) == [table, rows]
+    left = [table, table["rows"], ["not held by the table"]]
+    assert replacements.replacing(left) == left[:2]
 
 
 def test_a_replacement_that_keeps_the_old_object_is_not_explained() -> None:
@@ -207,3 +206,31 @@ def test_no_growth_beneath_replaced_tops_when_no_holder_keeps_an_earlier_object(
     retained = [cache, vars(cache), cache.entries, rule]
 
     assert growth_beneath(retained, [cache], {id(["dead"])}, set()) == []
+
+
+class _Expression:
+    """A parser element: what the run appends to an older element's list."""
+
+
+def test_what_an_older_holder_keeps_is_not_explained_with_the_replacement() -> None:
+    """pyparsing: a test class's setUp rebuilds the packrat cache (a replacement), and the
+    test appends a new expression to an old expression's list, which the new cache refers
+    to as well. The expression outlives the cache: growth, not part of the replacement."""
+    holder, replacements = _Holder(), Replacements()
+    older: list[object] = []
+    replacements.remember(_left_by(holder, {"key": None}))
+    replacements.opening()
+    older.append(_Expression())
+    holder.value = {"key": older[-1]}
+    left = [holder.value, older[-1], vars(older[-1])]
+    assert replacements.replacing(left) == [left[0]]
+
+
+def test_what_only_the_replacement_holds_is_explained_with_it() -> None:
+    """The same structure, with nothing else holding the expression: all of it replaces."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {"key": None}))
+    replacements.opening()
+    holder.value = {"key": _Expression()}
+    left = [holder.value, holder.value["key"], vars(holder.value["key"])]
+    assert replacements.replacing(left) == left

@@ -38,7 +38,7 @@ import itertools
 import operator
 import types
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
@@ -81,11 +81,13 @@ class Replacements:
         left: list[object],
         found: Tops | None = None,
         listed: Sequence[list[object]] = (),
+        kept_in: Sequence[list[object]] = (),
     ) -> list[object]:
         """The objects of ``left`` (what a run left unexplained) that replace, with what
         hangs from them, objects the plugin held and the run dropped. ``found`` is
         ``find_tops(left)``, if the caller has it; ``listed`` are other lists of the
-        plugin's that may hold some of the held objects (once each)."""
+        plugin's that may hold some of the held objects (once each); ``kept_in`` those
+        that hold objects of ``left`` (once each)."""
         dropped = self._split(listed)
         if not dropped or not left:
             return []
@@ -99,6 +101,10 @@ class Replacements:
             return []
         members = {id(obj): obj for obj in left}
         reached = young_reachable(replacing, members)
+        shared = _held_from_outside(members, reached, replacing, kept_in)
+        if shared:
+            inside = {key: obj for key, obj in members.items() if key not in shared}
+            reached = young_reachable(replacing, inside)
         return [obj for obj in left if id(obj) in reached]
 
     def remember(self, left: list[object], found: Tops | None = None) -> None:
@@ -140,6 +146,45 @@ class Replacements:
         # In place: a list made here, inside a window, would be a survivor of the run.
         self._held[:], self._own_cycle[:] = kept, cycles
         return dropped
+
+
+def _held_from_outside(
+    members: dict[int, object],
+    reached: set[int],
+    tops: list[object],
+    kept_in: Sequence[list[object]],
+) -> set[int]:
+    """Ids of the objects hanging from the replacing ``tops`` (``reached``, of
+    ``members``: the run's objects, in the caller's list ``left``) that something
+    outside that structure refers to as well: an older holder (an old expression's list
+    it was appended to, while the rebuilt cache refers to it too) or another of the
+    run's objects. Such an object would outlive the replaced structure: it is not part
+    of the replacement. Read from reference counts: besides the structure's own
+    references, each is held by the counting list, ``left``, ``members`` and the lists
+    of ``kept_in``."""
+    inner_ids = reached - set(map(id, tops))
+    if not inner_ids:
+        return set()
+    internal = _tally(all_referents([members[key] for key in reached]), inner_ids)
+    plugin = _tally(itertools.chain.from_iterable(kept_in), inner_ids)
+    inner = [members[key] for key in inner_ids]
+    own = HELD_BY_A_LIST + 2  # the counting list and the call; ``left``; ``members``
+    counts = reference_counts(inner)
+    return {
+        id(obj)
+        for obj, count in zip(inner, counts, strict=True)
+        if count > own + internal.get(id(obj), 0) + plugin.get(id(obj), 0)
+    }
+
+
+def _tally(objects: Iterable[object], ids: set[int]) -> dict[int, int]:
+    """How many times each object whose id is in ``ids`` occurs in ``objects``."""
+    found: dict[int, int] = {}
+    for obj in objects:
+        key = id(obj)
+        if key in ids:
+            found[key] = found.get(key, 0) + 1
+    return found
 
 
 def _dies_quietly(obj: object) -> bool:
