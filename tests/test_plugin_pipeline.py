@@ -642,6 +642,80 @@ def test_what_a_list_in_a_filled_holder_gains_is_growth(
     assert "REGISTRY" in json.dumps(appends[0]["findings"])
 
 
+A_FILLED_CACHE_AND_A_GROWING_LIST = """
+import time
+
+import pytest
+
+
+class Event:
+    pass
+
+
+CACHE = {"latest": None}
+EVENTS = []
+
+
+def test_fills():
+    time.sleep(0.06)  # slower than a search: its holder is looked up, then learned
+    CACHE["latest"] = Event()  # replaced in place on every run: warm-up
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_records(n):
+    event = Event()
+    CACHE["latest"] = event  # the cache learned as filled holds it too
+    EVENTS.append(event)  # one entry more on every run: a leak
+"""
+
+
+def test_a_list_that_grows_with_what_a_filled_cache_holds_is_growth(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The session learns ``CACHE`` as filled; each later test puts its new event there
+    and appends it to ``EVENTS`` as well. The cache explains the event, but not the
+    list that grew: only imports explain what a container the book does not know gained."""
+    pytester.makepyfile(test_events=A_FILLED_CACHE_AND_A_GROWING_LIST)
+    fills, *records = _records(pytester, run=run_pytest)["tests"]
+    assert fills["verdict"] == "warmup" and fills["repetitions"]
+    assert [t["verdict"] for t in records] == ["leak"] * 3
+    assert "EVENTS" in json.dumps(records[0]["findings"])
+
+
+A_CALLABLE_OBJECT_S_LIST = """
+import pytest
+
+
+class Expression:
+    # Callable, as a parser expression: its lists are state like any instance's.
+
+    def __init__(self):
+        self.names = []
+
+    def __call__(self, name):
+        return self
+
+
+COMMENT = Expression()
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_names(n):
+    COMMENT.names.append("name-%d" % n)  # strings are untracked: only the watch sees them
+"""
+
+
+def test_a_callable_module_level_object_s_lists_are_watched(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """pyparsing's expressions are callable: the lists they hold are watched as any
+    module-level object's, and one that gains an entry on every run is a leak."""
+    pytester.makepyfile(test_names=A_CALLABLE_OBJECT_S_LIST)
+    tests = _records(pytester, run=run_pytest)["tests"]
+    assert [t["verdict"] for t in tests] == ["leak"] * 3
+    assert "COMMENT.names" in json.dumps(tests[0]["findings"])
+
+
 GROWING_EVERY_RUN = """
 import time
 

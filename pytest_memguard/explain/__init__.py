@@ -49,6 +49,7 @@ def explain(
     holders: Mapping[int, str] = _NO_HOLDERS,
     sites_read: Callable[[], None] = lambda: None,
     chain_holders: list[object] | None = None,
+    grown: Collection[int] = (),
 ) -> list[Finding]:
     """Group ``retained`` objects, find who holds the largest groups, classify each group.
 
@@ -63,7 +64,9 @@ def explain(
     one finding per group, largest first, groups of kind ``warmup`` (not leaks of their
     own) after the others. ``chain_holders``, if given, receives the object each leak's
     chain ends in before the retained objects (the list a listener was appended to):
-    the container a later run of the same leak grows.
+    the container a later run of the same leak grows. ``grown`` holds the ids of the
+    containers that grew in the run: a chain goes through one of them rather than
+    through another holder as near a root.
     """
     ignore = {id(retained), *exclude}
     graph = build_graph(retained, ignore)
@@ -72,7 +75,8 @@ def explain(
     ignore.update(graph.own_ids())
     context = None
     if chains > 0 and groups:
-        context = Context(Roots.collect(), ignore, holders, time.monotonic() + timeout, timeout)
+        deadline = time.monotonic() + timeout
+        context = Context(Roots.collect(), ignore, holders, deadline, timeout, frozenset(grown))
         ignore.update(context.roots.container_ids())
     searched = [
         rank for rank, group in enumerate(groups[:chains]) if not group.subgraphs[0].isolated

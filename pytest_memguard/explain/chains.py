@@ -41,6 +41,10 @@ class Context:
     holders: Mapping[int, str]
     deadline: float
     timeout: float
+    #: Ids of the containers that grew in the explained run: of two ways of the same
+    #: length, a chain goes through the one that grew (the list a leak is appended to,
+    #: rather than a cache that also refers to its newest entry).
+    grown: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -105,7 +109,8 @@ def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, 
         parents: dict[Search, int] = {}
         # No node at all when another thread dropped the reference since the pass saw it.
         for search, at in single or _referred(referrer, positions):
-            parents.setdefault(search, at)
+            if search not in parents or (search.grew(at) and not search.grew(parents[search])):
+                parents[search] = at
         for search, parent in parents.items():
             search.take(referrer, parent)
 
@@ -253,6 +258,10 @@ class Search:
         held = self.nodes[self.parents[at]]
         owner = getattr(held, "__module__", None) if callable(held) else None
         return module.__name__ in (owner, type(held).__module__)
+
+    def grew(self, at: int) -> bool:
+        """Whether the node at ``at`` is a container that grew in the explained run."""
+        return id(self.nodes[at]) in self.context.grown
 
     def _outermost(self) -> int:
         return max(range(len(self.nodes)), key=self.depths.__getitem__)

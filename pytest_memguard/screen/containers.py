@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gc
 import importlib.metadata
 import os
@@ -505,10 +506,23 @@ def _instance_attributes(value: object) -> dict[str, object]:
     return attributes if isinstance(attributes, dict) else {}
 
 
+#: Callables that are code, not an object with state: an instance whose class defines
+#: ``__call__`` (a parser expression) keeps its state in attributes like any other.
+_ROUTINES = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodWrapperType,
+    functools.partial,
+)
+
+
 def _is_plain_instance(value: object, safe: bool) -> bool:
-    # callable() rather than an ABC isinstance: ABC checks fill weakref caches.
+    # Concrete types rather than an ABC isinstance: ABC checks fill weakref caches.
     cls = type(value)
-    if issubclass(cls, (type, types.ModuleType)) or callable(value):
+    if issubclass(cls, _ROUTINES):
         return False
     if safe:
         return bool(cls.__dictoffset__) and _plain_type(cls)

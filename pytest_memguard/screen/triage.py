@@ -79,6 +79,9 @@ class Triage:
     growth_explained: int = 0
     #: Ids of the retained objects the rules explained (the rest is what to look into).
     explained_ids: frozenset[int] = frozenset()
+    #: Of those, the ones the interpreter's own bookkeeping explains: what imported
+    #: modules reach, weak references to older objects.
+    bookkeeping_ids: frozenset[int] = frozenset()
     #: What the run added to the roots that grew, in objects and shallow bytes: the
     #: same figure a re-run of a confirmed leak measures.
     root_objects: int = 0
@@ -246,6 +249,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         why.append(f"modules imported: {shown}")
     # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
     explained |= _weak_to_known(retained, young, explained)
+    bookkeeping = frozenset(explained & ids)
     fed = [entry for entry in book.bounded() if entry.may_hold_new()]
     bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
     if bounded:
@@ -308,6 +312,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         why=tuple(why),
         roots=tuple(dict.fromkeys(roots)),
         explained_ids=frozenset(explained & ids),
+        bookkeeping_ids=bookkeeping,
         root_objects=len(grew),
         root_bytes=shallow_bytes(grew),
     )
@@ -318,15 +323,19 @@ def with_growth(
 ) -> Triage:
     """``found`` with the growth of watched containers explained: a leaking root's growth
     names the root, a bounded container's is warm-up, and so is a container whose new
-    entries are objects the rules explained (``sys.modules`` gaining the modules the run
-    imported, the finder cache their directories). ``retained`` holds the ids of the
-    run's retained objects."""
+    entries the interpreter's bookkeeping explains (``sys.modules`` gaining the modules
+    the run imported, the finder cache their directories) or, of one learned as filled,
+    any rule. ``retained`` holds the ids of the run's retained objects."""
     roots = list(found.roots)
     explained = 0
     for entry in growth:
         learned = book.known(entry.container)
         if learned is None or not (learned.root or learned.bound):
-            if _holds_only_explained(entry.container, found.explained_ids, retained):
+            # A container the book does not know grew: its new entries being held by a
+            # cache as well does not explain it (pyparsing appends a new expression to a
+            # global one's list, and its packrat cache keeps the expression too).
+            why = found.bookkeeping_ids if learned is None else found.explained_ids
+            if _holds_only_explained(entry.container, why, retained):
                 explained += entry.added
             continue
         explained += entry.added
