@@ -132,11 +132,7 @@ class Replacements:
         dropped: list[object] = []
         kept: list[object] = []
         cycles: list[int] = []
-        # A plain dict: Counter(iterable) runs ABC checks, whose caches (weak references
-        # to the iterable's type) would be this window's survivors on first use.
-        in_lists: dict[int, int] = {}
-        for obj in itertools.chain.from_iterable(listed):
-            in_lists[id(obj)] = in_lists.get(id(obj), 0) + 1
+        in_lists = _tally(itertools.chain.from_iterable(listed), set(map(id, self._held)))
         for obj, count, own in zip(self._held, counts, self._own_cycle, strict=True):
             if count <= HELD_BY_A_LIST + own + in_lists.get(id(obj), 0):
                 dropped.append(obj)
@@ -179,6 +175,8 @@ def _held_from_outside(
 
 def _tally(objects: Iterable[object], ids: set[int]) -> dict[int, int]:
     """How many times each object whose id is in ``ids`` occurs in ``objects``."""
+    # A plain dict: Counter(iterable) runs ABC checks, whose caches (weak references to
+    # the iterable's type) would be a window's survivors the first time it ran in one.
     found: dict[int, int] = {}
     for obj in objects:
         key = id(obj)
