@@ -639,10 +639,18 @@ def test_what_a_list_in_a_filled_holder_gains_is_growth(
     holder: an entry replaced in it later is warm-up. A list among its entries that
     gains an entry on every run is not: the later tests leak."""
     pytester.makepyfile(test_registry=A_LIST_IN_A_FILLED_HOLDER)
-    configures, *appends = _records(pytester, run=run_pytest)["tests"]
-    assert configures["verdict"] == "warmup" and configures["repetitions"]
-    assert [t["verdict"] for t in appends] == ["leak"] * 3
-    assert "REGISTRY" in json.dumps(appends[0]["findings"])
+    _assert_filled_then_leaks(pytester, run_pytest, "REGISTRY")
+
+
+def _assert_filled_then_leaks(
+    pytester: pytest.Pytester, run_pytest: RunPytest, holder: str
+) -> None:
+    """The first test fills a holder the session learns after re-running it (warm-up);
+    the three after it leak, their first explanation naming ``holder``."""
+    first, *later = _records(pytester, run=run_pytest)["tests"]
+    assert first["verdict"] == "warmup" and first["repetitions"]
+    assert [t["verdict"] for t in later] == ["leak"] * 3
+    assert holder in json.dumps(later[0]["findings"])
 
 
 A_FILLED_CACHE_AND_A_GROWING_LIST = """
@@ -679,10 +687,7 @@ def test_a_list_that_grows_with_what_a_filled_cache_holds_is_growth(
     and appends it to ``EVENTS`` as well. The cache explains the event, but not the
     list that grew: only imports explain what a container the book does not know gained."""
     pytester.makepyfile(test_events=A_FILLED_CACHE_AND_A_GROWING_LIST)
-    fills, *records = _records(pytester, run=run_pytest)["tests"]
-    assert fills["verdict"] == "warmup" and fills["repetitions"]
-    assert [t["verdict"] for t in records] == ["leak"] * 3
-    assert "EVENTS" in json.dumps(records[0]["findings"])
+    _assert_filled_then_leaks(pytester, run_pytest, "EVENTS")
 
 
 A_CALLABLE_OBJECT_S_LIST = """
