@@ -334,8 +334,8 @@ def with_growth(
             # A container the book does not know grew: its new entries being held by a
             # cache as well does not explain it (pyparsing appends a new expression to a
             # global one's list, and its packrat cache keeps the expression too).
-            why = found.bookkeeping_ids if learned is None else found.explained_ids
-            if _holds_only_explained(entry.container, why, retained):
+            accepted = found.bookkeeping_ids if learned is None else found.explained_ids
+            if _holds_only_explained(entry.container, accepted, retained):
                 explained += entry.added
             continue
         explained += entry.added
