@@ -43,8 +43,8 @@ from pytest_memguard.confirm.rules import (
     heap_rules_pay,
     repetitions_for,
     retained_types,
+    tracing_depth,
     unexplained_growth,
-    worth_tracing,
 )
 from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
 from pytest_memguard.explain.causes import Root, RootBook
@@ -534,10 +534,11 @@ class Guard:
         started = time.perf_counter()
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs twice more, the second run traced, to name
-        # allocation sites, unless that run would take longer than the cap.
-        traced = len(evidence) > 1 and worth_tracing(last.cpu_seconds)
+        # allocation sites, with fewer frames or none when that run would be slow.
+        depth = tracing_depth(last.cpu_seconds, self.settings.traceback)
+        traced = len(evidence) > 1 and depth > 0
         try:
-            with self.runner.tracing(traced, self.settings.traceback) as tracing:
+            with self.runner.tracing(traced, depth) as tracing:
                 if traced:
                     again = self.runner.repeat(
                         item,

@@ -11,13 +11,16 @@ from pytest_memguard.confirm.bounds import declared_bound
 from pytest_memguard.confirm.rules import (
     CONFIRM_BUDGET,
     EXPLAIN_CAP_SECONDS,
+    FULL_TRACE_CAP_SECONDS,
     MIN_REPEAT,
+    SHALLOW_FRAMES,
+    SHALLOW_SLOWDOWN,
     TRACING_SLOWDOWN,
     heap_rules_pay,
     is_suspect,
     repetitions_for,
+    tracing_depth,
     unexplained_growth,
-    worth_tracing,
 )
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.triage import Triage
@@ -88,9 +91,18 @@ def test_a_leak_is_run_again_traced_only_when_its_traced_run_fits_the_cap() -> N
     """Tracing made a pyparsing example of 0.57 s of CPU take 13 s a run. A quick leak
     still gets its allocation sites (a test that waits for its thread spends wall
     time, not CPU); the run that primes the traced one runs untraced."""
-    assert worth_tracing(0.01)
-    assert worth_tracing(EXPLAIN_CAP_SECONDS / TRACING_SLOWDOWN)
-    assert not worth_tracing(0.57)
+    assert tracing_depth(0.001, 10) == 10
+    assert tracing_depth(FULL_TRACE_CAP_SECONDS / TRACING_SLOWDOWN, 10) == 10
+    assert tracing_depth(EXPLAIN_CAP_SECONDS / SHALLOW_SLOWDOWN, 10) == SHALLOW_FRAMES
+    assert tracing_depth(0.57, 10) == 0
+
+
+def test_a_slower_leak_is_traced_with_the_frames_a_terminal_report_shows() -> None:
+    """typer's CliRunner help test (13 ms) took 357 ms traced at 10 frames: it keeps
+    the site and its two callers, and never more frames than configured."""
+    assert tracing_depth(0.013, 10) == SHALLOW_FRAMES
+    assert tracing_depth(0.013, 2) == 2
+    assert tracing_depth(0.001, 0) == 0  # no frames wanted: no traced run
 
 
 def test_the_heap_rules_run_when_a_pass_costs_less_than_the_re_runs_it_spares() -> None:

@@ -563,6 +563,41 @@ def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest
     assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
 
 
+def test_a_slower_leak_is_traced_with_the_frames_a_terminal_report_shows(pytester, run_pytest):
+    """A leak whose runs take more CPU than a full-depth traced run may cost is traced
+    keeping three frames (tracemalloc's cost grows with each frame it keeps): its site
+    is still named."""
+    pytester.makepyfile(
+        test_traced="""
+        import time
+        import tracemalloc
+
+        FRAMES = []
+        HISTORY = []
+
+        def test_leaks_slowly():
+            end = time.process_time() + 0.01
+            while time.process_time() < end:
+                pass
+            FRAMES.append(tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0)
+            HISTORY.append({"run": [len(HISTORY)]})
+
+        def test_report_frames():
+            print("FRAMES", FRAMES)
+        """
+    )
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-s", "-p", "no:randomly")
+
+    result.assert_outcomes(failed=1, passed=1)
+    printed = re.search(r"FRAMES (\[.*?\])", result.stdout.str())
+    assert printed is not None
+    frames = ast.literal_eval(printed.group(1))
+    assert frames[-1] == 3 and not any(frames[:-1]), frames
+    (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
+
+
 def test_a_wider_fixture_set_up_by_a_later_test_of_its_scope_is_pytests(pytester, run_pytest):
     """The screen walks pytest's state for a run that sets up a wider fixture even where
     the run before it, in the same module and class, needed no walk: the fixtures'
