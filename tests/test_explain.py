@@ -166,6 +166,16 @@ def test_a_dict_key_itself_is_named_as_a_key(app: Any) -> None:
     assert chain_of(key) == "memguard_app.BY_KEY.keys(){<Key object>}"
 
 
+def test_a_class_the_run_made_is_no_root_of_its_own_chain(app: Any) -> None:
+    """attrs sets ``B.__attrs_types_resolved__ = B`` on a class a test makes; only a
+    cache keyed by the class keeps it alive: the chain names the cache, not the class's
+    reference to itself."""
+    made = type("Made", (), {})
+    made.itself = made  # type: ignore[attr-defined]
+    app.BY_KEY[made] = 1
+    assert chain_of(made) == "memguard_app.BY_KEY.keys(){<type object>}"
+
+
 def test_attributes_and_list_indexes(app: Any) -> None:
     app.APP = app.App()
     assert chain_of(app.APP.sessions[3]) == "memguard_app.APP.sessions[3]"

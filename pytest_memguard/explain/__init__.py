@@ -76,7 +76,8 @@ def explain(
     context = None
     if chains > 0 and groups:
         deadline = time.monotonic() + timeout
-        context = Context(Roots.collect(), ignore, holders, deadline, timeout, frozenset(grown))
+        made = {id(obj) for obj in retained}
+        context = Context(Roots.collect(made), ignore, holders, deadline, timeout, frozenset(grown))
         ignore.update(context.roots.container_ids())
     searched = [
         rank for rank, group in enumerate(groups[:chains]) if not group.subgraphs[0].isolated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
@@ -26,14 +27,20 @@ class Roots:
     pinned: list[object]
 
     @classmethod
-    def collect(cls) -> Roots:
+    def collect(cls, made: Collection[int] = ()) -> Roots:
+        """The roots of the heap now; a class whose id is in ``made`` (the explained
+        run made it) is none: it lives only as long as what holds it (a cache keyed by
+        it), whatever its own attributes refer to."""
         modules = {
             id(vars(module)): module
             for module in list(sys.modules.values())
             if isinstance(module, ModuleType)
         }
+        classes = _class_dicts()
+        if made:
+            classes = {key: found for key, found in classes.items() if id(found) not in made}
         pinned: list[object] = []
-        return cls(modules, _class_dicts(), _thread_locals(pinned), pinned)
+        return cls(modules, classes, _thread_locals(pinned), pinned)
 
     def container_ids(self) -> set[int]:
         return {id(self.modules), id(self.classes), id(self.pinned)}
