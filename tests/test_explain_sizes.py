@@ -137,3 +137,18 @@ def test_sizing_a_class_made_by_the_test_does_not_keep_it_alive() -> None:
     del made, instance
     gc.collect()
     assert gone() is None
+
+
+def test_what_the_test_s_own_sizing_keeps_is_not_dropped() -> None:
+    """A test that calls asizeof itself leaves its classes in pympler's tables (attrs'
+    slots tests do, a new class per run): that is its leak, with pympler's table as
+    the holder a chain names. Sizing the leak must not drop them."""
+    from pympler import asizeof
+
+    made = type("SizedByTheTest", (), {})
+    asizeof.asizeof(made())
+    kept = weakref.ref(made)
+    assert deep_sizes([[made]], [])[0] > 0
+    del made
+    gc.collect()
+    assert kept() is not None
