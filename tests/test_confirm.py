@@ -14,7 +14,6 @@ from pytest_memguard.confirm.rules import (
     FULL_TRACE_CAP_SECONDS,
     MIN_REPEAT,
     SHALLOW_FRAMES,
-    SHALLOW_SLOWDOWN,
     TRACING_SLOWDOWN,
     heap_rules_pay,
     is_suspect,
@@ -93,8 +92,10 @@ def test_a_leak_is_run_again_traced_only_when_its_traced_run_fits_the_cap() -> N
     time, not CPU); the run that primes the traced one runs untraced."""
     assert tracing_depth(0.001, 10) == 10
     assert tracing_depth(FULL_TRACE_CAP_SECONDS / TRACING_SLOWDOWN, 10) == 10
-    assert tracing_depth(EXPLAIN_CAP_SECONDS / SHALLOW_SLOWDOWN, 10) == SHALLOW_FRAMES
+    assert tracing_depth(EXPLAIN_CAP_SECONDS / TRACING_SLOWDOWN, 10) == SHALLOW_FRAMES
     assert tracing_depth(0.57, 10) == 0
+    # h2's hypothesis test (0.11 s) took 2.1 s traced at 3 frames: still untraced.
+    assert tracing_depth(0.11, 10) == 0
 
 
 def test_a_slower_leak_is_traced_with_the_frames_a_terminal_report_shows() -> None:

@@ -152,10 +152,6 @@ def retained_types(retained: list[object], top: int = 5) -> str:
 #: times at 10 frames, a hypothesis round trip of dateutil's about 50 times, an h2
 #: hypothesis test about 80 times (0.09 s of CPU, 14.5 s to explain at 50).
 TRACING_SLOWDOWN = 100.0
-#: The slowdown at :data:`SHALLOW_FRAMES` frames: tracemalloc walks and hashes every
-#: frame it keeps, per allocation. typer's CliRunner tests ran 17-27 times slower at 10
-#: frames, 6 times at 3 and 3-4 times at 1.
-SHALLOW_SLOWDOWN = 40.0
 #: What a terminal report shows of an allocation site: the frame and two callers.
 SHALLOW_FRAMES = 3
 #: What explaining one root may cost in its traced run, seconds.
@@ -168,14 +164,17 @@ FULL_TRACE_CAP_SECONDS = 0.25
 def tracing_depth(cpu_seconds: float, frames: int) -> int:
     """How many frames the traced run that names a confirmed leak's allocation sites
     keeps, for a leak whose runs take ``cpu_seconds`` of CPU, ``frames`` being the
-    configured traceback: all of them when the run fits :data:`FULL_TRACE_CAP_SECONDS`
-    at :data:`TRACING_SLOWDOWN`, else at most :data:`SHALLOW_FRAMES` (the site and the
-    callers a terminal report shows) when it fits :data:`EXPLAIN_CAP_SECONDS`, else 0:
-    no traced run (tracing slows work, not waits); the leak is then explained from its
-    last untraced repetition (chains, no allocation sites)."""
-    if cpu_seconds * TRACING_SLOWDOWN <= FULL_TRACE_CAP_SECONDS:
+    configured traceback; 0: no traced run. At :data:`TRACING_SLOWDOWN`, a run that
+    fits :data:`FULL_TRACE_CAP_SECONDS` keeps all of them, one that fits
+    :data:`EXPLAIN_CAP_SECONDS` at most :data:`SHALLOW_FRAMES` (the site and the callers
+    a terminal report shows: tracemalloc walks and hashes every frame it keeps, per
+    allocation, and typer's CliRunner tests ran 17-27 times slower traced at 10 frames,
+    6 times at 3). A slower one is explained from its last untraced repetition (chains,
+    no allocation sites): tracing slows work, not waits."""
+    projected = cpu_seconds * TRACING_SLOWDOWN
+    if projected <= FULL_TRACE_CAP_SECONDS:
         return frames
-    if cpu_seconds * SHALLOW_SLOWDOWN <= EXPLAIN_CAP_SECONDS:
+    if projected <= EXPLAIN_CAP_SECONDS:
         return min(frames, SHALLOW_FRAMES)
     return 0
 
