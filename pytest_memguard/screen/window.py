@@ -544,9 +544,12 @@ class WindowRunner:
         always walks the whole of pytest's state; the other kinds of run walk it when
         :class:`FullWalks` says it is due."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
-        held = young_reachable(cheap_seeds(held_by_us), young)
-        if len(held) < len(young):
-            young_reachable(self.plugin_state.known_seeds(), young, held)
+        # The plugins' known dicts hold survivors after nearly every run (the capture's
+        # streams): one walk with the plugin's own holders.
+        seeds = cheap_seeds(held_by_us)
+        seeds += self.plugin_state.known_seeds()
+        held = young_reachable(seeds, young)
+        del seeds  # its references would count in the triage's reference counts
         if len(held) < len(young):
             young_reachable(item_seeds(item, survivors), young, held)
         if len(held) < len(young):
