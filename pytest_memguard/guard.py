@@ -56,7 +56,11 @@ from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import sized_length
-from pytest_memguard.screen.triage import HELD_BY_BOUNDED
+from pytest_memguard.screen.triage import (
+    HELD_BY_BOUNDED,
+    REFRESHED_BY_IMPORTS,
+    refreshed_by_finders,
+)
 from pytest_memguard.screen.window import (
     GuardedRun,
     Protocol,
@@ -263,12 +267,15 @@ class Guard:
 
     def _explain_without_a_search(self, screen: GuardedRun, limits: Limits) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
-        replacements of objects the plugin saw dropped, then the heap rules."""
+        replacements of objects the plugin saw dropped, directory listings the import
+        system read again, then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
         replacing = self.replacements.replacing(left, tops, kept_in=(screen.retained,))
         screen.triage = screen.triage.explaining(replacing, REPLACED)
+        listings = refreshed_by_finders(screen.triage.unexplained_of(left))
+        screen.triage = screen.triage.explaining(listings, REFRESHED_BY_IMPORTS)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)

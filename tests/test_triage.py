@@ -21,7 +21,7 @@ from pytest_memguard.screen.holderbook import (
     HolderBook,
     contents,
 )
-from pytest_memguard.screen.triage import ONE_BY_ONE, triage, with_growth
+from pytest_memguard.screen.triage import ONE_BY_ONE, refreshed_by_finders, triage, with_growth
 
 
 class _Old:
@@ -491,3 +491,19 @@ def test_an_entry_referring_to_a_shared_older_object_of_its_type_is_no_chain() -
     book.note_lengths()
     owner.cache = rebuilt = {"defaults": SHARED_DEFAULTS}
     assert triage([rebuilt], _young(rebuilt), book).unexplained == 0
+
+
+def test_what_an_older_finder_read_again_is_the_import_system_s() -> None:
+    """A path finder reads its directory's listing again once the directory changed (a
+    test imported from it, or wrote a file there): the new listing is the import
+    system's. An object the run added to the finder cache is not explained by it."""
+    finder = types.SimpleNamespace(path="/tmp/refreshed", _path_cache={"old.py"})
+    sys.path_importer_cache["/tmp/refreshed"] = finder  # type: ignore[assignment]
+    try:
+        listing = {"old.py", "new.py"}
+        finder._path_cache = listing
+        added = types.SimpleNamespace(path="/tmp/added")
+        sys.path_importer_cache["/tmp/added"] = added  # type: ignore[assignment]
+        assert refreshed_by_finders([listing, added, vars(added)]) == [listing]
+    finally:
+        del sys.path_importer_cache["/tmp/refreshed"], sys.path_importer_cache["/tmp/added"]

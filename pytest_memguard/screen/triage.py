@@ -37,6 +37,7 @@ from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
+    all_referents,
     is_weak_to_known,
     older_of_its_kind,
     reference_counts,
@@ -155,6 +156,30 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
     ]
     young_reachable(_constants(codes), young, into)
     return sorted(str(getattr(module, "__name__", "?")) for module in modules)
+
+
+#: Why what a path finder older than the run read again is not a leak.
+REFRESHED_BY_IMPORTS = "a directory listing the import system read again"
+
+
+def refreshed_by_finders(left: list[object]) -> list[object]:
+    """The objects of ``left`` the import system's path finders older than them hold: a
+    finder reads its directory's listing again once the directory changed (a test
+    imported from it, or wrote a file there). Runs for suspects, after the window:
+    the finders' state is walked through ``left`` only."""
+    inside = {id(obj): obj for obj in left}
+    finders: list[object] = [
+        finder for finder in sys.path_importer_cache.values() if id(finder) not in inside
+    ]
+    reached = young_reachable(_attributes(finders), inside)
+    return [obj for obj in left if id(obj) in reached] if reached else []
+
+
+def _attributes(objs: list[object]) -> list[object]:
+    """What ``objs`` refer to, through their attribute dicts too."""
+    referents = all_referents(objs)
+    dicts = [ref for ref in referents if type(ref) is dict]
+    return referents + gc.get_referents(*dicts) if dicts else referents
 
 
 def _machinery(left: list[object], young: dict[int, object]) -> set[int]:
