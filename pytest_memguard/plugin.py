@@ -122,6 +122,8 @@ class MemguardSession:
         self.known = _load_known(settings.known)
         self.baseline = _prepare_outputs(config, settings)
         self._guard: Guard | None = None
+        #: junitxml writes the memguard properties; without it they would only be kept.
+        self._junit = bool(getattr(config.option, "xmlpath", None))
         #: The report a record was just put on, with the record: read back when logged.
         self._attached: tuple[pytest.TestReport, TestRecord] | None = None
 
@@ -252,8 +254,9 @@ class MemguardSession:
         target.memguard = record.to_dict()
         # Logged next in this process: read back without its dict.
         self._attached = (target, record)
-        # junitxml writes the properties of the teardown report.
-        reports[-1].user_properties.extend(_junit_properties(record))
+        if self._junit:
+            # junitxml writes the properties of the teardown report.
+            reports[-1].user_properties.extend(_junit_properties(record))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self._attached is not None and self._attached[0] is report:
