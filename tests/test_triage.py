@@ -408,6 +408,32 @@ def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
 
 
+def test_a_bounded_dict_is_walked_from_the_entries_the_run_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """attrs' tests add a few entries per test to bounded caches of hundreds: each test
+    must pay for what it added, not for the cache's size."""
+    cache: dict[int, list[int]] = {key: [key] for key in range(1000)}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=4096)")
+    book.note_lengths()
+    added = [1000]
+    cache[1000] = added
+    listed: list[int] = []
+    referents = gc.get_referents
+
+    def counting(*objs: object) -> list[object]:
+        found = referents(*objs)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(gc, "get_referents", counting)
+    result = triage([added], _young(added), book)
+    monkeypatch.undo()
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+    assert sum(listed) < 50, listed
+
+
 def test_a_search_teaches_the_book_its_first_holders_only() -> None:
     """A strategy cache's search finds hundreds of holders: the book takes an eighth of
     its room, so the holders other tests taught it stay."""

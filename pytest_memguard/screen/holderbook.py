@@ -266,12 +266,24 @@ def contents(
     decoder is made on its first read). Without ``into_containers`` it passes no plain
     container (list, dict, set, deque): what one of those gained is growth, not an object
     made by a cached one. With ``newest``, of a large dict or list only that many newest
-    entries are entered (else :data:`NEWEST`)."""
+    entries are entered (else :data:`NEWEST`); of a bounded dict, those after the key
+    noted as the window opened (a cache adds at its end: it costs what the run added)."""
     if not learned:
         return []
+    newest = newest or NEWEST
     caches = [entry for entry in learned if entry.misses >= 0]
     holders = [entry.holder for entry in learned if entry.misses < 0]
-    found = _newest_referents(holders, newest or NEWEST) if holders else []
+    # A bounded dict noted as the window opened is entered from what the run added.
+    noted = [
+        entry
+        for entry in learned
+        if entry.bound and entry.tail is not None and type(entry.holder) is dict
+    ]
+    noted_ids = {id(entry.holder) for entry in noted}
+    others = [holder for holder in holders if id(holder) not in noted_ids]
+    found = _newest_referents(others, newest) if others else []
+    for entry in noted:
+        found += _last_entries(entry.holder, added_since_tail(entry, newest))
     for cache in caches:
         found += cache.referents()
     # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
@@ -334,6 +346,21 @@ def _last_entries(container: object, count: int) -> list[object]:
     except RuntimeError:  # changed by another thread meanwhile
         return gc.get_referents(container)[-2 * count :]  # a dict lists a key and a value
     return [part for item in items for part in item]
+
+
+def added_since_tail(entry: Learned, cap: int) -> int:
+    """How many of a bounded dict's newest keys came after the one noted as the window
+    opened (:meth:`HolderBook.note_lengths`): what the run added, never the entries it
+    merely used. ``cap`` when that key is not among the ``cap`` newest (evicted, or
+    the dict rebuilt)."""
+    if entry.tail is None:
+        return cap
+    noted = entry.tail[1]
+    try:
+        newest_keys = itertools.islice(reversed(entry.holder.keys()), cap)  # type: ignore[attr-defined]
+        return next((at for at, key in enumerate(newest_keys) if id(key) == noted), cap)
+    except RuntimeError:  # changed by another thread meanwhile
+        return cap
 
 
 def added_entries(entry: Learned) -> int:
