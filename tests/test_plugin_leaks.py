@@ -532,70 +532,70 @@ def test_growth_beneath_a_rebuilt_cache_is_explained_where_it_accumulates(pytest
     assert finding["chain_text"].startswith("test_parser.QUOTED.ignores")
 
 
+def _traced_runs(pytester, run_pytest, source: str) -> list[object]:
+    """Run ``source``, whose leaking test records per run what tracing looked like and
+    whose second test prints that list as ``RUNS [...]``; check the leak's site is
+    named and return the list."""
+    pytester.makepyfile(test_traced=source)
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-s", "-p", "no:randomly")
+    result.assert_outcomes(failed=1, passed=1)
+    printed = re.search(r"RUNS (\[.*?\])", result.stdout.str())
+    assert printed is not None
+    (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
+    return ast.literal_eval(printed.group(1))
+
+
 def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest):
     """Tracing slows every allocation: the screen, the repetitions and the run that
     primes the traced one run untraced; one repetition of a confirmed leak is traced,
     and its finding names where the leak was allocated."""
-    pytester.makepyfile(
-        test_traced="""
+    flags = _traced_runs(
+        pytester,
+        run_pytest,
+        """
         import tracemalloc
 
-        TRACED = []
+        RUNS = []
         HISTORY = []
 
         def test_leaks():
-            TRACED.append(tracemalloc.is_tracing())
+            RUNS.append(tracemalloc.is_tracing())
             HISTORY.append({"run": [len(HISTORY)]})
 
         def test_report_tracing():
-            print("TRACED", TRACED)
-        """
+            print("RUNS", RUNS)
+        """,
     )
-
-    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-s", "-p", "no:randomly")
-
-    result.assert_outcomes(failed=1, passed=1)
-    printed = re.search(r"TRACED (\[.*?\])", result.stdout.str())
-    assert printed is not None
-    flags = ast.literal_eval(printed.group(1))
     assert flags[-1] is True and not any(flags[:-1]), flags
-    (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
-    assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
 
 
 def test_a_slower_leak_is_traced_with_the_frames_a_terminal_report_shows(pytester, run_pytest):
     """A leak whose runs take more CPU than a full-depth traced run may cost is traced
     keeping three frames (tracemalloc's cost grows with each frame it keeps): its site
     is still named."""
-    pytester.makepyfile(
-        test_traced="""
+    frames = _traced_runs(
+        pytester,
+        run_pytest,
+        """
         import time
         import tracemalloc
 
-        FRAMES = []
+        RUNS = []
         HISTORY = []
 
         def test_leaks_slowly():
             end = time.process_time() + 0.01
             while time.process_time() < end:
                 pass
-            FRAMES.append(tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0)
+            RUNS.append(tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else 0)
             HISTORY.append({"run": [len(HISTORY)]})
 
         def test_report_frames():
-            print("FRAMES", FRAMES)
-        """
+            print("RUNS", RUNS)
+        """,
     )
-
-    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-s", "-p", "no:randomly")
-
-    result.assert_outcomes(failed=1, passed=1)
-    printed = re.search(r"FRAMES (\[.*?\])", result.stdout.str())
-    assert printed is not None
-    frames = ast.literal_eval(printed.group(1))
     assert frames[-1] == 3 and not any(frames[:-1]), frames
-    (leak, _) = json.loads((pytester.path / "mem.json").read_text())["tests"]
-    assert leak["findings"][0]["allocated_at"][-1]["line"].startswith("HISTORY.append(")
 
 
 def test_a_wider_fixture_set_up_by_a_later_test_of_its_scope_is_pytests(pytester, run_pytest):

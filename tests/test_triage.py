@@ -32,6 +32,20 @@ def _young(*objs: object) -> dict[int, object]:
     return {id(obj): obj for obj in objs}
 
 
+def _counting_referents(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many referents each ``gc.get_referents`` call lists, until the patch is undone."""
+    listed: list[int] = []
+    referents = gc.get_referents
+
+    def counting(*objs: object) -> list[object]:
+        found = referents(*objs)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(gc, "get_referents", counting)
+    return listed
+
+
 def test_nothing_retained_is_clean() -> None:
     assert triage([], {}, HolderBook()).unexplained == 0
 
@@ -221,15 +235,7 @@ def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
     book.note_lengths()
     appended = {"new": [1]}
     registry[len(registry)] = appended
-    listed: list[int] = []
-    referents = gc.get_referents
-
-    def counting(*objs: object) -> list[object]:
-        found = referents(*objs)
-        listed.append(len(found))
-        return found
-
-    monkeypatch.setattr(gc, "get_referents", counting)
+    listed = _counting_referents(monkeypatch)
     result = triage([appended, appended["new"]], _young(appended, appended["new"]), book)
     monkeypatch.undo()
     assert result.roots == ("root",) and result.unexplained == 0
@@ -419,15 +425,7 @@ def test_a_bounded_dict_is_walked_from_the_entries_the_run_added(
     book.note_lengths()
     added = [1000]
     cache[1000] = added
-    listed: list[int] = []
-    referents = gc.get_referents
-
-    def counting(*objs: object) -> list[object]:
-        found = referents(*objs)
-        listed.append(len(found))
-        return found
-
-    monkeypatch.setattr(gc, "get_referents", counting)
+    listed = _counting_referents(monkeypatch)
     result = triage([added], _young(added), book)
     monkeypatch.undo()
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
