@@ -718,16 +718,14 @@ def _without_replacements(
     from it, so the objects explained are the growth, not a larger group that is merely
     replaced. The size tells apart the many dicts a run replaces from the one it adds.
     """
-    by_id = {id(obj): obj for obj in new}
     died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
     for key, shape in previous.tops.items():
-        # A top whose address an object of this run took is dead too: two live objects
-        # never share one (on 3.10 a rebuilt dict takes the freed one's).
-        if key not in alive or key in by_id:
+        if key not in alive:
             died[shape] += 1
     if not died:
         return new, []
     kept: list[object] = []
+    by_id = {id(obj): obj for obj in new}
     for key, shape in tops.items():
         if died[shape] > 0:
             died[shape] -= 1
