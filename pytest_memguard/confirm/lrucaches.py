@@ -11,12 +11,11 @@ left something unexplained.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 
 from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
-from pytest_memguard.screen.heap import young_reachable
+from pytest_memguard.screen.heap import referents_through_dicts, young_reachable
 
 
 @dataclass
@@ -54,14 +53,9 @@ class LruCaches:
         members = {id(obj): obj for obj in objs}
         for wrapper, bound in self.bounded():
             before = len(held.ids)
-            young_reachable(_entries(wrapper), members, held.ids)
+            # An unbounded cache keeps its results in its cache dict, a bounded one
+            # refers to them from its linked list.
+            young_reachable(referents_through_dicts([wrapper]), members, held.ids)
             if len(held.ids) > before:
                 held.wrappers.append((wrapper, bound))
         return held
-
-
-def _entries(wrapper: object) -> list[object]:
-    """What ``wrapper`` refers to, and what its dicts hold: an unbounded cache keeps its
-    results in its cache dict, a bounded one refers to them from its linked list."""
-    referents = gc.get_referents(wrapper)
-    return referents + gc.get_referents(*(ref for ref in referents if type(ref) is dict))

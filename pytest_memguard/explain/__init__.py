@@ -73,10 +73,10 @@ def explain(
     find_holders(graph)
     groups = groups_of(graph, sites_read)
     ignore.update(graph.own_ids())
+    made = {id(obj) for obj in retained}
     context = None
     if chains > 0 and groups:
         deadline = time.monotonic() + timeout
-        made = {id(obj) for obj in retained}
         context = Context(Roots.collect(made), ignore, holders, deadline, timeout, frozenset(grown))
         ignore.update(context.roots.container_ids())
     searched = [
@@ -93,7 +93,7 @@ def explain(
         for rank, group in enumerate(groups)
     ]
     if chain_holders is not None:
-        chain_holders += _chain_holders(results, findings, {id(obj) for obj in retained})
+        chain_holders += _chain_holders(results, findings, made)
     # The leak before what is not one: a report shows the first finding first.
     return sorted(findings, key=lambda finding: finding.kind == "warmup")
 

@@ -330,6 +330,14 @@ def all_referents(objects: list[object]) -> list[object]:
     return referents
 
 
+def referents_through_dicts(objs: list[object]) -> list[object]:
+    """What ``objs`` refer to, and what the dicts among those hold: an object's
+    attributes through its instance dict, a cache's entries through its own dict."""
+    referents = all_referents(objs)
+    dicts = [ref for ref in referents if type(ref) is dict]
+    return referents + gc.get_referents(*dicts) if dicts else referents
+
+
 def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     """The ids among ``ids`` of what ``referrer`` refers to, in its referents' order
     (once per reference): whom a referrer that a ``gc.get_referrers`` pass over many

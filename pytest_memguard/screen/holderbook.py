@@ -274,16 +274,15 @@ def contents(
     caches = [entry for entry in learned if entry.misses >= 0]
     holders = [entry.holder for entry in learned if entry.misses < 0]
     # A bounded dict noted as the window opened is entered from what the run added.
-    noted = [
-        entry
+    noted = {
+        id(entry.holder): (entry.holder, entry.tail[1])
         for entry in learned
         if entry.bound and entry.tail is not None and type(entry.holder) is dict
-    ]
-    noted_ids = {id(entry.holder) for entry in noted}
-    others = [holder for holder in holders if id(holder) not in noted_ids]
+    }
+    others = [holder for holder in holders if id(holder) not in noted]
     found = _newest_referents(others, newest) if others else []
-    for entry in noted:
-        found += _last_entries(entry.holder, added_since_tail(entry, newest))
+    for holder, newest_key in noted.values():
+        found += _last_entries(holder, keys_after(holder, newest_key, newest))
     for cache in caches:
         found += cache.referents()
     # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
@@ -348,17 +347,14 @@ def _last_entries(container: object, count: int) -> list[object]:
     return [part for item in items for part in item]
 
 
-def added_since_tail(entry: Learned, cap: int) -> int:
-    """How many of a bounded dict's newest keys came after the one noted as the window
-    opened (:meth:`HolderBook.note_lengths`): what the run added, never the entries it
-    merely used. ``cap`` when that key is not among the ``cap`` newest (evicted, or
-    the dict rebuilt)."""
-    if entry.tail is None:
-        return cap
-    noted = entry.tail[1]
+def keys_after(holder: dict[object, object], key: int, cap: int) -> int:
+    """How many of ``holder``'s newest keys come after the key whose id is ``key`` (its
+    newest when the window opened): what the run added, never the entries it merely
+    used. ``cap`` when that key is not among the ``cap`` newest (evicted, or the dict
+    rebuilt)."""
     try:
-        newest_keys = itertools.islice(reversed(entry.holder.keys()), cap)  # type: ignore[attr-defined]
-        return next((at for at, key in enumerate(newest_keys) if id(key) == noted), cap)
+        newest_keys = itertools.islice(reversed(holder.keys()), cap)
+        return next((at for at, found in enumerate(newest_keys) if id(found) == key), cap)
     except RuntimeError:  # changed by another thread meanwhile
         return cap
 

@@ -37,10 +37,10 @@ from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
-    all_referents,
     is_weak_to_known,
     older_of_its_kind,
     reference_counts,
+    referents_through_dicts,
     shallow_bytes,
     top_objects,
     young_reachable,
@@ -171,15 +171,8 @@ def refreshed_by_finders(left: list[object]) -> list[object]:
     finders: list[object] = [
         finder for finder in sys.path_importer_cache.values() if id(finder) not in inside
     ]
-    reached = young_reachable(_attributes(finders), inside)
+    reached = young_reachable(referents_through_dicts(finders), inside)
     return [obj for obj in left if id(obj) in reached] if reached else []
-
-
-def _attributes(objs: list[object]) -> list[object]:
-    """What ``objs`` refer to, through their attribute dicts too."""
-    referents = all_referents(objs)
-    dicts = [ref for ref in referents if type(ref) is dict]
-    return referents + gc.get_referents(*dicts) if dicts else referents
 
 
 def _machinery(left: list[object], young: dict[int, object]) -> set[int]:
