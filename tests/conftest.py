@@ -1,4 +1,5 @@
-"""Shared fixtures of the plugin-level tests: plain console output and guarded runs.
+"""Shared fixtures: plain console output and guarded runs for the plugin-level tests,
+work counters for the in-process ones.
 
 The plugin-level tests (``test_plugin_*.py``) drive pytest-memguard through ``pytester``
 in a child process: the plugin freezes the GC, installs ``gc.callbacks`` and starts
@@ -7,6 +8,7 @@ tracemalloc, none of which may touch the interpreter running this suite.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +110,22 @@ def pytest_sessionfinish(session):
 def pytest_unconfigure(config):
     (_HERE / "probe-gc-unconfigure.json").write_text(json.dumps(_gc_state()))
 """
+
+
+@pytest.fixture
+def referents_listed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many referents each ``gc.get_referents`` call lists during the test, until
+    ``monkeypatch`` is undone: the work a walk does, counted rather than timed."""
+    listed: list[int] = []
+    referents = gc.get_referents
+
+    def counting(*objs: object) -> list[object]:
+        found = referents(*objs)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(gc, "get_referents", counting)
+    return listed
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 from __future__ import annotations
 
 import contextlib
-import gc
 import weakref
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -12,7 +11,6 @@ from typing import cast
 
 import pytest
 
-from pytest_memguard.screen import holders
 from pytest_memguard.screen.holders import (
     FixtureLedger,
     FullWalks,
@@ -73,22 +71,13 @@ def test_a_shared_holder_only_the_plugin_still_holds_is_forgotten() -> None:
 
 
 def test_learning_shared_holders_never_lists_a_big_holders_referents(
-    monkeypatch: pytest.MonkeyPatch,
+    referents_listed: list[int],
 ) -> None:
     """The work, not only the seeds: a session fixture's list of 100,000 rows is
     recognised as data by its length, before any of its referents is listed."""
-    listed: list[int] = []
-    get_referents = gc.get_referents
-
-    def counting_referents(*objs: object) -> list[object]:
-        referents = get_referents(*objs)
-        listed.append(len(referents))
-        return referents
-
-    monkeypatch.setattr(holders.gc, "get_referents", counting_referents)
     big = [[n] for n in range(100_000)]
     list(SharedHolders().learn([big, [["young"]]], remaining=set()))
-    assert sum(listed) < 10
+    assert sum(referents_listed) < 10
 
 
 @contextlib.contextmanager

@@ -32,20 +32,6 @@ def _young(*objs: object) -> dict[int, object]:
     return {id(obj): obj for obj in objs}
 
 
-def _counting_referents(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many referents each ``gc.get_referents`` call lists, until the patch is undone."""
-    listed: list[int] = []
-    referents = gc.get_referents
-
-    def counting(*objs: object) -> list[object]:
-        found = referents(*objs)
-        listed.append(len(found))
-        return found
-
-    monkeypatch.setattr(gc, "get_referents", counting)
-    return listed
-
-
 def test_nothing_retained_is_clean() -> None:
     assert triage([], {}, HolderBook()).unexplained == 0
 
@@ -226,7 +212,7 @@ def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
 
 
 def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, referents_listed: list[int]
 ) -> None:
     """A root that keeps leaking is long: each test must pay for what it gained."""
     registry: dict[int, object] = {key: [key] for key in range(NEWEST)}
@@ -235,11 +221,11 @@ def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
     book.note_lengths()
     appended = {"new": [1]}
     registry[len(registry)] = appended
-    listed = _counting_referents(monkeypatch)
+    referents_listed.clear()  # the triage's work only
     result = triage([appended, appended["new"]], _young(appended, appended["new"]), book)
     monkeypatch.undo()
     assert result.roots == ("root",) and result.unexplained == 0
-    assert sum(listed) < 20, listed
+    assert sum(referents_listed) < 20, referents_listed
 
 
 def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
@@ -415,7 +401,7 @@ def test_a_bounded_dict_is_walked_only_when_its_newest_key_or_length_changed() -
 
 
 def test_a_bounded_dict_is_walked_from_the_entries_the_run_added(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, referents_listed: list[int]
 ) -> None:
     """attrs' tests add a few entries per test to bounded caches of hundreds: each test
     must pay for what it added, not for the cache's size."""
@@ -425,11 +411,11 @@ def test_a_bounded_dict_is_walked_from_the_entries_the_run_added(
     book.note_lengths()
     added = [1000]
     cache[1000] = added
-    listed = _counting_referents(monkeypatch)
+    referents_listed.clear()  # the triage's work only
     result = triage([added], _young(added), book)
     monkeypatch.undo()
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
-    assert sum(listed) < 50, listed
+    assert sum(referents_listed) < 50, referents_listed
 
 
 def test_a_search_teaches_the_book_its_first_holders_only() -> None:
