@@ -228,6 +228,28 @@ def test_a_root_that_grew_is_walked_from_the_entries_it_gained(
     assert sum(referents_listed) < 20, referents_listed
 
 
+def test_what_a_root_explained_is_walked_from_no_other_holder(
+    monkeypatch: pytest.MonkeyPatch, referents_listed: list[int]
+) -> None:
+    """A CLI runner's tests each add to one leaking root, whose objects filled caches
+    and other roots also reach: once the root explains them, no other walk runs."""
+    registry: dict[int, object] = {}
+    book = HolderBook()
+    book.learn_leaking(registry, "root")
+    book.learn_leaking({"other": 1}, "other root")
+    shared = [[n] for n in range(1000)]  # what every holder reaches: the run's objects
+    for n in range(ONE_BY_ONE * 2):
+        book.learn_filled({"cache": shared, "n": n})
+    book.note_lengths()
+    registry[0] = shared
+    referents_listed.clear()  # the triage's work only
+    result = triage([shared, *shared], _young(shared, *shared), book)
+    monkeypatch.undo()
+    assert result.roots == ("root",) and result.unexplained == 0
+    # The root's walk lists the 1,000 lists and their items once; no other walk does.
+    assert sum(referents_listed) < 2500, sum(referents_listed)  # 12,019 before
+
+
 def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -17,6 +17,7 @@ import tracemalloc
 import types
 import weakref
 from collections.abc import Container, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
 # Up to 3.13 the collector has three generations and a full collection resets its
@@ -289,25 +290,31 @@ def _realize_string_buffers(objects: list[object]) -> bool:
 
 
 def young_reachable(
-    seeds: Iterable[object], young: dict[int, object], already: set[int] | None = None
+    seeds: Iterable[object],
+    young: dict[int, object],
+    already: set[int] | None = None,
+    skip: AbstractSet[int] = frozenset(),
 ) -> set[int]:
     """Ids of the young objects reachable from ``seeds`` through young objects only.
 
     Old objects are not entered: the walk costs what the young heap holds, never what
-    the old heap holds. ``already`` (ids) is extended in place and returned. The set
-    arithmetic runs in C (``map(id, ...)``, intersections): this runs for every test.
-    The intersection takes the ids as they come, never as a set of its own: a set of a
-    million strings would cost a set of a million ids.
+    the old heap holds. ``already`` (ids) is extended in place and returned. Objects of
+    ``skip`` (ids) are neither entered nor returned: what an earlier walk accounted for.
+    The set arithmetic runs in C (``map(id, ...)``, intersections): this runs for every
+    test. The intersection takes the ids as they come, never as a set of its own: a set
+    of a million strings would cost a set of a million ids.
     """
     reached: set[int] = set() if already is None else already
     young_ids = young.keys()
     fresh = young_ids & map(id, seeds)
     fresh -= reached
+    fresh -= skip
     while fresh:
         reached |= fresh
         referents = all_referents(list(map(young.__getitem__, fresh)))
         fresh = young_ids & map(id, referents)
         fresh -= reached
+        fresh -= skip
     return reached
 
 

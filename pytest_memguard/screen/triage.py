@@ -204,7 +204,7 @@ def _reached(
     if not learned:
         return set()
     seeds = contents(learned, avoid, newest, into_containers)
-    return young_reachable(seeds, young, set()) - skip
+    return young_reachable(seeds, young, skip=skip)
 
 
 def _in_filled(
@@ -276,6 +276,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     roots: list[str] = []
     in_roots: set[int] = set()
     for entry in book.leaking():
+        if ids <= explained:
+            break  # nothing left for the rest to explain: no walk from them
         if entry.lost_head():
             continue  # cleared and refilled by the run: for a re-run to judge
         reached = _reached_in_root(entry, young, explained, ids)
@@ -289,27 +291,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
             in_roots |= reached
         else:
             why.append("replaced in a leaking holder, not added")
-    filled = book.filled()
-    # Each filled holder on its own: one that grew explains nothing, and the walk from
-    # the others does not pass through it.
-    grew_ids = frozenset(id(entry.holder) for entry in grown(filled) if not entry.keyed)
-    steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
-    in_filled: set[int] = set()
-    # One holder at a time, those that explained most first: the run's objects usually
-    # hang from the holder that held the last test's, and the walk stops there.
-    ordered = sorted(steady, key=_most_hits)
-    for at, entry in enumerate(ordered):
-        # Past the first few, one walk from all the rest tells whether any of them holds
-        # any of the objects at all: a run whose leftovers no filled holder explains
-        # must not pay a walk per holder.
-        if at == ONE_BY_ONE and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
-            break
-        reached = _in_filled([entry], young, explained, grew_ids) & ids
-        if reached and not _lengthens_a_chain(reached, young, book.pinned):
-            entry.hits += 1
-            in_filled |= reached
-            if ids <= explained | in_filled:
-                break
+    in_filled = _held_by_filled(book, young, explained, ids) if ids - explained else set()
     if in_filled:
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
@@ -334,6 +316,34 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         root_objects=len(grew),
         root_bytes=shallow_bytes(grew),
     )
+
+
+def _held_by_filled(
+    book: HolderBook, young: dict[int, object], explained: set[int], ids: set[int]
+) -> set[int]:
+    """What of ``ids`` the filled holders keep that ``explained`` does not cover, each
+    holder walked on its own: one that grew explains nothing, and the walk from the
+    others does not pass through it."""
+    filled = book.filled()
+    grew_ids = frozenset(id(entry.holder) for entry in grown(filled) if not entry.keyed)
+    steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
+    in_filled: set[int] = set()
+    # One holder at a time, those that explained most first: the run's objects usually
+    # hang from the holder that held the last test's, and the walk stops there.
+    ordered = sorted(steady, key=_most_hits)
+    for at, entry in enumerate(ordered):
+        # Past the first few, one walk from all the rest tells whether any of them holds
+        # any of the objects at all: a run whose leftovers no filled holder explains
+        # must not pay a walk per holder.
+        if at == ONE_BY_ONE and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
+            break
+        reached = _in_filled([entry], young, explained, grew_ids) & ids
+        if reached and not _lengthens_a_chain(reached, young, book.pinned):
+            entry.hits += 1
+            in_filled |= reached
+            if ids <= explained | in_filled:
+                break
+    return in_filled
 
 
 def with_growth(
