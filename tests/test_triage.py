@@ -440,6 +440,55 @@ def test_a_bounded_dict_is_walked_from_the_entries_the_run_added(
     assert sum(referents_listed) < 50, referents_listed
 
 
+def test_an_lru_caches_own_dict_is_walked_only_from_the_keys_a_run_added(
+    monkeypatch: pytest.MonkeyPatch, referents_listed: list[int]
+) -> None:
+    """A search may find an lru_cache's dict of keys as the holder of a key (typing's
+    caches keep the classes a test made as keys), with the cache's bound: a run that
+    only used its entries adds no key, and is not walked there."""
+    wrapper = functools.lru_cache(maxsize=2048)(id)
+    keys = [_Old() for _ in range(1000)]
+    for key in keys:
+        wrapper(key)
+    inner = next(ref for ref in gc.get_referents(wrapper) if type(ref) is dict and len(ref) == 1000)
+    book = HolderBook()
+    book.learn_bounded(inner, "lru_cache(maxsize=2048) of id")
+    book.note_lengths()
+    wrapper(keys[5])  # a hit: no key added
+    added = _Old()
+    wrapper(added)
+    key = next(reversed(inner))  # the run's key: a tuple of its arguments
+    referents_listed.clear()  # the triage's work only
+    result = triage([added, key], _young(added, key), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+    assert sum(referents_listed) < 50, sum(referents_listed)
+    book.note_lengths()
+    wrapper(keys[5])
+    referents_listed.clear()
+    left = ["held by nothing learned"]
+    assert triage([left], _young(left), book).unexplained == 1
+    monkeypatch.undo()
+    assert sum(referents_listed) < 10, sum(referents_listed)
+
+
+def test_old_tuples_among_a_holders_entries_are_not_listed_again(
+    monkeypatch: pytest.MonkeyPatch, referents_listed: list[int]
+) -> None:
+    """``linecache``'s entries are tuples: an old one holds only what is older than it,
+    so a walk from a filled holder lists each entry once, not its items."""
+    cache = {f"<attrs generated {n}>": (n, None, [f"line {n}"], "") for n in range(300)}
+    book = HolderBook()
+    book.learn_filled(cache)
+    book.note_lengths()
+    replaced = (300, None, ["the run's"], "")
+    cache["<attrs generated 7>"] = replaced
+    referents_listed.clear()  # the triage's work only
+    result = triage([replaced, replaced[2]], _young(replaced, replaced[2]), book)
+    monkeypatch.undo()
+    assert result.unexplained == 0
+    assert sum(referents_listed) < 1000, sum(referents_listed)
+
+
 def test_a_search_teaches_the_book_its_first_holders_only() -> None:
     """A strategy cache's search finds hundreds of holders: the book takes an eighth of
     its room, so the holders other tests taught it stay."""

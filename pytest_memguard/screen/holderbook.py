@@ -248,9 +248,10 @@ class HolderBook:
                     entry.length = sized_length(entry.holder)
                 if entry.root:
                     entry.head = first_entry(entry.holder)
-            elif entry.bound.startswith(LRU_BOUND):
+            elif entry.bound.startswith(LRU_BOUND) and not isinstance(entry.holder, dict):
                 entry.lru_hits, entry.misses = lru_calls(entry.holder)
             else:
+                # An lru_cache's own dict of every key too: a miss adds its key at the end.
                 entry.tail = dict_tail(entry.holder)
 
 
@@ -295,7 +296,7 @@ def contents(
         del unique[key]
     entries = [*unique.values()]
     # These run for every triaged test over hundreds of entries: filtered in C.
-    entered = entries if into_containers else _of_types(entries, _PLAIN, keep=False)
+    entered = _of_types(entries, _IMMUTABLE if into_containers else _NOT_ENTERED, keep=False)
     return entries + _newest_referents(entered, NEWEST)
 
 
@@ -319,6 +320,10 @@ def _namespaces(holder: object) -> set[int]:
 NEWEST = 512
 _ORDERED = frozenset({dict, list})
 _PLAIN = frozenset({dict, list, set, frozenset, collections.deque})
+#: What holds nothing younger than itself: an old tuple's items were all made before it
+#: (a young one is an entry itself), so the second step need not list them.
+_IMMUTABLE = frozenset({tuple, frozenset, str, bytes, int, float, bool, type(None)})
+_NOT_ENTERED = _PLAIN | _IMMUTABLE
 
 
 def _newest_referents(objects: list[object], newest: int) -> list[object]:
