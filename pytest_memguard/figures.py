@@ -108,9 +108,7 @@ class Figures:
     def to_dict(self) -> dict[str, Any]:
         """The figures as the JSON-safe dict of a record's ``delta``."""
         # In the order of the fields, which is that of the JSON report's ``delta``.
-        data = shallow_dict(self)
-        data["gc_collections"] = list(self.gc_collections)
-        return data
+        return shallow_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figures | None:

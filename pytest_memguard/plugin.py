@@ -44,6 +44,7 @@ class Plan:
     error: MarkerError | None = None
 
 
+_UNGUARDED = Plan()
 PLAN_KEY = pytest.StashKey[Plan]()
 EXPECTED_KEY = pytest.StashKey["list[Expected]"]()
 
@@ -117,6 +118,8 @@ class MemguardSession:
         self.config = config
         self.settings = settings
         self.disabled_sentinels = disabled_sentinels
+        #: The plan of every item without a marker of its own: one object, not one each.
+        self._suite_plan = Plan(settings.limits if settings.enabled else None)
         self.records: list[TestRecord] = []
         self.outputs: SessionOutputs | None = None
         self.known = _load_known(settings.known)
@@ -138,9 +141,9 @@ class MemguardSession:
     def _read_plan(self, item: pytest.Item) -> Plan:
         arguments = marker_arguments(item)
         if item.get_closest_marker("no_memguard") is not None and arguments is None:
-            return Plan()
+            return _UNGUARDED
         if arguments is None:
-            return Plan(self.settings.limits if self.settings.enabled else None)
+            return self._suite_plan
         try:
             limits = limits_for_item(self.settings.limits, *arguments, item.nodeid)
         except MarkerError as error:

@@ -52,14 +52,14 @@ class TestRecord:
     message: str = ""
     delta: Figures | None = None
     #: None for a repetition that could not be measured.
-    repetitions: list[Figures | None] = field(default_factory=list)
+    repetitions: tuple[Figures | None, ...] = ()
     limits: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    findings: tuple[Finding, ...] = ()
     #: Resources other tests left behind that surfaced during this test (or before it,
     #: between tests), each charged to the test that created it: ``kind``, ``summary``,
     #: ``created_by``, ``created_at``, ``surfaced_in``, ``event``, ``count``. Never a
     #: part of this test's verdict.
-    blame: list[dict[str, Any]] = field(default_factory=list)
+    blame: tuple[dict[str, Any], ...] = ()
     #: Whether the screen left the test a suspect, and what confirming and explaining
     #: it cost, in seconds.
     suspect: bool = False
@@ -77,8 +77,8 @@ class TestRecord:
         # already plain JSON-safe data, and this runs once per guarded test.
         data = shallow_dict(self)
         data["delta"] = figures_dict(self.delta)
-        data["repetitions"] = [figures_dict(run) for run in self.repetitions]
-        data["findings"] = [finding.to_dict() for finding in self.findings]
+        data["repetitions"] = tuple(figures_dict(run) for run in self.repetitions)
+        data["findings"] = tuple(finding.to_dict() for finding in self.findings)
         return data
 
     @classmethod
@@ -86,6 +86,7 @@ class TestRecord:
         """The record of a dict written by :meth:`to_dict` (unknown keys are ignored)."""
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         known["delta"] = Figures.from_dict(known.get("delta") or {})
-        known["repetitions"] = [Figures.from_dict(run) for run in known.get("repetitions", ())]
-        known["findings"] = [Finding.from_dict(found) for found in known.get("findings", ())]
+        known["repetitions"] = tuple(Figures.from_dict(run) for run in known.get("repetitions", ()))
+        known["findings"] = tuple(Finding.from_dict(found) for found in known.get("findings", ()))
+        known["blame"] = tuple(known.get("blame", ()))
         return cls(**known)

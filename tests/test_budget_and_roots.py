@@ -376,9 +376,9 @@ def test_the_session_summary_is_built_from_records_alone() -> None:
             suspect=True,
             confirm_seconds=0.5,
             root=key,
-            findings=[_finding()],
+            findings=(_finding(),),
         ),
-        TestRecord("t::b", "passed", "leak", root=key, same_root_as="t::a", findings=[_finding()]),
+        TestRecord("t::b", "passed", "leak", root=key, same_root_as="t::a", findings=(_finding(),)),
         TestRecord("t::c", "passed", "unconfirmed", suspect=True),
         TestRecord("t::d", "passed"),
     ]

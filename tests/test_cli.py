@@ -144,7 +144,7 @@ def test_show_wraps_long_findings_instead_of_cutting_them(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     summary = "a growing container " + " ".join(f"word{i}" for i in range(40))
-    leak = TestRecord("t.py::test_a", "passed", "leak", findings=[Finding("closure", summary)])
+    leak = TestRecord("t.py::test_a", "passed", "leak", findings=(Finding("closure", summary),))
     with History(tmp_path / "h.sqlite") as history:
         history.save_run([leak], meta=META)
     status, lines, _ = run(capsys, "--db", str(tmp_path / "h.sqlite"), "show")

@@ -28,7 +28,7 @@ def record(
         outcome="passed",
         verdict=verdict,
         delta=Figures.from_dict(delta),
-        repetitions=[Figures.from_dict(run) for run in repetitions or []],
+        repetitions=tuple(Figures.from_dict(run) for run in repetitions or ()),
     )
 
 

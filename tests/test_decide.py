@@ -302,11 +302,11 @@ def test_the_record_is_built_from_the_facts_and_the_decision() -> None:
     decision = replace(decide(facts, LIMITS), root=root)
     record = record_of("t.py::a", LIMITS.to_dict(), facts, decision, [{"kind": "thread"}])
     assert (record.verdict, record.outcome, record.suspect) == ("leak", "passed", True)
-    assert record.delta == decision.figures and record.repetitions == list(facts.repetitions)
-    assert record.findings == [_group()]
+    assert record.delta == decision.figures and record.repetitions == tuple(facts.repetitions)
+    assert record.findings == (_group(),)
     assert (record.confirm_seconds, record.explain_seconds) == (0.5, 0.25)
     assert (record.root, record.same_root_as, record.distribution) == (root.key, "", "")
-    assert record.blame == [{"kind": "thread"}] and record.limits == LIMITS.to_dict()
+    assert record.blame == ({"kind": "thread"},) and record.limits == LIMITS.to_dict()
 
 
 # --- known ----------------------------------------------------------------------------------

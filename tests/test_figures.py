@@ -30,7 +30,7 @@ def test_the_schema_declares_the_names_of_the_table() -> None:
 def test_figures_become_the_same_delta_dict_they_were_read_from() -> None:
     delta = Figures(retained_bytes=512, gc_collections=(3, 1, 0), rss_peak=None).to_dict()
     assert list(delta) == [f.name for f in dataclasses.fields(Figures)]
-    assert delta["gc_collections"] == [3, 1, 0]
+    assert delta["gc_collections"] == (3, 1, 0)
     text = json.dumps(delta)
     again = Figures.from_dict(json.loads(text))
     assert again is not None and json.dumps(again.to_dict()) == text
@@ -39,10 +39,10 @@ def test_figures_become_the_same_delta_dict_they_were_read_from() -> None:
 def test_a_run_not_measured_has_no_figures() -> None:
     assert Figures.from_dict({}) is None
     assert figures_dict(None) == {}
-    data = TestRecord("t.py::test", "passed", "error", repetitions=[Figures(), None]).to_dict()
+    data = TestRecord("t.py::test", "passed", "error", repetitions=(Figures(), None)).to_dict()
     assert data["delta"] == {} and data["repetitions"][1] == {}
     record = TestRecord.from_dict(data)
-    assert record.delta is None and record.repetitions == [Figures(), None]
+    assert record.delta is None and record.repetitions == (Figures(), None)
 
 
 def test_a_figure_as_one_number_sums_the_generations() -> None:

@@ -439,6 +439,11 @@ def test_escapes_everything() -> None:
     assert "run&amp;2" in figure(html, "plot-history")
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` as the embedded data holds it: its tuples become lists."""
+    return json.loads(json.dumps(value))
+
+
 def test_embedded_data_matches_the_records() -> None:
     records = realistic_records()
     data = data_block(render_html_report(records))
@@ -448,11 +453,11 @@ def test_embedded_data_matches_the_records() -> None:
     assert len(data["limitSets"]) == 1  # one shared set, stored once
     for record, test in zip(records, data["tests"], strict=True):
         assert (test["n"], test["o"], test["v"]) == (record.nodeid, record.outcome, record.verdict)
-        assert dict(zip(keys, test["d"], strict=True)) == figures_dict(record.delta)
+        assert dict(zip(keys, test["d"], strict=True)) == _as_json(figures_dict(record.delta))
         assert data["limitSets"][test["l"]] == record.limits
-        assert [dict(zip(keys, r, strict=True)) for r in test.get("r", [])] == [
-            figures_dict(rep) for rep in record.repetitions
-        ]
+        assert [dict(zip(keys, r, strict=True)) for r in test.get("r", [])] == _as_json(
+            [figures_dict(rep) for rep in record.repetitions]
+        )
         for got, found in zip(test.get("f", []), record.findings, strict=True):
             want = found.to_dict()
             assert got["summary"] == want["summary"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -211,18 +212,16 @@ def _on_a_thread() -> dict[str, Any]:
 
 
 def _charged(record: TestRecord) -> TestRecord:
-    record.blame.append(
-        {
-            "kind": "thread",
-            "summary": "thread 'spinner' (target _spin, daemon) still running after teardown",
-            "created_by": "t.py::starts_the_thread",
-            "created_at": [],
-            "surfaced_in": record.nodeid,
-            "event": "held 5 object(s) its thread allocated during the test",
-            "count": 3,
-        }
-    )
-    return record
+    charge = {
+        "kind": "thread",
+        "summary": "thread 'spinner' (target _spin, daemon) still running after teardown",
+        "created_by": "t.py::starts_the_thread",
+        "created_at": [],
+        "surfaced_in": record.nodeid,
+        "event": "held 5 object(s) its thread allocated during the test",
+        "count": 3,
+    }
+    return replace(record, blame=(*record.blame, charge))
 
 
 def test_what_another_tests_thread_allocated_is_never_new(tmp_path):

@@ -33,7 +33,7 @@ def _leak(findings: int) -> TestRecord:
         "passed",
         "leak",
         "leak confirmed",
-        findings=[Finding("closure", f"finding {i}") for i in range(findings)],
+        findings=tuple(Finding("closure", f"finding {i}") for i in range(findings)),
     )
 
 
@@ -50,7 +50,7 @@ def test_a_leak_of_a_root_shown_by_another_test_is_one_line_unless_verbose() -> 
         "passed",
         "leak",
         "same root as t.py::test_first: 1 list held by app.REGISTRY",
-        findings=[Finding("closure", "finding 0")],
+        findings=(Finding("closure", "finding 0"),),
         same_root_as="t.py::test_first",
     )
     assert failure_text(record) == (
