@@ -39,8 +39,8 @@ from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.replaced import REPLACED, Replacements, growth_beneath
 from pytest_memguard.confirm.rules import (
     MIN_REPEAT,
+    HeapRuleRecord,
     confirmed,
-    heap_rules_pay,
     repetitions_for,
     retained_types,
     tracing_depth,
@@ -196,7 +196,7 @@ class Guard:
         self.lru_caches = LruCaches(self.listing)
         self.replacements = Replacements()
         #: What the last runs of the heap rules took: they cost O(heap).
-        self._heap_rule_times: collections.deque[float] = collections.deque(maxlen=5)
+        self.heap_rules = HeapRuleRecord()
 
     def guard(
         self,
@@ -283,7 +283,7 @@ class Guard:
             started = time.perf_counter()
             self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
-            self._heap_rule_times.append(spent)
+            self.heap_rules.ran(spent, spared=not unexplained_growth(screen, limits))
             # A pass over the heap, like a search: confirmation time, within the budget.
             self._note(confirm_seconds=spent)
             self.budget.spend(spent)
@@ -294,10 +294,8 @@ class Guard:
         """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
         the budget: a suite of a thousand suspects they do not explain must not pay
         for them a thousand times."""
-        recent = self._heap_rule_times
-        cost = statistics.median(recent) if recent else None
-        repeatable = bool(limits.repeat)
-        return heap_rules_pay(cost, seconds, repeatable) and self.budget.allows(cost or 0.0)
+        rules = self.heap_rules
+        return rules.pay(seconds, bool(limits.repeat)) and self.budget.allows(rules.cost or 0.0)
 
     def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
         """Explain what the triage left that three rules needing the whole heap (unfrozen,
