@@ -195,7 +195,7 @@ class Guard:
         self.listing = runner.listing
         self.lru_caches = LruCaches(self.listing)
         self.replacements = Replacements()
-        #: What the last runs of the heap rules took: they cost O(heap).
+        #: What the heap rules cost lately (O(heap)), and how often they spared re-runs.
         self.heap_rules = HeapRuleRecord()
 
     def guard(

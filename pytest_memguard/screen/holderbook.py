@@ -248,10 +248,11 @@ class HolderBook:
                     entry.length = sized_length(entry.holder)
                 if entry.root:
                     entry.head = first_entry(entry.holder)
-            elif entry.bound.startswith(LRU_BOUND) and not isinstance(entry.holder, dict):
+            elif entry.bound.startswith(LRU_BOUND) and not isinstance(entry.holder, (dict, list)):
                 entry.lru_hits, entry.misses = lru_calls(entry.holder)
             else:
-                # An lru_cache's own dict of every key too: a miss adds its key at the end.
+                # An lru_cache's own dict of every key too (a miss adds its key at the
+                # end), and a list under one, which has no calls to count.
                 entry.tail = dict_tail(entry.holder)
 
 
