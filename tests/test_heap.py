@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import RssProbe, top_objects, without_running_calls
 
 
@@ -100,3 +101,21 @@ def test_a_cycle_no_other_object_reaches_has_its_first_object_as_top() -> None:
     assert tops[0] is tree
     assert tops[1] is cache
     assert len(tops) == 2
+
+
+def test_the_gc_watch_tells_whether_a_full_collection_ran() -> None:
+    """Only a full collection stops tracking dicts that hold no container: the window
+    reads this before trusting that an object listed among the newest is new."""
+    watch = GcWatch()
+    watch.install()
+    try:
+        watch.start()
+        gc.collect(0)
+        assert not watch.collected_the_oldest()
+        gc.collect()
+        assert watch.collected_the_oldest()
+        watch.start()
+        assert not watch.collected_the_oldest()
+    finally:
+        watch.stop()
+        watch.uninstall()

@@ -234,14 +234,13 @@ def test_what_an_older_holder_keeps_beside_a_replacement_is_a_leak(
     """pyparsing's test classes rebuild the packrat cache in ``setUp``; one test appends a
     new expression to a global expression's list, and the new cache refers to it too.
     The new cache replaces the one the last test left, but the expression is not part of
-    that replacement: the list keeps it, one more per run."""
+    that replacement: the list keeps it, one more per run. On 3.10 the rebuilt cache
+    takes the dropped one's address: it is a replacement all the same."""
     pytester.makepyfile(test_rebuilt_cache=A_REBUILT_CACHE_REFERS_TO_A_LEAK)
     report = _records(pytester, run=run_pytest)
     rebuilds, *appends = report["tests"]
     assert rebuilds["verdict"] == "warmup"
-    assert appends[0]["verdict"] == "leak"
-    # The replacement rule explains none of them (what names the later tests' objects
-    # depends on the chain the first one's explanation found).
+    assert [t["verdict"] for t in appends] == ["leak"] * 3
     assert REPLACED not in {t["message"] for t in appends}
 
 

@@ -7,10 +7,12 @@ its holder a plain attribute of an older object, and a run is what happens betwe
 
 from __future__ import annotations
 
+import sys
 import types
 import weakref
 
 from pytest_memguard.confirm.replaced import MAX_HELD, Replacements, growth_beneath
+from pytest_memguard.screen.window import _Previous, _tops, _without_replacements
 
 
 class _Holder:
@@ -234,3 +236,21 @@ def test_what_only_the_replacement_holds_is_explained_with_it() -> None:
     holder.value = {"key": _Expression()}
     left = [holder.value, holder.value["key"], vars(holder.value["key"])]
     assert replacements.replacing(left) == left
+
+
+def test_a_dead_top_whose_address_the_run_took_is_replaced() -> None:
+    """A repetition's tops are matched with the previous run's that died. On 3.10 a
+    dict rebuilt per run takes the address of the one it replaces: a top whose id an
+    object made since the previous run holds is dead all the same, and the rebuilt dict
+    replaces it. Without those ids (a full collection ran, which may have listed an old
+    dict among the new again) the top at that address is alive."""
+    cache = {"key": [1]}
+    made = [cache, cache["key"]]
+    tops = _tops(made)
+    same_address = _Previous(
+        ids={id(cache)}, bytes=0, tops={id(cache): (dict, sys.getsizeof(cache, 0))}
+    )
+    alive = {id(obj) for obj in made}
+    kept, replaced = _without_replacements(made, tops, same_address, alive, alive)
+    assert kept == made and replaced == [cache]
+    assert _without_replacements(made, tops, same_address, alive) == (made, [])

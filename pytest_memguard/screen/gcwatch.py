@@ -70,6 +70,12 @@ class GcWatch:
     def resume(self, was_recording: bool) -> None:
         self._recording = was_recording
 
+    def collected_the_oldest(self) -> bool:
+        """Whether a full collection ran while recording since :meth:`start`: only one
+        stops tracking dicts that hold no container (a dict tracked again when one is
+        put in it is listed among the newest objects, its address unchanged)."""
+        return self._collections[-1] > 0
+
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if not self._recording:
             return

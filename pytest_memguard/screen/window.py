@@ -20,6 +20,7 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -448,6 +449,8 @@ class WindowRunner:
         try:
             try:
                 was_recording = self.gc_watch.pause()
+                # Before the plugin's own collection, which is not recorded.
+                retracked = self.gc_watch.collected_the_oldest()
                 held_by_us = [reports, before, ours, prepared, self.blame.held()]
                 mark = previous.mark if previous is not None else None
                 listed = without_running_calls(self.young.survivors())
@@ -480,7 +483,8 @@ class WindowRunner:
             added = survivors.added
             made = excluding(survivors.retained, previous.ids) if added is None else added
             current.tops = _tops(made)
-            new, replaced_tops = _without_replacements(made, current.tops, previous, ids)
+            reused = {id(obj) for obj in added} if added is not None and not retracked else set()
+            new, replaced_tops = _without_replacements(made, current.tops, previous, ids, reused)
             if replaced_tops:
                 earlier = previous.ids
             if len(new) < len(made):
@@ -706,7 +710,11 @@ def _tops(objs: list[object]) -> dict[int, _Shape]:
 
 
 def _without_replacements(
-    new: list[object], tops: dict[int, _Shape], previous: _Previous, alive: set[int]
+    new: list[object],
+    tops: dict[int, _Shape],
+    previous: _Previous,
+    alive: set[int],
+    reused: AbstractSet[int] = frozenset(),
 ) -> tuple[list[object], list[object]]:
     """What a run added, less what only replaces what the previous run added; and when
     every added top replaces one, those tops (the growth, if any, is deeper than any
@@ -717,10 +725,16 @@ def _without_replacements(
     died since. Each added top with such a dead counterpart is dropped with what hangs
     from it, so the objects explained are the growth, not a larger group that is merely
     replaced. The size tells apart the many dicts a run replaces from the one it adds.
+
+    A previous top is dead when its id left the survivors, or is among ``reused``: the
+    ids of objects made since the previous run (on 3.10 a dict rebuilt per run takes the
+    address of the one it replaces). Those ids say so only when no full collection ran
+    during the run: one stops tracking a dict that holds no container, and putting one
+    in it lists the same dict among the newest objects again.
     """
     died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
     for key, shape in previous.tops.items():
-        if key not in alive:
+        if key not in alive or key in reused:
             died[shape] += 1
     if not died:
         return new, []
