@@ -242,8 +242,8 @@ def test_a_dead_top_whose_address_the_run_took_is_replaced() -> None:
     """A repetition's tops are matched with the previous run's that died. On 3.10 a
     dict rebuilt per run takes the address of the one it replaces: a top whose id an
     object made since the previous run holds is dead all the same, and the rebuilt dict
-    replaces it. Without those ids (a full collection ran, which may have listed an old
-    dict among the new again) the top at that address is alive."""
+    replaces it. When those objects may not all be new (a full collection ran, which may
+    have listed an old dict among the new again) the top at that address is alive."""
     cache = {"key": [1]}
     made = [cache, cache["key"]]
     tops = _tops(made)
@@ -251,6 +251,6 @@ def test_a_dead_top_whose_address_the_run_took_is_replaced() -> None:
         ids={id(cache)}, bytes=0, tops={id(cache): (dict, sys.getsizeof(cache, 0))}
     )
     alive = {id(obj) for obj in made}
-    kept, replaced = _without_replacements(made, tops, same_address, alive, alive)
+    kept, replaced = _without_replacements(made, tops, same_address, alive, fresh=True)
     assert kept == made and replaced == [cache]
     assert _without_replacements(made, tops, same_address, alive) == (made, [])

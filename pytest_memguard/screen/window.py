@@ -20,7 +20,6 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
-from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -483,8 +482,9 @@ class WindowRunner:
             added = survivors.added
             made = excluding(survivors.retained, previous.ids) if added is None else added
             current.tops = _tops(made)
-            reused = {id(obj) for obj in added} if added is not None and not retracked else set()
-            new, replaced_tops = _without_replacements(made, current.tops, previous, ids, reused)
+            # Only objects listed after the mark, with no full collection, are new ones.
+            fresh = added is not None and not retracked
+            new, replaced_tops = _without_replacements(made, current.tops, previous, ids, fresh)
             if replaced_tops:
                 earlier = previous.ids
             if len(new) < len(made):
@@ -714,7 +714,7 @@ def _without_replacements(
     tops: dict[int, _Shape],
     previous: _Previous,
     alive: set[int],
-    reused: AbstractSet[int] = frozenset(),
+    fresh: bool = False,
 ) -> tuple[list[object], list[object]]:
     """What a run added, less what only replaces what the previous run added; and when
     every added top replaces one, those tops (the growth, if any, is deeper than any
@@ -726,12 +726,15 @@ def _without_replacements(
     from it, so the objects explained are the growth, not a larger group that is merely
     replaced. The size tells apart the many dicts a run replaces from the one it adds.
 
-    A previous top is dead when its id left the survivors, or is among ``reused``: the
-    ids of objects made since the previous run (on 3.10 a dict rebuilt per run takes the
-    address of the one it replaces). Those ids say so only when no full collection ran
-    during the run: one stops tracking a dict that holds no container, and putting one
-    in it lists the same dict among the newest objects again.
+    A previous top is dead when its id left the survivors, or, when ``fresh`` (``new``
+    holds only objects made since the previous run), when one of ``new`` holds it: on
+    3.10 a dict rebuilt per run takes the address of the one it replaces. The caller
+    says ``fresh`` only when no full collection ran during the run: one stops tracking a
+    dict that holds no container, and putting one in it lists the same dict among the
+    newest objects again.
     """
+    by_id = {id(obj): obj for obj in new}
+    reused = by_id.keys() if fresh else ()
     died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
     for key, shape in previous.tops.items():
         if key not in alive or key in reused:
@@ -739,7 +742,6 @@ def _without_replacements(
     if not died:
         return new, []
     kept: list[object] = []
-    by_id = {id(obj): obj for obj in new}
     for key, shape in tops.items():
         if died[shape] > 0:
             died[shape] -= 1
