@@ -248,11 +248,11 @@ class HolderBook:
                     entry.length = sized_length(entry.holder)
                 if entry.root:
                     entry.head = first_entry(entry.holder)
-            elif entry.bound.startswith(LRU_BOUND) and not isinstance(entry.holder, (dict, list)):
+            elif entry.bound.startswith(LRU_BOUND) and hasattr(entry.holder, "cache_info"):
                 entry.lru_hits, entry.misses = lru_calls(entry.holder)
             else:
-                # An lru_cache's own dict of every key too (a miss adds its key at the
-                # end), and a list under one, which has no calls to count.
+                # What a search found under an lru_cache too (its own dict of every key,
+                # where a miss adds its key at the end): it has no calls to count.
                 entry.tail = dict_tail(entry.holder)
 
 

@@ -291,7 +291,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
             in_roots |= reached
         else:
             why.append("replaced in a leaking holder, not added")
-    in_filled = _held_by_filled(book, young, explained, ids) if ids - explained else set()
+    in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
     if in_filled:
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
