@@ -254,7 +254,8 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past the first few filled holders, one walk from all the rest shows none holds
-    the leftover: the result is the same, the walks are not one per holder."""
+    the leftover, and after such a run that walk comes first: the result is the same,
+    the walks are not one per holder."""
     book = HolderBook()
     caches = [{"entry": [n]} for n in range(ONE_BY_ONE * 5)]
     for cache in caches:
@@ -272,13 +273,23 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     leaked = {"held by": "no learned holder"}
     assert triage([leaked], _young(leaked), book).unexplained == 1
     assert walks == [1] * ONE_BY_ONE + [len(caches) - ONE_BY_ONE]
+    # After a run they held nothing of, the first walk is from all of them.
+    walks.clear()
+    assert triage([leaked], _young(leaked), book).unexplained == 1
+    assert walks == [len(caches)]
     # One held by the last of them is still found, by that holder.
     replaced = ["replaced in place"]
     caches[-1]["entry"] = replaced
     walks.clear()
     result = triage([replaced], _young(replaced), book)
     assert result.explained_ids == frozenset({id(replaced)})
-    assert len(walks) == len(caches) + 1
+    assert walks == [len(caches)] + [1] * len(caches)
+    # After a run they explained, the first few are walked alone again.
+    caches[0]["entry"] = replaced = ["replaced again"]
+    walks.clear()
+    result = triage([replaced], _young(replaced), book)
+    assert result.explained_ids == frozenset({id(replaced)})
+    assert walks[:2] == [1, 1]
 
 
 def test_unknown_holders_leave_a_suspect() -> None:

@@ -157,6 +157,9 @@ class HolderBook:
         #: Ids of older objects the plugin holds itself (one reference each), to watch
         #: them dropped: a reference count read here discounts it.
         self.pinned: set[int] = set()
+        #: Whether the filled holders explained nothing of the last run that looked:
+        #: the next one then asks all of them at once before asking any alone.
+        self.filled_missed = False
 
     def __len__(self) -> int:
         return len(self._learned)

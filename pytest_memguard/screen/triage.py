@@ -331,11 +331,13 @@ def _held_by_filled(
     # One holder at a time, those that explained most first: the run's objects usually
     # hang from the holder that held the last test's, and the walk stops there.
     ordered = sorted(steady, key=_most_hits)
+    # Past the first few, one walk from all the rest tells whether any of them holds any
+    # of the objects at all: a run whose leftovers no filled holder explains must not
+    # pay a walk per holder. After a run they explained nothing of (most of a parser's
+    # suite), the first walk is that one.
+    alone = 0 if book.filled_missed else ONE_BY_ONE
     for at, entry in enumerate(ordered):
-        # Past the first few, one walk from all the rest tells whether any of them holds
-        # any of the objects at all: a run whose leftovers no filled holder explains
-        # must not pay a walk per holder.
-        if at == ONE_BY_ONE and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
+        if at == alone and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
             break
         reached = _in_filled([entry], young, explained, grew_ids) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
@@ -343,6 +345,7 @@ def _held_by_filled(
             in_filled |= reached
             if ids <= explained | in_filled:
                 break
+    book.filled_missed = not in_filled
     return in_filled
 
 
