@@ -29,6 +29,7 @@ from pytest_memguard.confirm.decide import (
     entries,
     record_of,
 )
+from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS, last_read_filters
 from pytest_memguard.confirm.lazy import (
     MADE_ON_ACCESS,
     materialized,
@@ -268,7 +269,7 @@ class Guard:
     def _explain_without_a_search(self, screen: GuardedRun, limits: Limits) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
-        system read again, then the heap rules."""
+        system read again, the warning filters the interpreter kept, then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
@@ -276,6 +277,8 @@ class Guard:
         screen.triage = screen.triage.explaining(replacing, REPLACED)
         listings = refreshed_by_finders(screen.triage.unexplained_of(left))
         screen.triage = screen.triage.explaining(listings, REFRESHED_BY_IMPORTS)
+        filters = last_read_filters(screen.triage.unexplained_of(left))
+        screen.triage = screen.triage.explaining(filters, KEPT_BY_WARNINGS)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)

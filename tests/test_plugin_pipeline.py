@@ -15,6 +15,7 @@ import pytest
 
 from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS
 from pytest_memguard.confirm.cached import CACHED_ON_ACCESS
+from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
 
@@ -166,6 +167,36 @@ def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
     assert {t["verdict"] for t in tests} == {"warmup"}
     assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
     assert {t["message"] for t in tests[1:]} == {REPLACED}
+
+
+WARNS_ONCE = """
+import warnings
+
+import pytest
+
+def test_first():
+    pass
+
+def test_warns():
+    with pytest.warns(DeprecationWarning):
+        warnings.warn("old", DeprecationWarning)
+
+def test_after():
+    pass
+"""
+
+
+def test_the_filters_a_warning_kept_are_no_suspect(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """``pytest.warns`` leaves its copy of the warning filters to the interpreter's
+    warnings state until the next warning: no re-run for it."""
+    pytester.makepyfile(test_warns=WARNS_ONCE)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    warns = report["by_name"]["test_warns"]
+    assert not warns["suspect"] and warns["repetitions"] == []
+    assert warns["verdict"] == "warmup" and warns["message"] == KEPT_BY_WARNINGS
 
 
 NESTED_PER_TEST = """
