@@ -48,6 +48,7 @@ from pytest_memguard.confirm.rules import (
     unexplained_growth,
 )
 from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
+from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_names
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.explain.sites import traceback_frames
@@ -269,7 +270,8 @@ class Guard:
     def _explain_without_a_search(self, screen: GuardedRun, limits: Limits) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
-        system read again, the warning filters the interpreter kept, then the heap rules."""
+        system read again, the warning filters the interpreter kept, the slot names a
+        class got at its first copy, then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
@@ -279,6 +281,8 @@ class Guard:
         screen.triage = screen.triage.explaining(listings, REFRESHED_BY_IMPORTS)
         filters = last_read_filters(screen.triage.unexplained_of(left))
         screen.triage = screen.triage.explaining(filters, KEPT_BY_WARNINGS)
+        slot_names = cached_slot_names(screen.triage.unexplained_of(left))
+        screen.triage = screen.triage.explaining(slot_names, SLOT_NAMES_CACHED)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)

@@ -18,6 +18,7 @@ from pytest_memguard.confirm.cached import CACHED_ON_ACCESS
 from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
+from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -197,6 +198,37 @@ def test_the_filters_a_warning_kept_are_no_suspect(
     warns = report["by_name"]["test_warns"]
     assert not warns["suspect"] and warns["repetitions"] == []
     assert warns["verdict"] == "warmup" and warns["message"] == KEPT_BY_WARNINGS
+
+
+COPIES_ONCE = """
+import copy
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+def test_first():
+    pass
+
+def test_copies():
+    assert copy.copy(Point(1)).x == 1
+
+def test_after():
+    pass
+"""
+
+
+def test_the_slot_names_a_first_copy_cached_are_no_suspect(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The first copy of an older class's object stores its slot names on the class:
+    made once per class, no re-run for it."""
+    pytester.makepyfile(test_copies=COPIES_ONCE)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    copies = report["by_name"]["test_copies"]
+    assert not copies["suspect"] and copies["repetitions"] == []
+    assert copies["verdict"] == "warmup" and copies["message"] == SLOT_NAMES_CACHED
 
 
 NESTED_PER_TEST = """
