@@ -63,21 +63,31 @@ def declared_bound(obj: object) -> str | None:
 BOUND_WORDS = ("MAX", "SIZE", "LIMIT", "CAPACITY")
 
 
-def module_constant_bound(namespace: dict[str, object], attribute: str) -> str | None:
+def module_constant_bound(
+    namespace: dict[str, object], attribute: str, constants: dict[str, int] | None = None
+) -> str | None:
     """``"re._MAXCACHE=512"`` when the module whose namespace is ``namespace`` declares a
     whole-number constant bounding its container ``attribute``: named in capitals after
     the container (``_cache`` -> ``_MAXCACHE``, ``_cache2`` -> ``_MAXCACHE2``) with one of
-    :data:`BOUND_WORDS`. The module's code trims the container when it reaches it."""
+    :data:`BOUND_WORDS`. The module's code trims the container when it reaches it.
+    ``constants`` are the namespace's :func:`int_constants`, when the caller has them."""
     core = attribute.strip("_").rstrip("0123456789").upper()
     if len(core) < 3:  # a one- or two-letter name would match unrelated constants
         return None
-    for name, value in list(namespace.items()):
-        if not (isinstance(value, int) and not isinstance(value, bool) and name.isupper()):
-            continue
+    for name, value in (int_constants(namespace) if constants is None else constants).items():
         if core in name and any(word in name.replace(core, "") for word in BOUND_WORDS):
             module = namespace.get("__name__", "?")
             return f"{module}.{name}={value}"
     return None
+
+
+def int_constants(namespace: dict[str, object]) -> dict[str, int]:
+    """The whole-number constants a module's namespace names in capitals."""
+    return {
+        name: value
+        for name, value in list(namespace.items())
+        if isinstance(value, int) and not isinstance(value, bool) and name.isupper()
+    }
 
 
 def _module_namespace(obj: object) -> TypeGuard[dict[str, object]]:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_memguard.confirm.bounds import declared_bound, module_constant_bound
+from pytest_memguard.confirm.bounds import declared_bound, int_constants, module_constant_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 
 _SIZED = (dict, list, set, collections.deque)
@@ -459,13 +459,17 @@ def _module_containers(
     """The containers a module holds at module level, but those its module bounds, which
     go to ``bounded`` with their bound. ``safe``: decide from types alone where reading an
     attribute could run the module's code (a lazy object's ``__getattr__``)."""
-    for attr, value in list(vars(module).items()):
+    namespace = vars(module)
+    constants: dict[str, int] | None = None  # read once, for the first container
+    for attr, value in list(namespace.items()):
         cls = type(value)
         if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
         label = f"{name}.{attr}"
         if issubclass(cls, _SIZED):
-            bound = module_constant_bound(vars(module), attr)
+            if constants is None:
+                constants = int_constants(namespace)
+            bound = module_constant_bound(namespace, attr, constants)
             if bound is not None:  # trimmed by its module's code, at the bound it declares
                 bounded.append((value, bound))
                 continue
