@@ -20,11 +20,12 @@ _NAMESPACE = type.__dict__["__dict__"]
 
 
 def cached_slot_names(left: list[object]) -> list[object]:
-    """The lists among ``left`` (young objects) that a class holds as its cached slot
-    names. Looks through every class alive only when ``left`` has a list of names (a
-    suspect's leftovers, rarely): O(classes), a fraction of a pass over the heap."""
+    """The lists among ``left`` (what a run left unexplained) that a class holds as its
+    cached slot names. Looks through every class alive (O(classes), a fraction of a pass
+    over the heap) only when all of ``left`` is lists of names: with anything else left,
+    the run stays a suspect whatever this finds."""
     names = {id(obj): obj for obj in left if type(obj) is list and _all_names(obj)}
-    if not names:
+    if not names or len(names) < len(left):
         return []
     found: list[object] = []
     for cls in _every_class():
