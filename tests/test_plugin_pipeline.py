@@ -170,6 +170,8 @@ def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
     assert {t["message"] for t in tests[1:]} == {REPLACED}
 
 
+#: pytest.warns leaves its copy of the warning filters to the interpreter's warnings
+#: state until the next warning.
 WARNS_ONCE = """
 import warnings
 
@@ -178,7 +180,7 @@ import pytest
 def test_first():
     pass
 
-def test_warns():
+def test_once():
     with pytest.warns(DeprecationWarning):
         warnings.warn("old", DeprecationWarning)
 
@@ -186,20 +188,7 @@ def test_after():
     pass
 """
 
-
-def test_the_filters_a_warning_kept_are_no_suspect(
-    pytester: pytest.Pytester, run_pytest: RunPytest
-) -> None:
-    """``pytest.warns`` leaves its copy of the warning filters to the interpreter's
-    warnings state until the next warning: no re-run for it."""
-    pytester.makepyfile(test_warns=WARNS_ONCE)
-    report = _records(pytester, run=run_pytest)
-    report["result"].assert_outcomes(passed=3)
-    warns = report["by_name"]["test_warns"]
-    assert not warns["suspect"] and warns["repetitions"] == []
-    assert warns["verdict"] == "warmup" and warns["message"] == KEPT_BY_WARNINGS
-
-
+#: The first copy of an older class's object stores its slot names on the class.
 COPIES_ONCE = """
 import copy
 
@@ -210,7 +199,7 @@ class Point:
 def test_first():
     pass
 
-def test_copies():
+def test_once():
     assert copy.copy(Point(1)).x == 1
 
 def test_after():
@@ -218,17 +207,20 @@ def test_after():
 """
 
 
-def test_the_slot_names_a_first_copy_cached_are_no_suspect(
-    pytester: pytest.Pytester, run_pytest: RunPytest
+@pytest.mark.parametrize(
+    ("source", "why"), [(WARNS_ONCE, KEPT_BY_WARNINGS), (COPIES_ONCE, SLOT_NAMES_CACHED)]
+)
+def test_what_the_interpreter_keeps_once_is_no_suspect(
+    pytester: pytest.Pytester, run_pytest: RunPytest, source: str, why: str
 ) -> None:
-    """The first copy of an older class's object stores its slot names on the class:
-    made once per class, no re-run for it."""
-    pytester.makepyfile(test_copies=COPIES_ONCE)
+    """State the interpreter keeps once (per warning, per class) is warm-up on the
+    screened run: no re-run for it."""
+    pytester.makepyfile(test_once=source)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
-    copies = report["by_name"]["test_copies"]
-    assert not copies["suspect"] and copies["repetitions"] == []
-    assert copies["verdict"] == "warmup" and copies["message"] == SLOT_NAMES_CACHED
+    once = report["by_name"]["test_once"]
+    assert not once["suspect"] and once["repetitions"] == []
+    assert once["verdict"] == "warmup" and once["message"] == why
 
 
 NESTED_PER_TEST = """
