@@ -477,8 +477,11 @@ def test_a_quick_test_is_re_run_rather_than_looked_up_on_the_heap(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Once a pass over the heap is timed, a test quicker than that pass is confirmed
-    by its re-runs: the same verdict, for less than the pass would cost."""
-    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=0))
+    by its re-runs: the same verdict, for less than the pass would cost. The ballast
+    makes the pass cost tens of times the test, so a loaded machine slowing the test
+    cannot make the pass look worth it."""
+    ballast = "\nBALLAST = [[] for _ in range(200_000)]\n"
+    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=0) + ballast)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]
