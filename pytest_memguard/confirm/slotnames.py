@@ -24,9 +24,10 @@ def cached_slot_names(left: list[object]) -> list[object]:
     cached slot names. Looks through every class alive (O(classes), a fraction of a pass
     over the heap) only when all of ``left`` is lists of names: with anything else left,
     the run stays a suspect whatever this finds."""
-    names = {id(obj): obj for obj in left if type(obj) is list and _all_names(obj)}
-    if not names or len(names) < len(left):
+    # Most runs leave other objects: the first of them ends it.
+    if not left or not all(map(_is_names, left)):
         return []
+    names = {id(obj): obj for obj in left}
     found: list[object] = []
     for cls in _every_class():
         cached = _NAMESPACE.__get__(cls).get(_CACHE_NAME)
@@ -37,8 +38,8 @@ def cached_slot_names(left: list[object]) -> list[object]:
     return found
 
 
-def _all_names(candidate: list[object]) -> bool:
-    return all(type(name) is str for name in candidate)
+def _is_names(candidate: object) -> bool:
+    return type(candidate) is list and all(type(name) is str for name in candidate)
 
 
 def _every_class() -> Iterator[type]:
