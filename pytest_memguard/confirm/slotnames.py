@@ -27,11 +27,11 @@ def cached_slot_names(left: list[object]) -> list[object]:
     # Most runs leave other objects: the first of them ends it.
     if not left or not all(map(_is_names, left)):
         return []
-    names = {id(obj): obj for obj in left}
+    names = {id(obj) for obj in left}
     found: list[object] = []
     for cls in _every_class():
         cached = _NAMESPACE.__get__(cls).get(_CACHE_NAME)
-        if id(cached) in names and cached is names[id(cached)]:
+        if id(cached) in names:  # both alive: the same object
             found.append(cached)
             if len(found) == len(names):
                 break
