@@ -277,12 +277,9 @@ class Guard:
         tops = find_tops(left)
         replacing = self.replacements.replacing(left, tops, kept_in=(screen.retained,))
         screen.triage = screen.triage.explaining(replacing, REPLACED)
-        listings = refreshed_by_finders(screen.triage.unexplained_of(left))
-        screen.triage = screen.triage.explaining(listings, REFRESHED_BY_IMPORTS)
-        filters = last_read_filters(screen.triage.unexplained_of(left))
-        screen.triage = screen.triage.explaining(filters, KEPT_BY_WARNINGS)
-        slot_names = cached_slot_names(screen.triage.unexplained_of(left))
-        screen.triage = screen.triage.explaining(slot_names, SLOT_NAMES_CACHED)
+        for rule, why in _INTERPRETER_STATE_RULES:
+            explained = rule(screen.triage.unexplained_of(left))
+            screen.triage = screen.triage.explaining(explained, why)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
@@ -610,6 +607,15 @@ class Guard:
             for holder in self._root_holders:
                 self.runner.book.learn_leaking(holder, root.key)
         return replace(decision, root=root)
+
+
+#: Rules that tell what the interpreter keeps of its own among what a run left, each
+#: from what the ones before it left: no search, no re-run, no pass over the heap.
+_INTERPRETER_STATE_RULES: tuple[tuple[Callable[[list[object]], list[object]], str], ...] = (
+    (refreshed_by_finders, REFRESHED_BY_IMPORTS),
+    (last_read_filters, KEPT_BY_WARNINGS),
+    (cached_slot_names, SLOT_NAMES_CACHED),
+)
 
 
 def _grew_only_roots(run: GuardedRun, limits: Limits) -> bool:
