@@ -7,7 +7,6 @@ its holder a plain attribute of an older object, and a run is what happens betwe
 
 from __future__ import annotations
 
-import sys
 import types
 import weakref
 
@@ -247,10 +246,26 @@ def test_a_dead_top_whose_address_the_run_took_is_replaced() -> None:
     cache = {"key": [1]}
     made = [cache, cache["key"]]
     tops = _tops(made)
-    same_address = _Previous(
-        ids={id(cache)}, bytes=0, tops={id(cache): (dict, sys.getsizeof(cache, 0))}
-    )
+    (dropped,) = _tops([{"key": [2]}]).values()  # the cache the run dropped
+    same_address = _Previous(ids={id(cache)}, bytes=0, tops={id(cache): dropped})
     alive = {id(obj) for obj in made}
     kept, replaced = _without_replacements(made, tops, same_address, alive, fresh=True)
     assert kept == made and replaced == [cache]
     assert _without_replacements(made, tops, same_address, alive) == (made, [])
+
+
+def test_a_previous_top_listed_again_beneath_a_new_one_is_alive() -> None:
+    """pyparsing nests its settings dict in a new one on every run, and the previous
+    dict may be listed among the run's new objects: unchanged beneath a new top, it is
+    the same dict, and the new top (of the same shape) is growth, not its replacement.
+    Another object at that address (one made since, referring to other objects) means
+    the previous top died."""
+    settings = {"parent": {"parent": None}}
+    previous = _Previous(ids={id(settings)}, bytes=0, tops=_tops([settings]))
+    wrapped = {"parent": settings}
+    made = [wrapped, settings]
+    alive = {id(obj) for obj in made}
+    tops = _tops(made)
+    assert _without_replacements(made, tops, previous, alive, fresh=True) == (made, [])
+    settings["parent"] = {"parent": None}
+    assert _without_replacements(made, tops, previous, alive, fresh=True) == (made, [wrapped])

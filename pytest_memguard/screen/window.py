@@ -152,6 +152,15 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
 _Shape = tuple[type, int]
 
 
+class _Top(NamedTuple):
+    """A top of what a run added: its shape, and what it referred to (a hash of the
+    referents' ids), which tells the same object listed again from a new one at its
+    address."""
+
+    shape: _Shape
+    contents: int
+
+
 @dataclass
 class _Previous:
     """The survivors of the previous run of a shared window: their ids and bytes, and
@@ -160,7 +169,7 @@ class _Previous:
 
     ids: set[int]
     bytes: int
-    tops: dict[int, _Shape] = field(default_factory=dict)
+    tops: dict[int, _Top] = field(default_factory=dict)
     #: Made after the run was measured: the survivors listed after it are the next
     #: run's own (ids alone cannot tell: a new object may reuse a dead one's address).
     mark: list[object] = field(default_factory=list)
@@ -704,14 +713,22 @@ def _after(survivors: list[object], mark: list[object]) -> int:
     return -1
 
 
-def _tops(objs: list[object]) -> dict[int, _Shape]:
-    """The objects of ``objs`` no other one refers to, by id, with their shapes."""
-    return {id(obj): (type(obj), sys.getsizeof(obj, 0)) for obj in top_objects(objs)}
+def _tops(objs: list[object]) -> dict[int, _Top]:
+    """The objects of ``objs`` no other one refers to, by id, with their shapes and
+    contents."""
+    return {
+        id(obj): _Top((type(obj), sys.getsizeof(obj, 0)), _contents(obj))
+        for obj in top_objects(objs)
+    }
+
+
+def _contents(obj: object) -> int:
+    return hash(tuple(map(id, gc.get_referents(obj))))
 
 
 def _without_replacements(
     new: list[object],
-    tops: dict[int, _Shape],
+    tops: dict[int, _Top],
     previous: _Previous,
     alive: set[int],
     fresh: bool = False,
@@ -728,29 +745,37 @@ def _without_replacements(
 
     A previous top is dead when its id left the survivors, or, when ``fresh`` (``new``
     holds only objects made since the previous run), when one of ``new`` holds it: on
-    3.10 a dict rebuilt per run takes the address of the one it replaces. The caller
-    says ``fresh`` only when no full collection ran during the run: one stops tracking a
-    dict that holds no container, and putting one in it lists the same dict among the
-    newest objects again.
+    3.10 an object made during the run takes the address of the one the run dropped.
+    The caller says ``fresh`` only when no full collection ran during the run: one
+    stops tracking a dict that holds no container, and putting one in it lists the same
+    dict among the newest objects again. Even then an unchanged previous top may be
+    listed among the new objects (pyparsing's settings dict, which the run nests in a
+    new one): one still referring to what it did, beneath a new object, is alive.
     """
     by_id = {id(obj): obj for obj in new}
-    reused = by_id.keys() if fresh else ()
     died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
-    for key, shape in previous.tops.items():
-        if key not in alive or key in reused:
-            died[shape] += 1
+    for key, top in previous.tops.items():
+        if key not in alive or (fresh and key in by_id and not _relisted(key, top, tops, by_id)):
+            died[top.shape] += 1
     if not died:
         return new, []
     kept: list[object] = []
-    for key, shape in tops.items():
-        if died[shape] > 0:
-            died[shape] -= 1
+    for key, top in tops.items():
+        if died[top.shape] > 0:
+            died[top.shape] -= 1
         else:
             kept.append(by_id[key])
     if not kept:
         return new, [by_id[key] for key in tops]
     reached = young_reachable(kept, by_id)
     return [obj for obj in new if id(obj) in reached], []
+
+
+def _relisted(key: int, previous: _Top, tops: dict[int, _Top], by_id: dict[int, object]) -> bool:
+    """Whether the new object at a previous top's address ``key`` is that top, listed
+    again: nested beneath a new object, with the same referents. A top at the same
+    address is matched as a replacement either way."""
+    return key not in tops and _contents(by_id[key]) == previous.contents
 
 
 def _unmeasured(
