@@ -59,8 +59,10 @@ from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import sized_length
 from pytest_memguard.screen.triage import (
+    ATTRIBUTES_OF_OLDER,
     HELD_BY_BOUNDED,
     REFRESHED_BY_IMPORTS,
+    attributes_of_older,
     refreshed_by_finders,
 )
 from pytest_memguard.screen.window import (
@@ -271,7 +273,8 @@ class Guard:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
         system read again, the warning filters the interpreter kept, the slot names a
-        class got at its first copy, then the heap rules."""
+        class got at its first copy, the attributes an older object took beside warm-up,
+        then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
@@ -280,6 +283,11 @@ class Guard:
         for rule, why in _INTERPRETER_STATE_RULES:
             explained = rule(screen.triage.unexplained_of(left))
             screen.triage = screen.triage.explaining(explained, why)
+        triage = screen.triage
+        attributes = attributes_of_older(
+            triage.unexplained_of(left), screen.retained, triage.explained_ids
+        )
+        screen.triage = triage.explaining(attributes, ATTRIBUTES_OF_OLDER)
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)

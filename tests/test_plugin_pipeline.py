@@ -8,6 +8,7 @@ Runs go to a child pytest (``run_pytest``): the window freezes the GC there.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED
+from pytest_memguard.screen.triage import ATTRIBUTES_OF_OLDER
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -221,6 +223,52 @@ def test_what_the_interpreter_keeps_once_is_no_suspect(
     once = report["by_name"]["test_once"]
     assert not once["suspect"] and once["repetitions"] == []
     assert once["verdict"] == "warmup" and once["message"] == why
+
+
+#: A class-based test's instance is made at collection, older than the run; the
+#: attributes its setUp gives it are a young dict that a bounded cache keeps with it.
+ATTRIBUTES_OF_A_CACHED_CASE = """
+import unittest
+
+GRAMMAR = ["expr"]
+
+_MAXCACHE = 16
+_cache = []
+
+def parse(case, text):
+    if len(_cache) < _MAXCACHE:
+        _cache.append((case, [text]))
+    return [text]
+
+def test_first():
+    pass
+
+class TestParser(unittest.TestCase):
+    def setUp(self):
+        self.grammar = GRAMMAR
+
+    def test_once(self):
+        assert parse(self, "x") == ["x"]
+
+def test_after():
+    pass
+"""
+
+
+def test_the_attributes_of_a_test_case_a_bounded_cache_keeps_are_warmup(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The bounded cache explains its entry; the entry refers to the test case, whose
+    ``__dict__`` (made by ``setUp`` since 3.11) goes with it without a pass over the
+    heap (the rule for dicts made on first access needs one) and without a re-run."""
+    pytester.makepyfile(test_once=ATTRIBUTES_OF_A_CACHED_CASE)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    once = report["by_name"]["test_once"]
+    assert not once["suspect"] and once["verdict"] == "warmup"
+    assert MADE_ON_ACCESS not in once["message"]
+    if sys.version_info >= (3, 11):  # before, the instance makes its dict at once
+        assert ATTRIBUTES_OF_OLDER in once["message"]
 
 
 NESTED_PER_TEST = """

@@ -21,7 +21,13 @@ from pytest_memguard.screen.holderbook import (
     HolderBook,
     contents,
 )
-from pytest_memguard.screen.triage import ONE_BY_ONE, refreshed_by_finders, triage, with_growth
+from pytest_memguard.screen.triage import (
+    ONE_BY_ONE,
+    attributes_of_older,
+    refreshed_by_finders,
+    triage,
+    with_growth,
+)
 
 
 class _Old:
@@ -599,3 +605,30 @@ def test_what_an_older_finder_read_again_is_the_import_system_s() -> None:
         assert refreshed_by_finders([listing, added, vars(added)]) == [listing]
     finally:
         del sys.path_importer_cache["/tmp/refreshed"], sys.path_importer_cache["/tmp/added"]
+
+
+class _Case:
+    """A class-based test's instance, made before the window (as pytest does at
+    collection)."""
+
+
+def test_the_attributes_an_older_object_took_beside_warmup_are_found() -> None:
+    """A young record a cache keeps (a frame's locals) refers to an older instance
+    whose ``__dict__`` the run made: the dict goes with the record."""
+    case = _Case()
+    attributes = vars(case)  # made now: young in this run
+    record = {"frame locals": case}
+    retained = [record, attributes]
+    assert attributes_of_older([attributes], retained, {id(record)}) == [attributes]
+
+
+def test_the_attributes_of_an_older_object_nothing_explained_refers_to_are_not() -> None:
+    case = _Case()
+    attributes = vars(case)
+    other: dict[str, object] = {"unrelated": 1}
+    record = {"frame locals": case}
+    assert attributes_of_older([attributes], [other, attributes], {id(other)}) == []
+    # With anything but dicts left, the run stays a suspect: no look.
+    leftover = ["not a dict"]
+    retained = [record, attributes, leftover]
+    assert attributes_of_older([attributes, leftover], retained, {id(record)}) == []

@@ -31,12 +31,15 @@ import gc
 import sys
 import types
 import weakref
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
+    all_referents,
+    instance_dict,
     is_weak_to_known,
     older_of_its_kind,
     reference_counts,
@@ -243,6 +246,28 @@ def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]
         if any(count <= limit for count, limit in zip(counts, once, strict=True)):
             return True
     return False
+
+
+#: Why the attributes an older object took during the run are warm-up.
+ATTRIBUTES_OF_OLDER = "attributes the run gave an older object that warm-up keeps"
+
+
+def attributes_of_older(
+    left: list[object], retained: list[object], warmup: AbstractSet[int]
+) -> list[object]:
+    """The instance dicts among ``left`` (what no rule explained of ``retained``) whose
+    owner is older than the run and referred to by what ``warmup`` (ids) explained. An
+    object made before the window (pytest makes a class-based test's instance at
+    collection) gets its ``__dict__`` when it first needs one (3.11+): a young dict the
+    walks, which enter no old object, do not reach. Looked for only when ``left`` is all
+    dicts: anything else left keeps the run a suspect whatever this finds."""
+    if not left or not warmup or any(type(obj) is not dict for obj in left):
+        return []
+    young = {id(obj): obj for obj in retained}
+    holders = [young[key] for key in warmup if key in young]
+    older = {id(ref): ref for ref in all_referents(holders) if id(ref) not in young}
+    owned = {id(found) for found in map(instance_dict, older.values()) if found is not None}
+    return [obj for obj in left if id(obj) in owned]
 
 
 #: Filled holders walked one by one before the rest are walked together first.
