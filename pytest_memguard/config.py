@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, DEFAULT_SHARE
+from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, DEFAULT_SHARE, SMALL_SUITE_TESTS
 from pytest_memguard.figures import LIMITS, PARSERS
 from pytest_memguard.sentinels import sentinel_switches
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, parse_allow
@@ -285,8 +285,9 @@ _OPTIONS: tuple[_Option, ...] = (
         "memguard_confirm_budget",
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
-        f"fixed {ALLOWANCE_SECONDS:g} s, as a percentage such as 10 percent; suspects beyond "
-        "it are reported as unconfirmed",
+        f"fixed {ALLOWANCE_SECONDS:g} s (less for a suite of more than {SMALL_SUITE_TESTS} "
+        "tests), as a percentage such as 10 percent; suspects beyond it are reported as "
+        "unconfirmed",
         "PERCENT",
         parse_percent,
     ),

@@ -284,6 +284,12 @@ class MemguardSession:
             return "failed", "M", ("OVER-LIMIT", {"red": True})
         return None
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.settings.enabled:  # every test is guarded: the suite's size is known
+            from pytest_memguard.confirm.budget import suite_allowance
+
+            self.ensure_guard().budget.allowance = suite_allowance(len(session.items))
+
     def pytest_report_header(self) -> str | None:
         if not self.settings.enabled:
             return None

@@ -18,7 +18,12 @@ from pytest_memguard.confirm.bounds import (
     find_holders,
     module_constant_bound,
 )
-from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.budget import (
+    ALLOWANCE_SECONDS,
+    SMALL_SUITE_TESTS,
+    ConfirmBudget,
+    suite_allowance,
+)
 from pytest_memguard.confirm.lazy import materialized, thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
 from pytest_memguard.confirm.lrucaches import LruCaches
@@ -35,6 +40,14 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(3.0)
     budget.spend(2.5)
     assert budget.allows(0.5) and not budget.allows(0.6)
+
+
+def test_a_suite_past_a_small_one_gets_an_allowance_in_proportion() -> None:
+    """A leak case of a few tests keeps the whole fixed allowance; a suite of a thousand
+    small tests pays for its confirmations from its own share."""
+    assert suite_allowance(1) == suite_allowance(SMALL_SUITE_TESTS) == ALLOWANCE_SECONDS
+    assert suite_allowance(2 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 2)
+    assert suite_allowance(10 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 10)
 
 
 def test_learning_may_spend_half_as_much_again_as_the_budget() -> None:

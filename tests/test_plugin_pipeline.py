@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS
+from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, SMALL_SUITE_TESTS
 from pytest_memguard.confirm.cached import CACHED_ON_ACCESS
 from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
@@ -868,6 +868,27 @@ def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     assert record["verdict"] == "leak"
     assert len(record["repetitions"]) == 3
     assert "test_growing._SEEN" in record["findings"][0]["chain_text"]
+
+
+def test_a_large_suite_confirms_within_a_smaller_allowance(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The same leak in a suite twice the size of a small one: half the allowance, where
+    its two repetitions no longer fit. It is unconfirmed, and passes."""
+    pytester.makepyfile(
+        test_growing=GROWING_EVERY_RUN.format(seconds=0.4 * ALLOWANCE_SECONDS),
+        test_others=f"""
+import pytest
+
+@pytest.mark.parametrize("n", range({2 * SMALL_SUITE_TESTS - 1}))
+def test_quick(n):
+    pass
+""",
+    )
+    report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
+    report["result"].assert_outcomes(passed=2 * SMALL_SUITE_TESTS)
+    record = report["by_name"]["test_grows_on_every_run"]
+    assert record["verdict"] == "unconfirmed" and record["repetitions"] == []
 
 
 PYTEST_HOLDERS = """

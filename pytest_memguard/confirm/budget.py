@@ -2,7 +2,9 @@
 
 A suite where many tests are suspects must not pay a re-run for each of them without
 limit. The budget grows with the time the screened runs took (``share`` of it) plus a
-fixed ``allowance`` that lets a small suite confirm its leaks; a suspect whose least
+fixed ``allowance`` that lets a small suite confirm its leaks (a suite of more than
+:data:`SMALL_SUITE_TESTS` guarded tests gets a smaller one, :func:`suite_allowance`:
+its own share pays for its confirmations); a suspect whose least
 confirmation (:data:`~pytest_memguard.confirm.rules.MIN_REPEAT` repetitions) would not
 fit is reported as ``unconfirmed``: shown, saved, never failing. On h2's suite one 1.25 s
 test, re-run twice, spent the whole budget and left 41 quick suspects unconfirmed.
@@ -29,10 +31,22 @@ from dataclasses import dataclass
 ALLOWANCE_SECONDS = 1.0
 #: Seconds re-runs may spend waiting for what they left to end, whatever the length.
 WAIT_ALLOWANCE_SECONDS = 2.0
+#: Guarded tests a suite may have and keep the whole allowance.
+SMALL_SUITE_TESTS = 200
 #: The default share of the screened runs' time that re-runs may add.
 DEFAULT_SHARE = 0.03
 #: What learning may spend past the budget, as a share of it.
 RESERVE_SHARE = 0.5
+
+
+def suite_allowance(tests: int) -> float:
+    """The fixed allowance of a session that guards ``tests`` tests: all of it up to
+    :data:`SMALL_SUITE_TESTS` tests, in proportion past them. A fixed second of re-runs
+    is what a leak case of a few tests needs, and a tenth of a 2-second suite of a
+    thousand small tests: there the share of its own time is the budget."""
+    if tests <= SMALL_SUITE_TESTS:
+        return ALLOWANCE_SECONDS
+    return ALLOWANCE_SECONDS * SMALL_SUITE_TESTS / tests
 
 
 @dataclass
