@@ -189,5 +189,8 @@ def cost_line(records: Sequence[TestRecord]) -> str:
         f"{summary['confirm_seconds']:.2f} s, explained in {summary['explain_seconds']:.2f} s"
     )
     if summary["unconfirmed"]:
-        line += f"; {summary['unconfirmed']} unconfirmed (over the confirmation budget)"
+        line += (
+            f"; {summary['unconfirmed']} unconfirmed (over the confirmation budget: "
+            "run them alone, or raise --memguard-confirm-budget)"
+        )
     return line
