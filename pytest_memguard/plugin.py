@@ -125,6 +125,8 @@ class MemguardSession:
         self.known = _load_known(settings.known)
         self.baseline = _prepare_outputs(config, settings)
         self._guard: Guard | None = None
+        #: How many tests the session guards, once collected, when it guards them all.
+        self._suite_tests: int | None = None
         #: junitxml writes the memguard properties; without it they would only be kept.
         self._junit = bool(getattr(config.option, "xmlpath", None))
         #: The report a record was just put on, with the record: read back when logged.
@@ -168,6 +170,7 @@ class MemguardSession:
             from pytest_memguard.builder import build_guard
 
             self._guard = build_guard(self.config, self.settings, self.disabled_sentinels)
+            self._fit_budget(self._guard)
         return self._guard
 
     @pytest.hookimpl(tryfirst=True)
@@ -286,9 +289,16 @@ class MemguardSession:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.settings.enabled:  # every test is guarded: the suite's size is known
+            self._suite_tests = len(session.items)
+            if self._guard is not None:  # built for the header
+                self._fit_budget(self._guard)
+
+    def _fit_budget(self, guard: Guard) -> None:
+        """The confirmation allowance of a suite of the size collected."""
+        if self._suite_tests is not None:
             from pytest_memguard.confirm.budget import suite_allowance
 
-            self.ensure_guard().budget.allowance = suite_allowance(len(session.items))
+            guard.budget.allowance = suite_allowance(self._suite_tests)
 
     def pytest_report_header(self) -> str | None:
         if not self.settings.enabled:

@@ -870,11 +870,13 @@ def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     assert "test_growing._SEEN" in record["findings"][0]["chain_text"]
 
 
+@pytest.mark.parametrize("quiet", [(), ("-q",)], ids=["header", "quiet"])
 def test_a_large_suite_confirms_within_a_smaller_allowance(
-    pytester: pytest.Pytester, run_pytest: RunPytest
+    pytester: pytest.Pytester, run_pytest: RunPytest, quiet: tuple[str, ...]
 ) -> None:
     """The same leak in a suite twice the size of a small one: half the allowance, where
-    its two repetitions no longer fit. It is unconfirmed, and passes."""
+    its two repetitions no longer fit. It is unconfirmed, and passes. The header (not
+    shown with ``-q``) builds the guard before collection, the first test after it."""
     pytester.makepyfile(
         test_growing=GROWING_EVERY_RUN.format(seconds=0.4 * ALLOWANCE_SECONDS),
         test_others=f"""
@@ -885,7 +887,7 @@ def test_quick(n):
     pass
 """,
     )
-    report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
+    report = _records(pytester, "--memguard-confirm-budget=0%", *quiet, run=run_pytest)
     report["result"].assert_outcomes(passed=2 * SMALL_SUITE_TESTS)
     record = report["by_name"]["test_grows_on_every_run"]
     assert record["verdict"] == "unconfirmed" and record["repetitions"] == []
