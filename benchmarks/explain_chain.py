@@ -13,7 +13,7 @@ import sys
 import time
 import types
 
-from pytest_memguard.explain import explain
+from pytest_memguard.explain.explainer import explain
 
 TARGET_SECONDS = 1.0
 

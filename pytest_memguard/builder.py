@@ -76,7 +76,7 @@ def explain_run(
     ``sites_read`` is called once allocation sites are read."""
     if not run.retained:
         return []
-    from pytest_memguard.explain import explain
+    from pytest_memguard.explain.explainer import explain
 
     return explain(
         run.retained,

@@ -202,7 +202,7 @@ def still_alive(expected: list[Expected]) -> str | None:
     alive = [(obj, name) for reference, name in expected if (obj := reference()) is not None]
     if not alive:
         return None
-    from pytest_memguard.explain import explain
+    from pytest_memguard.explain.explainer import explain
 
     lines = ["memguard: objects expected to be collected are still alive after teardown:"]
     for obj, name in alive:

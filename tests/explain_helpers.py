@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_memguard.explain import explain
+from pytest_memguard.explain.explainer import explain
 from pytest_memguard.findings import Finding
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from explain_helpers import PLOTS, chain_of, load, only, young
 
-from pytest_memguard.explain import classify, explain
+from pytest_memguard.explain import classify
 from pytest_memguard.explain.chains import MAX_DEPTH
+from pytest_memguard.explain.explainer import explain
 
 MODULE = "memguard_app"
 

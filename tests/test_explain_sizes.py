@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from explain_helpers import load, only, young
 
-from pytest_memguard.explain import explain, explained_bytes
-from pytest_memguard.explain.sizes import deep_sizes
+from pytest_memguard.explain.explainer import explain
+from pytest_memguard.explain.sizes import deep_sizes, explained_bytes
 from pytest_memguard.findings import Finding
 
 SOURCE = """

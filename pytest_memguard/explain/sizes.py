@@ -83,7 +83,7 @@ def _deep_size(sizer: Any, obj: object) -> int:
 def explained_bytes(findings: Iterable[Finding]) -> int:
     """The retained bytes of a confirmed leak: the sum of its findings' bytes.
 
-    Pass the findings :func:`~pytest_memguard.explain.explain` returned for the leak's
+    Pass the findings :func:`~pytest_memguard.explain.explainer.explain` returned for the leak's
     last run (folding some into a resource finding keeps the sum), so that the leak's
     header, its findings, the summary and every report show one number.
     """
