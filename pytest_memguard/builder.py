@@ -88,6 +88,7 @@ def explain_run(
         sites_read=sites_read,
         chain_holders=run.chain_holders,
         grown=[id(grown.container) for grown in run.growth if grown.container is not None],
+        known_referrers=run.known_referrers,
     )
 
 

@@ -567,6 +567,8 @@ class Guard:
                     last = again[-1] if again else last
                     self._hold_leftovers(last)
                     self._beneath_replacements(last)
+                if holders is not None:  # its climbs went up the way the chains go
+                    last.known_referrers = holders.referrers
                 self._explain(last, evidence, tracing.stop)
         finally:
             self._note(explain_seconds=time.perf_counter() - started)

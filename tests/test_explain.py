@@ -161,6 +161,24 @@ def test_the_container_a_chain_ends_in_is_handed_to_the_caller(app: Any) -> None
     assert len(holders) == 1 and holders[0] is app.APP.sessions
 
 
+def test_referrers_found_before_are_taken_while_they_still_refer(app: Any) -> None:
+    """The climbs above a leak's holders found who refers to the objects on its way up:
+    the chain search takes those referrers without a pass over the heap, but only those
+    that still refer to the object (one that dropped it since is no link)."""
+    app.APP = app.App()
+    leaked = app.APP.sessions[3]
+    sessions = app.APP.sessions
+    dropped: dict[str, object] = {"sessions": sessions}
+    known = {id(sessions): (sessions, [dropped, vars(app.APP)])}
+    del dropped["sessions"]
+    finding = only(explain([leaked], known_referrers=known))
+    assert finding.chain_complete and finding.chain_text == "memguard_app.APP.sessions[3]"
+    # Without the attributes that still hold the list, nothing leads on from it.
+    stale = {id(sessions): (sessions, [dropped])}
+    unlinked = only(explain([leaked], known_referrers=stale))
+    assert unlinked.extra["root"] == "object" and unlinked.chain_text == "<list object>[3]"
+
+
 def test_a_dict_key_itself_is_named_as_a_key(app: Any) -> None:
     key = app.Key()
     app.BY_KEY[key] = 1

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TypeGuard
 
 from pytest_memguard.screen.heap import (
+    Referrers,
     is_weak_to_known,
     referred_ids,
     top_objects,
@@ -199,12 +200,16 @@ class _Climbs:
     (the caller puts the one keeping most of the growth first) is held to ``per_holder``
     alone."""
 
-    def __init__(self, skip: set[int], per_holder: int, in_all: int) -> None:
+    def __init__(
+        self, skip: set[int], per_holder: int, in_all: int, found: Referrers | None = None
+    ) -> None:
         self.skip = skip
         self.per_holder = per_holder
         self.left = in_all
         self.expanded: dict[int, int] = {}
         self._favoured_step: _Step | None = None
+        #: What each object climbed above is referred to by, for a chain search to reuse.
+        self.found: Referrers = {} if found is None else found
 
     def bounds_of(self, holders: list[object]) -> list[str | None]:
         roots = [_Step(holder, CLIMB_STEPS, None) for holder in holders]
@@ -278,6 +283,9 @@ class _Climbs:
         targets = tuple(objs)
         ids = set(map(id, targets))
         mine = {id(targets), id(objs), id(steps), *map(id, steps)}
+        # What the earlier passes found, kept for a chain search, refers to this level.
+        mine.update(id(entry) for entry in self.found.values())
+        mine.update(id(entry[1]) for entry in self.found.values())
         # One object looked above (most levels): every referrer is its owner.
         single = list(ids) if len(ids) == 1 else None
         above: dict[int, list[object]] = {}
@@ -286,6 +294,8 @@ class _Climbs:
                 continue
             for key in single or dict.fromkeys(referred_ids(ref, ids)):
                 above.setdefault(key, []).append(ref)
+        for target in targets:
+            self.found[id(target)] = (target, above.get(id(target), []))
         return above
 
 
@@ -298,6 +308,9 @@ class Holders:
     #: Containers among the objects whose holder is bounded: the cache's own storage,
     #: made by the run and kept, where later runs add their entries.
     storage: list[tuple[object, str]] = field(default_factory=list)
+    #: What the climbs above the holders found referring to each object they climbed
+    #: through (frames and the search's own objects left out), by id.
+    referrers: Referrers = field(default_factory=dict)
 
     @property
     def all_bounded(self) -> bool:
@@ -338,9 +351,16 @@ class Holders:
 
     def own_ids(self) -> set[int]:
         """Ids of this record and its lists: they refer to holders, and hold nothing."""
-        return {id(self), id(self.bounds), id(self.holders), id(self.storage)} | set(
-            map(id, self.storage)
-        )
+        return {
+            id(self),
+            id(self.bounds),
+            id(self.holders),
+            id(self.storage),
+            id(self.referrers),
+            *map(id, self.storage),
+            *(id(entry) for entry in self.referrers.values()),
+            *(id(entry[1]) for entry in self.referrers.values()),
+        }
 
 
 #: Types a cache keeps its entries in.
@@ -410,7 +430,9 @@ def find_holders(
         direct.sort(key=lambda holder: len(referred_ids(holder, top_ids)), reverse=True)
     climbed = direct[:MAX_HOLDERS]  # the others are counted, not climbed: unbounded
     skip.add(id(climbed))
-    bounds = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS).bounds_of(climbed)
+    skip.add(id(found.referrers))
+    climbs = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS, found.referrers)
+    bounds = climbs.bounds_of(climbed)
     for holder, bound in zip(climbed, bounds, strict=True):
         if bound is None:
             continue

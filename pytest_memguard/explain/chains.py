@@ -6,6 +6,8 @@ in depth and in time. Each level is one pass over the heap per batch of objects 
 heap must not be frozen: ``gc.get_referrers`` does not see frozen objects), shared by
 the searches of all the groups explained together, so chains found near a root are
 cheap whatever the heap size and the number of groups; the time budget stops the rest.
+A node whose referrers an earlier pass found (the climbs above a leak's holders, which
+go up the same way) costs no pass: those referrers that still refer to it are taken.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import gc
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 
 from pytest_memguard.explain.detours import is_detour, is_plugin_frame
 from pytest_memguard.explain.roots import CLASS, HOLDER, MODULE, ROOTS, SYS, THREAD, Roots
-from pytest_memguard.screen.heap import referred_ids
+from pytest_memguard.screen.heap import Referrers, referred_ids
 
 #: Longest chain searched, in references from the retained object.
 MAX_DEPTH = 40
@@ -45,6 +47,8 @@ class Context:
     #: length, a chain goes through the one that grew (the list a leak is appended to,
     #: rather than a cache that also refers to its newest entry).
     grown: frozenset[int] = frozenset()
+    #: What earlier passes found referring to some old objects, by id.
+    known: Referrers = field(default_factory=dict)
 
 
 @dataclass
@@ -75,9 +79,15 @@ def search_all(context: Context, objs: list[object], starts: list[list[int]]) ->
     """
     searches = [Search(context, objs, group) for group in starts]
     while True:
-        work = [(search, at) for search in searches for at in search.next_level()]
-        if not work:
+        level = [(search, at) for search in searches for at in search.next_level()]
+        if not level:
             return [search.outcome() for search in searches]
+        known: list[tuple[Search, int]] = []
+        work: list[tuple[Search, int]] = []
+        for node in level:
+            (known if _is_known(context, node) else work).append(node)
+        if known:
+            _take_known(context, searches, known)
         for first in range(0, len(work), _BATCH):
             if time.monotonic() >= context.deadline:
                 for search in searches:
@@ -106,13 +116,43 @@ def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, 
             or is_plugin_frame(referrer)
         ):
             continue
-        parents: dict[Search, int] = {}
         # No node at all when another thread dropped the reference since the pass saw it.
-        for search, at in single or _referred(referrer, positions):
-            if search not in parents or (search.grew(at) and not search.grew(parents[search])):
-                parents[search] = at
-        for search, parent in parents.items():
-            search.take(referrer, parent)
+        _hand_over(referrer, single or _referred(referrer, positions))
+
+
+def _is_known(context: Context, node: tuple[Search, int]) -> bool:
+    search, at = node
+    entry = context.known.get(id(search.nodes[at]))
+    return entry is not None and entry[0] is search.nodes[at]
+
+
+def _take_known(context: Context, searches: list[Search], chunk: list[tuple[Search, int]]) -> None:
+    """The referrers an earlier pass found for the nodes in ``chunk``, those that still
+    refer to them (read again from each referrer), handed to the searches as
+    :func:`_expand` does: no pass over the heap."""
+    positions: dict[int, list[tuple[Search, int]]] = {}
+    for search, at in chunk:
+        positions.setdefault(id(search.nodes[at]), []).append((search, at))
+    skip = {id(search.nodes) for search in searches}
+    referrers = {
+        id(referrer): referrer
+        for key in positions
+        for referrer in context.known[key][1]
+        if id(referrer) not in skip and id(referrer) not in context.ignore
+    }
+    for referrer in referrers.values():
+        _hand_over(referrer, _referred(referrer, positions))
+
+
+def _hand_over(referrer: object, nodes: list[tuple[Search, int]]) -> None:
+    """Give ``referrer`` to each search it refers to a node of, as that node's parent:
+    of two nodes of one search, the container that grew in the run."""
+    parents: dict[Search, int] = {}
+    for search, at in nodes:
+        if search not in parents or (search.grew(at) and not search.grew(parents[search])):
+            parents[search] = at
+    for search, parent in parents.items():
+        search.take(referrer, parent)
 
 
 def _referred(

@@ -14,6 +14,7 @@ from pytest_memguard.explain.naming import render
 from pytest_memguard.explain.roots import Roots
 from pytest_memguard.explain.summary import summary
 from pytest_memguard.findings import ChainEdge, Finding
+from pytest_memguard.screen.heap import Referrers
 
 #: Where the search of a group without a top starts, at most.
 _MAX_STARTS = 256
@@ -32,6 +33,7 @@ def explain(
     sites_read: Callable[[], None] = lambda: None,
     chain_holders: list[object] | None = None,
     grown: Collection[int] = (),
+    known_referrers: Referrers | None = None,
 ) -> list[Finding]:
     """Group ``retained`` objects, find who holds the largest groups, classify each group.
 
@@ -48,7 +50,9 @@ def explain(
     chain ends in before the retained objects (the list a listener was appended to):
     the container a later run of the same leak grows. ``grown`` holds the ids of the
     containers that grew in the run: a chain goes through one of them rather than
-    through another holder as near a root.
+    through another holder as near a root. ``known_referrers`` are what earlier passes
+    over the heap found referring to some old objects (the climbs above the leak's
+    holders): the search takes them rather than passing over the heap for those.
     """
     ignore = {id(retained), *exclude}
     graph = build_graph(retained, ignore)
@@ -59,7 +63,15 @@ def explain(
     context = None
     if chains > 0 and groups:
         deadline = time.monotonic() + timeout
-        context = Context(Roots.collect(made), ignore, holders, deadline, timeout, frozenset(grown))
+        context = Context(
+            Roots.collect(made),
+            ignore,
+            holders,
+            deadline,
+            timeout,
+            frozenset(grown),
+            known_referrers or {},
+        )
         ignore.update(context.roots.container_ids())
     searched = [
         rank for rank, group in enumerate(groups[:chains]) if not group.subgraphs[0].isolated

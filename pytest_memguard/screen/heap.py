@@ -345,6 +345,11 @@ def referents_through_dicts(objs: list[object]) -> list[object]:
     return referents + gc.get_referents(*dicts) if dicts else referents
 
 
+#: What refers to objects a pass over the heap looked above, by the object's id: the
+#: object itself (its id is only valid while it lives) and its referrers.
+Referrers = dict[int, tuple[object, list[object]]]
+
+
 def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     """The ids among ``ids`` of what ``referrer`` refers to, in its referents' order
     (once per reference): whom a referrer that a ``gc.get_referrers`` pass over many

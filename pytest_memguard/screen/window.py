@@ -34,6 +34,7 @@ from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     SURVIVORS_IN_CREATION_ORDER,
     HeapSnapshot,
+    Referrers,
     RssProbe,
     YoungHeap,
     excluding,
@@ -87,6 +88,9 @@ class GuardedRun:
     waited: float = 0.0
     #: Of an explained run, the object above its leaks on each chain from a root.
     chain_holders: list[object] = field(default_factory=list)
+    #: For its explanation, what the search for its holders found referring to the
+    #: objects it climbed through (:class:`~pytest_memguard.confirm.bounds.Holders`).
+    known_referrers: Referrers = field(default_factory=dict)
 
     @property
     def retained_objects(self) -> int:
@@ -112,6 +116,7 @@ class GuardedRun:
         self.replaced_tops = []
         self.earlier_ids = set()
         self.chain_holders = []
+        self.known_referrers = {}
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
 
