@@ -749,8 +749,9 @@ def _without_replacements(
     replaced. The size tells apart the many dicts a run replaces from the one it adds.
 
     A previous top is dead when its id left the survivors, or, when ``fresh`` (``new``
-    holds only objects made since the previous run), when one of ``new`` holds it: on
-    3.10 an object made during the run takes the address of the one the run dropped.
+    holds only objects made since the previous run), when one of ``new`` holds it: an
+    object made during the run may take the address of the one the run dropped (3.10
+    rebuilds a dict there, 3.11 a list from its free list).
     The caller says ``fresh`` only when no full collection ran during the run: one
     stops tracking a dict that holds no container, and putting one in it lists the same
     dict among the newest objects again. Even then an unchanged previous top may be
