@@ -10,7 +10,12 @@ from __future__ import annotations
 import types
 import weakref
 
-from pytest_memguard.confirm.replaced import MAX_HELD, Replacements, growth_beneath
+from pytest_memguard.confirm.replaced import (
+    MAX_HELD,
+    Replacements,
+    _held_outside,
+    growth_beneath,
+)
 from pytest_memguard.screen.window import _Previous, _tops, _without_replacements
 
 
@@ -197,6 +202,24 @@ def test_growth_beneath_replaced_tops_is_what_an_accumulating_holder_keeps() -> 
     beneath = growth_beneath(retained, [cache], {id(earlier)}, set())
 
     assert beneath == [entry, inner]
+
+
+def test_only_what_something_outside_the_group_holds_is_looked_up() -> None:
+    """A pass over the heap costs the heap times the objects asked about: of a rebuilt
+    grammar, only the objects an older holder refers to as well are asked about."""
+    older: list[object] = []
+    retained = _grammar_appended_to(older)  # no local name holds its objects
+    members = {id(obj): obj for obj in retained}
+    assert _held_outside(retained, members) == [older[0]]
+
+
+def _grammar_appended_to(older: list[object]) -> list[object]:
+    """A rebuilt structure (its top, an entry, what the entry refers to) whose entry
+    ``older`` keeps as well."""
+    inner = ["only the group holds it"]
+    entry = {"inner": inner}
+    older.append(entry)
+    return [[entry, inner], entry, inner]
 
 
 def test_no_growth_beneath_replaced_tops_when_no_holder_keeps_an_earlier_object() -> None:
