@@ -13,7 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_memguard.screen.gcwatch import GcWatch
-from pytest_memguard.screen.heap import RssProbe, top_objects, without_running_calls
+from pytest_memguard.screen.heap import (
+    RssProbe,
+    top_objects,
+    with_subclasses,
+    without_running_calls,
+)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
@@ -119,3 +124,22 @@ def test_the_gc_watch_tells_whether_a_full_collection_ran() -> None:
     finally:
         watch.stop()
         watch.uninstall()
+
+
+def test_every_class_below_the_roots_is_listed_once() -> None:
+    """A class below two of the roots' branches (multiple inheritance) is one class."""
+
+    class Base:
+        pass
+
+    class Left(Base):
+        pass
+
+    class Right(Base):
+        pass
+
+    class Both(Left, Right):
+        pass
+
+    found = list(with_subclasses([Base, Left]))
+    assert sorted(cls.__name__ for cls in found) == ["Base", "Both", "Left", "Right"]

@@ -9,7 +9,7 @@ that list behind, held by the class's namespace; a re-run finds it there already
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pytest_memguard.screen.heap import with_subclasses
 
 #: Why the slot names a class got on its first copy are not a leak.
 SLOT_NAMES_CACHED = "slot names copyreg stored on a class at its first copy or pickling"
@@ -29,7 +29,7 @@ def cached_slot_names(left: list[object]) -> list[object]:
         return []
     names = {id(obj) for obj in left}
     found: list[object] = []
-    for cls in _every_class():
+    for cls in with_subclasses([object]):
         cached = _NAMESPACE.__get__(cls).get(_CACHE_NAME)
         if id(cached) in names:  # both alive: the same object
             found.append(cached)
@@ -40,18 +40,3 @@ def cached_slot_names(left: list[object]) -> list[object]:
 
 def _is_names(candidate: object) -> bool:
     return type(candidate) is list and all(type(name) is str for name in candidate)
-
-
-def _every_class() -> Iterator[type]:
-    """Every class alive, each once: ``object``'s subclasses, theirs, and so on."""
-    seen = {id(object)}
-    pending: list[type] = [object]
-    while pending:
-        cls = pending.pop()
-        yield cls
-        # Through type's own method: a metaclass may define __subclasses__ otherwise.
-        subclasses: list[type] = type.__subclasses__(cls)
-        for sub in subclasses:
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                pending.append(sub)

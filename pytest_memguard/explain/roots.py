@@ -9,6 +9,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
+from pytest_memguard.screen.heap import with_subclasses
+
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by a class statement or type()
 
 #: Kinds of root, in order of preference among roots at the same distance.
@@ -48,18 +50,10 @@ class Roots:
 
 def _class_dicts() -> dict[int, type]:
     found: dict[int, type] = {}
-    seen = {id(object)}
-    todo: list[type] = [object]
-    while todo:
-        cls = todo.pop()
+    for cls in with_subclasses([object]):
         if cls.__flags__ & _HEAPTYPE:
             # A class's __dict__ is a read-only proxy; the proxy refers to the real dict.
             found[id(gc.get_referents(cls.__dict__)[0])] = cls
-        subclasses: list[type] = type.__subclasses__(cls)
-        for sub in subclasses:
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                todo.append(sub)
     return found
 
 

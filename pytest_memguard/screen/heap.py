@@ -16,7 +16,7 @@ import time
 import tracemalloc
 import types
 import weakref
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
@@ -343,6 +343,20 @@ def referents_through_dicts(objs: list[object]) -> list[object]:
     referents = all_referents(objs)
     dicts = [ref for ref in referents if type(ref) is dict]
     return referents + gc.get_referents(*dicts) if dicts else referents
+
+
+def with_subclasses(roots: Iterable[type]) -> Iterator[type]:
+    """Each class of ``roots`` and every class below them, once each, through type's own
+    ``__subclasses__`` (a metaclass may define another)."""
+    seen: set[int] = set()
+    pending = list(roots)
+    while pending:
+        cls = pending.pop()
+        if id(cls) in seen:
+            continue
+        seen.add(id(cls))
+        yield cls
+        pending.extend(type.__subclasses__(cls))
 
 
 #: What refers to objects a pass over the heap looked above, by the object's id: the

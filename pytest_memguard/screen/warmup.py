@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.screen.containers import ContainerWatch
+from pytest_memguard.screen.heap import with_subclasses
 
 Sentinels = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
 
@@ -114,7 +115,7 @@ def warm_abc_caches(packages: Iterable[str], subjects: Iterable[type]) -> int:
         for cls in list(vars(module).values())
         if isinstance(cls, abc.ABCMeta) and cls.__module__ == module_name
     ]
-    family = _with_subclasses(roots)
+    family = list(with_subclasses(roots))
     asked = {id(base): base for subject in subjects for base in subject.__mro__[:-1]}
     for cls in family:
         for other in asked.values():
@@ -127,7 +128,7 @@ def _subjects(items: Sequence[pytest.Item]) -> list[type]:
     """What pytest asks ABC questions about: its nodes (one of each class in the
     collected chains) and its fixture requests."""
     classes = {id(type(node)): type(node) for item in items for node in item.listchain()}
-    for request_class in _with_subclasses([pytest.FixtureRequest]):
+    for request_class in with_subclasses([pytest.FixtureRequest]):
         classes[id(request_class)] = request_class
     return list(classes.values())
 
@@ -185,14 +186,3 @@ def _is_instance(value: object) -> bool:
         and hasattr(type(value), "__dict__")
         and type(value).__module__ not in ("builtins",)
     )
-
-
-def _with_subclasses(roots: Sequence[type]) -> list[type]:
-    seen: dict[int, type] = {}
-    stack = list(roots)
-    while stack:
-        cls = stack.pop()
-        if id(cls) not in seen:
-            seen[id(cls)] = cls
-            stack.extend(type.__subclasses__(cls))
-    return list(seen.values())
