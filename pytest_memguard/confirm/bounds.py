@@ -284,8 +284,7 @@ class _Climbs:
         ids = set(map(id, targets))
         mine = {id(targets), id(objs), id(steps), *map(id, steps)}
         # What the earlier passes found, kept for a chain search, refers to this level.
-        mine.update(id(entry) for entry in self.found.values())
-        mine.update(id(entry[1]) for entry in self.found.values())
+        mine |= _entry_ids(self.found)
         # One object looked above (most levels): every referrer is its owner.
         single = list(ids) if len(ids) == 1 else None
         above: dict[int, list[object]] = {}
@@ -358,9 +357,14 @@ class Holders:
             id(self.storage),
             id(self.referrers),
             *map(id, self.storage),
-            *(id(entry) for entry in self.referrers.values()),
-            *(id(entry[1]) for entry in self.referrers.values()),
+            *_entry_ids(self.referrers),
         }
+
+
+def _entry_ids(found: Referrers) -> set[int]:
+    """Ids of the entries of ``found`` and of their lists: they refer to the objects
+    climbed through and to their referrers, and hold nothing of the test's."""
+    return {key for entry in found.values() for key in (id(entry), id(entry[1]))}
 
 
 #: Types a cache keeps its entries in.

@@ -99,9 +99,7 @@ def search_all(context: Context, objs: list[object], starts: list[list[int]]) ->
 def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, int]]) -> None:
     """One pass over the heap for the referrers of the nodes in ``chunk``, each handed
     to the searches whose nodes it refers to."""
-    positions: dict[int, list[tuple[Search, int]]] = {}
-    for search, at in chunk:
-        positions.setdefault(id(search.nodes[at]), []).append((search, at))
+    positions = _positions(chunk)
     # A tuple is passed on as the call's argument tuple itself, which 3.13 reports as a
     # referrer (earlier versions skip it): skipping ``batch`` covers both.
     batch = tuple(search.nodes[at] for search, at in chunk)
@@ -130,9 +128,7 @@ def _take_known(context: Context, searches: list[Search], chunk: list[tuple[Sear
     """The referrers an earlier pass found for the nodes in ``chunk``, those that still
     refer to them (read again from each referrer), handed to the searches as
     :func:`_expand` does: no pass over the heap."""
-    positions: dict[int, list[tuple[Search, int]]] = {}
-    for search, at in chunk:
-        positions.setdefault(id(search.nodes[at]), []).append((search, at))
+    positions = _positions(chunk)
     skip = {id(search.nodes) for search in searches}
     referrers = {
         id(referrer): referrer
@@ -142,6 +138,14 @@ def _take_known(context: Context, searches: list[Search], chunk: list[tuple[Sear
     }
     for referrer in referrers.values():
         _hand_over(referrer, _referred(referrer, positions))
+
+
+def _positions(chunk: list[tuple[Search, int]]) -> dict[int, list[tuple[Search, int]]]:
+    """The nodes of ``chunk`` by the id of their object (searches may share objects)."""
+    positions: dict[int, list[tuple[Search, int]]] = {}
+    for search, at in chunk:
+        positions.setdefault(id(search.nodes[at]), []).append((search, at))
+    return positions
 
 
 def _hand_over(referrer: object, nodes: list[tuple[Search, int]]) -> None:
