@@ -13,7 +13,7 @@ import weakref
 from pytest_memguard.confirm.replaced import (
     MAX_HELD,
     Replacements,
-    _held_outside,
+    _held_from_outside,
     growth_beneath,
 )
 from pytest_memguard.screen.window import _Previous, _tops, _without_replacements
@@ -210,7 +210,7 @@ def test_only_what_something_outside_the_group_holds_is_looked_up() -> None:
     older: list[object] = []
     retained = _grammar_appended_to(older)  # no local name holds its objects
     members = {id(obj): obj for obj in retained}
-    assert _held_outside(retained, members) == [older[0]]
+    assert _held_from_outside(members, set(members), [], ()) == {id(older[0])}
 
 
 def _grammar_appended_to(older: list[object]) -> list[object]:

@@ -150,14 +150,14 @@ def _held_from_outside(
     tops: list[object],
     kept_in: Sequence[list[object]],
 ) -> set[int]:
-    """Ids of the objects hanging from the replacing ``tops`` (``reached``, of
-    ``members``: the run's objects, in the caller's list ``left``) that something
-    outside that structure refers to as well: an older holder (an old expression's list
-    it was appended to, while the rebuilt cache refers to it too) or another of the
-    run's objects. Such an object would outlive the replaced structure: it is not part
-    of the replacement. Read from reference counts: besides the structure's own
-    references, each is held by the counting list, ``left``, ``members`` and the lists
-    of ``kept_in``."""
+    """Ids of the objects of a structure (``reached``, of ``members``: the run's objects,
+    also in a list of the caller's), its ``tops`` left out, that something outside the
+    structure refers to as well: an older holder (an old expression's list it was
+    appended to, while the rebuilt cache refers to it too) or another of the run's
+    objects. Hanging from replacing tops, such an object would outlive the replaced
+    structure: it is not part of the replacement. Read from reference counts: besides
+    the structure's own references, each is held by the counting list, the caller's
+    list, ``members`` and the lists of ``kept_in``."""
     inner_ids = reached - set(map(id, tops))
     if not inner_ids:
         return set()
@@ -227,7 +227,10 @@ def growth_beneath(
     # A dead earlier object's id may be reused by one of this run's.
     earlier = earlier - members.keys()
     entries: list[object] = []
-    held_outside = _held_outside(retained, members)
+    # A pass costs the heap times the objects asked about, and a rebuilt grammar leaves
+    # hundreds held only from within: only those held from outside are asked about.
+    outside = _held_from_outside(members, set(members), [], ())
+    held_outside = [obj for obj in retained if id(obj) in outside]
     for holder in gc.get_referrers(*held_outside) if held_outside else ():
         if id(holder) in skip or isinstance(holder, types.FrameType):
             continue
@@ -238,18 +241,3 @@ def growth_beneath(
         return []
     reached = young_reachable(entries, members)
     return [obj for obj in retained if id(obj) in reached]
-
-
-def _held_outside(retained: list[object], members: dict[int, object]) -> list[object]:
-    """The objects of ``retained`` that something outside it refers to: more references
-    than the others, the caller's list and ``members`` account for. A pass over the heap
-    costs the heap times the objects asked about: a group of hundreds, most of it held
-    only from within (pyparsing's grammars), is asked about the few held from outside."""
-    internal = _tally(all_referents(retained), set(members))
-    own = HELD_BY_A_LIST + 1  # the caller's list and the call; ``members``
-    counts = reference_counts(retained)
-    return [
-        obj
-        for obj, count in zip(retained, counts, strict=True)
-        if count > own + internal.get(id(obj), 0)
-    ]
