@@ -87,6 +87,7 @@ def explain_run(
         holders=run.holder_labels,
         sites_read=sites_read,
         chain_holders=run.chain_holders,
+        bounded_holders=run.bounded_holders,
         grown=[id(grown.container) for grown in run.growth if grown.container is not None],
         known_referrers=run.known_referrers,
     )

@@ -591,6 +591,10 @@ class Guard:
         # would read as replacements, and explain later tests' growth away.
         sized = [holder for holder in last.chain_holders if sized_length(holder) >= 0]
         self._root_holders = [*grown, *sized]
+        # Warm-up an explanation found bounded is warm-up for the tests after it too:
+        # their growth in the same cache is explained on their screened run.
+        for holder, bound in last.bounded_holders:
+            self.runner.book.learn_bounded(holder, bound)
         runs = [*evidence[:-1], last]
         self._note(
             explanation=Explanation(

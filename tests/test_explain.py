@@ -567,6 +567,22 @@ def test_a_bounded_cache_reached_through_a_registry_is_warmup(caches: Any) -> No
     assert "bounded container stops growing" in alias.advice
 
 
+def test_the_object_declaring_a_warmup_bound_is_handed_back(caches: Any) -> None:
+    bounded: list[tuple[object, str]] = []
+    explain(young(lambda: caches.parametrize(caches.Param())), bounded_holders=bounded)
+    wrapper = caches._cleanups[0].__self__
+    # One pair per group: the Alias and the Param it holds hang from the same cache.
+    assert {(id(holder), bound) for holder, bound in bounded} == {
+        (id(wrapper), "lru_cache(maxsize=64) of parametrize")
+    }
+
+
+def test_no_bound_is_handed_back_for_an_unbounded_cache(caches: Any) -> None:
+    bounded: list[tuple[object, str]] = []
+    explain(young(lambda: caches.parametrize_forever(caches.Param())), bounded_holders=bounded)
+    assert bounded == []
+
+
 def test_an_unbounded_cache_reached_through_a_registry_is_a_growing_container(
     caches: Any,
 ) -> None:

@@ -177,7 +177,13 @@ def _holder_at(evidence: Evidence) -> int:
 
 
 def holder_bound(evidence: Evidence) -> str | None:
-    """The bound of the container that holds the group, or of an owner further up.
+    """The bound of the container that holds the group, or of an owner further up."""
+    found = bounded_holder(evidence)
+    return found[1] if found is not None else None
+
+
+def bounded_holder(evidence: Evidence) -> tuple[object, str] | None:
+    """The object on the chain that declares the group's bound, with the bound.
 
     The search goes up the chain from the container the group hangs in, through plain
     containers (a bounded object's inner storage), to the first other object: a bound
@@ -190,8 +196,10 @@ def holder_bound(evidence: Evidence) -> str | None:
         if isinstance(obj, (ModuleType, type)):
             return None  # a root: its globals (sys.maxsize...) bound nothing it holds
         bound = own_bound(obj)
-        if bound is not None or not isinstance(obj, _REGISTRIES):
-            return bound
+        if bound is not None:
+            return obj, bound
+        if not isinstance(obj, _REGISTRIES):
+            return None
     return None
 
 

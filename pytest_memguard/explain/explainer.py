@@ -32,6 +32,7 @@ def explain(
     holders: Mapping[int, str] = _NO_HOLDERS,
     sites_read: Callable[[], None] = lambda: None,
     chain_holders: list[object] | None = None,
+    bounded_holders: list[tuple[object, str]] | None = None,
     grown: Collection[int] = (),
     known_referrers: Referrers | None = None,
 ) -> list[Finding]:
@@ -48,7 +49,10 @@ def explain(
     one finding per group, largest first, groups of kind ``warmup`` (not leaks of their
     own) after the others. ``chain_holders``, if given, receives the object each leak's
     chain ends in before the retained objects (the list a listener was appended to):
-    the container a later run of the same leak grows. ``grown`` holds the ids of the
+    the container a later run of the same leak grows. ``bounded_holders``, if given,
+    receives the object that declares the bound of each group of kind ``warmup`` it
+    found bounded, with that bound (an ``lru_cache`` filling with new keys): a later
+    test's growth in it is warm-up with no search. ``grown`` holds the ids of the
     containers that grew in the run: a chain goes through one of them rather than
     through another holder as near a root. ``known_referrers`` are what earlier passes
     over the heap found referring to some old objects (the climbs above the leak's
@@ -80,12 +84,20 @@ def explain(
     if context is not None and searched:
         starts = [groups[rank].subgraphs[0].starts[:_MAX_STARTS] for rank in searched]
         results = dict(zip(searched, search_all(context, graph.objs, starts), strict=True))
+    bounded: list[tuple[object, str]] = []
     findings = [
         _explain_group(
-            graph, group, context if rank < chains else None, results.get(rank), traceback_depth
+            graph,
+            group,
+            context if rank < chains else None,
+            results.get(rank),
+            traceback_depth,
+            bounded,
         )
         for rank, group in enumerate(groups)
     ]
+    if bounded_holders is not None:
+        bounded_holders += bounded
     if chain_holders is not None:
         chain_holders += _chain_holders(results, findings, made)
     # The leak before what is not one: a report shows the first finding first.
@@ -112,7 +124,9 @@ def _explain_group(
     context: Context | None,
     result: Result | None,
     traceback_depth: int,
+    bounded: list[tuple[object, str]],
 ) -> Finding:
+    """The finding of one group; a bounded holder of a ``warmup`` group goes to ``bounded``."""
     sub = group.subgraphs[0]
     isolated = sub.isolated or (
         result is not None and sub.rootless and result.status == "exhausted"
@@ -137,9 +151,10 @@ def _explain_group(
     extra: dict[str, object] = {"root": evidence.root}
     if kind == "warmup":
         text += f" ({classify.warmup_reason(evidence)})"
-        bound = classify.holder_bound(evidence)
-        if bound is not None:
-            extra["bound"] = bound
+        holder = classify.bounded_holder(evidence)
+        if holder is not None:
+            extra["bound"] = holder[1]
+            bounded.append(holder)
     return Finding(
         kind=kind,
         summary=text,

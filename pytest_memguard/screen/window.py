@@ -88,6 +88,8 @@ class GuardedRun:
     waited: float = 0.0
     #: Of an explained run, the object above its leaks on each chain from a root.
     chain_holders: list[object] = field(default_factory=list)
+    #: Of an explained run, the objects declaring the bounds of its warm-up, with them.
+    bounded_holders: list[tuple[object, str]] = field(default_factory=list)
     #: For its explanation, what the search for its holders found referring to the
     #: objects it climbed through (:class:`~pytest_memguard.confirm.bounds.Holders`).
     known_referrers: Referrers = field(default_factory=dict)
@@ -116,6 +118,7 @@ class GuardedRun:
         self.replaced_tops = []
         self.earlier_ids = set()
         self.chain_holders = []
+        self.bounded_holders = []
         self.known_referrers = {}
         self.growth = [Growth(g.label, g.added, None) for g in self.growth]
 
