@@ -570,6 +570,31 @@ def test_only_the_run_that_names_allocation_sites_is_traced(pytester, run_pytest
     assert flags[-1] is True and not any(flags[:-1]), flags
 
 
+def test_the_explanation_is_loaded_before_the_traced_run(pytester, run_pytest):
+    """Imported while tracing, every allocation of the explanation's modules would be
+    traced too (three times the import's cost): they are loaded before tracing starts."""
+    loaded = _traced_runs(
+        pytester,
+        run_pytest,
+        """
+        import sys
+        import tracemalloc
+
+        RUNS = []
+        HISTORY = []
+
+        def test_leaks():
+            if tracemalloc.is_tracing():
+                RUNS.append("pytest_memguard.explain.explainer" in sys.modules)
+            HISTORY.append({"run": [len(HISTORY)]})
+
+        def test_report_loaded():
+            print("RUNS", RUNS)
+        """,
+    )
+    assert loaded == [True]
+
+
 def test_a_slower_leak_is_traced_with_the_frames_a_terminal_report_shows(pytester, run_pytest):
     """A leak whose runs take more CPU than a full-depth traced run may cost is traced
     keeping three frames (tracemalloc's cost grows with each frame it keeps): its site
