@@ -40,6 +40,12 @@ def young(build: Callable[[], object]) -> list[object]:
         gc.unfreeze()
 
 
+def listed(objs: list[object]) -> list[object]:
+    """The objects of ``objs`` a window's listing of the young heap holds: those the
+    collector tracks (an empty dict, a dict or tuple of atomic values, is never listed)."""
+    return [obj for obj in objs if gc.is_tracked(obj)]
+
+
 def only(findings: list[Finding]) -> Finding:
     assert len(findings) == 1, [finding.summary for finding in findings]
     return findings[0]

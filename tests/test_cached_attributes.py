@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+from explain_helpers import listed
+
 from pytest_memguard.confirm.cached import cached_on_first_access, lazy_attribute
 from pytest_memguard.confirm.lazy import referrers_outside
 
@@ -60,7 +62,7 @@ class Parser:
 
 def _made(value: object) -> list[object]:
     """A value with its instance dict: what a run leaves when it makes it."""
-    return [value, vars(value)]
+    return listed([value, vars(value)])
 
 
 def _explained(left: list[object]) -> list[object]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import types
 import weakref
 
+from explain_helpers import listed
+
 from pytest_memguard.confirm.replaced import (
     MAX_HELD,
     Replacements,
@@ -127,7 +129,7 @@ class _Cache:
 def _cache_and_parts(holder: _Holder) -> list[object]:
     cache = _Cache()
     holder.value = cache
-    return [cache, vars(cache), cache.data, cache.get]
+    return listed([cache, vars(cache), cache.data, cache.get])
 
 
 def test_an_object_in_a_reference_cycle_is_seen_dropped() -> None:
@@ -256,7 +258,7 @@ def test_what_only_the_replacement_holds_is_explained_with_it() -> None:
     replacements.remember(_left_by(holder, {"key": None}))
     replacements.opening()
     holder.value = {"key": _Expression()}
-    left = [holder.value, holder.value["key"], vars(holder.value["key"])]
+    left = listed([holder.value, holder.value["key"], vars(holder.value["key"])])
     assert replacements.replacing(left) == left
 
 

@@ -10,6 +10,7 @@ import types
 import weakref
 
 import pytest
+from explain_helpers import listed
 
 from pytest_memguard.screen import triage as triage_module
 from pytest_memguard.screen.containers import Growth
@@ -181,10 +182,10 @@ def test_a_chain_one_link_longer_in_a_filled_holder_is_not_explained() -> None:
     book.learn_filled(vars(owner))
     book.note_lengths()
     owner.settings = deeper = _Settings(parent=owner.settings)
-    made = [deeper, vars(deeper)]
+    made = listed([deeper, vars(deeper)])
     assert triage(made, _young(*made), book).unexplained == 2
     owner.settings = fresh = _Settings()  # a true replacement
-    made = [fresh, vars(fresh)]
+    made = listed([fresh, vars(fresh)])
     assert triage(made, _young(*made), book).unexplained == 0
 
 
@@ -332,7 +333,7 @@ def test_a_registry_of_modules_grown_by_an_import_is_warmup() -> None:
 def test_a_container_grown_by_an_unexplained_object_or_a_str_is_not_explained() -> None:
     module = types.ModuleType("imported_now")
     entry = [1, 2]
-    retained = [module, vars(module), entry]
+    retained = listed([module, vars(module), entry])
     ids = {*map(id, retained)}
     found = triage(retained, _young(*retained), HolderBook())
     assert found.unexplained == 1
