@@ -349,11 +349,11 @@ def _last_entries(container: object, count: int) -> list[object]:
     last items, without listing the others."""
     if isinstance(container, list):
         return container[-count:]
+    newest = itertools.islice(reversed(container.items()), count)  # type: ignore[attr-defined]
     try:
-        items = list(itertools.islice(reversed(container.items()), count))  # type: ignore[attr-defined]
+        return list(itertools.chain.from_iterable(newest))  # in C: runs for every triage
     except RuntimeError:  # changed by another thread meanwhile
         return gc.get_referents(container)[-2 * count :]  # a dict lists a key and a value
-    return [part for item in items for part in item]
 
 
 def keys_after(holder: dict[object, object], key: int, cap: int) -> int:
