@@ -119,7 +119,7 @@ def test_a_grown_filled_cache_does_not_stop_a_steady_one_from_explaining() -> No
     book.learn_filled(attributes)
     book.learn_filled(owner.registry)
     book.note_lengths()
-    rebuilt: dict[str, int] = {}
+    rebuilt: dict[str, list[int]] = {"first": []}  # tracked: a window lists it
     owner.instances = rebuilt  # replaced, as a cache_clear() does
     added = [3]
     owner.registry.append(added)  # this holder grew
@@ -162,7 +162,7 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     book = HolderBook()
     book.learn_leaking(registry, "growing-container | app.registry")
     book.note_lengths()
-    handler = {"on": "save"}
+    handler = {"on": ["save"]}
     registry.append(handler)
     result = triage([handler], _young(handler), book)
     assert result.roots == ("growing-container | app.registry",)
@@ -211,7 +211,7 @@ def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
     book = HolderBook()
     book.learn_leaking(registry, "root")
     book.note_lengths()
-    appended, replaced = {"new": 1}, {"old": 0}
+    appended, replaced = {"new": [1]}, {"old": [0]}
     registry[len(registry)] = appended
     registry[0] = replaced
     assert triage([appended], _young(appended), book).roots == ("root",)
@@ -557,7 +557,7 @@ def test_a_full_bounded_cache_is_walked_whole_for_an_entry_replaced_in_place() -
     book = HolderBook()
     book.learn_bounded(heap, "LRUReusedCache(max_size=1024)")
     book.note_lengths()
-    entry = {"strategy": 1}
+    entry = {"strategy": [1]}
     heap[3] = entry
     result = triage([entry], _young(entry), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)

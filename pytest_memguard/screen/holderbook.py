@@ -292,7 +292,10 @@ def contents(
         found += cache.referents()
     # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
     # and holders share entries (a class, a module's dict), which the next step expands.
-    unique = dict(zip(map(id, found), found, strict=True))
+    # An entry the collector does not track (a string, a number, an atomic tuple) is no
+    # young object and refers to none: left out before its id is taken.
+    tracked = list(filter(gc.is_tracked, found))
+    unique = dict(zip(map(id, tracked), tracked, strict=True))
     # A function holds what it made on first access (its __annotations__), never what
     # its module holds: its globals (and builtins) would add a module's names.
     avoid = avoid.union(*map(_namespaces, holders))
