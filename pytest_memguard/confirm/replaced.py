@@ -161,7 +161,12 @@ def _held_from_outside(
     inner_ids = reached - set(map(id, tops))
     if not inner_ids:
         return set()
-    internal = _tally(all_referents([members[key] for key in reached]), inner_ids)
+    # The structure's objects are tracked ones: its strings and numbers are dropped in C
+    # before an id is taken (a rebuilt grammar refers to thousands). Nothing may stay
+    # held here: the reference counts below would count it.
+    structure = [members[key] for key in reached]
+    internal = _tally(filter(gc.is_tracked, all_referents(structure)), inner_ids)
+    del structure
     plugin = _tally(itertools.chain.from_iterable(kept_in), inner_ids)
     inner = [members[key] for key in inner_ids]
     own = HELD_BY_A_LIST + 2  # the counting list and the call; ``left``; ``members``
@@ -178,10 +183,8 @@ def _tally(objects: Iterable[object], ids: set[int]) -> dict[int, int]:
     # A plain dict: Counter(iterable) runs ABC checks, whose caches (weak references to
     # the iterable's type) would be a window's survivors the first time it ran in one.
     found: dict[int, int] = {}
-    for obj in objects:
-        key = id(obj)
-        if key in ids:
-            found[key] = found.get(key, 0) + 1
+    for key in filter(ids.__contains__, map(id, objects)):  # in C, but the hits
+        found[key] = found.get(key, 0) + 1
     return found
 
 
@@ -201,7 +204,8 @@ def _cycle_references(top: object, members: dict[int, object]) -> int:
     reached = young_reachable(all_referents([top]), members)
     if not reached:
         return 0
-    return sum(1 for ref in all_referents([members[key] for key in reached]) if ref is top)
+    referents = filter(gc.is_tracked, all_referents([members[key] for key in reached]))
+    return list(map(id, referents)).count(id(top))  # in C: the structure may be large
 
 
 def _replaces(new: object, old: object) -> bool:
