@@ -426,8 +426,19 @@ class Guard:
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
+            self._learn_grown_containers(screen, holders)
             return None
         return self._confirmed(item, evidence)
+
+    def _learn_grown_containers(self, screen: GuardedRun, holders: Holders | None) -> None:
+        """The watched containers the screened run grew, whose growth the re-runs saw
+        stop, are filled holders, found with no search; once several suspects cleared
+        in one (a generated class's source in ``linecache``), its growth is once per key
+        and the tests after them are not suspects."""
+        searched = {id(holder) for holder in holders.holders} if holders is not None else set()
+        for growth in screen.growth:
+            if growth.container is not None and id(growth.container) not in searched:
+                self.runner.book.learn_filled(growth.container)
 
     def _explain_replacements(self, run: GuardedRun, listed: tuple[list[object], ...]) -> None:
         """Explain what the first repetition made in place of what the screened run

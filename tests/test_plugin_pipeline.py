@@ -445,6 +445,34 @@ def test_a_fast_tests_holder_is_looked_up_once_its_shape_cleared(
     assert tests[-1]["message"] == "held by a cache filled earlier in the session"
 
 
+KEYED_NEW_SHAPES = """
+import pytest
+
+# Source registered once per generated class (as attrs registers it in linecache), each
+# test's class a type of its own: no shape of growth repeats for a search to learn.
+SOURCES = {}
+
+@pytest.mark.parametrize("n", range(8))
+def test_generates_a_class(n):
+    cls = type(f"Generated{n}", (), {})
+    SOURCES[cls.__name__] = (cls(), [f"class Generated{n}: pass"])
+"""
+
+
+def test_a_watched_container_whose_growth_cleared_is_learned_without_a_search(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The re-runs of a suspect that grew a watched container show it stop: that
+    container is the holder, with no search. Once two suspects cleared in it, it grows
+    once per key, and the tests after them are warm-up on their screened run."""
+    pytester.makepyfile(test_keyed_shapes=KEYED_NEW_SHAPES)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=8)
+    tests = report["tests"]
+    assert [t["suspect"] for t in tests] == [True, True] + [False] * 6
+    assert {t["message"] for t in tests[2:]} == {"held by a cache filled earlier in the session"}
+
+
 CLOSURE_LRU = """
 import functools
 
