@@ -56,7 +56,7 @@ from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.containers import Growth, grown_holding
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import sized_length
 from pytest_memguard.screen.triage import (
@@ -352,6 +352,9 @@ class Guard:
         waits = screen.waited
         seconds = max(screen.duration - waits, 0.0)
         unexplained = screen.triage.unexplained_of(screen.retained)
+        # Read before the re-runs, which may replace the entries the screened run made;
+        # ids only: a reference held here would count in the rules' reference counts.
+        holding = grown_holding(screen.growth, unexplained)
         shape = growth_shape(unexplained)
         learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
         self.shapes.suspect(shape)
@@ -426,19 +429,23 @@ class Guard:
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
-            self._learn_grown_containers(screen, holders)
+            self._learn_filled_containers(screen.growth, holding, holders)
             return None
         return self._confirmed(item, evidence)
 
-    def _learn_grown_containers(self, screen: GuardedRun, holders: Holders | None) -> None:
-        """The watched containers the screened run grew, whose growth the re-runs saw
-        stop, are filled holders, found with no search; once several suspects cleared
+    def _learn_filled_containers(
+        self, growth: list[Growth], holding: set[int], holders: Holders | None
+    ) -> None:
+        """The watched containers that grew holding what the screened run left
+        unexplained (ids in ``holding``) are its holders, found with no search: the
+        re-runs saw their growth stop, so they are filled. Once several suspects cleared
         in one (a generated class's source in ``linecache``), its growth is once per key
         and the tests after them are not suspects."""
         searched = {id(holder) for holder in holders.holders} if holders is not None else set()
-        for growth in screen.growth:
-            if growth.container is not None and id(growth.container) not in searched:
-                self.runner.book.learn_filled(growth.container)
+        learned = holding - searched
+        for grown in growth:
+            if id(grown.container) in learned:
+                self.runner.book.learn_filled(grown.container)
 
     def _explain_replacements(self, run: GuardedRun, listed: tuple[list[object], ...]) -> None:
         """Explain what the first repetition made in place of what the screened run

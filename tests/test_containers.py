@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from pytest_memguard.screen.containers import ContainerWatch, plugin_requirements, runner_packages
+from pytest_memguard.screen.containers import (
+    ContainerWatch,
+    Growth,
+    grown_holding,
+    plugin_requirements,
+    runner_packages,
+)
 
 MakeModule = Callable[..., types.ModuleType]
 
@@ -274,3 +280,16 @@ def test_a_container_its_module_bounds_by_a_constant_is_not_watched(
     # ...and is handed over with its bound, for the triage to tell its entries warm-up.
     assert (cache, "w_patterns._MAXCACHE=512") in watch.take_bounded()
     assert watch.take_bounded() == []
+
+
+def test_the_containers_holding_what_a_run_left_unexplained_are_its_holders() -> None:
+    """A container whose new entries a rule explained (a module the run imported, in
+    ``sys.modules``) holds none of what is left: it is no holder of the growth."""
+    left = [("source", ["class C: pass"])]
+    imported = types.ModuleType("imported_now")
+    sources: dict[str, object] = {"<generated>": left[0]}
+    modules: dict[str, object] = {"imported_now": imported}
+    growth = [Growth("app.SOURCES", 1, sources), Growth("sys.modules", 1, modules)]
+    growth.append(Growth("gone", 1, None))  # released: its container is not kept
+    assert grown_holding(growth, left) == {id(sources)}
+    assert grown_holding(growth, []) == set()

@@ -400,6 +400,20 @@ def _compare(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[set[int],
     )
 
 
+def grown_holding(growth: list[Growth], objects: list[object]) -> set[int]:
+    """The ids of the containers in ``growth`` that refer to some of ``objects`` (what a
+    run left unexplained): the holders of its growth, found without a search, and not
+    one whose new entries a rule explained (``sys.modules`` gaining the modules a run
+    imported)."""
+    ids = {id(obj) for obj in objects}
+    return {
+        id(grown.container)
+        for grown in growth
+        if grown.container is not None
+        and not ids.isdisjoint(map(id, gc.get_referents(grown.container)))
+    }
+
+
 def _grown(watched: _Watched, before: tuple[int, ...], after: tuple[int, ...]) -> list[Growth]:
     if before[: len(after)] == after:
         return []
