@@ -230,9 +230,9 @@ def _is_warmup(evidence: Evidence) -> bool:
     return holder_bound(evidence) is not None or is_machinery_state(evidence)
 
 
-def warmup_reason(evidence: Evidence) -> str:
-    """Why a group of kind ``warmup`` is one, for its summary."""
-    bound = holder_bound(evidence)
+def warmup_reason(bound: str | None) -> str:
+    """Why a group of kind ``warmup`` is one, for its summary, from its holder's bound
+    (:func:`bounded_holder`; None: machinery's state)."""
     return f"bounded: {bound}" if bound else "state the standard library keeps"
 
 

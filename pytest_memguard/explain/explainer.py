@@ -150,8 +150,8 @@ def _explain_group(
     text = summary(group, result, isolated, edges, context.timeout if context else 0.0)
     extra: dict[str, object] = {"root": evidence.root}
     if kind == "warmup":
-        text += f" ({classify.warmup_reason(evidence)})"
         holder = classify.bounded_holder(evidence)
+        text += f" ({classify.warmup_reason(holder[1] if holder is not None else None)})"
         if holder is not None:
             extra["bound"] = holder[1]
             bounded.append(holder)
