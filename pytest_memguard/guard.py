@@ -281,14 +281,20 @@ class Guard:
         tops = find_tops(left)
         replacing = self.replacements.replacing(left, tops, kept_in=(screen.retained,))
         screen.triage = screen.triage.explaining(replacing, REPLACED)
+        # Each rule reads only what the ones before it left: once nothing is left (an
+        # attribute rebuilt by every test), the rest, which walk the interpreter's own
+        # state (every path finder), are not asked.
+        rest = screen.triage.unexplained_of(left)
         for rule, why in _INTERPRETER_STATE_RULES:
-            explained = rule(screen.triage.unexplained_of(left))
-            screen.triage = screen.triage.explaining(explained, why)
-        triage = screen.triage
-        attributes = attributes_of_older(
-            triage.unexplained_of(left), screen.retained, triage.explained_ids
-        )
-        screen.triage = triage.explaining(attributes, ATTRIBUTES_OF_OLDER)
+            if not rest:
+                break
+            screen.triage = screen.triage.explaining(rule(rest), why)
+            rest = screen.triage.unexplained_of(rest)
+        if rest:
+            triage = screen.triage
+            attributes = attributes_of_older(rest, screen.retained, triage.explained_ids)
+            screen.triage = triage.explaining(attributes, ATTRIBUTES_OF_OLDER)
+        del rest  # the heap rules below read who refers to what is left
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
