@@ -141,7 +141,9 @@ def freeze_isolates_young_heap() -> bool:
     try:
         marker: list[object] = [object]
         young = gc.get_objects()
-        return any(obj is marker for obj in young) and len(young) < gc.get_freeze_count()
+        # What was made after the freeze is listed and what was alive before it is not:
+        # both read from the young listing (counting the frozen objects walks the heap).
+        return any(obj is marker for obj in young) and not any(obj is sys.modules for obj in young)
     finally:
         # Unfreezes what was frozen before too (3.12 starts with a frozen set): every
         # window does the same, and leaving the heap frozen would stall its collection.
