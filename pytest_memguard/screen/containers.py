@@ -67,14 +67,23 @@ class Growth:
 
 def _plain_type(cls: type) -> bool:
     """Attribute reads on its instances run no code of theirs (no ``__getattr__``, no
-    ``__getattribute__`` written in Python): safe to look into objects of any module."""
-    for klass in cls.__mro__:
-        attributes = vars(klass)
-        if "__getattr__" in attributes or isinstance(
-            attributes.get("__getattribute__"), types.FunctionType
-        ):
-            return False
-    return True
+    ``__getattribute__`` written in Python): safe to look into objects of any module.
+    Answered once per type, like :func:`_has_cache_api`: a scan asks it of every
+    instance at module level."""
+    known = _PLAIN_TYPES.get(cls)
+    if known is None:
+        known = _PLAIN_TYPES[cls] = not any(map(_reads_run_code, cls.__mro__))
+    return known
+
+
+def _reads_run_code(klass: type) -> bool:
+    attributes = vars(klass)
+    return "__getattr__" in attributes or isinstance(
+        attributes.get("__getattribute__"), types.FunctionType
+    )
+
+
+_PLAIN_TYPES: dict[type, bool] = {}
 
 
 #: Types that never are, nor hold, a watched container: skipped without a look.
@@ -479,7 +488,7 @@ def _module_containers(
         cls = type(value)
         if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
-        label = f"{name}.{attr}"
+        # Labels are made only for what is watched: most values a scan meets are not.
         if issubclass(cls, _SIZED):
             if constants is None:
                 constants = int_constants(namespace)
@@ -487,16 +496,17 @@ def _module_containers(
             if bound is not None:  # trimmed by its module's code, at the bound it declares
                 bounded.append((value, bound))
                 continue
+            label = f"{name}.{attr}"
             yield label, value
             yield from _nested(label, value)
         elif issubclass(cls, type) and value.__module__ == name:
-            yield from _class_containers(label, value)
+            yield from _class_containers(f"{name}.{attr}", value)
         elif _is_unbounded_cache(value):
-            yield label, value
+            yield f"{name}.{attr}", value
         elif _is_plain_instance(value, safe) and declared_bound(value) is None:
             for inner, inner_value in list(_instance_attributes(value).items()):
                 if issubclass(type(inner_value), _SIZED):
-                    yield f"{label}.{inner}", inner_value
+                    yield f"{name}.{attr}.{inner}", inner_value
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
