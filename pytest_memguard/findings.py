@@ -32,6 +32,41 @@ KINDS: tuple[str, ...] = (
     "warmup",
 )
 
+#: Kinds of leaked resources: what a sentinel finds, and what a group of retained objects
+#: holding a live one is named after.
+RESOURCE_KINDS: tuple[str, ...] = ("timer", "thread", "task", "socket", "file", "subprocess")
+
+#: kind -> one line telling the user how to fix it (``register_kind`` adds to it).
+ADVICE: dict[str, str] = {
+    "uncollectable": (
+        "empty gc.garbage (gc.DEBUG_SAVEALL keeps every collected cycle there) "
+        "and break the cycle with a weakref"
+    ),
+    "timer": "cancel the timer in teardown (timer.cancel(), then timer.join())",
+    "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
+    "task": (
+        "cancel the task and await it before its loop closes "
+        "(or run it under asyncio.TaskGroup / asyncio.run)"
+    ),
+    "socket": "close the socket in teardown, or open it in a with-block",
+    "file": "close the file in teardown, or open it in a with-block",
+    "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",
+    "cycle": "break the reference cycle (weakref back-pointer) or close() the objects explicitly",
+    "warmup": (
+        "nothing to fix on its own: a bounded container stops growing at its bound, and "
+        "the standard library's state goes away with the object it serves"
+    ),
+    "listener": "remove the listener in teardown or register it with a weakref",
+    "closure": (
+        "do not capture large data in long-lived callbacks; pass it explicitly or drop the "
+        "reference"
+    ),
+    "growing-container": (
+        "bound the container (functools.lru_cache(maxsize=...), collections.deque(maxlen=...)) "
+        "or clear it in teardown"
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ChainEdge:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.config import parse_limit
-from pytest_memguard.explain.naming import class_name
+from pytest_memguard.explain.owners import class_name
 from pytest_memguard.screen.containers import ContainerWatch, Growth
 from pytest_memguard.screen.heap import (
     HeapSnapshot,

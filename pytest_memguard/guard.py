@@ -51,10 +51,9 @@ from pytest_memguard.confirm.rules import (
 from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_names
 from pytest_memguard.explain.causes import Root, RootBook
-from pytest_memguard.explain.classify import ADVICE
 from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.figures import Figures
-from pytest_memguard.findings import ChainEdge, Finding, Frame
+from pytest_memguard.findings import ADVICE, ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth, grown_holding
 from pytest_memguard.screen.heap import find_tops

@@ -20,6 +20,7 @@ from explain_helpers import PLOTS, chain_of, load, only, young
 from pytest_memguard.explain import classify
 from pytest_memguard.explain.chains import MAX_DEPTH
 from pytest_memguard.explain.explainer import explain
+from pytest_memguard.findings import ADVICE
 
 MODULE = "memguard_app"
 
@@ -758,14 +759,14 @@ def test_without_tracemalloc_no_allocation_site(app: Any) -> None:
 
 @pytest.fixture
 def registry() -> Iterator[None]:
-    classifiers, advice = dict(classify.CLASSIFIERS), dict(classify.ADVICE)
+    classifiers, advice = dict(classify.CLASSIFIERS), dict(ADVICE)
     try:
         yield
     finally:
         classify.CLASSIFIERS.clear()
         classify.CLASSIFIERS.update(classifiers)
-        classify.ADVICE.clear()
-        classify.ADVICE.update(advice)
+        ADVICE.clear()
+        ADVICE.update(advice)
 
 
 @pytest.mark.usefixtures("registry")

@@ -958,3 +958,43 @@ def test_a_bad_confirm_budget_is_a_usage_error(run_configure_only: RunPytest) ->
     result = run_configure_only("--memguard", "--memguard-confirm-budget=5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--memguard-confirm-budget" in result.stderr.str()
+
+
+LOADED_MODULES_CONFTEST = """
+import sys
+
+def pytest_sessionfinish(session):
+    loaded = sorted(name for name in sys.modules if name.startswith("pytest_memguard."))
+    with open("loaded.txt", "w") as out:
+        out.write("\\n".join(loaded))
+"""
+
+#: What only explaining a confirmed leak needs: a session without one never loads it.
+EXPLANATION_MODULES = (
+    "pytest_memguard.explain.chains",
+    "pytest_memguard.explain.classify",
+    "pytest_memguard.explain.explainer",
+    "pytest_memguard.explain.naming",
+    "pytest_memguard.history.known",
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "loaded"),
+    [
+        ("def test_clean():\n    assert sum(range(10)) == 45\n", False),
+        ("CACHE = []\n\ndef test_leaks():\n    CACHE.append([object()] * 10)\n", True),
+    ],
+    ids=["clean", "leaking"],
+)
+def test_only_a_session_with_a_leak_loads_the_explanation(
+    pytester: pytest.Pytester, run_pytest: RunPytest, body: str, loaded: bool
+) -> None:
+    """A clean session pays for the screen, never for importing the explain stage."""
+    pytester.makeconftest(LOADED_MODULES_CONFTEST)
+    pytester.makepyfile(test_one=body)
+    run_pytest("--memguard")
+    modules = set((pytester.path / "loaded.txt").read_text().split())
+    assert "pytest_memguard.screen.window" in modules
+    expected = dict.fromkeys(EXPLANATION_MODULES, loaded)
+    assert {name: name in modules for name in EXPLANATION_MODULES} == expected

@@ -25,10 +25,9 @@ from typing import Any
 from pytest_memguard.config import Limits
 from pytest_memguard.confirm.rules import exceeded_limits
 from pytest_memguard.explain.causes import Root
-from pytest_memguard.explain.classify import RESOURCE_KINDS
 from pytest_memguard.explain.sizes import explained_bytes
 from pytest_memguard.figures import Figures
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import RESOURCE_KINDS, Finding
 from pytest_memguard.record import TestRecord
 from pytest_memguard.units import format_size
 

@@ -14,7 +14,7 @@ import collections
 import statistics
 
 from pytest_memguard.config import Limits
-from pytest_memguard.explain.naming import class_name
+from pytest_memguard.explain.owners import class_name
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.window import GuardedRun
 from pytest_memguard.units import format_duration, format_limit, format_size

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_memguard.findings import Finding
-from pytest_memguard.history.known import fingerprint
 
 
 @dataclass
@@ -62,6 +61,9 @@ class RootBook:
         test. None when there is no finding to take a root from."""
         if not findings:
             return None
+        # Imported with the first root: a session without a leak never loads history.
+        from pytest_memguard.history.known import fingerprint
+
         main = findings[0]
         key = fingerprint(main)
         known = self._roots.get(key)

@@ -20,7 +20,7 @@ from typing import Any
 from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.explain.detours import is_weak_machinery
 from pytest_memguard.explain.owners import is_callback, is_stdlib_owned
-from pytest_memguard.findings import KINDS, ChainEdge
+from pytest_memguard.findings import ADVICE, KINDS, ChainEdge
 
 #: How many items of a container are looked at to decide it is a registry of callables.
 _SAMPLE = 64
@@ -159,8 +159,9 @@ def _held_by_thread(evidence: Evidence) -> bool:
     return evidence.root == "thread" or _holds(lambda obj: _running_thread(obj, False))(evidence)
 
 
-#: Resource kinds a group of retained objects is named after when it holds a live one.
-RESOURCE_KINDS: dict[str, Classifier] = {
+#: How to tell a group of retained objects holds a live resource, per resource kind
+#: (:data:`~pytest_memguard.findings.RESOURCE_KINDS`): it is named after it.
+RESOURCE_CLASSIFIERS: dict[str, Classifier] = {
     "timer": _holds(lambda obj: _running_thread(obj, True)),
     "thread": _held_by_thread,
     "task": _holds(_pending_task),
@@ -244,43 +245,12 @@ def _is_growing_container(evidence: Evidence) -> bool:
 #: kind -> classifier, tried in this order; the last one accepts every group.
 CLASSIFIERS: dict[str, Classifier] = {
     "uncollectable": _is_uncollectable,
-    **RESOURCE_KINDS,
+    **RESOURCE_CLASSIFIERS,
     "cycle": _is_cycle,
     "warmup": _is_warmup,
     "listener": _is_listener,
     "closure": _is_closure,
     "growing-container": _is_growing_container,
-}
-
-#: kind -> one line telling the user how to fix it.
-ADVICE: dict[str, str] = {
-    "uncollectable": (
-        "empty gc.garbage (gc.DEBUG_SAVEALL keeps every collected cycle there) "
-        "and break the cycle with a weakref"
-    ),
-    "timer": "cancel the timer in teardown (timer.cancel(), then timer.join())",
-    "thread": "stop and join the thread in teardown (set an Event it watches, then join())",
-    "task": (
-        "cancel the task and await it before its loop closes "
-        "(or run it under asyncio.TaskGroup / asyncio.run)"
-    ),
-    "socket": "close the socket in teardown, or open it in a with-block",
-    "file": "close the file in teardown, or open it in a with-block",
-    "subprocess": "wait for the child in teardown: proc.wait(), or proc.terminate() then wait()",
-    "cycle": "break the reference cycle (weakref back-pointer) or close() the objects explicitly",
-    "warmup": (
-        "nothing to fix on its own: a bounded container stops growing at its bound, and "
-        "the standard library's state goes away with the object it serves"
-    ),
-    "listener": "remove the listener in teardown or register it with a weakref",
-    "closure": (
-        "do not capture large data in long-lived callbacks; pass it explicitly or drop the "
-        "reference"
-    ),
-    "growing-container": (
-        "bound the container (functools.lru_cache(maxsize=...), collections.deque(maxlen=...)) "
-        "or clear it in teardown"
-    ),
 }
 
 

@@ -13,7 +13,7 @@ from pytest_memguard.explain.graph import Graph, Group, build_graph, find_holder
 from pytest_memguard.explain.naming import render
 from pytest_memguard.explain.roots import Roots
 from pytest_memguard.explain.summary import summary
-from pytest_memguard.findings import ChainEdge, Finding
+from pytest_memguard.findings import ADVICE, ChainEdge, Finding
 from pytest_memguard.screen.heap import Referrers
 
 #: Where the search of a group without a top starts, at most.
@@ -163,6 +163,6 @@ def _explain_group(
         retainer_chain=tuple(edges),
         chain_complete=result is None or result.status not in ("timeout", "depth"),
         allocated_at=group.allocated_at[-traceback_depth:] if traceback_depth > 0 else (),
-        advice=classify.ADVICE[kind],
+        advice=ADVICE[kind],
         extra=extra,
     )

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from types import CodeType, ModuleType
 from typing import cast
 
-from pytest_memguard.explain.naming import class_name, dict_of
+from pytest_memguard.explain.naming import dict_of
+from pytest_memguard.explain.owners import class_name
 from pytest_memguard.explain.sites import allocated_at
 from pytest_memguard.explain.sizes import deep_sizes
 from pytest_memguard.findings import Frame

@@ -27,6 +27,7 @@ from types import (
 
 from pytest_memguard.explain.chains import Context
 from pytest_memguard.explain.detours import CONTEXT_STORAGE
+from pytest_memguard.explain.owners import class_name
 from pytest_memguard.findings import ChainEdge
 
 #: Longest repr of a dict key shown in a chain.
@@ -34,8 +35,6 @@ _MAX_KEY = 60
 
 _MISSING = object()
 
-
-_TYPE_GETTERS = type.__dict__
 
 # The C type of every functools.lru_cache (and functools.cache) wrapper.
 _LRU_CACHE = type(functools.lru_cache(maxsize=None)(print))
@@ -48,18 +47,6 @@ def dict_of(obj: object) -> dict[str, object] | None:
     except AttributeError:
         return None
     return attributes if type(attributes) is dict else None
-
-
-def class_name(cls: type, which: str = "__name__") -> str:
-    """A class's name read through ``type``'s own descriptor.
-
-    A class whose metaclass the collector cleared (its ``__mro__`` is None: a
-    self-referencing metaclass such as ``v.__class__ = v``) fails ordinary lookups.
-    """
-    try:
-        return str(_TYPE_GETTERS[which].__get__(cls))
-    except Exception:
-        return object.__repr__(cls)
 
 
 def _type_name(obj: object) -> str:
@@ -185,7 +172,7 @@ def render(path: list[object], root: str, context: Context) -> tuple[list[ChainE
         reached = [module]
     elif root == "class":
         cls = context.roots.classes[id(first)]
-        module_name = _TYPE_GETTERS["__module__"].__get__(cls)
+        module_name = class_name(cls, "__module__")
         qualname = class_name(cls, "__qualname__")
         edges, reached = [ChainEdge("type", f"{module_name}.{qualname}")], [cls]
     else:

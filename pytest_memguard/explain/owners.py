@@ -21,6 +21,18 @@ from pytest_memguard.explain.detours import is_weak_machinery
 _TYPE_MODULE = type.__dict__["__module__"]
 
 
+def class_name(cls: type, which: str = "__name__") -> str:
+    """A class's name read through ``type``'s own descriptor.
+
+    A class whose metaclass the collector cleared (its ``__mro__`` is None: a
+    self-referencing metaclass such as ``v.__class__ = v``) fails ordinary lookups.
+    """
+    try:
+        return str(type.__dict__[which].__get__(cls))
+    except Exception:
+        return object.__repr__(cls)
+
+
 def _module_of_class(cls: type) -> str:
     try:
         return str(_TYPE_MODULE.__get__(cls))

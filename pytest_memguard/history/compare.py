@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_memguard.figures import FIGURE_UNITS, PARSERS, Figures, Unit
-from pytest_memguard.history.known import names_a_thread, own_findings
 from pytest_memguard.record import TestRecord
 from pytest_memguard.report.json import RecordLike, as_record
 from pytest_memguard.units import (
@@ -127,6 +126,10 @@ def gate_figure(record: RecordLike, field: str) -> float | None:
         return min((peak for peak in peaks if peak is not None), default=None)
     if field not in _PER_RUN:
         return figure(record.delta, field)
+    # Only gates read it: the terminal summary, which reads figures here, must not load
+    # the known-leak machinery into a session that has no use for it.
+    from pytest_memguard.history.known import names_a_thread, own_findings
+
     if field in _BY_FINDING and record.verdict in LEAK_VERDICTS and names_a_thread(record):
         # A thread ran during the repetitions: what they retained moves with its timing.
         # Its own findings, without the thread and what it allocated, do not.

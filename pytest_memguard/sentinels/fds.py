@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from pytest_memguard.explain.classify import ADVICE
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.blame import Ledger, watch_descriptor
 
 _PROC_FD = "/proc/self/fd"

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 from typing import cast
 
-from pytest_memguard.explain.classify import ADVICE
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.base import settle
 
 _TASKS = "/proc/self/task"

@@ -10,8 +10,7 @@ import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
-from pytest_memguard.explain.classify import ADVICE
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
     Allow,

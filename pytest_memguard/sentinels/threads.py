@@ -7,8 +7,7 @@ import sys
 import threading
 from typing import cast
 
-from pytest_memguard.explain.classify import ADVICE
-from pytest_memguard.findings import Finding
+from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
     GRACE_SECONDS,
