@@ -338,13 +338,14 @@ class MemguardSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.records and self.outputs is None:
             return
-        from pytest_memguard.history.known import vanished_lines
         from pytest_memguard.report.terminal import summary_lines, warned_lines
 
         lines = list(summary_lines(self.records, self.settings.top))
         if self.settings.mode == "warn":
             lines += warned_lines(self.records)
         if self.known is not None:
+            from pytest_memguard.history.known import vanished_lines
+
             lines += vanished_lines(self.known, self.records)
         if self.outputs is not None:
             lines += self.outputs.lines + self.outputs.errors
