@@ -20,7 +20,7 @@ from explain_helpers import PLOTS, chain_of, load, only, young
 from pytest_memguard.explain import classify
 from pytest_memguard.explain.chains import MAX_DEPTH
 from pytest_memguard.explain.explainer import explain
-from pytest_memguard.findings import ADVICE
+from pytest_memguard.findings import ADVICE, RESOURCE_KINDS
 
 MODULE = "memguard_app"
 
@@ -775,6 +775,13 @@ def test_other_modules_add_kinds(poller: object) -> None:
     assert list(classify.CLASSIFIERS)[-2:] == ["thread", "growing-container"]
     finding = only(explain([poller]))
     assert (finding.kind, finding.advice) == ("thread", "stop it")
+
+
+def test_every_resource_kind_has_a_classifier_and_advice() -> None:
+    """The resource kinds the verdict folds with the sentinels' findings are the ones the
+    classifiers name groups after, and each has its advice."""
+    assert tuple(classify.RESOURCE_CLASSIFIERS) == RESOURCE_KINDS
+    assert set(RESOURCE_KINDS) <= set(ADVICE)
 
 
 @pytest.mark.usefixtures("registry")
