@@ -13,11 +13,12 @@ plain and memguard run --rounds times each, interleaved (the order alternates ev
 after an untimed warm-up that fills the byte-code caches (as a user's earlier runs would),
 and their median wall times are compared; memray runs once (--modes runs fewer). One line per
 suite is printed: tests, passed/failed in each mode, the share of tests memguard made
-suspects, the seconds it spent confirming them, the root causes it reported, the tests it
-flagged (verdict leak or over-limit in its JSON report, or LEAK in its output), the tests it
-left `unconfirmed`, the tests whose outcome differs from the plain run, and the wall-time
-ratios memguard/plain and memray/plain; then the median ratios over the suites. With
---details every root, flagged or changed test is listed with its findings.
+suspects, the seconds it spent confirming them and explaining its confirmed leaks, the root
+causes it reported, the tests it flagged (verdict leak or over-limit in its JSON report, or
+LEAK in its output), the tests it left `unconfirmed`, the tests whose outcome differs from
+the plain run, and the wall-time ratios memguard/plain and memray/plain; then the median
+ratios over the suites. With --details every root, flagged or changed test is listed with
+its findings.
 
     python benchmarks/real_suites.py                    # all projects (an hour or more)
     python benchmarks/real_suites.py --only toolz       # one project (repeatable)
@@ -662,9 +663,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     against = any(row["ratio_against"] is not None for row in rows)
     head = (
         f"{'project':<26} {'tests':>6} {'plain p/f':>10} {'memguard p/f':>13}"
-        f" {'suspects':>9} {'confirm s':>10} {'roots':>6} {'flagged':>8} {'unconf':>7}"
-        f" {'changed':>8} {'other':>6} {'memray p/f':>11} {'mg/plain':>9} {'memray/plain':>13}"
-        + (f" {'base/plain':>11}" if against else "")
+        f" {'suspects':>9} {'confirm s':>10} {'explain s':>10} {'roots':>6} {'flagged':>8}"
+        f" {'unconf':>7} {'changed':>8} {'other':>6} {'memray p/f':>11} {'mg/plain':>9}"
+        f" {'memray/plain':>13}" + (f" {'base/plain':>11}" if against else "")
     )
     print(head)
     print("-" * len(head))
@@ -673,7 +674,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"{name:<26} {r['tests']:>6} {fmt_counts(r, 'plain'):>10}"
             f" {fmt_counts(r, 'memguard'):>13} {fmt_optional(r['suspects_pct'], '%'):>9}"
-            f" {fmt_optional(r['confirm_seconds']):>10} {len(r['roots']):>6}"
+            f" {fmt_optional(r['confirm_seconds']):>10} {fmt_optional(r['explain_seconds']):>10}"
+            f" {len(r['roots']):>6}"
             f" {len(r['flagged']):>8} {r['unconfirmed']:>7}"
             f" {len(r['changed']):>8} {len(r['changed_other']):>6}"
             f" {fmt_counts(r, 'memray'):>11} {fmt_ratio(r, 'memguard'):>9}"
@@ -689,10 +691,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print("p/f = passed/failed (/E = errors); suspects = % of guarded tests whose growth")
     print("memguard had to confirm (n/a: the plugin does not report it); confirm s = seconds spent")
-    print("confirming suspects; roots = root causes reported (without the plugin's session block:")
-    print("distinct retainer chains of the flagged tests' first findings); flagged = verdict leak")
-    print("or over-limit; unconf = verdict unconfirmed (past the confirmation budget, passing);")
-    print("changed = tests whose pass/fail/error outcome under --memguard differs from plain;")
+    print("confirming suspects (re-runs, holder searches); explain s = seconds spent explaining")
+    print("confirmed leaks (a traced run, the chain search, once per root); roots = root causes")
+    print("reported (without the plugin's session block: distinct retainer chains of the flagged")
+    print("tests' first findings); flagged = verdict leak or over-limit; unconf = verdict")
+    print("unconfirmed (past the confirmation budget, passing); changed = tests whose")
+    print("pass/fail/error outcome under --memguard differs from plain;")
     print("other = those of them not flagged (a plugin bug: a re-run broke the test, a crash);")
     print("ratios are of median wall times (>N x: the run timed out after N times plain).")
 
