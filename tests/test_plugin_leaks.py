@@ -44,6 +44,14 @@ LEAK_PATTERNS = {
         def test_pattern():
             NAMES.append("user-name-%d" % len(NAMES))
     """,
+    "objects-put-in-a-module-level-queue": """
+        import queue
+
+        JOBS = queue.Queue()  # maxsize=0: no bound
+
+        def test_pattern():
+            JOBS.put({"job": [1, 2, 3]})
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools

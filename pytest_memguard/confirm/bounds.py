@@ -46,7 +46,9 @@ CLIMB_EXPANSIONS = 8
 
 
 def declared_bound(obj: object) -> str | None:
-    """``"deque(maxlen=100)"`` when ``obj`` (not a class) declares a whole-number bound."""
+    """``"deque(maxlen=100)"`` when ``obj`` (not a class) declares a positive whole-number
+    bound. Zero or less is none: ``queue.Queue(maxsize=0)`` and asyncio's queues grow
+    without limit."""
     if isinstance(obj, type):
         return None
     for name in (*BOUND_ATTRIBUTES, *(f"_{name}" for name in BOUND_ATTRIBUTES)):
@@ -54,7 +56,7 @@ def declared_bound(obj: object) -> str | None:
             value = getattr(obj, name, None)
         except Exception:  # a property that fails is no bound
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return f"{type(obj).__name__}({name}={value})"
     return None
 
