@@ -282,6 +282,55 @@ def test_a_container_its_module_bounds_by_a_constant_is_not_watched(
     assert watch.take_bounded() == []
 
 
+class _Cache:
+    """A cache object declaring its bound, its entries in containers of its own."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._mapping: dict[object, object] = {}
+        self._queue: collections.deque[object] = collections.deque()
+
+
+class _Environment:
+    """A module-level object keeping a bounded cache and containers of its own."""
+
+    def __init__(self) -> None:
+        self.cache = _Cache(400)
+        self.globals: dict[str, object] = {}
+
+
+def test_cache_objects_declaring_a_bound_are_handed_over_with_their_storage(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A cache object at module level (jinja2's lexer cache), or in a module-level
+    object's attributes (an environment's template cache), is bounded: with the
+    containers its entries live in, which a walk down from the object itself would not
+    enter, it goes to the triage, never to the watch."""
+    lexers = _Cache(50)
+    environment = _Environment()
+    make_module("w_caches", True, LEXERS=lexers, ENV=environment)
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    bounded = {id(holder): bound for holder, bound in watch.take_bounded()}
+    assert bounded[id(lexers)] == bounded[id(lexers._mapping)] == "_Cache(capacity=50)"
+    assert bounded[id(lexers._queue)] == "_Cache(capacity=50)"
+    cache = environment.cache
+    assert bounded[id(cache)] == bounded[id(cache._mapping)] == "_Cache(capacity=400)"
+    assert id(environment.globals) not in bounded
+    assert hot_labels(watch) == ["w_caches.ENV.globals"]
+
+
+def test_a_deque_with_a_maxlen_is_handed_over_as_bounded(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    recent: collections.deque[object] = collections.deque(maxlen=100)
+    make_module("w_recent", True, RECENT=recent)
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    assert (recent, "deque(maxlen=100)") in watch.take_bounded()
+    assert hot_labels(watch) == []
+
+
 def test_the_containers_holding_what_a_run_left_unexplained_are_its_holders() -> None:
     """A container whose new entries a rule explained (a module the run imported, in
     ``sys.modules``) holds none of what is left: it is no holder of the growth."""

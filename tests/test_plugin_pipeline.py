@@ -87,6 +87,59 @@ def test_growth_in_a_cache_bounded_further_up_is_warmup_after_one_lookup(
     assert tests["test_and_more"]["message"] == "held by a bounded cache"
 
 
+MODULE_LEVEL_CACHES = """
+import itertools
+
+import pytest
+
+class LRUCache:
+    # Declares its capacity; keeps its entries in a dict and a list of its own.
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._mapping = {}
+        self._order = []
+
+    def put(self, key, value):
+        if len(self._order) >= self.capacity:
+            del self._mapping[self._order.pop(0)]
+        self._order.append(key)
+        self._mapping[key] = value
+
+class Environment:
+    def __init__(self):
+        self.cache = LRUCache(400)
+
+LEXERS = LRUCache(50)
+ENV = Environment()
+COUNTER = itertools.count()
+
+@pytest.mark.parametrize("case", range(3))
+def test_compiles_a_new_template(case):
+    number = next(COUNTER)
+    ENV.cache.put(number, {"template": [number]})
+
+@pytest.mark.parametrize("case", range(3))
+def test_makes_a_new_lexer(case):
+    number = next(COUNTER)
+    LEXERS.put(number, {"lexer": [number]})
+"""
+
+
+def test_growth_in_a_module_level_cache_declaring_a_bound_is_warmup_on_its_screen(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """A cache object at module level, or in a module-level object's attributes, that
+    declares its bound is known before the first test: what a test adds to it is
+    warm-up on its screened run, with no search and no re-run."""
+    pytester.makepyfile(test_caches=MODULE_LEVEL_CACHES)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=6)
+    tests = report["tests"]
+    assert {t["verdict"] for t in tests} == {"warmup"}
+    assert {t["message"] for t in tests} == {"held by a bounded cache"}
+    assert not any(t["suspect"] or t["repetitions"] for t in tests)
+
+
 FIRST_USE_AND_A_FILLING_CACHE = """
 import threading
 import time

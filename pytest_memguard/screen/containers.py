@@ -25,7 +25,10 @@ is not attributed to a test: the container is promoted, and the next run that gr
 it is caught (a leak grows it again). The
 runner's own modules (pytest, pluggy, the plugins and the packages they require,
 this plugin) are never watched, nor containers that declare a bound (``deque(maxlen)``,
-``lru_cache(maxsize)``, an object with ``maxsize``/``max_size``/``maxlen``/``capacity``).
+``lru_cache(maxsize)``, an object with ``maxsize``/``max_size``/``maxlen``/``capacity``):
+those, with the cache objects at module level or in a module-level object's attributes
+that declare one, are handed to the triage as bounded holders, so a test that fills
+them is warm-up on its screened run, with no search and no re-run.
 The per-test cost is the hot containers' lengths; the cold ones cost one read per
 sweep, amortised over the tests between sweeps.
 """
@@ -158,11 +161,12 @@ def _sized_view(container: object) -> object:
     return _CacheSize(container)
 
 
-def _is_bounded(container: object) -> bool:
-    """A container declaring its bound: ``deque(maxlen=N)``, a dict subclass with ``maxsize``."""
+def _container_bound(container: object) -> str | None:
+    """The bound a container declares (``deque(maxlen=N)``, a dict subclass with
+    ``maxsize``), or None."""
     if type(container) in _SIZED and type(container) is not collections.deque:
-        return False
-    return _plain_type(type(container)) and declared_bound(container) is not None
+        return None
+    return declared_bound(container) if _plain_type(type(container)) else None
 
 
 class _Watched:
@@ -301,14 +305,20 @@ class ContainerWatch:
             except Exception:  # a module whose objects cannot be looked into is skipped
                 continue
             for label, container in found:
-                if id(container) not in self._seen_ids and not _is_bounded(container):
+                if id(container) in self._seen_ids:
+                    continue
+                bound = _container_bound(container)
+                if bound is None:
                     self._seen_ids.add(id(container))
                     watched.add(label, container)
+                else:
+                    self._bounded.append((container, bound))
         self._modules_seen = len(sys.modules)
 
     def take_bounded(self) -> list[tuple[object, str]]:
-        """The module-level containers with a bound their module declares, found since
-        the last call: what they hold is warm-up, for the triage to tell without a search."""
+        """The module-level containers and cache objects that declare a bound, or whose
+        module declares one, found since the last call, each with its bound: what they
+        hold is warm-up, for the triage to tell without a search."""
         found, self._bounded = self._bounded, []
         return found
 
@@ -479,9 +489,12 @@ def plugin_requirements(distributions: Iterable[object]) -> set[str]:
 def _module_containers(
     name: str, module: types.ModuleType, safe: bool, bounded: list[tuple[object, str]]
 ) -> Iterator[tuple[str, object]]:
-    """The containers a module holds at module level, but those its module bounds, which
-    go to ``bounded`` with their bound. ``safe``: decide from types alone where reading an
-    attribute could run the module's code (a lazy object's ``__getattr__``)."""
+    """The containers a module holds at module level, but those its module bounds and
+    the objects at module level (or in a module-level object's attributes) that declare
+    a bound (a cache with a ``maxsize``, an environment's template cache with a
+    ``capacity``), which go to ``bounded`` with their bound. ``safe``: decide from types
+    alone where reading an attribute could run the module's code (a lazy object's
+    ``__getattr__``)."""
     namespace = vars(module)
     constants: dict[str, int] | None = None  # read once, for the first container
     for attr, value in list(namespace.items()):
@@ -503,10 +516,27 @@ def _module_containers(
             yield from _class_containers(f"{name}.{attr}", value)
         elif _is_unbounded_cache(value):
             yield f"{name}.{attr}", value
-        elif _is_plain_instance(value, safe) and declared_bound(value) is None:
+        elif _is_plain_instance(value, safe):
+            bound = declared_bound(value)
+            if bound is not None:
+                bounded += _with_storage(value, bound)
+                continue
             for inner, inner_value in list(_instance_attributes(value).items()):
-                if issubclass(type(inner_value), _SIZED):
+                inner_type = type(inner_value)
+                if issubclass(inner_type, _SIZED):
                     yield f"{name}.{attr}.{inner}", inner_value
+                elif inner_type not in _PLAIN_VALUES and _is_plain_instance(inner_value, safe):
+                    inner_bound = declared_bound(inner_value)
+                    if inner_bound is not None:
+                        bounded += _with_storage(inner_value, inner_bound)
+
+
+def _with_storage(cache: object, bound: str) -> list[tuple[object, str]]:
+    """A cache object that declares ``bound``, and the containers among its attributes
+    where its entries live, each with the bound: a walk down from the object itself
+    would stop at that storage, which is older than the entries a test adds."""
+    storage = _instance_attributes(cache).values()
+    return [(cache, bound), *((value, bound) for value in storage if isinstance(value, _SIZED))]
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
