@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import queue
 
 import pytest
 
@@ -70,8 +72,20 @@ class _Memo:
         (collections.deque(), None),
         ({}, None),
         (_Memo, None),  # a class's attribute is no bound of its own
+        (queue.Queue(maxsize=5), "Queue(maxsize=5)"),
+        (queue.Queue(), None),  # maxsize=0: grows without limit
+        (asyncio.Queue(), None),  # _maxsize=0
     ],
-    ids=["deque", "private-capacity", "unbounded-deque", "dict", "class"],
+    ids=[
+        "deque",
+        "private-capacity",
+        "unbounded-deque",
+        "dict",
+        "class",
+        "bounded-queue",
+        "unbounded-queue",
+        "unbounded-asyncio-queue",
+    ],
 )
 def test_declared_bound(holder: object, bound: str | None) -> None:
     assert declared_bound(holder) == bound
