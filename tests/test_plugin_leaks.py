@@ -52,6 +52,23 @@ LEAK_PATTERNS = {
         def test_pattern():
             JOBS.put({"job": [1, 2, 3]})
     """,
+    "module-object-registered-per-call": """
+        import itertools
+        import sys
+        import types
+
+        COUNTER = itertools.count()
+
+        def load_plugin():
+            name = "generated_plugin_%d" % next(COUNTER)
+            module = types.ModuleType(name)
+            module.handlers = [{"handler": n} for n in range(10)]
+            sys.modules[name] = module
+            return module
+
+        def test_pattern():
+            assert load_plugin().handlers
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools
@@ -100,6 +117,16 @@ def test_each_leak_pattern_fails_as_leak(pytester, run_pytest):
             [f"LEAK {_module_name(pattern)}.py::test_pattern - memguard: leak: confirmed*"]
         )
     result.stdout.no_fnmatch_line("*same root as*")
+
+
+def test_a_module_object_registered_per_call_is_held_by_sys_modules(pytester, run_pytest):
+    """A module made by hand is no root of its own chain: ``sys.modules`` holds it."""
+    pytester.makepyfile(
+        test_plugins=textwrap.dedent(LEAK_PATTERNS["module-object-registered-per-call"])
+    )
+    result = run_pytest("--memguard")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*held by: sys.modules[[]'generated_plugin_*']"])
 
 
 def test_untracked_strings_are_caught_by_the_container_watch(pytester, run_pytest):
@@ -194,6 +221,20 @@ def test_repeat_zero_lets_the_screened_run_decide(pytester, run_pytest, read_lin
 # --- warm-up: one-time growth passes -------------------------------------------------
 
 WARMUP_PATTERNS = {
+    "module-object-registered-once": """
+        import sys
+        import types
+
+        def registry():
+            module = sys.modules.get("plugin_registry")
+            if module is None:
+                module = sys.modules["plugin_registry"] = types.ModuleType("plugin_registry")
+                module.handlers = [{"handler": n} for n in range(10)]
+            return module
+
+        def test_pattern():
+            assert registry().handlers
+    """,
     "first-re-compile-of-a-new-pattern": """
         import re
 

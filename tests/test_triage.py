@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.machinery
+import importlib.util
 import sys
 import types
 import weakref
@@ -35,6 +37,11 @@ class _Old:
     """An object alive before the 'test': not in the young heap."""
 
 
+def _imported(name: str) -> types.ModuleType:
+    """A module as the import system makes one: with its spec."""
+    return importlib.util.module_from_spec(importlib.machinery.ModuleSpec(name, None))
+
+
 def _young(*objs: object) -> dict[int, object]:
     return {id(obj): obj for obj in objs}
 
@@ -60,13 +67,23 @@ def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:
 
 
 def test_what_a_new_module_reaches_is_warmup() -> None:
-    module = types.ModuleType("lazily_imported")
+    module = _imported("lazily_imported")
     table: dict[str, list[int]] = {"rows": []}
     module.TABLE = table  # type: ignore[attr-defined]
     retained = [module, vars(module), table, table["rows"]]
     result = triage(retained, _young(*retained), HolderBook())
     assert result.unexplained == 0
     assert result.why == ("modules imported: lazily_imported",)
+
+
+def test_a_module_made_by_hand_is_no_import() -> None:
+    """A module object with no spec was not imported: a loader registering one under a
+    new name on every call grows without bound, for a re-run to judge."""
+    module = types.ModuleType("generated_plugin_7")
+    module.handlers = [{"handler": 1}]  # type: ignore[attr-defined]
+    retained = [module, vars(module), module.handlers, module.handlers[0]]  # type: ignore[attr-defined]
+    result = triage(retained, _young(*retained), HolderBook())
+    assert result.unexplained == 4 and result.why == ()
 
 
 def test_entries_of_a_learned_bounded_cache_are_warmup() -> None:
@@ -319,7 +336,7 @@ def test_a_leaking_root_stays_leaking_when_learned_again_as_filled() -> None:
 
 def test_a_registry_of_modules_grown_by_an_import_is_warmup() -> None:
     """``sys.modules`` gaining the module the run imported is the import's warm-up."""
-    module = types.ModuleType("imported_now")
+    module = _imported("imported_now")
     registry: dict[str, object] = {"old": types}
     registry["imported_now"] = module
     retained = [module, vars(module)]
@@ -331,7 +348,7 @@ def test_a_registry_of_modules_grown_by_an_import_is_warmup() -> None:
 
 
 def test_a_container_grown_by_an_unexplained_object_or_a_str_is_not_explained() -> None:
-    module = types.ModuleType("imported_now")
+    module = _imported("imported_now")
     entry = [1, 2]
     retained = listed([module, vars(module), entry])
     ids = {*map(id, retained)}

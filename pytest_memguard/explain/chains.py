@@ -286,7 +286,7 @@ class Search:
             return THREAD
         if ident in self.context.holders:
             return HOLDER
-        if isinstance(obj, ModuleType):
+        if isinstance(obj, ModuleType) and ident not in roots.made:
             return SYS if obj is sys else MODULE
         return None
 

@@ -27,25 +27,29 @@ class Roots:
     thread_locals: dict[int, str]  # id(value) -> "Thread 'x' frame f() local y"
     # Keeps the locals alive so that their ids are not reused while a search runs.
     pinned: list[object]
+    #: Ids of the objects the explained run made: none of them is a root.
+    made: frozenset[int] = frozenset()
 
     @classmethod
     def collect(cls, made: Collection[int] = ()) -> Roots:
-        """The roots of the heap now; a class whose id is in ``made`` (the explained
-        run made it) is none: it lives only as long as what holds it (a cache keyed by
-        it), whatever its own attributes refer to."""
+        """The roots of the heap now; a class or module whose id is in ``made`` (the
+        explained run made it) is none: it lives only as long as what holds it (a cache
+        keyed by a class, ``sys.modules`` keeping a module made by hand), whatever its
+        own attributes refer to."""
+        made = frozenset(made)
         modules = {
             id(vars(module)): module
             for module in list(sys.modules.values())
-            if isinstance(module, ModuleType)
+            if isinstance(module, ModuleType) and id(module) not in made
         }
         classes = _class_dicts()
         if made:
             classes = {key: found for key, found in classes.items() if id(found) not in made}
         pinned: list[object] = []
-        return cls(modules, classes, _thread_locals(pinned), pinned)
+        return cls(modules, classes, _thread_locals(pinned), pinned, made)
 
     def container_ids(self) -> set[int]:
-        return {id(self.modules), id(self.classes), id(self.pinned)}
+        return {id(self.modules), id(self.classes), id(self.pinned), id(self.made)}
 
 
 def _class_dicts() -> dict[int, type]:

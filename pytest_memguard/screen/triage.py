@@ -7,7 +7,8 @@ on the run itself by its holder:
   ``isinstance`` fills, ``WeakSet`` registries of old classes), and sets holding only
   such references: they keep nothing alive, and there is at most one per old object
   (discounted like pytest's own bookkeeping, with no warm-up verdict);
-- modules the test imported, with everything they reach;
+- modules the test imported (made by the import system: with a spec), with everything
+  they reach;
 - entries of a holder the session learned to be bounded (a cache declaring its bound,
   an ``lru_cache`` with a ``maxsize``), or learned to be full (a re-run showed it stop
   growing) whose length did not grow, or that grows once per key (re-runs showed its
@@ -145,7 +146,11 @@ def _holds_only_weak(obj: object, weak: set[int]) -> bool:
 
 def _imported(retained: list[object], young: dict[int, object], into: set[int]) -> list[str]:
     """Mark what modules imported during the run reach; return their names."""
-    modules = [obj for obj in retained if issubclass(type(obj), types.ModuleType)]
+    modules = [
+        obj
+        for obj in retained
+        if issubclass(type(obj), types.ModuleType) and _made_by_the_import_system(obj)
+    ]
     if not modules:
         return []
     # A first import also fills the import system's finder cache.
@@ -159,6 +164,19 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
     ]
     young_reachable(_constants(codes), young, into)
     return sorted(str(getattr(module, "__name__", "?")) for module in modules)
+
+
+def _made_by_the_import_system(module: object) -> bool:
+    """Whether ``module`` has a spec: the import system made it, and importing is bounded
+    by the modules there are to find. A module object made by hand and put in
+    ``sys.modules`` under a new name on every call (a plugin loader's) has none: its
+    growth is for a re-run to judge. Read from the module's own dict: a lazily loaded
+    module would load on an attribute read."""
+    try:
+        namespace = object.__getattribute__(module, "__dict__")
+    except Exception:
+        return True
+    return not isinstance(namespace, dict) or namespace.get("__spec__") is not None
 
 
 #: Why what a path finder older than the run read again is not a leak.
