@@ -167,16 +167,21 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
 
 
 def _made_by_the_import_system(module: object) -> bool:
-    """Whether ``module`` has a spec: the import system made it, and importing is bounded
-    by the modules there are to find. A module object made by hand and put in
-    ``sys.modules`` under a new name on every call (a plugin loader's) has none: its
-    growth is for a re-run to judge. Read from the module's own dict: a lazily loaded
-    module would load on an attribute read."""
+    """Whether ``module`` counts as an import: it has a spec (the import system made it,
+    and importing is bounded by the modules there are to find), or it was made by hand
+    and is not in ``sys.modules`` (hypothesis keeps the modules it makes from source in
+    a cache keyed by that source). A module made by hand and registered in
+    ``sys.modules`` (a plugin loader's, under a new name on every call) is left for a
+    re-run to judge. Read from the module's own dict: a lazily loaded module would load
+    on an attribute read."""
     try:
         namespace = object.__getattribute__(module, "__dict__")
     except Exception:
         return True
-    return not isinstance(namespace, dict) or namespace.get("__spec__") is not None
+    if not isinstance(namespace, dict) or namespace.get("__spec__") is not None:
+        return True
+    name = namespace.get("__name__")
+    return not isinstance(name, str) or sys.modules.get(name) is not module
 
 
 #: Why what a path finder older than the run read again is not a leak.
