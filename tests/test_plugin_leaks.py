@@ -69,6 +69,22 @@ LEAK_PATTERNS = {
         def test_pattern():
             assert load_plugin().handlers
     """,
+    "weak-references-appended-to-module-list": """
+        import weakref
+
+        class Receiver:
+            def on_event(self):
+                pass
+
+        RECEIVER = Receiver()
+        LISTENERS = []
+
+        def connect(receiver):
+            LISTENERS.append(weakref.ref(receiver))  # a new one on every call
+
+        def test_pattern():
+            connect(RECEIVER)
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools

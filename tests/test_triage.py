@@ -59,6 +59,22 @@ def test_weak_references_to_old_objects_and_their_sets_are_warmup() -> None:
     assert result.why == ()  # bookkeeping, not warm-up
 
 
+def test_a_list_gaining_weak_references_is_growth_a_set_gaining_one_is_not() -> None:
+    """A set or dict keeps one weak reference per object or key (an ABC cache, a
+    ``WeakSet``); a list keeps a new one on every call: its growth stays unexplained."""
+    old = _Old()
+    ref = weakref.ref(old)
+    retained = [ref]
+    found = triage(retained, _young(ref), HolderBook())
+    assert found.unexplained == 0 and found.weak_ids == {id(ref)}
+    listeners: list[object] = [ref]
+    registry = {ref}
+    ids = {id(ref)}
+    assert with_growth(found, [Growth("LISTENERS", 1, listeners)], HolderBook(), ids) == found
+    grown = with_growth(found, [Growth("REGISTRY", 1, registry)], HolderBook(), ids)
+    assert grown.growth_explained == 1
+
+
 def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:
     young_obj = _Old()
     ref = weakref.ref(young_obj)

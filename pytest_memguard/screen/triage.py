@@ -6,7 +6,9 @@ on the run itself by its holder:
 - weak references to objects older than the test (the ABC caches that
   ``isinstance`` fills, ``WeakSet`` registries of old classes), and sets holding only
   such references: they keep nothing alive, and there is at most one per old object
-  (discounted like pytest's own bookkeeping, with no warm-up verdict);
+  (discounted like pytest's own bookkeeping, with no warm-up verdict); a watched list
+  they grow is not explained by them, since a list keeps a new one on every call (a
+  signal registry appending a weak reference to the same receiver at each connect);
 - modules the test imported (made by the import system: with a spec), with everything
   they reach;
 - entries of a holder the session learned to be bounded (a cache declaring its bound,
@@ -28,6 +30,7 @@ young objects only, so the cost is what the holders and the test hold.
 
 from __future__ import annotations
 
+import collections
 import gc
 import sys
 import types
@@ -87,6 +90,10 @@ class Triage:
     #: Of those, the ones the interpreter's own bookkeeping explains: what imported
     #: modules reach, weak references to older objects.
     bookkeeping_ids: frozenset[int] = frozenset()
+    #: Of those, the weak references (and the sets holding only them): bookkeeping in a
+    #: set or dict, which keeps one per object or key, never in a list, which can keep
+    #: a new one on every call.
+    weak_ids: frozenset[int] = frozenset()
     #: What the run added to the roots that grew, in objects and shallow bytes: the
     #: same figure a re-run of a confirmed leak measures.
     root_objects: int = 0
@@ -314,7 +321,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         shown = ", ".join(modules[:3]) + (", ..." if len(modules) > 3 else "")
         why.append(f"modules imported: {shown}")
     # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
-    explained |= _weak_to_known(retained, young, explained)
+    weak = _weak_to_known(retained, young, explained)
+    explained |= weak
     bookkeeping = frozenset(explained & ids)
     fed = [entry for entry in book.bounded() if entry.may_hold_new()]
     bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
@@ -361,6 +369,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         roots=tuple(dict.fromkeys(roots)),
         explained_ids=frozenset(explained & ids),
         bookkeeping_ids=bookkeeping,
+        weak_ids=frozenset(weak & ids),
         root_objects=len(grew),
         root_bytes=shallow_bytes(grew),
     )
@@ -414,6 +423,8 @@ def with_growth(
             # cache as well does not explain it (pyparsing appends a new expression to a
             # global one's list, and its packrat cache keeps the expression too).
             accepted = found.bookkeeping_ids if learned is None else found.explained_ids
+            if isinstance(entry.container, _SEQUENCES):
+                accepted = accepted - found.weak_ids
             if _holds_only_explained(entry.container, accepted, retained):
                 explained += entry.added
             continue
@@ -423,6 +434,10 @@ def with_growth(
     if not explained:
         return found
     return replace(found, roots=tuple(roots), growth_explained=explained)
+
+
+#: Containers that keep every entry added, duplicates too.
+_SEQUENCES = (list, collections.deque)
 
 
 def _holds_only_explained(container: object, explained: frozenset[int], retained: set[int]) -> bool:
