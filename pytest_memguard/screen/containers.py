@@ -517,26 +517,28 @@ def _module_containers(
         elif _is_unbounded_cache(value):
             yield f"{name}.{attr}", value
         elif _is_plain_instance(value, safe):
-            bound = declared_bound(value)
-            if bound is not None:
-                bounded += _with_storage(value, bound)
+            cache = _bounded_cache(value)
+            if cache:
+                bounded += cache
                 continue
             for inner, inner_value in list(_instance_attributes(value).items()):
                 inner_type = type(inner_value)
                 if issubclass(inner_type, _SIZED):
                     yield f"{name}.{attr}.{inner}", inner_value
                 elif inner_type not in _PLAIN_VALUES and _is_plain_instance(inner_value, safe):
-                    inner_bound = declared_bound(inner_value)
-                    if inner_bound is not None:
-                        bounded += _with_storage(inner_value, inner_bound)
+                    bounded += _bounded_cache(inner_value)
 
 
-def _with_storage(cache: object, bound: str) -> list[tuple[object, str]]:
-    """A cache object that declares ``bound``, and the containers among its attributes
-    where its entries live, each with the bound: a walk down from the object itself
-    would stop at that storage, which is older than the entries a test adds."""
-    storage = _instance_attributes(cache).values()
-    return [(cache, bound), *((value, bound) for value in storage if isinstance(value, _SIZED))]
+def _bounded_cache(obj: object) -> list[tuple[object, str]]:
+    """For an object that declares a bound (a cache with a ``maxsize``), the object and
+    the containers among its attributes where its entries live, each with the bound (a
+    walk down from the object itself would stop at that storage, which is older than
+    the entries a test adds); empty for any other object."""
+    bound = declared_bound(obj)
+    if bound is None:
+        return []
+    storage = _instance_attributes(obj).values()
+    return [(obj, bound), *((value, bound) for value in storage if isinstance(value, _SIZED))]
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:

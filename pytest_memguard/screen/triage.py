@@ -156,7 +156,7 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
     modules = [
         obj
         for obj in retained
-        if issubclass(type(obj), types.ModuleType) and _made_by_the_import_system(obj)
+        if issubclass(type(obj), types.ModuleType) and _counts_as_an_import(obj)
     ]
     if not modules:
         return []
@@ -173,7 +173,7 @@ def _imported(retained: list[object], young: dict[int, object], into: set[int]) 
     return sorted(str(getattr(module, "__name__", "?")) for module in modules)
 
 
-def _made_by_the_import_system(module: object) -> bool:
+def _counts_as_an_import(module: object) -> bool:
     """Whether ``module`` counts as an import: it has a spec (the import system made it,
     and importing is bounded by the modules there are to find), or it was made by hand
     and is not in ``sys.modules`` (hypothesis keeps the modules it makes from source in
