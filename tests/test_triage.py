@@ -342,6 +342,41 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     assert walks[:2] == [1, 1]
 
 
+def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run whose first filled holder explains part of what it left, and no other holder
+    the rest (a class-defining test: the rest is its weak references, for other rules),
+    pays two walks, the holder's and one from all the others, not one per holder."""
+    book = HolderBook()
+    caches = [{"entry": [n]} for n in range(ONE_BY_ONE * 3)]
+    for cache in caches:
+        book.learn_filled(cache)
+    book.note_lengths()
+    replaced = ["replaced in place"]
+    caches[0]["entry"] = replaced
+    unheld = {"held by": "no learned holder"}
+    walks: list[int] = []
+    reached = triage_module._reached
+
+    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
+        if learned:
+            walks.append(len(learned))
+        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "_reached", counted)
+    result = triage([replaced, unheld], _young(replaced, unheld), book)
+    assert result.explained_ids == frozenset({id(replaced)}) and result.unexplained == 1
+    assert walks == [1, len(caches) - 1]
+    # When one of the others holds some of the rest, it is still found, by itself.
+    caches[1]["entry"] = other = ["replaced by another holder"]
+    caches[0]["entry"] = replaced = ["replaced again"]
+    walks.clear()
+    result = triage([replaced, other, unheld], _young(replaced, other, unheld), book)
+    assert result.explained_ids == frozenset({id(replaced), id(other)})
+    assert walks == [1, len(caches) - 1, 1, len(caches) - 2]
+
+
 def test_unknown_holders_leave_a_suspect() -> None:
     holder: list[object] = []
     leaked = {"k": 1}

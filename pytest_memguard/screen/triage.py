@@ -37,6 +37,8 @@ import types
 import weakref
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from itertools import compress
+from typing import NamedTuple
 
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
@@ -125,25 +127,47 @@ class Triage:
         )
 
 
-def _weak_to_known(retained: list[object], young: dict[int, object], known: set[int]) -> set[int]:
+class _WeakCandidates(NamedTuple):
+    """The weak references among a run's retained objects, and the non-empty sets and
+    dicts that may hold nothing else: picked out once per triage, by type, in C (the
+    rule runs twice, and a class-defining test leaves hundreds of objects)."""
+
+    refs: list[object]
+    maps: list[object]
+
+
+def _weak_candidates(retained: list[object], kinds: set[type]) -> _WeakCandidates:
+    """The candidates of ``retained``, whose types are ``kinds``."""
+    # issubclass on the type: isinstance() would read a proxy's __class__.
+    weak = {kind for kind in kinds if issubclass(kind, weakref.ref)}
+    if not weak:  # most runs leave no weak reference
+        return _WeakCandidates([], [])
+    refs = list(compress(retained, map(weak.__contains__, map(type, retained))))
+    maps = list(compress(retained, map(_MAPS.__contains__, map(type, retained))))
+    return _WeakCandidates(refs, maps)
+
+
+#: The containers a registry of weak references is kept in.
+_MAPS = frozenset({set, dict})
+
+
+def _weak_to_known(
+    candidates: _WeakCandidates, young: dict[int, object], known: set[int]
+) -> set[int]:
     """Weak references to old objects (or to ``known`` young ones) with their
     callbacks, and the sets holding nothing else."""
-    # Most runs leave no weak reference: the types say so in C.
-    kinds = {kind for kind in set(map(type, retained)) if issubclass(kind, weakref.ref)}
-    if not kinds:
-        return set()
-    weak = [obj for obj in retained if type(obj) in kinds and is_weak_to_known(obj, young, known)]
+    weak = [obj for obj in candidates.refs if is_weak_to_known(obj, young, known)]
     if not weak:
         return set()
     ids = {id(obj) for obj in weak}
-    weak += [obj for obj in retained if _holds_only_weak(obj, ids)]
+    weak += [obj for obj in candidates.maps if _holds_only_weak(obj, ids)]
     return young_reachable(weak, young)
 
 
 def _holds_only_weak(obj: object, weak: set[int]) -> bool:
     """A set or dict of weak references (keys such as ids or names aside): the
     registries of subclasses and ABC caches."""
-    if type(obj) not in (set, dict) or not obj:
+    if not obj:
         return False
     members = gc.get_referents(obj)
     return any(id(member) in weak for member in members) and all(
@@ -151,13 +175,15 @@ def _holds_only_weak(obj: object, weak: set[int]) -> bool:
     )
 
 
-def _imported(retained: list[object], young: dict[int, object], into: set[int]) -> list[str]:
-    """Mark what modules imported during the run reach; return their names."""
-    modules = [
-        obj
-        for obj in retained
-        if issubclass(type(obj), types.ModuleType) and _counts_as_an_import(obj)
-    ]
+def _imported(
+    retained: list[object], kinds: set[type], young: dict[int, object], into: set[int]
+) -> list[str]:
+    """Mark what modules imported during the run reach; return their names. ``kinds``
+    are the types of ``retained``: most runs import nothing, and the types say so."""
+    modular = {kind for kind in kinds if issubclass(kind, types.ModuleType)}
+    if not modular:
+        return []
+    modules = [obj for obj in retained if type(obj) in modular and _counts_as_an_import(obj)]
     if not modules:
         return []
     # A first import also fills the import system's finder cache.
@@ -316,12 +342,14 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     ids = {id(obj) for obj in retained}
     explained: set[int] = set()
     why: list[str] = []
-    modules = _imported(retained, young, explained)
+    kinds = set(map(type, retained))
+    modules = _imported(retained, kinds, young, explained)
     if modules:
         shown = ", ".join(modules[:3]) + (", ..." if len(modules) > 3 else "")
         why.append(f"modules imported: {shown}")
     # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
-    weak = _weak_to_known(retained, young, explained)
+    candidates = _weak_candidates(retained, kinds)
+    weak = _weak_to_known(candidates, young, explained)
     explained |= weak
     bookkeeping = frozenset(explained & ids)
     fed = [entry for entry in book.bounded() if entry.may_hold_new()]
@@ -353,7 +381,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         why.append("held by a cache filled earlier in the session")
         # A weak reference to what a filled cache holds (a weak-valued cache next to
         # a strong one) keeps nothing alive either.
-        explained |= _weak_to_known(retained, young, explained) & ids
+        explained |= _weak_to_known(candidates, young, explained) & ids
     left = [obj for obj in retained if id(obj) not in explained]
     if roots and left:
         # Machinery a grown root's objects made lazily (a cached stream's decoder, made
@@ -388,13 +416,18 @@ def _held_by_filled(
     # One holder at a time, those that explained most first: the run's objects usually
     # hang from the holder that held the last test's, and the walk stops there.
     ordered = sorted(steady, key=_most_hits)
-    # Past the first few, one walk from all the rest tells whether any of them holds any
-    # of the objects at all: a run whose leftovers no filled holder explains must not
-    # pay a walk per holder. After a run they explained nothing of (most of a parser's
-    # suite), the first walk is that one.
-    alone = 0 if book.filled_missed else ONE_BY_ONE
+    # Past the first few, and after each holder that explained some of the objects,
+    # one walk from all the rest tells whether any of them holds any of what is left: a
+    # run whose leftovers no filled holder explains must not pay a walk per holder, nor
+    # one whose holder was found first and whose rest is for other rules (the weak
+    # references a new class leaves). After a run they explained nothing of (most of a
+    # parser's suite), the first walk is that one.
+    together = 0 if book.filled_missed else ONE_BY_ONE
     for at, entry in enumerate(ordered):
-        if at == alone and not _in_filled(ordered[at:], young, explained, grew_ids) & ids:
+        if (
+            at == together
+            and not (_in_filled(ordered[at:], young, explained, grew_ids) & ids) - in_filled
+        ):
             break
         reached = _in_filled([entry], young, explained, grew_ids) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
@@ -402,6 +435,7 @@ def _held_by_filled(
             in_filled |= reached
             if ids <= explained | in_filled:
                 break
+            together = at + 1
     book.filled_missed = not in_filled
     return in_filled
 
