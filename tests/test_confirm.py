@@ -9,7 +9,7 @@ import queue
 import pytest
 
 from pytest_memguard.config import Limits
-from pytest_memguard.confirm.bounds import declared_bound
+from pytest_memguard.confirm.bounds import declared_bound, find_holders
 from pytest_memguard.confirm.rules import (
     CONFIRM_BUDGET,
     EXPLAIN_CAP_SECONDS,
@@ -89,6 +89,44 @@ class _Memo:
 )
 def test_declared_bound(holder: object, bound: str | None) -> None:
     assert declared_bound(holder) == bound
+
+
+class _BoundedCache:
+    """Declares its bound; its entries live in a dict it is given."""
+
+    def __init__(self) -> None:
+        self.max_size = 64
+        self.data: dict[str, object] = {}
+
+
+class _Entry:
+    """A cached value with attributes of its own."""
+
+    def __init__(self) -> None:
+        self.parts = [1, 2]
+        self.options = {"strict": True}
+
+
+def test_a_bounded_caches_storage_is_its_containers_not_its_entries_attributes() -> None:
+    """What a run made under a bounded cache is remembered as its storage through
+    containers only: an entry's own attributes are no place later runs add entries to,
+    and each one remembered costs every later triage a look."""
+    cache = _BoundedCache()
+    entry = _Entry()
+    storage = {"key": entry, "nested": {"kept": [entry]}}
+    cache.data = storage
+    attributes = vars(entry)
+    made = [storage, storage["nested"], storage["nested"]["kept"], entry, attributes]
+    made += attributes.values()
+    found = find_holders(made)
+    assert found.all_bounded and set(found.bounds.values()) == {"_BoundedCache(max_size=64)"}
+    stored = [obj for obj, _ in found.storage]
+    assert len(stored) == 3
+    assert {id(obj) for obj in stored} == {
+        id(storage),
+        id(storage["nested"]),
+        id(storage["nested"]["kept"]),
+    }
 
 
 def test_a_repetition_is_unexplained_by_no_more_than_its_net_growth() -> None:

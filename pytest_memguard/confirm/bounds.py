@@ -378,15 +378,21 @@ _STORAGE_PER_TOP = 32
 
 
 def _storage_below(top: object, members: set[int]) -> list[object]:
-    """The containers among ``members`` (ids) reachable from ``top`` (itself included):
-    where a cache made by the run keeps the entries later runs add."""
+    """The containers among ``members`` (ids) reachable from ``top`` (itself included)
+    through containers only: where a cache made by the run keeps the entries later runs
+    add. ``top`` itself is entered whatever it is (a cache object keeps its storage in
+    its attributes), an entry that is no container is not: a cached strategy's or
+    class's attributes, a generated function's globals, are that entry's own, and each
+    would cost every later triage a look."""
     found: list[object] = []
     frontier = [top]
     seen = {id(top)}
     while frontier and len(found) < _STORAGE_PER_TOP:
-        found += [obj for obj in frontier if type(obj) in _STORAGE]
+        containers = [obj for obj in frontier if type(obj) in _STORAGE]
+        found += containers
+        entered = frontier if frontier[0] is top else containers
         frontier = [
-            ref for ref in gc.get_referents(*frontier) if id(ref) in members and id(ref) not in seen
+            ref for ref in gc.get_referents(*entered) if id(ref) in members and id(ref) not in seen
         ]
         seen.update(map(id, frontier))
     return found[:_STORAGE_PER_TOP]
