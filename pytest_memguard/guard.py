@@ -57,7 +57,7 @@ from pytest_memguard.findings import ADVICE, ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import Growth, grown_holding
 from pytest_memguard.screen.heap import find_tops
-from pytest_memguard.screen.holderbook import sized_length
+from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
     HELD_BY_BOUNDED,
@@ -434,9 +434,17 @@ class Guard:
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
+                taught = self._filled_entries(holders)
+                if learning and taught:
+                    self.shapes.taught(taught)
             self._learn_filled_containers(screen.growth, holding, holders)
             return None
         return self._confirmed(item, evidence)
+
+    def _filled_entries(self, holders: Holders) -> list[Learned]:
+        """What the book learned of ``holders`` as filled: neither bounded nor a root's."""
+        known = map(self.runner.book.known, holders.unbounded())
+        return [entry for entry in known if entry is not None and not (entry.bound or entry.root)]
 
     def _learn_filled_containers(
         self, growth: list[Growth], holding: set[int], holders: Holders | None

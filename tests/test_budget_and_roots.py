@@ -27,7 +27,12 @@ from pytest_memguard.confirm.budget import (
 from pytest_memguard.confirm.lazy import materialized, thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
 from pytest_memguard.confirm.lrucaches import LruCaches
-from pytest_memguard.confirm.shapes import SEARCHES_PER_SHAPE, ShapeLog, growth_shape
+from pytest_memguard.confirm.shapes import (
+    SEARCHES_PER_SHAPE,
+    UNPAID_SEARCHES,
+    ShapeLog,
+    growth_shape,
+)
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.findings import Finding
 from pytest_memguard.record import TestRecord
@@ -92,6 +97,34 @@ def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
     assert [at + 1 for at, yes in enumerate(worth) if yes] == [2, 4, 8]
     assert SEARCHES_PER_SHAPE == 3
     assert not shapes.worth_learning(growth_shape([()]))
+
+
+class _Taught:
+    """A holder a learning search taught, as the book counts what it explains."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+
+
+def test_learning_stops_while_what_it_taught_explains_nothing_later() -> None:
+    """Each suspect's holder its own (a test module's schema fields): after a few
+    searches whose holders no later run reaches, no more are made; one that explains a
+    later run (a library's shared cache) starts learning again."""
+    shapes = ShapeLog()
+    shapes_seen = [growth_shape([kind()]) for kind in (list, dict, set, bytearray, tuple)]
+
+    def second_suspect(shape: frozenset[type]) -> bool:
+        shapes.suspect(shape)
+        return shapes.worth_learning(shape)
+
+    taught = [_Taught() for _ in range(UNPAID_SEARCHES)]
+    for shape, holder in zip(shapes_seen, taught, strict=False):
+        assert second_suspect(shape)
+        shapes.searched(shape)
+        shapes.taught([holder])
+    assert not second_suspect(shapes_seen[UNPAID_SEARCHES])
+    taught[0].hits += 1  # a later run explained by what the first search taught
+    assert shapes.worth_learning(shapes_seen[UNPAID_SEARCHES])
 
 
 class _PerThreadCache:

@@ -7,9 +7,21 @@ screen then recognises for every later test (``HolderBook.learn_filled``). A fas
 is normally re-run rather than searched; one whose shape of growth was seen before is
 searched too, at the shape's 2nd, 4th and 8th suspect, since learning its holder spares
 the re-runs of every test after it.
+
+That pays only where the holder is shared: a library's cache that every test of a kind
+fills (dateutil's ``gettz`` cache, learned once, explains hundreds of tests). Where each
+suspect's holder is its own (the fields of a schema a test module defines, which cache
+what they compute on first use), the searches teach holders no later test reaches, and
+cost a pass over the heap each: marshmallow's suite spent 0.2 s on eleven such searches,
+and the confirmation budget they took left tests unconfirmed. So learning stops after
+:data:`UNPAID_SEARCHES` searches whose holders explained no later run, and starts again
+once one of them does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 #: Shapes remembered at most, and the searches each gets: a shape whose suspects keep
 #: coming after that many searches has no single holder to learn.
@@ -19,7 +31,16 @@ SEARCHES_PER_SHAPE = 3
 #: spend it in a few tests (a slow test is searched anyway, its re-run costing more).
 LEARNING_MAX_SECONDS = 0.1
 
+#: Learning searches whose holders explained no later run, past which none is made.
+UNPAID_SEARCHES = 3
+
 Shape = frozenset[type]
+
+
+class Taught(Protocol):
+    """A holder the book learned: how many runs it explained since."""
+
+    hits: int
 
 
 def growth_shape(objs: list[object]) -> Shape:
@@ -33,17 +54,33 @@ class ShapeLog:
     def __init__(self) -> None:
         self._suspects: dict[Shape, int] = {}
         self._searches: dict[Shape, int] = {}
+        #: What each of the last learning searches taught, while none of it has
+        #: explained a later run.
+        self._unpaid: list[Sequence[Taught]] = []
 
     def worth_learning(self, shape: Shape) -> bool:
         """Whether a suspect of ``shape`` is worth a search to learn its holder: it is
         the shape's 2nd, 4th, 8th... suspect (the more often a shape comes, the more a
-        learned holder spares), and the shape has searches left."""
+        learned holder spares), the shape has searches left, and learning pays."""
         count = self._suspects.get(shape, 0) + 1
         return (
             count >= 2
             and count & (count - 1) == 0
             and self._searches.get(shape, 0) < SEARCHES_PER_SHAPE
+            and self._learning_pays()
         )
+
+    def _learning_pays(self) -> bool:
+        """Whether fewer than :data:`UNPAID_SEARCHES` learning searches taught holders
+        that explained no later run; one that did settles the searches before it."""
+        if any(entry.hits for taught in self._unpaid for entry in taught):
+            self._unpaid.clear()
+        return len(self._unpaid) < UNPAID_SEARCHES
+
+    def taught(self, entries: Sequence[Taught]) -> None:
+        """A learning search taught the book ``entries``, filled holders (its suspect
+        cleared on its re-runs): they pay when they explain a later run."""
+        self._unpaid.append(entries)
 
     def suspect(self, shape: Shape) -> None:
         """Count a suspect of ``shape``."""
