@@ -4,13 +4,20 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 import weakref
 from collections.abc import Iterator
 from types import SimpleNamespace
+from pathlib import Path
 from typing import cast
 
 import pytest
 
+from pytest_memguard.confirm.bounds import find_holders
+from pytest_memguard.screen.containers import ContainerWatch
+from pytest_memguard.screen.gcwatch import GcWatch
+from pytest_memguard.screen.heap import RssProbe, YoungHeap
 from pytest_memguard.screen.holders import (
     FixtureLedger,
     FullWalks,
@@ -18,6 +25,7 @@ from pytest_memguard.screen.holders import (
     SharedHolders,
     through_pytest,
 )
+from pytest_memguard.screen.window import WindowRunner
 
 
 class _FixtureDefLike:
@@ -156,3 +164,29 @@ def test_holders_a_search_finds_in_plugin_state_are_adopted_as_pytests(
         state.opening()
         plugin.stats["subtests passed"] = filed = [object()]
         assert any(seed is filed for seed in state.known_seeds())
+
+
+def test_a_holder_search_never_names_the_plugins_own_lists(
+    tmp_path: Path, pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The container watch keeps the project's module-level containers in lists of its
+    own: a search for what holds one finds its module, never those lists (which it would
+    climb above, a pass over the heap each, and count as an unbounded holder)."""
+    (tmp_path / "watched_project_module.py").write_text("CACHE = {}\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    module = importlib.import_module("watched_project_module")
+    watch = ContainerWatch([tmp_path])
+    watch.refresh()
+    monkeypatch.delitem(sys.modules, "watched_project_module")
+    assert watch.watched_count == 1
+    runner = WindowRunner(
+        YoungHeap(use_freeze=False),
+        RssProbe(),
+        GcWatch(),
+        watch,
+        FixtureLedger(),
+        PluginState(pytestconfig),
+    )
+    found = find_holders([module.CACHE], skip_ids=runner.own_ids())
+    runner.rss.close()
+    assert found.holders == [vars(module)]

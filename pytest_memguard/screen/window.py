@@ -57,6 +57,7 @@ from pytest_memguard.screen.holders import (
 )
 from pytest_memguard.screen.triage import Triage, triage, with_growth
 from pytest_memguard.sentinels.blame import Ledger
+from pytest_memguard.sentinels.hooks import RECORDERS
 
 
 @dataclass
@@ -274,7 +275,11 @@ class WindowRunner:
 
     def own_ids(self) -> set[int]:
         """Ids of the runner's own bookkeeping: its parts, their attribute dicts and the
-        containers in those. A retainer chain must never run through the plugin."""
+        containers in those, and so on through the plugin's own objects among them (the
+        container watch's lists of what it watches, the atexit sentinel's record of this
+        run's registrations). A holder search or a retainer chain must never run through
+        the plugin: one that did named a list of the plugin's as a holder, and paid the
+        passes over the heap that climbed above it."""
         parts = [
             self,
             self.book,
@@ -283,17 +288,24 @@ class WindowRunner:
             self.plugin_state,
             self.ledger,
             self.blame,
+            self.containers,
+            *RECORDERS,
         ]
-        ids = set(map(id, parts))
-        for part in parts:
-            attributes = getattr(part, "__dict__", None)
-            if isinstance(attributes, dict):
+        ids: set[int] = set()
+        while parts:
+            ids.update(map(id, parts))
+            inner: list[object] = []
+            for part in parts:
+                attributes = getattr(part, "__dict__", None)
+                if not isinstance(attributes, dict):
+                    continue
                 ids.add(id(attributes))
-                ids.update(
-                    id(value)
-                    for value in attributes.values()
-                    if isinstance(value, (list, dict, set, tuple))
-                )
+                for value in attributes.values():
+                    if isinstance(value, (list, dict, set, tuple)):
+                        ids.add(id(value))
+                    elif _is_the_plugins(value) and id(value) not in ids:
+                        inner.append(value)
+            parts = inner
         return ids | self.book.own_ids()
 
     @contextmanager
@@ -708,6 +720,14 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     if call.excinfo is None:
         return None
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
+
+
+def _is_the_plugins(value: object) -> bool:
+    """Whether ``value`` is an instance of one of the plugin's own classes."""
+    return type(value).__module__.startswith(_PLUGIN_PACKAGE) and not isinstance(value, type)
+
+
+_PLUGIN_PACKAGE = __name__.partition(".")[0] + "."
 
 
 def _after(survivors: list[object], mark: list[object]) -> int:

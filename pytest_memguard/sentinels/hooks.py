@@ -366,3 +366,6 @@ class _Registrations:
 
 
 _REGISTRATIONS = _Registrations()
+
+#: The module's objects that record what a run does: the plugin's, never a holder of it.
+RECORDERS: tuple[object, ...] = (_REGISTRATIONS,)
