@@ -8,8 +8,8 @@ import importlib
 import sys
 import weakref
 from collections.abc import Iterator
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
