@@ -6,9 +6,11 @@ import codecs
 import contextvars
 import gc
 import io
+import logging
 import sys
 import threading
 import tracemalloc
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -605,11 +607,23 @@ def test_a_lock_s_bound_method_without_a_chain_is_not_a_listener() -> None:
     assert finding.summary.endswith("(state the standard library keeps)")
 
 
-def test_a_weak_reference_in_a_module_list_is_not_a_growing_container(app: Any) -> None:
-    app.REFS = [weakref.ref(app.Registry)]  # logging._handlerList's shape
+def test_a_weak_reference_in_a_standard_library_list_is_not_a_growing_container(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refs = [weakref.ref(_Shared)]  # logging._handlerList's shape
+    monkeypatch.setattr(logging, "_memguard_refs", refs, raising=False)
+    finding = only(explain([refs[0]]))
+    assert finding.chain_text == "logging._memguard_refs[0]"
+    assert finding.kind == "warmup"
+
+
+def test_a_weak_reference_to_an_older_object_in_a_project_list_is_growth(app: Any) -> None:
+    """Added on every run (the explanation is of confirmed growth), it stays as long as
+    the object it points to: a listener list that keeps a new reference per connect."""
+    app.REFS = [weakref.ref(app.Registry)]
     finding = only(explain([app.REFS[0]]))
     assert finding.chain_text == "memguard_app.REFS[0]"
-    assert finding.kind == "warmup"
+    assert finding.kind == "growing-container"
 
 
 def test_a_decoder_held_by_c_state_is_not_a_growing_container() -> None:
@@ -666,10 +680,11 @@ def test_largest_group_first(app: Any) -> None:
     assert findings[0].summary.startswith("1 list object (")
 
 
-def test_warmup_groups_come_after_the_leaks(app: Any) -> None:
+def test_warmup_groups_come_after_the_leaks(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     app.SMALL = app.Token()
-    app.REFS = [weakref.ref(app.Registry, print) for _ in range(50)]  # one each: a callback
-    findings = explain([app.SMALL, *app.REFS])
+    refs = [weakref.ref(app.Registry, print) for _ in range(50)]  # one each: a callback
+    monkeypatch.setattr(logging, "_memguard_refs", refs, raising=False)
+    findings = explain([app.SMALL, *refs])
     assert findings[0].bytes < findings[1].bytes
     assert [finding.kind for finding in findings][:2] == ["growing-container", "warmup"]
 
@@ -830,3 +845,30 @@ def test_tracing_can_stop_once_the_allocation_sites_are_read(app: Any) -> None:
     assert stopped == [True]
     assert finding.allocated_at[-1].line == "return Record()"
     assert finding.chain_text == "memguard_app.HERE"
+
+
+class _Shared:
+    """An object older than the run that weak references point to."""
+
+
+def test_a_weak_entry_to_an_older_object_in_the_projects_container_is_a_leak() -> None:
+    """A weak reference is the standard library's bookkeeping, unless it points to an
+    object the run did not make and a container the project keeps holds it: a
+    ``WeakValueDictionary`` gaining an entry per request for a shared object."""
+    shared = _Shared()
+    ref = weakref.ref(shared)
+    project = types.ModuleType("shop_requests")
+    table = {5: ref}
+
+    def evidence(root: object, older: bool) -> classify.Evidence:
+        return classify.Evidence(
+            top=ref,
+            members=(ref,),
+            chain_objects=(root, table, ref),
+            root="module",
+            older_referent=older,
+        )
+
+    assert classify.classify(evidence(project, older=True)) == "growing-container"
+    assert classify.classify(evidence(project, older=False)) == "warmup"
+    assert classify.classify(evidence(logging, older=True)) == "warmup"  # logging's own

@@ -85,6 +85,23 @@ LEAK_PATTERNS = {
         def test_pattern():
             connect(RECEIVER)
     """,
+    "weak-values-to-a-shared-object-under-new-keys": """
+        import itertools
+        import weakref
+
+        class Application:
+            pass
+
+        APP = Application()
+        BY_REQUEST = weakref.WeakValueDictionary()
+        REQUESTS = itertools.count()
+
+        def handle():
+            BY_REQUEST[next(REQUESTS)] = APP  # an entry per request, alive with APP
+
+        def test_pattern():
+            handle()
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools
@@ -311,6 +328,35 @@ WARMUP_PATTERNS = {
 
         def test_wave_was_not_imported_before():
             assert not WAVE_WAS_IMPORTED
+    """,
+    "weak-values-under-the-same-keys": """
+        import weakref
+
+        class Application:
+            pass
+
+        APP = Application()
+        BY_NAME = weakref.WeakValueDictionary()
+
+        def register(name):
+            BY_NAME[name] = APP  # the same names every run: replaced, not added
+
+        def test_pattern():
+            register("main")
+            register("admin")
+    """,
+    "weak-valued-cache-of-what-the-run-made": """
+        import weakref
+
+        class Session:
+            pass
+
+        SESSIONS = weakref.WeakValueDictionary()
+
+        def test_pattern():
+            session = Session()
+            SESSIONS[id(session)] = session  # gone with the session at the end of the run
+            assert SESSIONS
     """,
     "dict-set-once": """
         CONFIG = {}

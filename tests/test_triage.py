@@ -75,6 +75,22 @@ def test_a_list_gaining_weak_references_is_growth_a_set_gaining_one_is_not() -> 
     assert grown.growth_explained == 1
 
 
+def test_a_dict_gaining_a_weak_value_to_an_old_object_is_growth() -> None:
+    """A dict keeps an entry per key: a weak reference to a long-lived object stored as a
+    value under a new key (a ``WeakValueDictionary`` of requests) leaves it grown for as
+    long as the object lives; as a key (a ``WeakKeyDictionary``'s) it is one per object."""
+    old = _Old()
+    ref = weakref.ref(old)
+    found = triage([ref], _young(ref), HolderBook())
+    assert found.unexplained == 0 and found.weak_ids == {id(ref)}
+    ids = {id(ref)}
+    by_request = {7: ref}
+    assert with_growth(found, [Growth("BY_REQUEST", 1, by_request)], HolderBook(), ids) == found
+    by_object = {ref: "settings"}
+    grown = with_growth(found, [Growth("BY_OBJECT", 1, by_object)], HolderBook(), ids)
+    assert grown.growth_explained == 1
+
+
 def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:
     young_obj = _Old()
     ref = weakref.ref(young_obj)

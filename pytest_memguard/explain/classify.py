@@ -42,7 +42,8 @@ class Evidence:
     root to ``top``, including the ``__dict__``, closure tuple and cell objects the
     chain text folds away. ``root`` says what the chain starts from: ``module``,
     ``class``, ``thread``, ``holder``, ``sys``, ``object``, or ``""`` without a chain.
-    ``isolated`` is true when nothing outside the group holds it.
+    ``isolated`` is true when nothing outside the group holds it. ``older_referent``
+    is true when ``top`` is a weak reference to an object older than the run.
     """
 
     top: object
@@ -52,6 +53,7 @@ class Evidence:
     path: tuple[object, ...] = ()
     root: str = ""
     isolated: bool = False
+    older_referent: bool = False
 
 
 Classifier = Callable[[Evidence], bool]
@@ -216,7 +218,7 @@ def is_machinery_state(evidence: Evidence) -> bool:
     """
     top = evidence.top
     if is_weak_machinery(top):
-        return True
+        return not (evidence.older_referent and _kept_by_the_project(evidence))
     if not is_stdlib_owned(top):
         return False
     first = _holder_at(evidence)
@@ -224,6 +226,16 @@ def is_machinery_state(evidence: Evidence) -> bool:
         return not evidence.chain_objects
     holder = evidence.chain_objects[first - 1]
     return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
+
+
+def _kept_by_the_project(evidence: Evidence) -> bool:
+    """Whether the group's chain starts at a module or class that is not the standard
+    library's: a weak reference to an object older than the run, added there on every
+    run (a ``WeakValueDictionary`` keyed by each request, its values a shared object),
+    is an entry the project's container keeps for as long as that object lives."""
+    if evidence.root not in ("module", "class") or not evidence.chain_objects:
+        return False
+    return not is_stdlib_owned(evidence.chain_objects[0])
 
 
 def _is_warmup(evidence: Evidence) -> bool:

@@ -4,6 +4,7 @@ classified (the stages are listed in :mod:`pytest_memguard.explain`)."""
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 
@@ -118,6 +119,14 @@ def _chain_holders(
     ]
 
 
+def _refers_weakly_to_older(top: object, graph: Graph) -> bool:
+    """Whether ``top`` is a weak reference to a live object the run did not make."""
+    if not issubclass(type(top), weakref.ref):
+        return False
+    referent = top()  # type: ignore[operator]
+    return referent is not None and all(obj is not referent for obj in graph.objs)
+
+
 def _explain_group(
     graph: Graph,
     group: Group,
@@ -137,14 +146,16 @@ def _explain_group(
     named = result is not None and (len(result.path) > 1 or result.status != "exhausted")
     if context is not None and result is not None and named and not isolated:
         edges, reached = render(result.path, result.root, context)
+    top = graph.objs[sub.representative] if result is None else result.path[-1]
     evidence = classify.Evidence(
-        top=graph.objs[sub.representative] if result is None else result.path[-1],
+        top=top,
         members=tuple(group.members(graph.objs)),
         chain=tuple(edges),
         chain_objects=tuple(reached),
         path=tuple(result.path) if result is not None and edges else (),
         root=result.root if result is not None and edges else "",
         isolated=isolated,
+        older_referent=_refers_weakly_to_older(top, graph),
     )
     kind = classify.classify(evidence)
     text = summary(group, result, isolated, edges, context.timeout if context else 0.0)

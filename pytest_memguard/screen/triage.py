@@ -459,6 +459,8 @@ def with_growth(
             accepted = found.bookkeeping_ids if learned is None else found.explained_ids
             if isinstance(entry.container, _SEQUENCES):
                 accepted = accepted - found.weak_ids
+            elif isinstance(entry.container, dict):
+                accepted = accepted - _weak_values_to_older(entry.container, found, retained)
             if _holds_only_explained(entry.container, accepted, retained):
                 explained += entry.added
             continue
@@ -472,6 +474,26 @@ def with_growth(
 
 #: Containers that keep every entry added, duplicates too.
 _SEQUENCES = (list, collections.deque)
+
+
+def _weak_values_to_older(
+    container: dict[object, object], found: Triage, retained: set[int]
+) -> set[int]:
+    """Ids of the weak references among ``container``'s values whose referent is older
+    than the run (not in ``retained``): a dict keeps an entry per key, and one gaining a
+    weak value to a long-lived object under a new key on every call (a
+    ``WeakValueDictionary`` of requests to a shared object) grows for as long as that
+    object lives. Weak keys (a ``WeakKeyDictionary``'s) stay bookkeeping: one per object."""
+    weak = found.weak_ids.intersection(map(id, container.values()))
+    if not weak:
+        return set()
+    older = set()
+    for value in list(container.values()):
+        if id(value) in weak and issubclass(type(value), weakref.ref):
+            referent = value()  # type: ignore[operator]
+            if referent is not None and id(referent) not in retained:
+                older.add(id(value))
+    return older
 
 
 def _holds_only_explained(container: object, explained: frozenset[int], retained: set[int]) -> bool:
