@@ -102,6 +102,23 @@ LEAK_PATTERNS = {
         def test_pattern():
             handle()
     """,
+    "finalizer-registered-per-call-on-a-long-lived-object": """
+        import weakref
+
+        class Pool:
+            pass
+
+        POOL = Pool()
+
+        def release(name):
+            pass
+
+        def connect(name):
+            weakref.finalize(POOL, release, name)  # one more per call, alive with POOL
+
+        def test_pattern():
+            connect("db")
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools
@@ -357,6 +374,18 @@ WARMUP_PATTERNS = {
             session = Session()
             SESSIONS[id(session)] = session  # gone with the session at the end of the run
             assert SESSIONS
+    """,
+    "finalizer-on-what-the-run-made": """
+        import weakref
+
+        class Connection:
+            pass
+
+        CLOSED = []
+
+        def test_pattern():
+            connection = Connection()
+            weakref.finalize(connection, CLOSED.clear)  # runs, and goes, with it
     """,
     "dict-set-once": """
         CONFIG = {}

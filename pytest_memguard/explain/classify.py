@@ -43,7 +43,7 @@ class Evidence:
     chain text folds away. ``root`` says what the chain starts from: ``module``,
     ``class``, ``thread``, ``holder``, ``sys``, ``object``, or ``""`` without a chain.
     ``isolated`` is true when nothing outside the group holds it. ``older_referent``
-    is true when ``top`` is a weak reference to an object older than the run.
+    is an object older than the run that a weak reference in the group points to.
     """
 
     top: object
@@ -53,7 +53,7 @@ class Evidence:
     path: tuple[object, ...] = ()
     root: str = ""
     isolated: bool = False
-    older_referent: bool = False
+    older_referent: object | None = None
 
 
 Classifier = Callable[[Evidence], bool]
@@ -216,9 +216,11 @@ def is_machinery_state(evidence: Evidence) -> bool:
     one (nothing the gc can see holds it, or it was not among the groups searched:
     the project's own growth is in the first groups, the largest).
     """
+    if _kept_for_an_older_object(evidence):
+        return False
     top = evidence.top
     if is_weak_machinery(top):
-        return not (evidence.older_referent and _kept_by_the_project(evidence))
+        return True
     if not is_stdlib_owned(top):
         return False
     first = _holder_at(evidence)
@@ -228,11 +230,18 @@ def is_machinery_state(evidence: Evidence) -> bool:
     return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
 
 
-def _kept_by_the_project(evidence: Evidence) -> bool:
-    """Whether the group's chain starts at a module or class that is not the standard
-    library's: a weak reference to an object older than the run, added there on every
-    run (a ``WeakValueDictionary`` keyed by each request, its values a shared object),
-    is an entry the project's container keeps for as long as that object lives."""
+def _kept_for_an_older_object(evidence: Evidence) -> bool:
+    """Whether the group is state kept for an object older than the run that is the
+    project's, or in a container the project keeps (its chain starts at a module or
+    class not the standard library's). The explanation is of growth on every run: a
+    ``WeakValueDictionary`` entry per request for a shared object, a ``weakref.finalize``
+    per call on a long-lived pool, each stays as long as that object lives. State the
+    standard library keeps for its own objects (a logger's handler references) is not."""
+    referent = evidence.older_referent
+    if referent is None:
+        return False
+    if not is_stdlib_owned(referent):
+        return True
     if evidence.root not in ("module", "class") or not evidence.chain_objects:
         return False
     return not is_stdlib_owned(evidence.chain_objects[0])

@@ -119,12 +119,16 @@ def _chain_holders(
     ]
 
 
-def _refers_weakly_to_older(top: object, graph: Graph) -> bool:
-    """Whether ``top`` is a weak reference to a live object the run did not make."""
-    if not issubclass(type(top), weakref.ref):
-        return False
-    referent = top()  # type: ignore[operator]
-    return referent is not None and all(obj is not referent for obj in graph.objs)
+def _older_referent(members: tuple[object, ...], graph: Graph) -> object | None:
+    """A live object the run did not make that a weak reference among ``members`` (a
+    group) points to: the group is state kept for it."""
+    made = {id(obj) for obj in graph.objs}
+    for member in members:
+        if issubclass(type(member), weakref.ref):
+            referent: object = member()  # type: ignore[operator]
+            if referent is not None and id(referent) not in made:
+                return referent
+    return None
 
 
 def _explain_group(
@@ -146,16 +150,16 @@ def _explain_group(
     named = result is not None and (len(result.path) > 1 or result.status != "exhausted")
     if context is not None and result is not None and named and not isolated:
         edges, reached = render(result.path, result.root, context)
-    top = graph.objs[sub.representative] if result is None else result.path[-1]
+    members = tuple(group.members(graph.objs))
     evidence = classify.Evidence(
-        top=top,
-        members=tuple(group.members(graph.objs)),
+        top=graph.objs[sub.representative] if result is None else result.path[-1],
+        members=members,
         chain=tuple(edges),
         chain_objects=tuple(reached),
         path=tuple(result.path) if result is not None and edges else (),
         root=result.root if result is not None and edges else "",
         isolated=isolated,
-        older_referent=_refers_weakly_to_older(top, graph),
+        older_referent=_older_referent(members, graph),
     )
     kind = classify.classify(evidence)
     text = summary(group, result, isolated, edges, context.timeout if context else 0.0)
