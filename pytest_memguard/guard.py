@@ -55,7 +55,7 @@ from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ADVICE, ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.screen.containers import Growth, grown_holding
+from pytest_memguard.screen.containers import Context, Growth, grown_holding
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
@@ -127,14 +127,18 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
                 bytes=sys.getsizeof(newest) * grown.added if newest is not None else 0,
                 retainer_chain=(ChainEdge(type(grown.container).__name__, grown.label),),
                 allocated_at=allocated,
-                advice=(
-                    "give the cache a bound: functools.lru_cache(maxsize=...)"
-                    if is_cache
-                    else ADVICE["growing-container"]
-                ),
+                advice=_growth_advice(grown.container, is_cache),
             )
         )
     return findings
+
+
+def _growth_advice(container: object, is_cache: bool) -> str:
+    if isinstance(container, Context):
+        return Context.ADVICE
+    if is_cache:
+        return "give the cache a bound: functools.lru_cache(maxsize=...)"
+    return ADVICE["growing-container"]
 
 
 def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Growth]:

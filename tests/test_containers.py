@@ -8,6 +8,7 @@ caught with its label, and its fill-once twin passing.
 from __future__ import annotations
 
 import collections
+import contextvars
 import functools
 import gc
 import json
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.screen.containers import (
+    CONTEXT_LABEL,
     ContainerWatch,
     Growth,
     grown_holding,
@@ -342,3 +344,18 @@ def test_the_containers_holding_what_a_run_left_unexplained_are_its_holders() ->
     growth.append(Growth("gone", 1, None))  # released: its container is not kept
     assert grown_holding(growth, left) == {id(sources)}
     assert grown_holding(growth, []) == set()
+
+
+def test_the_current_context_is_watched_like_a_container(tmp_path: Path) -> None:
+    """A context keeps every variable set in it: one made per call grows it, with
+    nothing a module-level container or the young heap would show."""
+    watch = ContainerWatch([tmp_path])
+    before = watch.sizes()
+    made_per_call: contextvars.ContextVar[int] = contextvars.ContextVar("made_per_call")
+    token = made_per_call.set(1)
+    try:
+        grown = watch.growth(before)
+    finally:
+        made_per_call.reset(token)
+    assert [(found.label, found.added) for found in grown] == [(CONTEXT_LABEL, 1)]
+    assert watch.growth(watch.sizes()) == []

@@ -119,6 +119,16 @@ LEAK_PATTERNS = {
         def test_pattern():
             connect("db")
     """,
+    "context-variable-made-per-call": """
+        import contextvars
+
+        def handle_request(user):
+            current = contextvars.ContextVar("current_user")  # the docs warn: module level
+            current.set({"user": user})
+
+        def test_pattern():
+            handle_request("alice")
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools
@@ -386,6 +396,17 @@ WARMUP_PATTERNS = {
         def test_pattern():
             connection = Connection()
             weakref.finalize(connection, CLOSED.clear)  # runs, and goes, with it
+    """,
+    "module-level-context-variable-set-per-call": """
+        import contextvars
+
+        CURRENT_USER = contextvars.ContextVar("current_user")
+
+        def handle_request(user):
+            CURRENT_USER.set({"user": user})  # replaces the last value
+
+        def test_pattern():
+            handle_request("alice")
     """,
     "dict-set-once": """
         CONFIG = {}

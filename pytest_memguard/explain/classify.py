@@ -21,6 +21,7 @@ from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.explain.detours import is_weak_machinery
 from pytest_memguard.explain.owners import is_callback, is_stdlib_owned
 from pytest_memguard.findings import ADVICE, KINDS, ChainEdge
+from pytest_memguard.screen.heap import CONTEXT_STATE
 
 #: How many items of a container are looked at to decide it is a registry of callables.
 _SAMPLE = 64
@@ -219,7 +220,7 @@ def is_machinery_state(evidence: Evidence) -> bool:
     if _kept_for_an_older_object(evidence):
         return False
     top = evidence.top
-    if is_weak_machinery(top):
+    if is_weak_machinery(top) or type(top) in CONTEXT_STATE:
         return True
     if not is_stdlib_owned(top):
         return False

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import functools
 import gc
 import importlib.metadata
@@ -147,6 +148,26 @@ class _CacheSize:
         return int(self.cache.cache_info().currsize)  # type: ignore[attr-defined]
 
 
+class Context:
+    """The calling thread's current ``contextvars`` context, watched like a container: a
+    context keeps every variable set in it, and one made per call (the documentation
+    warns against it: variables belong at module level) grows it on every call, with
+    nothing the young heap or a module-level container shows."""
+
+    #: What a test that grows it should do instead.
+    ADVICE = (
+        "create ContextVar objects once, at module level, or reset() each one with the "
+        "token its set() returned: the context holds every variable set in it"
+    )
+
+    def __len__(self) -> int:
+        return len(contextvars.copy_context())
+
+
+#: The label of the watched context, as findings name it.
+CONTEXT_LABEL = "the current contextvars context"
+
+
 def _sized_view(container: object) -> object:
     """What ``len()`` reads for ``container``: itself, or the dict an unbounded
     ``functools`` cache keeps its entries in (found among its referents: the C
@@ -233,6 +254,7 @@ class ContainerWatch:
         self._runner = frozenset(runner_packages) | {__name__.partition(".")[0]}
         self._sweep_every = max(1, sweep_every)
         self._hot = _Watched()
+        self._hot.add(CONTEXT_LABEL, Context())
         self._cold = _Watched()
         self._seen_ids: set[int] = set()
         self._modules_seen = -1

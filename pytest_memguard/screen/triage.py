@@ -43,6 +43,7 @@ from typing import NamedTuple
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
+    CONTEXT_STATE,
     HELD_BY_A_LIST,
     all_referents,
     instance_dict,
@@ -347,7 +348,11 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     if modules:
         shown = ", ".join(modules[:3]) + (", ..." if len(modules) > 3 else "")
         why.append(f"modules imported: {shown}")
-    # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict.
+    # Interpreter bookkeeping, like pytest's: discounted without a warm-up verdict. A
+    # context's new storage replaces its last on every set(): what grows is the context,
+    # which the container watch reads.
+    if not kinds.isdisjoint(CONTEXT_STATE):
+        explained.update(id(obj) for obj in retained if type(obj) in CONTEXT_STATE)
     candidates = _weak_candidates(retained, kinds)
     weak = _weak_to_known(candidates, young, explained)
     explained |= weak
