@@ -55,7 +55,7 @@ from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ADVICE, ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.screen.containers import Context, Growth, grown_holding
+from pytest_memguard.screen.containers import Context, Growth, grown_holding, growth_unit
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
@@ -109,7 +109,7 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
     findings = []
     for grown in growth:
         is_cache = callable(getattr(grown.container, "cache_info", None))
-        noun = entries(grown.added, "cache entry" if is_cache else "entry")
+        noun = entries(grown.added, "cache entry" if is_cache else growth_unit(grown.container))
         summary = f"{grown.label} grew by {noun} on each run"
         ordered = not isinstance(grown.container, (set, frozenset))
         recent = _recent_entries(grown.container) if ordered and not is_cache else []

@@ -7,10 +7,12 @@ caught with its label, and its fill-once twin passing.
 
 from __future__ import annotations
 
+import array
 import collections
 import contextvars
 import functools
 import gc
+import io
 import json
 import sys
 import types
@@ -359,3 +361,47 @@ def test_the_current_context_is_watched_like_a_container(tmp_path: Path) -> None
         made_per_call.reset(token)
     assert [(found.label, found.added) for found in grown] == [(CONTEXT_LABEL, 1)]
     assert watch.growth(watch.sizes()) == []
+
+
+def _remember(key: str, _seen: dict[str, str] = {}) -> None:  # noqa: B006 - the shape watched
+    _seen[key] = "seen"
+
+
+class _Recorder:
+    def record(self, line: str, _lines: list[str] = []) -> None:  # noqa: B006
+        _lines.append(line)
+
+
+def test_buffers_streams_and_mutable_defaults_are_watched(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """What a call can leave strings or bytes in, besides globals: a byte buffer, an
+    array, an in-memory stream nobody truncates, a function's or method's mutable
+    default (made once at its definition)."""
+    _remember.__module__ = _Recorder.__module__ = _Recorder.record.__module__ = "w_sink"
+    buffer, samples, stream = bytearray(), array.array("d"), io.StringIO()
+    make_module(
+        "w_sink",
+        project=True,
+        BUFFER=buffer,
+        SAMPLES=samples,
+        SINK=stream,
+        remember=_remember,
+        Recorder=_Recorder,
+    )
+    watch = new_watch(tmp_path)
+
+    def calls() -> None:
+        buffer.extend(b"line\n")
+        samples.append(1.5)
+        stream.write("line\n")
+        _remember("key")
+        _Recorder().record("line")
+
+    assert sorted(run(watch, "t.py::a", calls)) == [
+        "w_sink.BUFFER+5",
+        "w_sink.Recorder.record() default _lines+1",
+        "w_sink.SAMPLES+1",
+        "w_sink.SINK+5",
+        "w_sink.remember() default _seen+1",
+    ]

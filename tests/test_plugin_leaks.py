@@ -129,6 +129,45 @@ LEAK_PATTERNS = {
         def test_pattern():
             handle_request("alice")
     """,
+    "bytes-appended-to-a-module-level-buffer": """
+        BUFFER = bytearray()
+
+        def log(message):
+            BUFFER.extend(message.encode() + b"\\n")  # never flushed
+
+        def test_pattern():
+            log("request handled")
+    """,
+    "lines-written-to-a-module-level-string-stream": """
+        import io
+
+        SINK = io.StringIO()
+
+        def log(message):
+            SINK.write(message + "\\n")  # a log sink nobody truncates
+
+        def test_pattern():
+            log("request handled")
+    """,
+    "numbers-appended-to-a-module-level-array": """
+        import array
+
+        SAMPLES = array.array("d")
+
+        def test_pattern():
+            SAMPLES.append(1.5)
+    """,
+    "strings-kept-in-a-mutable-default-argument": """
+        import itertools
+
+        REQUESTS = itertools.count()
+
+        def remember(key, _seen={}):
+            _seen[key] = "seen"
+
+        def test_pattern():
+            remember("request-%d" % next(REQUESTS))
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools
@@ -407,6 +446,28 @@ WARMUP_PATTERNS = {
 
         def test_pattern():
             handle_request("alice")
+    """,
+    "module-level-string-stream-truncated-after-use": """
+        import io
+
+        SINK = io.StringIO()
+
+        def report(message):
+            SINK.write(message + "\\n")
+            text = SINK.getvalue()
+            SINK.seek(0)
+            SINK.truncate()
+            return text
+
+        def test_pattern():
+            assert report("request handled")
+    """,
+    "mutable-default-argument-filled-once": """
+        def settings(_cache={}):
+            return _cache.setdefault("settings", {"debug": False})
+
+        def test_pattern():
+            assert settings()["debug"] is False
     """,
     "dict-set-once": """
         CONFIG = {}

@@ -237,8 +237,10 @@ def _plural(count: int, noun: str) -> str:
 
 
 def entries(count: int, noun: str) -> str:
-    """``"1 cache entry"``, ``"2 cache entries"``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun.replace('entry', 'entries')}"
+    """``"1 cache entry"``, ``"2 cache entries"``, ``"161 bytes"``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def _leak_message(explanation: Explanation, weighed: tuple[int, int] | None) -> str:

@@ -35,12 +35,14 @@ sweep, amortised over the tests between sweeps.
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
 import contextvars
 import functools
 import gc
 import importlib.metadata
+import io
 import os
 import sys
 import types
@@ -53,7 +55,9 @@ import pytest
 from pytest_memguard.confirm.bounds import declared_bound, int_constants, module_constant_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 
-_SIZED = (dict, list, set, collections.deque)
+_SIZED = (dict, list, set, collections.deque, bytearray, array.array)
+#: Buffers that grow as they are written to: their length is where writing is.
+_STREAMS = (io.StringIO, io.BytesIO)
 #: Dicts with more entries than this are not searched for nested containers.
 _NESTED_SCAN_LIMIT = 100
 #: A sweep of the cold containers every this many tests (and at each new test module).
@@ -90,10 +94,10 @@ def _reads_run_code(klass: type) -> bool:
 _PLAIN_TYPES: dict[type, bool] = {}
 
 
-#: Types that never are, nor hold, a watched container: skipped without a look.
+#: Types that never are, nor hold, a watched container: skipped without a look (a
+#: function is looked at: its mutable defaults are).
 _PLAIN_VALUES = frozenset(
     {
-        types.FunctionType,
         types.BuiltinFunctionType,
         types.MethodDescriptorType,
         types.WrapperDescriptorType,
@@ -168,10 +172,36 @@ class Context:
 CONTEXT_LABEL = "the current contextvars context"
 
 
+def growth_unit(container: object) -> str:
+    """What one unit of ``container``'s length is, for a finding's words."""
+    if isinstance(container, io.StringIO):
+        return "character"
+    if isinstance(container, (io.BytesIO, bytearray)):
+        return "byte"
+    if isinstance(container, array.array):
+        return "item"
+    return "entry"
+
+
+class _Written:
+    """``len()`` of an in-memory stream: how far it has been written (a log sink that
+    nobody truncates grows with every message)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: io.StringIO | io.BytesIO) -> None:
+        self.stream = stream
+
+    def __len__(self) -> int:
+        return self.stream.tell()
+
+
 def _sized_view(container: object) -> object:
     """What ``len()`` reads for ``container``: itself, or the dict an unbounded
     ``functools`` cache keeps its entries in (found among its referents: the C
     wrapper visits it), so a cache costs a C ``len`` rather than a ``cache_info()``."""
+    if isinstance(container, _STREAMS):
+        return _Written(container)
     if not _is_unbounded_cache(container):
         return container
     if isinstance(container, LRU_WRAPPER):
@@ -523,6 +553,10 @@ def _module_containers(
         cls = type(value)
         if cls in _PLAIN_VALUES or attr.startswith("__"):
             continue
+        if cls is types.FunctionType:  # the most common value: asked first
+            if _has_mutable_defaults(value):
+                yield from _default_containers(f"{name}.{attr}", value, name)
+            continue
         # Labels are made only for what is watched: most values a scan meets are not.
         if issubclass(cls, _SIZED):
             if constants is None:
@@ -534,6 +568,8 @@ def _module_containers(
             label = f"{name}.{attr}"
             yield label, value
             yield from _nested(label, value)
+        elif issubclass(cls, _STREAMS):
+            yield f"{name}.{attr}", value
         elif issubclass(cls, type) and value.__module__ == name:
             yield from _class_containers(f"{name}.{attr}", value)
         elif _is_unbounded_cache(value):
@@ -565,11 +601,48 @@ def _bounded_cache(obj: object) -> list[tuple[object, str]]:
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
     for attr, value in list(vars(cls).items()):
-        if type(value) in _PLAIN_VALUES or attr.startswith("__"):
+        kind = type(value)
+        if kind is types.FunctionType:  # a method: the most common value, asked first
+            if _has_mutable_defaults(value):
+                yield from _default_containers(f"{label}.{attr}", value, cls.__module__)
+            continue
+        if kind in _PLAIN_VALUES or attr.startswith("__"):
             continue
         target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
         if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):
             yield f"{label}.{attr}", target
+
+
+#: The types a mutable default argument has, in practice.
+_DEFAULT_KINDS = frozenset({dict, list, set, bytearray})
+
+
+def _has_mutable_defaults(function: types.FunctionType) -> bool:
+    """Whether ``function`` has a default of :data:`_DEFAULT_KINDS` (asked of every
+    function a scan meets: the types are compared in C)."""
+    defaults = function.__defaults__
+    if defaults and not _DEFAULT_KINDS.isdisjoint(map(type, defaults)):
+        return True
+    keywords = function.__kwdefaults__
+    return keywords is not None and not _DEFAULT_KINDS.isdisjoint(map(type, keywords.values()))
+
+
+def _default_containers(
+    label: str, function: types.FunctionType, module: str
+) -> Iterator[tuple[str, object]]:
+    """The mutable default values of a function of ``module`` (``def remember(key,
+    _seen={})``): made once, at its definition, and kept as long as the function, so
+    what a call puts there stays. One imported from another module is that module's."""
+    if function.__module__ != module:
+        return
+    defaults = function.__defaults__ or ()
+    code = function.__code__
+    first = code.co_argcount - len(defaults)
+    named = [(code.co_varnames[first + at], value) for at, value in enumerate(defaults)]
+    named += list((function.__kwdefaults__ or {}).items())
+    for parameter, value in named:
+        if type(value) in _DEFAULT_KINDS:
+            yield f"{label}() default {parameter}", value
 
 
 def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
