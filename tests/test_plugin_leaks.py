@@ -168,6 +168,37 @@ LEAK_PATTERNS = {
         def test_pattern():
             remember("request-%d" % next(REQUESTS))
     """,
+    "strings-in-a-list-in-a-class-attribute-dict": """
+        import itertools
+
+        USERS = itertools.count()
+
+        class Registry:
+            data = {"users": []}
+
+        def add_user():
+            Registry.data["users"].append("user-%d" % next(USERS))
+
+        def test_pattern():
+            add_user()
+    """,
+    "strings-in-a-list-in-a-module-level-objects-dict": """
+        import itertools
+
+        EVENTS = itertools.count()
+
+        class Store:
+            def __init__(self):
+                self.tables = {"events": []}
+
+        STORE = Store()
+
+        def log_event():
+            STORE.tables["events"].append("event-%d" % next(EVENTS))
+
+        def test_pattern():
+            log_event()
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools

@@ -582,7 +582,9 @@ def _module_containers(
             for inner, inner_value in list(_instance_attributes(value).items()):
                 inner_type = type(inner_value)
                 if issubclass(inner_type, _SIZED):
-                    yield f"{name}.{attr}.{inner}", inner_value
+                    inner_label = f"{name}.{attr}.{inner}"
+                    yield inner_label, inner_value
+                    yield from _nested(inner_label, inner_value)
                 elif inner_type not in _PLAIN_VALUES and _is_plain_instance(inner_value, safe):
                     bounded += _bounded_cache(inner_value)
 
@@ -611,6 +613,7 @@ def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
         target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
         if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):
             yield f"{label}.{attr}", target
+            yield from _nested(f"{label}.{attr}", target)
 
 
 #: The types a mutable default argument has, in practice.
