@@ -182,22 +182,20 @@ LEAK_PATTERNS = {
         def test_pattern():
             add_user()
     """,
-    "strings-in-a-list-in-a-module-level-objects-dict": """
-        import itertools
-
-        EVENTS = itertools.count()
+    "strings-in-a-set-in-a-module-level-objects-dict": """
+        import uuid
 
         class Store:
             def __init__(self):
-                self.tables = {"events": []}
+                self.tables = {"sessions": set(), "users": set()}
+
+            def open_session(self):
+                self.tables["sessions"].add(uuid.uuid4().hex)  # never closed
 
         STORE = Store()
 
-        def log_event():
-            STORE.tables["events"].append("event-%d" % next(EVENTS))
-
         def test_pattern():
-            log_event()
+            STORE.open_session()
     """,
     "unbounded-functools-cache-of-strings": """
         import functools
