@@ -197,6 +197,23 @@ LEAK_PATTERNS = {
         def test_pattern():
             STORE.open_session()
     """,
+    "names-appended-to-a-slotted-module-level-object": """
+        import itertools
+
+        JOBS = itertools.count()
+
+        class Scheduler:
+            __slots__ = ("queued", "limit")
+
+            def __init__(self):
+                self.queued = []
+                self.limit = 10
+
+        SCHEDULER = Scheduler()
+
+        def test_pattern():
+            SCHEDULER.queued.append("job-%d" % next(JOBS))  # never dequeued
+    """,
     "unbounded-functools-cache-of-strings": """
         import functools
         import itertools

@@ -656,12 +656,24 @@ def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
 
 
 def _instance_attributes(value: object) -> dict[str, object]:
-    """An instance's ``__dict__``, empty when it has none (slots, a C type)."""
+    """An instance's attributes: its ``__dict__`` and the slots its classes declare (read
+    through their member descriptors, which run no code of the class's); empty for a C
+    type's instance."""
     try:
         attributes = object.__getattribute__(value, "__dict__")
     except Exception:
-        return {}
-    return attributes if isinstance(attributes, dict) else {}
+        attributes = None
+    found = dict(attributes) if isinstance(attributes, dict) else {}
+    for cls in type(value).__mro__:
+        if not cls.__flags__ & _HEAPTYPE:
+            continue
+        for name, member in list(vars(cls).items()):
+            if type(member) is types.MemberDescriptorType and name not in found:
+                try:
+                    found[name] = member.__get__(value, type(value))
+                except AttributeError:  # a slot never set
+                    continue
+    return found
 
 
 #: Callables that are code, not an object with state: an instance whose class defines
@@ -683,5 +695,23 @@ def _is_plain_instance(value: object, safe: bool) -> bool:
     if issubclass(cls, _ROUTINES):
         return False
     if safe:
-        return bool(cls.__dictoffset__) and _plain_type(cls)
-    return hasattr(value, "__dict__")
+        return bool(cls.__dictoffset__ or _slotted(cls)) and _plain_type(cls)
+    return hasattr(value, "__dict__") or _slotted(cls)
+
+
+def _slotted(cls: type) -> bool:
+    """Whether ``cls`` or a base defined in Python declares slots (answered once per
+    type; a C type's members are its own business)."""
+    known = _SLOTTED.get(cls)
+    if known is None:
+        known = _SLOTTED[cls] = any(
+            type(member) is types.MemberDescriptorType
+            for base in cls.__mro__
+            if base.__flags__ & _HEAPTYPE
+            for member in vars(base).values()
+        )
+    return known
+
+
+_SLOTTED: dict[type, bool] = {}
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
