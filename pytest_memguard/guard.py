@@ -438,8 +438,8 @@ class Guard:
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
-                taught = self._filled_entries(holders)
-                if learning and taught:
+                taught = self._filled_entries(holders) if learning else []
+                if taught:
                     self.shapes.taught(taught)
             self._learn_filled_containers(screen.growth, holding, holders)
             return None

@@ -9,9 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
-from pytest_memguard.screen.heap import with_subclasses
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by a class statement or type()
+from pytest_memguard.screen.heap import HEAPTYPE, with_subclasses
 
 #: Kinds of root, in order of preference among roots at the same distance.
 ROOTS = ("module", "class", "thread", "holder", "sys")
@@ -55,7 +53,7 @@ class Roots:
 def _class_dicts() -> dict[int, type]:
     found: dict[int, type] = {}
     for cls in with_subclasses([object]):
-        if cls.__flags__ & _HEAPTYPE:
+        if cls.__flags__ & HEAPTYPE:
             # A class's __dict__ is a read-only proxy; the proxy refers to the real dict.
             found[id(gc.get_referents(cls.__dict__)[0])] = cls
     return found

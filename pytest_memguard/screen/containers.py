@@ -54,6 +54,7 @@ import pytest
 
 from pytest_memguard.confirm.bounds import declared_bound, int_constants, module_constant_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER
+from pytest_memguard.screen.heap import HEAPTYPE
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
 #: Buffers that grow as they are written to: their length is where writing is.
@@ -663,16 +664,17 @@ def _instance_attributes(value: object) -> dict[str, object]:
         attributes = object.__getattribute__(value, "__dict__")
     except Exception:
         attributes = None
-    found = dict(attributes) if isinstance(attributes, dict) else {}
-    for cls in type(value).__mro__:
-        if not cls.__flags__ & _HEAPTYPE:
-            continue
-        for name, member in list(vars(cls).items()):
-            if type(member) is types.MemberDescriptorType and name not in found:
-                try:
-                    found[name] = member.__get__(value, type(value))
-                except AttributeError:  # a slot never set
-                    continue
+    found = attributes if isinstance(attributes, dict) else {}
+    slots = _slots(type(value))
+    if not slots:
+        return found
+    found = dict(found)
+    for name, member in slots:
+        if name not in found:
+            try:
+                found[name] = member.__get__(value, type(value))
+            except AttributeError:  # a slot never set
+                continue
     return found
 
 
@@ -695,23 +697,26 @@ def _is_plain_instance(value: object, safe: bool) -> bool:
     if issubclass(cls, _ROUTINES):
         return False
     if safe:
-        return bool(cls.__dictoffset__ or _slotted(cls)) and _plain_type(cls)
-    return hasattr(value, "__dict__") or _slotted(cls)
+        return bool(cls.__dictoffset__ or _slots(cls)) and _plain_type(cls)
+    return hasattr(value, "__dict__") or bool(_slots(cls))
 
 
-def _slotted(cls: type) -> bool:
-    """Whether ``cls`` or a base defined in Python declares slots (answered once per
-    type; a C type's members are its own business)."""
-    known = _SLOTTED.get(cls)
+_Slots = tuple[tuple[str, types.MemberDescriptorType], ...]
+
+
+def _slots(cls: type) -> _Slots:
+    """The slots ``cls`` and its bases defined in Python declare, with their member
+    descriptors (answered once per type; a C type's members are its own business)."""
+    known = _SLOTS.get(cls)
     if known is None:
-        known = _SLOTTED[cls] = any(
-            type(member) is types.MemberDescriptorType
+        known = _SLOTS[cls] = tuple(
+            (name, member)
             for base in cls.__mro__
-            if base.__flags__ & _HEAPTYPE
-            for member in vars(base).values()
+            if base.__flags__ & HEAPTYPE
+            for name, member in list(vars(base).items())
+            if type(member) is types.MemberDescriptorType
         )
     return known
 
 
-_SLOTTED: dict[type, bool] = {}
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+_SLOTS: dict[type, _Slots] = {}

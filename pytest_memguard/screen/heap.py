@@ -37,6 +37,11 @@ _REFERENTS_OMIT_INSTANCE_DICT = sys.version_info >= (3, 13)
 _STRINGIO_HIDES_ACCUMULATOR = sys.version_info < (3, 12)
 
 
+#: ``Py_TPFLAGS_HEAPTYPE``: set on a class made by a class statement or ``type()``,
+#: never on a type implemented in C.
+HEAPTYPE = 1 << 9
+
+
 def _context_state_types() -> frozenset[type]:
     """The types a context keeps its variables in (CPython's hash array mapped trie),
     found in a context of the plugin's own rather than named: a ``set()`` makes a new

@@ -29,7 +29,7 @@ from pytest_memguard.pytest_internals import (
     setup_stack_finalizers,
     stash_values,
 )
-from pytest_memguard.screen.heap import HELD_BY_A_LIST, all_referents, reference_counts
+from pytest_memguard.screen.heap import HEAPTYPE, HELD_BY_A_LIST, all_referents, reference_counts
 
 _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.
@@ -313,12 +313,9 @@ def _is_plain_instance(value: object) -> bool:
     """An instance of a Python class (its state may sit in slots): not a type, module,
     function or a builtin container."""
     kind = type(value)
-    return bool(kind.__flags__ & _HEAPTYPE) and not isinstance(
+    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(
         value, (type, types.ModuleType, types.FunctionType, types.MethodType)
     )
-
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
 
 
 def _is_instance_with_state(value: object) -> bool:
