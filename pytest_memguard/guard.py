@@ -367,12 +367,24 @@ class Guard:
         shape = growth_shape(unexplained)
         learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
         self.shapes.suspect(shape)
+        times = repetitions_for(limits, seconds)
+        # No fewer repetitions tell growth from warm-up: a suspect whose least
+        # confirmation would not fit is left unconfirmed, so one slow test cannot spend
+        # the budget of all the quick suspects after it. Nor is it searched: a search
+        # spares the re-runs only when every holder is bounded, which the slow suspects
+        # of hypothesis-heavy suites never were, and it spent what quicker ones needed.
+        least = min(times, MIN_REPEAT)
+        reruns = seconds * least
+        if not self.budget.allows(reruns, reserve=learning, waits=waits * least):
+            self._note(no_budget=True)
+            return None
         # For a test whose re-run costs more than a look at the heap, or whose shape of
         # growth came before, who holds its growth is looked up first: a bounded holder
-        # needs no re-run at all, and one the re-runs show filled is remembered.
+        # needs no re-run at all, and one the re-runs show filled is remembered. Only
+        # when the re-runs still fit after it, and when it has objects to look above.
         holders = None
-        worth = learning or self._worth_a_search(seconds)
-        if worth and self.budget.allows(self._search_seconds, reserve=learning):
+        worth = bool(unexplained) and (learning or self._worth_a_search(seconds))
+        if worth and self.budget.allows(self._search_seconds + reruns, reserve=learning):
             if learning:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())
@@ -385,17 +397,12 @@ class Guard:
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(holders)
             return None
-        times = repetitions_for(limits, seconds)
-        # No fewer repetitions tell growth from warm-up: a suspect whose least
-        # confirmation would not fit is left unconfirmed, so one slow test cannot spend
-        # the budget of all the quick suspects after it.
-        least = min(times, MIN_REPEAT)
         if holders is not None and holders.bounds:
             # What the bounded holders keep is warm-up whatever else grows: learned
             # before the re-runs, it is left out of their growth, so a cache filling on
             # every run (hypothesis' strategy cache) does not keep them going.
             self.runner.book.learn_found(_bounded_entries(holders))
-        if not self.budget.allows(seconds * least, reserve=learning, waits=waits * least):
+        if not self.budget.allows(reruns, reserve=learning, waits=waits * least):
             self._note(no_budget=True)
             return None
         started = time.perf_counter()

@@ -921,17 +921,41 @@ def test_grows_on_every_run():
 """
 
 
+#: Counts the guard's searches for holders (each a pass over the heap) in an inner run.
+COUNTING_SEARCHES = """
+import pytest_memguard.guard
+
+SEARCHES = []
+_find_holders = pytest_memguard.guard.find_holders
+
+
+def counting(*args, **kwargs):
+    SEARCHES.append(args)
+    return _find_holders(*args, **kwargs)
+
+
+pytest_memguard.guard.find_holders = counting
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"holder searches: {len(SEARCHES)}")
+"""
+
+
 def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """One repetition of 1.2 s would fit the 2 s a session always has, but not the two
-    a confirmation needs at least: none starts."""
+    a confirmation needs at least: none starts, and no search for its holders either
+    (it would spend the budget of the suspects after it, and spare nothing)."""
     pytester.makepyfile(test_slow=GROWING_EVERY_RUN.format(seconds=1.2))
+    pytester.makeconftest(COUNTING_SEARCHES)
     report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
     report["result"].assert_outcomes(passed=1)
     record = report["by_name"]["test_grows_on_every_run"]
     assert record["verdict"] == "unconfirmed"
     assert record["suspect"] and record["repetitions"] == []
+    report["result"].stdout.fnmatch_lines(["holder searches: 0"])
     assert "confirmation budget" in record["message"]
     assert report["session"]["unconfirmed"] == 1
 
