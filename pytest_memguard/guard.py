@@ -301,7 +301,7 @@ class Guard:
         if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
-        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen.duration, limits):
+        if unexplained_growth(screen, limits) and self._heap_rules_fit(screen, limits):
             started = time.perf_counter()
             self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
@@ -312,12 +312,16 @@ class Guard:
         # Held to see the next runs drop them (after the heap rules, which read referrers).
         self.replacements.remember(left, tops)
 
-    def _heap_rules_fit(self, seconds: float, limits: Limits) -> bool:
-        """Whether the heap rules pay for a suspect whose run took ``seconds`` and fit
-        the budget: a suite of a thousand suspects they do not explain must not pay
-        for them a thousand times."""
+    def _heap_rules_fit(self, screen: GuardedRun, limits: Limits) -> bool:
+        """Whether the heap rules pay for the suspect ``screen`` left and fit the
+        budget: a suite of a thousand suspects they do not explain must not pay for them
+        a thousand times."""
         rules = self.heap_rules
-        return rules.pay(seconds, bool(limits.repeat)) and self.budget.allows(rules.cost or 0.0)
+        reruns, waits = _least_confirmation(screen, limits)
+        fit = self.budget.allows(reruns, waits=waits)
+        return rules.pay(screen.duration, bool(limits.repeat), fit) and self.budget.allows(
+            rules.cost or 0.0
+        )
 
     def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
         """Explain what the triage left that three rules needing the whole heap (unfrozen,
@@ -358,8 +362,7 @@ class Guard:
         """Re-run a suspect within the budget, unless a bound on its holders explains it."""
         if not limits.repeat:
             return self._confirmed(item, [screen])
-        waits = screen.waited
-        seconds = max(screen.duration - waits, 0.0)
+        seconds = _rerun_seconds(screen)
         unexplained = screen.triage.unexplained_of(screen.retained)
         # Read before the re-runs, which may replace the entries the screened run made;
         # ids only: a reference held here would count in the rules' reference counts.
@@ -367,15 +370,13 @@ class Guard:
         shape = growth_shape(unexplained)
         learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
         self.shapes.suspect(shape)
-        times = repetitions_for(limits, seconds)
         # No fewer repetitions tell growth from warm-up: a suspect whose least
         # confirmation would not fit is left unconfirmed, so one slow test cannot spend
         # the budget of all the quick suspects after it. Nor is it searched: a search
         # spares the re-runs only when every holder is bounded, which the slow suspects
         # of hypothesis-heavy suites never were, and it spent what quicker ones needed.
-        least = min(times, MIN_REPEAT)
-        reruns = seconds * least
-        if not self.budget.allows(reruns, reserve=learning, waits=waits * least):
+        reruns, waits = _least_confirmation(screen, limits)
+        if not self.budget.allows(reruns, reserve=learning, waits=waits):
             self._note(no_budget=True)
             return None
         # For a test whose re-run costs more than a look at the heap, or whose shape of
@@ -402,9 +403,10 @@ class Guard:
             # before the re-runs, it is left out of their growth, so a cache filling on
             # every run (hypothesis' strategy cache) does not keep them going.
             self.runner.book.learn_found(_bounded_entries(holders))
-        if not self.budget.allows(reruns, reserve=learning, waits=waits * least):
+        if not self.budget.allows(reruns, reserve=learning, waits=waits):
             self._note(no_budget=True)
             return None
+        times = repetitions_for(limits, seconds)
         started = time.perf_counter()
         evidence: list[GuardedRun] = []
 
@@ -677,6 +679,18 @@ _INTERPRETER_STATE_RULES: tuple[tuple[Callable[[list[object]], list[object]], st
     (last_read_filters, KEPT_BY_WARNINGS),
     (cached_slot_names, SLOT_NAMES_CACHED),
 )
+
+
+def _rerun_seconds(screen: GuardedRun) -> float:
+    """What re-running the test of ``screen`` takes, less its wait for what it left."""
+    return max(screen.duration - screen.waited, 0.0)
+
+
+def _least_confirmation(screen: GuardedRun, limits: Limits) -> tuple[float, float]:
+    """The seconds and the waits of the fewest repetitions that confirm the suspect
+    ``screen`` left (:data:`MIN_REPEAT`, or fewer if ``limits`` ask for fewer)."""
+    least = min(repetitions_for(limits, _rerun_seconds(screen)), MIN_REPEAT)
+    return _rerun_seconds(screen) * least, screen.waited * least
 
 
 def _grew_only_roots(run: GuardedRun, limits: Limits) -> bool:

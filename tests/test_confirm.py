@@ -15,6 +15,7 @@ from pytest_memguard.confirm.rules import (
     EXPLAIN_CAP_SECONDS,
     FULL_TRACE_CAP_SECONDS,
     HEAP_RULE_MEMORY,
+    HEAP_RULE_RETRY,
     MIN_REPEAT,
     SHALLOW_FRAMES,
     TRACING_SLOWDOWN,
@@ -184,3 +185,22 @@ def test_heap_rules_that_seldom_spare_the_re_runs_run_for_slower_tests_only() ->
     for _ in range(HEAP_RULE_MEMORY):  # they serve again: only the recent runs count
         rules.ran(0.006, spared=True)
     assert rules.pay(0.005, repeatable=True)
+
+
+def test_past_the_budget_the_heap_rules_run_only_while_they_usually_spare() -> None:
+    """A suspect whose re-runs would not fit is unconfirmed unless the rules explain it:
+    a slow test's re-runs cost more than a pass, but there are none to spare, so only
+    how often the rules explain a suspect decides (h2: 1 of 21 such runs)."""
+    rules = HeapRuleRecord()
+    assert rules.pay(2.0, repeatable=True, reruns_fit=False)  # the first run measures them
+    rules.ran(0.01, spared=False)
+    rules.ran(0.01, spared=False)
+    assert rules.pay(2.0, repeatable=True, reruns_fit=False)  # two misses: still even odds
+    rules.ran(0.01, spared=False)
+    ran = [rules.pay(2.0, repeatable=True, reruns_fit=False) for _ in range(2 * HEAP_RULE_RETRY)]
+    assert ran == ([False] * (HEAP_RULE_RETRY - 1) + [True]) * 2  # one in HEAP_RULE_RETRY
+    assert rules.pay(2.0, repeatable=True)  # re-runs that fit: a pass spares them
+    assert rules.pay(2.0, repeatable=False, reruns_fit=False)
+    for _ in range(3):
+        rules.ran(0.01, spared=True)
+    assert rules.pay(2.0, repeatable=True, reruns_fit=False)
