@@ -1006,3 +1006,42 @@ def test_new_entries_of_a_cache_its_module_bounds_make_no_suspect(pytester, run_
     result.assert_outcomes(passed=4)
     tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
     assert [(test["verdict"], test["suspect"]) for test in tests] == [("warmup", False)] * 4
+
+
+UNDO_LIST_REPLACED_AT_THE_END = """
+import pytest
+
+
+class Freezer:
+    '''As freezegun's freeze_time: a list of the patches to undo, filled while frozen
+    and replaced by a new empty one when the freeze ends.'''
+
+    def __init__(self):
+        self.undo_changes = []
+
+    def run(self):
+        for n in range(5):
+            self.undo_changes.append(("module", "attribute-%d" % n, [n]))
+        self.undo_changes = []
+
+
+FREEZER = Freezer()
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_frozen(n):
+    FREEZER.run()
+"""
+
+
+def test_what_a_dropped_holder_gained_in_the_run_makes_no_suspect(pytester, run_pytest):
+    """The plugin holds what a suspect left (the empty list a test put in place of the
+    last one) to see the next test drop it. The next test fills it, then drops it: what
+    it put there is alive only because the plugin held the list, and with it would have
+    died. It is no suspect of that test's."""
+    pytester.makepyfile(test_freezer=UNDO_LIST_REPLACED_AT_THE_END)
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json")
+    result.assert_outcomes(passed=8)
+    tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert {t["verdict"] for t in tests} <= {"ok", "warmup"}
+    assert [t["nodeid"] for t in tests[2:] if t["suspect"]] == []

@@ -91,20 +91,20 @@ class Replacements:
         dropped = self._split(listed)
         if not dropped or not left:
             return []
+        members = {id(obj): obj for obj in left}
+        # What a held object gained during the run before the run dropped it is alive
+        # only because the plugin held it: with it, it would have died (freezegun's list
+        # of the patches to undo, refilled by each test and replaced when it ends).
+        lists = kept_in if found is None else (*kept_in, found.objects)
+        reached = _kept_only_by(dropped, members, lists)
         replacing: list[object] = []
         for top in (find_tops(left) if found is None else found).objects:
             old = next((old for old in dropped if _replaces(top, old)), None)
             if old is not None:
                 dropped.remove(old)
                 replacing.append(top)
-        if not replacing:
-            return []
-        members = {id(obj): obj for obj in left}
-        reached = young_reachable(replacing, members)
-        shared = _held_from_outside(members, reached, replacing, kept_in)
-        if shared:
-            inside = {key: obj for key, obj in members.items() if key not in shared}
-            reached = young_reachable(replacing, inside)
+        if replacing:
+            reached |= _hanging_from(replacing, members, kept_in)
         return [obj for obj in left if id(obj) in reached]
 
     def remember(self, left: list[object], found: Tops | None = None) -> None:
@@ -143,11 +143,40 @@ class Replacements:
         return dropped
 
 
+def _hanging_from(
+    tops: list[object], members: dict[int, object], kept_in: Sequence[list[object]]
+) -> set[int]:
+    """Ids of the objects of ``members`` that hang from ``tops`` (among them) and from
+    nothing outside what they reach."""
+    reached = young_reachable(tops, members)
+    shared = _held_from_outside(members, reached, tops, kept_in)
+    if shared:
+        inside = {key: obj for key, obj in members.items() if key not in shared}
+        reached = young_reachable(tops, inside)
+    return reached
+
+
+def _kept_only_by(
+    holders: list[object], members: dict[int, object], kept_in: Sequence[list[object]]
+) -> set[int]:
+    """Ids of the objects of ``members`` that ``holders`` (not among them) keep, and
+    nothing else does but what they reach."""
+    # No list of the entries stays held here: the reference counts would count it.
+    reached = young_reachable(all_referents(holders), members)
+    # The holders' references to their entries are the structure's own.
+    shared = _held_from_outside(members, reached, [], kept_in, above=holders)
+    if shared:
+        inside = {key: obj for key, obj in members.items() if key not in shared}
+        reached = young_reachable(all_referents(holders), inside)
+    return reached
+
+
 def _held_from_outside(
     members: dict[int, object],
     reached: set[int],
     tops: list[object],
     kept_in: Sequence[list[object]],
+    above: Sequence[object] = (),
 ) -> set[int]:
     """Ids of the objects of a structure (``reached``, of ``members``: the run's objects,
     also in a list of the caller's), its ``tops`` left out, that something outside the
@@ -156,14 +185,15 @@ def _held_from_outside(
     objects. Hanging from replacing tops, such an object would outlive the replaced
     structure: it is not part of the replacement. Read from reference counts: besides
     the structure's own references, each is held by the counting list, the caller's
-    list, ``members`` and the lists of ``kept_in``."""
+    list, ``members`` and the lists of ``kept_in``; the references of the objects of
+    ``above`` (outside ``members``, holding the structure) count as the structure's."""
     inner_ids = reached - set(map(id, tops))
     if not inner_ids:
         return set()
     # The structure's objects are tracked ones: its strings and numbers are dropped in C
     # before an id is taken (a rebuilt grammar refers to thousands). Nothing may stay
     # held here: the reference counts below would count it.
-    structure = [members[key] for key in reached]
+    structure = [*above, *(members[key] for key in reached)]
     internal = _tally(filter(gc.is_tracked, all_referents(structure)), inner_ids)
     del structure
     plugin = _tally(itertools.chain.from_iterable(kept_in), inner_ids)
