@@ -232,6 +232,21 @@ PROJECTS = [
         # what typer's scripts/test.sh sets: help texts are asserted unwrapped
         env={"TERMINAL_WIDTH": "3000", "_TYPER_FORCE_DISABLE_TERMINAL": "1"},
     ),
+    Project(
+        "humanize",
+        "4.17.0",
+        "dates: freezegun's @freeze_time over most tests, a gettext catalog per locale",
+        deps=("freezegun==1.5.5",),
+        # pytest-benchmark's timings, not tests: its fixture is not installed
+        args=("--ignore=tests/test_benchmarks.py",),
+    ),
+    Project(
+        "mako",
+        "1.4.3",
+        "templating: templates compiled per test, lookups, module and source caches, plugins",
+        deps=("MarkupSafe==3.0.4", "Babel==2.19.0", "lingua==4.16.2", "dogpile.cache==1.5.0"),
+        paths=("test",),
+    ),
 ]
 
 SUMMARY = re.compile(r"^=*\s*(?P<body>(\d+ \w+(, )?)+.*) in (?P<secs>[\d.]+)s")
