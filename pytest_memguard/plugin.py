@@ -18,6 +18,7 @@ from pytest_memguard.config import (
     resolve_settings,
 )
 from pytest_memguard.figures import Figures
+from pytest_memguard.frozen_time import leave_the_plugin_alone
 from pytest_memguard.markers import SESSION_PLUGIN
 from pytest_memguard.record import TestRecord
 from pytest_memguard.sentinels import parse_sentinel_switches
@@ -131,6 +132,7 @@ class MemguardSession:
         self._junit = bool(getattr(config.option, "xmlpath", None))
         #: The report a record was just put on, with the record: read back when logged.
         self._attached: tuple[pytest.TestReport, TestRecord] | None = None
+        self._stop_waiting_for_freezegun = leave_the_plugin_alone()
 
     def _plan(self, item: pytest.Item) -> Plan:
         """How ``item`` is guarded, read from its markers on first use: only items that
@@ -356,6 +358,7 @@ class MemguardSession:
             terminalreporter.write_line(line)
 
     def pytest_unconfigure(self) -> None:
+        self._stop_waiting_for_freezegun()
         if self._guard is not None:
             self._guard.runner.gc_watch.uninstall()
             self._guard.runner.rss.close()
