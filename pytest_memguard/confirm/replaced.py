@@ -15,6 +15,11 @@ a table rebuilt one entry larger each time. A new object that
 refers to the one it replaces (a settings chain nesting one level deeper per test)
 keeps it alive: it is never a replacement.
 
+Holding a top has one consequence of its own: a run may fill what the plugin holds
+before it drops it (freezegun's list of the patches to undo, which a test left empty,
+the next test filled and replaced): what the dropped object keeps, and nothing else
+does, would have died with it, and is no growth either.
+
 An object in a reference cycle (a cache whose bound methods refer back to it) counts
 the references its own cycle makes: those counted when it was left, it is dropped when
 its count falls to them. The plugin holds such an object one test longer than its
