@@ -101,7 +101,7 @@ class Replacements:
         # only because the plugin held it: with it, it would have died (freezegun's list
         # of the patches to undo, refilled by each test and replaced when it ends).
         lists = kept_in if found is None else (*kept_in, found.objects)
-        reached = _kept_only_by(dropped, members, lists)
+        reached = _held_only_beneath(members, lists, above=dropped)
         replacing: list[object] = []
         for top in (find_tops(left) if found is None else found).objects:
             old = next((old for old in dropped if _replaces(top, old)), None)
@@ -109,7 +109,7 @@ class Replacements:
                 dropped.remove(old)
                 replacing.append(top)
         if replacing:
-            reached |= _hanging_from(replacing, members, kept_in)
+            reached |= _held_only_beneath(members, kept_in, tops=replacing)
         return [obj for obj in left if id(obj) in reached]
 
     def remember(self, left: list[object], found: Tops | None = None) -> None:
@@ -148,32 +148,28 @@ class Replacements:
         return dropped
 
 
-def _hanging_from(
-    tops: list[object], members: dict[int, object], kept_in: Sequence[list[object]]
+def _held_only_beneath(
+    members: dict[int, object],
+    kept_in: Sequence[list[object]],
+    tops: list[object] | None = None,
+    above: Sequence[object] = (),
 ) -> set[int]:
-    """Ids of the objects of ``members`` that hang from ``tops`` (among them) and from
-    nothing outside what they reach."""
-    reached = young_reachable(tops, members)
-    shared = _held_from_outside(members, reached, tops, kept_in)
-    if shared:
-        inside = {key: obj for key, obj in members.items() if key not in shared}
-        reached = young_reachable(tops, inside)
-    return reached
-
-
-def _kept_only_by(
-    holders: list[object], members: dict[int, object], kept_in: Sequence[list[object]]
-) -> set[int]:
-    """Ids of the objects of ``members`` that ``holders`` (not among them) keep, and
-    nothing else does but what they reach."""
-    # No list of the entries stays held here: the reference counts would count it.
-    reached = young_reachable(all_referents(holders), members)
+    """Ids of the objects of ``members`` reached from ``tops`` (among them), or from
+    what the objects of ``above`` (not among them) refer to, less those something
+    outside what is reached holds too, with what hangs from those."""
+    reached = young_reachable(_seeds(tops, above), members)
     # The holders' references to their entries are the structure's own.
-    shared = _held_from_outside(members, reached, [], kept_in, above=holders)
+    shared = _held_from_outside(members, reached, tops or [], kept_in, above)
     if shared:
         inside = {key: obj for key, obj in members.items() if key not in shared}
-        reached = young_reachable(all_referents(holders), inside)
+        reached = young_reachable(_seeds(tops, above), inside)
     return reached
+
+
+def _seeds(tops: list[object] | None, above: Sequence[object]) -> list[object]:
+    """The walk's seeds, listed anew for each walk: no list of ``above``'s entries may
+    stay held while reference counts are read."""
+    return tops if tops is not None else all_referents(list(above))
 
 
 def _held_from_outside(
