@@ -18,7 +18,6 @@ the plugin itself are never part of a chain.
 from __future__ import annotations
 
 import contextvars
-import gc
 import os
 import sys
 import weakref
@@ -31,6 +30,7 @@ from types import (
 )
 
 import pytest_memguard
+from pytest_memguard.screen.heap import CONTEXT_STATE
 
 _WEAKREFS = (weakref.ref, weakref.ProxyType, weakref.CallableProxyType)
 
@@ -42,25 +42,9 @@ _TYPE_MODULE = type.__dict__["__module__"]
 _PLUGIN_DIR = os.path.dirname(os.path.abspath(pytest_memguard.__file__)) + os.sep
 
 
-def _context_storage() -> tuple[type, ...]:
-    """The types a context keeps its values in, found by filling one: the trie's node
-    types cannot be imported. Forty variables make both bitmap and array nodes."""
-    context = contextvars.Context()
-    for n in range(40):
-        variable: contextvars.ContextVar[object] = contextvars.ContextVar(f"memguard-probe-{n}")
-        context.run(variable.set, None)
-    found: set[type] = {contextvars.Context, contextvars.Token}
-    todo: list[object] = [context]
-    while todo:
-        for ref in gc.get_referents(todo.pop()):
-            if gc.is_tracked(ref) and not isinstance(ref, (contextvars.ContextVar, type)):
-                found.add(type(ref))
-                todo.append(ref)
-    return tuple(found)
-
-
-#: The types of a context's storage, the Context itself included.
-CONTEXT_STORAGE = _context_storage()
+#: The types of a context's storage (its trie's nodes), the Context and a ``set()``'s
+#: ``Token`` included.
+CONTEXT_STORAGE = (contextvars.Context, contextvars.Token, *CONTEXT_STATE)
 
 
 def is_weak_machinery(obj: object) -> bool:
