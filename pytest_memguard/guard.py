@@ -53,9 +53,15 @@ from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_nam
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.sites import traceback_frames
 from pytest_memguard.figures import Figures
-from pytest_memguard.findings import ADVICE, ChainEdge, Finding, Frame
+from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
-from pytest_memguard.screen.containers import Context, Growth, grown_holding, growth_unit
+from pytest_memguard.screen.containers import (
+    Growth,
+    grown_holding,
+    growth_advice,
+    growth_unit,
+    is_function_cache,
+)
 from pytest_memguard.screen.heap import find_tops
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
@@ -108,8 +114,8 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
     """Findings for module-level containers that grew (the untracked-leak screen)."""
     findings = []
     for grown in growth:
-        is_cache = callable(getattr(grown.container, "cache_info", None))
-        noun = entries(grown.added, "cache entry" if is_cache else growth_unit(grown.container))
+        is_cache = is_function_cache(grown.container)
+        noun = entries(grown.added, growth_unit(grown.container))
         summary = f"{grown.label} grew by {noun} on each run"
         ordered = not isinstance(grown.container, (set, frozenset))
         recent = _recent_entries(grown.container) if ordered and not is_cache else []
@@ -127,18 +133,10 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
                 bytes=sys.getsizeof(newest) * grown.added if newest is not None else 0,
                 retainer_chain=(ChainEdge(type(grown.container).__name__, grown.label),),
                 allocated_at=allocated,
-                advice=_growth_advice(grown.container, is_cache),
+                advice=growth_advice(grown.container),
             )
         )
     return findings
-
-
-def _growth_advice(container: object, is_cache: bool) -> str:
-    if isinstance(container, Context):
-        return Context.ADVICE
-    if is_cache:
-        return "give the cache a bound: functools.lru_cache(maxsize=...)"
-    return ADVICE["growing-container"]
 
 
 def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Growth]:

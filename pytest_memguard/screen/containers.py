@@ -54,6 +54,7 @@ import pytest
 
 from pytest_memguard.confirm.bounds import declared_bound, int_constants, module_constant_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER
+from pytest_memguard.findings import ADVICE
 from pytest_memguard.screen.heap import HEAPTYPE
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
@@ -173,8 +174,15 @@ class Context:
 CONTEXT_LABEL = "the current contextvars context"
 
 
+def is_function_cache(container: object) -> bool:
+    """Whether ``container`` is a cache that tells its size through ``cache_info()``."""
+    return callable(getattr(container, "cache_info", None))
+
+
 def growth_unit(container: object) -> str:
     """What one unit of ``container``'s length is, for a finding's words."""
+    if is_function_cache(container):
+        return "cache entry"
     if isinstance(container, io.StringIO):
         return "character"
     if isinstance(container, (io.BytesIO, bytearray)):
@@ -182,6 +190,15 @@ def growth_unit(container: object) -> str:
     if isinstance(container, array.array):
         return "item"
     return "entry"
+
+
+def growth_advice(container: object) -> str:
+    """What to do about a watched ``container`` that grows on every run."""
+    if isinstance(container, Context):
+        return Context.ADVICE
+    if is_function_cache(container):
+        return "give the cache a bound: functools.lru_cache(maxsize=...)"
+    return ADVICE["growing-container"]
 
 
 class _Written:
