@@ -293,6 +293,17 @@ def test_untracked_growth_is_a_leak_said_in_entries() -> None:
     assert decision.figures == SCREENED  # nothing weighed: the screened figures stay
 
 
+def test_untracked_growth_comes_before_warm_up_beside_it() -> None:
+    """The first finding names the leak's root: a context that grew on every run, not the
+    trie nodes of its own that the run left and explain found to be warm-up."""
+    runs = tuple(Figures(container_growth=1) for _ in range(4))
+    grew = Finding(kind="growing-container", summary="the context grew by 1 entry", count=1)
+    nodes = _group(kind="warmup", count=2)
+    explanation = Explanation((nodes,), untracked=(grew,), runs=runs, top_types="")
+    decision = decide(replace(SUSPECT, explanation=explanation), LIMITS)
+    assert decision.verdict == "leak" and decision.findings == (grew, nodes)
+
+
 # --- the record, built once -----------------------------------------------------------------
 
 

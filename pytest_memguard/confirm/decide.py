@@ -205,7 +205,12 @@ def _explained(base: Decision, figures: Figures, explanation: Explanation) -> De
     message = _leak_message(explanation, weighed if leaked else None)
     if base.verdict == "over-limit":
         message += "\n  also " + base.message
-    findings = (*resources, *rest, *explanation.untracked)
+    # What leaks comes first: the first finding names the root, and a warm-up group
+    # beside untracked growth (a context's new trie nodes beside the context that grew)
+    # is not what the test leaks.
+    warmup = [finding for finding in rest if finding.kind == "warmup"]
+    leaking = [finding for finding in rest if finding.kind != "warmup"]
+    findings = (*resources, *leaking, *explanation.untracked, *warmup)
     return Decision("leak", message, figures, findings, new_root=True)
 
 
