@@ -8,6 +8,7 @@ import gc
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 import types
 import weakref
 
@@ -26,6 +27,7 @@ from pytest_memguard.screen.holderbook import (
 )
 from pytest_memguard.screen.triage import (
     ONE_BY_ONE,
+    ONE_PER_THREAD,
     attributes_of_older,
     refreshed_by_finders,
     triage,
@@ -89,6 +91,25 @@ def test_a_dict_gaining_a_weak_value_to_an_old_object_is_growth() -> None:
     by_object = {ref: "settings"}
     grown = with_growth(found, [Growth("BY_OBJECT", 1, by_object)], HolderBook(), ids)
     assert grown.growth_explained == 1
+
+
+def test_a_dict_gaining_an_entry_per_running_thread_is_warmup() -> None:
+    """A dict keyed by ``threading.get_ident()`` (hypothesis' strategies note so that
+    each thread validated them) holds one entry per thread; an entry under the id of a
+    thread that has ended, or under any other key, is growth."""
+    found = triage([], {}, HolderBook())
+    validated = {threading.get_ident(): True}
+    grown = with_growth(found, [Growth("validated", 1, validated)], HolderBook(), set())
+    assert grown.growth_explained == 1
+    assert grown.why == (ONE_PER_THREAD,)
+    ended = threading.Thread(target=lambda: None)
+    ended.start()
+    ended.join()
+    assert ended.ident is not None
+    by_thread = {threading.get_ident(): True, ended.ident: True}
+    assert with_growth(found, [Growth("by_thread", 1, by_thread)], HolderBook(), set()) == found
+    counts = {threading.get_ident(): 1, 7: 1}
+    assert with_growth(found, [Growth("counts", 2, counts)], HolderBook(), set()) == found
 
 
 def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:

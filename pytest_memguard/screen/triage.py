@@ -15,6 +15,7 @@ on the run itself by its holder:
   an ``lru_cache`` with a ``maxsize``), or learned to be full (a re-run showed it stop
   growing) whose length did not grow, or that grows once per key (re-runs showed its
   growth stop for several tests);
+- entries a dict gained under the identifiers of running threads: one per thread;
 - entries of a root already confirmed as leaking: its leak again when the root's
   length grew, a replacement when it did not; nothing when the run emptied it (its
   oldest entry is gone: a cache cleared and refilled, not a leak growing).
@@ -33,11 +34,12 @@ from __future__ import annotations
 import collections
 import gc
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from itertools import compress
+from itertools import compress, islice
 from typing import NamedTuple
 
 from pytest_memguard.explain.owners import is_stdlib_owned
@@ -65,6 +67,8 @@ from pytest_memguard.screen.holderbook import (
 
 #: Why growth under a declared bound is warm-up.
 HELD_BY_BOUNDED = "held by a bounded cache"
+#: Why a dict's entries keyed by running threads' identifiers are warm-up.
+ONE_PER_THREAD = "one entry per running thread"
 
 #: Entries of a bounded cache walked down from (its newest, past this many): a full cache
 #: may put a new entry anywhere (hypothesis' LRU keeps a heap in a list of its bound's
@@ -449,14 +453,21 @@ def with_growth(
     found: Triage, growth: list[Growth], book: HolderBook, retained: set[int]
 ) -> Triage:
     """``found`` with the growth of watched containers explained: a leaking root's growth
-    names the root, a bounded container's is warm-up, and so is a container whose new
-    entries the interpreter's bookkeeping explains (``sys.modules`` gaining the modules
-    the run imported, the finder cache their directories) or, of one learned as filled,
-    any rule. ``retained`` holds the ids of the run's retained objects."""
+    names the root, a bounded container's is warm-up, so is a dict's keyed by running
+    threads, and so is a container whose new entries the interpreter's bookkeeping
+    explains (``sys.modules`` gaining the modules the run imported, the finder cache
+    their directories) or, of one learned as filled, any rule. ``retained`` holds the
+    ids of the run's retained objects."""
     roots = list(found.roots)
+    why = list(found.why)
     explained = 0
     for entry in growth:
         learned = book.known(entry.container)
+        if learned is None and _keyed_by_live_threads(entry):
+            explained += entry.added
+            if ONE_PER_THREAD not in why:
+                why.append(ONE_PER_THREAD)
+            continue
         if learned is None or not (learned.root or learned.bound):
             # A container the book does not know grew: its new entries being held by a
             # cache as well does not explain it (pyparsing appends a new expression to a
@@ -474,7 +485,23 @@ def with_growth(
             roots.append(learned.root)
     if not explained:
         return found
-    return replace(found, roots=tuple(roots), growth_explained=explained)
+    return replace(found, roots=tuple(roots), why=tuple(why), growth_explained=explained)
+
+
+def _keyed_by_live_threads(grown: Growth) -> bool:
+    """Whether a dict's newest entries, as many as it gained, are all keyed by the
+    identifier of a running thread (``threading.get_ident()``): a dict keeps one entry
+    per key, so it holds one per thread at most (hypothesis' strategies note per thread
+    that they were validated). An entry of a thread that ended is no such key: a
+    registry of finished threads' state grows."""
+    container = grown.container
+    if type(container) is not dict or not 0 < grown.added <= len(container):
+        return False
+    newest = list(islice(reversed(container.keys()), grown.added))
+    if not all(type(key) is int for key in newest):
+        return False
+    running = {thread.ident for thread in threading.enumerate()}
+    return running.issuperset(newest)
 
 
 #: Containers that keep every entry added, duplicates too.
