@@ -497,7 +497,10 @@ def _keyed_by_live_threads(grown: Growth) -> bool:
     container = grown.container
     if type(container) is not dict or not 0 < grown.added <= len(container):
         return False
-    newest = list(islice(reversed(container.keys()), grown.added))
+    try:
+        newest = list(islice(reversed(container.keys()), grown.added))
+    except RuntimeError:  # changed by another thread meanwhile: left to the other rules
+        return False
     if not all(type(key) is int for key in newest):
         return False
     running = {thread.ident for thread in threading.enumerate()}
