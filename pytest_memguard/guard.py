@@ -276,6 +276,7 @@ class Guard:
         replacements of objects the plugin saw dropped, directory listings the import
         system read again, the warning filters the interpreter kept, the slot names a
         class got at its first copy, the attributes an older object took beside warm-up,
+        what thread locals and bounded ``lru_cache`` wrappers hold once they are listed,
         then the heap rules."""
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
@@ -296,11 +297,17 @@ class Guard:
             attributes = attributes_of_older(rest, screen.retained, triage.explained_ids)
             screen.triage = triage.explaining(attributes, ATTRIBUTES_OF_OLDER)
         del rest  # the heap rules below read who refers to what is left
-        if unexplained_growth(screen, limits) and self.listing.fresh:  # no pass over the heap
+        # Listed already, the lru_cache wrappers and thread locals cost what they hold.
+        listed = self.listing.fresh
+        if unexplained_growth(screen, limits) and listed:
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
+            if unexplained_growth(screen, limits):
+                self._explain_by_lru_caches(screen)
         if unexplained_growth(screen, limits) and self._heap_rules_fit(screen, limits):
             started = time.perf_counter()
+            if not listed:
+                self._explain_by_lru_caches(screen)
             self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
             self.heap_rules.ran(spent, spared=not unexplained_growth(screen, limits))
@@ -321,20 +328,23 @@ class Guard:
             rules.cost or 0.0
         )
 
-    def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
-        """Explain what the triage left that three rules needing the whole heap (unfrozen,
-        after the window) tell without a search or a re-run: what bounded ``lru_cache``
-        wrappers hold (those wrappers are remembered), then dicts made on first access
-        to older objects, then values cached on first access in their lazy attributes.
-        ``listed`` are the caller's lists of some of them: no holder."""
+    def _explain_by_lru_caches(self, run: GuardedRun) -> None:
+        """Explain what the triage left that bounded ``lru_cache`` wrappers hold, and
+        remember those wrappers: a walk down from every wrapper the session lists (a
+        pass over the heap when imports made the listing stale)."""
         left = run.triage.unexplained_of(run.retained)
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
             self.runner.book.learn_bounded(wrapper, bound)
-        if held.ids:
-            explained = [obj for obj in left if id(obj) in held.ids]
-            run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
-            left = [obj for obj in left if id(obj) not in held.ids]
+        explained = [obj for obj in left if id(obj) in held.ids]
+        run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
+
+    def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
+        """Explain what the triage left that two rules needing the whole heap (unfrozen,
+        after the window) tell without a search or a re-run: dicts made on first access
+        to older objects, then values cached on first access in their lazy attributes.
+        ``listed`` are the caller's lists of some of them: no holder."""
+        left = run.triage.unexplained_of(run.retained)
         retained = {id(obj) for obj in run.retained}
         ours = {id(left), id(run.retained), *map(id, listed)}
         # One pass over the heap serves both rules for what is made on first access.

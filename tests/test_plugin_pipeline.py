@@ -564,6 +564,42 @@ def test_growth_in_a_bounded_lru_cache_is_warmup_without_a_search_or_rerun(
     assert {t["message"] for t in tests[1:]} == {"held by a bounded cache"}
 
 
+LRU_AFTER_A_PASS = """
+import functools
+
+import pytest
+
+FILLED_ONCE = []
+
+@functools.lru_cache(maxsize=64)
+def alias(key):
+    return {"key": key, "args": [key]}
+
+def test_fills_a_list_once():
+    if not FILLED_ONCE:
+        FILLED_ONCE.append({"filled": [1]})
+
+@pytest.mark.parametrize("n", range(4))
+def test_aliases(n):
+    alias(("alias", n))
+"""
+
+
+def test_a_bounded_lru_cache_explains_a_quick_test_the_heap_rules_would_not_pay_for(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Once the heap rules' pass was measured (the first suspect), a quick suspect does
+    not pay for another: re-running it costs less. The lru_cache wrappers are listed
+    already, so what a bounded one holds is warm-up on the screened run all the same."""
+    pytester.makepyfile(test_lru_after=LRU_AFTER_A_PASS)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=5)
+    first, *aliases = report["tests"]
+    assert first["suspect"] and first["verdict"] == "warmup"
+    assert [t["suspect"] for t in aliases] == [False] * 4
+    assert {t["message"] for t in aliases} == {"held by a bounded cache"}
+
+
 ANNOTATED = """
 import inspect
 import time
