@@ -16,6 +16,7 @@ import pytest
 
 from pytest_memguard.config import Settings
 from pytest_memguard.confirm.budget import ConfirmBudget
+from pytest_memguard.confirm.listing import HeapListing
 from pytest_memguard.findings import Finding
 from pytest_memguard.guard import Guard
 from pytest_memguard.screen.containers import session_watch
@@ -45,7 +46,7 @@ def build_guard(config: pytest.Config, settings: Settings, disabled: frozenset[s
         measure_peak=bool(settings.reports) or settings.save is not None,
         blame=blame,
     )
-    config.pluginmanager.register(FixtureRecorder(ledger, young))
+    config.pluginmanager.register(FixtureRecorder(ledger, young, runner.listing))
     sentinels = _sentinel_hooks(config, settings, disabled, blame)
     schedule_warm_up(config, runner.containers, sentinels)
     budget = ConfirmBudget(share=settings.confirm_budget)
@@ -111,9 +112,10 @@ class FixtureRecorder:
     fixture of a million objects then costs nothing to attribute.
     """
 
-    def __init__(self, ledger: FixtureLedger, young: YoungHeap) -> None:
+    def __init__(self, ledger: FixtureLedger, young: YoungHeap, listing: HeapListing) -> None:
         self.ledger = ledger
         self.young = young
+        self.listing = listing
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
@@ -121,5 +123,6 @@ class FixtureRecorder:
         if self.young.is_open:
             self.ledger.record(fixturedef)
             if getattr(fixturedef, "scope", "function") != "function":
+                self.listing.window_promoting()
                 self.young.promote()
         return result

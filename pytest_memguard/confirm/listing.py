@@ -7,8 +7,11 @@ repeated only after imports (a new module may make new ones); looking into them 
 costs what they hold. The objects are weakly referenced: the listing keeps none alive.
 
 A window's imports need no new pass: every object made since the window opened is in
-its young heap, listed as it closes (O(young)), as long as the listing was up to date
-when it opened and nothing was promoted to the old heap in between.
+its young heap, listed as it closes (O(young)), or as a wider-scoped fixture's objects
+are promoted to the old heap, when the listing was up to date as the window opened.
+Imports outside any window (the plugin's own, as it first explains a leak; a teardown
+between tests) leave it stale: once it exists, the next window lists the heap again as
+it opens, so the rules that read it stay free for every suspect after.
 """
 
 from __future__ import annotations
@@ -51,15 +54,27 @@ class HeapListing:
             self._list()
         return [obj for obj in (ref() for ref in self._found[kind]) if obj is not None]
 
-    def window_opened(self) -> None:
-        """A young-heap window opened (the old heap is frozen)."""
+    def window_opening(self) -> None:
+        """A young-heap window is about to open (the heap is not frozen yet): a listing
+        made stale by imports outside any window is made again, once one exists."""
+        if self.listings and not self.fresh:
+            self._list()
         self._fresh_at_open = self.fresh
 
-    def window_closing(self, promoted: bool) -> None:
+    def window_promoting(self) -> None:
+        """What the open window made is about to move to the old heap (a wider-scoped
+        fixture's objects): list it first if imports made the listing stale."""
+        self._add_young()
+
+    def window_closing(self) -> None:
         """The window is closing, its old heap still frozen: if imports made the listing
-        stale, add what the window made, when that is all that is new (the listing was
-        up to date as it opened, and nothing was ``promoted`` to the old heap since)."""
-        if self.fresh or not self._fresh_at_open or promoted:
+        stale, add what the window made since it opened or last promoted."""
+        self._add_young()
+
+    def _add_young(self) -> None:
+        """Add the young heap's objects, when it holds all that is new since the listing:
+        the listing was up to date as the window opened."""
+        if self.fresh or not self._fresh_at_open:
             return
         self._modules = len(sys.modules)
         self._add(gc.get_objects(), self._found)

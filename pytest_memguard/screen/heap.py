@@ -191,8 +191,6 @@ class YoungHeap:
         self.use_freeze = use_freeze
         self._old_ids: set[int] | None = None
         self._open = False
-        #: Whether the open window promoted objects to the old heap.
-        self.promoted = False
 
     @property
     def is_open(self) -> bool:
@@ -204,14 +202,12 @@ class YoungHeap:
         else:
             self._old_ids = {id(obj) for obj in gc.get_objects()}
         self._open = True
-        self.promoted = False
 
     def promote(self) -> None:
         """Make everything alive now part of the old heap, without closing the window:
         what a wider-scoped fixture just built is not the test's."""
         if not self._open:
             return
-        self.promoted = True
         if self.use_freeze:
             gc.freeze()
         elif self._old_ids is not None:

@@ -332,12 +332,12 @@ class WindowRunner:
         self.book.note_lengths()
         self.plugin_state.opening()
         self.containers.scan_modules()
-        self.listing.window_opened()
+        self.listing.window_opening()
         self.young.open()
         try:
             yield prepared
         finally:
-            self.listing.window_closing(self.young.promoted)
+            self.listing.window_closing()
             self.young.close()
             self.blame.leave()
 
