@@ -208,11 +208,13 @@ class MemguardSession:
         from pytest_memguard.screen.window import LoggedByOthers, run_unlogged
 
         owners = self._run_owners
+        # Looked up once: each lookup finds the conftests of the item's path again.
+        ihook = item.ihook
         if owners is not None:
             logged = LoggedByOthers(owners)
             reports, record = guard.guard(item, nextitem, plan.limits, logged)
         else:
-            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             reports, record = guard.guard(item, nextitem, plan.limits, run_unlogged)
         if self.known is not None:
             record = self.known.apply(record)
@@ -222,8 +224,8 @@ class MemguardSession:
             logged.replay(item)
             return True
         for report in reports:
-            item.ihook.pytest_runtest_logreport(report=report)
-        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
     @functools.cached_property
