@@ -62,7 +62,7 @@ from pytest_memguard.screen.containers import (
     growth_unit,
     is_function_cache,
 )
-from pytest_memguard.screen.heap import find_tops
+from pytest_memguard.screen.heap import beneath, find_tops
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
@@ -260,7 +260,7 @@ class Guard:
         self._ours = (screen, screen.retained)
         self._found = []
         if unexplained_growth(screen, limits):
-            self._explain_without_a_search(screen, limits)
+            self._explain_without_a_search(screen, limits, item.nodeid)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -271,7 +271,7 @@ class Guard:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
 
-    def _explain_without_a_search(self, screen: GuardedRun, limits: Limits) -> None:
+    def _explain_without_a_search(self, screen: GuardedRun, limits: Limits, nodeid: str) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
         system read again, the warning filters the interpreter kept, the slot names a
@@ -315,7 +315,7 @@ class Guard:
             self._note(confirm_seconds=spent)
             self.budget.spend(spent)
         # Held to see the next runs drop them (after the heap rules, which read referrers).
-        self.replacements.remember(left, tops)
+        self.replacements.remember(left, nodeid, tops)
 
     def _heap_rules_fit(self, screen: GuardedRun, limits: Limits) -> bool:
         """Whether the heap rules pay for the suspect ``screen`` left and fit the
@@ -367,11 +367,20 @@ class Guard:
         )
 
     def _confirm(self, item: pytest.Item, limits: Limits, screen: GuardedRun) -> Holders | None:
-        """Re-run a suspect within the budget, unless a bound on its holders explains it."""
+        """Re-run a suspect within the budget, unless a bound on its holders explains it,
+        or what it left is the third link of a chain earlier tests grew."""
         if not limits.repeat:
             return self._confirmed(item, [screen])
         seconds = _rerun_seconds(screen)
         unexplained = screen.triage.unexplained_of(screen.retained)
+        chain = self.replacements.chain_behind(find_tops(unexplained).objects, item.nodeid)
+        if chain is not None:
+            # Growth on every run, seen across tests: the new link, and what hangs from it
+            # (not what the run replaced beside it, which only a re-run would tell).
+            self._note(chained=chain.behind)
+            link = replace(screen, retained=beneath(chain.link, screen.retained))
+            self._ours = (*self._ours, link, link.retained)
+            return self._confirmed(item, [link])
         # Read before the re-runs, which may replace the entries the screened run made;
         # ids only: a reference held here would count in the rules' reference counts.
         holding = grown_holding(screen.growth, unexplained)
@@ -441,7 +450,7 @@ class Guard:
             self.budget.spend(spent - waited, reserve=learning, waits=waited)
         self._note(repetitions=tuple(run.figures for run in evidence))
         if evidence:
-            self._hold_leftovers(evidence[-1])
+            self._hold_leftovers(evidence[-1], item.nodeid)
         # The last repetition grew known roots and nothing else: what else the screened
         # run left was warm-up, and the leak is the roots', found without a search.
         last = evidence[-1] if evidence else None
@@ -494,11 +503,13 @@ class Guard:
         run.triage = run.triage.explaining(replacing, REPLACED)
         run.replacing = [*run.replacing, *replacing]  # for the next test to see dropped
 
-    def _hold_leftovers(self, run: GuardedRun) -> None:
+    def _hold_leftovers(self, run: GuardedRun, nodeid: str) -> None:
         """Hold what a re-run left, unexplained or made in place of what the run before
         it made: the heap now holds its objects, not the screened run's, and the next
         test may replace them."""
-        self.replacements.remember([*run.triage.unexplained_of(run.retained), *run.replacing])
+        self.replacements.remember(
+            [*run.triage.unexplained_of(run.retained), *run.replacing], nodeid
+        )
 
     def _beneath_replacements(self, run: GuardedRun) -> set[int]:
         """A run whose every top replaced one the run before made grew beneath them, if
@@ -622,7 +633,7 @@ class Guard:
                         primed=tracing.start,
                     )
                     last = again[-1] if again else last
-                    self._hold_leftovers(last)
+                    self._hold_leftovers(last, item.nodeid)
                     self._beneath_replacements(last)
                 if holders is not None:  # its climbs went up the way the chains go
                     last.known_referrers = holders.referrers

@@ -996,6 +996,45 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     assert report["session"]["unconfirmed"] == 1
 
 
+NESTED_SLOWLY = """
+import time
+
+import pytest
+
+
+class Settings:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class Runner:
+    settings = Settings()
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_nests(case):
+    time.sleep(0.55)
+    Runner.settings = Settings(Runner.settings)
+"""
+
+
+def test_a_chain_three_tests_grew_is_confirmed_across_them_without_reruns(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Settings nested one level deeper by every test (hypothesis' settings of a
+    parametrised test): tests too slow to re-run within the budget stay unconfirmed
+    until the third, whose new link refers to the two earlier tests' links, all alive.
+    That is the growth on every run a re-run would show: a leak, with its chain."""
+    pytester.makepyfile(test_nested=NESTED_SLOWLY)
+    report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
+    report["result"].assert_outcomes(passed=2, failed=1)
+    first, second, third = report["tests"]
+    assert (first["verdict"], second["verdict"]) == ("unconfirmed", "unconfirmed")
+    assert third["verdict"] == "leak" and third["repetitions"] == []
+    assert first["nodeid"] in third["message"] and second["nodeid"] in third["message"]
+    report["result"].stdout.fnmatch_lines(["*held by: test_nested.Runner.settings"])
+
+
 def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:

@@ -34,7 +34,7 @@ def _left_by(holder: _Holder, value: object, *inner: object) -> list[object]:
 
 def test_an_object_replaced_and_dropped_by_the_next_run_is_explained() -> None:
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, {1000}))
+    replacements.remember(_left_by(holder, {1000}), "t::earlier")
     replacements.opening()
     new = {1000}
     holder.value = new
@@ -44,7 +44,7 @@ def test_an_object_replaced_and_dropped_by_the_next_run_is_explained() -> None:
 def test_what_hangs_from_the_replacing_object_is_explained_with_it() -> None:
     holder, replacements = _Holder(), Replacements()
     first_rows: list[int] = [1]
-    replacements.remember(_left_by(holder, {"rows": first_rows}, first_rows))
+    replacements.remember(_left_by(holder, {"rows": first_rows}, first_rows), "t::earlier")
     replacements.opening()
     table = {"rows": [2]}
     holder.value = table
@@ -55,7 +55,7 @@ def test_what_hangs_from_the_replacing_object_is_explained_with_it() -> None:
 def test_a_replacement_that_keeps_the_old_object_is_not_explained() -> None:
     """A chain one level deeper per run (settings with a parent): nothing is dropped."""
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, {"parent": None}))
+    replacements.remember(_left_by(holder, {"parent": None}), "t::earlier")
     replacements.opening()
     deeper = {"parent": holder.value}
     holder.value = deeper
@@ -66,7 +66,7 @@ def test_a_grown_copy_of_the_dropped_object_is_not_a_replacement() -> None:
     """``handlers = handlers + (new,)``: the old tuple dies, its items live on."""
     holder, replacements = _Holder(), Replacements()
     first = types.SimpleNamespace()
-    replacements.remember(_left_by(holder, [first], first))
+    replacements.remember(_left_by(holder, [first], first), "t::earlier")
     replacements.opening()
     second = types.SimpleNamespace()
     grown = [*holder.value, second]  # type: ignore[misc]
@@ -78,7 +78,7 @@ def test_a_table_rebuilt_larger_is_not_a_replacement() -> None:
     """Rebuilt from a count that grows with every call: it holds nothing of the old
     one, but it is larger every time."""
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, [types.SimpleNamespace()]))
+    replacements.remember(_left_by(holder, [types.SimpleNamespace()]), "t::earlier")
     replacements.opening()
     rebuilt = [types.SimpleNamespace(), types.SimpleNamespace()]
     holder.value = rebuilt
@@ -87,7 +87,7 @@ def test_a_table_rebuilt_larger_is_not_a_replacement() -> None:
 
 def test_an_object_of_another_type_is_not_a_replacement() -> None:
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, {1}))
+    replacements.remember(_left_by(holder, {1}), "t::earlier")
     replacements.opening()
     new = [1]
     holder.value = new
@@ -97,7 +97,7 @@ def test_an_object_of_another_type_is_not_a_replacement() -> None:
 def test_an_object_dropped_between_runs_explains_nothing() -> None:
     """Dropped before the run opened (a wider scope's teardown): not the run's doing."""
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, {1}))
+    replacements.remember(_left_by(holder, {1}), "t::earlier")
     holder.value = None
     replacements.opening()
     new = {2}
@@ -108,7 +108,7 @@ def test_an_object_dropped_between_runs_explains_nothing() -> None:
 def test_an_object_still_held_explains_nothing() -> None:
     """Growth next to an object left before: a leak's second entry is no replacement."""
     holders, replacements = [_Holder(), _Holder()], Replacements()
-    replacements.remember(_left_by(holders[0], {1}))
+    replacements.remember(_left_by(holders[0], {1}), "t::earlier")
     replacements.opening()
     new = {2}
     holders[1].value = new
@@ -134,7 +134,7 @@ def _cache_and_parts(holder: _Holder) -> list[object]:
 
 def test_an_object_in_a_reference_cycle_is_seen_dropped() -> None:
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_cache_and_parts(holder))
+    replacements.remember(_cache_and_parts(holder), "t::earlier")
     replacements.opening()
     left = _cache_and_parts(holder)
     assert len(replacements.replacing(left)) == len(left)
@@ -144,7 +144,7 @@ def test_at_most_max_held_objects_are_held_the_newest_kept() -> None:
     replacements = Replacements()
     holders = [_Holder() for _ in range(MAX_HELD + 5)]
     for holder in holders:
-        replacements.remember(_left_by(holder, {id(holder)}))
+        replacements.remember(_left_by(holder, {id(holder)}), "t::earlier")
     oldest, newest = holders[0], holders[-1]
     replacements.opening()
     oldest.value = {1}
@@ -162,7 +162,7 @@ def test_an_object_whose_death_runs_code_is_never_held() -> None:
     """A task warns when destroyed pending, a file closes: held one test longer, that
     would happen in another test."""
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, _Finalized()))
+    replacements.remember(_left_by(holder, _Finalized()), "t::earlier")
     replacements.opening()
     new = _Finalized()
     holder.value = new
@@ -173,7 +173,7 @@ def test_an_object_with_a_weak_reference_callback_is_never_held() -> None:
     holder, replacements = _Holder(), Replacements()
     old = _Holder()
     watch = weakref.ref(old, lambda ref: None)
-    replacements.remember(_left_by(holder, old))
+    replacements.remember(_left_by(holder, old), "t::earlier")
     del old
     replacements.opening()
     new = _Holder()
@@ -244,7 +244,7 @@ def test_what_an_older_holder_keeps_is_not_explained_with_the_replacement() -> N
     to as well. The expression outlives the cache: growth, not part of the replacement."""
     holder, replacements = _Holder(), Replacements()
     older: list[object] = []
-    replacements.remember(_left_by(holder, {"key": None}))
+    replacements.remember(_left_by(holder, {"key": None}), "t::earlier")
     replacements.opening()
     older.append(_Expression())
     holder.value = {"key": older[-1]}
@@ -255,7 +255,7 @@ def test_what_an_older_holder_keeps_is_not_explained_with_the_replacement() -> N
 def test_what_only_the_replacement_holds_is_explained_with_it() -> None:
     """The same structure, with nothing else holding the expression: all of it replaces."""
     holder, replacements = _Holder(), Replacements()
-    replacements.remember(_left_by(holder, {"key": None}))
+    replacements.remember(_left_by(holder, {"key": None}), "t::earlier")
     replacements.opening()
     holder.value = {"key": _Expression()}
     left = listed([holder.value, holder.value["key"], vars(holder.value["key"])])
@@ -294,3 +294,38 @@ def test_a_previous_top_listed_again_beneath_a_new_one_is_alive() -> None:
     assert _without_replacements(made, tops, previous, alive, fresh=True) == (made, [])
     settings["parent"] = {"parent": None}
     assert _without_replacements(made, tops, previous, alive, fresh=True) == (made, [wrapped])
+
+
+class _Settings:
+    """Settings made with the last ones as parent, as hypothesis nests them per run."""
+
+    def __init__(self, parent: object = None) -> None:
+        self.parent = parent
+
+
+def test_a_third_link_of_a_chain_two_earlier_tests_grew_is_confirmed_across_tests() -> None:
+    holder, replacements = _Holder(), Replacements()
+    for nodeid in ("t::first", "t::second"):
+        replacements.remember(_left_by(holder, _Settings(holder.value)), nodeid)
+        replacements.opening()
+    third = _Settings(holder.value)
+    assert replacements.chain_behind([third], "t::third") == (third, ("t::first", "t::second"))
+
+
+def test_one_link_behind_or_one_test_s_links_confirm_nothing() -> None:
+    """A chain of two tests may be bounded (a "last and previous" pair); links the same
+    test left are its own re-runs: only three tests, each one link, are a growing chain."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, _Settings()), "t::first")
+    second = _Settings(holder.value)
+    assert replacements.chain_behind([second], "t::second") is None
+    replacements.remember(_left_by(holder, second), "t::first")
+    third = _Settings(second)
+    assert replacements.chain_behind([third], "t::third") is None
+
+
+def test_a_chain_of_another_type_is_no_link() -> None:
+    holder, replacements = _Holder(), Replacements()
+    for nodeid in ("t::first", "t::second"):
+        replacements.remember(_left_by(holder, {"parent": holder.value}), nodeid)
+    assert replacements.chain_behind([_Settings(holder.value)], "t::third") is None

@@ -80,6 +80,9 @@ class Facts:
     #: suspect (``""`` when every one grew).
     repetitions: tuple[Figures | None, ...] = ()
     cleared: str = ""
+    #: The two earlier tests (oldest first) whose leftovers the screened run extended by
+    #: one more link of a chain: growth on every run, confirmed across tests.
+    chained: tuple[str, ...] = ()
     explanation: Explanation | None = None
     confirm_seconds: float = 0.0
     explain_seconds: float = 0.0
@@ -124,7 +127,7 @@ def decide(facts: Facts, limits: Limits) -> Decision:
         return _warmup(base, f"one-time growth, not a leak ({facts.cleared})")
     if facts.explanation is None:
         return base
-    return _explained(base, figures, facts.explanation)
+    return _explained(base, figures, facts.explanation, facts.chained)
 
 
 def _same_root(base: Decision, figures: Figures, facts: Facts) -> Decision:
@@ -187,9 +190,12 @@ def _all_warmup(explained: tuple[Finding, ...]) -> str:
     return ""
 
 
-def _explained(base: Decision, figures: Figures, explanation: Explanation) -> Decision:
+def _explained(
+    base: Decision, figures: Figures, explanation: Explanation, chained: tuple[str, ...] = ()
+) -> Decision:
     """A confirmed suspect as its explanation shows it: a leak, unless no named root
-    reaches it or all of it is warm-up (and nothing else was left behind)."""
+    reaches it or all of it is warm-up (and nothing else was left behind). ``chained``:
+    the earlier tests whose leftovers confirmed it, in place of re-runs."""
     explained = explanation.explained
     leaked = tuple(finding for finding in explained if finding.kind != "warmup")
     if not (explanation.resources or explanation.untracked):
@@ -202,7 +208,7 @@ def _explained(base: Decision, figures: Figures, explanation: Explanation) -> De
     if leaked:
         figures = replace(figures, retained_objects=weighed[0], retained_bytes=weighed[1])
     resources, rest = _fold_into_resources(explanation.resources, explained)
-    message = _leak_message(explanation, weighed if leaked else None)
+    message = _leak_message(explanation, weighed if leaked else None, chained)
     if base.verdict == "over-limit":
         message += "\n  also " + base.message
     # What leaks comes first: the first finding names the root, and a warm-up group
@@ -248,9 +254,12 @@ def entries(count: int, noun: str) -> str:
     return f"{count} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
-def _leak_message(explanation: Explanation, weighed: tuple[int, int] | None) -> str:
+def _leak_message(
+    explanation: Explanation, weighed: tuple[int, int] | None, chained: tuple[str, ...] = ()
+) -> str:
     """The header of a leak: what each run added (the findings' own count and deep size
-    when they were explained), then resources and untracked growth."""
+    when they were explained), then resources and untracked growth; first, the earlier
+    tests whose leftovers it extends when those confirmed it (``chained``)."""
     runs = explanation.runs
     counts = [run.retained_objects for run in runs]
     grown = [run.container_growth for run in runs]
@@ -276,6 +285,10 @@ def _leak_message(explanation: Explanation, weighed: tuple[int, int] | None) -> 
         parts.append(
             f"module-level containers grew by {entries(grown[-1], 'entry')} on each of "
             f"{len(runs)} runs: {grown}"
+        )
+    if chained:
+        parts.insert(
+            0, f"a new link of a chain that {chained[0]} and then {chained[1]} grew, all alive"
         )
     return "confirmed: " + "\n  ".join(parts)
 

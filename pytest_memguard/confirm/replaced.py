@@ -44,6 +44,7 @@ import operator
 import types
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
@@ -51,6 +52,7 @@ from pytest_memguard.screen.heap import (
     all_referents,
     find_tops,
     reference_counts,
+    referents_through_dicts,
     young_reachable,
 )
 
@@ -61,6 +63,13 @@ REPLACED = "replaced what an earlier test left, which this one dropped"
 MAX_HELD = 64
 
 
+class Chain(NamedTuple):
+    """A new link of a chain earlier tests grew, and those tests, oldest first."""
+
+    link: object
+    behind: tuple[str, str]
+
+
 class Replacements:
     """The tops of what recent suspects left unexplained, held to see them dropped."""
 
@@ -68,6 +77,8 @@ class Replacements:
         self._held: list[object] = []
         #: Of each held object, the references to it from the objects it reaches.
         self._own_cycle: list[int] = []
+        #: Of each held object, the test that left it.
+        self._left_by: list[str] = []
 
     def pinned_ids(self) -> set[int]:
         """Ids of the objects held (each once)."""
@@ -112,9 +123,9 @@ class Replacements:
             reached |= _held_only_beneath(members, kept_in, tops=replacing)
         return [obj for obj in left if id(obj) in reached]
 
-    def remember(self, left: list[object], found: Tops | None = None) -> None:
-        """Hold the tops of what a run left unexplained (kept from the next run's check);
-        ``found`` is ``find_tops(left)``, if the caller has it."""
+    def remember(self, left: list[object], nodeid: str, found: Tops | None = None) -> None:
+        """Hold the tops of what the run of ``nodeid`` left unexplained (kept from the
+        next run's check); ``found`` is ``find_tops(left)``, if the caller has it."""
         if not left:
             return
         found = find_tops(left) if found is None else found
@@ -124,6 +135,33 @@ class Replacements:
         cycles = [_cycle_references(t, members) if id(t) in found.in_cycles else 0 for t in tops]
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
+        self._left_by = [*self._left_by, *[nodeid] * len(tops)][-MAX_HELD:]
+
+    def chain_behind(self, tops: list[object], nodeid: str) -> Chain | None:
+        """The top of what the run of ``nodeid`` left that extends by one more link what
+        two earlier tests left: it refers to an object of its own type another test
+        left, which refers in turn to one of that type a third test left (settings made
+        with the last ones as parent, on every run). All three are alive: the structure
+        grows by one link a run, the evidence a re-run would give. None when no top has
+        two such links behind it."""
+        held = {id(obj): at for at, obj in enumerate(self._held)}
+        for top in tops:
+            for first in self._links(top, held, {nodeid}):
+                behind = self._links(self._held[first], held, {nodeid, self._left_by[first]})
+                if behind:
+                    return Chain(top, (self._left_by[behind[0]], self._left_by[first]))
+        return None
+
+    def _links(self, obj: object, held: dict[int, int], not_by: set[str]) -> list[int]:
+        """Indexes of the held objects of ``obj``'s type that ``obj`` refers to (through
+        its instance dict too), left by a test not in ``not_by``."""
+        kind = type(obj)
+        found = (held.get(id(ref), -1) for ref in referents_through_dicts([obj]))
+        return [
+            at
+            for at in found
+            if at >= 0 and type(self._held[at]) is kind and self._left_by[at] not in not_by
+        ]
 
     def _split(self, listed: Sequence[list[object]] = ()) -> list[object]:
         """Return the held objects that only the plugin (its list, and the lists of
@@ -145,6 +183,7 @@ class Replacements:
         # In place: a list made here, inside a window, would be a survivor of the run.
         self._held[:] = itertools.compress(self._held, keeping)
         self._own_cycle[:] = itertools.compress(self._own_cycle, keeping)
+        self._left_by[:] = itertools.compress(self._left_by, keeping)
         return dropped
 
 

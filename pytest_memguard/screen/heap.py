@@ -348,6 +348,12 @@ def young_reachable(
     return reached
 
 
+def beneath(top: object, objs: list[object]) -> list[object]:
+    """The objects of ``objs`` reachable from ``top`` (one of them) through them only."""
+    reached = young_reachable([top], {id(obj): obj for obj in objs})
+    return [obj for obj in objs if id(obj) in reached]
+
+
 def is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
     """Whether ``obj`` is a weak reference to a dead object, an old one (not in
     ``young``) or one of ``known`` (ids): it keeps nothing the run made alive."""
