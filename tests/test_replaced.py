@@ -308,7 +308,7 @@ def test_a_third_link_of_a_chain_two_earlier_tests_grew_is_confirmed_across_test
     for nodeid in ("t::first", "t::second"):
         replacements.remember(_left_by(holder, _Settings(holder.value)), nodeid)
         replacements.opening()
-    third = _Settings(holder.value)
+    third = holder.value = _Settings(holder.value)
     assert replacements.chain_behind([third], "t::third") == (third, ("t::first", "t::second"))
 
 
@@ -317,10 +317,10 @@ def test_one_link_behind_or_one_test_s_links_confirm_nothing() -> None:
     test left are its own re-runs: only three tests, each one link, are a growing chain."""
     holder, replacements = _Holder(), Replacements()
     replacements.remember(_left_by(holder, _Settings()), "t::first")
-    second = _Settings(holder.value)
+    second = holder.value = _Settings(holder.value)
     assert replacements.chain_behind([second], "t::second") is None
     replacements.remember(_left_by(holder, second), "t::first")
-    third = _Settings(second)
+    third = holder.value = _Settings(second)
     assert replacements.chain_behind([third], "t::third") is None
 
 
@@ -328,4 +328,16 @@ def test_a_chain_of_another_type_is_no_link() -> None:
     holder, replacements = _Holder(), Replacements()
     for nodeid in ("t::first", "t::second"):
         replacements.remember(_left_by(holder, {"parent": holder.value}), nodeid)
-    assert replacements.chain_behind([_Settings(holder.value)], "t::third") is None
+    third = holder.value = _Settings(holder.value)
+    assert replacements.chain_behind([third], "t::third") is None
+
+
+def test_links_their_registry_still_holds_are_no_chain() -> None:
+    """Loggers named deeper by each test ("app", "app.sub", "app.sub.x") refer to their
+    parents, which the manager's dict still holds: a new name each, no link let go."""
+    registry, replacements = {}, Replacements()
+    parent = None
+    for nodeid in ("t::first", "t::second"):
+        parent = registry[nodeid] = _Settings(parent)
+        replacements.remember([parent], nodeid)
+    assert replacements.chain_behind([_Settings(parent)], "t::third") is None

@@ -41,6 +41,7 @@ from __future__ import annotations
 import gc
 import itertools
 import operator
+import sys
 import types
 import weakref
 from collections.abc import Iterable, Sequence
@@ -140,10 +141,10 @@ class Replacements:
     def chain_behind(self, tops: list[object], nodeid: str) -> Chain | None:
         """The top of what the run of ``nodeid`` left that extends by one more link what
         two earlier tests left: it refers to an object of its own type another test
-        left, which refers in turn to one of that type a third test left (settings made
-        with the last ones as parent, on every run). All three are alive: the structure
-        grows by one link a run, the evidence a re-run would give. None when no top has
-        two such links behind it."""
+        left, which refers in turn to one of that type a third test left, each of those
+        let go by its holder for the next (settings made with the last ones as parent,
+        on every run). All three are alive: the structure grows by one link a run, the
+        evidence a re-run would give. None when no top has two such links behind it."""
         held = {id(obj): at for at, obj in enumerate(self._held)}
         for top in tops:
             for first in self._links(top, held, {nodeid}):
@@ -154,14 +155,27 @@ class Replacements:
 
     def _links(self, obj: object, held: dict[int, int], not_by: set[str]) -> list[int]:
         """Indexes of the held objects of ``obj``'s type that ``obj`` refers to (through
-        its instance dict too), left by a test not in ``not_by``."""
+        its instance dict too), left by a test not in ``not_by``, and held by nothing
+        else but the plugin: a link its holder let go when ``obj`` took its place. A
+        logger's parent or a base class stays held by its registry: never a link."""
         kind = type(obj)
-        found = (held.get(id(ref), -1) for ref in referents_through_dicts([obj]))
+        referents = referents_through_dicts([obj])
+        found = [held.get(id(ref), -1) for ref in referents]
+        del referents  # its references would count below
         return [
             at
-            for at in found
-            if at >= 0 and type(self._held[at]) is kind and self._left_by[at] not in not_by
+            for at in dict.fromkeys(found)
+            if at >= 0
+            and type(self._held[at]) is kind
+            and self._left_by[at] not in not_by
+            and self._let_go(at, found.count(at))
         ]
+
+    def _let_go(self, at: int, references: int) -> bool:
+        """Whether only the plugin's list, the object's own cycle and the ``references``
+        of a newer link hold the held object at ``at``."""
+        limit = HELD_BY_A_LIST + self._own_cycle[at] + references
+        return sys.getrefcount(self._held[at]) <= limit
 
     def _split(self, listed: Sequence[list[object]] = ()) -> list[object]:
         """Return the held objects that only the plugin (its list, and the lists of
