@@ -123,6 +123,6 @@ class FixtureRecorder:
         if self.young.is_open:
             self.ledger.record(fixturedef)
             if getattr(fixturedef, "scope", "function") != "function":
-                self.listing.window_promoting()
+                self.listing.add_young()
                 self.young.promote()
         return result

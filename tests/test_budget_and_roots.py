@@ -321,11 +321,11 @@ def test_a_window_s_imports_are_listed_from_its_young_heap() -> None:
             sys.modules["_memguard_test_import"] = types.ModuleType("_memguard_test_import")
             cached = _closure_cache(4)
             if promoted:
-                listing.window_promoting()
+                listing.add_young()
                 gc.freeze()
             sys.modules["_memguard_test_later"] = types.ModuleType("_memguard_test_later")
             later = _closure_cache(8)
-            listing.window_closing()
+            listing.add_young()
         finally:
             gc.unfreeze()
         try:

@@ -61,19 +61,11 @@ class HeapListing:
             self._list()
         self._fresh_at_open = self.fresh
 
-    def window_promoting(self) -> None:
-        """What the open window made is about to move to the old heap (a wider-scoped
-        fixture's objects): list it first if imports made the listing stale."""
-        self._add_young()
-
-    def window_closing(self) -> None:
-        """The window is closing, its old heap still frozen: if imports made the listing
-        stale, add what the window made since it opened or last promoted."""
-        self._add_young()
-
-    def _add_young(self) -> None:
-        """Add the young heap's objects, when it holds all that is new since the listing:
-        the listing was up to date as the window opened."""
+    def add_young(self) -> None:
+        """Before the open window's objects move to the old heap (as it closes, or as a
+        wider-scoped fixture's objects are promoted), add them if imports made the
+        listing stale: the young heap holds all that is new when the listing was up to
+        date as the window opened."""
         if self.fresh or not self._fresh_at_open:
             return
         self._modules = len(sys.modules)

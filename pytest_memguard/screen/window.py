@@ -337,7 +337,7 @@ class WindowRunner:
         try:
             yield prepared
         finally:
-            self.listing.window_closing()
+            self.listing.add_young()
             self.young.close()
             self.blame.leave()
 
