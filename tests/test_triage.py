@@ -159,6 +159,34 @@ def test_entries_of_a_learned_bounded_cache_are_warmup() -> None:
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
 
 
+def _compiled(name: str) -> tuple[types.FunctionType, list[object]]:
+    """A function compiled from source, as a template engine makes one, with the young
+    constants its code holds (a set literal compiles to a frozenset: tracked)."""
+    namespace: dict[str, object] = {}
+    source = f"def {name}(word):\n    return word in {{'alpha', 'beta'}}\n"
+    exec(compile(source, "<template>", "exec"), namespace)
+    function = namespace[name]
+    assert isinstance(function, types.FunctionType)
+    consts = function.__code__.co_consts
+    return function, [consts, *(const for const in consts if gc.is_tracked(const))]
+
+
+def test_what_a_cached_function_s_code_holds_is_warmup_with_it() -> None:
+    """Code objects are not tracked by the collector, so no walk passes them: a template
+    compiled into a bounded cache holds its constants through its function's code. The
+    constants of a function nothing explains stay unexplained."""
+    cache: dict[str, object] = {}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    cached, cached_constants = _compiled("render")
+    stray, stray_constants = _compiled("stray")
+    cache["page"] = cached
+    retained = [cached, *cached_constants, stray, *stray_constants]
+    result = triage(retained, _young(*retained), book)
+    assert result.why == ("held by a bounded cache",)
+    assert result.unexplained_of(retained) == [stray, *stray_constants]
+
+
 def test_within_the_growth_only_its_own_objects_are_left_unexplained() -> None:
     """A repetition sorts every object it made; one that replaced what the run before
     made (and died since) is no growth, whether a rule explained it or not."""

@@ -14,7 +14,9 @@ on the run itself by its holder:
 - entries of a holder the session learned to be bounded (a cache declaring its bound,
   an ``lru_cache`` with a ``maxsize``), or learned to be full (a re-run showed it stop
   growing) whose length did not grow, or that grows once per key (re-runs showed its
-  growth stop for several tests);
+  growth stop for several tests), with the constants of the functions among those
+  entries: the collector does not track code objects, so a walk reaches a compiled
+  template's constants only through its function's code;
 - entries a dict gained under the identifiers of running threads: one per thread;
 - entries of a root already confirmed as leaking: its leak again when the root's
   length grew, a replacement when it did not; nothing when the run emptied it (its
@@ -193,15 +195,21 @@ def _imported(
         return []
     # A first import also fills the import system's finder cache.
     reached = young_reachable([*modules, *sys.path_importer_cache.values()], young, into)
-    # Code objects are not tracked by the collector, so the walk does not pass them:
-    # the constants of the new functions are reached through them here.
+    into |= _through_code(reached, young, into)
+    return sorted(str(getattr(module, "__name__", "?")) for module in modules)
+
+
+def _through_code(held: AbstractSet[int], young: dict[int, object], skip: set[int]) -> set[int]:
+    """Ids of the young objects the code objects of ``held`` (ids of young objects) keep
+    in their constants. Code objects are not tracked by the collector, so no walk passes
+    them: a function compiled during the run (a new module's, a template's) holds its
+    constant tuples through its code alone."""
     codes = [
         ref
-        for ref in gc.get_referents(*(young[key] for key in reached))
+        for ref in gc.get_referents(*(young[key] for key in held))
         if type(ref) is types.CodeType
     ]
-    young_reachable(_constants(codes), young, into)
-    return sorted(str(getattr(module, "__name__", "?")) for module in modules)
+    return young_reachable(_constants(codes), young, skip=skip) if codes else set()
 
 
 def _counts_as_an_import(module: object) -> bool:
@@ -392,6 +400,13 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # a strong one) keeps nothing alive either.
         explained |= _weak_to_known(candidates, young, explained) & ids
     left = [obj for obj in retained if id(obj) not in explained]
+    if left and (bounded or in_filled or in_roots):
+        warm = _through_code(bounded | in_filled, young, explained) & ids
+        explained |= warm
+        grew_too = _through_code(in_roots, young, explained) & ids
+        explained |= grew_too
+        in_roots |= grew_too
+        left = [obj for obj in retained if id(obj) not in explained]
     if roots and left:
         # Machinery a grown root's objects made lazily (a cached stream's decoder, made
         # on its first read) is held from C, out of the walk's sight: that root's too.
