@@ -11,6 +11,8 @@ import abc
 import gc
 import json
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +124,26 @@ def test_track_dicts_tracks_only_untracked_plain_dicts() -> None:
     assert not gc.is_tracked(untracked) and gc.is_tracked(tracked)
     assert track_dicts([untracked, tracked, sub, 3, "x"]) == 1
     assert gc.is_tracked(untracked) and untracked == {"a": 1}
+
+
+_FIRST_REPR = """
+import gc, sys
+from pytest_memguard.screen.warmup import warm_repr_state
+if sys.argv[1] == "warm":
+    warm_repr_state()
+gc.collect()
+gc.freeze()
+repr({"a": [1]})
+print(sum(1 for obj in gc.get_objects() if type(obj) is list and obj == []))
+"""
+
+
+@pytest.mark.parametrize(("warm", "made"), [("cold", "1"), ("warm", "0")])
+def test_the_repr_state_is_made_before_the_first_window(warm: str, made: str) -> None:
+    """``Py_ReprEnter`` keeps a list in the thread state's dict, made by the first repr
+    of a non-empty container in a thread (a fresh interpreter's): after the warm-up's
+    repr, a test's first container repr makes no object the collector tracks."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_REPR, warm], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [made]

@@ -16,6 +16,9 @@ test before counting so caches are filled, this runs once, outside any window:
   otherwise add the file's path to that cache inside its window);
 * each logger's level cache (``Logger._cache``, filled by the first record of each
   level a logger is asked about: the first ``logger.error`` of a library);
+* the thread's repr state: the first ``repr()`` of a non-empty list or dict in a thread
+  (``Py_ReprEnter``) stores a list in the thread state's dict, which the collector then
+  tracks: a young dict and list in whichever test reprs a container first;
 * the GC tracking of the plugins' empty dicts. CPython leaves a dict holding only
   atomic values untracked, and ``gc.freeze()`` moves only tracked objects to the
   old heap; the first object a plugin stores in such a dict during a test (flaky's
@@ -96,6 +99,7 @@ def warm_up(
         lambda: track_dicts(_plugin_attributes(config.pluginmanager.get_plugins())),
         warm_logger_caches,
         locations,
+        warm_repr_state,
     )
     for step in steps:
         with contextlib.suppress(Exception):
@@ -145,6 +149,11 @@ def warm_logger_caches() -> int:
                 logger.isEnabledFor(level)
             asked += 1
     return asked
+
+
+def warm_repr_state() -> str:
+    """Repr a non-empty list, as a test's first container repr would."""
+    return repr([None])
 
 
 #: Stored for an instant in an untracked dict: a list is always tracked.
