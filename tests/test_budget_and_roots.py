@@ -280,8 +280,9 @@ def test_what_a_new_thread_dict_holds_is_its_default_but_not_so_an_objects_dict(
 
 
 def test_a_thread_locals_dict_is_found_from_the_listed_locals() -> None:
-    """hypothesis' per-test local: its dict for this thread is old, first tracked when
-    the test stores an object in it; only the dict is explained, not what it holds."""
+    """hypothesis' per-test local: its dict for this thread, made (or first tracked)
+    when the test stores an object in it, is explained with what that first use stored;
+    a dict that is no local's is not, nor what only it holds."""
     local, other = threading.local(), threading.local()
     local.prev_self = stored = _Plain()
     per_thread = next(
@@ -289,8 +290,9 @@ def test_a_thread_locals_dict_is_found_from_the_listed_locals() -> None:
     )
     unrelated = {"prev_self": stored}
     left = [per_thread, unrelated, stored]
-    assert thread_dicts(left, [local]) == [per_thread]
+    assert thread_dicts(left, [local]) == [per_thread, stored]
     assert thread_dicts(left, [other]) == []
+    assert thread_dicts([unrelated, stored], [local]) == []
     listing = HeapListing((threading.local,))
     assert local in listing.of(threading.local)
 

@@ -30,7 +30,7 @@ import gc
 import types
 import weakref
 
-from pytest_memguard.screen.heap import all_referents, instance_dict
+from pytest_memguard.screen.heap import all_referents, instance_dict, young_reachable
 
 #: Why such dicts are warm-up.
 MADE_ON_ACCESS = (
@@ -97,7 +97,9 @@ def materialized(
 
 def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     """The dicts of ``left`` that are a per-thread dict of one of ``locals_`` (the
-    session's ``threading.local`` objects)."""
+    session's ``threading.local`` objects), with what of ``left`` hangs from them: a
+    per-thread dict made during the run is the local's first use in the thread, and
+    what it holds was set on that first use (``repr_context.already_repring = set()``)."""
     dicts = {id(obj) for obj in left if type(obj) is dict}
     if not dicts or not locals_:
         return []
@@ -105,7 +107,11 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     for table in gc.get_referents(*locals_):
         if type(table) is dict:
             found |= _per_thread(table)
-    return [obj for obj in left if id(obj) in dicts & found]
+    made = [obj for obj in left if id(obj) in dicts & found]
+    if not made:
+        return []
+    reached = young_reachable(made, {id(obj): obj for obj in left})
+    return [obj for obj in left if id(obj) in reached]
 
 
 def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
