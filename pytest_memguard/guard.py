@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 import tracemalloc
+import types
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -33,7 +34,9 @@ from pytest_memguard.confirm.decide import (
 from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS, last_read_filters
 from pytest_memguard.confirm.lazy import (
     MADE_ON_ACCESS,
+    imported_namespaces,
     materialized,
+    referrers_near,
     referrers_outside,
     thread_dicts,
 )
@@ -196,6 +199,8 @@ class Guard:
         self._root_holders: list[object] = []
         #: What guarding the current test has found so far.
         self._facts = Facts()
+        #: The dicts the walk from the current test's module found made on first access.
+        self._made_near: list[object] = []
         self.shapes = ShapeLog()
         #: The session's lru_cache wrappers and threading.local objects.
         self.listing = runner.listing
@@ -244,6 +249,7 @@ class Guard:
             # Nothing of this test's may stay referenced by the plugin: the next test's
             # replacement rule reads who still holds what this one left.
             self._ours, self._found, self._root_holders = (), [], []
+            self._made_near = []
             _report_final_teardown(screen.reports, self.runner.finish(item, nextitem))
         blame = self.runner.blame.take_charges()
         return screen.reports, record_of(
@@ -260,7 +266,7 @@ class Guard:
         self._ours = (screen, screen.retained)
         self._found = []
         if unexplained_growth(screen, limits):
-            self._explain_without_a_search(screen, limits, item.nodeid)
+            self._explain_without_a_search(screen, limits, item)
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -271,13 +277,17 @@ class Guard:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
 
-    def _explain_without_a_search(self, screen: GuardedRun, limits: Limits, nodeid: str) -> None:
+    def _explain_without_a_search(
+        self, screen: GuardedRun, limits: Limits, item: pytest.Item
+    ) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
         system read again, the warning filters the interpreter kept, the slot names a
         class got at its first copy, the attributes an older object took beside warm-up,
         what thread locals and bounded ``lru_cache`` wrappers hold once they are listed,
-        then the heap rules."""
+        dicts made on first access to what the test's module reaches, then the heap
+        rules."""
+        nodeid = item.nodeid
         left = screen.triage.unexplained_of(screen.retained)
         # Both replacement rules start from the tops, a walk of all that was left.
         tops = find_tops(left)
@@ -304,6 +314,8 @@ class Guard:
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
             if unexplained_growth(screen, limits):
                 self._explain_by_lru_caches(screen)
+        if unexplained_growth(screen, limits):
+            self._explain_near_the_test(screen, item)
         if unexplained_growth(screen, limits) and self._heap_rules_fit(screen, limits):
             started = time.perf_counter()
             if not listed:
@@ -316,6 +328,22 @@ class Guard:
             self.budget.spend(spent)
         # Held to see the next runs drop them (after the heap rules, which read referrers).
         self.replacements.remember(left, nodeid, tops)
+
+    def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
+        """Explain the dicts the run made on first access to older objects its test's
+        module reaches (a function's ``__annotations__`` that ``inspect.signature`` read,
+        an app's ``__dict__`` on 3.11+), found by a short walk down from that module
+        rather than a pass over the heap."""
+        left = run.triage.unexplained_of(run.retained)
+        module = getattr(item, "module", None)
+        if not isinstance(module, types.ModuleType) or not any(type(o) is dict for o in left):
+            return
+        ours = {id(left), id(run.retained), *map(id, self._ours)}
+        near = referrers_near(left, imported_namespaces(module), ours)
+        retained = {id(obj) for obj in run.retained}
+        self._made_near = materialized(left, retained, ours, near)
+        self._ours = (*self._ours, self._made_near)  # a list of ours: never a holder
+        run.triage = run.triage.explaining(self._made_near, MADE_ON_ACCESS)
 
     def _heap_rules_fit(self, screen: GuardedRun, limits: Limits) -> bool:
         """Whether the heap rules pay for the suspect ``screen`` left and fit the
@@ -346,13 +374,16 @@ class Guard:
         ``listed`` are the caller's lists of some of them: no holder."""
         left = run.triage.unexplained_of(run.retained)
         retained = {id(obj) for obj in run.retained}
-        ours = {id(left), id(run.retained), *map(id, listed)}
+        ours = {id(left), id(run.retained), id(self._made_near), *map(id, listed)}
         # One pass over the heap serves both rules for what is made on first access.
         referrers = referrers_outside(left, ours)
         lazy = materialized(left, retained, ours, referrers)
         run.triage = run.triage.explaining(lazy, MADE_ON_ACCESS)
         rest = run.triage.unexplained_of(left)
-        cached = cached_on_first_access(rest, retained, ours | {id(rest)}, referrers, lazy)
+        # A value may be cached in a dict the walk near the test found made on access.
+        made = [*lazy, *self._made_near]
+        ignore = ours | {id(rest), id(made)}
+        cached = cached_on_first_access(rest, retained, ignore, referrers, made)
         run.triage = run.triage.explaining(cached, CACHED_ON_ACCESS)
 
     def _grew_root(self, run: GuardedRun, root: Root | None) -> None:

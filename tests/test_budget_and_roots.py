@@ -24,7 +24,12 @@ from pytest_memguard.confirm.budget import (
     ConfirmBudget,
     suite_allowance,
 )
-from pytest_memguard.confirm.lazy import materialized, thread_dicts
+from pytest_memguard.confirm.lazy import (
+    imported_namespaces,
+    materialized,
+    referrers_near,
+    thread_dicts,
+)
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
 from pytest_memguard.confirm.lrucaches import LruCaches
 from pytest_memguard.confirm.shapes import (
@@ -240,6 +245,53 @@ def test_dicts_made_on_first_access_to_older_objects_are_told_apart() -> None:
     assert _materialized([annotations, [1]]) == [annotations]
 
 
+def _tutorial_module() -> types.ModuleType:
+    """A module as a CLI tutorial makes one: a command function and an app whose
+    registered groups hold an info object."""
+    tutorial = types.ModuleType("tutorial")
+
+    def main(ctx: int, name: str) -> None: ...
+
+    info = _Plain()
+    info.name = "users"  # type: ignore[attr-defined]
+    app = _Plain()
+    app.registered_groups = [info]  # type: ignore[attr-defined]
+    tutorial.main, tutorial.app = main, app  # type: ignore[attr-defined]
+    return tutorial
+
+
+def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
+    """The owners a test touches first are reached from its module and the modules it
+    holds by name (``from docs import tutorial as mod``), without a pass over the heap:
+    a command's ``__annotations__``, an app's group's ``__dict__`` (listed on 3.11 and
+    3.12). A dict a list of the module holds is not made on first access; an owner
+    only another module's namespace reaches is not walked to."""
+    tutorial = _tutorial_module()
+    test_module = types.ModuleType("test_tutorial")
+    test_module.mod = tutorial  # type: ignore[attr-defined]
+    test_module.RESULTS = [{"exit_code": 0}]  # type: ignore[attr-defined]
+    elsewhere = _tutorial_module()
+    sys.modules["memguard_elsewhere"] = elsewhere
+    # A function of the other module: its globals are that module's namespace.
+    exec("def run():\n    return main", vars(elsewhere))
+    test_module.run = elsewhere.run  # type: ignore[attr-defined]
+    try:
+        namespaces = imported_namespaces(test_module)
+        assert namespaces == [vars(test_module), vars(tutorial)]
+        annotations = tutorial.main.__annotations__  # type: ignore[attr-defined]
+        result = test_module.RESULTS[0]  # type: ignore[attr-defined]
+        other = elsewhere.main.__annotations__  # type: ignore[attr-defined]
+        left: list[object] = [annotations, result, other]
+        if sys.version_info < (3, 13):  # 3.13 no longer lists an instance's inline dict
+            left.append(vars(tutorial.app.registered_groups[0]))  # type: ignore[attr-defined]
+        near = referrers_near(left, namespaces, {id(left)})
+        lazy = materialized(left, set(), {id(left)}, near)
+        assert lazy == [annotations, *left[3:]]
+    finally:
+        del sys.modules["memguard_elsewhere"]
+
+
+_HOLDERS: list[object] = []
 _HOLDERS: list[object] = []
 
 _PER_THREAD_STATE = threading.local()

@@ -638,20 +638,58 @@ def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
     assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
 
 
+#: A pass over this heap costs tens of times a quick test: a loaded machine slowing
+#: the test cannot make the pass look worth it.
+BALLAST = "\nBALLAST = [[] for _ in range(200_000)]\n"
+
+#: The commands where no walk from the test's module goes: a class's namespace.
+ANNOTATED_IN_A_CLASS = """
+import inspect
+
+import pytest
+
+class Context: ...
+
+def _commands():
+    def one(ctx: Context) -> str: ...
+    def two(ctx: Context, count: int = 1) -> None: ...
+    def three(*contexts: Context) -> list: ...
+    return [one, two, three]
+
+class Commands:
+    ALL = _commands()
+
+@pytest.mark.parametrize("command", Commands.ALL)
+def test_reads_a_signature(command):
+    assert inspect.signature(command).parameters
+"""
+
+
 def test_a_quick_test_is_re_run_rather_than_looked_up_on_the_heap(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Once a pass over the heap is timed, a test quicker than that pass is confirmed
-    by its re-runs: the same verdict, for less than the pass would cost. The ballast
-    makes the pass cost tens of times the test, so a loaded machine slowing the test
-    cannot make the pass look worth it."""
-    ballast = "\nBALLAST = [[] for _ in range(200_000)]\n"
-    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=0) + ballast)
+    by its re-runs: the same verdict, for less than the pass would cost."""
+    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_CLASS + BALLAST)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]
     assert [t["verdict"] for t in tests] == ["warmup"] * 3
     assert [(t["suspect"], bool(t["repetitions"])) for t in tests[1:]] == [(True, True)] * 2
+
+
+def test_a_dict_made_on_first_access_near_the_test_needs_no_pass_nor_re_run(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The commands a quick test reads the signatures of are its module's: a short walk
+    down from that module finds the functions whose ``__annotations__`` the test made,
+    where a pass over the heap would cost more than a re-run."""
+    pytester.makepyfile(test_annotated=ANNOTATED.format(pause=0) + BALLAST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    tests = report["tests"]
+    assert [(t["verdict"], t["suspect"]) for t in tests] == [("warmup", False)] * 3
+    assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
 
 
 LAZY_ATTRIBUTES = """

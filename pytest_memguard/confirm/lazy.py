@@ -12,7 +12,11 @@ is still its growth.
 
 Telling the owner needs one pass over the heap (``gc.get_referrers``): it runs after
 the window, only for a screened run that left a few objects, dicts among them, that
-nothing else explained.
+nothing else explained. The owners a test touches first are usually its module's, or
+those of a module it holds by name (a CLI tutorial's command and app, which the test
+invokes): a walk down from those namespaces, a few thousand objects at most and never
+into a class or another module, finds them first (:func:`referrers_near`), where a
+pass over the heap would cost more than re-running a quick test.
 
 A ``threading.local``'s dict for this thread may also be older than the test and new
 to the collector: empty, or holding only atomic values, it was not tracked when the
@@ -20,17 +24,19 @@ window opened, and the first object stored in it (hypothesis stores the test's
 instance in its per-test local) makes it listed among the young objects. The locals
 are few and made at import time: while their listing is up to date
 (:class:`~pytest_memguard.confirm.listing.HeapListing`), their per-thread dicts are
-found without a pass over the heap (:func:`thread_dicts`). Only the dict is explained,
-not what the test stored in it.
+found without a pass over the heap (:func:`thread_dicts`), with the defaults it holds
+(values one level down that hold nothing else the run left).
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
+import sys
 import types
 import weakref
 
-from pytest_memguard.screen.heap import all_referents, instance_dict, young_reachable
+from pytest_memguard.screen.heap import all_referents, instance_dict
 
 #: Why such dicts are warm-up.
 MADE_ON_ACCESS = (
@@ -57,6 +63,67 @@ def referrers_outside(left: list[object], ignore: set[int]) -> list[object]:
         and id(ref) not in ids
         and not isinstance(ref, (types.FrameType, tuple))
     ]
+
+
+#: Objects a walk down from a test's module visits at most.
+NEAR_MAX = 2000
+#: What that walk does not enter: a class's namespace, another module's.
+_NOT_ENTERED = (type, types.ModuleType)
+
+
+def referrers_near(
+    left: list[object], namespaces: list[dict[str, object]], ignore: set[int]
+) -> list[object]:
+    """What refers to the objects of ``left`` among what ``namespaces`` (a test's module
+    and those it imported by name) reach: ``referrers_outside`` for the owners a test
+    touches first, at the cost of a walk down of at most :data:`NEAR_MAX` objects rather
+    than a pass over the heap. The walk enters no other module's namespace and no class
+    (a function's globals would lead into its whole package); ``ignore`` holds the ids
+    of the caller's own containers."""
+    if not left or len(left) > MAX_OBJECTS or not namespaces:
+        return []
+    targets = {id(obj) for obj in left}
+    elsewhere = {id(vars(module)) for module in list(sys.modules.values()) if module}
+    seen = targets | ignore | elsewhere
+    level: list[object] = list(namespaces)
+    found: list[object] = []
+    visited = 0
+    while level and visited < NEAR_MAX:
+        level = level[: NEAR_MAX - visited]
+        visited += len(level)
+        seen.update(map(id, level))
+        referents = gc.get_referents(*level)
+        if not targets.isdisjoint(map(id, referents)):
+            found += _referring(level, targets)
+        # Filtered in C first: the referents of a few thousand objects are many more.
+        tracked = list(filter(gc.is_tracked, referents))
+        fresh = dict(zip(map(id, tracked), tracked, strict=True))
+        for key in fresh.keys() & seen:
+            del fresh[key]
+        left_to_visit = itertools.islice(fresh.values(), NEAR_MAX - visited)
+        level = [ref for ref in left_to_visit if not isinstance(ref, _NOT_ENTERED)]
+    return found
+
+
+def _referring(objs: list[object], targets: set[int]) -> list[object]:
+    """The objects of ``objs``, some of which refer to one of ``targets`` (ids), that
+    do: halved until found, a few calls rather than one per object."""
+    if len(objs) == 1:
+        return objs
+    half = len(objs) // 2
+    found: list[object] = []
+    for part in (objs[:half], objs[half:]):
+        if not targets.isdisjoint(map(id, gc.get_referents(*part))):
+            found += _referring(part, targets)
+    return found
+
+
+def imported_namespaces(module: types.ModuleType) -> list[dict[str, object]]:
+    """``module``'s namespace and those of the modules it holds by name (``from docs
+    import tutorial as mod``): where a test's first calls find the objects they touch."""
+    namespace = vars(module)
+    held = [value for value in list(namespace.values()) if isinstance(value, types.ModuleType)]
+    return [namespace, *(vars(value) for value in held)]
 
 
 def materialized(
@@ -88,18 +155,16 @@ def materialized(
         per_thread |= held & threads
         elsewhere |= held - lazy - threads
     thread_dicts = [obj for obj in left if id(obj) in per_thread - elsewhere]
-    # A thread's new dict holds the defaults its first use made, one level down: what
-    # the test stored further in (a cache's entries) is not explained here.
-    defaults = {id(ref) for ref in all_referents(thread_dicts)} if thread_dicts else set()
+    defaults = _defaults(thread_dicts, ids)
     explained = (made | per_thread | defaults) - elsewhere
     return [obj for obj in left if id(obj) in explained]
 
 
 def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     """The dicts of ``left`` that are a per-thread dict of one of ``locals_`` (the
-    session's ``threading.local`` objects), with what of ``left`` hangs from them: a
-    per-thread dict made during the run is the local's first use in the thread, and
-    what it holds was set on that first use (``repr_context.already_repring = set()``)."""
+    session's ``threading.local`` objects), with the values of ``left`` they hold that
+    hold nothing else of it: the defaults the local's first use in the thread set
+    (``repr_context.already_repring = set()``)."""
     dicts = {id(obj) for obj in left if type(obj) is dict}
     if not dicts or not locals_:
         return []
@@ -107,11 +172,26 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     for table in gc.get_referents(*locals_):
         if type(table) is dict:
             found |= _per_thread(table)
-    made = [obj for obj in left if id(obj) in dicts & found]
+    made = {id(obj) for obj in left if id(obj) in dicts & found}
     if not made:
         return []
-    reached = young_reachable(made, {id(obj): obj for obj in left})
-    return [obj for obj in left if id(obj) in reached]
+    # The defaults the first use set, one level down, holding nothing else the run left:
+    # a cache's storage made on first use holds entries, which are growth.
+    made |= _defaults([obj for obj in left if id(obj) in made], {id(obj) for obj in left})
+    return [obj for obj in left if id(obj) in made]
+
+
+def _defaults(thread_dicts: list[object], members: set[int]) -> set[int]:
+    """Ids of the values of ``members`` (ids) a thread's new dicts hold that hold none of
+    them: the defaults the first use made, one level down. A cache's storage made on
+    first use holds its entries, which are growth, and what the test stored further in
+    is not explained here."""
+    values = all_referents(thread_dicts) if thread_dicts else []
+    return {
+        id(value)
+        for value in values
+        if id(value) in members and members.isdisjoint(map(id, all_referents([value])))
+    }
 
 
 def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
