@@ -34,6 +34,7 @@ from pytest_memguard.confirm.decide import (
 from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS, last_read_filters
 from pytest_memguard.confirm.lazy import (
     MADE_ON_ACCESS,
+    NearWalks,
     imported_namespaces,
     materialized,
     referrers_near,
@@ -208,6 +209,7 @@ class Guard:
         self.replacements = Replacements()
         #: What the heap rules cost lately (O(heap)), and how often they spared re-runs.
         self.heap_rules = HeapRuleRecord()
+        self.near_walks = NearWalks()
 
     def guard(
         self,
@@ -338,10 +340,13 @@ class Guard:
         module = getattr(item, "module", None)
         if not isinstance(module, types.ModuleType) or not any(type(o) is dict for o in left):
             return
+        if not self.near_walks.due():
+            return
         ours = {id(left), id(run.retained), *map(id, self._ours)}
         near = referrers_near(left, imported_namespaces(module), ours)
         retained = {id(obj) for obj in run.retained}
         self._made_near = materialized(left, retained, ours, near)
+        self.near_walks.ran(found=bool(self._made_near))
         self._ours = (*self._ours, self._made_near)  # a list of ours: never a holder
         run.triage = run.triage.explaining(self._made_near, MADE_ON_ACCESS)
 

@@ -25,6 +25,9 @@ from pytest_memguard.confirm.budget import (
     suite_allowance,
 )
 from pytest_memguard.confirm.lazy import (
+    FREE_MISSES,
+    MISSES_PER_FIND,
+    NearWalks,
     imported_namespaces,
     materialized,
     referrers_near,
@@ -289,6 +292,24 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
         assert lazy == [annotations, *left[3:]]
     finally:
         del sys.modules["memguard_elsewhere"]
+
+
+def test_walks_near_the_test_stop_while_they_find_no_owner() -> None:
+    """A suite whose tests touch no owner of their modules' stops walking after a few
+    fruitless walks; each walk that finds one pays for a few more."""
+    walks = NearWalks()
+    for _ in range(FREE_MISSES):
+        assert walks.due()
+        walks.ran(found=False)
+    assert not walks.due()
+    walks.ran(found=True)  # a walk made past them all the same finds one
+    assert walks.due()
+    walks = NearWalks()
+    walks.ran(found=True)
+    for _ in range(FREE_MISSES + MISSES_PER_FIND):
+        assert walks.due()
+        walks.ran(found=False)
+    assert not walks.due()
 
 
 _HOLDERS: list[object] = []
