@@ -248,6 +248,12 @@ def test_dicts_made_on_first_access_to_older_objects_are_told_apart() -> None:
     assert _materialized([annotations, [1]]) == [annotations]
 
 
+class _Slotted:
+    """What some code registers in ``sys.modules``: no module, and no ``__dict__``."""
+
+    __slots__ = ()
+
+
 def _tutorial_module() -> types.ModuleType:
     """A module as a CLI tutorial makes one: a command function and an app whose
     registered groups hold an info object."""
@@ -275,6 +281,7 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
     test_module.RESULTS = [{"exit_code": 0}]  # type: ignore[attr-defined]
     elsewhere = _tutorial_module()
     sys.modules["memguard_elsewhere"] = elsewhere
+    sys.modules["memguard_slotted"] = _Slotted()  # type: ignore[assignment]
     # A function of the other module: its globals are that module's namespace.
     exec("def run():\n    return main", vars(elsewhere))
     test_module.run = elsewhere.run  # type: ignore[attr-defined]
@@ -291,7 +298,7 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
         lazy = materialized(left, set(), {id(left)}, near)
         assert lazy == [annotations, *left[3:]]
     finally:
-        del sys.modules["memguard_elsewhere"]
+        del sys.modules["memguard_elsewhere"], sys.modules["memguard_slotted"]
 
 
 def test_walks_near_the_test_stop_while_they_find_no_owner() -> None:

@@ -83,7 +83,11 @@ def referrers_near(
     if not left or len(left) > MAX_OBJECTS or not namespaces:
         return []
     targets = {id(obj) for obj in left}
-    elsewhere = {id(vars(module)) for module in list(sys.modules.values()) if module}
+    # sys.modules may hold any object (a lazy loader's, None): only modules' namespaces.
+    modules = [
+        module for module in list(sys.modules.values()) if isinstance(module, types.ModuleType)
+    ]
+    elsewhere = {id(vars(module)) for module in modules}
     seen = targets | ignore | elsewhere
     level: list[object] = list(namespaces)
     found: list[object] = []
