@@ -60,13 +60,14 @@ from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
 from pytest_memguard.screen.containers import (
+    SET_ON_FIRST_USE,
     Growth,
     grown_holding,
     growth_advice,
     growth_unit,
     is_function_cache,
 )
-from pytest_memguard.screen.heap import beneath, find_tops
+from pytest_memguard.screen.heap import Tops, beneath, find_tops, young_reachable
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
@@ -305,6 +306,9 @@ class Guard:
             screen.triage = screen.triage.explaining(rule(rest), why)
             rest = screen.triage.unexplained_of(rest)
         if rest:
+            screen.triage = screen.triage.explaining(self._set_once(rest, tops), SET_ON_FIRST_USE)
+            rest = screen.triage.unexplained_of(rest)
+        if rest:
             triage = screen.triage
             attributes = attributes_of_older(rest, screen.retained, triage.explained_ids)
             screen.triage = triage.explaining(attributes, ATTRIBUTES_OF_OLDER)
@@ -330,6 +334,18 @@ class Guard:
             self.budget.spend(spent)
         # Held to see the next runs drop them (after the heap rules, which read referrers).
         self.replacements.remember(left, nodeid, tops)
+
+    def _set_once(self, rest: list[object], tops: Tops) -> list[object]:
+        """What of ``rest`` module globals bound to None at their module's scan now hold,
+        with what hangs from it: a lazily made singleton, set once."""
+        inside = {id(obj): obj for obj in rest}
+        set_once = self.runner.containers.set_since_scan(
+            [top for top in tops.objects if id(top) in inside]
+        )
+        if not set_once:
+            return []
+        reached = young_reachable(set_once, inside)
+        return [obj for obj in rest if id(obj) in reached]
 
     def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
         """Explain the dicts the run made on first access to older objects its test's

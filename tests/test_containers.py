@@ -405,3 +405,20 @@ def test_buffers_streams_and_mutable_defaults_are_watched(
         "w_sink.SINK+5",
         "w_sink.remember() default _seen+1",
     ]
+
+
+def test_a_module_global_bound_to_none_at_its_scan_is_set_once(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A lazily made singleton (``tempfile._name_sequence``: None until the first
+    temporary name) holds what its first use made; a global is forgotten once seen set,
+    so what replaces it later is not taken for a first setting."""
+    module = make_module("w_lazy", _sequence=None, _policy=None, _name="x")
+    watch = new_watch(tmp_path)
+    watch.scan_modules()
+    made, other = [object()], [object()]
+    module._sequence = made  # type: ignore[attr-defined]
+    module._policy = other  # type: ignore[attr-defined]
+    assert watch.set_since_scan([made, [object()]]) == [made]
+    module._sequence = again = [object()]  # type: ignore[attr-defined]
+    assert watch.set_since_scan([again, other]) == []

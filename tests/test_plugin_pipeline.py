@@ -20,6 +20,7 @@ from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS
 from pytest_memguard.confirm.lazy import MADE_ON_ACCESS
 from pytest_memguard.confirm.replaced import REPLACED
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED
+from pytest_memguard.screen.containers import SET_ON_FIRST_USE
 from pytest_memguard.screen.triage import ATTRIBUTES_OF_OLDER
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -1178,3 +1179,33 @@ def test_only_a_session_with_a_leak_loads_the_explanation(
     assert "pytest_memguard.screen.window" in modules
     expected = dict.fromkeys(EXPLANATION_MODULES, loaded)
     assert {name: name in modules for name in EXPLANATION_MODULES} == expected
+
+
+LAZY_GLOBAL = """
+_registry = None
+
+def registry():
+    global _registry
+    if _registry is None:
+        _registry = {"handlers": [object()]}
+    return _registry
+
+def test_makes_the_registry():
+    assert registry()["handlers"]
+
+def test_uses_it():
+    assert registry()["handlers"]
+"""
+
+
+def test_a_module_global_set_on_first_use_is_warmup_without_a_re_run(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """A lazily made singleton is made once, by whichever test first needs it."""
+    pytester.makepyfile(test_lazy_global=LAZY_GLOBAL)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=2)
+    first = report["by_name"]["test_makes_the_registry"]
+    assert (first["verdict"], first["suspect"], first["repetitions"]) == ("warmup", False, [])
+    assert first["message"] == SET_ON_FIRST_USE
+    assert report["by_name"]["test_uses_it"]["verdict"] == "ok"

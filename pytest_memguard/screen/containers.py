@@ -286,6 +286,10 @@ class _Watched:
         return taken
 
 
+#: Why what a module global bound to None now holds is warm-up.
+SET_ON_FIRST_USE = "a module global set on its first use"
+
+
 class ContainerWatch:
     """Sizes of the containers held at module level: the project's per test (hot), the
     rest of the imported modules' by sweeps (cold), promoted to hot once they change."""
@@ -321,6 +325,8 @@ class ContainerWatch:
         self._bounded: list[tuple[object, str]] = []
         #: The hot sizes after the last run, aligned with the hot list.
         self._hot_last: tuple[int, ...] = ()
+        #: Module globals bound to None when their module was scanned, not seen set since.
+        self._unset: list[tuple[dict[str, object], str]] = []
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
@@ -371,7 +377,9 @@ class ContainerWatch:
                 continue
             watched = self._hot if project else self._cold
             try:
-                found = list(_module_containers(name, module, not project, self._bounded))
+                found = list(
+                    _module_containers(name, module, not project, self._bounded, self._unset)
+                )
             except Exception:  # a module whose objects cannot be looked into is skipped
                 continue
             for label, container in found:
@@ -384,6 +392,22 @@ class ContainerWatch:
                 else:
                     self._bounded.append((container, bound))
         self._modules_seen = len(sys.modules)
+
+    def set_since_scan(self, tops: list[object]) -> list[object]:
+        """The objects of ``tops`` that a module global bound to None when its module was
+        scanned now holds: set on first use, once (a lazily made singleton). Each global
+        seen set is forgotten, whatever it holds: only its first setting counts."""
+        ids = {id(top) for top in tops}
+        found: list[object] = []
+        unset: list[tuple[dict[str, object], str]] = []
+        for namespace, attr in self._unset:
+            value = namespace.get(attr)
+            if value is None:
+                unset.append((namespace, attr))
+            elif id(value) in ids:
+                found.append(value)
+        self._unset = unset
+        return found
 
     def take_bounded(self) -> list[tuple[object, str]]:
         """The module-level containers and cache objects that declare a bound, or whose
@@ -557,19 +581,26 @@ def plugin_requirements(distributions: Iterable[object]) -> set[str]:
 
 
 def _module_containers(
-    name: str, module: types.ModuleType, safe: bool, bounded: list[tuple[object, str]]
+    name: str,
+    module: types.ModuleType,
+    safe: bool,
+    bounded: list[tuple[object, str]],
+    unset: list[tuple[dict[str, object], str]],
 ) -> Iterator[tuple[str, object]]:
     """The containers a module holds at module level, but those its module bounds and
     the objects at module level (or in a module-level object's attributes) that declare
     a bound (a cache with a ``maxsize``, an environment's template cache with a
     ``capacity``), which go to ``bounded`` with their bound. ``safe``: decide from types
     alone where reading an attribute could run the module's code (a lazy object's
-    ``__getattr__``)."""
+    ``__getattr__``). The names bound to None go to ``unset``: a global set on first
+    use (``_name_sequence = None`` until the first temporary name)."""
     namespace = vars(module)
     constants: dict[str, int] | None = None  # read once, for the first container
     for attr, value in list(namespace.items()):
         cls = type(value)
         if cls in _PLAIN_VALUES or attr.startswith("__"):
+            if value is None and not attr.startswith("__"):
+                unset.append((namespace, attr))
             continue
         if cls is types.FunctionType:  # the most common value: asked first
             if _has_mutable_defaults(value):
