@@ -67,7 +67,7 @@ from pytest_memguard.screen.containers import (
     growth_unit,
     is_function_cache,
 )
-from pytest_memguard.screen.heap import Tops, beneath, find_tops, young_reachable
+from pytest_memguard.screen.heap import Tops, beneath, find_tops
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
@@ -338,14 +338,11 @@ class Guard:
     def _set_once(self, rest: list[object], tops: Tops) -> list[object]:
         """What of ``rest`` module globals bound to None at their module's scan now hold,
         with what hangs from it: a lazily made singleton, set once."""
-        inside = {id(obj): obj for obj in rest}
+        inside = {id(obj) for obj in rest}
         set_once = self.runner.containers.set_since_scan(
             [top for top in tops.objects if id(top) in inside]
         )
-        if not set_once:
-            return []
-        reached = young_reachable(set_once, inside)
-        return [obj for obj in rest if id(obj) in reached]
+        return beneath(set_once, rest) if set_once else []
 
     def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
         """Explain the dicts the run made on first access to older objects its test's
@@ -430,7 +427,7 @@ class Guard:
             # Growth on every run, seen across tests: the new link, and what hangs from it
             # (not what the run replaced beside it, which only a re-run would tell).
             self._note(chained=chain.behind)
-            link = replace(screen, retained=beneath(chain.link, screen.retained))
+            link = replace(screen, retained=beneath([chain.link], screen.retained))
             self._ours = (*self._ours, link, link.retained)
             return self._confirmed(item, [link])
         # Read before the re-runs, which may replace the entries the screened run made;

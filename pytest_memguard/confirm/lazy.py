@@ -200,13 +200,14 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     for table in gc.get_referents(*locals_):
         if type(table) is dict:
             found |= _per_thread(table)
-    made = {id(obj) for obj in left if id(obj) in dicts & found}
-    if not made:
+    per_thread = dicts & found
+    if not per_thread:
         return []
     # The defaults the first use set, one level down, holding nothing else the run left:
     # a cache's storage made on first use holds entries, which are growth.
-    made |= _defaults([obj for obj in left if id(obj) in made], {id(obj) for obj in left})
-    return [obj for obj in left if id(obj) in made]
+    made = [obj for obj in left if id(obj) in per_thread]
+    explained = per_thread | _defaults(made, {id(obj) for obj in left})
+    return [obj for obj in left if id(obj) in explained]
 
 
 def _defaults(thread_dicts: list[object], members: set[int]) -> set[int]:

@@ -348,9 +348,9 @@ def young_reachable(
     return reached
 
 
-def beneath(top: object, objs: list[object]) -> list[object]:
-    """The objects of ``objs`` reachable from ``top`` (one of them) through them only."""
-    reached = young_reachable([top], {id(obj): obj for obj in objs})
+def beneath(tops: Iterable[object], objs: list[object]) -> list[object]:
+    """The objects of ``objs`` reachable from ``tops`` (some of them) through them only."""
+    reached = young_reachable(tops, {id(obj): obj for obj in objs})
     return [obj for obj in objs if id(obj) in reached]
 
 
