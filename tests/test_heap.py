@@ -32,6 +32,47 @@ def test_without_proc_the_probe_reads_the_same_rss_through_psutil() -> None:
     assert abs(from_psutil - from_proc) < 16 * 1024 * 1024
 
 
+def _vm_hwm() -> int:
+    """The kernel's own figure for the peak: ``VmHWM`` in ``/proc/self/status``."""
+    with open("/proc/self/status", "rb") as status:
+        line = next(line for line in status if line.startswith(b"VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+_PEAK = pytest.mark.skipif(not RssProbe().peak_available, reason="needs a resettable peak")
+
+
+@_PEAK
+def test_the_rss_peak_is_the_kernel_s_since_the_reset() -> None:
+    probe = RssProbe()
+    probe.reset_peak()
+    start = probe.rss()
+    block = bytearray(64 * 1024 * 1024)
+    block[:: os.sysconf("SC_PAGE_SIZE")] = b"x" * len(block[:: os.sysconf("SC_PAGE_SIZE")])
+    del block
+    peak = probe.peak()
+    assert peak is not None
+    assert peak - start >= 60 * 1024 * 1024
+    assert abs(peak - _vm_hwm()) < 1024 * 1024
+    probe.reset_peak()
+    assert (probe.peak() or 0) - probe.rss() < 8 * 1024 * 1024
+
+
+@_PEAK
+def test_a_peak_older_than_the_reset_is_never_the_run_s() -> None:
+    """``getrusage()`` keeps the peaks of threads that exited, which the reset does not
+    clear: where its figure exceeds the resident size at the reset, the peak is read
+    from the kernel's status instead."""
+    probe = RssProbe()
+    older = types.SimpleNamespace(ru_maxrss=1 << 40)
+    probe._usage = lambda: older  # a peak far above anything since
+    probe.reset_peak()
+    peak = probe.peak()
+    assert peak is not None
+    assert peak < 1 << 40
+    assert abs(peak - _vm_hwm()) < 1024 * 1024
+
+
 def test_frames_of_running_functions_are_not_the_tests() -> None:
     """A stack walk inside the window makes frame objects of pytest's and the plugin's
     running callers; a finished frame the test kept is the test's."""
