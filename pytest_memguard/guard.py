@@ -13,7 +13,7 @@ import time
 import traceback
 import tracemalloc
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -77,6 +77,7 @@ from pytest_memguard.screen.triage import (
     refreshed_by_finders,
 )
 from pytest_memguard.screen.window import (
+    FirstRule,
     GuardedRun,
     Protocol,
     SentinelHooks,
@@ -208,6 +209,7 @@ class Guard:
         self.listing = runner.listing
         self.lru_caches = LruCaches(self.listing)
         self.replacements = Replacements()
+        self._replaced_first = FirstRule(self._replacing, REPLACED)
         #: What the heap rules cost lately (O(heap)), and how often they spared re-runs.
         self.heap_rules = HeapRuleRecord()
         self.near_walks = NearWalks()
@@ -228,6 +230,7 @@ class Guard:
             trace_depth=self.settings.traceback,
             sentinels=self.sentinels,
             protocol=protocol,
+            first=self._replaced_first,
         )
         self._facts = Facts(figures=screen.figures, outcome=_outcome(screen.reports))
         self.budget.screened(screen.duration)
@@ -259,6 +262,11 @@ class Guard:
             item.nodeid, limits.to_dict(), self._facts, decision, blame
         )
 
+    def _replacing(self, left: list[object], kept_in: tuple[Iterable[object], ...]) -> list[object]:
+        """What of ``left`` (what a screen's cheap holders left) replaces objects earlier
+        tests left and the run dropped: applied before the triage."""
+        return self.replacements.replacing(left, kept_in=kept_in)
+
     def _note(self, **found: Any) -> None:
         self._facts = replace(self._facts, **found)
 
@@ -268,8 +276,15 @@ class Guard:
         # The screened run's list of survivors is the plugin's: never a holder.
         self._ours = (screen, screen.retained)
         self._found = []
+        # What the screen found replacing what earlier tests left is held with what the
+        # rules leave, to see the next test drop it in turn; no other list of the
+        # plugin's may hold it while re-runs count the references to what they replace.
+        replaced, screen.replacing = screen.replacing, []
         if unexplained_growth(screen, limits):
-            self._explain_without_a_search(screen, limits, item)
+            self._explain_without_a_search(screen, limits, item, replaced)
+        elif replaced:
+            self.replacements.remember(replaced, item.nodeid)
+        del replaced
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
@@ -281,7 +296,7 @@ class Guard:
         return None
 
     def _explain_without_a_search(
-        self, screen: GuardedRun, limits: Limits, item: pytest.Item
+        self, screen: GuardedRun, limits: Limits, item: pytest.Item, replaced: list[object]
     ) -> None:
         """Explain what the triage left with the rules that need no search and no re-run:
         replacements of objects the plugin saw dropped, directory listings the import
@@ -332,8 +347,10 @@ class Guard:
             # A pass over the heap, like a search: confirmation time, within the budget.
             self._note(confirm_seconds=spent)
             self.budget.spend(spent)
-        # Held to see the next runs drop them (after the heap rules, which read referrers).
-        self.replacements.remember(left, nodeid, tops)
+        # Held to see the next runs drop them (after the heap rules, which read referrers),
+        # with what the screen found replacing objects before the triage: one group, whose
+        # tops and cycles are those of all that the run left.
+        self.replacements.remember([*left, *replaced], nodeid, None if replaced else tops)
 
     def _set_once(self, rest: list[object], tops: Tops) -> list[object]:
         """What of ``rest`` module globals bound to None at their module's scan now hold,

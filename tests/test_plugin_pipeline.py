@@ -226,6 +226,41 @@ def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
     assert {t["message"] for t in tests[1:]} == {REPLACED}
 
 
+#: Notes which test each triage with objects to sort ran for (conftest of an inner run).
+TRIAGE_SPY = """
+from pytest_memguard.screen import triage as triage_module
+
+CURRENT = ["-"]
+_triage = triage_module.triage
+
+def counting_triage(retained, young, book):
+    if retained:  # a file, not a list: a growing module list would be a finding
+        with open("triaged.txt", "a") as noted:
+            noted.write(CURRENT[0] + "\\n")
+    return _triage(retained, young, book)
+
+triage_module.triage = counting_triage
+
+def pytest_runtest_logstart(nodeid):
+    CURRENT[0] = nodeid
+"""
+
+
+def test_what_replaces_the_last_test_s_leftovers_is_never_triaged(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The screen applies the replacement rule before its triage: a test whose every
+    leftover replaces what the last one left makes no walk down the learned holders."""
+    pytester.makepyfile(test_rebuilt=REBUILT_PER_TEST)
+    pytester.makeconftest(TRIAGE_SPY)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=12)
+    tests = report["tests"]
+    assert {t["message"] for t in tests[1:]} == {REPLACED}
+    triaged = set((pytester.path / "triaged.txt").read_text().split())
+    assert triaged == {tests[0]["nodeid"]}
+
+
 #: pytest.warns leaves its copy of the warning filters to the interpreter's warnings
 #: state until the next warning.
 WARNS_ONCE = """

@@ -31,6 +31,7 @@ from pytest_memguard.screen.triage import (
     attributes_of_older,
     refreshed_by_finders,
     triage,
+    triage_after,
     with_growth,
 )
 
@@ -157,6 +158,21 @@ def test_entries_of_a_learned_bounded_cache_are_warmup() -> None:
     cache["k"] = entry
     result = triage([entry], _young(entry), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+def test_what_a_rule_explained_before_the_triage_is_not_walked_to() -> None:
+    cache: dict[str, list[int]] = {}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    replacing, cached, stray = [1], [2], [3]
+    cache["replacing"], cache["cached"] = replacing, cached
+    young = _young(replacing, cached, stray)
+    alone = triage_after([replacing], young, book, [replacing], "replaced")
+    assert (alone.explained, alone.unexplained, alone.why) == (1, 0, ("replaced",))
+    mixed = triage_after([replacing, cached, stray], young, book, [replacing], "replaced")
+    assert (mixed.explained, mixed.unexplained) == (2, 1)
+    assert mixed.why == ("replaced", "held by a bounded cache")
+    assert mixed.unexplained_of([replacing, cached, stray]) == [stray]
 
 
 def _compiled(name: str) -> tuple[types.FunctionType, list[object]]:

@@ -98,7 +98,7 @@ class Replacements:
         left: list[object],
         found: Tops | None = None,
         listed: Sequence[list[object]] = (),
-        kept_in: Sequence[list[object]] = (),
+        kept_in: Sequence[Iterable[object]] = (),
     ) -> list[object]:
         """The objects of ``left`` (what a run left unexplained) that replace, with what
         hangs from them, objects the plugin held and the run dropped. ``found`` is
@@ -203,7 +203,7 @@ class Replacements:
 
 def _held_only_beneath(
     members: dict[int, object],
-    kept_in: Sequence[list[object]],
+    kept_in: Sequence[Iterable[object]],
     tops: list[object] | None = None,
     above: Sequence[object] = (),
 ) -> set[int]:
@@ -229,7 +229,7 @@ def _held_from_outside(
     members: dict[int, object],
     reached: set[int],
     tops: list[object],
-    kept_in: Sequence[list[object]],
+    kept_in: Sequence[Iterable[object]],
     above: Sequence[object] = (),
 ) -> set[int]:
     """Ids of the objects of a structure (``reached``, of ``members``: the run's objects,

@@ -119,6 +119,18 @@ class Triage:
         left = self.unexplained_of(growth)
         return replace(self, unexplained=len(left), unexplained_bytes=shallow_bytes(left))
 
+    def explained_first(self, objs: list[object], why: str) -> Triage:
+        """This triage of some objects, with ``objs`` beside them, which a rule applied
+        before it explained by ``why``."""
+        if not objs:
+            return self
+        return replace(
+            self,
+            explained=self.explained + len(objs),
+            why=tuple(dict.fromkeys((why, *self.why))),
+            explained_ids=self.explained_ids | {id(obj) for obj in objs},
+        )
+
     def explaining(self, objs: list[object], why: str) -> Triage:
         """This triage with ``objs``, some of those it left unexplained, explained by
         ``why`` (a rule that needs the heap unfrozen, applied after the window)."""
@@ -425,6 +437,24 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         root_objects=len(grew),
         root_bytes=shallow_bytes(grew),
     )
+
+
+def triage_after(
+    retained: list[object],
+    young: dict[int, object],
+    book: HolderBook,
+    first: list[object],
+    why: str,
+) -> Triage:
+    """:func:`triage` of ``retained`` but the objects of ``first``, which a rule applied
+    before it explained by ``why``: no walk down from a learned holder looks for them,
+    and none is made when they are all that is left."""
+    if not first:
+        return triage(retained, young, book)
+    explained = {id(obj) for obj in first}
+    rest = [obj for obj in retained if id(obj) not in explained]
+    found = triage(rest, young, book)
+    return found.explained_first([obj for obj in retained if id(obj) in explained], why)
 
 
 def _held_by_filled(

@@ -19,7 +19,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -55,7 +55,7 @@ from pytest_memguard.screen.holders import (
     item_seeds,
     shared_holders,
 )
-from pytest_memguard.screen.triage import Triage, triage, with_growth
+from pytest_memguard.screen.triage import Triage, triage_after, with_growth
 from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.hooks import RECORDERS
 
@@ -136,6 +136,15 @@ SentinelHooks = tuple[Callable[[], Any], Callable[[Any], list[Any]]]
 Protocol = Callable[[pytest.Item, Any], list[Any]]
 
 
+class FirstRule(NamedTuple):
+    """A rule a screen applies before its triage, to what pytest does not hold:
+    ``explain(left, kept_in)`` returns the objects of ``left`` it explains, ``kept_in``
+    being the plugin's other containers that hold them (for reference counts)."""
+
+    explain: Callable[[list[object], tuple[Iterable[object], ...]], list[object]]
+    why: str
+
+
 #: A doctest item's example globals and their copy from before its first run: pytest's
 #: doctest runner clears them after every run (``DocTestRunner.run(clear_globs=True)``),
 #: so a repetition would start without the module's names.
@@ -199,6 +208,8 @@ class _Survivors:
     #: The retained objects listed after the previous run's mark, None without one.
     added: list[object] | None = None
     triage: Triage = field(default_factory=Triage)
+    #: Of a screen, what its first rule explained (objects replacing dropped ones).
+    first: list[object] = field(default_factory=list)
 
 
 class _Run(enum.Enum):
@@ -349,13 +360,18 @@ class WindowRunner:
         trace_depth: int,
         sentinels: SentinelHooks | None = None,
         protocol: Protocol = run_unlogged,
+        first: FirstRule | None = None,
     ) -> GuardedRun:
         """One run in a window of its own: everything it left alive is a candidate.
 
         It tears down only to the item's parent: wider scopes stay set up for the
         repetitions a suspect gets, and ``finish()`` tears them down afterwards.
         ``protocol`` runs the item: another plugin's (see :class:`LoggedByOthers`) may
-        run it several times, and the window then holds all of its attempts.
+        run it several times, and the window then holds all of its attempts. ``first``
+        explains what it can before the triage walks the learned holders: objects that
+        replace ones an earlier test left (most tests of a class rebuilding its state in
+        ``setUp``) leave those walks nothing to do; the objects go to the run's
+        ``replacing``.
         """
         keep_example_globals(item)
         prepare = functools.partial(self._prepared, item, sentinels)
@@ -365,7 +381,9 @@ class WindowRunner:
         ):
             tracing.start()
             # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-            run, _ = self._measured_run(item, item.parent, None, (), sentinels, protocol, prepared)
+            run, _ = self._measured_run(
+                item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
+            )
         return run
 
     def repeat(
@@ -431,6 +449,7 @@ class WindowRunner:
         protocol: Protocol = run_unlogged,
         prepared: _Prepared | Exception | None = None,
         kind: _Run = _Run.REPETITION,
+        first: FirstRule | None = None,
     ) -> tuple[GuardedRun, _Previous]:
         """Run once and attribute the window's survivors; ``ours`` holds the plugin's
         own bookkeeping from earlier runs of the same window, which is never growth.
@@ -459,7 +478,9 @@ class WindowRunner:
             raise
         # Measured in another frame: a frame the test kept (in a stored traceback) keeps
         # this one alive through f_back, with its locals, so none may hold survivors.
-        return self._measure(item, reports, previous, ours, sentinels, prepared, before, kind)
+        return self._measure(
+            item, reports, previous, ours, sentinels, prepared, before, kind, first
+        )
 
     def _measure(
         self,
@@ -471,6 +492,7 @@ class WindowRunner:
         prepared: _Prepared,
         before: HeapSnapshot,
         kind: _Run,
+        first: FirstRule | None,
     ) -> tuple[GuardedRun, _Previous]:
         """Attribute the survivors of the run that produced ``reports``, and measure it."""
         sentinel_state = prepared.sentinel_state
@@ -481,9 +503,11 @@ class WindowRunner:
                 retracked = self.gc_watch.collected_the_oldest()
                 held_by_us = [reports, before, ours, prepared, self.blame.held()]
                 mark = previous.mark if previous is not None else None
-                listed = without_running_calls(self.young.survivors())
-                young = self.containers.without_watched(listed)
-                survivors = self._attribute(item, held_by_us, young, mark, kind)
+                # One list holds the survivors: the first rule counts the references to them.
+                young = self.containers.without_watched(
+                    without_running_calls(self.young.survivors())
+                )
+                survivors = self._attribute(item, held_by_us, young, mark, kind, first)
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 checked = time.perf_counter()
@@ -532,7 +556,7 @@ class WindowRunner:
             findings,
             triage=sorted_out,
             cpu_seconds=after.cpu - before.cpu,
-            replacing=replacing,
+            replacing=replacing or survivors.first,
             replaced_tops=replaced_tops,
             earlier_ids=earlier,
             waited=waited,
@@ -571,11 +595,13 @@ class WindowRunner:
         survivors: list[object],
         mark: list[object] | None,
         kind: _Run,
+        first: FirstRule | None = None,
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted);
         with the previous run's ``mark``, also those this run added. Only a repetition
         always walks the whole of pytest's state; the other kinds of run walk it when
-        :class:`FullWalks` says it is due."""
+        :class:`FullWalks` says it is due. ``first`` explains what it can of what the
+        cheap holders leave, before the triage."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         # The plugins' known dicts hold survivors after nearly every run (the capture's
         # streams): one walk with the plugin's own holders.
@@ -587,9 +613,19 @@ class WindowRunner:
             young_reachable(item_seeds(item, survivors), young, held)
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
+        explained_first: list[object] = []
+        why = first.why if first is not None else ""
+        if first is not None and len(held) < len(young):
+            left = [obj for obj in survivors if id(obj) not in held]
+            explained_first = first.explain(left, (survivors, young.values()))
+            del left  # its references would count in the triage's reference counts
         # The full walks of pytest's and the plugins' state cost more than the rest: only
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
-        early = self._triage_left(survivors, young, held) if len(held) < len(young) else None
+        early = None
+        if len(held) < len(young):
+            left = [obj for obj in survivors if id(obj) not in held]
+            early = triage_after(left, young, self.book, explained_first, why)
+            del left
         held_early = len(held)
         walk = kind is _Run.REPETITION or self.full_walks.due(item, self.ledger)
         if early is not None and early.unexplained and walk:
@@ -613,14 +649,9 @@ class WindowRunner:
         if early is not None and added is None and len(held) == held_early:
             sorted_out = early  # the same objects, sorted already
         else:
-            sorted_out = triage(judged, young, self.book) if judged else Triage()
-        return _Survivors(retained, len(held), labels, added, sorted_out)
-
-    def _triage_left(
-        self, survivors: list[object], young: dict[int, object], held: set[int]
-    ) -> Triage:
-        """The triage of the survivors not yet held."""
-        return triage([obj for obj in survivors if id(obj) not in held], young, self.book)
+            sorted_out = triage_after(judged, young, self.book, explained_first, why)
+        first_left = [obj for obj in explained_first if id(obj) not in held]
+        return _Survivors(retained, len(held), labels, added, sorted_out, first_left)
 
 
 class _QuietHooks:
