@@ -264,7 +264,10 @@ class Guard:
 
     def _replacing(self, left: list[object], kept_in: tuple[Iterable[object], ...]) -> list[object]:
         """What of ``left`` (what a screen's cheap holders left) replaces objects earlier
-        tests left and the run dropped: applied before the triage."""
+        tests left and the run dropped: applied before the triage, to a run that left
+        at most :data:`REPLACED_FIRST_MAX` objects."""
+        if len(left) > REPLACED_FIRST_MAX:
+            return []
         return self.replacements.replacing(left, kept_in=kept_in)
 
     def _note(self, **found: Any) -> None:
@@ -788,6 +791,11 @@ def _grew_only_roots(run: GuardedRun, limits: Limits) -> bool:
 #: What a referrer search is taken to cost before the first one is timed: tests quicker
 #: than this are re-run rather than looked up.
 FIRST_SEARCH_GUESS = 0.05
+#: Objects a screened run may leave for the replacement rule to be asked before the
+#: triage: it walks them all to find their tops, and past a few hundred (a test filling
+#: hypothesis' caches leaves thousands, a few of them replacements) that costs more than
+#: the triage it would spare; the judge asks it then, of what the triage leaves.
+REPLACED_FIRST_MAX = 512
 
 
 def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> None:

@@ -261,6 +261,36 @@ def test_what_replaces_the_last_test_s_leftovers_is_never_triaged(
     assert triaged == {tests[0]["nodeid"]}
 
 
+REBUILT_BESIDE_A_FULL_CACHE = REBUILT_PER_TEST.replace(
+    "LOOKUP = Lookup()",
+    """LOOKUP = Lookup()
+
+_MAXCACHE = 64
+_cache = {}  # trimmed at _MAXCACHE by this module: a bounded cache""",
+).replace(
+    "    LOOKUP.cache_clear()",
+    """    LOOKUP.cache_clear()
+    if len(_cache) >= _MAXCACHE:
+        _cache.clear()
+    _cache[n] = [[] for _ in range(600)]""",
+)
+
+
+def test_a_rebuilt_attribute_beside_many_cached_objects_is_warmup_without_a_rerun(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """A run leaving hundreds of objects is triaged before the replacement rule is
+    asked (asked first, it would walk them all): the verdict is the same."""
+    pytester.makepyfile(test_rebuilt=REBUILT_BESIDE_A_FULL_CACHE)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=12)
+    tests = report["tests"]
+    assert {t["verdict"] for t in tests} == {"warmup"}
+    assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
+    assert all(REPLACED in t["message"] for t in tests[1:])
+    assert all("held by a bounded cache" in t["message"] for t in tests[1:])
+
+
 #: pytest.warns leaves its copy of the warning filters to the interpreter's warnings
 #: state until the next warning.
 WARNS_ONCE = """
