@@ -615,17 +615,15 @@ class WindowRunner:
             young_reachable(self.shared.known_seeds(), young, held)
         explained_first: list[object] = []
         why = first.why if first is not None else ""
-        if first is not None and len(held) < len(young):
-            left = [obj for obj in survivors if id(obj) not in held]
-            explained_first = first.explain(left, (survivors, young.values()))
-            del left  # its references would count in the triage's reference counts
         # The full walks of pytest's and the plugins' state cost more than the rest: only
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
         early = None
         if len(held) < len(young):
             left = [obj for obj in survivors if id(obj) not in held]
+            if first is not None:
+                explained_first = first.explain(left, (survivors, young.values()))
             early = triage_after(left, young, self.book, explained_first, why)
-            del left
+            del left  # its references would count in the reference counts read below
         held_early = len(held)
         walk = kind is _Run.REPETITION or self.full_walks.due(item, self.ledger)
         if early is not None and early.unexplained and walk:
