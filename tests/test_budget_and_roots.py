@@ -9,6 +9,7 @@ import sys
 import threading
 import types
 import weakref
+from collections.abc import Callable
 
 import pytest
 
@@ -466,6 +467,43 @@ def test_the_climbs_above_many_holders_share_one_pass_per_step(
     assert len(holders.holders) == len(_ELEMENTS)
     assert not holders.bounds
     assert len(searches) <= 1 + CLIMB_STEPS
+
+
+def _make_shelves() -> Callable[[str, object], None]:
+    """A store kept in a closure, as click keeps its stream cache: a dict inside a
+    list that only the function's cell refers to."""
+    shelves: list[dict[str, object]] = [{}]
+
+    def put(key: str, value: object) -> None:
+        shelves[0][key] = value
+
+    return put
+
+
+_PUT = _make_shelves()
+
+
+def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above a closure's cell come only its closure tuple and its function, where the
+    climb ends: unbounded, without the two passes over the heap that would show it."""
+    value = {"leaked": True}
+    _PUT("key", value)
+    passes = []
+    referrers = gc.get_referrers
+
+    def counting(*objs: object) -> list[object]:
+        passes.append(objs)
+        return referrers(*objs)
+
+    monkeypatch.setattr(gc, "get_referrers", counting)
+    holders = find_holders([value])
+    monkeypatch.undo()
+    assert not holders.all_bounded
+    assert [type(holder) for holder in holders.holders] == [dict]
+    # The holders, the dict's owner (the list), the list's owner (the cell): no more.
+    assert len(passes) == 3
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:
