@@ -621,10 +621,15 @@ class Guard:
         return seconds >= self._search_seconds
 
     def _find(
-        self, objs: list[object], ignore: tuple[object, ...], skip: set[int] | None = None
+        self,
+        objs: list[object],
+        ignore: tuple[object, ...],
+        skip: set[int] | None = None,
+        for_chains: bool = False,
     ) -> Holders:
         """Who holds ``objs`` (O(heap)), other than objects whose ids are in ``skip``; the
-        time it took sets when searching pays off."""
+        time it took sets when searching pays off. ``for_chains``: a leak's chains are
+        searched next, from what its climbs found."""
         started = time.perf_counter()
         # The plugin's own references are no holders: the runner's book, and what the
         # searches of this test found (their lists refer to the holders they found).
@@ -632,7 +637,9 @@ class Guard:
             self.replacements.held_ids(), *(found.own_ids() for found in self._found), skip or ()
         )
         try:
-            found = find_holders(objs, ignore=(*self._ours, *ignore), skip_ids=own)
+            found = find_holders(
+                objs, ignore=(*self._ours, *ignore), skip_ids=own, for_chains=for_chains
+            )
         finally:
             self._search_times.append(time.perf_counter() - started)
         self._found.append(found)
@@ -667,7 +674,7 @@ class Guard:
         # the replaced objects it left too.
         replaced = self._beneath_replacements(last)
         holders = (
-            self._find(last.retained, (last, evidence, last.retained), replaced)
+            self._find(last.retained, (last, evidence, last.retained), replaced, for_chains=True)
             if last.retained
             else None
         )

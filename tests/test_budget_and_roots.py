@@ -487,7 +487,8 @@ def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Above a closure's cell come only its closure tuple and its function, where the
-    climb ends: unbounded, without the two passes over the heap that would show it."""
+    climb ends: unbounded, without the two passes over the heap that would show it,
+    unless the climbs are to spare a chain search its passes up to the function."""
     value = {"leaked": True}
     _PUT("key", value)
     passes = []
@@ -504,6 +505,16 @@ def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function(
     assert [type(holder) for holder in holders.holders] == [dict]
     # The holders, the dict's owner (the list), the list's owner (the cell): no more.
     assert len(passes) == 3
+    del holders  # its lists refer to what it climbed through: no owner for the next
+
+    passes.clear()
+    monkeypatch.setattr(gc, "get_referrers", counting)
+    for_chains = find_holders([value], for_chains=True)
+    monkeypatch.undo()
+    # A search whose referrers a chain search reuses goes up to the function.
+    assert not for_chains.all_bounded
+    assert len(passes) == 5
+    assert any(_PUT in referrers for _, referrers in for_chains.referrers.values())
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:

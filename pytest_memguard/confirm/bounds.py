@@ -207,9 +207,15 @@ class _Climbs:
     alone."""
 
     def __init__(
-        self, skip: set[int], per_holder: int, in_all: int, found: Referrers | None = None
+        self,
+        skip: set[int],
+        per_holder: int,
+        in_all: int,
+        found: Referrers | None = None,
+        through_closures: bool = False,
     ) -> None:
         self.skip = skip
+        self.through_closures = through_closures
         self.per_holder = per_holder
         self.left = in_all
         self.expanded: dict[int, int] = {}
@@ -237,7 +243,11 @@ class _Climbs:
                 step.decide(own)
             elif step.steps == 0 or isinstance(step.obj, (type, types.ModuleType)):
                 step.decide(None)
-            elif step.steps <= _CLOSURE_STEPS and type(step.obj) is types.CellType:
+            elif (
+                not self.through_closures
+                and step.steps <= _CLOSURE_STEPS
+                and type(step.obj) is types.CellType
+            ):
                 # A closure's cell: above it, its function's closure tuple, then the
                 # function, where the climb ends; neither declares a bound, and two
                 # passes over the heap would only show that.
@@ -417,7 +427,10 @@ FIND_EXPANSIONS = 24
 
 
 def find_holders(
-    objs: list[object], ignore: Iterable[object] = (), skip_ids: Iterable[int] = ()
+    objs: list[object],
+    ignore: Iterable[object] = (),
+    skip_ids: Iterable[int] = (),
+    for_chains: bool = False,
 ) -> Holders:
     """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
 
@@ -426,6 +439,9 @@ def find_holders(
     one pass per step up. Objects
     with no holder the collector can see (held from C) are left out. Runs with the
     heap unfrozen, for suspects only. ``skip_ids`` are the caller's own containers.
+    ``for_chains``: the climbs' referrers will spare a chain search its passes, so they
+    go up through a closure's cell to its function, the way a chain is named; a search
+    that only decides bounds stops at the cell.
     """
     found = Holders()
     if not objs:
@@ -452,7 +468,9 @@ def find_holders(
     climbed = direct[:MAX_HOLDERS]  # the others are counted, not climbed: unbounded
     skip.add(id(climbed))
     skip.add(id(found.referrers))
-    climbs = _Climbs(skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS, found.referrers)
+    climbs = _Climbs(
+        skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS, found.referrers, through_closures=for_chains
+    )
     bounds = climbs.bounds_of(climbed)
     for holder, bound in zip(climbed, bounds, strict=True):
         if bound is None:
