@@ -364,3 +364,8 @@ class MemguardSession:
         if self._guard is not None:
             self._guard.runner.gc_watch.uninstall()
             self._guard.runner.rss.close()
+        # No hook runs after this one: what the session kept (the guard's book of
+        # holders, the objects it held to see them replaced, every record) goes now,
+        # rather than being passed by each of the interpreter's collections at exit.
+        self._guard = None
+        self.records = []

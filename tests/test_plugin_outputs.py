@@ -294,3 +294,27 @@ def test_a_bad_verbosity_ini_value_is_a_usage_error(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini option verbosity_memguard: expected a number or 'auto'*"])
     result.stdout.no_fnmatch_line("*test_leaks*")
+
+
+def test_the_session_lets_go_of_its_guard_and_records_once_unconfigured(pytester, run_pytest):
+    """No hook runs after pytest_unconfigure: what the session kept (the guard with its
+    books, the records) is released there, after the reports were written, rather than
+    passed by every collection of the interpreter's exit."""
+    pytester.makepyfile(LEAK_AND_CLEAN)
+    pytester.makeconftest(
+        """
+import gc
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    gc.collect()
+    kept = [type(obj).__name__ for obj in gc.get_objects()
+            if type(obj).__module__.startswith("pytest_memguard.")
+            and type(obj).__name__ in ("Guard", "TestRecord", "HolderBook")]
+    print("memguard objects kept:", sorted(set(kept)))
+"""
+    )
+    result = run_pytest("--memguard", "-s", "--memguard-report=json:mem.json")
+    assert _verdicts(str(pytester.path / "mem.json")) == {"test_leaks": "leak", "test_clean": "ok"}
+    result.stdout.fnmatch_lines(["memguard objects kept: []"])
