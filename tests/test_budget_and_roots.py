@@ -495,7 +495,7 @@ def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function(
     referrers = gc.get_referrers
 
     def counting(*objs: object) -> list[object]:
-        passes.append(objs)
+        passes.append(len(objs))
         return referrers(*objs)
 
     monkeypatch.setattr(gc, "get_referrers", counting)
