@@ -45,6 +45,7 @@ STAGES = (
     "pytest_memguard.guard:Guard.guard",
     "pytest_memguard.screen.window:WindowRunner.screen",
     "pytest_memguard.pytest_internals:run_unlogged",
+    "pytest_memguard.screen.window:LoggedByOthers.__call__",
     "pytest_memguard.screen.window:WindowRunner._prepare",
     "pytest_memguard.sentinels.suite:snapshot_all",
     "pytest_memguard.screen.heap:YoungHeap.survivors",
@@ -61,6 +62,12 @@ STAGES = (
     "pytest_memguard.guard:Guard._confirmed",
     "pytest_memguard.guard:Guard._explain",
     "pytest_memguard.report.json:write_json_report",
+)
+
+#: The stages that run the test itself.
+_TEST_RUNS = (
+    "pytest_memguard.pytest_internals:run_unlogged",
+    "pytest_memguard.screen.window:LoggedByOthers.__call__",
 )
 
 #: Where the plugin half writes its figures (set by the runner half).
@@ -114,8 +121,9 @@ def _install(stage: str) -> None:
     for name in owners:
         owner = getattr(owner, name)
     raw = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
-    # The test's own runs, less which the guard's time is the plugin's.
-    on_return = _add_run if stage.endswith(":run_unlogged") else None
+    # The test's own runs (by pytest's protocol, or by a plugin that runs tests itself,
+    # such as pytest-rerunfailures), less which the guard's time is the plugin's.
+    on_return = _add_run if stage in _TEST_RUNS else None
     timed = _timed(raw, stage, on_return)
     setattr(owner, attribute, timed)
     # Modules that imported the function by name call their own reference to it.
