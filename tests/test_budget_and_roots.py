@@ -16,6 +16,7 @@ import pytest
 from pytest_memguard.confirm.bounds import (
     CLIMB_STEPS,
     MAX_HOLDERS,
+    Holders,
     find_holders,
     module_constant_bound,
 )
@@ -445,28 +446,33 @@ class _Element:
 _ELEMENTS = [_Element() for _ in range(16)]
 
 
-def test_the_climbs_above_many_holders_share_one_pass_per_step(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A setting replaced in every instance of a class (pyparsing's whitespace) has one
-    holder per instance: their climbs must not cost a pass over the heap each."""
-    searches = []
+def _searched(objs: list[object], for_chains: bool = False) -> tuple[Holders, int]:
+    """``find_holders(objs)``, and how many passes over the heap it made."""
+    passes = []
     referrers = gc.get_referrers
 
-    def counting(*objs: object) -> list[object]:
-        searches.append(len(objs))
-        return referrers(*objs)
+    def counting(*found_for: object) -> list[object]:
+        passes.append(len(found_for))
+        # 3.13 reports the call's argument tuple, this function's own, as a referrer.
+        return [found for found in referrers(*found_for) if found is not found_for]
 
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gc, "get_referrers", counting)
+        holders = find_holders(objs, for_chains=for_chains)
+    return holders, len(passes)
+
+
+def test_the_climbs_above_many_holders_share_one_pass_per_step() -> None:
+    """A setting replaced in every instance of a class (pyparsing's whitespace) has one
+    holder per instance: their climbs must not cost a pass over the heap each."""
     replaced = []
     for element in _ELEMENTS:
         element.white_chars = {"\t"}
         replaced.append(element.white_chars)
-    monkeypatch.setattr(gc, "get_referrers", counting)
-    holders = find_holders(replaced)
-    monkeypatch.undo()
+    holders, passes = _searched(replaced)
     assert len(holders.holders) == len(_ELEMENTS)
     assert not holders.bounds
-    assert len(searches) <= 1 + CLIMB_STEPS
+    assert passes <= 1 + CLIMB_STEPS
 
 
 def _make_shelves() -> Callable[[str, object], None]:
@@ -483,38 +489,23 @@ def _make_shelves() -> Callable[[str, object], None]:
 _PUT = _make_shelves()
 
 
-def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function() -> None:
     """Above a closure's cell come only its closure tuple and its function, where the
     climb ends: unbounded, without the two passes over the heap that would show it,
     unless the climbs are to spare a chain search its passes up to the function."""
     value = {"leaked": True}
     _PUT("key", value)
-    passes = []
-    referrers = gc.get_referrers
-
-    def counting(*objs: object) -> list[object]:
-        passes.append(len(objs))
-        # 3.13 reports the call's argument tuple, this function's own, as a referrer.
-        return [found for found in referrers(*objs) if found is not objs]
-
-    monkeypatch.setattr(gc, "get_referrers", counting)
-    holders = find_holders([value])
-    monkeypatch.undo()
+    holders, passes = _searched([value])
     assert not holders.all_bounded
     assert [type(holder) for holder in holders.holders] == [dict]
     # The holders, the dict's owner (the list), the list's owner (the cell): no more.
-    assert len(passes) == 3
+    assert passes == 3
     del holders  # its lists refer to what it climbed through: no owner for the next
 
-    passes.clear()
-    monkeypatch.setattr(gc, "get_referrers", counting)
-    for_chains = find_holders([value], for_chains=True)
-    monkeypatch.undo()
+    for_chains, passes = _searched([value], for_chains=True)
     # A search whose referrers a chain search reuses goes up to the function.
     assert not for_chains.all_bounded
-    assert len(passes) == 5
+    assert passes == 5
     assert any(_PUT in referrers for _, referrers in for_chains.referrers.values())
 
 

@@ -212,17 +212,26 @@ def test_clears_the_cache(n):
 """
 
 
+def _warmup_re_run_first_only(
+    pytester: pytest.Pytester, run_pytest: RunPytest, source: str
+) -> list[dict[str, Any]]:
+    """The records of the twelve passing tests of ``source``: all warm-up, only the
+    first a suspect (re-run); the rest were told without a re-run."""
+    pytester.makepyfile(test_rebuilt=source)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=12)
+    tests: list[dict[str, Any]] = report["tests"]
+    assert {t["verdict"] for t in tests} == {"warmup"}
+    assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
+    return tests
+
+
 def test_an_attribute_every_test_rebuilds_is_warmup_without_a_rerun(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Each test drops the cache the last one left and leaves a new one: after the
     first (a re-run), the screen sees the old one dropped and needs no re-run."""
-    pytester.makepyfile(test_rebuilt=REBUILT_PER_TEST)
-    report = _records(pytester, run=run_pytest)
-    report["result"].assert_outcomes(passed=12)
-    tests = report["tests"]
-    assert {t["verdict"] for t in tests} == {"warmup"}
-    assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
+    tests = _warmup_re_run_first_only(pytester, run_pytest, REBUILT_PER_TEST)
     assert {t["message"] for t in tests[1:]} == {REPLACED}
 
 
@@ -281,12 +290,7 @@ def test_a_rebuilt_attribute_beside_many_cached_objects_is_warmup_without_a_reru
 ) -> None:
     """A run leaving hundreds of objects is triaged before the replacement rule is
     asked (asked first, it would walk them all): the verdict is the same."""
-    pytester.makepyfile(test_rebuilt=REBUILT_BESIDE_A_FULL_CACHE)
-    report = _records(pytester, run=run_pytest)
-    report["result"].assert_outcomes(passed=12)
-    tests = report["tests"]
-    assert {t["verdict"] for t in tests} == {"warmup"}
-    assert [t["nodeid"] for t in tests if t["suspect"]] == [tests[0]["nodeid"]]
+    tests = _warmup_re_run_first_only(pytester, run_pytest, REBUILT_BESIDE_A_FULL_CACHE)
     assert all(REPLACED in t["message"] for t in tests[1:])
     assert all("held by a bounded cache" in t["message"] for t in tests[1:])
 
