@@ -55,7 +55,7 @@ from pytest_memguard.screen.holders import (
     item_seeds,
     shared_holders,
 )
-from pytest_memguard.screen.triage import Triage, triage_after, with_growth
+from pytest_memguard.screen.triage import NOTHING_RETAINED, Triage, triage_after, with_growth
 from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.hooks import RECORDERS
 
@@ -73,7 +73,7 @@ class GuardedRun:
     sentinel_findings: list[Any] = field(default_factory=list)
     error: str = ""
     #: Who holds the retained objects, as far as the screen can tell without a re-run.
-    triage: Triage = field(default_factory=Triage)
+    triage: Triage = NOTHING_RETAINED
     #: CPU seconds the run took (the process's, all threads).
     cpu_seconds: float = 0.0
     #: Of a repetition, what it made in place of what the run before it made (dead
@@ -207,7 +207,7 @@ class _Survivors:
     labels: dict[int, str]
     #: The retained objects listed after the previous run's mark, None without one.
     added: list[object] | None = None
-    triage: Triage = field(default_factory=Triage)
+    triage: Triage = NOTHING_RETAINED
     #: Of a screen, what its first rule explained (objects replacing dropped ones).
     first: list[object] = field(default_factory=list)
 
@@ -228,12 +228,19 @@ class _Run(enum.Enum):
 
 class Tracing:
     """tracemalloc, started and stopped by the plugin within :meth:`WindowRunner.tracing`;
-    never one that something else started."""
+    never one that something else started. A context manager of its own, not a
+    generator's: every screened run enters one."""
 
     def __init__(self, wanted: bool, depth: int) -> None:
         self._wanted = wanted
         self._depth = depth
         self._started = False
+
+    def __enter__(self) -> Tracing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         if self._wanted and not tracemalloc.is_tracing():
@@ -319,23 +326,20 @@ class WindowRunner:
             parts = inner
         return ids | self.book.own_ids()
 
-    @contextmanager
-    def tracing(self, trace: bool, depth: int) -> Iterator[Tracing]:
+    @staticmethod
+    def tracing(trace: bool, depth: int) -> Tracing:
         """A block where allocations are traced from its :meth:`Tracing.start` to its
         :meth:`Tracing.stop` or its end, if ``trace`` and nothing else already traces."""
-        control = Tracing(trace, depth)
-        try:
-            yield control
-        finally:
-            control.stop()
+        return Tracing(trace, depth)
 
-    @contextmanager
-    def _window(
+    def _open_window(
         self, nodeid: str, prepare: Callable[[], _Prepared | Exception] | None = None
-    ) -> Iterator[_Prepared | Exception | None]:
-        """A window for ``nodeid``; yields what ``prepare`` returned, called before the
-        young heap opens: what it makes (the sentinels' state) is then old heap, never a
-        survivor the walks must attribute."""
+    ) -> _Prepared | Exception | None:
+        """Open a window for ``nodeid``; returns what ``prepare`` returned, called before
+        the young heap opens: what it makes (the sentinels' state) is then old heap, never
+        a survivor the walks must attribute. The caller closes the window with
+        :meth:`_close_window` in a ``finally`` (not a generator's context: every test
+        opens one)."""
         self.blame.enter(nodeid)
         prepared = prepare() if prepare is not None else None
         for holder, bound in self.containers.take_bounded():
@@ -345,12 +349,12 @@ class WindowRunner:
         self.containers.scan_modules()
         self.listing.window_opening()
         self.young.open()
-        try:
-            yield prepared
-        finally:
-            self.listing.add_young()
-            self.young.close()
-            self.blame.leave()
+        return prepared
+
+    def _close_window(self) -> None:
+        self.listing.add_young()
+        self.young.close()
+        self.blame.leave()
 
     def screen(
         self,
@@ -374,16 +378,19 @@ class WindowRunner:
         ``replacing``.
         """
         keep_example_globals(item)
-        prepare = functools.partial(self._prepared, item, sentinels)
-        with (
-            self.tracing(trace, trace_depth) as tracing,
-            self._window(item.nodeid, prepare) as prepared,
-        ):
-            tracing.start()
-            # Positional calls: keyword calls make a bound method (a young object) on 3.10.
-            run, _ = self._measured_run(
-                item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
+        with Tracing(trace, trace_depth) as tracing:
+            prepared = self._open_window(
+                item.nodeid, functools.partial(self._prepared, item, sentinels)
             )
+            try:
+                tracing.start()
+                # Positional calls: keyword calls make a bound method (a young object) on
+                # 3.10.
+                run, _ = self._measured_run(
+                    item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
+                )
+            finally:
+                self._close_window()
         return run
 
     def repeat(
@@ -410,23 +417,27 @@ class WindowRunner:
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
-        with _reports_not_logged(item.session), self._window(item.nodeid):
-            previous: _Previous | None = None
-            if prime:
-                first, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
-                del first  # the plugin's own bookkeeping: gone before the repetitions count
-                primed()
-            kind = _Run.PRIMED if prime else _Run.REPETITION
-            for _ in range(times):
-                if runs:
-                    runs[-1].release()
-                ours = (*runs, previous)
-                run, previous = self._measured_run(
-                    item, keep_scopes, previous, ours, sentinels, run_unlogged, None, kind
-                )
-                runs.append(run)
-                if run.error or not run.passed or not keep_going(run):
-                    break
+        with _reports_not_logged(item.session):
+            self._open_window(item.nodeid)
+            try:
+                previous: _Previous | None = None
+                if prime:
+                    first, previous = self._measured_run(item, keep_scopes, None, (), sentinels)
+                    del first  # the plugin's own bookkeeping: gone before repetitions count
+                    primed()
+                kind = _Run.PRIMED if prime else _Run.REPETITION
+                for _ in range(times):
+                    if runs:
+                        runs[-1].release()
+                    ours = (*runs, previous)
+                    run, previous = self._measured_run(
+                        item, keep_scopes, previous, ours, sentinels, run_unlogged, None, kind
+                    )
+                    runs.append(run)
+                    if run.error or not run.passed or not keep_going(run):
+                        break
+            finally:
+                self._close_window()
         return runs
 
     @staticmethod
