@@ -11,6 +11,7 @@ value came from.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -85,8 +86,14 @@ class Limits:
     repeat: int | None = 3
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the limits as a JSON-safe dict keyed by limit key."""
-        return {key: getattr(self, key) for key in LIMIT_KEYS}
+        """Return the limits as a JSON-safe dict keyed by limit key (a new one per call:
+        each test's record gets its own)."""
+        return dict(self._items)
+
+    @functools.cached_property
+    def _items(self) -> tuple[tuple[str, Any], ...]:
+        # Read once: every guarded test's record holds the limits.
+        return tuple((key, getattr(self, key)) for key in LIMIT_KEYS)
 
     @property
     def needs_tracing(self) -> bool:

@@ -84,6 +84,7 @@ from pytest_memguard.screen.window import (
     WindowRunner,
     run_unlogged,
 )
+from pytest_memguard.shallow import updated
 
 #: ``explainer(run, settings, ignore, sites_read)``: findings for a run's retained
 #: objects, with the ids in ``ignore`` (the plugin's own bookkeeping) never part of a
@@ -271,7 +272,7 @@ class Guard:
         return self.replacements.replacing(left, kept_in=kept_in)
 
     def _note(self, **found: Any) -> None:
-        self._facts = replace(self._facts, **found)
+        self._facts = updated(self._facts, **found)
 
     def _judge(self, item: pytest.Item, limits: Limits, screen: GuardedRun) -> Holders | None:
         """Find out what a passed test's screened run left: the holders of a leak it
@@ -283,15 +284,17 @@ class Guard:
         # rules leave, to see the next test drop it in turn; no other list of the
         # plugin's may hold it while re-runs count the references to what they replace.
         replaced, screen.replacing = screen.replacing, []
-        if unexplained_growth(screen, limits):
+        growing = unexplained_growth(screen, limits)
+        if growing:
             self._explain_without_a_search(screen, limits, item, replaced)
+            growing = unexplained_growth(screen, limits)
         elif replaced:
             self.replacements.remember(replaced, item.nodeid)
         del replaced
         triage = screen.triage
         if triage.why:
             self._note(warmup=tuple(triage.why))
-        if unexplained_growth(screen, limits):
+        if growing:
             self._note(suspect=True, unexplained=triage.unexplained or screen.retained_objects)
             return self._confirm(item, limits, screen)
         if triage.roots:
@@ -767,7 +770,7 @@ class Guard:
                 self._remember(holders, root.key)
             for holder in self._root_holders:
                 self.runner.book.learn_leaking(holder, root.key)
-        return replace(decision, root=root)
+        return updated(decision, root=root)
 
 
 #: Rules that tell what the interpreter keeps of its own among what a run left, each

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,6 +22,7 @@ from pytest_memguard.frozen_time import leave_the_plugin_alone
 from pytest_memguard.markers import SESSION_PLUGIN
 from pytest_memguard.record import TestRecord
 from pytest_memguard.sentinels import parse_sentinel_switches
+from pytest_memguard.shallow import updated
 
 # The rest is imported where it is used: a run that guards nothing loads none of it.
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class MemguardSession:
             if self.settings.mode == "fail" and target.passed and target.when == "call":
                 target.outcome = "failed"
                 target.longrepr = text
-                record = replace(record, outcome="failed")
+                record = updated(record, outcome="failed")
             else:
                 target.sections.append(("memguard", text))
         target.memguard = record.to_dict()

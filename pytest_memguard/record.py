@@ -77,8 +77,11 @@ class TestRecord:
         # already plain JSON-safe data, and this runs once per guarded test.
         data = shallow_dict(self)
         data["delta"] = figures_dict(self.delta)
-        data["repetitions"] = tuple(figures_dict(run) for run in self.repetitions)
-        data["findings"] = tuple(finding.to_dict() for finding in self.findings)
+        # Most tests have neither: their empty tuples are already JSON-safe.
+        if self.repetitions:
+            data["repetitions"] = tuple(map(figures_dict, self.repetitions))
+        if self.findings:
+            data["findings"] = tuple(finding.to_dict() for finding in self.findings)
         return data
 
     @classmethod

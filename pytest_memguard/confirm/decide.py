@@ -29,6 +29,7 @@ from pytest_memguard.explain.sizes import explained_bytes
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import RESOURCE_KINDS, Finding
 from pytest_memguard.record import TestRecord
+from pytest_memguard.shallow import updated
 from pytest_memguard.units import format_size
 
 
@@ -141,7 +142,7 @@ def _same_root(base: Decision, figures: Figures, facts: Facts) -> Decision:
         # What the run added to the root, not all it left: the figure a gate compares
         # must not depend on whether a leak was confirmed or recognised.
         objects, size = facts.root_added
-        figures = replace(figures, retained_objects=objects, retained_bytes=size)
+        figures = updated(figures, retained_objects=objects, retained_bytes=size)
     return Decision("leak", message, figures, (root.finding,), root)
 
 
@@ -159,7 +160,7 @@ def _unconfirmed(base: Decision, left: int) -> Decision:
         f"suspect not confirmed: the session's confirmation budget had no room to "
         f"re-run it (the screened run left {left} objects no known holder explains)"
     )
-    return replace(base, verdict="unconfirmed", message=message)
+    return updated(base, verdict="unconfirmed", message=message)
 
 
 #: Roots that make growth the test's own: code reaches it from a name.
@@ -206,7 +207,7 @@ def _explained(
     # size, shared objects once) and count, in the header, the record and reports.
     weighed = (sum(finding.count for finding in leaked), explained_bytes(leaked))
     if leaked:
-        figures = replace(figures, retained_objects=weighed[0], retained_bytes=weighed[1])
+        figures = updated(figures, retained_objects=weighed[0], retained_bytes=weighed[1])
     resources, rest = _fold_into_resources(explanation.resources, explained)
     message = _leak_message(explanation, weighed if leaked else None, chained)
     if base.verdict == "over-limit":

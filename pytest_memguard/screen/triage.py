@@ -40,7 +40,7 @@ import threading
 import types
 import weakref
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import compress, islice
 from typing import NamedTuple
 
@@ -66,6 +66,7 @@ from pytest_memguard.screen.holderbook import (
     contents,
     grown,
 )
+from pytest_memguard.shallow import updated
 
 #: Why growth under a declared bound is warm-up.
 HELD_BY_BOUNDED = "held by a bounded cache"
@@ -117,14 +118,14 @@ class Triage:
         sorts all the objects it made, and those that merely replace what the run before
         made (and died since) are no growth, explained or not."""
         left = self.unexplained_of(growth)
-        return replace(self, unexplained=len(left), unexplained_bytes=shallow_bytes(left))
+        return updated(self, unexplained=len(left), unexplained_bytes=shallow_bytes(left))
 
     def explained_first(self, objs: list[object], why: str) -> Triage:
         """This triage of some objects, with ``objs`` beside them, which a rule applied
         before it explained by ``why``."""
         if not objs:
             return self
-        return replace(
+        return updated(
             self,
             explained=self.explained + len(objs),
             why=tuple(dict.fromkeys((why, *self.why))),
@@ -136,7 +137,7 @@ class Triage:
         ``why`` (a rule that needs the heap unfrozen, applied after the window)."""
         if not objs:
             return self
-        return replace(
+        return updated(
             self,
             explained=self.explained + len(objs),
             unexplained=max(self.unexplained - len(objs), 0),
@@ -359,11 +360,15 @@ def _most_hits(entry: Learned) -> int:
     return -entry.hits
 
 
+#: The triage of a run that left nothing (most runs): one shared, frozen object.
+NOTHING_RETAINED = Triage()
+
+
 def triage(retained: list[object], young: dict[int, object], book: HolderBook) -> Triage:
     """Sort ``retained`` (young objects the test left, pytest's already discounted) by
     holder; ``young`` maps the id of every young survivor to it."""
     if not retained:
-        return Triage()
+        return NOTHING_RETAINED
     ids = {id(obj) for obj in retained}
     explained: set[int] = set()
     why: list[str] = []
@@ -530,7 +535,7 @@ def with_growth(
             roots.append(learned.root)
     if not explained:
         return found
-    return replace(found, roots=tuple(roots), why=tuple(why), growth_explained=explained)
+    return updated(found, roots=tuple(roots), why=tuple(why), growth_explained=explained)
 
 
 def _keyed_by_live_threads(grown: Growth) -> bool:

@@ -1,0 +1,49 @@
+"""Dataclass instances read and copied field by field in C (``pytest_memguard.shallow``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pytest_memguard.confirm.decide import Facts
+from pytest_memguard.figures import Figures
+from pytest_memguard.record import TestRecord
+from pytest_memguard.shallow import shallow_dict, updated
+
+
+def test_a_shallow_dict_holds_every_field_in_order_not_copied() -> None:
+    record = TestRecord(nodeid="t.py::test", outcome="passed", limits={"retained": 0})
+    data = shallow_dict(record)
+    assert list(data) == [spec.name for spec in dataclasses.fields(TestRecord)]
+    assert data["limits"] is record.limits
+
+
+@pytest.mark.parametrize(
+    ("original", "changes"),
+    [
+        (Facts(), {"suspect": True, "unexplained": 3}),
+        (Figures(retained_objects=2, retained_bytes=96), {"retained_objects": 0, "retained_bytes": 0}),
+        (TestRecord(nodeid="t.py::test", outcome="passed"), {"outcome": "failed"}),
+    ],
+)
+def test_an_updated_copy_is_what_dataclasses_replace_makes(
+    original: object, changes: dict[str, object]
+) -> None:
+    copy = updated(original, **changes)
+    assert copy == dataclasses.replace(original, **changes)  # type: ignore[type-var]
+    assert copy is not original
+    assert type(copy) is type(original)
+    for name in changes:  # the original is left as it was
+        assert getattr(original, name) != changes[name]
+
+
+def test_a_frozen_copy_stays_frozen() -> None:
+    copy = updated(Facts(), suspect=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.suspect = False  # type: ignore[misc]
+
+
+def test_updating_a_name_that_is_no_field_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="Facts has no field suspected"):
+        updated(Facts(), suspected=True)
