@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_memguard.confirm import lrucaches
 from pytest_memguard.confirm.bounds import (
     CLIMB_STEPS,
     MAX_HOLDERS,
@@ -204,6 +205,30 @@ def test_what_a_bounded_lru_cache_holds_is_found_by_listing_the_wrappers() -> No
     assert held.ids == {id(key), id(result)}
     assert [wrapper for wrapper, _ in held.wrappers] == [bounded]
     assert held.wrappers[0][1].startswith("lru_cache(maxsize=8)")
+
+
+def test_an_lru_cache_is_walked_again_only_once_it_missed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache makes an entry only on a miss: one whose misses and size did not change
+    since it was last walked holds nothing made since, and is not walked again."""
+    cached = _closure_cache(8)
+    caches = LruCaches()
+    first = frozenset({"first"})
+    assert caches.holding([first, cached(first)]).ids == {id(first)} | {id(cached(first))}
+    walked: list[object] = []
+    walk = lrucaches.referents_through_dicts
+
+    def counting(objs: list[object]) -> list[object]:
+        walked.extend(objs)
+        return walk(objs)
+
+    monkeypatch.setattr(lrucaches, "referents_through_dicts", counting)
+    cached(first)  # a hit: no entry made
+    assert caches.holding([frozenset({"not cached"})]).ids == set()
+    assert cached not in walked
+    second = frozenset({"second"})
+    result = cached(second)  # a miss: a new entry, found
+    assert caches.holding([second, result]).ids == {id(second), id(result)}
+    assert cached in walked
 
 
 def test_an_unbounded_cache_of_a_function_without_arguments_holds_one_entry() -> None:

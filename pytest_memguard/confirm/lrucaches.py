@@ -11,7 +11,9 @@ left something unexplained.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
@@ -33,6 +35,8 @@ class LruCaches:
 
     def __init__(self, listing: HeapListing | None = None) -> None:
         self.listing = listing if listing is not None else HeapListing((LRU_WRAPPER,))
+        #: Of each wrapper walked, its misses and size then.
+        self._walked: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
 
     def bounded(self) -> list[tuple[object, str]]:
         """Every bounded wrapper alive, with its bound; lists the heap again when
@@ -52,6 +56,8 @@ class LruCaches:
             return held
         members = {id(obj): obj for obj in objs}
         for wrapper, bound in self.bounded():
+            if not self._missed_since_walked(wrapper):
+                continue
             before = len(held.ids)
             # An unbounded cache keeps its results in its cache dict, a bounded one
             # refers to them from its linked list.
@@ -59,3 +65,16 @@ class LruCaches:
             if len(held.ids) > before:
                 held.wrappers.append((wrapper, bound))
         return held
+
+    def _missed_since_walked(self, wrapper: Any) -> bool:
+        """Whether ``wrapper`` may hold what was made since it was last walked (and note
+        it walked now). An ``lru_cache`` makes an entry only on a miss (a hit moves one,
+        a clear drops them all), so one whose misses and size are what they were when
+        it was last walked holds nothing made since: a suite has dozens of wrappers,
+        and walking each for every suspect read a hundred referents apiece."""
+        info = wrapper.cache_info()
+        state = (info.misses, info.currsize)
+        if self._walked.get(wrapper) == state:
+            return False
+        self._walked[wrapper] = state
+        return True
