@@ -23,7 +23,10 @@ def test_a_shallow_dict_holds_every_field_in_order_not_copied() -> None:
     ("original", "changes"),
     [
         (Facts(), {"suspect": True, "unexplained": 3}),
-        (Figures(retained_objects=2, retained_bytes=96), {"retained_objects": 0, "retained_bytes": 0}),
+        (
+            Figures(retained_objects=2, retained_bytes=96),
+            {"retained_objects": 0, "retained_bytes": 0},
+        ),
         (TestRecord(nodeid="t.py::test", outcome="passed"), {"outcome": "failed"}),
     ],
 )

@@ -18,6 +18,8 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pytest_memguard.confirm.listing import LRU_WRAPPER
+
 #: Holders remembered at most: each is kept alive by the book (lists and dicts cannot be
 #: weakly referenced), so the book must not grow with the suite. Past it, the oldest
 #: filled holder that never explained a run is forgotten for a new one.
@@ -245,18 +247,29 @@ class HolderBook:
         """Take each length-watched holder's present length, each bounded
         ``lru_cache``'s misses and each bounded dict's tail, as those the next run is
         compared with (called as a window opens: O(holders), a few microseconds)."""
+        # Inline reads, no helper per holder: this runs for every test, over every
+        # holder the session learned (dozens in a suite that defines classes).
         for entry in self._learned.values():
+            holder = entry.holder
             if not entry.bound:
                 if entry.sized:
-                    entry.length = sized_length(entry.holder)
+                    try:
+                        entry.length = len(holder)  # type: ignore[arg-type]
+                    except Exception:
+                        entry.length = -1
                 if entry.root:
-                    entry.head = first_entry(entry.holder)
-            elif entry.bound.startswith(LRU_BOUND) and hasattr(entry.holder, "cache_info"):
-                entry.lru_hits, entry.misses = lru_calls(entry.holder)
-            else:
+                    entry.head = first_entry(holder)
+            elif not entry.bound.startswith(LRU_BOUND):
                 # What a search found under an lru_cache too (its own dict of every key,
                 # where a miss adds its key at the end): it has no calls to count.
-                entry.tail = dict_tail(entry.holder)
+                entry.tail = dict_tail(holder)
+            elif type(holder) is LRU_WRAPPER:  # functools' own: its counts are ints
+                info = holder.cache_info()
+                entry.lru_hits, entry.misses = info.hits, info.misses
+            elif hasattr(holder, "cache_info"):
+                entry.lru_hits, entry.misses = lru_calls(holder)
+            else:
+                entry.tail = dict_tail(holder)
 
 
 def contents(
