@@ -16,6 +16,14 @@ Usage::
 
     python benchmarks/stage_costs.py --keep /tmp/rs --suite attrs   # a suite real_suites.py kept
     python benchmarks/stage_costs.py --python PY --cwd DIR -- PYTEST_ARGS...
+    python benchmarks/stage_costs.py --keep /tmp/rs --suite attrs \
+        --stage pytest_memguard.screen.holderbook:HolderBook.note_lengths   # time one more
+
+Besides the stages' totals it prints, per verdict, where a test of that verdict spends
+its plugin time (the stages' time per test), and the spread of the plugin's time over the
+tests (median, 90th and 99th percentiles, the slowest tests): a suite whose overhead sits
+in a few tests (explanations) and one whose every test pays (the clean path) need
+different work.
 
 The first form runs the suite's own command line (its arguments, paths and environment)
 with the venv and sources ``real_suites.py --keep DIR`` built; ``--repo`` runs another
@@ -72,11 +80,19 @@ _TEST_RUNS = (
 
 #: Where the plugin half writes its figures (set by the runner half).
 OUT_ENV = "MEMGUARD_STAGE_COSTS_OUT"
+#: More stages to time, comma-separated, as in :data:`STAGES` (``--stage``).
+EXTRA_ENV = "MEMGUARD_STAGE_COSTS_EXTRA"
+#: Slowest tests listed.
+SLOWEST = 10
 
 _totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
 _verdicts: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0])
 _passes: list[float] = []
 _test_run = [0.0]
+#: Per verdict, each stage's seconds in the tests of that verdict.
+_verdict_stages: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+#: Each test's plugin seconds, node id and verdict.
+_per_test: list[tuple[float, str, str]] = []
 
 
 def _timed(raw: Callable[..., Any], name: str, on_return: Callable[[float], None] | None) -> Any:
@@ -161,11 +177,16 @@ def _by_verdict() -> None:
         self: Any, item: Any, nextitem: Any, limits: Any, protocol: Any = default
     ) -> Any:
         _test_run[0] = 0.0
+        before = {stage: totals[0] for stage, totals in _totals.items()}
         started = time.perf_counter()
         reports, record = raw(self, item, nextitem, limits, protocol)
         plugin = time.perf_counter() - started - _test_run[0]
         kind = record.verdict + (" (same root)" if record.same_root_as else "")
         kind += " suspect" if record.suspect else ""
+        _per_test.append((plugin, item.nodeid, kind))
+        stages = _verdict_stages[kind]
+        for stage, totals in _totals.items():
+            stages[stage] += totals[0] - before.get(stage, 0.0)
         figures = _verdicts[kind]
         figures[0] += plugin
         figures[1] += _test_run[0]
@@ -176,9 +197,14 @@ def _by_verdict() -> None:
     guard.Guard.guard = timed_guard  # type: ignore[method-assign]
 
 
+def _stages() -> tuple[str, ...]:
+    extra = os.environ.get(EXTRA_ENV, "")
+    return STAGES + tuple(stage for stage in extra.split(",") if stage)
+
+
 def pytest_configure(config: Any) -> None:
     """Plugin half: wrap the stages before the first guarded test."""
-    for stage in STAGES:
+    for stage in _stages():
         _install(stage)
     _by_verdict()
     _count_passes()
@@ -189,7 +215,7 @@ def pytest_unconfigure(config: Any) -> None:
     lines = [
         "stage                                                      total ms    calls   us/call"
     ]
-    for stage in STAGES:
+    for stage in _stages():
         seconds, calls = _totals[stage]
         per_call = seconds / calls * 1e6 if calls else 0.0
         lines.append(
@@ -202,19 +228,82 @@ def pytest_unconfigure(config: Any) -> None:
             f"{kind:28s} {int(count):6d} {plugin * 1e3:11.1f} {per_test:8.0f} {runs * 1e3:14.1f}"
         )
     lines.append(f"\npasses over the heap: {len(_passes)}, {sum(_passes) * 1e3:.0f} ms")
+    lines += _where_each_verdict_spends() + _spread()
     Path(os.environ.get(OUT_ENV, "stage-costs.txt")).write_text("\n".join(lines) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runner half: run the suite with this file as a plugin and print its figures."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _where_each_verdict_spends() -> list[str]:
+    """Per verdict, the plugin's time per test and the stages it spends most in, us per
+    test (inclusive: a stage holds those it calls). The guard and the screen, which hold
+    the test's own runs, are left out but for the plugin's total."""
+    lines = [
+        "",
+        "per test of each verdict, us: the plugin's, then its costliest stages (inclusive):",
+    ]
+    holding_runs = {
+        "pytest_memguard.guard:Guard.guard",
+        "pytest_memguard.screen.window:WindowRunner.screen",
+        *_TEST_RUNS,
+    }
+    for kind, (plugin, _, count) in sorted(_verdicts.items(), key=lambda kv: -kv[1][0]):
+        spent = [
+            (seconds, stage)
+            for stage, seconds in _verdict_stages[kind].items()
+            if stage not in holding_runs and seconds > 0
+        ]
+        spent.sort(reverse=True)
+        shown = ", ".join(
+            f"{stage.partition(':')[2]} {seconds / count * 1e6:.0f}" for seconds, stage in spent[:7]
+        )
+        lines.append(f"  {kind}: {plugin / count * 1e6:.0f}; {shown}")
+    return lines
+
+
+def _spread() -> list[str]:
+    """The plugin's time per test: its percentiles, and the slowest tests."""
+    if not _per_test:
+        return []
+    ranked = sorted(_per_test, reverse=True)
+    times = sorted(seconds for seconds, _, _ in _per_test)
+    total = sum(times)
+
+    def percentile(share: float) -> float:
+        return times[min(len(times) - 1, int(share * len(times)))] * 1e6
+
+    slowest = sum(seconds for seconds, _, _ in ranked[:SLOWEST])
+    lines = [
+        "",
+        f"plugin time per test, us: median {percentile(0.5):.0f}, 90th {percentile(0.9):.0f}, "
+        f"99th {percentile(0.99):.0f}; the {SLOWEST} slowest tests "
+        f"{slowest / total:.0%} of {total * 1e3:.0f} ms:",
+    ]
+    lines += [
+        f"  {seconds * 1e6:10.0f}  {kind:28s} {nodeid}"
+        for seconds, nodeid, kind in ranked[:SLOWEST]
+    ]
+    return lines
+
+
+def add_suite_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options that name the suite to run (shared with ``bytecodes.py``)."""
     ap.add_argument("--keep", type=Path, help="work directory of real_suites.py --keep")
     ap.add_argument("--suite", help="a project real_suites.py knows (with --keep)")
     ap.add_argument("--repo", type=Path, help="another pytest-memguard checkout to run")
     ap.add_argument("--python", help="interpreter of the suite's venv (without --suite)")
     ap.add_argument("--cwd", type=Path, help="directory to run pytest in (without --suite)")
     ap.add_argument("pytest_args", nargs="*", help="pytest arguments (after --)")
-    args = ap.parse_args(argv)
+
+
+def run_with_plugin(
+    ap: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    plugin: str,
+    settings: dict[str, str],
+    out_env: str,
+) -> int:
+    """Run the suite ``args`` name guarded, with the module ``plugin`` of this directory
+    loaded (``-p``) and ``settings`` in its environment; print what it wrote to the file
+    named by ``out_env``."""
     here = Path(__file__).resolve().parent
     env = dict(os.environ)
     if args.suite:
@@ -235,11 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         cwd, python, pytest_args = args.cwd, args.python, args.pytest_args
     else:
         ap.error("give --keep and --suite, or --python and --cwd")
-    out = Path(cwd) / ".memguard-stage-costs.txt"
-    report = Path(cwd) / ".memguard-stage-costs.json"  # written as real_suites.py's runs do
-    env[OUT_ENV] = str(out)
+    out = Path(cwd) / f".memguard-{plugin}.txt"
+    report = Path(cwd) / f".memguard-{plugin}.json"  # written as real_suites.py's runs do
+    env.update(settings)
+    env[out_env] = str(out)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(here), env.get("PYTHONPATH")]))
-    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "stage_costs"]
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", plugin]
     cmd += ["--memguard", f"--memguard-report=json:{report}", *pytest_args]
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -253,6 +343,21 @@ def main(argv: list[str] | None = None) -> int:
     out.unlink()
     report.unlink(missing_ok=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runner half: run the suite with this file as a plugin and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_suite_arguments(ap)
+    ap.add_argument(
+        "--stage",
+        action="append",
+        default=[],
+        metavar="MODULE:QUALNAME",
+        help="one more function to time, as pytest_memguard.guard:Guard._judge (repeatable)",
+    )
+    args = ap.parse_args(argv)
+    return run_with_plugin(ap, args, "stage_costs", {EXTRA_ENV: ",".join(args.stage)}, OUT_ENV)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Bytecodes the plugin runs per guarded test, per function: a count, not a time.
+
+Runs one suite under ``--memguard`` with this file loaded as a plugin (``-p bytecodes``),
+which traces every Python function the guard calls (``sys.settrace`` with opcode events,
+from ``Guard.guard`` down, the test's own runs left out) and counts the bytecodes each
+executes. Wall times on this kind of machine move by tens of percent between identical
+runs and per-stage timers add their own cost; the counts are the same for the same run,
+so they tell where the plugin's Python work goes and which of two versions does less of
+it. A bytecode is not a unit of time (one calls into C, another adds two numbers): use
+``stage_costs.py`` and ``real_suites.py`` for what the work costs.
+
+Decisions made on time (the confirmation budget, the time a re-run may take) differ
+under tracing, which slows the plugin: pass ``-- --memguard-confirm-budget=5000%`` so
+that two versions confirm the same suspects.
+
+Usage::
+
+    python benchmarks/bytecodes.py --keep /tmp/rs --suite attrs -- --memguard-confirm-budget=5000%
+    python benchmarks/bytecodes.py --python PY --cwd DIR -- PYTEST_ARGS...
+
+Prints the bytecodes per test and the functions that run the most of them, with their
+calls per test; a dataclass's generated ``__init__`` is named with its class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import inspect
+import os
+import sys
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any
+
+import stage_costs
+
+#: Where the plugin half writes its counts (set by the runner half).
+OUT_ENV = "MEMGUARD_BYTECODES_OUT"
+#: Functions listed.
+SHOWN = 40
+
+_bytecodes: collections.Counter[str] = collections.Counter()
+_calls: collections.Counter[str] = collections.Counter()
+_tests = [0]
+
+
+def _name(frame: FrameType) -> str:
+    code: CodeType = frame.f_code
+    name = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}({code.co_name})"
+    if code.co_filename == "<string>":  # a dataclass's generated method: name its class
+        name += f" of {type(frame.f_locals.get('self')).__name__}"
+    return name
+
+
+def _count(frame: FrameType, event: str, arg: object) -> Any:
+    if event == "opcode":
+        _bytecodes[_name(frame)] += 1
+    return _count
+
+
+def _enter(frame: FrameType, event: str, arg: object) -> Any:
+    if event != "call":
+        return None
+    frame.f_trace_opcodes = True
+    _calls[_name(frame)] += 1
+    return _count
+
+
+def _wrap_guard() -> None:
+    from pytest_memguard import guard
+
+    raw = guard.Guard.guard
+    default = inspect.signature(raw).parameters["protocol"].default
+
+    def counted_guard(
+        self: Any, item: Any, nextitem: Any, limits: Any, protocol: Any = default
+    ) -> Any:
+        _tests[0] += 1
+        sys.settrace(_enter)
+        try:
+            return raw(self, item, nextitem, limits, protocol)
+        finally:
+            sys.settrace(None)
+
+    counted_guard.__code__ = counted_guard.__code__.replace(co_filename=raw.__code__.co_filename)
+    guard.Guard.guard = counted_guard  # type: ignore[method-assign]
+
+
+def _untraced_runs() -> None:
+    """The test's own runs go untraced: the plugin's work is what is counted."""
+    from pytest_memguard import pytest_internals
+
+    raw = pytest_internals.run_unlogged
+
+    def run_unlogged(item: Any, nextitem: Any) -> list[Any]:
+        sys.settrace(None)
+        try:
+            return raw(item, nextitem)
+        finally:
+            sys.settrace(_enter)
+
+    # The plugin tells its own running frames by their code's file: so must this one.
+    run_unlogged.__code__ = run_unlogged.__code__.replace(co_filename=raw.__code__.co_filename)
+    pytest_internals.run_unlogged = run_unlogged
+
+
+def pytest_configure(config: Any) -> None:
+    """Plugin half: trace the guard before the first guarded test."""
+    _wrap_guard()
+    _untraced_runs()
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """Plugin half: write the counts for the runner half."""
+    tests = _tests[0] or 1
+    lines = [f"{_tests[0]} guarded tests, {sum(_bytecodes.values()) / tests:.0f} bytecodes each"]
+    lines.append(f"{'per test':>10} {'calls':>7}  function")
+    for name, count in _bytecodes.most_common(SHOWN):
+        lines.append(f"{count / tests:10.1f} {_calls[name] / tests:7.2f}  {name}")
+    Path(os.environ.get(OUT_ENV, "bytecodes.txt")).write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runner half: run the suite with this file as a plugin and print its counts."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    stage_costs.add_suite_arguments(ap)
+    args = ap.parse_args(argv)
+    return stage_costs.run_with_plugin(ap, args, "bytecodes", {}, OUT_ENV)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
