@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
@@ -67,24 +67,16 @@ def _enter(frame: FrameType, event: str, arg: object) -> Any:
     return _count
 
 
-def _wrap_guard() -> None:
-    from pytest_memguard import guard
-
-    raw = guard.Guard.guard
-    default = inspect.signature(raw).parameters["protocol"].default
-
-    def counted_guard(
-        self: Any, item: Any, nextitem: Any, limits: Any, protocol: Any = default
-    ) -> Any:
-        _tests[0] += 1
-        sys.settrace(_enter)
-        try:
-            return raw(self, item, nextitem, limits, protocol)
-        finally:
-            sys.settrace(None)
-
-    counted_guard.__code__ = counted_guard.__code__.replace(co_filename=raw.__code__.co_filename)
-    guard.Guard.guard = counted_guard  # type: ignore[method-assign]
+def _traced_guard(
+    guard: Callable[..., Any], item: Any, nextitem: Any, limits: Any, protocol: Any
+) -> Any:
+    """Traces a guarded test's plugin work."""
+    _tests[0] += 1
+    sys.settrace(_enter)
+    try:
+        return guard(item, nextitem, limits, protocol)
+    finally:
+        sys.settrace(None)
 
 
 def _untraced_runs() -> None:
@@ -107,7 +99,7 @@ def _untraced_runs() -> None:
 
 def pytest_configure(config: Any) -> None:
     """Plugin half: trace the guard before the first guarded test."""
-    _wrap_guard()
+    stage_costs.wrap_guard(_traced_guard)
     _untraced_runs()
 
 

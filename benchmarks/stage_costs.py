@@ -167,34 +167,49 @@ def _count_passes() -> None:
     gc.get_referrers = counting
 
 
-def _by_verdict() -> None:
+#: ``around(guard, item, nextitem, limits, protocol)``: what a tool runs in place of
+#: ``Guard.guard``, calling ``guard`` (the original, bound) itself.
+Around = Callable[[Callable[..., Any], Any, Any, Any, Any], Any]
+
+
+def wrap_guard(around: Around) -> None:
+    """Have ``around`` (a function) run every guarded test in place of ``Guard.guard``
+    (shared with ``bytecodes.py``). The replacement takes the original's parameters, and
+    both carry the guard's file name: the plugin tells its own running frames by their
+    code's file."""
     from pytest_memguard import guard
 
     raw = guard.Guard.guard
     default = inspect.signature(raw).parameters["protocol"].default
 
-    def timed_guard(
-        self: Any, item: Any, nextitem: Any, limits: Any, protocol: Any = default
-    ) -> Any:
-        _test_run[0] = 0.0
-        before = {stage: totals[0] for stage, totals in _totals.items()}
-        started = time.perf_counter()
-        reports, record = raw(self, item, nextitem, limits, protocol)
-        plugin = time.perf_counter() - started - _test_run[0]
-        kind = record.verdict + (" (same root)" if record.same_root_as else "")
-        kind += " suspect" if record.suspect else ""
-        _per_test.append((plugin, item.nodeid, kind))
-        stages = _verdict_stages[kind]
-        for stage, totals in _totals.items():
-            stages[stage] += totals[0] - before.get(stage, 0.0)
-        figures = _verdicts[kind]
-        figures[0] += plugin
-        figures[1] += _test_run[0]
-        figures[2] += 1
-        return reports, record
+    def wrapped(self: Any, item: Any, nextitem: Any, limits: Any, protocol: Any = default) -> Any:
+        return around(functools.partial(raw, self), item, nextitem, limits, protocol)
 
-    timed_guard.__code__ = timed_guard.__code__.replace(co_filename=raw.__code__.co_filename)
-    guard.Guard.guard = timed_guard  # type: ignore[method-assign]
+    for function in (wrapped, around):  # both run below the test's frames
+        function.__code__ = function.__code__.replace(co_filename=raw.__code__.co_filename)  # type: ignore[attr-defined]
+    guard.Guard.guard = wrapped  # type: ignore[method-assign]
+
+
+def _timed_guard(
+    guard: Callable[..., Any], item: Any, nextitem: Any, limits: Any, protocol: Any
+) -> Any:
+    """Times a guarded test: the plugin's time by verdict, and its stages'."""
+    _test_run[0] = 0.0
+    before = {stage: totals[0] for stage, totals in _totals.items()}
+    started = time.perf_counter()
+    reports, record = guard(item, nextitem, limits, protocol)
+    plugin = time.perf_counter() - started - _test_run[0]
+    kind = record.verdict + (" (same root)" if record.same_root_as else "")
+    kind += " suspect" if record.suspect else ""
+    _per_test.append((plugin, item.nodeid, kind))
+    stages = _verdict_stages[kind]
+    for stage, totals in _totals.items():
+        stages[stage] += totals[0] - before.get(stage, 0.0)
+    figures = _verdicts[kind]
+    figures[0] += plugin
+    figures[1] += _test_run[0]
+    figures[2] += 1
+    return reports, record
 
 
 def _stages() -> tuple[str, ...]:
@@ -206,7 +221,7 @@ def pytest_configure(config: Any) -> None:
     """Plugin half: wrap the stages before the first guarded test."""
     for stage in _stages():
         _install(stage)
-    _by_verdict()
+    wrap_guard(_timed_guard)
     _count_passes()
 
 
