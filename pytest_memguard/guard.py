@@ -81,6 +81,7 @@ from pytest_memguard.screen.window import (
     GuardedRun,
     Protocol,
     SentinelHooks,
+    Tracing,
     WindowRunner,
     run_unlogged,
 )
@@ -705,7 +706,7 @@ class Guard:
         depth = tracing_depth(last.cpu_seconds, self.settings.traceback)
         traced = len(evidence) > 1 and depth > 0
         try:
-            with self.runner.tracing(traced, depth) as tracing:
+            with Tracing(traced, depth) as tracing:
                 if traced:
                     again = self.runner.repeat(
                         item,

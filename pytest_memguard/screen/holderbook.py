@@ -259,17 +259,15 @@ class HolderBook:
                         entry.length = -1
                 if entry.root:
                     entry.head = first_entry(holder)
-            elif not entry.bound.startswith(LRU_BOUND):
+            elif not (entry.bound.startswith(LRU_BOUND) and hasattr(holder, "cache_info")):
                 # What a search found under an lru_cache too (its own dict of every key,
                 # where a miss adds its key at the end): it has no calls to count.
                 entry.tail = dict_tail(holder)
             elif type(holder) is LRU_WRAPPER:  # functools' own: its counts are ints
                 info = holder.cache_info()
                 entry.lru_hits, entry.misses = info.hits, info.misses
-            elif hasattr(holder, "cache_info"):
-                entry.lru_hits, entry.misses = lru_calls(holder)
             else:
-                entry.tail = dict_tail(holder)
+                entry.lru_hits, entry.misses = lru_calls(holder)
 
 
 def contents(

@@ -227,9 +227,10 @@ class _Run(enum.Enum):
 
 
 class Tracing:
-    """tracemalloc, started and stopped by the plugin within :meth:`WindowRunner.tracing`;
-    never one that something else started. A context manager of its own, not a
-    generator's: every screened run enters one."""
+    """A block (``with Tracing(trace, depth) as tracing``) where allocations are traced
+    from its :meth:`start` to its :meth:`stop` or its end, if ``trace`` and nothing else
+    already traces: never a tracemalloc that something else started. A context manager
+    of its own, not a generator's: every screened run enters one."""
 
     def __init__(self, wanted: bool, depth: int) -> None:
         self._wanted = wanted
@@ -326,12 +327,6 @@ class WindowRunner:
             parts = inner
         return ids | self.book.own_ids()
 
-    @staticmethod
-    def tracing(trace: bool, depth: int) -> Tracing:
-        """A block where allocations are traced from its :meth:`Tracing.start` to its
-        :meth:`Tracing.stop` or its end, if ``trace`` and nothing else already traces."""
-        return Tracing(trace, depth)
-
     def _open_window(
         self, nodeid: str, prepare: Callable[[], _Prepared | Exception] | None = None
     ) -> _Prepared | Exception | None:
@@ -384,8 +379,7 @@ class WindowRunner:
             )
             try:
                 tracing.start()
-                # Positional calls: keyword calls make a bound method (a young object) on
-                # 3.10.
+                # Positional calls: on 3.10 a keyword call makes a young bound method.
                 run, _ = self._measured_run(
                     item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
                 )
@@ -412,8 +406,8 @@ class WindowRunner:
         repetition's survivors are all its own, since what the screen left is old heap
         by then. Like the screen, repetitions tear down only to the item's parent, so
         module-, class- and session-scoped fixtures stay alive between them. Run it
-        inside ``tracing()``, started by ``primed``, to learn where the retained objects
-        were allocated.
+        inside a :class:`Tracing` block, started by ``primed``, to learn where the
+        retained objects were allocated.
         """
         keep_scopes = item.parent
         runs: list[GuardedRun] = []
