@@ -279,6 +279,23 @@ def test_a_dead_top_whose_address_the_run_took_is_replaced() -> None:
     assert _without_replacements(made, tops, same_address, alive) == (made, [])
 
 
+def test_the_top_in_a_dead_tops_place_is_its_replacement() -> None:
+    """Each run makes two streams of one shape, in the same order: a cache keeps the
+    first for good (growth), faulthandler only the newest second one (replaced). The
+    previous run's second stream died: this run's second stream replaces it, and its
+    first is the growth, although it comes first among the tops of that shape."""
+    kept_by_cache, dropped = _Stream(), _Stream()  # the previous run's
+    previous = _Previous(ids=set(), bytes=0, tops=_tops([kept_by_cache, dropped]))
+    growth, replacement = _Stream(), _Stream()  # this run's, made in the same order
+    made = [growth, replacement]
+    alive = {id(kept_by_cache), id(growth), id(replacement)}
+    assert _without_replacements(made, _tops(made), previous, alive) == ([growth], [])
+
+
+class _Stream:
+    """A stand-in for a text stream: every instance has the same shape."""
+
+
 def test_a_previous_top_listed_again_beneath_a_new_one_is_alive() -> None:
     """pyparsing nests its settings dict in a new one on every run, and the previous
     dict may be listed among the run's new objects: unchanged beneath a new top, it is

@@ -816,22 +816,43 @@ def _without_replacements(
     new one): one still referring to what it did, beneath a new object, is alive.
     """
     by_id = {id(obj): obj for obj in new}
-    died: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
+    # The place of each dead top among the previous run's tops of its shape, which are
+    # in creation order, as this run's are.
+    died: dict[_Shape, list[int]] = {}
+    made: Counter[_Shape] = Counter()  # filled by hand: Counter(iterable) runs ABC checks
     for key, top in previous.tops.items():
+        place = made[top.shape]
+        made[top.shape] += 1
         if key not in alive or (fresh and key in by_id and not _relisted(key, top, tops, by_id)):
-            died[top.shape] += 1
+            died.setdefault(top.shape, []).append(place)
     if not died:
         return new, []
-    kept: list[object] = []
-    for key, top in tops.items():
-        if died[top.shape] > 0:
-            died[top.shape] -= 1
-        else:
-            kept.append(by_id[key])
+    dropped = _replacing_tops(died, tops)
+    kept = [by_id[key] for key in tops if key not in dropped]
     if not kept:
         return new, [by_id[key] for key in tops]
     reached = young_reachable(kept, by_id)
     return [obj for obj in new if id(obj) in reached], []
+
+
+def _replacing_tops(died: dict[_Shape, list[int]], tops: dict[int, _Top]) -> set[int]:
+    """The ids of the tops of ``tops`` that stand in for the dead ones: as many of each
+    shape as died, first those in a dead one's place among the tops of that shape. A test
+    makes its objects in the same order every run: when it opens two streams of one shape
+    and the second one it opened before died (faulthandler keeps only the newest stderr)
+    while the first lives on (a cache keeps every stdout), the new second stream is the
+    replacement, and the new first one is growth."""
+    by_shape: dict[_Shape, list[int]] = {}
+    for key, top in tops.items():
+        by_shape.setdefault(top.shape, []).append(key)
+    dropped: set[int] = set()
+    for shape, places in died.items():
+        keys = by_shape.get(shape, [])
+        in_place = {keys[place] for place in places if place < len(keys)}
+        others = [key for key in keys if key not in in_place]
+        dropped |= in_place
+        dropped.update(others[: len(places) - len(in_place)])
+    return dropped
 
 
 def _relisted(key: int, previous: _Top, tops: dict[int, _Top], by_id: dict[int, object]) -> bool:
