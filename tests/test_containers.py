@@ -80,24 +80,6 @@ def test_project_containers_are_read_on_every_test(tmp_path: Path, make_module: 
     assert run(watch, "t.py::b", lambda: app.CACHE.update(k="v")) == ["w_app.CACHE+1"]
 
 
-def test_an_idle_project_container_is_swept_until_it_changes(
-    tmp_path: Path, make_module: MakeModule
-) -> None:
-    app = make_module("w_idle", project=True, CACHE={}, SEEN=[1, 2])
-    watch = new_watch(tmp_path, sweep_every=3)
-    for name in "abcd":  # a sweep, then three runs that leave the containers as they were
-        assert run(watch, f"t.py::{name}") == []
-    assert hot_labels(watch) == ["w_idle.CACHE", "w_idle.SEEN"]
-    assert run(watch, "t.py::e") == []  # a sweep: idle for four runs, they cool down
-    assert hot_labels(watch) == []
-    assert run(watch, "t.py::f", lambda: app.CACHE.update(k="v")) == []  # read by sweeps only
-    app.SEEN.clear()  # a project container that shrinks is still the project's
-    assert run(watch, "u.py::a") == []  # the next sweep sees both changed: hot again
-    assert hot_labels(watch) == ["w_idle.CACHE", "w_idle.SEEN"]
-    assert run(watch, "u.py::b", lambda: app.CACHE.update(j="w")) == ["w_idle.CACHE+1"]
-    assert run(watch, "u.py::c", lambda: app.SEEN.append(3)) == ["w_idle.SEEN+1"]
-
-
 def test_cold_container_is_caught_by_a_sweep_and_then_watched_per_test(
     tmp_path: Path, make_module: MakeModule
 ) -> None:

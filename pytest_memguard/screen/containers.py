@@ -251,8 +251,6 @@ class _Watched:
         self.labels: list[str] = []
         self.owners: list[object] = []
         self.views: list[object] = []
-        #: Counts the changes to the list: sizes read at one version align with it.
-        self.version = 0
 
     def __len__(self) -> int:
         return len(self.views)
@@ -261,7 +259,6 @@ class _Watched:
         self.labels.append(label)
         self.owners.append(container)
         self.views.append(_sized_view(container))
-        self.version += 1
 
     def sizes(self) -> tuple[int, ...]:
         try:
@@ -290,7 +287,6 @@ class _Watched:
         self.labels[:] = _dropping(self.labels, indices)
         self.owners[:] = _dropping(self.owners, indices)
         self.views[:] = _dropping(self.views, indices)
-        self.version += 1
         return taken
 
 
@@ -300,15 +296,7 @@ SET_ON_FIRST_USE = "a module global set on its first use"
 
 class ContainerWatch:
     """Sizes of the containers held at module level: the project's per test (hot), the
-    rest of the imported modules' by sweeps (cold), promoted to hot once they change.
-
-    A hot container that kept its size for :data:`SWEEP_EVERY` tests or more is moved to
-    the cold ones at the end of a sweep, and promoted again when a sweep sees it change:
-    a suite whose tests import hundreds of the project's modules (typer's tutorial apps,
-    pyparsing's examples) would otherwise read thousands of idle containers on every
-    test. A project container never stops being watched: one that shrinks while cold is
-    promoted, not dropped.
-    """
+    rest of the imported modules' by sweeps (cold), promoted to hot once they change."""
 
     def __init__(
         self,
@@ -341,12 +329,6 @@ class ContainerWatch:
         self._bounded: list[tuple[object, str]] = []
         #: The hot sizes after the last run, aligned with the hot list.
         self._hot_last: tuple[int, ...] = ()
-        #: Ids of the project's containers, watched whatever they do.
-        self._project_ids: set[int] = set()
-        #: Runs read so far, and the hot sizes idleness is measured from: the run they
-        #: were read after, and the hot list's version then.
-        self._runs = 0
-        self._idle_since: tuple[int, tuple[int, ...], int] = (0, (), -1)
         #: Module globals bound to None when their module was scanned, not seen set since.
         self._unset: list[tuple[dict[str, object], str]] = []
 
@@ -411,8 +393,6 @@ class ContainerWatch:
                 if bound is None:
                     self._seen_ids.add(id(container))
                     watched.add(label, container)
-                    if project:
-                        self._project_ids.add(id(container))
                 else:
                     self._bounded.append((container, bound))
         self._modules_seen = len(sys.modules)
@@ -451,7 +431,6 @@ class ContainerWatch:
     def sizes(self) -> tuple[int, ...]:
         """The hot sizes, followed by the cold ones when this run sweeps."""
         hot = self._drop_managed(self._hot_last, self._hot.sizes())  # shrank between tests
-        self._runs += 1
         if not self._sweeping:
             self._since_sweep += 1
             return hot
@@ -484,28 +463,7 @@ class ContainerWatch:
         self._hot_last = self._drop_managed(before[: len(hot)], hot)
         if len(self._hot_last) != len(self._hot):  # promoted: read the new ones too
             self._hot_last = self._hot.sizes()
-        if sweep:
-            self._cool_idle()
         return found
-
-    def _cool_idle(self) -> None:
-        """At the end of a sweep, move the hot containers whose size has not changed in
-        :data:`SWEEP_EVERY` runs or more to the cold list (the context stays hot)."""
-        since, sizes_then, version = self._idle_since
-        sizes = self._hot_last
-        if version == self._hot.version and self._runs - since < self._sweep_every:
-            return  # not idle long enough to tell: measured from the same sizes
-        if version == self._hot.version:
-            kept = map(operator.eq, sizes_then[1:], sizes[1:])
-            idle = set(itertools.compress(itertools.count(1), kept))
-            if idle:
-                cooled = self._hot.remove(idle)
-                for at, (label, container) in zip(sorted(idle), cooled, strict=True):
-                    self._cold.add(label, container)
-                    self._from_cold.discard(id(container))
-                    self._cold_last += (sizes[at],)
-                sizes = self._hot_last = _dropping(sizes, idle)
-        self._idle_since = (self._runs, sizes, self._hot.version)
 
     def _drop_managed(self, before: tuple[int, ...], hot: tuple[int, ...]) -> tuple[int, ...]:
         """Stop watching the promoted containers that shrank since ``before``; returns
@@ -520,16 +478,13 @@ class ContainerWatch:
         return _dropping(hot, managed)
 
     def _leave_cold(self, grew: set[int], shrank: set[int]) -> None:
-        """Promote the cold containers that grew, and the project's that shrank; stop
-        watching the others that shrank."""
+        """Promote the cold containers that grew; stop watching those that shrank."""
         if not (grew or shrank):
             return
         changed = grew | shrank
         taken = self._cold.remove(changed)
         for at, (label, container) in zip(sorted(changed), taken, strict=True):
-            if id(container) in self._project_ids:
-                self._hot.add(label, container)  # cooled down while idle: hot again
-            elif at in grew:
+            if at in grew:
                 self._hot.add(label, container)
                 self._from_cold.add(id(container))
         self._cold_last = _dropping(self._cold_last, changed)
