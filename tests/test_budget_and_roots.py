@@ -534,6 +534,33 @@ def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function() -> None
     assert any(_PUT in referrers for _, referrers in for_chains.referrers.values())
 
 
+def _make_decorator() -> Callable[[object], None]:
+    """State a decorator keeps in its wrapper's closure, as freezegun's ``@freeze_time``
+    keeps its object in the closure of every test it decorates: a list only the
+    wrapper's cell refers to."""
+    seen: list[object] = []
+
+    def wrapper(value: object) -> None:
+        seen.append(value)
+
+    return wrapper
+
+
+_DECORATED = _make_decorator()
+
+
+def test_a_climb_ends_at_a_closure_cell_at_any_step() -> None:
+    """A holder right under a closure's cell (the decorator's list): its climb ends at
+    the cell, one step above the holder, not three passes further at the function."""
+    value = {"kept": True}
+    _DECORATED(value)
+    holders, passes = _searched([value])
+    assert not holders.all_bounded
+    assert [type(holder) for holder in holders.holders] == [list]
+    # The holders, then the list's owner (the cell): no more.
+    assert passes == 2
+
+
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:
     """``_struct`` keeps compiled formats in a dict of its C state, trimmed by its C code."""
     struct.calcsize(">917q")

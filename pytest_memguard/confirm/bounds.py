@@ -44,10 +44,6 @@ BOUND_ATTRIBUTES = ("maxlen", "maxsize", "max_size", "capacity")
 CLIMB_STEPS = 4
 CLIMB_EXPANSIONS = 8
 
-#: Steps left from a closure's cell within which the climb would end at its function:
-#: cell, then the closure tuple, then the function, whose own owners are not looked at.
-_CLOSURE_STEPS = 2
-
 
 def declared_bound(obj: object) -> str | None:
     """``"deque(maxlen=100)"`` when ``obj`` (not a class) declares a positive whole-number
@@ -243,14 +239,13 @@ class _Climbs:
                 step.decide(own)
             elif step.steps == 0 or isinstance(step.obj, (type, types.ModuleType)):
                 step.decide(None)
-            elif (
-                not self.through_closures
-                and step.steps <= _CLOSURE_STEPS
-                and type(step.obj) is types.CellType
-            ):
-                # A closure's cell: above it, its function's closure tuple, then the
-                # function, where the climb ends; neither declares a bound, and two
-                # passes over the heap would only show that.
+            elif not self.through_closures and type(step.obj) is types.CellType:
+                # A closure's cell: above it come its function's closure tuple and the
+                # function, neither declaring a bound, then what keeps the function (a
+                # module, a class, a decorator's wrapper: freezegun's @freeze_time keeps
+                # its state in the closure of every test it decorates). Only a function
+                # kept in a bounded cache, with a cell a later run rebinds, would be
+                # bounded: its re-runs tell that as well, without three passes.
                 step.decide(None)
             elif self.expanded.get(id(step.holder), 0) >= self.per_holder or (
                 self.left <= 0 and step.holder is not self._favoured_step
