@@ -642,7 +642,11 @@ class Guard:
         )
         try:
             found = find_holders(
-                objs, ignore=(*self._ours, *ignore), skip_ids=own, for_chains=for_chains
+                objs,
+                ignore=(*self._ours, *ignore),
+                skip_ids=own,
+                for_chains=for_chains,
+                at_module_level=self.runner.containers.at_module_level,
             )
         finally:
             self._search_times.append(time.perf_counter() - started)

@@ -471,7 +471,11 @@ class _Element:
 _ELEMENTS = [_Element() for _ in range(16)]
 
 
-def _searched(objs: list[object], for_chains: bool = False) -> tuple[Holders, int]:
+def _searched(
+    objs: list[object],
+    for_chains: bool = False,
+    at_module_level: Callable[[object], bool] | None = None,
+) -> tuple[Holders, int]:
     """``find_holders(objs)``, and how many passes over the heap it made."""
     passes = []
     referrers = gc.get_referrers
@@ -483,7 +487,7 @@ def _searched(objs: list[object], for_chains: bool = False) -> tuple[Holders, in
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gc, "get_referrers", counting)
-        holders = find_holders(objs, for_chains=for_chains)
+        holders = find_holders(objs, for_chains=for_chains, at_module_level=at_module_level)
     return holders, len(passes)
 
 
@@ -559,6 +563,22 @@ def test_a_climb_ends_at_a_closure_cell_at_any_step() -> None:
     assert [type(holder) for holder in holders.holders] == [list]
     # The holders, then the list's owner (the cell): no more.
     assert passes == 2
+
+
+def test_a_climb_stops_at_a_module_global_without_a_pass() -> None:
+    """A holder the caller knows for a module global (the container watch's) is
+    unbounded with no pass over the heap for the namespace that keeps it."""
+    value = {"leaked": True}
+    _UNBOUNDED["x"] = value
+    try:
+        holders, passes = _searched([value], at_module_level=lambda obj: obj is _UNBOUNDED)
+        assert holders.unbounded() == [_UNBOUNDED]
+        assert passes == 1
+        holders, passes = _searched([value])
+        assert holders.unbounded() == [_UNBOUNDED]
+        assert passes == 2
+    finally:
+        del _UNBOUNDED["x"]
 
 
 def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:

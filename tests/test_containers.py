@@ -422,3 +422,20 @@ def test_a_module_global_bound_to_none_at_its_scan_is_set_once(
     assert watch.set_since_scan([made, [object()]]) == [made]
     module._sequence = again = [object()]  # type: ignore[attr-defined]
     assert watch.set_since_scan([again, other]) == []
+
+
+def test_a_watched_module_global_is_known_at_module_level(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A holder search's climbs stop at a global whose module declares no bound for it:
+    the watch tells it with no pass over the heap, while the module still holds it."""
+    names: dict[str, int] = {}
+    module = make_module("w_globals", NAMES=names, _MAXCACHE=8, _cache={}, SETTINGS={"a": {}})
+    watch = new_watch(tmp_path)
+    watch.scan_modules()
+    assert watch.at_module_level(names)
+    assert not watch.at_module_level(module._cache)  # type: ignore[attr-defined]  # bounded
+    assert not watch.at_module_level(module.SETTINGS["a"])  # type: ignore[attr-defined]
+    assert not watch.at_module_level({})
+    module.NAMES = {}  # type: ignore[attr-defined]  # rebound: the old dict is no global
+    assert not watch.at_module_level(names)

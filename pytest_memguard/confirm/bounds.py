@@ -20,7 +20,7 @@ import gc
 import inspect
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
@@ -209,9 +209,11 @@ class _Climbs:
         in_all: int,
         found: Referrers | None = None,
         through_closures: bool = False,
+        at_module_level: Callable[[object], bool] | None = None,
     ) -> None:
         self.skip = skip
         self.through_closures = through_closures
+        self.at_module_level = at_module_level
         self.per_holder = per_holder
         self.left = in_all
         self.expanded: dict[int, int] = {}
@@ -238,6 +240,10 @@ class _Climbs:
             if own is not None:
                 step.decide(own)
             elif step.steps == 0 or isinstance(step.obj, (type, types.ModuleType)):
+                step.decide(None)
+            elif self.at_module_level is not None and self.at_module_level(step.obj):
+                # A module global its module declares no bound for (``linecache.cache``):
+                # unbounded, with no pass over the heap to find the namespace keeping it.
                 step.decide(None)
             elif not self.through_closures and type(step.obj) is types.CellType:
                 # A closure's cell: above it come its function's closure tuple and the
@@ -426,6 +432,7 @@ def find_holders(
     ignore: Iterable[object] = (),
     skip_ids: Iterable[int] = (),
     for_chains: bool = False,
+    at_module_level: Callable[[object], bool] | None = None,
 ) -> Holders:
     """Who holds the tops of ``objs`` from outside them, and which of those are bounded.
 
@@ -436,7 +443,9 @@ def find_holders(
     heap unfrozen, for suspects only. ``skip_ids`` are the caller's own containers.
     ``for_chains``: the climbs' referrers will spare a chain search its passes, so they
     go up through a closure's cell to its function, the way a chain is named; a search
-    that only decides bounds stops at the cell.
+    that only decides bounds stops at the cell. ``at_module_level`` tells the module
+    globals whose modules declare no bound: the climbs of a search that is not for
+    chains stop at them without a pass (a chain search needs their namespaces).
     """
     found = Holders()
     if not objs:
@@ -464,7 +473,12 @@ def find_holders(
     skip.add(id(climbed))
     skip.add(id(found.referrers))
     climbs = _Climbs(
-        skip, CLIMB_EXPANSIONS, FIND_EXPANSIONS, found.referrers, through_closures=for_chains
+        skip,
+        CLIMB_EXPANSIONS,
+        FIND_EXPANSIONS,
+        found.referrers,
+        through_closures=for_chains,
+        at_module_level=None if for_chains else at_module_level,
     )
     bounds = climbs.bounds_of(climbed)
     for holder, bound in zip(climbed, bounds, strict=True):

@@ -331,6 +331,9 @@ class ContainerWatch:
         self._hot_last: tuple[int, ...] = ()
         #: Module globals bound to None when their module was scanned, not seen set since.
         self._unset: list[tuple[dict[str, object], str]] = []
+        #: The module and the name of each watched container that is a module global, by
+        #: its id (names, not namespaces: no search may find the watch holding a module).
+        self._globals: dict[int, tuple[str, str]] = {}
 
     def _is_project_file(self, filename: str | None) -> bool:
         if not filename:
@@ -386,6 +389,7 @@ class ContainerWatch:
                 )
             except Exception:  # a module whose objects cannot be looked into is skipped
                 continue
+            namespace = vars(module)
             for label, container in found:
                 if id(container) in self._seen_ids:
                     continue
@@ -393,9 +397,21 @@ class ContainerWatch:
                 if bound is None:
                     self._seen_ids.add(id(container))
                     watched.add(label, container)
+                    attribute = label[len(name) + 1 :]
+                    if namespace.get(attribute) is container:
+                        self._globals[id(container)] = (name, attribute)
                 else:
                     self._bounded.append((container, bound))
         self._modules_seen = len(sys.modules)
+
+    def at_module_level(self, obj: object) -> bool:
+        """Whether ``obj`` is a watched container a module holds as a global: its module
+        declares no bound for it (those are never watched), so it can grow without one."""
+        found = self._globals.get(id(obj))
+        if found is None:
+            return False
+        module = sys.modules.get(found[0])
+        return getattr(module, "__dict__", {}).get(found[1]) is obj
 
     def set_since_scan(self, tops: list[object]) -> list[object]:
         """The objects of ``tops`` that a module global bound to None when its module was
