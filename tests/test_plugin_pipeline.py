@@ -1104,6 +1104,47 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
     assert report["session"]["unconfirmed"] == 1
 
 
+#: Counts the guard's walks for the tops of what a run left (each O(what it left)).
+COUNTING_TOP_WALKS = """
+import pytest_memguard.guard
+
+WALKS = []
+_find_tops = pytest_memguard.guard.find_tops
+
+
+def counting(objs):
+    WALKS.append(len(objs))
+    return _find_tops(objs)
+
+
+pytest_memguard.guard.find_tops = counting
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"top walks: {WALKS}")
+"""
+
+
+def test_a_suspects_leftovers_are_walked_for_their_tops_once(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The rules without a search and the confirmation after them start from the same
+    leftovers when those rules explain none: one walk for their tops serves both (a
+    table of every code point a test keeps costs 25 ms a walk)."""
+    pytester.makepyfile(
+        test_table="""
+_TABLES = []
+
+def test_keeps_a_table():
+    _TABLES.append([chr(point) for point in range(50_000)])
+"""
+    )
+    pytester.makeconftest(COUNTING_TOP_WALKS)
+    report = _records(pytester, run=run_pytest)
+    assert report["by_name"]["test_keeps_a_table"]["verdict"] == "leak"
+    report["result"].stdout.fnmatch_lines(["top walks: [[]1[]]"])  # the table alone
+
+
 #: The settings nested by every test, each too slow for its re-runs to fit the budget.
 NESTED_SLOWLY = (
     NESTED_PER_TEST.replace("import pytest", "import time\n\nimport pytest")
