@@ -10,8 +10,10 @@ from __future__ import annotations
 import types
 import weakref
 
+import pytest
 from explain_helpers import listed
 
+from pytest_memguard.confirm import replaced
 from pytest_memguard.confirm.replaced import (
     MAX_HELD,
     Replacements,
@@ -149,6 +151,34 @@ def test_at_most_max_held_objects_are_held_the_newest_kept() -> None:
     replacements.opening()
     oldest.value = {1}
     assert replacements.replacing([oldest.value]) == []  # no longer held: not seen dropped
+    newest.value = {2}
+    assert replacements.replacing([newest.value]) == [newest.value]
+
+
+def test_of_one_run_s_many_tops_only_the_newest_held_are_looked_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebuilt grammar leaves thousands of tops: whether each dies quietly (its weak
+    references read) is asked of the newest ones only, as many as are held."""
+    asked: list[object] = []
+    quietly = replaced._dies_quietly
+
+    def counting(obj: object) -> bool:
+        asked.append(obj)
+        return quietly(obj)
+
+    monkeypatch.setattr(replaced, "_dies_quietly", counting)
+    holders = [_Holder() for _ in range(MAX_HELD + 5)]
+    left = [value for holder in holders for value in _left_by(holder, {id(holder)})]
+    replacements = Replacements()
+    replacements.remember(left, "t::earlier")
+    assert len(asked) == MAX_HELD
+    asked.clear()  # its references would keep the held objects from being seen dropped
+    del left
+    replacements.opening()
+    oldest, newest = holders[0], holders[-1]
+    oldest.value = {1}
+    assert replacements.replacing([oldest.value]) == []  # never held
     newest.value = {2}
     assert replacements.replacing([newest.value]) == [newest.value]
 

@@ -130,7 +130,10 @@ class Replacements:
         if not left:
             return
         found = find_tops(left) if found is None else found
-        tops = [top for top in found.objects if _dies_quietly(top)][-MAX_HELD:]
+        # The newest ones are kept: the others are not looked at (a rebuilt grammar
+        # leaves thousands of tops, each with its weak references to read).
+        tops = list(itertools.islice(filter(_dies_quietly, reversed(found.objects)), MAX_HELD))
+        tops.reverse()
         members = {id(obj): obj for obj in left}
         # Only a top some other leftover refers to (a cycle's) has references of its own.
         cycles = [_cycle_references(t, members) if id(t) in found.in_cycles else 0 for t in tops]
