@@ -20,6 +20,7 @@ from pytest_memguard.confirm.replaced import (
     _held_from_outside,
     growth_beneath,
 )
+from pytest_memguard.screen.heap import Tops
 from pytest_memguard.screen.window import _Previous, _tops, _without_replacements
 
 
@@ -181,6 +182,34 @@ def test_of_one_run_s_many_tops_only_the_newest_held_are_looked_at(
     assert replacements.replacing([oldest.value]) == []  # never held
     newest.value = {2}
     assert replacements.replacing([newest.value]) == [newest.value]
+
+
+def test_what_replaced_dropped_objects_is_walked_for_its_tops_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A screen's first rule finds what replaced the dropped objects, and the judge then
+    holds those to see the next test drop them: one walk for their tops serves both."""
+    holder, replacements = _Holder(), Replacements()
+    replacements.remember(_left_by(holder, {1000}), "t::earlier")
+    walks: list[int] = []
+    find_tops = replaced.find_tops
+
+    def counting(objs: list[object]) -> Tops:
+        walks.append(len(objs))
+        return find_tops(objs)
+
+    monkeypatch.setattr(replaced, "find_tops", counting)
+    replacements.opening()
+    new = {1000}
+    holder.value = new
+    explained = replacements.replacing([new])
+    assert explained == [new]
+    replacements.remember(explained, "t::later")
+    assert walks == [1]
+    del new, explained  # held by the test, they would never be seen dropped
+    replacements.opening()
+    holder.value = {1000}
+    assert replacements.replacing([holder.value]) == [holder.value]  # held, seen dropped
 
 
 class _Finalized:

@@ -80,6 +80,10 @@ class Replacements:
         self._own_cycle: list[int] = []
         #: Of each held object, the test that left it.
         self._left_by: list[str] = []
+        #: The ids of what the last :meth:`replacing` walked for its tops, and of those
+        #: tops (in order) and the ones in cycles: :meth:`remember` of the same objects
+        #: takes them. Ids only: a list of the tops would count in reference counts.
+        self._walked: tuple[frozenset[int], list[int], frozenset[int]] | None = None
 
     def pinned_ids(self) -> set[int]:
         """Ids of the objects held (each once)."""
@@ -91,6 +95,7 @@ class Replacements:
 
     def opening(self) -> None:
         """Forget what was dropped between tests: only a drop during a run is that run's."""
+        self._walked = None
         self._split()
 
     def replacing(
@@ -114,12 +119,20 @@ class Replacements:
         # of the patches to undo, refilled by each test and replaced when it ends).
         lists = kept_in if found is None else (*kept_in, found.objects)
         reached = _held_only_beneath(members, lists, above=dropped)
+        if found is None:
+            found = find_tops(left)
+            self._walked = (
+                frozenset(members),
+                list(map(id, found.objects)),
+                frozenset(found.in_cycles),
+            )
         replacing: list[object] = []
-        for top in (find_tops(left) if found is None else found).objects:
+        for top in found.objects:
             old = next((old for old in dropped if _replaces(top, old)), None)
             if old is not None:
                 dropped.remove(old)
                 replacing.append(top)
+        del found  # its list of tops would count in the reference counts read below
         if replacing:
             reached |= _held_only_beneath(members, kept_in, tops=replacing)
         return [obj for obj in left if id(obj) in reached]
@@ -129,7 +142,8 @@ class Replacements:
         next run's check); ``found`` is ``find_tops(left)``, if the caller has it."""
         if not left:
             return
-        found = find_tops(left) if found is None else found
+        if found is None:
+            found = self._walked_tops(left) or find_tops(left)
         # The newest ones are kept: the others are not looked at (a rebuilt grammar
         # leaves thousands of tops, each with its weak references to read).
         tops = list(itertools.islice(filter(_dies_quietly, reversed(found.objects)), MAX_HELD))
@@ -140,6 +154,15 @@ class Replacements:
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
         self._left_by = [*self._left_by, *[nodeid] * len(tops)][-MAX_HELD:]
+
+    def _walked_tops(self, left: list[object]) -> Tops | None:
+        """The tops of ``left`` that :meth:`replacing` found, when it walked the same
+        objects (all it was given replaced dropped ones); forgotten once asked."""
+        walked, self._walked = self._walked, None
+        if walked is None or len(walked[0]) != len(left) or not walked[0].issuperset(map(id, left)):
+            return None
+        members = {id(obj): obj for obj in left}
+        return Tops([members[key] for key in walked[1]], set(walked[2]))
 
     def chain_behind(self, tops: list[object], nodeid: str) -> Chain | None:
         """The top of what the run of ``nodeid`` left that extends by one more link what
