@@ -753,7 +753,11 @@ class Guard:
         stopped once allocation sites are read (the chain search runs untraced)."""
         ours = {id(self), id(vars(self)), id(self._ours), *map(id, self._ours), id(self._found)}
         own = self.runner.own_ids().union(
-            self.replacements.held_ids(), ours, *(found.own_ids() for found in self._found)
+            self.replacements.held_ids(),
+            ours,
+            *(found.own_ids() for found in self._found),
+            _records_ids(evidence),
+            _records_ids([run for run in self._ours if isinstance(run, GuardedRun)]),
         )
         # A container whose new entries explain reaches is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
@@ -802,6 +806,17 @@ _INTERPRETER_STATE_RULES: tuple[tuple[Callable[[list[object]], list[object]], st
     (last_read_filters, KEPT_BY_WARNINGS),
     (cached_slot_names, SLOT_NAMES_CACHED),
 )
+
+
+def _records_ids(runs: list[GuardedRun]) -> set[int]:
+    """Ids of the plugin's records of ``runs``, their lists, and the watch's records of
+    what grew in them, which refer to the grown containers: a chain search past a root
+    in ``sys`` went on through them, a pass over the heap each, to the evidence list."""
+    ids = {id(runs)}
+    for run in runs:
+        ids.update((id(run), id(run.retained), id(run.growth)))
+        ids.update(map(id, run.growth))
+    return ids
 
 
 def _rerun_seconds(screen: GuardedRun) -> float:

@@ -50,3 +50,61 @@ def test_a_registry_leak_is_named_by_its_registry_and_a_closure_weighs_what_it_k
     assert closure["verdict"] == "leak"
     weighed = sum(finding["bytes"] for finding in closure["findings"])
     assert 64 * 1024 <= weighed < 68 * 1024, closure["findings"]
+
+
+#: Counts the chain search's passes over the heap in an inner run, with what they
+#: looked above.
+COUNTING_CHAIN_PASSES = """
+import pytest_memguard.explain.chains as chains
+
+LOOKED_ABOVE = []
+_expand = chains._expand
+
+
+def counting(context, searches, chunk):
+    LOOKED_ABOVE.extend(type(search.nodes[at]).__name__ for search, at in chunk)
+    return _expand(context, searches, chunk)
+
+
+chains._expand = counting
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"looked above: {sorted(set(LOOKED_ABOVE))}")
+"""
+
+
+def test_a_chain_search_past_a_root_in_sys_does_not_climb_the_plugins_records(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """Past a root in ``sys`` a chain search looks a few levels further for a better
+    one. The watch's records of the containers that grew refer to what the chain goes
+    through (an archive's importer in ``sys.path_importer_cache``): the search must not
+    go on through those, and the runs holding them, a pass over the heap each."""
+    pytester.makepyfile(
+        test_archives="""
+        import sys
+        import zipfile
+
+        def test_imports_from_an_archive_of_its_own(tmp_path):
+            archive = tmp_path / "templates.zip"
+            with zipfile.ZipFile(archive, "w") as written:
+                written.writestr("memguard_templates_mod.py", "VALUE = 1\\n")
+            sys.path.insert(0, str(archive))
+            try:
+                import memguard_templates_mod
+            finally:
+                sys.path.remove(str(archive))
+                sys.modules.pop("memguard_templates_mod", None)
+        """
+    )
+    pytester.makeconftest(COUNTING_CHAIN_PASSES)
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json")
+
+    result.assert_outcomes(failed=1)
+    (test,) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert test["verdict"] == "leak"
+    assert "sys.path_importer_cache" in test["findings"][0]["chain_text"]
+    looked_above = next(line for line in result.outlines if line.startswith("looked above"))
+    assert "Growth" not in looked_above and "GuardedRun" not in looked_above
