@@ -655,7 +655,10 @@ class Guard:
         # The plugin's own references are no holders: the runner's book, and what the
         # searches of this test found (their lists refer to the holders they found).
         own = self.runner.own_ids().union(
-            self.replacements.held_ids(), *(found.own_ids() for found in self._found), skip or ()
+            self.replacements.held_ids(),
+            *(found.own_ids() for found in self._found),
+            _records_ids(self._ours),
+            skip or (),
         )
         try:
             found = find_holders(
@@ -699,7 +702,12 @@ class Guard:
         # the replaced objects it left too.
         replaced = self._beneath_replacements(last)
         holders = (
-            self._find(last.retained, (last, evidence, last.retained), replaced, for_chains=True)
+            self._find(
+                last.retained,
+                (last, evidence, last.retained),
+                replaced | _records_ids(evidence),
+                for_chains=True,
+            )
             if last.retained
             else None
         )
@@ -756,8 +764,8 @@ class Guard:
             self.replacements.held_ids(),
             ours,
             *(found.own_ids() for found in self._found),
-            _records_ids(evidence),
-            _records_ids([run for run in self._ours if isinstance(run, GuardedRun)]),
+            _records_ids([last, *evidence, *self._ours]),
+            {id(evidence)},
         )
         # A container whose new entries explain reaches is not said twice.
         untracked = growth_findings(_held_by_retained(last.growth, last.retained))
@@ -808,12 +816,14 @@ _INTERPRETER_STATE_RULES: tuple[tuple[Callable[[list[object]], list[object]], st
 )
 
 
-def _records_ids(runs: list[GuardedRun]) -> set[int]:
-    """Ids of the plugin's records of ``runs``, their lists, and the watch's records of
-    what grew in them, which refer to the grown containers: a chain search past a root
-    in ``sys`` went on through them, a pass over the heap each, to the evidence list."""
-    ids = {id(runs)}
+def _records_ids(runs: Iterable[object]) -> set[int]:
+    """Ids of the plugin's records of the runs among ``runs``, their lists, and the
+    watch's records of what grew in them, which refer to the grown containers: a chain
+    search past a root in ``sys`` went on through them, a pass over the heap each."""
+    ids: set[int] = set()
     for run in runs:
+        if not isinstance(run, GuardedRun):
+            continue
         ids.update((id(run), id(run.retained), id(run.growth)))
         ids.update(map(id, run.growth))
     return ids
