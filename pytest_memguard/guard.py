@@ -377,9 +377,10 @@ class Guard:
 
     def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
         """Explain the dicts the run made on first access to older objects its test's
-        module reaches (a function's ``__annotations__`` that ``inspect.signature`` read,
-        an app's ``__dict__`` on 3.11+), found by a short walk down from that module
-        rather than a pass over the heap."""
+        module or its function reaches (a function's ``__annotations__`` that
+        ``inspect.signature`` read, an app's ``__dict__`` on 3.11+, a strategy's that
+        hypothesis validated), found by a short walk down from them rather than a pass
+        over the heap."""
         left = run.triage.unexplained_of(run.retained)
         module = getattr(item, "module", None)
         if not isinstance(module, types.ModuleType) or not any(type(o) is dict for o in left):
@@ -387,7 +388,13 @@ class Guard:
         if not self.near_walks.due():
             return
         ours = {id(left), id(run.retained), *map(id, self._ours)}
-        near = referrers_near(left, imported_namespaces(module), ours)
+        # The test's own function too, walked alone: a class-based test's method is out
+        # of reach of a walk that enters no class, a decorator keeps what it made on the
+        # function (hypothesis' strategies, on the handle ``@given`` sets), and a walk
+        # from the module may spend its objects on the module's large values first.
+        function = getattr(item, "obj", None)
+        near = referrers_near(left, [function], ours) if callable(function) else []
+        near += referrers_near(left, imported_namespaces(module), ours)
         retained = {id(obj) for obj in run.retained}
         self._made_near = materialized(left, retained, ours, near)
         self.near_walks.ran(found=bool(self._made_near))

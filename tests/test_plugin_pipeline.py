@@ -712,7 +712,8 @@ def test_a_dict_made_on_first_access_to_an_older_function_is_warmup(
 #: the test cannot make the pass look worth it.
 BALLAST = "\nBALLAST = [[] for _ in range(200_000)]\n"
 
-#: The commands where no walk from the test's module goes: a class's namespace.
+#: The commands where no walk from the test's module or function goes: a class's
+#: namespace, looked up by index.
 ANNOTATED_IN_A_CLASS = """
 import inspect
 
@@ -729,9 +730,9 @@ def _commands():
 class Commands:
     ALL = _commands()
 
-@pytest.mark.parametrize("command", Commands.ALL)
-def test_reads_a_signature(command):
-    assert inspect.signature(command).parameters
+@pytest.mark.parametrize("index", range(3))
+def test_reads_a_signature(index):
+    assert inspect.signature(Commands.ALL[index]).parameters
 """
 
 
@@ -760,6 +761,50 @@ def test_a_dict_made_on_first_access_near_the_test_needs_no_pass_nor_re_run(
     tests = report["tests"]
     assert [(t["verdict"], t["suspect"]) for t in tests] == [("warmup", False)] * 3
     assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
+
+
+#: Class-based tests whose decorator keeps a function of its own on the test function,
+#: as hypothesis' ``@given`` keeps its strategies; each test reads that function's
+#: signature, which makes its ``__annotations__`` on first access.
+DECORATED_METHODS = """
+import inspect
+
+def given(kind):
+    def decorate(test):
+        def draw(value: kind) -> kind:
+            return value
+
+        def wrapper(self):
+            return test(self, draw)
+
+        wrapper.draw = draw
+        return wrapper
+    return decorate
+
+class Number: ...
+class Text: ...
+
+class TestDraws:
+    @given(Number)
+    def test_draws_a_number(self, draw):
+        assert inspect.signature(draw).parameters
+
+    @given(Text)
+    def test_draws_a_text(self, draw):
+        assert inspect.signature(draw).parameters
+"""
+
+
+def test_a_dict_made_on_first_access_to_what_a_test_method_keeps_needs_no_re_run(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The walk near the test starts from its function too: a method, out of reach of
+    a walk that enters no class, keeps on its decorator what the test first touches."""
+    pytester.makepyfile(test_decorated=DECORATED_METHODS + BALLAST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=2)
+    tests = report["tests"]
+    assert [(t["suspect"], t["message"]) for t in tests] == [(False, MADE_ON_ACCESS)] * 2
 
 
 LAZY_ATTRIBUTES = """

@@ -35,6 +35,7 @@ import itertools
 import sys
 import types
 import weakref
+from collections.abc import Sequence
 
 from pytest_memguard.screen.heap import all_referents, instance_dict
 
@@ -71,16 +72,14 @@ NEAR_MAX = 2000
 _NOT_ENTERED = (type, types.ModuleType)
 
 
-def referrers_near(
-    left: list[object], namespaces: list[dict[str, object]], ignore: set[int]
-) -> list[object]:
-    """What refers to the objects of ``left`` among what ``namespaces`` (a test's module
-    and those it imported by name) reach: ``referrers_outside`` for the owners a test
-    touches first, at the cost of a walk down of at most :data:`NEAR_MAX` objects rather
-    than a pass over the heap. The walk enters no other module's namespace and no class
-    (a function's globals would lead into its whole package); ``ignore`` holds the ids
-    of the caller's own containers."""
-    if not left or len(left) > MAX_OBJECTS or not namespaces:
+def referrers_near(left: list[object], starts: Sequence[object], ignore: set[int]) -> list[object]:
+    """What refers to the objects of ``left`` among what ``starts`` (a test's module and
+    those it imported by name, its function) reach: ``referrers_outside`` for the owners
+    a test touches first, at the cost of a walk down of at most :data:`NEAR_MAX` objects
+    rather than a pass over the heap. The walk enters no other module's namespace and no
+    class (a function's globals would lead into its whole package); ``ignore`` holds
+    the ids of the caller's own containers."""
+    if not left or len(left) > MAX_OBJECTS or not starts:
         return []
     targets = {id(obj) for obj in left}
     # sys.modules may hold any object (a lazy loader's, None): only modules' namespaces.
@@ -89,7 +88,7 @@ def referrers_near(
     ]
     elsewhere = {id(vars(module)) for module in modules}
     seen = targets | ignore | elsewhere
-    level: list[object] = list(namespaces)
+    level: list[object] = list(starts)
     found: list[object] = []
     visited = 0
     while level and visited < NEAR_MAX:
