@@ -1110,25 +1110,37 @@ def test_grows_on_every_run():
 """
 
 
-#: Counts the guard's searches for holders (each a pass over the heap) in an inner run.
-COUNTING_SEARCHES = """
-import pytest_memguard.guard
+def _counting_conftest(target: str, recorded: str, shown: str) -> str:
+    """A conftest for an inner run that wraps the function ``target`` (``module.name``)
+    to record ``recorded`` (an expression of the call's ``args``) of each call in
+    ``CALLS``, and writes ``shown`` (an expression of ``CALLS``) in the terminal summary.
+    What is recorded must hold none of the plugin's lists: they would count in the
+    reference counts its rules read."""
+    module = target.rpartition(".")[0]
+    return f"""
+import {module}
 
-SEARCHES = []
-_find_holders = pytest_memguard.guard.find_holders
+CALLS = []
+_original = {target}
 
 
 def counting(*args, **kwargs):
-    SEARCHES.append(args)
-    return _find_holders(*args, **kwargs)
+    CALLS.append({recorded})
+    return _original(*args, **kwargs)
 
 
-pytest_memguard.guard.find_holders = counting
+{target} = counting
 
 
 def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(f"holder searches: {len(SEARCHES)}")
+    terminalreporter.write_line({shown})
 """
+
+
+#: Counts the guard's searches for holders (each a pass over the heap) in an inner run.
+COUNTING_SEARCHES = _counting_conftest(
+    "pytest_memguard.guard.find_holders", "1", 'f"holder searches: {len(CALLS)}"'
+)
 
 
 def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
@@ -1150,24 +1162,9 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
 
 
 #: Counts the guard's walks for the tops of what a run left (each O(what it left)).
-COUNTING_TOP_WALKS = """
-import pytest_memguard.guard
-
-WALKS = []
-_find_tops = pytest_memguard.guard.find_tops
-
-
-def counting(objs):
-    WALKS.append(len(objs))
-    return _find_tops(objs)
-
-
-pytest_memguard.guard.find_tops = counting
-
-
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(f"top walks: {WALKS}")
-"""
+COUNTING_TOP_WALKS = _counting_conftest(
+    "pytest_memguard.guard.find_tops", "len(args[0])", 'f"top walks: {CALLS}"'
+)
 
 
 def test_a_suspects_leftovers_are_walked_for_their_tops_once(
