@@ -53,6 +53,12 @@ def test_a_run_is_suspect_only_past_every_set_leak_limit():
     assert is_suspect(small_leak, Limits(retained_objects=1, retained=100))
     untracked = Figures(container_growth=2)
     assert is_suspect(untracked, Limits(retained=1_000_000))  # bytes unknown: objects decide
+    # Net bytes that shrank (a larger object an earlier run left died) do not hide the
+    # entries a container gained, unless bytes are allowed.
+    shrank = Figures(retained_objects=1, retained_bytes=-80, container_growth=2)
+    assert is_suspect(shrank, Limits())
+    assert not is_suspect(shrank, Limits(retained=1024))
+    assert not is_suspect(Figures(retained_objects=1, retained_bytes=-80), Limits())
     assert not is_suspect(Figures(), Limits())
     assert is_suspect(Figures(uncollectable=1), Limits(retained_objects=None, retained=None))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -75,11 +74,6 @@ def pytest_terminal_summary(terminalreporter):
 """
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="3.10 judges this archive's growth warm-up at its second repetition (a gap of "
-    "its own, noted in issue 11's session-32 note)",
-)
 def test_a_chain_search_past_a_root_in_sys_does_not_climb_the_plugins_records(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
