@@ -388,13 +388,13 @@ class Guard:
         if not self.near_walks.due():
             return
         ours = {id(left), id(run.retained), *map(id, self._ours)}
-        # The test's own function too, walked alone: a class-based test's method is out
-        # of reach of a walk that enters no class, a decorator keeps what it made on the
-        # function (hypothesis' strategies, on the handle ``@given`` sets), and a walk
-        # from the module may spend its objects on the module's large values first.
+        # The test's own function first, walked alone: a class-based test's method is
+        # out of reach of a walk that enters no class, a decorator keeps what it made on
+        # the function (hypothesis' strategies, on the handle ``@given`` sets), and a
+        # walk from the module may spend its objects on the module's large values first.
         function = getattr(item, "obj", None)
-        near = referrers_near(left, [function], ours) if callable(function) else []
-        near += referrers_near(left, imported_namespaces(module), ours)
+        walks = [[function]] if callable(function) else []
+        near = referrers_near(left, [*walks, imported_namespaces(module)], ours)
         retained = {id(obj) for obj in run.retained}
         self._made_near = materialized(left, retained, ours, near)
         self.near_walks.ran(found=bool(self._made_near))

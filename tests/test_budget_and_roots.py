@@ -321,7 +321,7 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
         left: list[object] = [annotations, result, other]
         if sys.version_info < (3, 13):  # 3.13 no longer lists an instance's inline dict
             left.append(vars(tutorial.app.registered_groups[0]))  # type: ignore[attr-defined]
-        near = referrers_near(left, namespaces, {id(left)})
+        near = referrers_near(left, [namespaces], {id(left)})
         lazy = materialized(left, set(), {id(left)}, near)
         assert lazy == [annotations, *left[3:]]
     finally:

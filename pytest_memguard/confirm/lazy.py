@@ -72,14 +72,17 @@ NEAR_MAX = 2000
 _NOT_ENTERED = (type, types.ModuleType)
 
 
-def referrers_near(left: list[object], starts: Sequence[object], ignore: set[int]) -> list[object]:
-    """What refers to the objects of ``left`` among what ``starts`` (a test's module and
-    those it imported by name, its function) reach: ``referrers_outside`` for the owners
-    a test touches first, at the cost of a walk down of at most :data:`NEAR_MAX` objects
-    rather than a pass over the heap. The walk enters no other module's namespace and no
-    class (a function's globals would lead into its whole package); ``ignore`` holds
-    the ids of the caller's own containers."""
-    if not left or len(left) > MAX_OBJECTS or not starts:
+def referrers_near(
+    left: list[object], walks: Sequence[Sequence[object]], ignore: set[int]
+) -> list[object]:
+    """What refers to the objects of ``left`` among what the objects each walk of
+    ``walks`` starts from (a test's function; its module and those it imported by name)
+    reach: ``referrers_outside`` for the owners a test touches first, at the cost of
+    walks down of at most :data:`NEAR_MAX` objects each rather than a pass over the heap.
+    A walk enters no other module's namespace, no class (a function's globals would lead
+    into its whole package) and nothing an earlier walk entered; ``ignore`` holds the
+    ids of the caller's own containers."""
+    if not left or len(left) > MAX_OBJECTS or not any(walks):
         return []
     targets = {id(obj) for obj in left}
     # sys.modules may hold any object (a lazy loader's, None): only modules' namespaces.
@@ -88,7 +91,15 @@ def referrers_near(left: list[object], starts: Sequence[object], ignore: set[int
     ]
     elsewhere = {id(vars(module)) for module in modules}
     seen = targets | ignore | elsewhere
-    level: list[object] = list(starts)
+    found: list[object] = []
+    for starts in walks:
+        found += _walk_near(list(starts), targets, seen)
+    return found
+
+
+def _walk_near(level: list[object], targets: set[int], seen: set[int]) -> list[object]:
+    """One walk of :func:`referrers_near` from ``level``, not entering the objects whose
+    ids are in ``seen`` (extended with those it enters)."""
     found: list[object] = []
     visited = 0
     while level and visited < NEAR_MAX:
