@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from explain_helpers import PLOTS
+from inner_runs import counting_conftest
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -52,26 +53,13 @@ def test_a_registry_leak_is_named_by_its_registry_and_a_closure_weighs_what_it_k
     assert 64 * 1024 <= weighed < 68 * 1024, closure["findings"]
 
 
-#: Counts the chain search's passes over the heap in an inner run, with what they
-#: looked above.
-COUNTING_CHAIN_PASSES = """
-import pytest_memguard.explain.chains as chains
-
-LOOKED_ABOVE = []
-_expand = chains._expand
-
-
-def counting(context, searches, chunk):
-    LOOKED_ABOVE.extend(type(search.nodes[at]).__name__ for search, at in chunk)
-    return _expand(context, searches, chunk)
-
-
-chains._expand = counting
-
-
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(f"looked above: {sorted(set(LOOKED_ABOVE))}")
-"""
+#: Counts the chain search's passes over the heap in an inner run, with the kinds of
+#: object they looked above.
+COUNTING_CHAIN_PASSES = counting_conftest(
+    "pytest_memguard.explain.chains._expand",
+    "[type(search.nodes[at]).__name__ for search, at in args[2]]",
+    'f"looked above: {sorted({kind for kinds in CALLS for kind in kinds})}"',
+)
 
 
 def test_a_chain_search_past_a_root_in_sys_does_not_climb_the_plugins_records(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from inner_runs import counting_conftest
 
 from pytest_memguard.confirm.budget import ALLOWANCE_SECONDS, SMALL_SUITE_TESTS
 from pytest_memguard.confirm.cached import CACHED_ON_ACCESS
@@ -1110,35 +1111,8 @@ def test_grows_on_every_run():
 """
 
 
-def _counting_conftest(target: str, recorded: str, shown: str) -> str:
-    """A conftest for an inner run that wraps the function ``target`` (``module.name``)
-    to record ``recorded`` (an expression of the call's ``args``) of each call in
-    ``CALLS``, and writes ``shown`` (an expression of ``CALLS``) in the terminal summary.
-    What is recorded must hold none of the plugin's lists: they would count in the
-    reference counts its rules read."""
-    module = target.rpartition(".")[0]
-    return f"""
-import {module}
-
-CALLS = []
-_original = {target}
-
-
-def counting(*args, **kwargs):
-    CALLS.append({recorded})
-    return _original(*args, **kwargs)
-
-
-{target} = counting
-
-
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line({shown})
-"""
-
-
 #: Counts the guard's searches for holders (each a pass over the heap) in an inner run.
-COUNTING_SEARCHES = _counting_conftest(
+COUNTING_SEARCHES = counting_conftest(
     "pytest_memguard.guard.find_holders", "1", 'f"holder searches: {len(CALLS)}"'
 )
 
@@ -1162,7 +1136,7 @@ def test_a_suspect_past_the_budget_is_unconfirmed_and_passes(
 
 
 #: Counts the guard's walks for the tops of what a run left (each O(what it left)).
-COUNTING_TOP_WALKS = _counting_conftest(
+COUNTING_TOP_WALKS = counting_conftest(
     "pytest_memguard.guard.find_tops", "len(args[0])", 'f"top walks: {CALLS}"'
 )
 
