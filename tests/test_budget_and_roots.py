@@ -532,10 +532,27 @@ def test_a_climb_ends_at_a_closure_cell_without_passes_to_its_function() -> None
     del holders  # its lists refer to what it climbed through: no owner for the next
 
     for_chains, passes = _searched([value], for_chains=True)
-    # A search whose referrers a chain search reuses goes up to the function.
+    # A search whose referrers a chain search reuses goes up to the function, which
+    # this module holds: found in its namespace, not by two more passes.
+    assert not for_chains.all_bounded
+    assert passes == 3
+    assert any(_PUT in referrers for _, referrers in for_chains.referrers.values())
+    assert (_PUT, [globals()]) in for_chains.referrers.values()
+
+
+#: A closure's function that no module holds as a global: only a list does.
+_KEPT_IN_A_LIST = [_make_shelves()]
+
+
+def test_a_closure_no_module_function_holds_is_climbed_with_passes() -> None:
+    """A cell whose function only a list keeps (a callback registered somewhere) is not
+    found among the functions modules hold: the climb goes up with passes, as before."""
+    value = {"leaked": True}
+    _KEPT_IN_A_LIST[0]("key", value)
+    for_chains, passes = _searched([value], for_chains=True)
     assert not for_chains.all_bounded
     assert passes == 5
-    assert any(_PUT in referrers for _, referrers in for_chains.referrers.values())
+    assert any(_KEPT_IN_A_LIST[0] in referrers for _, referrers in for_chains.referrers.values())
 
 
 def _make_decorator() -> Callable[[object], None]:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
+from pytest_memguard.confirm.closures import closure_referrers
 from pytest_memguard.screen.heap import (
     Referrers,
     is_weak_to_known,
@@ -269,6 +270,9 @@ class _Climbs:
         decided from them, or waits for those to climb further (the next level)."""
         if not steps:
             return []
+        if self.through_closures:
+            cells = [step.obj for step in steps if type(step.obj) is types.CellType]
+            self.found.update(closure_referrers(obj for obj in cells if not self._known(obj)))
         above = self._owners([step.obj for step in steps], steps)
         level: list[_Step] = []
         for step in steps:
@@ -299,10 +303,16 @@ class _Climbs:
                     break
         return level
 
+    def _known(self, obj: object) -> bool:
+        """Whether what refers to ``obj`` was found already (by a pass, or in the
+        closures of the functions modules hold)."""
+        entry = self.found.get(id(obj))
+        return entry is not None and entry[0] is obj
+
     def _owners(self, objs: list[object], steps: list[_Step]) -> dict[int, list[object]]:
-        """What refers to each of ``objs``, by its id: one pass over the heap, less frames
-        and the climb's own containers."""
-        targets = tuple(objs)
+        """What refers to each of ``objs``, by its id, less frames and the climb's own
+        containers: one pass over the heap for those whose referrers are not known."""
+        targets = tuple(obj for obj in objs if not self._known(obj))
         ids = set(map(id, targets))
         mine = {id(targets), id(objs), id(steps), *map(id, steps)}
         # What the earlier passes found, kept for a chain search, refers to this level.
@@ -310,13 +320,17 @@ class _Climbs:
         # One object looked above (most levels): every referrer is its owner.
         single = list(ids) if len(ids) == 1 else None
         above: dict[int, list[object]] = {}
-        for ref in gc.get_referrers(*targets):
+        for ref in gc.get_referrers(*targets) if targets else ():
             if id(ref) in self.skip or id(ref) in mine or isinstance(ref, (types.FrameType, _Step)):
                 continue
             for key in single or dict.fromkeys(referred_ids(ref, ids)):
                 above.setdefault(key, []).append(ref)
         for target in targets:
             self.found[id(target)] = (target, above.get(id(target), []))
+        for obj in objs:
+            if id(obj) not in ids:
+                owners = self.found[id(obj)][1]
+                above[id(obj)] = [o for o in owners if id(o) not in self.skip and id(o) not in mine]
         return above
 
 
