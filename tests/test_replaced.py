@@ -143,6 +143,23 @@ def test_an_object_in_a_reference_cycle_is_seen_dropped() -> None:
     assert len(replacements.replacing(left)) == len(left)
 
 
+def test_a_cycle_another_left_cycle_refers_to_is_not_seen_dropped_while_that_one_lives() -> None:
+    """Two cycles one run left, the second referring to the first: the first's own
+    references are its cycle's, not the second's, which still holds it after its own
+    holder let go (the last cycle's are counted from all the leftovers at once)."""
+    first, second, replacements = _Holder(), _Holder(), Replacements()
+    earlier = _cache_and_parts(first)
+    referring = _Cache()
+    referring.data = {"earlier": first.value}  # type: ignore[dict-item]
+    second.value = referring
+    later = listed([referring, vars(referring), referring.data, referring.get])
+    replacements.remember([*earlier, *later], "t")
+    del earlier, later, referring
+    replacements.opening()
+    first.value = None  # the second cycle still refers to the first
+    assert replacements.replacing(_cache_and_parts(first)) == []
+
+
 def test_at_most_max_held_objects_are_held_the_newest_kept() -> None:
     replacements = Replacements()
     holders = [_Holder() for _ in range(MAX_HELD + 5)]
