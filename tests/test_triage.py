@@ -281,6 +281,32 @@ def test_a_cache_whose_growth_stopped_for_two_tests_grows_once_per_key() -> None
     assert triage([again], _young(again), book).unexplained == 0
 
 
+def test_a_cache_filled_once_per_key_is_walked_from_the_entries_it_gained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """linecache holds a source per class generated so far, hundreds: a test that
+    generates one more pays for its entry, not for the newest hundreds."""
+    sources: dict[str, list[str]] = {f"<generated {n}>": [str(n)] for n in range(NEWEST)}
+    book = HolderBook()
+    for _ in range(2):  # two tests' re-runs cleared in it: filled once per key
+        book.learn_filled(sources)
+    book.note_lengths()
+    added = ["new"]
+    sources["<generated new>"] = added
+    seeds: list[int] = []
+    walk = triage_module.young_reachable
+
+    def counting(starts: list[object], *args: object, **kwargs: object) -> set[int]:
+        seeds.append(len(starts))
+        return walk(starts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "young_reachable", counting)
+    result = triage([added], _young(added), book)
+    monkeypatch.undo()
+    assert result.unexplained == 0
+    assert sum(seeds) < 20, seeds
+
+
 def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     registry: list[object] = []
     book = HolderBook()

@@ -301,6 +301,21 @@ def _in_filled(
     return _reached(learned, young, skip, avoid, into_containers=False)
 
 
+def _in_one_filled(
+    entry: Learned, young: dict[int, object], skip: set[int], avoid: frozenset[int]
+) -> set[int]:
+    """What one filled holder reaches of the young heap: from the entries it gained,
+    when it grew (a holder filled once per key, ``linecache.cache`` taking the source of
+    each class a test generates, grows at its end, and its thousand entries must not
+    cost every such test a walk of its newest hundreds), else from its newest entries."""
+    added = added_entries(entry)
+    if added:
+        reached = _reached([entry], young, skip, avoid, added, into_containers=False)
+        if reached:
+            return reached
+    return _in_filled([entry], young, skip, avoid)
+
+
 def _reached_in_root(
     entry: Learned, young: dict[int, object], skip: set[int], ids: set[int]
 ) -> set[int]:
@@ -488,7 +503,7 @@ def _held_by_filled(
             and not (_in_filled(ordered[at:], young, explained, grew_ids) & ids) - in_filled
         ):
             break
-        reached = _in_filled([entry], young, explained, grew_ids) & ids
+        reached = _in_one_filled(entry, young, explained, grew_ids) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
             in_filled |= reached
