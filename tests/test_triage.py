@@ -307,6 +307,22 @@ def test_a_cache_filled_once_per_key_is_walked_from_the_entries_it_gained(
     assert sum(seeds) < 20, seeds
 
 
+def test_a_filled_cache_that_grew_also_explains_what_an_older_entry_made() -> None:
+    """A registry that took a new entry while an older entry made an object of its own
+    (a class registered beside one whose lazily made attribute the run filled): its new
+    entry does not reach all the run left, so its newest entries are walked too."""
+    registry: dict[str, object] = {f"<schema {n}>": _Old() for n in range(8)}
+    book = HolderBook()
+    for _ in range(2):  # two tests' re-runs cleared in it: filled once per key
+        book.learn_filled(registry)
+    book.note_lengths()
+    added = ["new"]
+    registry["<schema new>"] = added
+    made = {"made": "on first use"}
+    registry["<schema 3>"].cached = made  # type: ignore[attr-defined]
+    assert triage([added, made], _young(added, made), book).unexplained == 0
+
+
 def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     registry: list[object] = []
     book = HolderBook()

@@ -302,16 +302,23 @@ def _in_filled(
 
 
 def _in_one_filled(
-    entry: Learned, young: dict[int, object], skip: set[int], avoid: frozenset[int]
+    entry: Learned,
+    young: dict[int, object],
+    skip: set[int],
+    avoid: frozenset[int],
+    left: set[int],
 ) -> set[int]:
     """What one filled holder reaches of the young heap: from the entries it gained,
-    when it grew (a holder filled once per key, ``linecache.cache`` taking the source of
-    each class a test generates, grows at its end, and its thousand entries must not
-    cost every such test a walk of its newest hundreds), else from its newest entries."""
+    when it grew and they reach all of ``left`` (ids: what no holder explained yet), else
+    from its newest entries. A holder filled once per key (``linecache.cache`` taking
+    the source of each class a test generates) grows at its end, and its thousand
+    entries must not cost every such test a walk of its newest hundreds; a registry
+    adding a key and appending to an older key's list (marshmallow's class registry)
+    holds the run's objects in both."""
     added = added_entries(entry)
     if added:
         reached = _reached([entry], young, skip, avoid, added, into_containers=False)
-        if reached:
+        if left <= reached:
             return reached
     return _in_filled([entry], young, skip, avoid)
 
@@ -503,7 +510,8 @@ def _held_by_filled(
             and not (_in_filled(ordered[at:], young, explained, grew_ids) & ids) - in_filled
         ):
             break
-        reached = _in_one_filled(entry, young, explained, grew_ids) & ids
+        left = ids - explained - in_filled
+        reached = _in_one_filled(entry, young, explained, grew_ids, left) & ids
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
             in_filled |= reached
