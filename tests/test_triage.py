@@ -19,6 +19,7 @@ from pytest_memguard.screen import triage as triage_module
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.holderbook import (
     _LRU_REFERENTS_IN_USE_ORDER,
+    KEYED_CLEARS,
     MAX_HOLDERS,
     MAX_LEARNED_AT_ONCE,
     NEWEST,
@@ -281,16 +282,23 @@ def test_a_cache_whose_growth_stopped_for_two_tests_grows_once_per_key() -> None
     assert triage([again], _young(again), book).unexplained == 0
 
 
+def _filled_once_per_key(holder: object) -> HolderBook:
+    """A book that learned ``holder`` filled by enough tests' re-runs to grow once per
+    key, its length noted as a window opens."""
+    book = HolderBook()
+    for _ in range(KEYED_CLEARS):
+        book.learn_filled(holder)
+    book.note_lengths()
+    return book
+
+
 def test_a_cache_filled_once_per_key_is_walked_from_the_entries_it_gained(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """linecache holds a source per class generated so far, hundreds: a test that
     generates one more pays for its entry, not for the newest hundreds."""
     sources: dict[str, list[str]] = {f"<generated {n}>": [str(n)] for n in range(NEWEST)}
-    book = HolderBook()
-    for _ in range(2):  # two tests' re-runs cleared in it: filled once per key
-        book.learn_filled(sources)
-    book.note_lengths()
+    book = _filled_once_per_key(sources)
     added = ["new"]
     sources["<generated new>"] = added
     seeds: list[int] = []
@@ -320,10 +328,7 @@ def test_a_filled_cache_that_grew_also_explains_what_an_older_entry_made() -> No
     (a class registered beside one whose lazily made attribute the run filled): its new
     entry does not reach all the run left, so its newest entries are walked too."""
     registry: dict[str, object] = {f"<schema {n}>": _Slotted() for n in range(8)}
-    book = HolderBook()
-    for _ in range(2):  # two tests' re-runs cleared in it: filled once per key
-        book.learn_filled(registry)
-    book.note_lengths()
+    book = _filled_once_per_key(registry)
     added = ["new"]
     registry["<schema new>"] = added
     made = {"made": "on first use"}
