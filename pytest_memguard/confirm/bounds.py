@@ -28,6 +28,7 @@ from pytest_memguard.confirm.closures import closure_referrers
 from pytest_memguard.screen.heap import (
     Referrers,
     is_weak_to_known,
+    known_referrers,
     referred_ids,
     top_objects,
     young_reachable,
@@ -272,7 +273,8 @@ class _Climbs:
             return []
         if self.through_closures:
             cells = [step.obj for step in steps if type(step.obj) is types.CellType]
-            self.found.update(closure_referrers(obj for obj in cells if not self._known(obj)))
+            unknown = [cell for cell in cells if known_referrers(self.found, cell) is None]
+            self.found.update(closure_referrers(unknown))
         above = self._owners([step.obj for step in steps], steps)
         level: list[_Step] = []
         for step in steps:
@@ -303,16 +305,16 @@ class _Climbs:
                     break
         return level
 
-    def _known(self, obj: object) -> bool:
-        """Whether what refers to ``obj`` was found already (by a pass, or in the
-        closures of the functions modules hold)."""
-        entry = self.found.get(id(obj))
-        return entry is not None and entry[0] is obj
-
     def _owners(self, objs: list[object], steps: list[_Step]) -> dict[int, list[object]]:
         """What refers to each of ``objs``, by its id, less frames and the climb's own
         containers: one pass over the heap for those whose referrers are not known."""
-        targets = tuple(obj for obj in objs if not self._known(obj))
+        # What an earlier pass, or the closures of the functions modules hold, found.
+        known = {
+            id(obj): found
+            for obj in objs
+            if (found := known_referrers(self.found, obj)) is not None
+        }
+        targets = tuple(obj for obj in objs if id(obj) not in known)
         ids = set(map(id, targets))
         mine = {id(targets), id(objs), id(steps), *map(id, steps)}
         # What the earlier passes found, kept for a chain search, refers to this level.
@@ -327,10 +329,8 @@ class _Climbs:
                 above.setdefault(key, []).append(ref)
         for target in targets:
             self.found[id(target)] = (target, above.get(id(target), []))
-        for obj in objs:
-            if id(obj) not in ids:
-                owners = self.found[id(obj)][1]
-                above[id(obj)] = [o for o in owners if id(o) not in self.skip and id(o) not in mine]
+        for key, owners in known.items():
+            above[key] = [o for o in owners if id(o) not in self.skip and id(o) not in mine]
         return above
 
 

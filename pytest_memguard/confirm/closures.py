@@ -17,8 +17,9 @@ import operator
 import sys
 import types
 from collections.abc import Iterable
+from typing import cast
 
-from pytest_memguard.screen.heap import Referrers
+from pytest_memguard.screen.heap import Referrers, module_namespaces
 
 _is_function = {types.FunctionType}.__contains__
 _closure_of = operator.attrgetter("__closure__")
@@ -32,19 +33,18 @@ def closure_referrers(cells: Iterable[object]) -> Referrers:
     wanted = {id(cell): cell for cell in cells}
     if not wanted:
         return {}
-    namespaces = [
-        vars(module)
-        for module in list(sys.modules.values())
-        if isinstance(module, types.ModuleType)
-    ]
+    namespaces = module_namespaces()
     # Listed and filtered in C: the modules of a test session hold about 100,000 values.
     values = list(itertools.chain.from_iterable(map(dict.values, namespaces)))
-    functions = list(itertools.compress(values, map(_is_function, map(type, values))))
+    functions = cast(  # only functions pass the type filter
+        list[types.FunctionType],
+        list(itertools.compress(values, map(_is_function, map(type, values)))),
+    )
     del values
     closing = dict.fromkeys(itertools.compress(functions, map(_closure_of, functions)))
     found: Referrers = {}
     for function in closing:
-        closure = function.__closure__
+        closure = function.__closure__ or ()  # not None: only closing functions are here
         held = [cell for cell in closure if id(cell) in wanted]
         if not held:
             continue

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import gc
 import itertools
-import sys
 import types
 import weakref
 from collections.abc import Sequence
 
-from pytest_memguard.screen.heap import all_referents, instance_dict
+from pytest_memguard.screen.heap import all_referents, instance_dict, module_namespaces
 
 #: Why such dicts are warm-up.
 MADE_ON_ACCESS = (
@@ -85,11 +84,7 @@ def referrers_near(
     if not left or len(left) > MAX_OBJECTS or not any(walks):
         return []
     targets = {id(obj) for obj in left}
-    # sys.modules may hold any object (a lazy loader's, None): only modules' namespaces.
-    modules = [
-        module for module in list(sys.modules.values()) if isinstance(module, types.ModuleType)
-    ]
-    elsewhere = {id(vars(module)) for module in modules}
+    elsewhere = set(map(id, module_namespaces()))
     seen = targets | ignore | elsewhere
     found: list[object] = []
     for starts in walks:

@@ -21,7 +21,7 @@ from types import FrameType, ModuleType
 
 from pytest_memguard.explain.detours import is_detour, is_plugin_frame
 from pytest_memguard.explain.roots import CLASS, HOLDER, MODULE, ROOTS, SYS, THREAD, Roots
-from pytest_memguard.screen.heap import Referrers, referred_ids
+from pytest_memguard.screen.heap import Referrers, known_referrers, referred_ids
 
 #: Longest chain searched, in references from the retained object.
 MAX_DEPTH = 40
@@ -120,8 +120,7 @@ def _expand(context: Context, searches: list[Search], chunk: list[tuple[Search, 
 
 def _is_known(context: Context, node: tuple[Search, int]) -> bool:
     search, at = node
-    entry = context.known.get(id(search.nodes[at]))
-    return entry is not None and entry[0] is search.nodes[at]
+    return known_referrers(context.known, search.nodes[at]) is not None
 
 
 def _take_known(context: Context, searches: list[Search], chunk: list[tuple[Search, int]]) -> None:

@@ -421,6 +421,23 @@ def with_subclasses(roots: Iterable[type]) -> Iterator[type]:
 Referrers = dict[int, tuple[object, list[object]]]
 
 
+def known_referrers(found: Referrers, obj: object) -> list[object] | None:
+    """What ``found`` holds referring to ``obj``; None when it holds nothing for it (an
+    entry under its id may be a dead object's whose id it took)."""
+    entry = found.get(id(obj))
+    return entry[1] if entry is not None and entry[0] is obj else None
+
+
+def module_namespaces() -> list[dict[str, object]]:
+    """The namespaces of the imported modules (``sys.modules`` may hold any object, a
+    lazy loader's or None: only modules' namespaces)."""
+    return [
+        vars(module)
+        for module in list(sys.modules.values())
+        if isinstance(module, types.ModuleType)
+    ]
+
+
 def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     """The ids among ``ids`` of what ``referrer`` refers to, in its referents' order
     (once per reference): whom a referrer that a ``gc.get_referrers`` pass over many

@@ -312,9 +312,9 @@ def _in_one_filled(
     when it grew and they reach all of ``left`` (ids: what no holder explained yet), else
     from its newest entries. A holder filled once per key (``linecache.cache`` taking
     the source of each class a test generates) grows at its end, and its thousand
-    entries must not cost every such test a walk of its newest hundreds; a registry
-    adding a key and appending to an older key's list (marshmallow's class registry)
-    holds the run's objects in both."""
+    entries must not cost every such test a walk of its newest hundreds; a registry that
+    took a new key may hold some of the run's objects below older entries too (13 of
+    the 88 grown walks on marshmallow's suite)."""
     added = added_entries(entry)
     if added:
         reached = _reached([entry], young, skip, avoid, added, into_containers=False)
