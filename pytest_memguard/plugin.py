@@ -111,6 +111,28 @@ def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | No
         raise pytest.UsageError(f"memguard: {exc}") from exc
 
 
+class _CollectedCheck:
+    """Fails the teardown of an unguarded test whose ``memguard.assert_collected``
+    objects are still alive. Registered when the fixture is first used: a wrapper on
+    every test's teardown costs each test, and only a test using the fixture needs it."""
+
+    NAME = "memguard-collected-check"
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        result = yield
+        # Inside a window the old heap is frozen and chains could not reach it: a
+        # guarded test is checked by the protocol once its window has closed.
+        if not self._guard.runner.young.is_open:
+            failure = _not_collected(item)
+            if failure:
+                pytest.fail(failure, pytrace=False)
+        return result
+
+
 class MemguardSession:
     """Session state: settings, the window runner, and the records of guarded tests."""
 
@@ -160,6 +182,8 @@ class MemguardSession:
         from pytest_memguard.fixture import MemguardFixture
 
         guard = self.ensure_guard()
+        if not self.config.pluginmanager.has_plugin(_CollectedCheck.NAME):
+            self.config.pluginmanager.register(_CollectedCheck(guard), _CollectedCheck.NAME)
         # A new list per run: repetitions of a guarded test must not accumulate in it.
         expected: list[Expected] = []
         request.node.stash[EXPECTED_KEY] = expected
@@ -181,17 +205,6 @@ class MemguardSession:
         plan = self._plan(item)
         if plan.error is not None:
             pytest.fail(str(plan.error), pytrace=False)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        result = yield
-        # Inside a window the old heap is frozen and chains could not reach it: a
-        # guarded test is checked by the protocol once its window has closed.
-        if self._guard is None or not self._guard.runner.young.is_open:
-            failure = _not_collected(item)
-            if failure:
-                pytest.fail(failure, pytrace=False)
-        return result
 
     def _check_collected(self, item: pytest.Item, reports: list[Any]) -> None:
         failure = _not_collected(item)
