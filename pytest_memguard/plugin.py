@@ -83,6 +83,16 @@ def _not_collected(item: pytest.Item) -> str:
     return still_alive(expected) or ""
 
 
+def _runs_workers(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist controller: the records of its tests come
+    from the workers, on the reports."""
+    if hasattr(config, "workerinput"):
+        return False
+    option = config.option
+    distributing = getattr(option, "numprocesses", None) or getattr(option, "tx", None)
+    return bool(distributing) or getattr(option, "dist", "no") != "no"
+
+
 def _load_known(path: str | None) -> KnownLeaks | None:
     """The known-leak baseline, read at configure time; a usage error if it is bad."""
     if path is None:
@@ -109,6 +119,29 @@ def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | No
         return prepare_outputs(settings, config.rootpath)
     except OutputError as exc:
         raise pytest.UsageError(f"memguard: {exc}") from exc
+
+
+class _FailureWords:
+    """The summary-line word and letter of a test failed by a memory verdict. pytest asks
+    every plugin about every report of every test; this one is registered with the
+    session's first such verdict, or from the start where the records come from
+    pytest-xdist's workers."""
+
+    NAME = "memguard-failure-words"
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        data = getattr(report, "memguard", None)
+        if not isinstance(data, dict) or not report.failed or report.when != "call":
+            return None
+        if data.get("verdict") == "leak":
+            # A root's later tests still fail, under their own word in the summary line:
+            # pytest lists every "failed" report under FAILURES (and looks up each one's
+            # teardown among all reports), a wall of copies of one root cause.
+            category = LEAKED if data.get("same_root_as") else "failed"
+            return category, "L", ("LEAK", {"red": True})
+        if data.get("verdict") == "over-limit":
+            return "failed", "M", ("OVER-LIMIT", {"red": True})
+        return None
 
 
 class _CollectedCheck:
@@ -156,6 +189,13 @@ class MemguardSession:
         #: The report a record was just put on, with the record: read back when logged.
         self._attached: tuple[pytest.TestReport, TestRecord] | None = None
         self._stop_waiting_for_freezegun = leave_the_plugin_alone()
+        if _runs_workers(config):
+            self._register(_FailureWords(), _FailureWords.NAME)
+
+    def _register(self, plugin: object, name: str) -> None:
+        """Register a helper plugin of the session, once."""
+        if not self.config.pluginmanager.has_plugin(name):
+            self.config.pluginmanager.register(plugin, name)
 
     def _plan(self, item: pytest.Item) -> Plan:
         """How ``item`` is guarded, read from its markers on first use: only items that
@@ -182,8 +222,7 @@ class MemguardSession:
         from pytest_memguard.fixture import MemguardFixture
 
         guard = self.ensure_guard()
-        if not self.config.pluginmanager.has_plugin(_CollectedCheck.NAME):
-            self.config.pluginmanager.register(_CollectedCheck(guard), _CollectedCheck.NAME)
+        self._register(_CollectedCheck(guard), _CollectedCheck.NAME)
         # A new list per run: repetitions of a guarded test must not accumulate in it.
         expected: list[Expected] = []
         request.node.stash[EXPECTED_KEY] = expected
@@ -266,6 +305,7 @@ class MemguardSession:
         if target is None:
             return
         if record.verdict in ("leak", "over-limit"):
+            self._register(_FailureWords(), _FailureWords.NAME)
             from pytest_memguard.report.terminal import failure_text
 
             text = failure_text(record, self.settings.verbose)
@@ -290,20 +330,6 @@ class MemguardSession:
         data = getattr(report, "memguard", None)  # from a pytest-xdist worker
         if isinstance(data, dict):
             self.records.append(TestRecord.from_dict(data))
-
-    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
-        data = getattr(report, "memguard", None)
-        if not isinstance(data, dict) or not report.failed or report.when != "call":
-            return None
-        if data.get("verdict") == "leak":
-            # A root's later tests still fail, under their own word in the summary line:
-            # pytest lists every "failed" report under FAILURES (and looks up each one's
-            # teardown among all reports), a wall of copies of one root cause.
-            category = LEAKED if data.get("same_root_as") else "failed"
-            return category, "L", ("LEAK", {"red": True})
-        if data.get("verdict") == "over-limit":
-            return "failed", "M", ("OVER-LIMIT", {"red": True})
-        return None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.settings.enabled:  # every test is guarded: the suite's size is known

@@ -93,6 +93,27 @@ def test_xdist_gives_the_same_verdicts(pytester, run_pytest, workers):
     assert verdicts["test_clean"] in ("ok", "warmup")
 
 
+ONE_ROOT = """
+HELD = []
+
+def test_first():
+    HELD.append({"payload": [1, 2, 3]})
+
+def test_second():
+    HELD.append({"payload": [4, 5, 6]})
+"""
+
+
+def test_a_worker_s_leak_from_a_known_root_is_summed_up_as_leaked(pytester, run_pytest):
+    """The controller words the summary from the records on the workers' reports: the
+    second test of a root fails as "leaked", not under FAILURES."""
+    pytester.makepyfile(test_app=ONE_ROOT)
+
+    result = run_pytest("--memguard", "-p", "xdist", "-n", "1")
+
+    assert result.parseoutcomes() == {"failed": 1, "leaked": 1}
+
+
 def test_fixture_watch_counts_what_a_block_leaves_and_enforces_its_limit(pytester, run_pytest):
     """One run of two modules: blocks leaving tracked and untracked objects (plain dicts,
     strings, added to an old container) are counted, and the limit fails a test."""
