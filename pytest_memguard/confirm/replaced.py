@@ -157,7 +157,6 @@ class Replacements:
             else 0
             for t in tops
         ]
-        del last
         self._held = [*self._held, *tops][-MAX_HELD:]
         self._own_cycle = [*self._own_cycle, *cycles][-MAX_HELD:]
         self._left_by = [*self._left_by, *[nodeid] * len(tops)][-MAX_HELD:]
