@@ -393,3 +393,40 @@ def test_session_fixture_is_not_set_up_per_repetition_of_the_last_test(
     assert events.count("session-setup") <= 2, events
     assert events.count("session-teardown") == events.count("session-setup"), events
     assert events[-1] == "session-teardown", events
+
+
+# --- a guarded test's calls run on a data-stack chunk of their own ----------------------
+
+
+def test_a_guarded_test_and_its_repetitions_run_above_the_chunk_opening_call(
+    pytester, run_pytest
+):
+    """Each run of a guarded test (its screen, a suspect's repetitions) calls the test
+    through the frame that opens a data-stack chunk, so its calls never cross the end of
+    a chunk the plugin's frames happened to put them near."""
+    pytester.makepyfile(
+        test_stack="""
+        import sys
+
+        from pytest_memguard.screen.datastack import call_on_own_chunk
+
+        RUNS = []
+
+        def _on_own_chunk():
+            frame = sys._getframe()
+            while frame is not None and frame.f_code is not call_on_own_chunk.__code__:
+                frame = frame.f_back
+            return frame is not None
+
+        def test_leaks():
+            RUNS.append([_on_own_chunk()])
+
+        def test_ran_on_own_chunk_every_time():
+            assert len(RUNS) > 1 and all(run == [True] for run in RUNS), RUNS
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_stack.py::test_leaks*"])

@@ -30,6 +30,7 @@ from pytest_memguard import pytest_internals
 from pytest_memguard.confirm.listing import LISTED_KINDS, HeapListing
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.containers import ContainerWatch, Growth
+from pytest_memguard.screen.datastack import call_on_own_chunk
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     SURVIVORS_IN_CREATION_ORDER,
@@ -477,7 +478,7 @@ class WindowRunner:
             return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
         try:
-            reports = protocol(item, nextitem)
+            reports = call_on_own_chunk(protocol, item, nextitem)
         except BaseException:
             self.gc_watch.stop()
             raise
