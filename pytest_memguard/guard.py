@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import importlib
 import reprlib
 import statistics
 import sys
@@ -56,6 +55,7 @@ from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growt
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_names
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.sites import traceback_frames
+from pytest_memguard.explain.sizes import DEEP_SIZER
 from pytest_memguard.figures import Figures
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.record import TestRecord
@@ -735,7 +735,7 @@ class Guard:
         # The explanation's modules load before tracing starts: imported traced, every
         # allocation of the import is traced too (h11's first explanation took 52 ms
         # with its imports, 14 ms without).
-        importlib.import_module("pytest_memguard.explain.explainer")
+        self.listing.import_unlisted(*_FIRST_LEAK_MODULES)
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs twice more, the second run traced, to name
         # allocation sites, with fewer frames or none when that run would be slow.
@@ -863,6 +863,15 @@ FIRST_SEARCH_GUESS = 0.05
 #: hypothesis' caches leaves thousands, a few of them replacements) that costs more than
 #: the triage it would spare; the judge asks it then, of what the triage leaves.
 REPLACED_FIRST_MAX = 512
+
+#: What explaining the first confirmed leak, naming its root and reporting it import:
+#: loaded together, leaving a listing of the heap up to date.
+_FIRST_LEAK_MODULES = (
+    "pytest_memguard.explain.explainer",
+    DEEP_SIZER,
+    "pytest_memguard.history.known",
+    "pytest_memguard.report.terminal",
+)
 
 
 def _report_final_teardown(reports: list[Any], final_teardown: Any | None) -> None:

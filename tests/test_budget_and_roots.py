@@ -10,6 +10,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -444,9 +445,29 @@ def test_a_window_s_imports_are_listed_from_its_young_heap() -> None:
             del sys.modules["_memguard_test_import"], sys.modules["_memguard_test_later"]
 
 
+def test_the_plugin_s_own_imports_leave_a_listing_as_up_to_date_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The modules the plugin loads to explain its first leak make nothing a test fills:
+    the next window lists no heap for them, and a listing stale before stays stale."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("_memguard_own_first", "_memguard_own_second"):
+        (tmp_path / f"{name}.py").write_text("LOADED = True\n")
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    listing = HeapListing((LRU_WRAPPER,))
+    listing.of(LRU_WRAPPER)
+    listing.import_unlisted("_memguard_own_first")
+    assert "_memguard_own_first" in sys.modules
+    listing.window_opening()
+    assert listing.fresh and listing.listings == 1
+    monkeypatch.setitem(sys.modules, "_memguard_test_import", types.ModuleType("imported"))
+    listing.import_unlisted("_memguard_own_second")
+    assert not listing.fresh
+
+
 def test_imports_outside_windows_are_listed_as_the_next_window_opens() -> None:
-    """The plugin's own imports as it explains a leak happen between windows: the next
-    window lists the heap again, so the rules reading the listing stay free after it."""
+    """A teardown between tests imports outside any window: the next window lists the
+    heap again, so the rules reading the listing stay free after it."""
     listing = HeapListing((LRU_WRAPPER,))
     listing.window_opening()
     assert listing.listings == 0  # nothing asked for a listing yet: none is made
