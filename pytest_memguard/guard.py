@@ -739,7 +739,7 @@ class Guard:
         # Confirmation ran untraced (tracing slows every allocation, and most suspects
         # are warm-up); a confirmed leak runs twice more, the second run traced, to name
         # allocation sites, with fewer frames or none when that run would be slow.
-        depth = tracing_depth(last.cpu_seconds, self.settings.traceback)
+        depth = tracing_depth(last.busy_seconds, self.settings.traceback)
         traced = len(evidence) > 1 and depth > 0
         try:
             with Tracing(traced, depth) as tracing:

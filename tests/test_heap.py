@@ -12,14 +12,36 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_memguard.figures import Figures
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     RssProbe,
     freeze_isolates_young_heap,
+    take_snapshot,
     top_objects,
     with_subclasses,
     without_running_calls,
 )
+from pytest_memguard.screen.window import GuardedRun
+
+
+def test_a_snapshot_reads_the_cpu_time_only_when_asked() -> None:
+    """The process's CPU time is a system call: a screen, every test, does not read it."""
+    probe = RssProbe()
+    try:
+        assert take_snapshot(probe, cpu=False).cpu is None
+        cpu = take_snapshot(probe).cpu
+        assert cpu is not None and cpu > 0
+    finally:
+        probe.close()
+
+
+def test_a_run_whose_cpu_time_was_not_read_is_as_busy_as_its_wall_time() -> None:
+    """What a confirmed leak's tracing is sized by: CPU seconds, else the wall time."""
+    screened = GuardedRun([], Figures(duration=0.25))
+    assert screened.busy_seconds == 0.25
+    repeated = GuardedRun([], Figures(duration=0.25), cpu_seconds=0.1)
+    assert repeated.busy_seconds == 0.1
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")

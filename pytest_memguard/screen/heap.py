@@ -159,12 +159,13 @@ class HeapSnapshot(NamedTuple):
     traced: int | None = None
     traced_peak: int | None = None
     #: CPU seconds of the process: what tracing slows, where the wall time also counts
-    #: waits (for a thread, a timer).
-    cpu: float = 0.0
+    #: waits (for a thread, a timer). None when not read.
+    cpu: float | None = None
 
 
-def take_snapshot(rss: RssProbe) -> HeapSnapshot:
-    """Read the cheap figures: RSS, ``gc.garbage``, tracemalloc when tracing."""
+def take_snapshot(rss: RssProbe, cpu: bool = True) -> HeapSnapshot:
+    """Read the cheap figures: RSS, ``gc.garbage``, tracemalloc when tracing, and the
+    process's CPU time with ``cpu`` (a system call, unlike the wall clock)."""
     traced: int | None = None
     traced_peak: int | None = None
     if tracemalloc.is_tracing():
@@ -175,7 +176,7 @@ def take_snapshot(rss: RssProbe) -> HeapSnapshot:
         garbage=len(gc.garbage),
         traced=traced,
         traced_peak=traced_peak,
-        cpu=time.process_time(),
+        cpu=time.process_time() if cpu else None,
     )
 
 

@@ -75,8 +75,9 @@ class GuardedRun:
     error: str = ""
     #: Who holds the retained objects, as far as the screen can tell without a re-run.
     triage: Triage = NOTHING_RETAINED
-    #: CPU seconds the run took (the process's, all threads).
-    cpu_seconds: float = 0.0
+    #: CPU seconds the run took (the process's, all threads); None where not read (a
+    #: screen: two system calls a test, for a figure only a confirmed leak's runs use).
+    cpu_seconds: float | None = None
     #: Of a repetition, what it made in place of what the run before it made (dead
     #: since): no growth, but alive, and the next test may replace it in turn.
     replacing: list[object] = field(default_factory=list)
@@ -108,6 +109,11 @@ class GuardedRun:
     def duration(self) -> float:
         """The run's wall time in seconds, 0 when it was not measured."""
         return self.figures.duration if self.figures is not None else 0.0
+
+    @property
+    def busy_seconds(self) -> float:
+        """The run's CPU seconds where they were read, else its wall time."""
+        return self.cpu_seconds if self.cpu_seconds is not None else self.duration
 
     @property
     def passed(self) -> bool:
@@ -473,7 +479,7 @@ class WindowRunner:
             kind = _Run.SCREEN
         try:
             prepared = prepared or self._prepare(item, sentinels)
-            before = self._start_measuring()
+            before = self._start_measuring(cpu=kind is not _Run.SCREEN)
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
         self.gc_watch.start()
@@ -523,7 +529,7 @@ class WindowRunner:
                 return _unmeasured(reports, exc, previous)
         finally:
             gc_stats = self.gc_watch.stop()
-        after = take_snapshot(self.rss)
+        after = take_snapshot(self.rss, cpu=kind is not _Run.SCREEN)
         peak = self.rss.peak() if self.measure_peak else None
         growth = self.containers.growth(prepared.sizes)
         ids = {id(obj) for obj in survivors.retained}
@@ -561,7 +567,7 @@ class WindowRunner:
             survivors.labels,
             findings,
             triage=sorted_out,
-            cpu_seconds=after.cpu - before.cpu,
+            cpu_seconds=None if after.cpu is None or before.cpu is None else after.cpu - before.cpu,
             replacing=replacing or survivors.first,
             replaced_tops=replaced_tops,
             earlier_ids=earlier,
@@ -586,13 +592,14 @@ class WindowRunner:
         except Exception as exc:
             return exc
 
-    def _start_measuring(self) -> HeapSnapshot:
-        """Reset the peaks and read the figures at the start of a run (once tracing)."""
+    def _start_measuring(self, cpu: bool) -> HeapSnapshot:
+        """Reset the peaks and read the figures at the start of a run (once tracing),
+        the CPU time with ``cpu``."""
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
         if self.measure_peak:
             self.rss.reset_peak()
-        return take_snapshot(self.rss)
+        return take_snapshot(self.rss, cpu)
 
     def _attribute(
         self,
