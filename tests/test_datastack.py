@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, call_on_own_chunk
+from pytest_memguard.screen.datastack import (
+    FRAMES_IN_CHUNKS,
+    OWN_CHUNK_SECONDS,
+    OwnChunks,
+    call_on_own_chunk,
+)
 
 pytestmark = pytest.mark.skipif(
     not FRAMES_IN_CHUNKS, reason="frames live on a data stack in chunks from CPython 3.11"
@@ -54,3 +59,15 @@ def test_calls_on_a_chunk_of_their_own_map_one_chunk_a_run() -> None:
 
 def test_the_call_returns_what_the_called_function_returns() -> None:
     assert call_on_own_chunk(divmod, 7, 2) == (3, 1)
+
+
+def test_a_module_s_runs_go_on_their_own_chunk_once_one_took_a_millisecond() -> None:
+    """Opening a chunk costs about 11 us: worth it for runs long enough to have crossed
+    a chunk's end many times, judged by the module's last run."""
+    chunks = OwnChunks()
+    assert not chunks.wanted("tests/test_parse.py::test_first")
+    chunks.ran("tests/test_parse.py::test_first", OWN_CHUNK_SECONDS)
+    assert chunks.wanted("tests/test_parse.py::TestGrammar::test_second[1]")
+    assert not chunks.wanted("tests/test_other.py::test_first")
+    chunks.ran("tests/test_parse.py::test_quick", OWN_CHUNK_SECONDS / 10)
+    assert not chunks.wanted("tests/test_parse.py::test_after_a_quick_one")

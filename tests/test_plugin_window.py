@@ -398,17 +398,17 @@ def test_session_fixture_is_not_set_up_per_repetition_of_the_last_test(
 # --- a guarded test's calls run on a data-stack chunk of their own ----------------------
 
 
-def test_a_guarded_test_and_its_repetitions_run_above_the_chunk_opening_call(
-    pytester, run_pytest
-):
-    """Each run of a guarded test (its screen, a suspect's repetitions) calls the test
-    through the frame that opens a data-stack chunk, so its calls never cross the end of
-    a chunk the plugin's frames happened to put them near."""
+def test_slow_tests_and_repetitions_run_above_the_chunk_opening_call(pytester, run_pytest):
+    """The runs of a module whose last run took a millisecond or more, and a suspect's
+    repetitions, call the test through the frame that opens a data-stack chunk: their
+    calls never cross the end of a chunk the plugin's frames put them near. A module's
+    first run, with no run to judge by, does not pay for opening one."""
     pytester.makepyfile(
         test_stack="""
         import sys
+        import time
 
-        from pytest_memguard.screen.datastack import call_on_own_chunk
+        from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, call_on_own_chunk
 
         RUNS = []
 
@@ -418,15 +418,22 @@ def test_a_guarded_test_and_its_repetitions_run_above_the_chunk_opening_call(
                 frame = frame.f_back
             return frame is not None
 
+        def test_first():
+            assert not _on_own_chunk()  # no run of the module took long yet
+
+        def test_slow():
+            time.sleep(0.002)
+
         def test_leaks():
             RUNS.append([_on_own_chunk()])
 
         def test_ran_on_own_chunk_every_time():
-            assert len(RUNS) > 1 and all(run == [True] for run in RUNS), RUNS
+            assert len(RUNS) > 1, RUNS
+            assert all(run == [FRAMES_IN_CHUNKS] for run in RUNS), RUNS
         """
     )
 
-    result = run_pytest("--memguard", "-p", "no:randomly")
+    result = run_pytest("--memguard", "-p", "no:randomly", "-rA")
 
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*test_stack.py::test_leaks*"])
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["LEAK test_stack.py::test_leaks - *"])

@@ -14,6 +14,11 @@ words of room beyond its own size), and the test's calls run in the 40 KB left a
 the reserve, which is never written to. Most tests never leave that chunk: one mapping
 a run, whatever their depth. CPython 3.10 allocates each frame on its own, so there
 the call goes straight through.
+
+Opening the chunk costs about 11 us (a system call to map it, one to unmap it, two
+page faults): :class:`OwnChunks` keeps it for the runs that can pay, the tests of a
+module whose last run took a millisecond or more (a shorter run cannot have crossed a
+chunk's end many times), and a suspect's repetitions.
 """
 
 from __future__ import annotations
@@ -46,3 +51,28 @@ if FRAMES_IN_CHUNKS:
     # Only the stack size changes: the reserve lies above the frame's three locals, and
     # nothing but CPython's reckoning of the room a frame needs reads it.
     call_on_own_chunk.__code__ = call_on_own_chunk.__code__.replace(co_stacksize=RESERVED_WORDS)
+
+
+#: A test module's last run at least this long (seconds): its next tests run on a chunk
+#: of their own. Opening one costs about 1 % of such a run.
+OWN_CHUNK_SECONDS = 0.001
+
+
+class OwnChunks:
+    """Which screened runs go on a data-stack chunk of their own: those of a test module
+    whose last run took :data:`OWN_CHUNK_SECONDS` or more."""
+
+    def __init__(self) -> None:
+        self._long_runs: dict[str, bool] = {}
+
+    def wanted(self, nodeid: str) -> bool:
+        """Whether the run of ``nodeid`` goes on a chunk of its own."""
+        return self._long_runs.get(_module_of(nodeid), False)
+
+    def ran(self, nodeid: str, seconds: float) -> None:
+        """The run of ``nodeid`` took ``seconds``."""
+        self._long_runs[_module_of(nodeid)] = seconds >= OWN_CHUNK_SECONDS
+
+
+def _module_of(nodeid: str) -> str:
+    return nodeid.partition("::")[0]
