@@ -309,6 +309,30 @@ def add_suite_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("pytest_args", nargs="*", help="pytest arguments (after --)")
 
 
+def resolve_suite(
+    ap: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[Path, str, dict[str, str], list[str]]:
+    """The directory, interpreter, environment and pytest arguments of the suite that
+    :func:`add_suite_arguments`' options name (exits with a usage error otherwise)."""
+    if args.suite:
+        if args.keep is None:
+            ap.error("--suite needs --keep")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import real_suites
+
+        project = next((p for p in real_suites.PROJECTS if p.key == args.suite), None)
+        if project is None:
+            ap.error(f"no suite {args.suite!r}: see real_suites.py --list")
+        root = args.keep / project.key
+        (cwd,) = [path for path in (root / "src").iterdir() if path.is_dir()]
+        env = real_suites.environment(project, args.repo)
+        pytest_args = [*project.args, *project.paths, *args.pytest_args]
+        return cwd, str(root / "venv" / "bin" / "python"), env, pytest_args
+    if args.python and args.cwd:
+        return args.cwd, args.python, dict(os.environ), args.pytest_args
+    ap.error("give --keep and --suite, or --python and --cwd")
+
+
 def run_with_plugin(
     ap: argparse.ArgumentParser,
     args: argparse.Namespace,
@@ -320,25 +344,7 @@ def run_with_plugin(
     loaded (``-p``) and ``settings`` in its environment; print what it wrote to the file
     named by ``out_env``."""
     here = Path(__file__).resolve().parent
-    env = dict(os.environ)
-    if args.suite:
-        if args.keep is None:
-            ap.error("--suite needs --keep")
-        sys.path.insert(0, str(here))
-        import real_suites
-
-        project = next((p for p in real_suites.PROJECTS if p.key == args.suite), None)
-        if project is None:
-            ap.error(f"no suite {args.suite!r}: see real_suites.py --list")
-        root = args.keep / project.key
-        (cwd,) = [path for path in (root / "src").iterdir() if path.is_dir()]
-        python = str(root / "venv" / "bin" / "python")
-        env = real_suites.environment(project, args.repo)
-        pytest_args = [*project.args, *project.paths, *args.pytest_args]
-    elif args.python and args.cwd:
-        cwd, python, pytest_args = args.cwd, args.python, args.pytest_args
-    else:
-        ap.error("give --keep and --suite, or --python and --cwd")
+    cwd, python, env, pytest_args = resolve_suite(ap, args)
     out = Path(cwd) / f".memguard-{plugin}.txt"
     report = Path(cwd) / f".memguard-{plugin}.json"  # written as real_suites.py's runs do
     env.update(settings)
