@@ -83,10 +83,16 @@ def _not_collected(item: pytest.Item) -> str:
     return still_alive(expected) or ""
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker: its records travel to the
+    controller on the reports, and it writes no output of its own."""
+    return hasattr(config, "workerinput")
+
+
 def _runs_workers(config: pytest.Config) -> bool:
     """Whether this process is a pytest-xdist controller: the records of its tests come
     from the workers, on the reports."""
-    if hasattr(config, "workerinput"):
+    if _is_worker(config):
         return False
     option = config.option
     distributing = getattr(option, "numprocesses", None) or getattr(option, "tx", None)
@@ -109,9 +115,7 @@ def _prepare_outputs(config: pytest.Config, settings: Settings) -> Baseline | No
     """Check the report paths, the history and the baseline before the first test; a
     usage error if one is unusable. Workers write nothing: only the controller checks."""
     history = (settings.save, settings.compare, settings.compare_fail)
-    if hasattr(config, "workerinput") or not (
-        settings.reports or any(v is not None for v in history)
-    ):
+    if _is_worker(config) or not (settings.reports or any(v is not None for v in history)):
         return None
     from pytest_memguard.report.outputs import OutputError, prepare_outputs
 
@@ -359,8 +363,8 @@ class MemguardSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            return  # an xdist worker: its records travel to the controller in the reports
+        if _is_worker(self.config):
+            return
         settings = self.settings
         if not (settings.reports or settings.save is not None or settings.compare is not None):
             return
