@@ -348,6 +348,24 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     assert result.unexplained == 0
 
 
+def test_what_a_grown_root_holds_is_its_leak_though_a_bounded_cache_holds_it_too() -> None:
+    """An unbounded root that grew keeps its new entries alive whatever the bound of a
+    cache that refers to them too (a CLI runner's stream cached by a leaking dict and
+    by an ``lru_cache``): the run is the root's leak, not warm-up."""
+    registry: list[object] = []
+    cache: dict[str, object] = {}
+    book = HolderBook()
+    book.learn_leaking(registry, "growing-container | app.registry")
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    book.note_lengths()
+    stream = {"lines": ["<stdout>"]}
+    registry.append(stream)
+    cache["last"] = stream
+    result = triage([stream], _young(stream), book)
+    assert result.roots == ("growing-container | app.registry",)
+    assert (result.unexplained, result.why) == (0, ())
+
+
 class _Settings:
     def __init__(self, parent: _Settings | None = None) -> None:
         self.parent = parent

@@ -408,11 +408,58 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     weak = _weak_to_known(candidates, young, explained)
     explained |= weak
     bookkeeping = frozenset(explained & ids)
-    fed = [entry for entry in book.bounded() if entry.may_hold_new()]
-    bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
+    # The roots first: a test that leaks into a confirmed root again (a CLI runner's
+    # every invocation) is explained by that root's new entries, with no walk from the
+    # bounded holders it fed along the way. What a root and a bounded holder both
+    # reach, the root keeps alive whatever the bound.
+    roots, in_roots = _in_roots(book, young, explained, ids, why)
+    if roots and not ids <= explained:
+        # Machinery a grown root's objects made lazily (a cached stream's decoder, made
+        # on its first read) is held from C, out of the walk's sight: that root's too.
+        explained |= _machinery([obj for obj in retained if id(obj) not in explained], young)
+    bounded: set[int] = set()
+    if not ids <= explained:
+        fed = [entry for entry in book.bounded() if entry.may_hold_new()]
+        bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
     if bounded:
         explained |= bounded
         why.append(HELD_BY_BOUNDED)
+    in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
+    if in_filled:
+        explained |= in_filled
+        why.append("held by a cache filled earlier in the session")
+        # A weak reference to what a filled cache holds (a weak-valued cache next to
+        # a strong one) keeps nothing alive either.
+        explained |= _weak_to_known(candidates, young, explained) & ids
+    left = [obj for obj in retained if id(obj) not in explained]
+    if left and (bounded or in_filled or in_roots):
+        warm = _through_code(bounded | in_filled, young, explained) & ids
+        explained |= warm
+        grew_too = _through_code(in_roots, young, explained) & ids
+        explained |= grew_too
+        in_roots |= grew_too
+        left = [obj for obj in retained if id(obj) not in explained]
+    grew = [obj for obj in retained if id(obj) in in_roots]
+    return Triage(
+        explained=len(retained) - len(left),
+        unexplained=len(left),
+        unexplained_bytes=shallow_bytes(left),
+        why=tuple(why),
+        roots=tuple(dict.fromkeys(roots)),
+        explained_ids=frozenset(explained & ids),
+        bookkeeping_ids=bookkeeping,
+        weak_ids=frozenset(weak & ids),
+        root_objects=len(grew),
+        root_bytes=shallow_bytes(grew),
+    )
+
+
+def _in_roots(
+    book: HolderBook, young: dict[int, object], explained: set[int], ids: set[int], why: list[str]
+) -> tuple[list[str], set[int]]:
+    """The leaking roots that grew with objects of ``ids`` (what the run retained), and
+    those objects; ``explained`` gains every object a root holds, ``why`` the reason
+    for those a root that did not grow holds (replaced in place)."""
     roots: list[str] = []
     in_roots: set[int] = set()
     for entry in book.leaking():
@@ -431,39 +478,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
             in_roots |= reached
         else:
             why.append("replaced in a leaking holder, not added")
-    in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
-    if in_filled:
-        explained |= in_filled
-        why.append("held by a cache filled earlier in the session")
-        # A weak reference to what a filled cache holds (a weak-valued cache next to
-        # a strong one) keeps nothing alive either.
-        explained |= _weak_to_known(candidates, young, explained) & ids
-    left = [obj for obj in retained if id(obj) not in explained]
-    if left and (bounded or in_filled or in_roots):
-        warm = _through_code(bounded | in_filled, young, explained) & ids
-        explained |= warm
-        grew_too = _through_code(in_roots, young, explained) & ids
-        explained |= grew_too
-        in_roots |= grew_too
-        left = [obj for obj in retained if id(obj) not in explained]
-    if roots and left:
-        # Machinery a grown root's objects made lazily (a cached stream's decoder, made
-        # on its first read) is held from C, out of the walk's sight: that root's too.
-        explained |= _machinery(left, young)
-        left = [obj for obj in retained if id(obj) not in explained]
-    grew = [obj for obj in retained if id(obj) in in_roots]
-    return Triage(
-        explained=len(retained) - len(left),
-        unexplained=len(left),
-        unexplained_bytes=shallow_bytes(left),
-        why=tuple(why),
-        roots=tuple(dict.fromkeys(roots)),
-        explained_ids=frozenset(explained & ids),
-        bookkeeping_ids=bookkeeping,
-        weak_ids=frozenset(weak & ids),
-        root_objects=len(grew),
-        root_bytes=shallow_bytes(grew),
-    )
+    return roots, in_roots
 
 
 def triage_after(
