@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from pytest_memguard.figures import Figures
+from pytest_memguard.history import HistoryError
 from pytest_memguard.history.store import (
     SCHEMA_VERSION,
     History,
-    HistoryError,
     UnknownRunError,
     load_baseline,
 )

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pytest_memguard.history import HistoryError
 from pytest_memguard.history.compare import (
     FIELDS,
-    WIDTH,
     compare_runs,
     figure,
     fit,
@@ -20,8 +20,9 @@ from pytest_memguard.history.compare import (
     render_comparison,
 )
 from pytest_memguard.history.known import known_leaks_document
-from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, Run
+from pytest_memguard.history.store import DEFAULT_PATH, History, Run
 from pytest_memguard.record import TestRecord
+from pytest_memguard.report import WIDTH
 from pytest_memguard.report.json import write_json_atomically
 from pytest_memguard.units import parse_count
 

@@ -334,11 +334,6 @@ def compare_runs(
     )
 
 
-#: Every line memguard prints fits this many columns: the ``memguard`` command's tables
-#: and the advice under a failing test.
-WIDTH = 100
-
-
 def fit(text: str, width: int) -> str:
     """Shorten ``text`` to ``width`` characters, keeping its start."""
     if len(text) <= width:

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest_memguard
+from pytest_memguard.history import HistoryError
 from pytest_memguard.history.compare import figure
 from pytest_memguard.record import PASSING_VERDICTS, TestRecord
 from pytest_memguard.report.json import (
@@ -78,10 +79,6 @@ _RUN_COLUMNS = (
     "interrupted",
 )
 _RESERVED_NAME = "latest"
-
-
-class HistoryError(Exception):
-    """The history database or a baseline file cannot be used; the message says why."""
 
 
 class UnknownRunError(HistoryError, LookupError):

@@ -13,12 +13,18 @@ import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_memguard import __version__
 from pytest_memguard.config import Settings
-from pytest_memguard.history.compare import compare_runs, parse_checks, render_comparison
-from pytest_memguard.history.store import DEFAULT_PATH, History, HistoryError, load_baseline
+from pytest_memguard.history import HistoryError
 from pytest_memguard.record import TestRecord
+
+# The history's modules (sqlite3 among them) and the comparison are imported where a
+# session saves, compares or reads a baseline: a run that only writes reports is
+# spared their 10 ms.
+if TYPE_CHECKING:
+    from pytest_memguard.history.store import History
 
 
 class OutputError(ValueError):
@@ -54,6 +60,8 @@ def report_header(settings: Settings) -> dict[str, str]:
 
 
 def _database(settings: Settings, rootpath: Path) -> Path:
+    from pytest_memguard.history.store import DEFAULT_PATH
+
     return Path(settings.db) if settings.db else rootpath / DEFAULT_PATH
 
 
@@ -88,6 +96,8 @@ def prepare_outputs(settings: Settings, rootpath: Path) -> Baseline | None:
         _check_writable(Path(path), f"--memguard-report={kind}:")
     if not _history_needed(settings) and settings.compare is None:
         return None
+    from pytest_memguard.history.store import History, load_baseline
+
     database = _database(settings, rootpath)
     history = History(database, create=settings.save is not None)
     try:
@@ -137,6 +147,8 @@ def _write_reports(
 def _compare(
     settings: Settings, records: Sequence[TestRecord], baseline: Baseline
 ) -> SessionOutputs:
+    from pytest_memguard.history.compare import compare_runs, parse_checks, render_comparison
+
     outputs = SessionOutputs()
     checks = parse_checks(settings.compare_fail) if settings.compare_fail else ()
     comparison = compare_runs(baseline.records, list(records), checks)
@@ -144,6 +156,12 @@ def _compare(
     outputs.lines.extend(render_comparison(comparison))
     outputs.regressed = bool(checks) and bool(comparison.regressions)
     return outputs
+
+
+def _history(settings: Settings, rootpath: Path) -> History:
+    from pytest_memguard.history.store import History
+
+    return History(_database(settings, rootpath))
 
 
 def write_outputs(
@@ -158,7 +176,7 @@ def write_outputs(
     """Compare with ``baseline``, save and write the reports; errors become lines, never
     exceptions. An ``interrupted`` run is saved marked as such: never ``latest``."""
     outputs = SessionOutputs()
-    history = History(_database(settings, rootpath)) if _history_needed(settings) else None
+    history = _history(settings, rootpath) if _history_needed(settings) else None
     try:
         if baseline is not None:
             outputs = _compare(settings, records, baseline)

@@ -11,8 +11,8 @@ from typing import Any
 from pytest_memguard.config import Settings
 from pytest_memguard.explain.causes import session_summary
 from pytest_memguard.findings import Finding, Frame
-from pytest_memguard.history.compare import WIDTH, figure
 from pytest_memguard.record import TestRecord
+from pytest_memguard.report import WIDTH
 from pytest_memguard.units import format_duration, format_size
 
 
@@ -99,9 +99,9 @@ def header_line(settings: Settings, freeze_ok: bool, peak_ok: bool) -> str:
     return ", ".join(parts)
 
 
-def _figure(record: TestRecord, field: str) -> float:
-    """A comparable figure of the record (``compare.figure``), 0 when unmeasured."""
-    return figure(record.delta, field) or 0.0
+def _figure(record: TestRecord, name: str) -> float:
+    """The figure ``name`` of the record's run, 0 when unmeasured."""
+    return (record.delta.value(name) if record.delta is not None else None) or 0.0
 
 
 def blame_lines(records: Sequence[TestRecord]) -> Iterator[str]:
@@ -137,9 +137,9 @@ def summary_lines(records: Sequence[TestRecord], top: int) -> Iterator[str]:
     if not records:
         return
     columns: list[tuple[str, Any, Any]] = [
-        ("retained", lambda r: _figure(r, "retained"), format_size),
-        ("peak", lambda r: _figure(r, "peak"), format_size),
-        ("GC pause", lambda r: _figure(r, "gc_pause"), format_duration),
+        ("retained", lambda r: _figure(r, "retained_bytes"), format_size),
+        ("peak", lambda r: _figure(r, "traced_peak"), format_size),
+        ("GC pause", lambda r: _figure(r, "gc_pause_max"), format_duration),
     ]
     for title, key, fmt in columns:
         worst = sorted((r for r in records if key(r) > 0), key=key, reverse=True)[:top]
