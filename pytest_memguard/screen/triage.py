@@ -408,15 +408,14 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     weak = _weak_to_known(candidates, young, explained)
     explained |= weak
     bookkeeping = frozenset(explained & ids)
-    # The roots first: a test that leaks into a confirmed root again (a CLI runner's
-    # every invocation) is explained by that root's new entries, with no walk from the
-    # bounded holders it fed along the way. What a root and a bounded holder both
-    # reach, the root keeps alive whatever the bound.
-    roots, in_roots = _in_roots(book, young, explained, ids, why)
-    if roots and not ids <= explained:
-        # Machinery a grown root's objects made lazily (a cached stream's decoder, made
-        # on its first read) is held from C, out of the walk's sight: that root's too.
-        explained |= _machinery([obj for obj in retained if id(obj) not in explained], young)
+    # The roots that grew first: a test that leaks into a confirmed root again (a CLI
+    # runner's every invocation) is explained by that root's new entries, with no walk
+    # from the bounded holders it fed along the way. What a grown root and a bounded
+    # holder both reach, the root keeps alive whatever the bound. The other roots come
+    # after the bounded holders: most runs that reach one replace an entry in place.
+    leaking = book.leaking()
+    growing = list(grown(leaking))
+    roots, in_roots = _in_roots(growing, book, young, explained, (retained, ids), why)
     bounded: set[int] = set()
     if not ids <= explained:
         fed = [entry for entry in book.bounded() if entry.may_hold_new()]
@@ -424,6 +423,10 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     if bounded:
         explained |= bounded
         why.append(HELD_BY_BOUNDED)
+    steady = [entry for entry in leaking if all(entry is not other for other in growing)]
+    more_roots, more_in_roots = _in_roots(steady, book, young, explained, (retained, ids), why)
+    roots += more_roots
+    in_roots |= more_in_roots
     in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
     if in_filled:
         explained |= in_filled
@@ -455,14 +458,21 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
 
 
 def _in_roots(
-    book: HolderBook, young: dict[int, object], explained: set[int], ids: set[int], why: list[str]
+    leaking: list[Learned],
+    book: HolderBook,
+    young: dict[int, object],
+    explained: set[int],
+    retained: tuple[list[object], set[int]],
+    why: list[str],
 ) -> tuple[list[str], set[int]]:
-    """The leaking roots that grew with objects of ``ids`` (what the run retained), and
-    those objects; ``explained`` gains every object a root holds, ``why`` the reason
-    for those a root that did not grow holds (replaced in place)."""
+    """Of the roots ``leaking``, those that grew with objects the run retained (the
+    objects and their ids), and those objects. ``explained`` gains every object a root
+    holds, with the machinery those objects made; ``why`` the reason for those a root
+    that did not grow holds (replaced in place)."""
+    objects, ids = retained
     roots: list[str] = []
     in_roots: set[int] = set()
-    for entry in book.leaking():
+    for entry in leaking:
         if ids <= explained:
             break  # nothing left for the rest to explain: no walk from them
         if entry.lost_head():
@@ -478,6 +488,10 @@ def _in_roots(
             in_roots |= reached
         else:
             why.append("replaced in a leaking holder, not added")
+    if roots and not ids <= explained:
+        # Machinery a grown root's objects made lazily (a cached stream's decoder, made
+        # on its first read) is held from C, out of the walk's sight: that root's too.
+        explained |= _machinery([obj for obj in objects if id(obj) not in explained], young)
     return roots, in_roots
 
 
