@@ -412,7 +412,8 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # runner's every invocation) is explained by that root's new entries, with no walk
     # from the bounded holders it fed along the way. What a grown root and a bounded
     # holder both reach, the root keeps alive whatever the bound. The other roots come
-    # after the bounded holders: most runs that reach one replace an entry in place.
+    # last: a run that reaches one replaced an entry in place, or lengthened a chain,
+    # which no filled holder explains.
     leaking = book.leaking()
     growing = list(grown(leaking))
     roots, in_roots = _in_roots(growing, book, young, explained, (retained, ids), why)
@@ -423,10 +424,6 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     if bounded:
         explained |= bounded
         why.append(HELD_BY_BOUNDED)
-    steady = [entry for entry in leaking if all(entry is not other for other in growing)]
-    more_roots, more_in_roots = _in_roots(steady, book, young, explained, (retained, ids), why)
-    roots += more_roots
-    in_roots |= more_in_roots
     in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
     if in_filled:
         explained |= in_filled
@@ -434,6 +431,10 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # A weak reference to what a filled cache holds (a weak-valued cache next to
         # a strong one) keeps nothing alive either.
         explained |= _weak_to_known(candidates, young, explained) & ids
+    steady = [entry for entry in leaking if all(entry is not other for other in growing)]
+    more_roots, more_in_roots = _in_roots(steady, book, young, explained, (retained, ids), why)
+    roots += more_roots
+    in_roots |= more_in_roots
     left = [obj for obj in retained if id(obj) not in explained]
     if left and (bounded or in_filled or in_roots):
         warm = _through_code(bounded | in_filled, young, explained) & ids
