@@ -331,11 +331,9 @@ class Guard:
         for rule, why in _INTERPRETER_STATE_RULES:
             if not rest:
                 break
-            screen.triage = screen.triage.explaining(rule(rest), why)
-            rest = screen.triage.unexplained_of(rest)
+            rest = _explained_by(screen, rest, rule(rest), why)
         if rest:
-            screen.triage = screen.triage.explaining(self._set_once(rest, tops), SET_ON_FIRST_USE)
-            rest = screen.triage.unexplained_of(rest)
+            rest = _explained_by(screen, rest, self._set_once(rest, tops), SET_ON_FIRST_USE)
         if rest:
             triage = screen.triage
             attributes = attributes_of_older(rest, screen.retained, triage.explained_ids)
@@ -821,6 +819,18 @@ _INTERPRETER_STATE_RULES: tuple[tuple[Callable[[list[object]], list[object]], st
     (last_read_filters, KEPT_BY_WARNINGS),
     (cached_slot_names, SLOT_NAMES_CACHED),
 )
+
+
+def _explained_by(
+    run: GuardedRun, rest: list[object], explained: list[object], why: str
+) -> list[object]:
+    """What of ``rest`` is left once a rule explained ``explained`` by ``why``: listed
+    again only when the rule explained some (a rebuilt grammar leaves thousands of
+    objects, and most rules explain none of them)."""
+    if not explained:
+        return rest
+    run.triage = run.triage.explaining(explained, why)
+    return run.triage.unexplained_of(rest)
 
 
 def _records_ids(runs: Iterable[object]) -> set[int]:

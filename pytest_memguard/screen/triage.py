@@ -367,8 +367,8 @@ def attributes_of_older(
     dicts: anything else left keeps the run a suspect whatever this finds."""
     if not left or not warmup or any(type(obj) is not dict for obj in left):
         return []
-    young = {id(obj): obj for obj in retained}
-    holders = [young[key] for key in warmup if key in young]
+    young = set(map(id, retained))
+    holders = [obj for obj in retained if id(obj) in warmup]
     older = {id(ref): ref for ref in all_referents(holders) if id(ref) not in young}
     owned = {id(found) for found in map(instance_dict, older.values()) if found is not None}
     return [obj for obj in left if id(obj) in owned]
