@@ -95,6 +95,27 @@ def test_a_peak_older_than_the_reset_is_never_the_run_s() -> None:
     assert abs(peak - _vm_hwm()) < 1024 * 1024
 
 
+@_PEAK
+def test_a_run_measured_for_its_peak_reads_its_resident_size_once_each_end() -> None:
+    """The reset's own read of the resident size is the run's start figure, and the
+    end figure serves the peak: a run pays no system call twice."""
+    probe = RssProbe()
+    reads: list[int] = []
+    read = probe.rss
+
+    def counted() -> int:
+        reads.append(1)
+        return read()
+
+    probe.rss = counted  # type: ignore[method-assign]
+    start = take_snapshot(probe, cpu=False, resident=probe.reset_peak())
+    assert len(reads) == 1 and start.rss > 0
+    end = take_snapshot(probe, cpu=False)
+    peak = probe.peak(end.rss)
+    assert len(reads) == 2
+    assert peak is not None and peak >= end.rss
+
+
 def test_frames_of_running_functions_are_not_the_tests() -> None:
     """A stack walk inside the window makes frame objects of pytest's and the plugin's
     running callers; a finished frame the test kept is the test's."""

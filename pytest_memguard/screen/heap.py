@@ -113,23 +113,31 @@ class RssProbe:
             self._process = psutil.Process()
         return int(self._process.memory_info().rss)
 
-    def reset_peak(self) -> None:
+    def reset_peak(self) -> int | None:
+        """Reset the peak to the resident size, and return that size (read after the
+        reset, the figure a run starts from: one read serves both), None when the peak
+        cannot be reset."""
         if not self.peak_available or self._clear_refs is None:
-            return
+            return None
         try:
             os.write(self._clear_refs, b"5")
         except OSError:
             self._clear_refs = None
-            return
+            return None
         # Read after the reset: a larger figure is an older peak it does not clear.
-        self._maxrss_is_peak = self._max_rss() <= self.rss()
+        maxrss = self._max_rss()
+        resident = self.rss()
+        self._maxrss_is_peak = maxrss <= resident
+        return resident
 
-    def peak(self) -> int | None:
+    def peak(self, resident: int | None = None) -> int | None:
+        """The peak resident size since the reset; ``resident`` is the size just read,
+        if the caller has it."""
         if not self.peak_available or self._status is None:
             return None
         if self._maxrss_is_peak:
             # Some kernels count it up to the last unmapping only: not the current size.
-            return max(self._max_rss(), self.rss())
+            return max(self._max_rss(), self.rss() if resident is None else resident)
         status = os.pread(self._status, 4096, 0)
         start = status.find(b"VmHWM:")
         end = status.find(b"kB", start)
@@ -165,16 +173,17 @@ class HeapSnapshot(NamedTuple):
     cpu: float | None = None
 
 
-def take_snapshot(rss: RssProbe, cpu: bool = True) -> HeapSnapshot:
-    """Read the cheap figures: RSS, ``gc.garbage``, tracemalloc when tracing, and the
-    process's CPU time with ``cpu`` (a system call, unlike the wall clock)."""
+def take_snapshot(rss: RssProbe, cpu: bool = True, resident: int | None = None) -> HeapSnapshot:
+    """Read the cheap figures: RSS (``resident`` when the caller just read it),
+    ``gc.garbage``, tracemalloc when tracing, and the process's CPU time with ``cpu`` (a
+    system call, unlike the wall clock)."""
     traced: int | None = None
     traced_peak: int | None = None
     if tracemalloc.is_tracing():
         traced, traced_peak = tracemalloc.get_traced_memory()
     return HeapSnapshot(
         time=time.perf_counter(),
-        rss=rss.rss(),
+        rss=rss.rss() if resident is None else resident,
         garbage=len(gc.garbage),
         traced=traced,
         traced_peak=traced_peak,

@@ -539,7 +539,7 @@ class WindowRunner:
         finally:
             gc_stats = self.gc_watch.stop()
         after = take_snapshot(self.rss, cpu=kind is not _Run.SCREEN)
-        peak = self.rss.peak() if self.measure_peak else None
+        peak = self.rss.peak(after.rss) if self.measure_peak else None
         growth = self.containers.growth(prepared.sizes)
         ids = {id(obj) for obj in survivors.retained}
         current = _Previous(ids, shallow_bytes(survivors.retained))
@@ -606,9 +606,8 @@ class WindowRunner:
         the CPU time with ``cpu``."""
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
-        if self.measure_peak:
-            self.rss.reset_peak()
-        return take_snapshot(self.rss, cpu)
+        resident = self.rss.reset_peak() if self.measure_peak else None
+        return take_snapshot(self.rss, cpu, resident)
 
     def _attribute(
         self,
