@@ -415,8 +415,9 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # last: a run that reaches one replaced an entry in place, or lengthened a chain,
     # which no filled holder explains.
     leaking = book.leaking()
-    growing = list(grown(leaking))
-    roots, in_roots = _in_roots(growing, book, young, explained, (retained, ids), why)
+    grown_ids = {id(entry) for entry in grown(leaking)}
+    growing = [entry for entry in leaking if id(entry) in grown_ids]
+    roots, in_roots = _in_roots(growing, True, young, explained, (retained, ids), book, why)
     bounded: set[int] = set()
     if not ids <= explained:
         fed = [entry for entry in book.bounded() if entry.may_hold_new()]
@@ -431,8 +432,10 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # A weak reference to what a filled cache holds (a weak-valued cache next to
         # a strong one) keeps nothing alive either.
         explained |= _weak_to_known(candidates, young, explained) & ids
-    steady = [entry for entry in leaking if all(entry is not other for other in growing)]
-    more_roots, more_in_roots = _in_roots(steady, book, young, explained, (retained, ids), why)
+    steady = [entry for entry in leaking if id(entry) not in grown_ids]
+    more_roots, more_in_roots = _in_roots(
+        steady, False, young, explained, (retained, ids), book, why
+    )
     roots += more_roots
     in_roots |= more_in_roots
     left = [obj for obj in retained if id(obj) not in explained]
@@ -460,16 +463,18 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
 
 def _in_roots(
     leaking: list[Learned],
-    book: HolderBook,
+    grew: bool,
     young: dict[int, object],
     explained: set[int],
     retained: tuple[list[object], set[int]],
+    book: HolderBook,
     why: list[str],
 ) -> tuple[list[str], set[int]]:
-    """Of the roots ``leaking``, those that grew with objects the run retained (the
-    objects and their ids), and those objects. ``explained`` gains every object a root
-    holds, with the machinery those objects made; ``why`` the reason for those a root
-    that did not grow holds (replaced in place)."""
+    """Of the roots ``leaking`` (all of them grown, or none, as ``grew`` says), those
+    holding objects the run retained (the objects and their ids) as their leak, and
+    those objects: all a grown root holds, a chain one link longer in one that did not
+    grow. ``explained`` gains every object a root holds, with the machinery those
+    objects made; ``why`` the reason for the rest (replaced in place)."""
     objects, ids = retained
     roots: list[str] = []
     in_roots: set[int] = set()
@@ -482,9 +487,7 @@ def _in_roots(
         if not reached:
             continue
         explained |= reached
-        if next(grown([entry]), None) is not None or _lengthens_a_chain(
-            reached, young, book.pinned
-        ):
+        if grew or _lengthens_a_chain(reached, young, book.pinned):
             roots.append(entry.root)
             in_roots |= reached
         else:
