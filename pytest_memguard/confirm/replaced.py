@@ -109,7 +109,7 @@ class Replacements:
         hangs from them, objects the plugin held and the run dropped. ``found`` is
         ``find_tops(left)``, if the caller has it; ``listed`` are other lists of the
         plugin's that may hold some of the held objects (once each); ``kept_in`` those
-        that hold objects of ``left`` (once each)."""
+        that hold every object of ``left``, once each."""
         dropped = self._split(listed)
         if not dropped or not left:
             return []
@@ -117,8 +117,8 @@ class Replacements:
         # What a held object gained during the run before the run dropped it is alive
         # only because the plugin held it: with it, it would have died (freezegun's list
         # of the patches to undo, refilled by each test and replaced when it ends).
-        lists = kept_in if found is None else (*kept_in, found.objects)
-        reached = _held_only_beneath(members, lists, above=dropped)
+        partial = () if found is None else (found.objects,)
+        reached = _held_only_beneath(members, kept_in, above=dropped, partial=partial)
         if found is None:
             found = find_tops(left)
             self._walked = (
@@ -238,13 +238,15 @@ def _held_only_beneath(
     kept_in: Sequence[Iterable[object]],
     tops: list[object] | None = None,
     above: Sequence[object] = (),
+    partial: Sequence[list[object]] = (),
 ) -> set[int]:
     """Ids of the objects of ``members`` reached from ``tops`` (among them), or from
     what the objects of ``above`` (not among them) refer to, less those something
-    outside what is reached holds too, with what hangs from those."""
+    outside what is reached holds too, with what hangs from those. ``kept_in`` and
+    ``partial`` are as :func:`_held_from_outside` reads them."""
     reached = young_reachable(_seeds(tops, above), members)
     # The holders' references to their entries are the structure's own.
-    shared = _held_from_outside(members, reached, tops or [], kept_in, above)
+    shared = _held_from_outside(members, reached, tops or [], kept_in, above, partial)
     if shared:
         inside = {key: obj for key, obj in members.items() if key not in shared}
         reached = young_reachable(_seeds(tops, above), inside)
@@ -263,6 +265,7 @@ def _held_from_outside(
     tops: list[object],
     kept_in: Sequence[Iterable[object]],
     above: Sequence[object] = (),
+    partial: Sequence[list[object]] = (),
 ) -> set[int]:
     """Ids of the objects of a structure (``reached``, of ``members``: the run's objects,
     also in a list of the caller's), its ``tops`` left out, that something outside the
@@ -271,7 +274,8 @@ def _held_from_outside(
     objects. Hanging from replacing tops, such an object would outlive the replaced
     structure: it is not part of the replacement. Read from reference counts: besides
     the structure's own references, each is held by the counting list, the caller's
-    list, ``members`` and the lists of ``kept_in``; the references of the objects of
+    list, ``members``, once by each container of ``kept_in`` (which hold every member)
+    and as often as the lists of ``partial`` hold it; the references of the objects of
     ``above`` (outside ``members``, holding the structure) count as the structure's."""
     inner_ids = reached - set(map(id, tops))
     if not inner_ids:
@@ -282,9 +286,12 @@ def _held_from_outside(
     structure = [*above, *(members[key] for key in reached)]
     internal = _tally(filter(gc.is_tracked, all_referents(structure)), inner_ids)
     del structure
-    plugin = _tally(itertools.chain.from_iterable(kept_in), inner_ids)
+    # Counted, not tallied: the containers of every survivor hold thousands after a run
+    # that rebuilt a grammar.
+    plugin = _tally(itertools.chain.from_iterable(partial), inner_ids) if partial else {}
     inner = [members[key] for key in inner_ids]
-    own = HELD_BY_A_LIST + 2  # the counting list and the call; ``left``; ``members``
+    # The counting list and the call; ``left``; ``members``; the containers of kept_in.
+    own = HELD_BY_A_LIST + 2 + len(kept_in)
     counts = reference_counts(inner)
     return {
         id(obj)
