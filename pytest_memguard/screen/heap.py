@@ -19,7 +19,7 @@ import time
 import tracemalloc
 import types
 import weakref
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from itertools import compress, repeat
 from typing import Any, NamedTuple, cast
@@ -534,12 +534,16 @@ def reference_counts(objs: list[object]) -> list[int]:
 HELD_BY_A_LIST = reference_counts([object()])[0]
 
 
-def shallow_bytes(objects: Iterable[object]) -> int:
+def shallow_bytes(objects: Sequence[object]) -> int:
     """Sum of ``sys.getsizeof``: cheap, and enough to rank and to limit."""
-    total = 0
-    for obj in objects:
-        try:
-            total += sys.getsizeof(obj)
-        except TypeError:  # objects whose __sizeof__ is broken
-            continue
-    return total
+    try:
+        return sum(map(sys.getsizeof, objects))  # in C: a rebuilt grammar leaves thousands
+    except TypeError:  # an object whose __sizeof__ is broken counts nothing
+        return sum(map(_size_or_nothing, objects))
+
+
+def _size_or_nothing(obj: object) -> int:
+    try:
+        return sys.getsizeof(obj)
+    except TypeError:
+        return 0

@@ -83,13 +83,14 @@ def _node_state(node: object) -> list[object]:
     attributes of the plain instances among them, such as the test-class instance pytest
     keeps on a method's item for the whole session."""
     found = _values_and_items(node)
-    plain = [value for value in found if _is_plain_instance(value)]
+    # Told apart by their types, each type asked once: an item holds a hundred values.
+    kinds = {kind for kind in set(map(type, found)) if _is_plain_type(kind)}
+    plain = list(compress(found, map(kinds.__contains__, map(type, found)))) if kinds else []
     for value in plain:
-        if not isinstance(value, _NODES):
-            # Slots as well as the instance dict (gc.get_referents reads both, but the
-            # dict only before 3.13).
-            found += gc.get_referents(value)
-            found += _values_and_items(value)
+        # Slots as well as the instance dict (gc.get_referents reads both, but the
+        # dict only before 3.13).
+        found += gc.get_referents(value)
+        found += _values_and_items(value)
     return found
 
 
@@ -252,11 +253,13 @@ class SharedHolders:
             self._ids.update(map(id, self._known))
         return gc.get_referents(*self._known) if self._known else []
 
-    def learn(self, holders: Iterable[object], remaining: set[int]) -> Iterator[object]:
+    def learn(self, holders: Iterable[object], remaining: set[int]) -> list[object]:
         """Every holder and its referents; the holders reaching any of ``remaining``
-        are remembered."""
+        are remembered. A list: a generator's resumption per referent cost more than
+        the walk (half a million on python-dateutil's suite)."""
+        found: list[object] = []
         for holder in holders:
-            yield holder
+            found.append(holder)
             # Data (a wider fixture's value), not pytest's bookkeeping: a container's
             # length says so without listing a million referents first.
             if type(holder) in _SIZED and len(holder) > _SHARED_REFERENTS_MAX:  # type: ignore[arg-type]
@@ -264,12 +267,13 @@ class SharedHolders:
             referents = gc.get_referents(holder)
             if len(referents) > _SHARED_REFERENTS_MAX:
                 continue
-            yield from referents
+            found += referents
             if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
                 continue
             if id(holder) in remaining or not remaining.isdisjoint(map(id, referents)):
                 self._ids.add(id(holder))
                 self._known.append(holder)
+        return found
 
 
 #: How far the walk through pytest's own objects goes, and how many it visits at most.
@@ -327,6 +331,14 @@ def _is_plain_instance(value: object) -> bool:
     kind = type(value)
     return bool(kind.__flags__ & HEAPTYPE) and not isinstance(
         value, (type, types.ModuleType, types.FunctionType, types.MethodType)
+    )
+
+
+def _is_plain_type(kind: type) -> bool:
+    """Whether ``kind``'s instances are plain instances (:func:`_is_plain_instance`, read
+    from the type alone), other than a collection node's."""
+    return bool(kind.__flags__ & HEAPTYPE) and not issubclass(
+        kind, (type, types.ModuleType, types.FunctionType, types.MethodType, *_NODES)
     )
 
 
@@ -389,13 +401,16 @@ class PluginState:
             seeds += values_and_items(state, self._lengths)
         return seeds
 
-    def learn(self, remaining: set[int]) -> Iterator[object]:
-        """Walk every plugin dict; remember those holding any of ``remaining``."""
+    def learn(self, remaining: set[int]) -> list[object]:
+        """Walk every plugin dict; remember those holding any of ``remaining``, and
+        return their values and items."""
+        found: list[object] = []
         for state in self._candidate_dicts():
             values = values_and_items(state)
             if not remaining.isdisjoint(map(id, values)):
                 self._remember(state)
-                yield from values
+                found += values
+        return found
 
     def adopt(self, holders: list[object]) -> set[int]:
         """Ids of the ``holders`` (found by a search) that are plugin state: a plugin's
