@@ -170,6 +170,23 @@ class _CollectedCheck:
         return result
 
 
+class _WorkerRecords:
+    """Keeps the records pytest-xdist's workers send on their reports. Registered on a
+    controller only, which runs no test itself: pytest asks every plugin about every
+    report of every test, and a process that runs its tests keeps each record as it
+    puts it on the report."""
+
+    NAME = "memguard-worker-records"
+
+    def __init__(self, records: list[TestRecord]) -> None:
+        self._records = records
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "memguard", None)
+        if isinstance(data, dict):
+            self._records.append(TestRecord.from_dict(data))
+
+
 class MemguardSession:
     """Session state: settings, the window runner, and the records of guarded tests."""
 
@@ -190,11 +207,10 @@ class MemguardSession:
         self._suite_tests: int | None = None
         #: junitxml writes the memguard properties; without it they would only be kept.
         self._junit = bool(getattr(config.option, "xmlpath", None))
-        #: The report a record was just put on, with the record: read back when logged.
-        self._attached: tuple[pytest.TestReport, TestRecord] | None = None
         self._stop_waiting_for_freezegun = leave_the_plugin_alone()
         if _runs_workers(config):
             self._register(_FailureWords(), _FailureWords.NAME)
+            self._register(_WorkerRecords(self.records), _WorkerRecords.NAME)
 
     def _register(self, plugin: object, name: str) -> None:
         """Register a helper plugin of the session, once."""
@@ -320,20 +336,10 @@ class MemguardSession:
             else:
                 target.sections.append(("memguard", text))
         target.memguard = record.to_dict()
-        # Logged next in this process: read back without its dict.
-        self._attached = (target, record)
+        self.records.append(record)
         if self._junit:
             # junitxml writes the properties of the teardown report.
             reports[-1].user_properties.extend(_junit_properties(record))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self._attached is not None and self._attached[0] is report:
-            self.records.append(self._attached[1])
-            self._attached = None
-            return
-        data = getattr(report, "memguard", None)  # from a pytest-xdist worker
-        if isinstance(data, dict):
-            self.records.append(TestRecord.from_dict(data))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.settings.enabled:  # every test is guarded: the suite's size is known
@@ -412,4 +418,4 @@ class MemguardSession:
         # holders, the objects it held to see them replaced, every record) goes now,
         # rather than being passed by each of the interpreter's collections at exit.
         self._guard = None
-        self.records = []
+        self.records.clear()  # in place: a controller's helper shares the list
