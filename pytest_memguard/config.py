@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -544,15 +544,28 @@ class MarkerError(Exception):
         return f"memguard marker on {self.nodeid}: {self.message}"
 
 
-def marker_arguments(item: pytest.Item) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
-    """The arguments of every ``memguard`` marker of a test, merged; None without one.
+#: The markers a test's guarding is read from.
+GUARD_MARKERS = frozenset({"memguard", "no_memguard"})
+
+
+def guard_marks(item: pytest.Item) -> list[pytest.Mark]:
+    """The ``memguard`` and ``no_memguard`` marks of a test and of the nodes above it,
+    the farthest node's first: one walk up its chain, read for every guarded test."""
+    return [
+        mark for node in item.listchain() for mark in node.own_markers if mark.name in GUARD_MARKERS
+    ]
+
+
+def marker_arguments(
+    marks: Iterable[pytest.Mark],
+) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    """The arguments of every ``memguard`` mark of a test (its :func:`guard_marks`),
+    merged; None without one.
 
     The closest marker wins, key by key: a ``pytest.param`` case's over its function's,
     the function's over its class's and module's (``pytestmark``).
     """
-    marks = [
-        mark for node in item.listchain() for mark in node.own_markers if mark.name == "memguard"
-    ]
+    marks = [mark for mark in marks if mark.name == "memguard"]
     if not marks:
         return None
     kwargs: dict[str, Any] = {}

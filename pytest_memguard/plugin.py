@@ -13,6 +13,7 @@ from pytest_memguard.config import (
     Limits,
     MarkerError,
     Settings,
+    guard_marks,
     limits_for_item,
     marker_arguments,
     resolve_settings,
@@ -226,11 +227,11 @@ class MemguardSession:
         return plan
 
     def _read_plan(self, item: pytest.Item) -> Plan:
-        arguments = marker_arguments(item)
-        if item.get_closest_marker("no_memguard") is not None and arguments is None:
-            return _UNGUARDED
+        marks = guard_marks(item)
+        arguments = marker_arguments(marks)
         if arguments is None:
-            return self._suite_plan
+            unguarded = any(mark.name == "no_memguard" for mark in marks)
+            return _UNGUARDED if unguarded else self._suite_plan
         try:
             limits = limits_for_item(self.settings.limits, *arguments, item.nodeid)
         except MarkerError as error:

@@ -12,6 +12,7 @@ from pytest_memguard.config import (
     Limits,
     MarkerError,
     Settings,
+    guard_marks,
     limits_for_item,
     marker_arguments,
     parse_limit,
@@ -419,7 +420,7 @@ def test_markers_merge_and_the_closest_wins_key_by_key(pytester):
     )
     items, _ = pytester.inline_genitems(*QUIET_PLUGINS)
 
-    merged = {item.name: marker_arguments(item) for item in items}
+    merged = {item.name: marker_arguments(guard_marks(item)) for item in items}
 
     assert merged == {
         "test_case[1]": ({"repeat": 5, "peak": "2 MiB", "rss_growth": "3 MiB"}, ()),

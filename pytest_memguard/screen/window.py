@@ -646,8 +646,11 @@ class WindowRunner:
             early = triage_after(left, young, self.book, explained_first, why)
             del left  # its references would count in the reference counts read below
         held_early = len(held)
-        walk = kind is _Run.REPETITION or self.full_walks.due(item, self.ledger)
-        if early is not None and early.unexplained and walk:
+        if (
+            early is not None
+            and early.unexplained
+            and (kind is _Run.REPETITION or self.full_walks.due(item, self.ledger))
+        ):
             remaining = set(young) - held
             holders = shared_holders(item, self.ledger)
             young_reachable(self.shared.learn(holders, remaining), young, held)
