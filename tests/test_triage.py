@@ -24,6 +24,7 @@ from pytest_memguard.screen.holderbook import (
     MAX_LEARNED_AT_ONCE,
     NEWEST,
     HolderBook,
+    Learned,
     contents,
 )
 from pytest_memguard.screen.triage import (
@@ -793,6 +794,66 @@ def test_a_full_bounded_cache_is_walked_whole_for_an_entry_replaced_in_place() -
     heap[3] = entry
     result = triage([entry], _young(entry), book)
     assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+
+
+class _Stream:
+    """A cached object that makes a helper on its first use (a decoder)."""
+
+    def __init__(self) -> None:
+        self.decoder: object = None
+
+
+def _bounded_stream_and_filled() -> tuple[HolderBook, _Stream, dict[str, object]]:
+    """A book with a bounded cache of old streams (fed by the run) and a filled cache."""
+    stream = _Stream()
+    streams: list[object] = [stream, _Old()]
+    filled: dict[str, object] = {"old": _Old()}
+    book = HolderBook()
+    book.learn_bounded(streams, "LRU(max_size=2)")
+    book.learn_filled(filled)
+    book.note_lengths()
+    return book, stream, filled
+
+
+@pytest.mark.parametrize("beneath_first", [True, False])
+def test_what_an_old_entry_of_a_bounded_cache_made_is_warmup_before_or_after_filled(
+    beneath_first: bool,
+) -> None:
+    """After a run whose walk into the bounded holders' old entries found nothing, the
+    next walks into them after the filled holders: what an old entry made is warm-up in
+    either order, and a find puts the walk first again."""
+    book, stream, _ = _bounded_stream_and_filled()
+    book.beneath_bounded = beneath_first
+    stream.decoder = decoder = {"state": [0]}
+    result = triage([decoder], _young(decoder), book)
+    assert result.unexplained == 0 and result.why == ("held by a bounded cache",)
+    assert book.beneath_bounded
+
+
+def test_a_filled_cache_spares_the_walk_into_a_bounded_cache_s_old_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a walk into the bounded holders' old entries found nothing, a run whose
+    objects a filled cache holds is explained without one (a full cache of a thousand
+    strategies costs a walk into each)."""
+    book, _, filled = _bounded_stream_and_filled()
+    book.beneath_bounded = False
+    walks: list[bool] = []
+    reached = triage_module._reached
+
+    def counted(
+        learned: list[Learned], *args: object, beneath: bool = True, **kwargs: object
+    ) -> set[int]:
+        if any(entry.bound for entry in learned):
+            walks.append(beneath)
+        return reached(learned, *args, beneath=beneath, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "_reached", counted)
+    filled["old"] = entry = {"key": [1]}  # replaced in place: a filled cache's way
+    result = triage([entry], _young(entry), book)
+    assert result.unexplained == 0
+    assert result.why == ("held by a cache filled earlier in the session",)
+    assert walks == [False] and not book.beneath_bounded
 
 
 def test_a_root_the_run_cleared_and_refilled_explains_nothing() -> None:

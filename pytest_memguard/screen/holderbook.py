@@ -162,6 +162,9 @@ class HolderBook:
         #: Whether the filled holders explained nothing of the last run that looked:
         #: the next one then asks all of them at once before asking any alone.
         self.filled_missed = False
+        #: Whether the last walk into the bounded holders' old entries found what their
+        #: entries did not: the next run then walks into them before the filled holders.
+        self.beneath_bounded = True
 
     def __len__(self) -> int:
         return len(self._learned)
@@ -275,15 +278,17 @@ def contents(
     avoid: frozenset[int] = frozenset(),
     newest: int = 0,
     into_containers: bool = True,
+    beneath: bool = True,
 ) -> list[object]:
-    """What the holders refer to, and what those refer to: the seeds of a walk down into
-    the young heap. The second step passes old entries, other than those whose id is in
-    ``avoid``: a cached object from an earlier test may make a young one now (a stream's
-    decoder is made on its first read). Without ``into_containers`` it passes no plain
-    container (list, dict, set, deque): what one of those gained is growth, not an object
-    made by a cached one. With ``newest``, of a large dict or list only that many newest
-    entries are entered (else :data:`NEWEST`); of a bounded dict, those after the key
-    noted as the window opened (a cache adds at its end: it costs what the run added)."""
+    """What the holders refer to, and (with ``beneath``) what those refer to: the seeds
+    of a walk down into the young heap. The second step passes old entries, other than
+    those whose id is in ``avoid``: a cached object from an earlier test may make a young
+    one now (a stream's decoder is made on its first read). Without ``into_containers``
+    it passes no plain container (list, dict, set, deque): what one of those gained is
+    growth, not an object made by a cached one. With ``newest``, of a large dict or list
+    only that many newest entries are entered (else :data:`NEWEST`); of a bounded dict,
+    those after the key noted as the window opened (a cache adds at its end: it costs
+    what the run added)."""
     if not learned:
         return []
     newest = newest or NEWEST
@@ -313,6 +318,8 @@ def contents(
     for key in unique.keys() & avoid:
         del unique[key]
     entries = [*unique.values()]
+    if not beneath:
+        return entries
     # These run for every triaged test over hundreds of entries: filtered in C.
     entered = _of_types(entries, _IMMUTABLE if into_containers else _NOT_ENTERED, keep=False)
     return entries + _newest_referents(entered, NEWEST)

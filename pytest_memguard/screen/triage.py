@@ -285,10 +285,11 @@ def _reached(
     avoid: frozenset[int] = frozenset(),
     newest: int = 0,
     into_containers: bool = True,
+    beneath: bool = True,
 ) -> set[int]:
     if not learned:
         return set()
-    seeds = contents(learned, avoid, newest, into_containers)
+    seeds = contents(learned, avoid, newest, into_containers, beneath)
     return young_reachable(seeds, young, skip=skip)
 
 
@@ -418,13 +419,17 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     grown_ids = {id(entry) for entry in grown(leaking)}
     growing = [entry for entry in leaking if id(entry) in grown_ids]
     roots, in_roots = _in_roots(growing, True, young, explained, (retained, ids), book, why)
-    bounded: set[int] = set()
-    if not ids <= explained:
-        fed = [entry for entry in book.bounded() if entry.may_hold_new()]
-        bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
-    if bounded:
-        explained |= bounded
-        why.append(HELD_BY_BOUNDED)
+    fed = [] if ids <= explained else [entry for entry in book.bounded() if entry.may_hold_new()]
+    # A bounded holder's entries first, what its old entries hold (a decoder a cached
+    # stream made on its first read) after the filled holders, unless that found some
+    # last time: a full cache of a thousand entries (hypothesis' strategies) costs a walk
+    # into each, which then finds nothing for most tests that fill another cache.
+    bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED, beneath=False) & ids
+    explained |= bounded
+    beneath_first = book.beneath_bounded
+    if beneath_first:
+        bounded |= _beneath_bounded(fed, young, explained, ids, book)
+    at = len(why)
     in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
     if in_filled:
         explained |= in_filled
@@ -432,6 +437,10 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         # A weak reference to what a filled cache holds (a weak-valued cache next to
         # a strong one) keeps nothing alive either.
         explained |= _weak_to_known(candidates, young, explained) & ids
+    if not beneath_first:
+        bounded |= _beneath_bounded(fed, young, explained, ids, book)
+    if bounded:
+        why.insert(at, HELD_BY_BOUNDED)
     steady = [entry for entry in leaking if id(entry) not in grown_ids]
     more_roots, more_in_roots = _in_roots(
         steady, False, young, explained, (retained, ids), book, why
@@ -459,6 +468,23 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         root_objects=len(grew),
         root_bytes=shallow_bytes(grew),
     )
+
+
+def _beneath_bounded(
+    fed: list[Learned],
+    young: dict[int, object],
+    explained: set[int],
+    ids: set[int],
+    book: HolderBook,
+) -> set[int]:
+    """What of ``ids`` the old entries of the bounded holders ``fed`` hold and
+    ``explained`` does not cover (added to it); notes in ``book`` whether there was any."""
+    if not fed or ids <= explained:
+        return set()
+    found = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
+    explained |= found
+    book.beneath_bounded = bool(found)
+    return found
 
 
 def _in_roots(
