@@ -797,7 +797,10 @@ def test_a_full_bounded_cache_is_walked_whole_for_an_entry_replaced_in_place() -
 
 
 class _Stream:
-    """A cached object that makes a helper on its first use (a decoder)."""
+    """A cached object that makes a helper on its first use (a decoder), which it refers
+    to directly, as a C stream does its decoder."""
+
+    __slots__ = ("decoder",)
 
     def __init__(self) -> None:
         self.decoder: object = None
