@@ -15,6 +15,7 @@ from typing import cast
 import pytest
 
 from pytest_memguard.confirm.bounds import find_holders
+from pytest_memguard.screen import window as window_module
 from pytest_memguard.screen.containers import ContainerWatch
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import RssProbe, YoungHeap
@@ -25,7 +26,7 @@ from pytest_memguard.screen.holders import (
     SharedHolders,
     through_pytest,
 )
-from pytest_memguard.screen.window import WindowRunner
+from pytest_memguard.screen.window import WindowRunner, _Run
 
 
 class _FixtureDefLike:
@@ -190,3 +191,41 @@ def test_a_holder_search_never_names_the_plugins_own_lists(
     found = find_holders([module.CACHE], skip_ids=runner.own_ids())
     runner.rss.close()
     assert found.holders == [vars(module)]
+
+
+@pytest.mark.parametrize("stray", [False, True])
+def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
+    tmp_path: Path,
+    pytestconfig: pytest.Config,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    stray: bool,
+) -> None:
+    """A CLI runner's invocation leaking once more into a root the session confirmed:
+    the root's new entry explains all the run left, and the item's state is not walked.
+    Whatever else the run left, the item's state is."""
+    runner = WindowRunner(
+        YoungHeap(use_freeze=False),
+        RssProbe(),
+        GcWatch(),
+        ContainerWatch([tmp_path]),
+        FixtureLedger(),
+        PluginState(pytestconfig),
+    )
+    root: dict[int, object] = {}
+    runner.book.learn_leaking(root, "stream cache")
+    runner.book.note_lengths()
+    root[1] = leaked = {"stream": [1]}
+    survivors: list[object] = [leaked, leaked["stream"], *([{"stray": 1}] if stray else [])]
+    walked: list[object] = []
+
+    def item_seeds(item: pytest.Item, young: list[object]) -> list[object]:
+        walked.append(item)
+        return []
+
+    monkeypatch.setattr(window_module, "item_seeds", item_seeds)
+    found = runner._attribute(request.node, [], survivors, None, _Run.SCREEN)
+    runner.rss.close()
+    assert found.triage.roots == ("stream cache",)
+    assert found.triage.unexplained == (1 if stray else 0)
+    assert walked == ([request.node] if stray else [])

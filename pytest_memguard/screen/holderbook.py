@@ -236,6 +236,10 @@ class HolderBook:
     def leaking(self) -> list[Learned]:
         return [learned for learned in self._learned.values() if learned.root]
 
+    def roots_grew(self) -> bool:
+        """Whether a leaking root is longer than its length last noted."""
+        return next(grown(self.leaking()), None) is not None
+
     def own_ids(self) -> set[int]:
         """Ids of the book's own containers: it holds what it learned, and a retainer
         chain must never run through it."""

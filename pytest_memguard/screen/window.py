@@ -56,7 +56,13 @@ from pytest_memguard.screen.holders import (
     item_seeds,
     shared_holders,
 )
-from pytest_memguard.screen.triage import NOTHING_RETAINED, Triage, triage_after, with_growth
+from pytest_memguard.screen.triage import (
+    NOTHING_RETAINED,
+    Triage,
+    triage,
+    triage_after,
+    with_growth,
+)
 from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.hooks import RECORDERS
 
@@ -631,15 +637,15 @@ class WindowRunner:
         held = young_reachable(seeds, young)
         del seeds  # its references would count in the triage's reference counts
         if len(held) < len(young):
-            young_reachable(item_seeds(item, survivors), young, held)
-        if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
+        early = self._grown_roots_explain(survivors, young, held)
+        if early is None and len(held) < len(young):
+            young_reachable(item_seeds(item, survivors), young, held)
         explained_first: list[object] = []
         why = first.why if first is not None else ""
         # The full walks of pytest's and the plugins' state cost more than the rest: only
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
-        early = None
-        if len(held) < len(young):
+        if early is None and len(held) < len(young):
             left = [obj for obj in survivors if id(obj) not in held]
             if first is not None:
                 explained_first = first.explain(left, (survivors, young.values()))
@@ -674,6 +680,18 @@ class WindowRunner:
             sorted_out = triage_after(judged, young, self.book, explained_first, why)
         first_left = [obj for obj in explained_first if id(obj) not in held]
         return _Survivors(retained, len(held), labels, added, sorted_out, first_left)
+
+    def _grown_roots_explain(
+        self, survivors: list[object], young: dict[int, object], held: set[int]
+    ) -> Triage | None:
+        """The triage of what the cheap holders left (``held``: what they hold), when a
+        root the session knows to leak grew during the run and explains all of it: a CLI
+        runner's invocation leaking into a stream cache once more leaves the item's state
+        and the replacement rule nothing to add. None otherwise."""
+        if len(held) == len(young) or not self.book.roots_grew():
+            return None
+        found = triage([obj for obj in survivors if id(obj) not in held], young, self.book)
+        return found if found.roots and not found.unexplained else None
 
 
 class _QuietHooks:
