@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -26,6 +26,7 @@ from pytest_memguard.screen.holders import (
     SharedHolders,
     through_pytest,
 )
+from pytest_memguard.screen.triage import Triage
 from pytest_memguard.screen.window import WindowRunner, _Run
 
 
@@ -203,7 +204,8 @@ def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
 ) -> None:
     """A CLI runner's invocation leaking once more into a root the session confirmed:
     the root's new entry explains all the run left, and the item's state is not walked.
-    Whatever else the run left, the item's state is."""
+    Whatever else the run left, the item's state is; when it holds none of it, the
+    triage made first stands."""
     runner = WindowRunner(
         YoungHeap(use_freeze=False),
         RssProbe(),
@@ -223,9 +225,18 @@ def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
         walked.append(item)
         return []
 
+    triaged: list[object] = []
+    triage_after = window_module.triage_after
+
+    def counted(*args: Any) -> Triage:
+        triaged.append(args)
+        return triage_after(*args)
+
     monkeypatch.setattr(window_module, "item_seeds", item_seeds)
+    monkeypatch.setattr(window_module, "triage_after", counted)
     found = runner._attribute(request.node, [], survivors, None, _Run.SCREEN)
     runner.rss.close()
     assert found.triage.roots == ("stream cache",)
     assert found.triage.unexplained == (1 if stray else 0)
     assert walked == ([request.node] if stray else [])
+    assert triaged == []  # the item's state held nothing more: triaged once

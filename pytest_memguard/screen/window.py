@@ -638,7 +638,12 @@ class WindowRunner:
         del seeds  # its references would count in the triage's reference counts
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
-        early = self._grown_roots_explain(survivors, young, held)
+        # A run that leaks into a root the session confirmed once more (a CLI runner's
+        # every invocation) is triaged first: when the root explains all that is left,
+        # the item's state and the replacement rule have nothing to add.
+        tried = self._triaged_if_a_root_grew(survivors, young, held)
+        early = tried if tried is not None and tried.roots and not tried.unexplained else None
+        held_cheaply = len(held)
         if early is None and len(held) < len(young):
             young_reachable(item_seeds(item, survivors), young, held)
         explained_first: list[object] = []
@@ -649,7 +654,10 @@ class WindowRunner:
             left = [obj for obj in survivors if id(obj) not in held]
             if first is not None:
                 explained_first = first.explain(left, (survivors, young.values()))
-            early = triage_after(left, young, self.book, explained_first, why)
+            if tried is not None and len(held) == held_cheaply and not explained_first:
+                early = tried  # the same objects, triaged already
+            else:
+                early = triage_after(left, young, self.book, explained_first, why)
             del left  # its references would count in the reference counts read below
         held_early = len(held)
         if (
@@ -681,17 +689,14 @@ class WindowRunner:
         first_left = [obj for obj in explained_first if id(obj) not in held]
         return _Survivors(retained, len(held), labels, added, sorted_out, first_left)
 
-    def _grown_roots_explain(
+    def _triaged_if_a_root_grew(
         self, survivors: list[object], young: dict[int, object], held: set[int]
     ) -> Triage | None:
-        """The triage of what the cheap holders left (``held``: what they hold), when a
-        root the session knows to leak grew during the run and explains all of it: a CLI
-        runner's invocation leaking into a stream cache once more leaves the item's state
-        and the replacement rule nothing to add. None otherwise."""
+        """The triage of the survivors the cheap holders left (``held``: what they hold),
+        when a root the session knows to leak grew during the run; None otherwise."""
         if len(held) == len(young) or not self.book.roots_grew():
             return None
-        found = triage([obj for obj in survivors if id(obj) not in held], young, self.book)
-        return found if found.roots and not found.unexplained else None
+        return triage([obj for obj in survivors if id(obj) not in held], young, self.book)
 
 
 class _QuietHooks:
