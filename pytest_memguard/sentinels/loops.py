@@ -43,6 +43,8 @@ class IdleLoopTimerSentinel:
         """The timer handles of every module-level loop, by id."""
         if len(sys.modules) != self._modules_seen:
             self._scan()
+        if not self._loops:  # most suites: no module holds a loop
+            return ()
         return tuple(
             (label, loop, frozenset(map(id, _timers(loop)))) for label, loop in self._live_loops()
         )
