@@ -83,14 +83,13 @@ def _node_state(node: object) -> list[object]:
     attributes of the plain instances among them, such as the test-class instance pytest
     keeps on a method's item for the whole session."""
     found = _values_and_items(node)
-    # Told apart by their types, each type asked once: an item holds a hundred values.
-    kinds = {kind for kind in set(map(type, found)) if _is_plain_type(kind)}
-    plain = list(compress(found, map(kinds.__contains__, map(type, found)))) if kinds else []
+    plain = [value for value in found if _is_plain_instance(value)]
     for value in plain:
-        # Slots as well as the instance dict (gc.get_referents reads both, but the
-        # dict only before 3.13).
-        found += gc.get_referents(value)
-        found += _values_and_items(value)
+        if not isinstance(value, _NODES):
+            # Slots as well as the instance dict (gc.get_referents reads both, but the
+            # dict only before 3.13).
+            found += gc.get_referents(value)
+            found += _values_and_items(value)
     return found
 
 
@@ -331,14 +330,6 @@ def _is_plain_instance(value: object) -> bool:
     kind = type(value)
     return bool(kind.__flags__ & HEAPTYPE) and not isinstance(
         value, (type, types.ModuleType, types.FunctionType, types.MethodType)
-    )
-
-
-def _is_plain_type(kind: type) -> bool:
-    """Whether ``kind``'s instances are plain instances (:func:`_is_plain_instance`, read
-    from the type alone), other than a collection node's."""
-    return bool(kind.__flags__ & HEAPTYPE) and not issubclass(
-        kind, (type, types.ModuleType, types.FunctionType, types.MethodType, *_NODES)
     )
 
 
