@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import functools
 import gc
+import itertools
+import operator
 import sys
 import types
 import warnings
@@ -40,32 +42,40 @@ _RECORDS = (warnings.WarningMessage, pytest.TestReport, pytest.CollectReport)
 _SYS_EXCEPTION_SLOTS = ("last_exc", "last_value", "last_traceback", "last_type")
 
 
-def values_and_items(
-    mapping: Mapping[str, object], lengths: Mapping[int, int] | None = None
-) -> list[object]:
+def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     """The values of ``mapping`` (attributes, a frame's locals), and the keys, values or
     items of those that are plain containers: their newest :data:`NEWEST` entries for
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
-    the terminal reporter costs no more than a short one. A container whose length is
-    its entry in ``lengths`` (by id) gained nothing: its items are left out."""
+    the terminal reporter costs no more than a short one."""
     values = list(mapping.values())
     found = values.copy()
-    for value in values:
-        # Inline tests, no helper call: this runs for every value, every test.
-        if not isinstance(value, _SIZED):
-            continue
-        if lengths is not None and lengths.get(id(value)) == len(value):
-            continue
-        if isinstance(value, dict):
-            found += islice(reversed(value.keys()), NEWEST)
-            found += islice(reversed(value.values()), NEWEST)
-        elif isinstance(value, (list, tuple)):
-            found += value[-NEWEST:]
-        elif isinstance(value, collections.deque):
-            found += islice(reversed(value), NEWEST)
-        elif isinstance(value, _CONTAINERS):
-            found += value
+    for container in _sized_among(values):
+        found += newest_items(container)
     return found
+
+
+def newest_items(container: Any) -> list[object]:
+    """The entries of a container of :data:`_SIZED` that a run may have added: a
+    dict's newest keys and values, an ordered container's newest entries, a set's all."""
+    if isinstance(container, dict):
+        keys = islice(reversed(container.keys()), NEWEST)
+        return [*keys, *islice(reversed(container.values()), NEWEST)]
+    if isinstance(container, (list, tuple)):
+        return list(container[-NEWEST:])
+    if isinstance(container, collections.deque):
+        return list(islice(reversed(container), NEWEST))
+    return list(container)
+
+
+def _sized_among(values: list[object]) -> list[Any]:
+    """The containers of :data:`_SIZED` among ``values``, picked in C by their types."""
+    kinds = set(map(type, values)) - _ATOMIC
+    kinds = {kind for kind in kinds if issubclass(kind, _SIZED)}
+    return list(compress(values, map(kinds.__contains__, map(type, values)))) if kinds else []
+
+
+#: The types of most attribute values, which are no containers: not asked about.
+_ATOMIC = frozenset({type(None), bool, int, float, str, bytes})
 
 
 def _values_and_items(obj: object) -> list[object]:
@@ -353,7 +363,9 @@ class PluginState:
         self._config = config
         self._active: list[dict[str, Any]] = []
         self._active_ids: set[int] = set()
-        self._lengths: dict[int, int] = {}
+        #: The containers the known dicts held as the window opened, and their lengths.
+        self._sized: list[Any] = []
+        self._lengths: list[int] = []
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
         roots: list[object] = [self._config, config_store(self._config)]
@@ -373,24 +385,28 @@ class PluginState:
                 yield vars(owner)
 
     def opening(self) -> None:
-        """Note the lengths of the containers the known plugin dicts hold, as a window
+        """Note the containers the known plugin dicts hold and their lengths, as a window
         opens: one that keeps its length gained no entry, and its items are no seeds
-        (the assertion rewriter's caches of hundreds of names would cost every test)."""
-        self._lengths = {
-            id(value): len(value)
-            for state in self._active
-            for value in state.values()
-            if isinstance(value, _SIZED)
-        }
+        (the assertion rewriter's caches of hundreds of names would cost every test).
+        Held until the next window: an id alone could be a new container's by then."""
+        self._sized = _sized_among(self._values())
+        self._lengths = list(map(len, self._sized))
 
     def known_seeds(self) -> list[object]:
-        """Values (and the items of containers that changed length) of the plugin dicts
-        that held survivors before: cheap to read. An entry replaced in place is left
-        to the full walk, run only when survivors remain."""
-        seeds: list[object] = []
-        for state in self._active:
-            seeds += values_and_items(state, self._lengths)
+        """Values (and the items of containers that are new or changed length) of the
+        plugin dicts that held survivors before: cheap to read. An entry replaced in
+        place is left to the full walk, run only when survivors remain."""
+        seeds = self._values()
+        noted = set(map(id, self._sized))
+        changed = compress(self._sized, map(operator.ne, map(len, self._sized), self._lengths))
+        new = [value for value in _sized_among(seeds) if id(value) not in noted]
+        for container in [*changed, *new]:
+            seeds += newest_items(container)
         return seeds
+
+    def _values(self) -> list[object]:
+        """The values of the known plugin dicts, read in C."""
+        return list(itertools.chain.from_iterable(map(dict.values, self._active)))
 
     def learn(self, remaining: set[int]) -> list[object]:
         """Walk every plugin dict; remember those holding any of ``remaining``, and
