@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pytest
 
@@ -158,8 +158,7 @@ def _parse_report(value: str) -> tuple[str, str]:
     return report_format, path.strip()
 
 
-@dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     """One setting: the CLI option ``--memguard-x-y`` and the ini key ``memguard_x_y``."""
 
     name: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pytest_memguard.shallow import shallow_dict
 from pytest_memguard.units import parse_count, parse_duration, parse_size
@@ -23,8 +23,7 @@ from pytest_memguard.units import parse_count, parse_duration, parse_size
 Unit = Literal["bytes", "count", "seconds", "gens"]
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(NamedTuple):
     """A figure or a limit: its key, unit and label, and whether it is a limit."""
 
     name: str

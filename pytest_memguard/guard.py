@@ -85,7 +85,6 @@ from pytest_memguard.screen.window import (
     WindowRunner,
     run_unlogged,
 )
-from pytest_memguard.shallow import updated
 
 #: ``explainer(run, settings, ignore, sites_read)``: findings for a run's retained
 #: objects, with the ids in ``ignore`` (the plugin's own bookkeeping) never part of a
@@ -277,7 +276,7 @@ class Guard:
         return self.replacements.replacing(left, kept_in=kept_in)
 
     def _note(self, **found: Any) -> None:
-        self._facts = updated(self._facts, **found)
+        self._facts = self._facts._replace(**found)
 
     def _judge(self, item: pytest.Item, limits: Limits, screen: GuardedRun) -> Holders | None:
         """Find out what a passed test's screened run left: the holders of a leak it
@@ -809,7 +808,7 @@ class Guard:
                 self._remember(holders, root.key)
             for holder in self._root_holders:
                 self.runner.book.learn_leaking(holder, root.key)
-        return updated(decision, root=root)
+        return decision._replace(root=root)
 
 
 #: Rules that tell what the interpreter keeps of its own among what a run left, each

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -39,8 +38,7 @@ PLUGIN_NAME = SESSION_PLUGIN
 LEAKED = "leaked"
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """How one item is guarded: limits, or the error its marker carries."""
 
     limits: Limits | None = None

@@ -3,9 +3,9 @@ changes the same way.
 
 Records and their figures become dicts for every guarded test (the report attribute
 that crosses pytest-xdist): a comprehension calling ``getattr`` per field costs several
-times one ``operator.attrgetter`` call over all of them. Likewise a test's facts, its
-triage and its record are copied with a change or two several times per test, where
-``dataclasses.replace`` reads and passes every field again (six times slower).
+times one ``operator.attrgetter`` call over all of them. Likewise a run's figures and a
+test's record are copied with a change or two, where ``dataclasses.replace`` reads and
+passes every field again (six times slower).
 """
 
 from __future__ import annotations

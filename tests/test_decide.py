@@ -37,7 +37,7 @@ def _explained(*groups: Finding, resources: tuple[Finding, ...] = ()) -> Facts:
     """A suspect confirmed over 4 runs (the explained one last), explained."""
     runs = tuple(replace(SCREENED, retained_objects=20) for _ in range(4))
     explanation = Explanation(groups, resources, runs=runs, top_types="dict x 20")
-    return replace(SUSPECT, repetitions=runs[:-1], explanation=explanation)
+    return SUSPECT._replace(repetitions=runs[:-1], explanation=explanation)
 
 
 def _root(first: str = "t.py::first") -> Root:
@@ -49,7 +49,7 @@ def _root(first: str = "t.py::first") -> Root:
 
 
 def test_a_run_the_plugin_could_not_judge_is_an_error() -> None:
-    decision = decide(replace(SUSPECT, error="RuntimeError('boom')"), LIMITS)
+    decision = decide(SUSPECT._replace(error="RuntimeError('boom')"), LIMITS)
     assert decision == Decision(
         "error", "memguard could not judge this test: RuntimeError('boom')", SCREENED
     )
@@ -59,7 +59,7 @@ def test_a_run_the_plugin_could_not_judge_is_an_error() -> None:
 
 @pytest.mark.parametrize("outcome", ["failed", "error", "skipped"])
 def test_a_test_that_did_not_pass_is_not_judged_on_memory(outcome: str) -> None:
-    assert decide(replace(SUSPECT, outcome=outcome), TIGHT) == Decision("ok", "", SCREENED)
+    assert decide(SUSPECT._replace(outcome=outcome), TIGHT) == Decision("ok", "", SCREENED)
 
 
 def test_a_run_that_left_nothing_unexplained_is_ok() -> None:
@@ -121,7 +121,7 @@ def test_warmup_never_replaces_over_limit() -> None:
 
 
 def test_growth_held_under_declared_bounds_is_warmup() -> None:
-    facts = replace(SUSPECT, bounds=("deque(maxlen=8)", "lru_cache(maxsize=128)"))
+    facts = SUSPECT._replace(bounds=("deque(maxlen=8)", "lru_cache(maxsize=128)"))
     decision = decide(facts, LIMITS)
     assert decision.verdict == "warmup"
     assert decision.message == (
@@ -130,7 +130,7 @@ def test_growth_held_under_declared_bounds_is_warmup() -> None:
 
 
 def test_growth_that_stopped_on_a_repetition_is_warmup() -> None:
-    facts = replace(SUSPECT, repetitions=(Figures(),), cleared="growth stopped on repetition 1")
+    facts = SUSPECT._replace(repetitions=(Figures(),), cleared="growth stopped on repetition 1")
     decision = decide(facts, LIMITS)
     assert (decision.verdict, decision.message) == (
         "warmup",
@@ -148,13 +148,13 @@ UNCONFIRMED = (
 
 
 def test_a_suspect_the_budget_cannot_rerun_is_unconfirmed() -> None:
-    decision = decide(replace(SUSPECT, no_budget=True), LIMITS)
+    decision = decide(SUSPECT._replace(no_budget=True), LIMITS)
     assert (decision.verdict, decision.message) == ("unconfirmed", UNCONFIRMED)
 
 
 def test_unconfirmed_never_replaces_over_limit() -> None:
     figures = replace(SCREENED, rss_growth=4096)
-    decision = decide(replace(SUSPECT, figures=figures, no_budget=True), TIGHT)
+    decision = decide(SUSPECT._replace(figures=figures, no_budget=True), TIGHT)
     assert decision.verdict == "over-limit"
 
 
@@ -176,14 +176,14 @@ def test_growth_of_a_confirmed_root_is_that_leak_again() -> None:
 
 def test_a_confirmed_leak_held_by_a_known_root_keeps_its_figures() -> None:
     root = _root()
-    decision = decide(replace(SUSPECT, same_root=root.key, root=root), LIMITS)
+    decision = decide(SUSPECT._replace(same_root=root.key, root=root), LIMITS)
     assert decision.verdict == "leak" and decision.figures == SCREENED
     assert decision.findings == (root.finding,)  # as when the screen recognised it
 
 
 def test_repetitions_that_grew_only_a_known_root_are_that_roots_leak() -> None:
     root = _root()
-    facts = replace(SUSPECT, same_root=root.key, root=root, root_added=(2, 160))
+    facts = SUSPECT._replace(same_root=root.key, root=root, root_added=(2, 160))
     decision = decide(facts, LIMITS)
     assert decision.verdict == "leak" and decision.findings == (root.finding,)
     assert decision.figures == replace(SCREENED, retained_objects=2, retained_bytes=160)
@@ -255,7 +255,8 @@ def test_a_leak_whose_findings_weigh_more_than_its_net_growth_says_both() -> Non
         replace(run, retained_objects=count)
         for run, count in zip(facts.explanation.runs, (3, 2, 2, 2), strict=True)
     )
-    facts = replace(facts, explanation=replace(facts.explanation, runs=runs))
+    assert facts.explanation is not None
+    facts = facts._replace(explanation=facts.explanation._replace(runs=runs))
     decision = decide(facts, LIMITS)
     assert decision.message.startswith(
         "confirmed: grew on each of 4 runs by [3, 2, 2, 2] objects; the leak explained "
@@ -265,7 +266,7 @@ def test_a_leak_whose_findings_weigh_more_than_its_net_growth_says_both() -> Non
 
 def test_a_leak_also_says_the_limits_it_broke() -> None:
     facts = _explained(_group())
-    facts = replace(facts, figures=replace(SCREENED, gc_pause_max=0.5))
+    facts = facts._replace(figures=replace(SCREENED, gc_pause_max=0.5))
     decision = decide(facts, TIGHT)
     assert decision.verdict == "leak"
     assert decision.message.endswith("\n  also GC pause 500.0 ms over the limit 1.0 ms")
@@ -284,7 +285,7 @@ def test_a_resources_retained_objects_are_counted_with_it() -> None:
 def test_untracked_growth_is_a_leak_said_in_entries() -> None:
     runs = tuple(Figures(container_growth=3) for _ in range(4))
     grew = Finding(kind="growing-container", summary="app.NAMES grew by 3 entries", count=3)
-    facts = replace(SUSPECT, explanation=Explanation(untracked=(grew,), runs=runs, top_types=""))
+    facts = SUSPECT._replace(explanation=Explanation(untracked=(grew,), runs=runs, top_types=""))
     decision = decide(facts, LIMITS)
     assert decision.verdict == "leak" and decision.findings == (grew,)
     assert decision.message == (
@@ -300,7 +301,7 @@ def test_untracked_growth_comes_before_warm_up_beside_it() -> None:
     grew = Finding(kind="growing-container", summary="the context grew by 1 entry", count=1)
     nodes = _group(kind="warmup", count=2)
     explanation = Explanation((nodes,), untracked=(grew,), runs=runs, top_types="")
-    decision = decide(replace(SUSPECT, explanation=explanation), LIMITS)
+    decision = decide(SUSPECT._replace(explanation=explanation), LIMITS)
     assert decision.verdict == "leak" and decision.findings == (grew, nodes)
 
 
@@ -308,9 +309,9 @@ def test_untracked_growth_comes_before_warm_up_beside_it() -> None:
 
 
 def test_the_record_is_built_from_the_facts_and_the_decision() -> None:
-    facts = replace(_explained(_group()), confirm_seconds=0.5, explain_seconds=0.25)
+    facts = _explained(_group())._replace(confirm_seconds=0.5, explain_seconds=0.25)
     root = _root(first="t.py::a")
-    decision = replace(decide(facts, LIMITS), root=root)
+    decision = decide(facts, LIMITS)._replace(root=root)
     record = record_of("t.py::a", LIMITS.to_dict(), facts, decision, [{"kind": "thread"}])
     assert (record.verdict, record.outcome, record.suspect) == ("leak", "passed", True)
     assert record.delta == decision.figures and record.repetitions == tuple(facts.repetitions)

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from pytest_memguard.confirm.decide import Facts
 from pytest_memguard.figures import Figures
 from pytest_memguard.record import TestRecord
 from pytest_memguard.shallow import shallow_dict, updated
@@ -22,7 +21,6 @@ def test_a_shallow_dict_holds_every_field_in_order_not_copied() -> None:
 @pytest.mark.parametrize(
     ("original", "changes"),
     [
-        (Facts(), {"suspect": True, "unexplained": 3}),
         (
             Figures(retained_objects=2, retained_bytes=96),
             {"retained_objects": 0, "retained_bytes": 0},
@@ -42,11 +40,11 @@ def test_an_updated_copy_is_what_dataclasses_replace_makes(
 
 
 def test_a_frozen_copy_stays_frozen() -> None:
-    copy = updated(Facts(), suspect=True)
+    copy = updated(Figures(), retained_objects=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        copy.suspect = False  # type: ignore[misc]
+        copy.retained_objects = 0  # type: ignore[misc]
 
 
 def test_updating_a_name_that_is_no_field_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="Facts has no field suspected"):
-        updated(Facts(), suspected=True)
+    with pytest.raises(TypeError, match="Figures has no field retained"):
+        updated(Figures(), retained=1)

@@ -19,8 +19,8 @@ leak says the broken limits too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from pytest_memguard.config import Limits
 from pytest_memguard.confirm.rules import exceeded_limits
@@ -33,8 +33,7 @@ from pytest_memguard.shallow import updated
 from pytest_memguard.units import format_size
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(NamedTuple):
     """What explaining a confirmed leak found on its last run.
 
     ``explained`` are explain's groups (warm-up ones too), ``resources`` what the
@@ -50,10 +49,11 @@ class Explanation:
     top_types: str = ""
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     """What guarding one test found, step by step; each field is left at its default
-    when the step that finds it did not run."""
+    when the step that finds it did not run. A named tuple, as :class:`Decision`: made
+    for every guarded test, and a frozen dataclass costs several times as much to make
+    (and to define, at import)."""
 
     #: The screened run's figures, None when it could not be measured.
     figures: Figures | None = None
@@ -89,8 +89,7 @@ class Facts:
     explain_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """A verdict, its message, the figures the record shows and the findings.
 
     ``new_root`` is True for a leak explained here, whose findings give the session a
@@ -160,7 +159,7 @@ def _unconfirmed(base: Decision, left: int) -> Decision:
         f"suspect not confirmed: the session's confirmation budget had no room to "
         f"re-run it (the screened run left {left} objects no known holder explains)"
     )
-    return updated(base, verdict="unconfirmed", message=message)
+    return base._replace(verdict="unconfirmed", message=message)
 
 
 #: Roots that make growth the test's own: code reaches it from a name.

@@ -49,9 +49,8 @@ import os
 import sys
 import types
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import pytest
 
@@ -71,8 +70,7 @@ _NESTED_SCAN_LIMIT = 100
 SWEEP_EVERY = 25
 
 
-@dataclass(frozen=True)
-class Growth:
+class Growth(NamedTuple):
     """One watched container that grew during a run."""
 
     label: str

@@ -40,7 +40,6 @@ import threading
 import types
 import weakref
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from itertools import compress, islice
 from typing import NamedTuple
 
@@ -66,7 +65,6 @@ from pytest_memguard.screen.holderbook import (
     contents,
     grown,
 )
-from pytest_memguard.shallow import updated
 
 #: Why growth under a declared bound is warm-up.
 HELD_BY_BOUNDED = "held by a bounded cache"
@@ -79,8 +77,7 @@ ONE_PER_THREAD = "one entry per running thread"
 BOUNDED_WALKED = 4096
 
 
-@dataclass(frozen=True)
-class Triage:
+class Triage(NamedTuple):
     """What the screen made of a run's retained objects.
 
     ``explained`` of them are warm-up for the reasons in ``why``; ``roots`` are the
@@ -118,15 +115,14 @@ class Triage:
         sorts all the objects it made, and those that merely replace what the run before
         made (and died since) are no growth, explained or not."""
         left = self.unexplained_of(growth)
-        return updated(self, unexplained=len(left), unexplained_bytes=shallow_bytes(left))
+        return self._replace(unexplained=len(left), unexplained_bytes=shallow_bytes(left))
 
     def explained_first(self, objs: list[object], why: str) -> Triage:
         """This triage of some objects, with ``objs`` beside them, which a rule applied
         before it explained by ``why``."""
         if not objs:
             return self
-        return updated(
-            self,
+        return self._replace(
             explained=self.explained + len(objs),
             why=tuple(dict.fromkeys((why, *self.why))),
             explained_ids=self.explained_ids | {id(obj) for obj in objs},
@@ -137,8 +133,7 @@ class Triage:
         ``why`` (a rule that needs the heap unfrozen, applied after the window)."""
         if not objs:
             return self
-        return updated(
-            self,
+        return self._replace(
             explained=self.explained + len(objs),
             unexplained=max(self.unexplained - len(objs), 0),
             unexplained_bytes=max(self.unexplained_bytes - shallow_bytes(objs), 0),
@@ -617,7 +612,7 @@ def with_growth(
             roots.append(learned.root)
     if not explained:
         return found
-    return updated(found, roots=tuple(roots), why=tuple(why), growth_explained=explained)
+    return found._replace(roots=tuple(roots), why=tuple(why), growth_explained=explained)
 
 
 def _keyed_by_live_threads(grown: Growth) -> bool:

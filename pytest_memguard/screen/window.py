@@ -213,16 +213,15 @@ class _Prepared(NamedTuple):
     sentinel_state: Any
 
 
-@dataclass
-class _Survivors:
+class _Survivors(NamedTuple):
     retained: list[object]
     held: int
     labels: dict[int, str]
     #: The retained objects listed after the previous run's mark, None without one.
-    added: list[object] | None = None
-    triage: Triage = NOTHING_RETAINED
+    added: list[object] | None
+    triage: Triage
     #: Of a screen, what its first rule explained (objects replacing dropped ones).
-    first: list[object] = field(default_factory=list)
+    first: list[object]
 
 
 class _Run(enum.Enum):

@@ -12,8 +12,7 @@ import traceback
 import tracemalloc
 import types
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 import pytest
 
@@ -51,8 +50,7 @@ class Sentinel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Allow:
+class Allow(NamedTuple):
     """Things not to report, as ``fnmatch`` patterns (like goleak's ``IgnoreTopFunction``).
 
     ``thread_names`` match thread names (timers included). ``modules`` match the module
@@ -122,8 +120,7 @@ def _matches(text: str, patterns: Iterable[str]) -> bool:
     return bool(text) and any(fnmatch.fnmatchcase(text, pattern) for pattern in patterns)
 
 
-@dataclass(frozen=True)
-class Described:
+class Described(NamedTuple):
     """A callable named the way code reads it: ``Poller.run`` from module ``app.poll``."""
 
     qualname: str

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pytest_memguard.findings import Finding, Frame
 from pytest_memguard.screen.heap import young_reachable
@@ -38,8 +38,7 @@ Probe = Callable[[], "str | None"]
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Who left a resource behind: the leaked resource's finding, the test, the place."""
 
     kind: str

@@ -7,8 +7,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.blame import Ledger, watch_descriptor
@@ -20,8 +19,7 @@ _CLOSED_LATER = (
 )
 
 
-@dataclass(frozen=True)
-class OpenFd:
+class OpenFd(NamedTuple):
     """An open descriptor as a backend names it: ``kind`` is ``file`` or ``socket``."""
 
     fd: int
