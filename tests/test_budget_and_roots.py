@@ -59,12 +59,12 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(0.5) and not budget.allows(0.6)
 
 
-def test_a_suite_past_a_small_one_gets_an_allowance_in_proportion() -> None:
+def test_a_suite_past_a_small_one_gets_an_allowance_falling_with_its_size_squared() -> None:
     """A leak case of a few tests keeps the whole fixed allowance; a suite of a thousand
     small tests pays for its confirmations from its own share."""
     assert suite_allowance(1) == suite_allowance(SMALL_SUITE_TESTS) == ALLOWANCE_SECONDS
-    assert suite_allowance(2 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 2)
-    assert suite_allowance(10 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 10)
+    assert suite_allowance(2 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 4)
+    assert suite_allowance(5 * SMALL_SUITE_TESTS) == pytest.approx(ALLOWANCE_SECONDS / 25)
 
 
 def test_learning_may_spend_half_as_much_again_as_the_budget() -> None:

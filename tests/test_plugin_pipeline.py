@@ -1209,8 +1209,8 @@ def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
 def test_a_large_suite_confirms_within_a_smaller_allowance(
     pytester: pytest.Pytester, run_pytest: RunPytest, quiet: tuple[str, ...]
 ) -> None:
-    """The same leak in a suite twice the size of a small one: half the allowance, where
-    its two repetitions no longer fit. It is unconfirmed, and passes. The header (not
+    """The same leak in a suite twice the size of a small one: a quarter of the
+    allowance, where its two repetitions no longer fit. It is unconfirmed, and passes. The header (not
     shown with ``-q``) builds the guard before collection, the first test after it."""
     pytester.makepyfile(
         test_growing=GROWING_EVERY_RUN.format(seconds=0.4 * ALLOWANCE_SECONDS),
