@@ -393,14 +393,14 @@ class PluginState:
         self._lengths = list(map(len, self._sized))
 
     def known_seeds(self) -> list[object]:
-        """Values (and the items of containers that are new or changed length) of the
-        plugin dicts that held survivors before: cheap to read. An entry replaced in
-        place is left to the full walk, run only when survivors remain."""
+        """Values (and the items of the containers that changed length) of the plugin
+        dicts that held survivors before: cheap to read. A container put in place during
+        the run (the logging plugin's new list of records every phase) is young: the
+        walk from these seeds enters it. An entry replaced in place is left to the full
+        walk, run only when survivors remain."""
         seeds = self._values()
-        noted = set(map(id, self._sized))
         changed = compress(self._sized, map(operator.ne, map(len, self._sized), self._lengths))
-        new = [value for value in _sized_among(seeds) if id(value) not in noted]
-        for container in [*changed, *new]:
+        for container in changed:
             seeds += newest_items(container)
         return seeds
 
