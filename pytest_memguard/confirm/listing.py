@@ -20,6 +20,7 @@ import functools
 import gc
 import importlib
 import itertools
+import operator
 import sys
 import threading
 import weakref
@@ -30,6 +31,10 @@ LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(len))
 
 #: What the session lists: ``lru_cache`` wrappers and ``threading.local`` objects.
 LISTED_KINDS: tuple[type, ...] = (LRU_WRAPPER, threading.local)
+
+
+#: Whether a weak reference's referent is still alive (in C).
+_is_alive = functools.partial(operator.is_not, None)
 
 
 class HeapListing:
@@ -53,7 +58,7 @@ class HeapListing:
         when modules were imported since the last listing."""
         if not self.fresh:
             self._list()
-        return [obj for obj in (ref() for ref in self._found[kind]) if obj is not None]
+        return list(filter(_is_alive, map(weakref.ref.__call__, self._found[kind])))
 
     def window_opening(self) -> None:
         """A young-heap window is about to open (the heap is not frozen yet): a listing
