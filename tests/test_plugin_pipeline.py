@@ -1210,8 +1210,9 @@ def test_a_large_suite_confirms_within_a_smaller_allowance(
     pytester: pytest.Pytester, run_pytest: RunPytest, quiet: tuple[str, ...]
 ) -> None:
     """The same leak in a suite twice the size of a small one: a quarter of the
-    allowance, where its two repetitions no longer fit. It is unconfirmed, and passes. The header (not
-    shown with ``-q``) builds the guard before collection, the first test after it."""
+    allowance, where its two repetitions no longer fit. It is unconfirmed, and passes.
+    The header (not shown with ``-q``) builds the guard before collection, the first
+    test after it."""
     pytester.makepyfile(
         test_growing=GROWING_EVERY_RUN.format(seconds=0.4 * ALLOWANCE_SECONDS),
         test_others=f"""
