@@ -419,6 +419,24 @@ def test_lru_caches_are_listed_again_only_after_imports() -> None:
     assert caches.listing.listings == 2
 
 
+def test_bounds_read_once_per_listing_follow_the_wrappers_alive() -> None:
+    """The bounds are kept by the wrappers' places in the listing: one that dies, with
+    no new listing, takes its bound with it and the others keep theirs."""
+    first, second, unbounded = _closure_cache(4001), _closure_cache(8003), _closure_cache(None)
+    caches = LruCaches()
+    bounds = {id(wrapper): bound for wrapper, bound in caches.bounded()}
+    assert "maxsize=4001" in bounds[id(first)] and "maxsize=8003" in bounds[id(second)]
+    assert id(unbounded) not in bounds
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
+    after = caches.bounded()
+    assert [bound for wrapper, bound in after if wrapper is second] == [bounds[id(second)]]
+    assert all("maxsize=4001" not in bound for _, bound in after)
+    assert caches.listing.listings == 1
+
+
 def test_a_window_s_imports_are_listed_from_its_young_heap() -> None:
     """What a window made is all in its young heap: no pass over the old one, even when a
     wider-scoped fixture's objects were promoted to it before the import."""
