@@ -363,9 +363,8 @@ class PluginState:
         self._config = config
         self._active: list[dict[str, Any]] = []
         self._active_ids: set[int] = set()
-        #: The containers the known dicts held as the window opened, and their lengths.
-        self._sized: list[Any] = []
-        self._lengths: list[int] = []
+        #: The lengths of the containers the known dicts held as the window opened, by id.
+        self._lengths: dict[int, int] = {}
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
         roots: list[object] = [self._config, config_store(self._config)]
@@ -385,22 +384,25 @@ class PluginState:
                 yield vars(owner)
 
     def opening(self) -> None:
-        """Note the containers the known plugin dicts hold and their lengths, as a window
-        opens: one that keeps its length gained no entry, and its items are no seeds
-        (the assertion rewriter's caches of hundreds of names would cost every test).
-        Held until the next window: an id alone could be a new container's by then."""
-        self._sized = _sized_among(self._values())
-        self._lengths = list(map(len, self._sized))
+        """Note the lengths of the containers the known plugin dicts hold, by id, as a
+        window opens: one that keeps its length gained no entry, and its items are no
+        seeds (the assertion rewriter's caches of hundreds of names would cost every
+        test). Ids, not the containers: the plugin must not keep alive what pytest
+        replaces (the logging plugin's list of records, every phase)."""
+        sized = _sized_among(self._values())
+        self._lengths = dict(zip(map(id, sized), map(len, sized), strict=True))
 
     def known_seeds(self) -> list[object]:
         """Values (and the items of the containers that changed length) of the plugin
-        dicts that held survivors before: cheap to read. A container put in place during
-        the run (the logging plugin's new list of records every phase) is young: the
-        walk from these seeds enters it. An entry replaced in place is left to the full
-        walk, run only when survivors remain."""
+        dicts that held survivors before: cheap to read, in C. A container put in place
+        during the run, under an id of its own or a dead one's, is young: the walk from
+        these seeds enters it. An entry replaced in place is left to the full walk, run
+        only when survivors remain."""
         seeds = self._values()
-        changed = compress(self._sized, map(operator.ne, map(len, self._sized), self._lengths))
-        for container in changed:
+        sized = _sized_among(seeds)
+        now = list(map(len, sized))
+        noted = map(self._lengths.get, map(id, sized), now)
+        for container in compress(sized, map(operator.ne, now, noted)):
             seeds += newest_items(container)
         return seeds
 
