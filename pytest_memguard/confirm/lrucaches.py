@@ -46,7 +46,8 @@ class LruCaches:
         """Every bounded wrapper alive, with its bound; lists the heap again when
         modules were imported since the last listing. A wrapper's bound is read once
         per listing: a suite lists hundreds of wrappers (typer's, with click's and
-        rich's), and reading each bound for every suspect cost 0.4 ms."""
+        rich's), and reading each bound for every suspect was about a quarter of the
+        rule's 1.2 ms a call there."""
         wrappers = self.listing.of(LRU_WRAPPER)
         listed = (self.listing.listings, tuple(map(id, wrappers)))
         if listed != self._read_from:
