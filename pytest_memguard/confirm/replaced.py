@@ -126,13 +126,8 @@ class Replacements:
                 list(map(id, found.objects)),
                 frozenset(found.in_cycles),
             )
-        replacing: list[object] = []
-        for top in found.objects:
-            old = next((old for old in dropped if _replaces(top, old)), None)
-            if old is not None:
-                dropped.remove(old)
-                replacing.append(top)
-        del found  # its list of tops would count in the reference counts read below
+        replacing = _matched(found.objects, dropped)
+        del found, dropped  # their lists would count in the reference counts read below
         if replacing:
             reached |= _held_only_beneath(members, kept_in, tops=replacing)
         return [obj for obj in left if id(obj) in reached]
@@ -346,12 +341,26 @@ def _references_from_all(top: object, members: dict[int, object]) -> int:
     return list(map(id, filter(gc.is_tracked, referents))).count(id(top))
 
 
-def _replaces(new: object, old: object) -> bool:
-    """Whether ``new`` can stand in for ``old``: the same type, and no longer (a cache
-    object's attributes, a set's members: a rebuilt table of more entries is growth)."""
-    if type(new) is not type(old):
-        return False
-    return len(gc.get_referents(new)) <= len(gc.get_referents(old))
+def _matched(tops: list[object], dropped: list[object]) -> list[object]:
+    """The ``tops`` that stand in for a ``dropped`` object each, the first one in order
+    that is of their type and no shorter (a cache object's attributes, a set's members:
+    a rebuilt table of more entries is growth)."""
+    by_type: dict[type, list[object]] = {}
+    for old in dropped:
+        by_type.setdefault(type(old), []).append(old)
+    replacing: list[object] = []
+    for top in tops:
+        candidates = by_type.get(type(top))
+        if not candidates:
+            continue
+        size = len(gc.get_referents(top))
+        at = next(
+            (at for at, old in enumerate(candidates) if size <= len(gc.get_referents(old))), None
+        )
+        if at is not None:
+            del candidates[at]
+            replacing.append(top)
+    return replacing
 
 
 def growth_beneath(
