@@ -742,6 +742,37 @@ def test_a_module_cache_bounded_by_a_module_constant_is_bounded() -> None:
         del sys.modules["compiled_patterns"]
 
 
+def _module_from(name: str, source: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), vars(module))
+    return module
+
+
+def test_a_module_cache_bounded_by_a_constant_named_apart_is_bounded_where_read_together() -> None:
+    """``_strptime._regex_cache`` is trimmed at ``_CACHE_MAX_SIZE`` (``urllib.parse``'s
+    ``_parse_cache`` at ``MAX_CACHE_SIZE`` up to 3.10): named apart, the constant shares a
+    word with the container and the code that fills the container reads it. A constant
+    no code reads with the container bounds nothing."""
+    trimmed = _module_from(
+        "trimmed_cache",
+        "MAX_CACHE_SIZE = 20\n_parse_cache = {}\n"
+        "def parse(url):\n"
+        "    if len(_parse_cache) >= MAX_CACHE_SIZE:\n"
+        "        _parse_cache.clear()\n"
+        "    return _parse_cache.setdefault(url, url.split('/'))\n",
+    )
+    assert module_constant_bound(vars(trimmed), "_parse_cache") == "trimmed_cache.MAX_CACHE_SIZE=20"
+    apart = _module_from(
+        "untrimmed_cache",
+        "MAX_CACHE_SIZE = 20\n_parse_cache = {}\n"
+        "def parse(url):\n"
+        "    return _parse_cache.setdefault(url, url.split('/'))\n"
+        "def limit():\n"
+        "    return MAX_CACHE_SIZE\n",
+    )
+    assert module_constant_bound(vars(apart), "_parse_cache") is None
+
+
 def test_bounded_holders_that_hold_the_whole_net_growth_cover_a_replaced_object() -> None:
     """Next to its bounded strategy cache, hypothesis replaces a set of recursion limits
     on every run: the unbounded holder of one replacement does not make a leak of a run

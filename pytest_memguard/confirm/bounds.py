@@ -74,24 +74,72 @@ def module_constant_bound(
     """``"re._MAXCACHE=512"`` when the module whose namespace is ``namespace`` declares a
     whole-number constant bounding its container ``attribute``: named in capitals after
     the container (``_cache`` -> ``_MAXCACHE``, ``_cache2`` -> ``_MAXCACHE2``) with one of
-    :data:`BOUND_WORDS`. The module's code trims the container when it reaches it.
-    ``constants`` are the namespace's :func:`int_constants`, when the caller has them."""
+    :data:`BOUND_WORDS`, or named apart (``_strptime._regex_cache`` and
+    ``_CACHE_MAX_SIZE``) with a word of the container's name and read by code that reads
+    the container too. The module's code trims the container when it reaches it.
+    ``constants`` are the namespace's :func:`bound_constants`, when the caller has them."""
     core = attribute.strip("_").rstrip("0123456789").upper()
     if len(core) < 3:  # a one- or two-letter name would match unrelated constants
         return None
-    for name, value in (int_constants(namespace) if constants is None else constants).items():
+    constants = bound_constants(namespace) if constants is None else constants
+    if not constants:
+        return None
+    module = namespace.get("__name__", "?")
+    for name, value in constants.items():
         if core in name and any(word in name.replace(core, "") for word in BOUND_WORDS):
-            module = namespace.get("__name__", "?")
+            return f"{module}.{name}={value}"
+    words = _name_words(core)
+    for name, value in constants.items():
+        if not words.isdisjoint(_name_words(name)) and _read_together(namespace, attribute, name):
             return f"{module}.{name}={value}"
     return None
 
 
-def int_constants(namespace: dict[str, object]) -> dict[str, int]:
-    """The whole-number constants a module's namespace names in capitals."""
+def _name_words(name: str) -> set[str]:
+    """The words of a name in capitals, but the bound words and those under 3 letters."""
+    return {
+        word
+        for word in name.upper().split("_")
+        if len(word) >= 3 and not any(bound in word for bound in BOUND_WORDS)
+    }
+
+
+def _read_together(namespace: dict[str, object], first: str, second: str) -> bool:
+    """Whether some code of the module whose namespace is ``namespace`` (its functions,
+    its classes' methods, what they nest) reads both globals ``first`` and ``second``."""
+    module = namespace.get("__name__")
+    codes = []
+    for value in list(namespace.values()):
+        if getattr(value, "__module__", None) != module:
+            continue
+        members = list(vars(value).values()) if isinstance(value, type) else [value]
+        codes += [code for code in map(_code_of, members) if code is not None]
+    while codes:
+        if any(first in code.co_names and second in code.co_names for code in codes):
+            return True
+        nested = (const for code in codes for const in code.co_consts)
+        codes = [const for const in nested if type(const) is types.CodeType]
+    return False
+
+
+def _code_of(value: object) -> types.CodeType | None:
+    """The code of a function, or of the function a static or class method wraps."""
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    code = getattr(value, "__code__", None) if isinstance(value, types.FunctionType) else None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def bound_constants(namespace: dict[str, object]) -> dict[str, int]:
+    """The whole-number constants a module's namespace names in capitals with one of
+    :data:`BOUND_WORDS`: the only ones that can bound its containers."""
     return {
         name: value
         for name, value in list(namespace.items())
-        if isinstance(value, int) and not isinstance(value, bool) and name.isupper()
+        if isinstance(value, int)
+        and not isinstance(value, bool)
+        and name.isupper()
+        and any(word in name for word in BOUND_WORDS)
     }
 
 

@@ -54,7 +54,7 @@ from typing import NamedTuple, TypeVar
 
 import pytest
 
-from pytest_memguard.confirm.bounds import declared_bound, int_constants, module_constant_bound
+from pytest_memguard.confirm.bounds import bound_constants, declared_bound, module_constant_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
 from pytest_memguard.screen.heap import HEAPTYPE
@@ -634,7 +634,7 @@ def _module_containers(
         # Labels are made only for what is watched: most values a scan meets are not.
         if issubclass(cls, _SIZED):
             if constants is None:
-                constants = int_constants(namespace)
+                constants = bound_constants(namespace)
             bound = module_constant_bound(namespace, attr, constants)
             if bound is not None:  # trimmed by its module's code, at the bound it declares
                 bounded.append((value, bound))
