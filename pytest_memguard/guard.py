@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import reprlib
-import statistics
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from pytest_memguard.confirm.rules import (
     MIN_REPEAT,
     HeapRuleRecord,
     confirmed,
+    median,
     repetitions_for,
     retained_types,
     tracing_depth,
@@ -640,7 +640,7 @@ class Guard:
     def _search_seconds(self) -> float:
         """What a search costs, the median of the last ones: one search through a
         large group of objects must not stop the cheap ones after it."""
-        return statistics.median(self._search_times)
+        return median(self._search_times)
 
     def _worth_a_search(self, seconds: float) -> bool:
         return seconds >= self._search_seconds

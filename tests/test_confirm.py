@@ -21,6 +21,7 @@ from pytest_memguard.confirm.rules import (
     TRACING_SLOWDOWN,
     HeapRuleRecord,
     is_suspect,
+    median,
     repetitions_for,
     tracing_depth,
     unexplained_growth,
@@ -43,6 +44,13 @@ from pytest_memguard.screen.window import GuardedRun
 )
 def test_repetitions_fit_the_budget_for_slow_tests(repeat, seconds, expected):
     assert repetitions_for(Limits(repeat=repeat), seconds) == expected
+
+
+def test_the_median_of_an_odd_and_an_even_count_is_the_middle_and_the_mean_of_two() -> None:
+    assert median([0.3, 0.1, 0.2]) == 0.2
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    with pytest.raises(ValueError):
+        median([])
 
 
 def test_a_run_is_suspect_only_past_every_set_leak_limit():

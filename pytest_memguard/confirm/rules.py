@@ -11,13 +11,23 @@ Peak, RSS and GC limits need no repetition: they fail on the screened run.
 from __future__ import annotations
 
 import collections
-import statistics
+from collections.abc import Iterable
 
 from pytest_memguard.config import Limits
 from pytest_memguard.explain.owners import class_name
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.window import GuardedRun
 from pytest_memguard.units import format_duration, format_limit, format_size
+
+
+def median(values: Iterable[float]) -> float:
+    """The median of a few figures (``statistics.median``'s, without importing its
+    module and ``fractions`` for five numbers at every session's first guarded test)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no median of no values")
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def is_suspect(figures: Figures, limits: Limits) -> bool:
@@ -217,7 +227,7 @@ class HeapRuleRecord:
     @property
     def cost(self) -> float | None:
         """The median of their last runs' seconds; None before the first."""
-        return statistics.median(self._seconds) if self._seconds else None
+        return median(self._seconds) if self._seconds else None
 
     @property
     def success(self) -> float:
