@@ -110,9 +110,13 @@ def _read_together(namespace: dict[str, object], first: str, second: str) -> boo
     module = namespace.get("__name__")
     codes = []
     for value in list(namespace.values()):
+        # Decided from the type alone: an attribute read on a lazy object may run its code.
+        kind = type(value)
+        if kind is not types.FunctionType and not issubclass(kind, type):
+            continue
         if getattr(value, "__module__", None) != module:
             continue
-        members = list(vars(value).values()) if isinstance(value, type) else [value]
+        members = list(vars(value).values()) if kind is not types.FunctionType else [value]
         codes += [code for code in map(_code_of, members) if code is not None]
     while codes:
         if any(first in code.co_names and second in code.co_names for code in codes):
