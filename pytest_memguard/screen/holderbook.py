@@ -15,8 +15,9 @@ import itertools
 import operator
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 
@@ -307,7 +308,7 @@ def contents(
     others = [holder for holder in holders if id(holder) not in noted]
     found = _newest_referents(others, newest) if others else []
     for holder, newest_key in noted.values():
-        found += _last_entries(holder, keys_after(holder, newest_key, newest))
+        found += newest_entries(holder, keys_after(holder, newest_key, newest))
     for cache in caches:
         found += cache.referents()
     # Each entry once (in C): an lru_cache lists its keys twice (its list and its dict),
@@ -365,16 +366,21 @@ def _newest_referents(objects: list[object], newest: int) -> list[object]:
     skip = {id(obj) for obj in large}
     found = gc.get_referents(*(obj for obj in objects if id(obj) not in skip))
     for obj in large:
-        found += _last_entries(obj, newest)
+        found += newest_entries(obj, newest)
     return found
 
 
-def _last_entries(container: object, count: int) -> list[object]:
-    """The keys and values of a dict's ``count`` newest items, or a list's ``count``
-    last items, without listing the others."""
-    if isinstance(container, list):
-        return container[-count:]
-    newest = itertools.islice(reversed(container.items()), count)  # type: ignore[attr-defined]
+def newest_entries(container: object, count: int) -> list[object]:
+    """The entries a run may have added to a container, without listing the others: the
+    keys and values of a dict's ``count`` newest items, the ``count`` last items of a
+    list, tuple or deque, all of any other container's (a set has no order)."""
+    if isinstance(container, (list, tuple)):
+        return list(container[-count:])
+    if isinstance(container, collections.deque):
+        return list(itertools.islice(reversed(container), count))
+    if not isinstance(container, dict):
+        return list(cast("Iterable[object]", container))
+    newest = itertools.islice(reversed(container.items()), count)
     try:
         return list(itertools.chain.from_iterable(newest))  # in C: runs for every triage
     except RuntimeError:  # changed by another thread meanwhile

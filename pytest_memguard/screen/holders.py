@@ -19,7 +19,7 @@ import types
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import compress, islice
+from itertools import compress
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from pytest_memguard.pytest_internals import (
     stash_values,
 )
 from pytest_memguard.screen.heap import HEAPTYPE, HELD_BY_A_LIST, all_referents, reference_counts
+from pytest_memguard.screen.holderbook import newest_entries
 
 _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.
@@ -50,21 +51,8 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     values = list(mapping.values())
     found = values.copy()
     for container in _sized_among(values):
-        found += newest_items(container)
+        found += newest_entries(container, NEWEST)
     return found
-
-
-def newest_items(container: Any) -> list[object]:
-    """The entries of a container of :data:`_SIZED` that a run may have added: a
-    dict's newest keys and values, an ordered container's newest entries, a set's all."""
-    if isinstance(container, dict):
-        keys = islice(reversed(container.keys()), NEWEST)
-        return [*keys, *islice(reversed(container.values()), NEWEST)]
-    if isinstance(container, (list, tuple)):
-        return list(container[-NEWEST:])
-    if isinstance(container, collections.deque):
-        return list(islice(reversed(container), NEWEST))
-    return list(container)
 
 
 def _sized_among(values: list[object]) -> list[Any]:
@@ -403,7 +391,7 @@ class PluginState:
         now = list(map(len, sized))
         noted = map(self._lengths.get, map(id, sized), now)
         for container in compress(sized, map(operator.ne, now, noted)):
-            seeds += newest_items(container)
+            seeds += newest_entries(container, NEWEST)
         return seeds
 
     def _values(self) -> list[object]:
