@@ -127,11 +127,11 @@ def _read_together(namespace: dict[str, object], first: str, second: str) -> boo
 
 
 def _code_of(value: object) -> types.CodeType | None:
-    """The code of a function, or of the function a static or class method wraps."""
-    if isinstance(value, (staticmethod, classmethod)):
-        value = value.__func__
-    code = getattr(value, "__code__", None) if isinstance(value, types.FunctionType) else None
-    return code if isinstance(code, types.CodeType) else None
+    """The code of a function, or of the function a static or class method wraps; told
+    by the types alone, as the namespace's values are."""
+    if issubclass(type(value), (staticmethod, classmethod)):
+        value = value.__func__  # type: ignore[attr-defined]
+    return value.__code__ if type(value) is types.FunctionType else None
 
 
 def bound_constants(namespace: dict[str, object]) -> dict[str, int]:
