@@ -26,6 +26,7 @@ from pytest_memguard.screen.holderbook import (
     HolderBook,
     Learned,
     contents,
+    newest_entries,
 )
 from pytest_memguard.screen.triage import (
     ONE_BY_ONE,
@@ -401,6 +402,19 @@ def test_a_chain_one_link_longer_in_a_root_that_did_not_grow_is_its_leak() -> No
     assert (result.roots, result.why) == ((), ("replaced in a leaking holder, not added",))
 
 
+@pytest.mark.parametrize("length", [3, 5, 12, 40])
+def test_a_dicts_newest_entries_are_its_last_values_and_keys(length: int) -> None:
+    """Short or long, keyed by names or by objects: the values of the newest entries,
+    with the keys that may refer to young objects, and nothing of the older ones."""
+    by_name = {f"key{n}": [n] for n in range(length)}
+    by_tuple = {(n,): [n] for n in range(length)}
+    values = [entry for entry in newest_entries(by_name, 3) if type(entry) is list]
+    assert sorted(values) == [[length - 3], [length - 2], [length - 1]]
+    newest = newest_entries(by_tuple, 3)
+    assert sorted(entry[0] for entry in newest) == sorted([*range(length - 3, length)] * 2)
+    assert newest_entries(by_tuple, 0) == [] and newest_entries({}, 3) == []
+
+
 def test_a_large_root_is_walked_from_its_newest_entries_only() -> None:
     """What a run appends to a root of thousands of entries is found; an entry replaced
     far back is not looked for (a re-run would show it), so the walk costs no more than
@@ -530,6 +544,37 @@ def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(
     result = triage([replaced, other, unheld], _young(replaced, other, unheld), book)
     assert result.explained_ids == frozenset({id(replaced), id(other)})
     assert walks == [1, len(caches) - 1, 1, len(caches) - 2]
+
+
+def test_weak_references_left_beside_a_filled_holders_entry_need_no_other_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A class-defining test: a registry keeps the new class in place of the last, and
+    the rest of what the run left is weak references to it (its bases' subclass lists,
+    the ABC caches). Once the registry explains the class, no walk from the other filled
+    holders looks for the weak references."""
+    book = HolderBook()
+    caches = [{"entry": [n]} for n in range(ONE_BY_ONE * 3)]
+    for cache in caches:
+        book.learn_filled(cache)
+    book.note_lengths()
+    new_class = type("Registered", (), {})
+    caches[0]["entry"] = entry = [new_class]
+    ref = weakref.ref(new_class)
+    walks: list[int] = []
+    reached = triage_module._reached
+
+    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
+        if learned:
+            walks.append(len(learned))
+        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "_reached", counted)
+    made = [entry, new_class, ref]
+    result = triage(made, _young(*made), book)
+    assert result.unexplained == 0
+    assert result.why == ("held by a cache filled earlier in the session",)
+    assert walks == [1]
 
 
 def test_unknown_holders_leave_a_suspect() -> None:

@@ -425,13 +425,15 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     if beneath_first:
         bounded |= _beneath_bounded(fed, young, explained, ids, book)
     at = len(why)
-    in_filled = set() if ids <= explained else _held_by_filled(book, young, explained, ids)
+    in_filled, weak_to_filled = (
+        (set(), set())
+        if ids <= explained
+        else _held_by_filled(book, young, explained, ids, candidates)
+    )
     if in_filled:
         explained |= in_filled
         why.append("held by a cache filled earlier in the session")
-        # A weak reference to what a filled cache holds (a weak-valued cache next to
-        # a strong one) keeps nothing alive either.
-        explained |= _weak_to_known(candidates, young, explained) & ids
+        explained |= weak_to_filled
     if not beneath_first:
         bounded |= _beneath_bounded(fed, young, explained, ids, book)
     if bounded:
@@ -539,11 +541,18 @@ def triage_after(
 
 
 def _held_by_filled(
-    book: HolderBook, young: dict[int, object], explained: set[int], ids: set[int]
-) -> set[int]:
+    book: HolderBook,
+    young: dict[int, object],
+    explained: set[int],
+    ids: set[int],
+    candidates: _WeakCandidates,
+) -> tuple[set[int], set[int]]:
     """What of ``ids`` the filled holders keep that ``explained`` does not cover, each
     holder walked on its own: one that grew explains nothing, and the walk from the
-    others does not pass through it."""
+    others does not pass through it. Then what of ``ids`` the weak references among
+    ``candidates`` to those objects (or to old ones) reach: a weak reference to what a
+    filled cache holds (a weak-valued cache next to a strong one, the registries a new
+    class is entered in) keeps nothing alive either."""
     filled = book.filled()
     grew_ids = frozenset(id(entry.holder) for entry in grown(filled) if not entry.keyed)
     steady = [entry for entry in filled if id(entry.holder) not in grew_ids]
@@ -554,10 +563,12 @@ def _held_by_filled(
     # Past the first few, and after each holder that explained some of the objects,
     # one walk from all the rest tells whether any of them holds any of what is left: a
     # run whose leftovers no filled holder explains must not pay a walk per holder, nor
-    # one whose holder was found first and whose rest is for other rules (the weak
-    # references a new class leaves). After a run they explained nothing of (most of a
-    # parser's suite), the first walk is that one.
+    # one whose holder was found first and whose rest is for other rules. The weak
+    # references a new class leaves (in its bases' subclass lists and the ABC caches)
+    # need no walk at all: they are read each time a holder explained some. After a run
+    # they explained nothing of (most of a parser's suite), the first walk is that one.
     together = 0 if book.filled_missed else ONE_BY_ONE
+    weak: set[int] = set()  # computed again each time in_filled grows
     for at, entry in enumerate(ordered):
         if (
             at == together
@@ -569,11 +580,12 @@ def _held_by_filled(
         if reached and not _lengthens_a_chain(reached, young, book.pinned):
             entry.hits += 1
             in_filled |= reached
-            if ids <= explained | in_filled:
+            weak = _weak_to_known(candidates, young, explained | in_filled) & ids
+            if ids <= explained | in_filled | weak:
                 break
             together = at + 1
     book.filled_missed = not in_filled
-    return in_filled
+    return in_filled, weak
 
 
 def with_growth(
