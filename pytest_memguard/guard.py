@@ -33,6 +33,7 @@ from pytest_memguard.confirm.filters import KEPT_BY_WARNINGS, last_read_filters
 from pytest_memguard.confirm.lazy import (
     MADE_ON_ACCESS,
     NearWalks,
+    declared_attributes,
     imported_namespaces,
     materialized,
     referrers_near,
@@ -391,7 +392,9 @@ class Guard:
         # walk from the module may spend its objects on the module's large values first.
         function = getattr(item, "obj", None)
         walks = [[function]] if callable(function) else []
-        near = referrers_near(left, [*walks, imported_namespaces(module)], ours)
+        namespaces = imported_namespaces(module)
+        walks += [namespaces, declared_attributes(namespaces)]
+        near = referrers_near(left, walks, ours)
         retained = {id(obj) for obj in run.retained}
         self._made_near = materialized(left, retained, ours, near)
         self.near_walks.ran(found=bool(self._made_near))

@@ -129,6 +129,33 @@ LEAK_PATTERNS = {
         def test_pattern():
             handle_request("alice")
     """,
+    "defaultdict-entry-read-per-user-id": """
+        import collections
+        import itertools
+
+        SEEN = collections.defaultdict(list)
+        USERS = itertools.count()
+
+        def visited(user_id):
+            return "home" in SEEN[user_id]  # reading makes an entry per user
+
+        def test_pattern():
+            assert not visited(next(USERS))
+    """,
+    "class-made-per-call-registered-by-its-name": """
+        import itertools
+
+        MODELS = {}
+        NUMBERS = itertools.count()
+
+        def model_for(table):
+            model = type("Model_%d" % table, (), {"table": table})
+            MODELS[model.__name__] = model
+            return model
+
+        def test_pattern():
+            assert model_for(next(NUMBERS)).table >= 0
+    """,
     "bytes-appended-to-a-module-level-buffer": """
         BUFFER = bytearray()
 

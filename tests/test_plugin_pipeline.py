@@ -737,12 +737,33 @@ def test_reads_a_signature(index):
 """
 
 
+#: The same commands one class further down: out of reach of the walk near the test.
+ANNOTATED_IN_A_NESTED_CLASS = ANNOTATED_IN_A_CLASS.replace(
+    "class Commands:\n    ALL = _commands()",
+    "class Registry:\n    class Commands:\n        ALL = _commands()",
+).replace("Commands.ALL[index]", "Registry.Commands.ALL[index]")
+
+
+def test_a_dict_made_on_first_access_to_what_a_class_declares_needs_no_re_run(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """What a class of the test's module keeps in its own namespace (the objects a
+    declarative library copies for each instance) is within the walk near the test."""
+    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_CLASS + BALLAST)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    tests = report["tests"]
+    assert [(t["verdict"], t["suspect"]) for t in tests] == [("warmup", False)] * 3
+    assert {t["message"] for t in tests[1:]} == {MADE_ON_ACCESS}
+
+
 def test_a_quick_test_is_re_run_rather_than_looked_up_on_the_heap(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
     """Once a pass over the heap is timed, a test quicker than that pass is confirmed
     by its re-runs: the same verdict, for less than the pass would cost."""
-    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_CLASS + BALLAST)
+    assert ANNOTATED_IN_A_NESTED_CLASS.count("Registry") == 2
+    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_NESTED_CLASS + BALLAST)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]

@@ -3,10 +3,12 @@ hand-made young heaps (no window, no collection)."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import gc
 import importlib.machinery
 import importlib.util
+import json
 import sys
 import threading
 import types
@@ -29,6 +31,8 @@ from pytest_memguard.screen.holderbook import (
     newest_entries,
 )
 from pytest_memguard.screen.triage import (
+    MADE_ON_READ,
+    NAMED_CLASSES,
     ONE_BY_ONE,
     ONE_PER_THREAD,
     attributes_of_older,
@@ -114,6 +118,57 @@ def test_a_dict_gaining_an_entry_per_running_thread_is_warmup() -> None:
     assert with_growth(found, [Growth("by_thread", 1, by_thread)], HolderBook(), set()) == found
     counts = {threading.get_ident(): 1, 7: 1}
     assert with_growth(found, [Growth("counts", 2, counts)], HolderBook(), set()) == found
+
+
+def test_a_defaultdicts_empty_entries_under_names_of_the_code_are_warmup() -> None:
+    """Reading ``hooks[("pre_load", False)]`` adds an empty list, once per key the code
+    spells; a key the program reads or counts (a user's id, a path) grows with its
+    input, and an entry something was added to is no mere read."""
+    hooks: collections.defaultdict[object, list[object]] = collections.defaultdict(list)
+    made = [hooks[("pre_load", False)], hooks["validates"]]
+    found = triage(made, _young(*made), HolderBook())
+    assert found.unexplained == 2
+    grown = with_growth(found, [Growth("hooks", 2, hooks)], HolderBook(), set(map(id, made)))
+    assert (grown.growth_explained, grown.unexplained) == (2, 0)
+    assert grown.why == (MADE_ON_READ,)
+    read_from_input = json.loads('["user_7", "/users/7"]')
+    for key in (7, *read_from_input):
+        seen: collections.defaultdict[object, list[object]] = collections.defaultdict(list)
+        made = [seen[key]]
+        found = triage(made, _young(*made), HolderBook())
+        assert with_growth(found, [Growth("seen", 1, seen)], HolderBook(), {id(made[0])}) == found
+    filled: collections.defaultdict[str, list[int]] = collections.defaultdict(list)
+    filled["events"].append(1)
+    found = triage([filled["events"]], _young(filled["events"]), HolderBook())
+    assert with_growth(found, [Growth("filled", 1, filled)], HolderBook(), set()) == found
+
+
+def test_a_registry_taking_a_class_the_run_defined_under_its_own_name_is_warmup() -> None:
+    """A class statement runs again under the same name, which a registry keyed by it
+    replaces: one entry per class of the code. A name made at run time, or a list that
+    takes every class a repeated statement makes, grows with the calls."""
+    found = triage([], {}, HolderBook())
+
+    class Defined:
+        pass
+
+    made = {id(Defined)}
+    by_name = {"Older": [int], "Defined": [Defined], f"{__name__}.Defined": [Defined]}
+    grown = with_growth(found, [Growth("registry", 2, by_name)], HolderBook(), made)
+    assert (grown.growth_explained, grown.why) == (2, (NAMED_CLASSES,))
+    same_module = [Defined]  # a list per name: one class per module
+    assert with_growth(found, [Growth("by_module", 1, same_module)], HolderBook(), made) != found
+    again = type("Defined", (), {"__qualname__": Defined.__qualname__})
+    twice = [Defined, again]  # the same statement's class again: every call adds one
+    assert with_growth(found, [Growth("twice", 1, twice)], HolderBook(), {id(again)}) == found
+    counted = type("".join(["Model", "7"]), (), {})  # a name made at run time
+    by_counter = {counted.__name__: counted}
+    assert (
+        with_growth(found, [Growth("models", 1, by_counter)], HolderBook(), {id(counted)}) == found
+    )
+    assert (
+        with_growth(found, [Growth("old", 1, {"Defined": [Defined]})], HolderBook(), set()) == found
+    )
 
 
 def test_a_weak_reference_to_a_young_object_is_not_explained() -> None:

@@ -41,7 +41,7 @@ import types
 import weakref
 from collections.abc import Set as AbstractSet
 from itertools import compress, islice
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
@@ -70,6 +70,10 @@ from pytest_memguard.screen.holderbook import (
 HELD_BY_BOUNDED = "held by a bounded cache"
 #: Why a dict's entries keyed by running threads' identifiers are warm-up.
 ONE_PER_THREAD = "one entry per running thread"
+#: Why a defaultdict's empty entries under keys written in the code are warm-up.
+MADE_ON_READ = "a defaultdict's empty entry made on reading a key written in the code"
+#: Why a registry gaining classes the run defined, under their own names, is warm-up.
+NAMED_CLASSES = "a registry took a class the run defined, under its own name"
 
 #: Entries of a bounded cache walked down from (its newest, past this many): a full cache
 #: may put a new entry anywhere (hypothesis' LRU keeps a heap in a list of its bound's
@@ -607,7 +611,26 @@ def with_growth(
             if ONE_PER_THREAD not in why:
                 why.append(ONE_PER_THREAD)
             continue
+        made = _made_on_read(entry) if learned is None else None
+        if made is not None:
+            explained += entry.added
+            found = found.explaining(
+                [
+                    value
+                    for value in made
+                    if id(value) in retained and id(value) not in found.explained_ids
+                ],
+                MADE_ON_READ,
+            )
+            if MADE_ON_READ not in why:
+                why.append(MADE_ON_READ)
+            continue
         if learned is None or not (learned.root or learned.bound):
+            if _named_classes_added(entry, retained):
+                explained += entry.added
+                if NAMED_CLASSES not in why:
+                    why.append(NAMED_CLASSES)
+                continue
             # A container the book does not know grew: its new entries being held by a
             # cache as well does not explain it (pyparsing appends a new expression to a
             # global one's list, and its packrat cache keeps the expression too).
@@ -644,6 +667,109 @@ def _keyed_by_live_threads(grown: Growth) -> bool:
         return False
     running = {thread.ident for thread in threading.enumerate()}
     return running.issuperset(newest)
+
+
+def _made_on_read(grown: Growth) -> list[object] | None:
+    """The values of a ``defaultdict``'s newest entries, as many as it gained, when each
+    is an empty container its factory made under a key written in the code; None
+    otherwise. Reading ``hooks[("pre_load", False)]`` adds such an entry, once per key
+    (marshmallow's schemas note their processors that way), and keys written in the code
+    are as many as the code: a dict keyed by what the program reads or counts (a user's
+    id, a request's path) grows with its input, and stays a suspect."""
+    container = grown.container
+    if not isinstance(container, collections.defaultdict):
+        return None
+    factory = container.default_factory
+    if factory not in _MADE_EMPTY or not 0 < grown.added <= len(container):
+        return None
+    try:
+        newest = list(islice(reversed(container.items()), grown.added))
+    except RuntimeError:  # changed by another thread meanwhile: left to the other rules
+        return None
+    if not all(type(value) is factory and not value for _, value in newest):
+        return None
+    if not all(_written_in_code(key) for key, _ in newest):
+        return None
+    return [value for _, value in newest]
+
+
+def _named_classes_added(grown: Growth, retained: set[int]) -> bool:
+    """Whether every entry a dict or list gained registers a class the run made (``retained``:
+    ids) under its own name: a dict's new key names a class in its value (the value, or
+    an item of a list or tuple), a list's new item is such a class, whose module and
+    name no older one in the list has. A class statement runs again under the same
+    name, which a registry keyed by it replaces (marshmallow's ``class_registry``, an
+    ORM's declarative registry): one entry per class the code defines. A class named at
+    run time (``type(f"Model{n}", ...)``) is no name of the code, and a registry of every
+    class a repeated statement makes lists the same name again: both stay suspects."""
+    container, added = grown.container, grown.added
+    if type(container) is dict:
+        if not 0 < added <= len(container):
+            return False
+        try:
+            newest = list(islice(reversed(container.items()), added))
+        except RuntimeError:  # changed by another thread meanwhile
+            return False
+        return all(
+            any(key in _own_names(cls) for cls in _classes_in(value, retained))
+            for key, value in newest
+        )
+    if type(container) is list and 0 < added <= len(container):
+        older = {_module_and_name(cls) for cls in container[:-added] if isinstance(cls, type)}
+        new = container[-added:]
+        classes = _classes_in(tuple(new), retained)
+        return len(classes) == len(new) and all(
+            _own_names(cls) and _module_and_name(cls) not in older for cls in classes
+        )
+    return False
+
+
+def _classes_in(value: object, retained: set[int]) -> list[type]:
+    """The classes the run made (ids in ``retained``) that ``value`` is, or holds as an
+    item of a list or tuple."""
+    items = list(value) if type(value) in (list, tuple) else [value]  # type: ignore[call-overload]
+    return [item for item in items if isinstance(item, type) and id(item) in retained]
+
+
+def _module_and_name(cls: type) -> tuple[object, str]:
+    return _CLASS_NAMESPACE.__get__(cls).get("__module__"), _QUALNAME.__get__(cls)
+
+
+def _own_names(cls: type) -> set[str]:
+    """The names a registry may file ``cls`` under, when its name is one the code wrote
+    (see :func:`_written_in_code`); none otherwise. Read through type's own descriptors:
+    no metaclass code runs."""
+    name, qualname = _NAME.__get__(cls), _QUALNAME.__get__(cls)
+    if not _written_in_code(name):
+        return set()
+    module = _CLASS_NAMESPACE.__get__(cls).get("__module__")
+    names = {name, qualname}
+    if isinstance(module, str):
+        names |= {f"{module}.{name}", f"{module}.{qualname}"}
+    return names
+
+
+_CLASS_NAMESPACE = type.__dict__["__dict__"]
+_NAME = type.__dict__["__name__"]
+_QUALNAME = type.__dict__["__qualname__"]
+
+
+#: The factories whose product, while empty, holds nothing: what reading a key made.
+_MADE_EMPTY = frozenset({list, dict, set})
+
+
+def _written_in_code(key: object) -> bool:
+    """Whether ``key`` is a name the compiler interned (a string constant of identifier
+    characters, as every name in the code is), True, False, None, or a tuple of those:
+    what a program's own code spells, never what it reads or counts (numbers, text)."""
+    if type(key) is tuple:
+        return all(map(_written_in_code, cast("tuple[object, ...]", key)))
+    if isinstance(key, str) and type(key) is str:
+        # Interning an equal copy returns the interned string if there is one: the key
+        # only when it is that string. The copy, interned otherwise, dies with this call.
+        copy = key.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+        return sys.intern(copy) is key
+    return key is None or type(key) is bool
 
 
 #: Containers that keep every entry added, duplicates too.
