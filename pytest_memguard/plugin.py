@@ -352,7 +352,6 @@ class MemguardSession:
             from pytest_memguard.confirm.budget import suite_allowance
 
             guard.budget.allowance = suite_allowance(self._suite_tests)
-            guard.budget.suite_tests = self._suite_tests
 
     def pytest_report_header(self) -> str | None:
         if not self.settings.enabled:

@@ -59,22 +59,6 @@ def test_the_budget_grows_with_the_suite_and_shrinks_with_each_rerun() -> None:
     assert budget.allows(0.5) and not budget.allows(0.6)
 
 
-def test_a_suites_first_suspects_may_spend_from_its_projected_time() -> None:
-    """Early in a suite of known size, the share is counted from a quarter of its time
-    projected from the tests screened so far; past that, from the time it took."""
-    budget = ConfirmBudget(share=0.1, allowance=0.0, suite_tests=1000)
-    budget.screened(0.004)
-    budget.screened(0.006)  # 5 ms a test: 5 s projected, a quarter of it 1.25 s
-    assert budget.total == pytest.approx(0.125)
-    assert budget.allows(0.1)
-    unsized = ConfirmBudget(share=0.1, allowance=0.0)
-    unsized.screened(0.01)
-    assert unsized.total == pytest.approx(0.001) and not unsized.allows(0.1)
-    for _ in range(500):
-        budget.screened(0.005)  # 2.5 s screened: past the quarter projected
-    assert budget.total == pytest.approx(0.251)
-
-
 def test_a_suite_past_a_small_one_gets_an_allowance_falling_with_its_size_squared() -> None:
     """A leak case of a few tests keeps the whole fixed allowance; a suite of a thousand
     small tests pays for its confirmations from its own share."""

@@ -18,11 +18,6 @@ re-runs of a thread leak in a small suite fit as well as those of any quick test
 Explaining a confirmed leak is not charged here: it is paid once per root and capped
 by its own time limits.
 
-A suite of known size counts its share, while its tests so far took less, from a quarter
-of its projected time (the mean screened run times its tests): its first suspects teach
-the holders its later tests fill, and a budget of the first few tests' time alone left them
-unconfirmed, and the tests after them suspects.
-
 Learning has a reserve on top, half the budget, charged apart from it: a fast
 suspect whose shape of growth came before may use it (see
 :mod:`~pytest_memguard.confirm.shapes`), so the holder that explains a long run of later
@@ -44,9 +39,6 @@ SMALL_SUITE_TESTS = 200
 DEFAULT_SHARE = 0.03
 #: What learning may spend past the budget, as a share of it.
 RESERVE_SHARE = 0.5
-#: The share of the suite's projected time (its tests, at the mean of those screened so
-#: far) the budget may count before the suite has run that much.
-PROJECTED_SHARE = 0.25
 
 
 def suite_allowance(tests: int) -> float:
@@ -73,28 +65,14 @@ class ConfirmBudget:
     reserve_spent: float = 0.0
     wait_allowance: float = WAIT_ALLOWANCE_SECONDS
     waited_seconds: float = 0.0
-    #: The tests of the suite, when it guards them all (else None): what is projected.
-    suite_tests: int | None = None
-    screened_runs: int = 0
 
     def screened(self, seconds: float) -> None:
         """Count a screened run: the suite's own time the share is taken of."""
         self.screened_seconds += max(seconds, 0.0)
-        self.screened_runs += 1
 
     @property
     def total(self) -> float:
-        """The allowance, and the share of the suite's time so far or, while that is
-        less, of :data:`PROJECTED_SHARE` of its projected time: a suite's first
-        suspects are those whose confirmation teaches the holders its later tests fill
-        (a class registry, a hook table), and a budget counted only from the first few
-        tests' time left the second of marshmallow's suite unconfirmed, and 30 more
-        suspects after it, on one run in three."""
-        counted = self.screened_seconds
-        if self.suite_tests is not None and self.screened_runs:
-            mean = self.screened_seconds / self.screened_runs
-            counted = max(counted, PROJECTED_SHARE * mean * self.suite_tests)
-        return self.allowance + self.share * counted
+        return self.allowance + self.share * self.screened_seconds
 
     @property
     def left(self) -> float:
