@@ -156,6 +156,13 @@ def test_a_registry_taking_a_class_the_run_defined_under_its_own_name_is_warmup(
     by_name = {"Older": [int], "Defined": [Defined], f"{__name__}.Defined": [Defined]}
     grown = with_growth(found, [Growth("registry", 2, by_name)], HolderBook(), made)
     assert (grown.growth_explained, grown.why) == (2, (NAMED_CLASSES,))
+    # What the run's class holds (its namespace, its methods) goes with it.
+    defined = [Defined, *filter(gc.is_tracked, gc.get_referents(Defined)), weakref.ref(Defined)]
+    left = triage(defined, _young(*defined), HolderBook())
+    assert left.unexplained == len(defined) > 1
+    ids = set(map(id, defined))
+    grown = with_growth(left, [Growth("registry", 2, by_name)], HolderBook(), ids, defined)
+    assert (grown.unexplained, grown.growth_explained) == (0, 2)
     same_module = [Defined]  # a list per name: one class per module
     assert with_growth(found, [Growth("by_module", 1, same_module)], HolderBook(), made) != found
     again = type("Defined", (), {"__qualname__": Defined.__qualname__})

@@ -39,8 +39,9 @@ import sys
 import threading
 import types
 import weakref
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from itertools import compress, islice
+from itertools import chain, compress, islice
 from typing import NamedTuple, cast
 
 from pytest_memguard.explain.owners import is_stdlib_owned
@@ -49,6 +50,7 @@ from pytest_memguard.screen.heap import (
     CONTEXT_STATE,
     HELD_BY_A_LIST,
     all_referents,
+    beneath,
     instance_dict,
     is_weak_to_known,
     older_of_its_kind,
@@ -593,14 +595,19 @@ def _held_by_filled(
 
 
 def with_growth(
-    found: Triage, growth: list[Growth], book: HolderBook, retained: set[int]
+    found: Triage,
+    growth: list[Growth],
+    book: HolderBook,
+    retained: set[int],
+    judged: Sequence[object] = (),
 ) -> Triage:
     """``found`` with the growth of watched containers explained: a leaking root's growth
     names the root, a bounded container's is warm-up, so is a dict's keyed by running
     threads, and so is a container whose new entries the interpreter's bookkeeping
     explains (``sys.modules`` gaining the modules the run imported, the finder cache
     their directories) or, of one learned as filled, any rule. ``retained`` holds the
-    ids of the run's retained objects."""
+    ids of the run's retained objects; ``judged`` are the objects ``found`` sorted, of
+    which what hangs from a registry's new classes is explained with them."""
     roots = list(found.roots)
     why = list(found.why)
     explained = 0
@@ -626,8 +633,20 @@ def with_growth(
                 why.append(MADE_ON_READ)
             continue
         if learned is None or not (learned.root or learned.bound):
-            if _named_classes_added(entry, retained):
+            registered = _named_classes_added(entry, retained)
+            if registered:
                 explained += entry.added
+                # Filled as a re-run would have shown: the next run of a statement it
+                # took replaces its entry, which the filled holders' walk explains.
+                book.learn_filled(entry.container)
+                # The class and all it holds are the run's definition, replaced by the
+                # next run of its statement: no re-run needed to tell.
+                defined = beneath(registered, list(judged))
+                defined += _weak_to(defined, judged)
+                found = found.explaining(
+                    [obj for obj in defined if id(obj) not in found.explained_ids],
+                    NAMED_CLASSES,
+                )
                 if NAMED_CLASSES not in why:
                     why.append(NAMED_CLASSES)
                 continue
@@ -693,35 +712,57 @@ def _made_on_read(grown: Growth) -> list[object] | None:
     return [value for _, value in newest]
 
 
-def _named_classes_added(grown: Growth, retained: set[int]) -> bool:
-    """Whether every entry a dict or list gained registers a class the run made (``retained``:
-    ids) under its own name: a dict's new key names a class in its value (the value, or
-    an item of a list or tuple), a list's new item is such a class, whose module and
-    name no older one in the list has. A class statement runs again under the same
-    name, which a registry keyed by it replaces (marshmallow's ``class_registry``, an
-    ORM's declarative registry): one entry per class the code defines. A class named at
-    run time (``type(f"Model{n}", ...)``) is no name of the code, and a registry of every
-    class a repeated statement makes lists the same name again: both stay suspects."""
+def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
+    """The entries a dict or list gained (a dict's values, and the classes in them), when
+    every one registers a class the run made (``retained``: ids) under its own name; none
+    otherwise. A dict's
+    new key names a class in its value (the value, or an item of a list or tuple); a
+    list's new item is such a class, whose module and name no older one in the list has.
+    A class statement runs again under the same name, which a registry keyed by it
+    replaces (marshmallow's ``class_registry``, an ORM's declarative registry): one entry
+    per class the code defines. A class named at run time (``type(f"Model{n}", ...)``) is
+    no name of the code, and a registry of every class a repeated statement makes lists
+    the same name again: both stay suspects."""
     container, added = grown.container, grown.added
     if type(container) is dict:
         if not 0 < added <= len(container):
-            return False
+            return []
         try:
             newest = list(islice(reversed(container.items()), added))
         except RuntimeError:  # changed by another thread meanwhile
-            return False
-        return all(
-            any(key in _own_names(cls) for cls in _classes_in(value, retained))
-            for key, value in newest
+            return []
+        per_entry = [_classes_in(value, retained) for _, value in newest]
+        named = all(
+            any(key in _own_names(cls) for cls in found)
+            for (key, _), found in zip(newest, per_entry, strict=True)
         )
+        values = [value for _, value in newest]
+        return [*values, *chain.from_iterable(per_entry)] if named else []
     if type(container) is list and 0 < added <= len(container):
         older = {_module_and_name(cls) for cls in container[:-added] if isinstance(cls, type)}
         new = container[-added:]
         classes = _classes_in(tuple(new), retained)
-        return len(classes) == len(new) and all(
+        named = len(classes) == len(new) and all(
             _own_names(cls) and _module_and_name(cls) not in older for cls in classes
         )
-    return False
+        return list(classes) if named else []
+    return []
+
+
+def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
+    """The weak references among ``judged`` to objects of ``objs`` (a new class's, in its
+    bases' subclass lists and the ABC caches), and the sets and dicts holding only them."""
+    ids = {id(obj) for obj in objs}
+    refs = [
+        ref
+        for ref in judged
+        if issubclass(type(ref), weakref.ref) and id(ref()) in ids  # type: ignore[operator]
+    ]
+    if not refs:
+        return []
+    weak = {id(ref) for ref in refs}
+    maps = [obj for obj in judged if type(obj) in _MAPS and _holds_only_weak(obj, weak)]
+    return [*refs, *maps]
 
 
 def _classes_in(value: object, retained: set[int]) -> list[type]:

@@ -572,7 +572,7 @@ class WindowRunner:
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
         found = survivors.triage.within(new) if replacing else survivors.triage
-        sorted_out = with_growth(found, growth, self.book, ids)
+        sorted_out = with_growth(found, growth, self.book, ids, new)
         run = GuardedRun(
             reports,
             figures,
