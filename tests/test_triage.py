@@ -531,9 +531,23 @@ def test_what_a_root_explained_is_walked_from_no_other_holder(
     assert sum(referents_listed) < 2500, sum(referents_listed)  # 12,019 before
 
 
-def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many learned holders each walk of the triage started from, during the test
+    (the other kinds of holder, none learned, walk nothing)."""
+    started: list[int] = []
+    reached = triage_module._reached
+
+    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
+        if learned:
+            started.append(len(learned))
+        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(triage_module, "_reached", counted)
+    return started
+
+
+def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(walks: list[int]) -> None:
     """Past the first few filled holders, one walk from all the rest shows none holds
     the leftover, and after such a run that walk comes first: the result is the same,
     the walks are not one per holder."""
@@ -542,15 +556,6 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     for cache in caches:
         book.learn_filled(cache)
     book.note_lengths()
-    walks: list[int] = []
-    reached = triage_module._reached
-
-    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
-        if learned:  # the other kinds of holder, none learned here, walk nothing
-            walks.append(len(learned))
-        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(triage_module, "_reached", counted)
     leaked = {"held by": "no learned holder"}
     assert triage([leaked], _young(leaked), book).unexplained == 1
     assert walks == [1] * ONE_BY_ONE + [len(caches) - ONE_BY_ONE]
@@ -573,9 +578,7 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(
     assert walks[:2] == [1, 1]
 
 
-def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(walks: list[int]) -> None:
     """A run whose first filled holder explains part of what it left, and no other holder
     the rest (a class-defining test: the rest is its weak references, for other rules),
     pays two walks, the holder's and one from all the others, not one per holder."""
@@ -587,15 +590,6 @@ def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(
     replaced = ["replaced in place"]
     caches[0]["entry"] = replaced
     unheld = {"held by": "no learned holder"}
-    walks: list[int] = []
-    reached = triage_module._reached
-
-    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
-        if learned:
-            walks.append(len(learned))
-        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(triage_module, "_reached", counted)
     result = triage([replaced, unheld], _young(replaced, unheld), book)
     assert result.explained_ids == frozenset({id(replaced)}) and result.unexplained == 1
     assert walks == [1, len(caches) - 1]
@@ -609,7 +603,7 @@ def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(
 
 
 def test_weak_references_left_beside_a_filled_holders_entry_need_no_other_walk(
-    monkeypatch: pytest.MonkeyPatch,
+    walks: list[int],
 ) -> None:
     """A class-defining test: a registry keeps the new class in place of the last, and
     the rest of what the run left is weak references to it (its bases' subclass lists,
@@ -623,15 +617,6 @@ def test_weak_references_left_beside_a_filled_holders_entry_need_no_other_walk(
     new_class = type("Registered", (), {})
     caches[0]["entry"] = entry = [new_class]
     ref = weakref.ref(new_class)
-    walks: list[int] = []
-    reached = triage_module._reached
-
-    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
-        if learned:
-            walks.append(len(learned))
-        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(triage_module, "_reached", counted)
     made = [entry, new_class, ref]
     result = triage(made, _young(*made), book)
     assert result.unexplained == 0
