@@ -36,7 +36,12 @@ import types
 import weakref
 from collections.abc import Sequence
 
-from pytest_memguard.screen.heap import all_referents, instance_dict, module_namespaces
+from pytest_memguard.screen.heap import (
+    CLASS_NAMESPACE,
+    all_referents,
+    instance_dict,
+    module_namespaces,
+)
 
 #: Why such dicts are warm-up.
 MADE_ON_ACCESS = (
@@ -165,23 +170,22 @@ def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]
     declares on a class and copies for each instance (marshmallow's ``_declared_fields``,
     an ORM's columns). A walk from the module does not enter classes; on 3.11+ the first
     copy of such an object makes its ``__dict__``, which this walk finds held by it."""
+    # Told by the types alone: isinstance() would read a lazy object's __class__.
     classes = {
         id(value): value
         for namespace in namespaces
         for value in list(namespace.values())
-        if isinstance(value, type)
+        if issubclass(type(value), type)
     }
-    namespaces_of_classes = map(_CLASS_NAMESPACE.__get__, classes.values())
+    namespaces_of_classes = map(CLASS_NAMESPACE.__get__, classes.values())
     return [
         value
         for namespace in namespaces_of_classes
         for value in list(namespace.values())
-        if not isinstance(value, _NOT_DECLARED)
+        if not issubclass(type(value), _NOT_DECLARED)
     ]
 
 
-#: A class's namespace read through type's own descriptor: no metaclass code runs.
-_CLASS_NAMESPACE = type.__dict__["__dict__"]
 #: A class's own values that hold no declared objects: its methods and nested classes.
 _NOT_DECLARED = (
     types.FunctionType,

@@ -12,14 +12,12 @@ from __future__ import annotations
 from itertools import repeat
 from types import MappingProxyType
 
-from pytest_memguard.screen.heap import with_subclasses
+from pytest_memguard.screen.heap import CLASS_NAMESPACE, with_subclasses
 
 #: Why the slot names a class got on its first copy are not a leak.
 SLOT_NAMES_CACHED = "slot names copyreg stored on a class at its first copy or pickling"
 
 _CACHE_NAME = "__slotnames__"
-#: A class's namespace read through type's own descriptor: no metaclass code runs.
-_NAMESPACE = type.__dict__["__dict__"]
 
 
 def cached_slot_names(left: list[object]) -> list[object]:
@@ -32,7 +30,7 @@ def cached_slot_names(left: list[object]) -> list[object]:
         return []
     names = {id(obj) for obj in left}
     # Every class's cached list, read in C: a session has thousands of classes.
-    namespaces = map(_NAMESPACE.__get__, with_subclasses([object]))
+    namespaces = map(CLASS_NAMESPACE.__get__, with_subclasses([object]))
     cached = map(MappingProxyType.get, namespaces, repeat(_CACHE_NAME))
     found = names.intersection(map(id, cached))  # both alive: the same objects
     return [obj for obj in left if id(obj) in found]

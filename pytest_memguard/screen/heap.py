@@ -461,6 +461,11 @@ def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     return [id(ref) for ref in gc.get_referents(referrer) if id(ref) in ids]
 
 
+#: A class's own namespace, read through type's own descriptor (its ``__get__``, mapped
+#: in C over many classes): no metaclass code runs.
+CLASS_NAMESPACE = type.__dict__["__dict__"]
+
+
 def instance_dict(obj: object) -> dict[str, object] | None:
     """The ``__dict__`` of an object that is not a class, or None when it has none."""
     # Read through object's own lookup: no user code (a __getattribute__, a property)

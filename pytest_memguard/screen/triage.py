@@ -42,11 +42,12 @@ import weakref
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from itertools import chain, compress, islice
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeGuard, cast
 
 from pytest_memguard.explain.owners import is_stdlib_owned
 from pytest_memguard.screen.containers import Growth
 from pytest_memguard.screen.heap import (
+    CLASS_NAMESPACE,
     CONTEXT_STATE,
     HELD_BY_A_LIST,
     all_referents,
@@ -675,17 +676,24 @@ def _keyed_by_live_threads(grown: Growth) -> bool:
     per key, so it holds one per thread at most (hypothesis' strategies note per thread
     that they were validated). An entry of a thread that ended is no such key: a
     registry of finished threads' state grows."""
-    container = grown.container
-    if type(container) is not dict or not 0 < grown.added <= len(container):
-        return False
-    try:
-        newest = list(islice(reversed(container.keys()), grown.added))
-    except RuntimeError:  # changed by another thread meanwhile: left to the other rules
-        return False
-    if not all(type(key) is int for key in newest):
+    newest = _gained_items(grown) if type(grown.container) is dict else None
+    if not newest or not all(type(key) is int for key, _ in newest):
         return False
     running = {thread.ident for thread in threading.enumerate()}
-    return running.issuperset(newest)
+    return running.issuperset(key for key, _ in newest)
+
+
+def _gained_items(grown: Growth) -> list[tuple[object, object]] | None:
+    """The newest items of a dict that grew, as many as it gained; None when it holds
+    fewer (trimmed meanwhile) or another thread changed it as they were read: left to
+    the other rules."""
+    container = cast("dict[object, object]", grown.container)
+    if not 0 < grown.added <= len(container):
+        return None
+    try:
+        return list(islice(reversed(container.items()), grown.added))
+    except RuntimeError:
+        return None
 
 
 def _made_on_read(grown: Growth) -> list[object] | None:
@@ -699,13 +707,8 @@ def _made_on_read(grown: Growth) -> list[object] | None:
     if not isinstance(container, collections.defaultdict):
         return None
     factory = container.default_factory
-    if factory not in _MADE_EMPTY or not 0 < grown.added <= len(container):
-        return None
-    try:
-        newest = list(islice(reversed(container.items()), grown.added))
-    except RuntimeError:  # changed by another thread meanwhile: left to the other rules
-        return None
-    if not all(type(value) is factory and not value for _, value in newest):
+    newest = _gained_items(grown) if factory in _MADE_EMPTY else None
+    if not newest or not all(type(value) is factory and not value for _, value in newest):
         return None
     if not all(_written_in_code(key) for key, _ in newest):
         return None
@@ -715,21 +718,17 @@ def _made_on_read(grown: Growth) -> list[object] | None:
 def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
     """The entries a dict or list gained (a dict's values, and the classes in them), when
     every one registers a class the run made (``retained``: ids) under its own name; none
-    otherwise. A dict's
-    new key names a class in its value (the value, or an item of a list or tuple); a
-    list's new item is such a class, whose module and name no older one in the list has.
-    A class statement runs again under the same name, which a registry keyed by it
-    replaces (marshmallow's ``class_registry``, an ORM's declarative registry): one entry
-    per class the code defines. A class named at run time (``type(f"Model{n}", ...)``) is
-    no name of the code, and a registry of every class a repeated statement makes lists
-    the same name again: both stay suspects."""
+    otherwise. A dict's new key names a class in its value (the value, or an item of a
+    list or tuple); a list's new item is such a class, whose module and name no older
+    one in the list has. A class statement runs again under the same name, which a
+    registry keyed by it replaces (marshmallow's ``class_registry``, an ORM's declarative
+    registry): one entry per class the code defines. A class named at run time
+    (``type(f"Model{n}", ...)``) is no name of the code, and a registry of every class a
+    repeated statement makes lists the same name again: both stay suspects."""
     container, added = grown.container, grown.added
     if type(container) is dict:
-        if not 0 < added <= len(container):
-            return []
-        try:
-            newest = list(islice(reversed(container.items()), added))
-        except RuntimeError:  # changed by another thread meanwhile
+        newest = _gained_items(grown)
+        if not newest:
             return []
         per_entry = [_classes_in(value, retained) for _, value in newest]
         named = all(
@@ -739,7 +738,7 @@ def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
         values = [value for _, value in newest]
         return [*values, *chain.from_iterable(per_entry)] if named else []
     if type(container) is list and 0 < added <= len(container):
-        older = {_module_and_name(cls) for cls in container[:-added] if isinstance(cls, type)}
+        older = {_module_and_name(cls) for cls in container[:-added] if _is_class(cls)}
         new = container[-added:]
         classes = _classes_in(tuple(new), retained)
         named = len(classes) == len(new) and all(
@@ -769,11 +768,16 @@ def _classes_in(value: object, retained: set[int]) -> list[type]:
     """The classes the run made (ids in ``retained``) that ``value`` is, or holds as an
     item of a list or tuple."""
     items = list(value) if type(value) in (list, tuple) else [value]  # type: ignore[call-overload]
-    return [item for item in items if isinstance(item, type) and id(item) in retained]
+    return [item for item in items if _is_class(item) and id(item) in retained]
+
+
+def _is_class(obj: object) -> TypeGuard[type]:
+    """Told by the type alone: isinstance() would read a lazy object's ``__class__``."""
+    return issubclass(type(obj), type)
 
 
 def _module_and_name(cls: type) -> tuple[object, str]:
-    return _CLASS_NAMESPACE.__get__(cls).get("__module__"), _QUALNAME.__get__(cls)
+    return CLASS_NAMESPACE.__get__(cls).get("__module__"), _QUALNAME.__get__(cls)
 
 
 def _own_names(cls: type) -> set[str]:
@@ -783,14 +787,13 @@ def _own_names(cls: type) -> set[str]:
     name, qualname = _NAME.__get__(cls), _QUALNAME.__get__(cls)
     if not _written_in_code(name):
         return set()
-    module = _CLASS_NAMESPACE.__get__(cls).get("__module__")
+    module = CLASS_NAMESPACE.__get__(cls).get("__module__")
     names = {name, qualname}
     if isinstance(module, str):
         names |= {f"{module}.{name}", f"{module}.{qualname}"}
     return names
 
 
-_CLASS_NAMESPACE = type.__dict__["__dict__"]
 _NAME = type.__dict__["__name__"]
 _QUALNAME = type.__dict__["__qualname__"]
 
