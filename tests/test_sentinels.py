@@ -967,3 +967,22 @@ def test_bad_allow_entry_is_a_usage_error(
     result.stderr.fnmatch_lines(
         ["*memguard: ini option memguard_allow: entry 'poller-*': expected thread:NAME-GLOB*"]
     )
+
+
+def test_only_handlers_other_than_pytests_move_the_attachment_checksum(
+    cleanup: ExitStack,
+) -> None:
+    from _pytest.logging import LogCaptureHandler
+
+    from pytest_memguard.sentinels.logs import _ATTACHMENTS
+
+    LoggingSentinel()  # installs the wrappers
+    before = _ATTACHMENTS.checksum
+    capture = LogCaptureHandler()
+    logging.root.addHandler(capture)
+    cleanup.callback(logging.root.removeHandler, capture)
+    assert _ATTACHMENTS.checksum == before
+    handler = logging.NullHandler()
+    logging.root.addHandler(handler)
+    cleanup.callback(logging.root.removeHandler, handler)
+    assert _ATTACHMENTS.checksum != before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -31,20 +32,28 @@ class _Attachments:
 
     ``Logger.addHandler``/``removeHandler`` and ``Filterer.addFilter``/``removeFilter``
     are wrapped once per process: each call that changes a list XORs a hash of the
-    (owner, object) pair into the checksum, so pytest adding and removing its capture
-    handlers around every phase leaves it as it was. Code that edits ``.handlers`` or
-    ``.filters`` directly bypasses it; a handler it creates still shows in the number
-    of live handlers (``logging._handlerList``).
+    (owner, object) pair into the checksum. pytest's own capture handlers, added and
+    removed around every phase (twelve calls a test) and never reported, are passed
+    straight through: the checksum's big-integer arithmetic costs five times the call
+    it wraps. Code that edits ``.handlers`` or ``.filters`` directly bypasses it; a
+    handler it creates still shows in the number of live handlers
+    (``logging._handlerList``).
     """
 
     def __init__(self) -> None:
         self.checksum = 0
         self.installed = False
+        #: Whether each type of object met is pytest's own capture handler.
+        self._pytests: dict[type, bool] = {}
 
     def install(self) -> None:
         if self.installed:
             return
         self.installed = True
+        # Filled now, outside any window: a dict becomes tracked (young) with its first
+        # entry, and pytest's handlers are the types every test meets.
+        self._pytests[logging.Handler] = False
+        self._pytests.update(dict.fromkeys(_pytest_handler_types(), True))
         for cls, add, remove, attribute in (
             (logging.Logger, "addHandler", "removeHandler", "handlers"),
             (logging.Filterer, "addFilter", "removeFilter", "filters"),
@@ -55,17 +64,40 @@ class _Attachments:
     def _wrap(
         self, method: Callable[[Any, Any], None], attribute: str, adds: bool
     ) -> Callable[..., None]:
+        pytests = self._pytests
+
         @functools.wraps(method)
         def changed(owner: Any, obj: Any) -> None:
+            kind = type(obj)
+            ours = pytests.get(kind)
+            if ours is None:
+                ours = pytests[kind] = kind.__module__ == _PYTEST_LOGGING
+            if ours:
+                method(owner, obj)
+                return
             # Both methods add only what is absent and remove only what is present: one
-            # membership test says whether the call changes the list (pytest makes twelve
-            # such calls per test).
+            # membership test says whether the call changes the list.
             changes = (obj in getattr(owner, attribute)) is not adds
             method(owner, obj)
             if changes:
                 self.checksum ^= hash((id(owner), id(obj)))
 
         return changed
+
+
+def _pytest_handler_types() -> list[type]:
+    """pytest's own handler classes (its logging plugin's module, once imported)."""
+    module = sys.modules.get(_PYTEST_LOGGING)
+    if module is None:
+        return []
+    values = vars(module).values()
+    return [
+        value
+        for value in values
+        if isinstance(value, type)
+        and issubclass(value, logging.Handler)
+        and value.__module__ == _PYTEST_LOGGING
+    ]
 
 
 _ATTACHMENTS = _Attachments()
