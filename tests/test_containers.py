@@ -15,6 +15,7 @@ import gc
 import io
 import json
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -322,6 +323,32 @@ def test_cache_objects_declaring_a_bound_are_handed_over_with_their_storage(
     assert bounded[id(cache)] == bounded[id(cache._mapping)] == "_Cache(capacity=400)"
     assert id(environment.globals) not in bounded
     assert hot_labels(watch) == ["w_caches.ENV.globals"]
+
+
+class _PerThreadCache:
+    """A cache declaring its bound that keeps its storage per thread, as hypothesis'
+    strategy cache does."""
+
+    __slots__ = ("_local", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._local = threading.local()
+        self._local.entries = []
+        self._local.index = {}
+
+
+def test_a_cache_keeping_its_storage_per_thread_is_handed_over_with_it(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    cache = _PerThreadCache(1024)
+    make_module("w_thread_cache", True, CACHE=cache)
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    bounded = {id(holder): bound for holder, bound in watch.take_bounded()}
+    storage = vars(cache._local)
+    assert bounded[id(cache)] == "_PerThreadCache(max_size=1024)"
+    assert bounded[id(storage["entries"])] == bounded[id(storage["index"])] == bounded[id(cache)]
 
 
 def test_a_deque_with_a_maxlen_is_handed_over_as_bounded(

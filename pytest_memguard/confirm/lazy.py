@@ -282,6 +282,19 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     return found, set()
 
 
+def per_thread_dicts(local: object) -> list[dict[str, object]]:
+    """Each thread's dict of the ``threading.local`` ``local``, read from its table of
+    them: reading its attributes would make this thread's dict, and show only this
+    thread's."""
+    return [
+        value
+        for table in gc.get_referents(local)
+        if type(table) is dict
+        for key, value in table.items()
+        if type(value) is dict and _is_thread_key(key)
+    ]
+
+
 def _per_thread(table: dict[object, object]) -> set[int]:
     """Ids of the values of ``table`` keyed by a thread: the per-thread dicts when it is
     a ``threading.local``'s table, none otherwise."""

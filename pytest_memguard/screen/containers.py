@@ -47,6 +47,7 @@ import itertools
 import operator
 import os
 import sys
+import threading
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ from typing import NamedTuple, TypeVar
 import pytest
 
 from pytest_memguard.confirm.bounds import bound_constants, declared_bound, module_constant_bound
+from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
 from pytest_memguard.screen.heap import HEAPTYPE
@@ -667,11 +669,16 @@ def _bounded_cache(obj: object) -> list[tuple[object, str]]:
     """For an object that declares a bound (a cache with a ``maxsize``), the object and
     the containers among its attributes where its entries live, each with the bound (a
     walk down from the object itself would stop at that storage, which is older than
-    the entries a test adds); empty for any other object."""
+    the entries a test adds); empty for any other object. A cache keeping its storage
+    per thread (hypothesis' strategy cache, in a ``threading.local``) has it in each
+    thread's dict of that local."""
     bound = declared_bound(obj)
     if bound is None:
         return []
-    storage = _instance_attributes(obj).values()
+    storage = list(_instance_attributes(obj).values())
+    for value in storage.copy():
+        if isinstance(value, threading.local):
+            storage += itertools.chain.from_iterable(map(dict.values, per_thread_dicts(value)))
     return [(obj, bound), *((value, bound) for value in storage if isinstance(value, _SIZED))]
 
 
