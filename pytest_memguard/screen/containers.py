@@ -537,7 +537,10 @@ def _dropping(values: Sequence[_T], positions: set[int]) -> tuple[_T, ...]:
 def _changed(before: tuple[int, ...], after: tuple[int, ...]) -> list[int]:
     """The positions both tuples have whose sizes differ. Found in C: the project's test
     modules may hold a thousand watched containers, read every test, and few change."""
-    if before[: len(after)] == after[: len(before)]:
+    if len(before) == len(after):
+        if before == after:  # no copies: the common case, every test
+            return []
+    elif before[: len(after)] == after[: len(before)]:
         return []
     return list(itertools.compress(itertools.count(), map(operator.ne, before, after)))
 

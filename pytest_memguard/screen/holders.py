@@ -58,10 +58,15 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
 def _sized_among(values: list[object]) -> list[Any]:
     """The containers of :data:`_SIZED` among ``values``, picked in C by their types."""
     kinds = set(map(type, values)) - _ATOMIC
-    kinds = {kind for kind in kinds if issubclass(kind, _SIZED)}
-    return list(compress(values, map(kinds.__contains__, map(type, values)))) if kinds else []
+    sized = kinds & _EXACTLY_SIZED
+    for kind in kinds - _EXACTLY_SIZED:  # a plugin's own objects, a container's subclass
+        if issubclass(kind, _SIZED):
+            sized.add(kind)
+    return list(compress(values, map(sized.__contains__, map(type, values)))) if sized else []
 
 
+#: The containers of :data:`_SIZED` themselves, known without asking ``issubclass``.
+_EXACTLY_SIZED = frozenset(_SIZED)
 #: The types of most attribute values, which are no containers: not asked about.
 _ATOMIC = frozenset({type(None), bool, int, float, str, bytes})
 
