@@ -39,10 +39,20 @@ def run_unlogged(item: pytest.Item, nextitem: Any) -> list[Any]:
 
 
 def needs_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
-    """Whether the setup stack holds nodes ``nextitem`` does not descend from."""
-    stack = list(item.session._setupstate.stack)
-    needed = nextitem.listchain() if nextitem is not None else []
-    return stack != needed[: len(stack)]
+    """Whether the setup stack holds nodes ``nextitem`` does not descend from. The stack
+    is one chain, set up from the session down: none needs tearing down when its
+    deepest node is ``nextitem`` or one of its parents (a walk up of a step or two,
+    where listing ``nextitem``'s chain cost every test a list of all its parents)."""
+    stack = item.session._setupstate.stack
+    if not stack:
+        return False
+    deepest = next(reversed(stack))
+    node: pytest.Item | pytest.Collector | None = nextitem
+    while node is not None:
+        if node is deepest:
+            return False
+        node = node.parent
+    return True
 
 
 def teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:

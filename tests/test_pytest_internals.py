@@ -47,3 +47,13 @@ def test_the_accessors_read_a_live_session(request: pytest.FixtureRequest, live_
     assert any(pytest_internals.cached_value(fixturedef) == (True, 1) for fixturedef in defs)
     assert any(pytest_internals.setup_stack_finalizers(request.session))
     assert pytest_internals.config_store(request.config) is not None
+
+
+def test_a_teardown_is_needed_unless_the_next_item_descends_from_the_whole_stack(
+    request: pytest.FixtureRequest,
+) -> None:
+    item = request.node
+    # While a test runs, the stack reaches down to it.
+    assert not pytest_internals.needs_teardown(item, item)
+    assert pytest_internals.needs_teardown(item, item.parent)
+    assert pytest_internals.needs_teardown(item, None)
