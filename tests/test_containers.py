@@ -351,6 +351,27 @@ def test_a_cache_keeping_its_storage_per_thread_is_handed_over_with_it(
     assert bounded[id(storage["entries"])] == bounded[id(storage["index"])] == bounded[id(cache)]
 
 
+class _UnboundProxy:
+    """A lazy proxy whose ``__class__`` raises until it is bound (werkzeug's
+    ``LocalProxy`` outside a request)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("working outside of a request context")
+
+
+def test_a_proxy_kept_by_a_bounded_cache_does_not_stop_the_scan(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    cache = _Cache(10)
+    cache.current = _UnboundProxy()  # type: ignore[attr-defined]
+    make_module("w_proxy_cache", True, CACHE=cache)
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    bounded = {id(holder) for holder, _ in watch.take_bounded()}
+    assert {id(cache), id(cache._mapping), id(cache._queue)} <= bounded
+
+
 def test_a_deque_with_a_maxlen_is_handed_over_as_bounded(
     tmp_path: Path, make_module: MakeModule
 ) -> None:

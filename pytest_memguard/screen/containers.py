@@ -674,15 +674,16 @@ def _bounded_cache(obj: object) -> list[tuple[object, str]]:
     walk down from the object itself would stop at that storage, which is older than
     the entries a test adds); empty for any other object. A cache keeping its storage
     per thread (hypothesis' strategy cache, in a ``threading.local``) has it in each
-    thread's dict of that local."""
+    thread's dict of that local. Told by their types alone: a lazy proxy's ``__class__``
+    may run code, or raise."""
     bound = declared_bound(obj)
     if bound is None:
         return []
     storage = list(_instance_attributes(obj).values())
     for value in storage.copy():
-        if isinstance(value, threading.local):
+        if issubclass(type(value), threading.local):
             storage += itertools.chain.from_iterable(map(dict.values, per_thread_dicts(value)))
-    return [(obj, bound), *((value, bound) for value in storage if isinstance(value, _SIZED))]
+    return [(obj, bound), *((value, bound) for value in storage if issubclass(type(value), _SIZED))]
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
