@@ -22,6 +22,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -986,3 +987,19 @@ def test_only_handlers_other_than_pytests_move_the_attachment_checksum(
     logging.root.addHandler(handler)
     cleanup.callback(logging.root.removeHandler, handler)
     assert _ATTACHMENTS.checksum != before
+
+
+def test_the_attachment_wrappers_keep_no_handler_class_of_the_test_alive() -> None:
+    LoggingSentinel()  # installs the wrappers
+
+    class RunHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            return None
+
+    handler = RunHandler()
+    logging.root.addHandler(handler)
+    logging.root.removeHandler(handler)
+    defined = weakref.ref(RunHandler)
+    del handler, RunHandler
+    gc.collect()
+    assert defined() is None

@@ -43,36 +43,31 @@ class _Attachments:
     def __init__(self) -> None:
         self.checksum = 0
         self.installed = False
-        #: Whether each type of object met is pytest's own capture handler.
-        self._pytests: dict[type, bool] = {}
 
     def install(self) -> None:
         if self.installed:
             return
         self.installed = True
-        # Filled now, outside any window: a dict becomes tracked (young) with its first
-        # entry, and pytest's handlers are the types every test meets.
-        self._pytests[logging.Handler] = False
-        self._pytests.update(dict.fromkeys(_pytest_handler_types(), True))
+        # Read once: a cache of every type met would keep each handler class a test
+        # defines alive.
+        pytests = frozenset(_pytest_handler_types())
         for cls, add, remove, attribute in (
             (logging.Logger, "addHandler", "removeHandler", "handlers"),
             (logging.Filterer, "addFilter", "removeFilter", "filters"),
         ):
-            setattr(cls, add, self._wrap(getattr(cls, add), attribute, adds=True))
-            setattr(cls, remove, self._wrap(getattr(cls, remove), attribute, adds=False))
+            setattr(cls, add, self._wrap(getattr(cls, add), attribute, True, pytests))
+            setattr(cls, remove, self._wrap(getattr(cls, remove), attribute, False, pytests))
 
     def _wrap(
-        self, method: Callable[[Any, Any], None], attribute: str, adds: bool
+        self,
+        method: Callable[[Any, Any], None],
+        attribute: str,
+        adds: bool,
+        pytests: frozenset[type],
     ) -> Callable[..., None]:
-        pytests = self._pytests
-
         @functools.wraps(method)
         def changed(owner: Any, obj: Any) -> None:
-            kind = type(obj)
-            ours = pytests.get(kind)
-            if ours is None:
-                ours = pytests[kind] = kind.__module__ == _PYTEST_LOGGING
-            if ours:
+            if type(obj) in pytests:
                 method(owner, obj)
                 return
             # Both methods add only what is absent and remove only what is present: one
