@@ -240,11 +240,7 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
     dicts = {id(obj) for obj in left if type(obj) is dict}
     if not dicts or not locals_:
         return []
-    found: set[int] = set()
-    for table in gc.get_referents(*locals_):
-        if type(table) is dict:
-            found |= _per_thread(table)
-    per_thread = dicts & found
+    per_thread = dicts & set(map(id, per_thread_dicts(*locals_)))
     if not per_thread:
         return []
     # The defaults the first use set, one level down, holding nothing else the run left:
@@ -272,7 +268,7 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     function, its ``__annotations__``; and, apart, for the table of a
     ``threading.local``, its per-thread dicts."""
     if type(owner) is dict:
-        return set(), _per_thread(owner)
+        return set(), set(map(id, _per_thread(owner)))
     found = set()
     if isinstance(owner, types.FunctionType):
         found.add(id(owner.__annotations__))
@@ -282,23 +278,18 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     return found, set()
 
 
-def per_thread_dicts(local: object) -> list[dict[str, object]]:
-    """Each thread's dict of the ``threading.local`` ``local``, read from its table of
-    them: reading its attributes would make this thread's dict, and show only this
-    thread's."""
-    return [
-        value
-        for table in gc.get_referents(local)
-        if type(table) is dict
-        for key, value in table.items()
-        if type(value) is dict and _is_thread_key(key)
-    ]
+def per_thread_dicts(*locals_: object) -> list[dict[str, object]]:
+    """Each thread's dict of the ``threading.local`` objects ``locals_``, read from their
+    tables of them (in one call): reading a local's attributes would make this thread's
+    dict, and show only this thread's."""
+    tables = [table for table in gc.get_referents(*locals_) if type(table) is dict]
+    return [found for table in tables for found in _per_thread(table)]
 
 
-def _per_thread(table: dict[object, object]) -> set[int]:
-    """Ids of the values of ``table`` keyed by a thread: the per-thread dicts when it is
-    a ``threading.local``'s table, none otherwise."""
-    return {id(value) for key, value in table.items() if _is_thread_key(key)}
+def _per_thread(table: dict[object, object]) -> list[dict[str, object]]:
+    """The values of ``table`` keyed by a thread: the per-thread dicts when it is a
+    ``threading.local``'s table, none otherwise."""
+    return [value for key, value in table.items() if type(value) is dict and _is_thread_key(key)]
 
 
 def _is_thread_key(key: object) -> bool:

@@ -679,10 +679,10 @@ def _bounded_cache(obj: object) -> list[tuple[object, str]]:
     bound = declared_bound(obj)
     if bound is None:
         return []
-    storage = list(_instance_attributes(obj).values())
-    for value in storage.copy():
-        if issubclass(type(value), threading.local):
-            storage += itertools.chain.from_iterable(map(dict.values, per_thread_dicts(value)))
+    attributes = list(_instance_attributes(obj).values())
+    locals_ = [value for value in attributes if issubclass(type(value), threading.local)]
+    per_thread = map(dict.values, per_thread_dicts(*locals_))
+    storage = [*attributes, *itertools.chain.from_iterable(per_thread)]
     return [(obj, bound), *((value, bound) for value in storage if issubclass(type(value), _SIZED))]
 
 
