@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+#: The top-level packages pytest is made of: their objects are the runner's, never a test's.
+PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy")
+
 #: ``(owner, attribute)`` of every private name used here: the owner is a class, or a
 #: module path for module-level functions. Instance attributes are checked on live objects.
 PRIVATE_NAMES: tuple[tuple[str, str], ...] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gc
 import struct
@@ -11,6 +12,7 @@ import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -32,6 +34,7 @@ from pytest_memguard.confirm.lazy import (
     FREE_MISSES,
     MISSES_PER_FIND,
     NearWalks,
+    declared_attributes,
     imported_namespaces,
     materialized,
     referrers_near,
@@ -327,6 +330,41 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
         assert lazy == [annotations, *left[3:]]
     finally:
         del sys.modules["memguard_elsewhere"], sys.modules["memguard_slotted"]
+
+
+def test_walks_near_the_test_enter_nothing_of_pytest_and_stop_once_each_dict_is_held() -> None:
+    """pytest's objects lead to its config, its session and every collected item: a walk
+    near the test neither starts from pytest's namespace nor enters its objects. Only a
+    dict is made on first access: once each dict left has a referrer, no walk follows."""
+
+    def command(name: str) -> None: ...
+
+    annotations = command.__annotations__
+    left: list[object] = [annotations]
+    stash = pytest.Stash()
+    stash[pytest.StashKey[list[object]]()] = [command]
+    test_module = types.ModuleType("test_through_pytest")
+    test_module.stash = stash  # type: ignore[attr-defined]
+    test_module.pytest = pytest  # type: ignore[attr-defined]
+    namespaces = imported_namespaces(test_module)
+    assert namespaces == [vars(test_module)]
+    assert referrers_near(left, [namespaces], {id(left)}) == []
+    also_held = [annotations]
+    assert referrers_near(left, [[[command]], [also_held]], {id(left)}) == [command]
+
+
+def test_a_walk_near_the_test_starts_from_what_classes_declare() -> None:
+    """The values a Python class declares (a schema's fields), not its methods, its
+    slots' descriptors, nor what a static type (datetime's) keeps."""
+
+    class Declared:
+        fields: ClassVar[dict[str, list[object]]] = {"name": [object()]}
+
+        def method(self) -> None: ...
+
+    assert declared_attributes([{"Declared": Declared, "datetime": datetime.datetime}]) == [
+        Declared.fields
+    ]
 
 
 def test_walks_near_the_test_stop_while_they_find_no_owner() -> None:

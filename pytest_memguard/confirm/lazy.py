@@ -34,10 +34,12 @@ import gc
 import itertools
 import types
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from pytest_memguard.pytest_internals import PYTEST_PACKAGES
 from pytest_memguard.screen.heap import (
     CLASS_NAMESPACE,
+    HEAPTYPE,
     all_referents,
     instance_dict,
     module_namespaces,
@@ -70,9 +72,14 @@ def referrers_outside(left: list[object], ignore: set[int]) -> list[object]:
     ]
 
 
+#: The top-level packages of pytest and the plugin: no walk near the test starts from
+#: their namespaces or enters their objects.
+_RUNNER = frozenset({*PYTEST_PACKAGES, __name__.partition(".")[0]})
+
 #: Objects a walk down from a test's module visits at most.
 NEAR_MAX = 2000
-#: What that walk does not enter: a class's namespace, another module's.
+#: What that walk does not enter: a class's namespace, another module's (nor pytest's
+#: objects: :func:`_enterable`).
 _NOT_ENTERED = (type, types.ModuleType)
 
 
@@ -85,38 +92,67 @@ def referrers_near(
     walks down of at most :data:`NEAR_MAX` objects each rather than a pass over the heap.
     A walk enters no other module's namespace, no class (a function's globals would lead
     into its whole package) and nothing an earlier walk entered; ``ignore`` holds the
-    ids of the caller's own containers."""
+    ids of the caller's own containers. Only a dict is made on first access: once each
+    dict of ``left`` has a referrer found, the walks stop."""
     if not left or len(left) > MAX_OBJECTS or not any(walks):
         return []
     targets = {id(obj) for obj in left}
+    unheld = {id(obj) for obj in left if type(obj) is dict}
     elsewhere = set(map(id, module_namespaces()))
     seen = targets | ignore | elsewhere
     found: list[object] = []
     for starts in walks:
-        found += _walk_near(list(starts), targets, seen)
+        if not unheld:
+            break
+        found += _walk_near(list(starts), targets, seen, unheld)
     return found
 
 
-def _walk_near(level: list[object], targets: set[int], seen: set[int]) -> list[object]:
+def _walk_near(
+    level: list[object], targets: set[int], seen: set[int], unheld: set[int]
+) -> list[object]:
     """One walk of :func:`referrers_near` from ``level``, not entering the objects whose
-    ids are in ``seen`` (extended with those it enters)."""
+    ids are in ``seen`` (extended with those it enters); it stops once ``unheld``, the
+    ids of the dicts of the targets no referrer found holds yet, is empty (the walk
+    takes those it finds held out of it)."""
     found: list[object] = []
+    kinds: dict[type, bool] = {}
     visited = 0
-    while level and visited < NEAR_MAX:
+    while level and visited < NEAR_MAX and unheld:
         level = level[: NEAR_MAX - visited]
         visited += len(level)
         seen.update(map(id, level))
         referents = gc.get_referents(*level)
         if not targets.isdisjoint(map(id, referents)):
-            found += _referring(level, targets)
+            referring = _referring(level, targets)
+            unheld.difference_update(map(id, gc.get_referents(*referring)))
+            found += referring
         # Filtered in C first: the referents of a few thousand objects are many more.
         tracked = list(filter(gc.is_tracked, referents))
         fresh = dict(zip(map(id, tracked), tracked, strict=True))
         for key in fresh.keys() & seen:
             del fresh[key]
-        left_to_visit = itertools.islice(fresh.values(), NEAR_MAX - visited)
-        level = [ref for ref in left_to_visit if not isinstance(ref, _NOT_ENTERED)]
+        level = _enterable(itertools.islice(fresh.values(), NEAR_MAX - visited), kinds)
     return found
+
+
+def _enterable(objects: Iterable[object], kinds: dict[type, bool]) -> list[object]:
+    """The objects a walk near the test enters: no class, no module, nothing of pytest's
+    (its config, session and hook objects lead to every collected item and plugin).
+    ``kinds`` remembers the answer per type."""
+    entered: list[object] = []
+    for obj in objects:
+        kind = type(obj)
+        enter = kinds.get(kind)
+        if enter is None:
+            # The type's own __module__, read from its dict: a lazy object's __class__ is
+            # never asked, and a static type (str, dict) has none there.
+            module = str(vars(kind).get("__module__", ""))
+            enter = not issubclass(kind, _NOT_ENTERED) and module.partition(".")[0] not in _RUNNER
+            kinds[kind] = enter
+        if enter:
+            entered.append(obj)
+    return entered
 
 
 #: Walks near the test that found no owner, free of charge and then per one that did:
@@ -158,9 +194,17 @@ def _referring(objs: list[object], targets: set[int]) -> list[object]:
 
 def imported_namespaces(module: types.ModuleType) -> list[dict[str, object]]:
     """``module``'s namespace and those of the modules it holds by name (``from docs
-    import tutorial as mod``): where a test's first calls find the objects they touch."""
+    import tutorial as mod``): where a test's first calls find the objects they touch.
+    Not pytest's nor the plugin's: the test touches none of their objects first, and
+    ``pytest``'s namespace leads through its mark generator to the config, the session
+    and every collected item."""
     namespace = vars(module)
-    held = [value for value in list(namespace.values()) if isinstance(value, types.ModuleType)]
+    held = [
+        value
+        for value in list(namespace.values())
+        if isinstance(value, types.ModuleType)
+        and str(vars(value).get("__name__", "")).partition(".")[0] not in _RUNNER
+    ]
     return [namespace, *(vars(value) for value in held)]
 
 
@@ -170,23 +214,28 @@ def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]
     declares on a class and copies for each instance (marshmallow's ``_declared_fields``,
     an ORM's columns). A walk from the module does not enter classes; on 3.11+ the first
     copy of such an object makes its ``__dict__``, which this walk finds held by it."""
-    # Told by the types alone: isinstance() would read a lazy object's __class__.
+    # Told by the types alone: isinstance() would read a lazy object's __class__. A
+    # static type (datetime's) declares nothing a library copies.
     classes = {
         id(value): value
         for namespace in namespaces
         for value in list(namespace.values())
-        if issubclass(type(value), type)
+        if issubclass(type(value), type) and _FLAGS.__get__(value) & HEAPTYPE
     }
     namespaces_of_classes = map(CLASS_NAMESPACE.__get__, classes.values())
+    # An untracked value holds no container: it cannot hold what a run made.
     return [
         value
         for namespace in namespaces_of_classes
-        for value in list(namespace.values())
+        for value in filter(gc.is_tracked, list(namespace.values()))
         if not issubclass(type(value), _NOT_DECLARED)
     ]
 
 
-#: A class's own values that hold no declared objects: its methods and nested classes.
+_FLAGS = type.__dict__["__flags__"]
+
+#: A class's own values that hold no declared objects: its methods, its slots'
+#: descriptors and nested classes.
 _NOT_DECLARED = (
     types.FunctionType,
     staticmethod,
@@ -194,7 +243,8 @@ _NOT_DECLARED = (
     property,
     type,
     types.ModuleType,
-    str,
+    types.MemberDescriptorType,
+    types.GetSetDescriptorType,
 )
 
 

@@ -10,11 +10,12 @@ from collections.abc import Iterable
 
 import pytest_memguard
 from pytest_memguard.findings import Frame
+from pytest_memguard.pytest_internals import PYTEST_PACKAGES
 
 
 def _framework_dirs() -> tuple[str, ...]:
     dirs = [os.path.dirname(os.path.abspath(pytest_memguard.__file__))]
-    for name in ("pytest", "_pytest", "pluggy"):
+    for name in PYTEST_PACKAGES:
         path = getattr(sys.modules.get(name), "__file__", None)
         if path:
             dirs.append(os.path.dirname(os.path.abspath(path)))

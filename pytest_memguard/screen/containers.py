@@ -59,6 +59,7 @@ from pytest_memguard.confirm.bounds import bound_constants, declared_bound, modu
 from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
+from pytest_memguard.pytest_internals import PYTEST_PACKAGES
 from pytest_memguard.screen.heap import HEAPTYPE
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
@@ -584,7 +585,7 @@ def runner_packages(plugins: Iterable[object], requires: Iterable[str] = ()) -> 
     """The top-level packages of the test runner: of every plugin module or object
     (pytest's own, pluggy's, third-party plugins'), and the import names of the
     distributions in ``requires``."""
-    found = {"pytest", "_pytest", "pluggy"}
+    found = set(PYTEST_PACKAGES)
     for plugin in plugins:
         module = plugin.__name__ if isinstance(plugin, types.ModuleType) else None
         module = module or getattr(type(plugin), "__module__", "") or ""

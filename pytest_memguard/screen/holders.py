@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from pytest_memguard.pytest_internals import (
+    PYTEST_PACKAGES,
     cached_value,
     config_store,
     fixture_defs,
@@ -308,7 +309,7 @@ def _is_pytests(obj: object) -> bool:
     if isinstance(obj, _NODES):
         return False
     module = getattr(kind, "__module__", None) or ""
-    return module.startswith(("_pytest", "pytest", "pluggy"))
+    return module.startswith(PYTEST_PACKAGES)
 
 
 def through_pytest(roots: list[object]) -> Iterator[object]:
