@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import sys
 import types
 import weakref
 from collections.abc import Iterable, Sequence
@@ -197,15 +198,21 @@ def imported_namespaces(module: types.ModuleType) -> list[dict[str, object]]:
     import tutorial as mod``): where a test's first calls find the objects they touch.
     Not pytest's nor the plugin's: the test touches none of their objects first, and
     ``pytest``'s namespace leads through its mark generator to the config, the session
-    and every collected item."""
+    and every collected item. Nor those of the modules built into the interpreter: their
+    namespaces hold its state (``sys.modules``, every path finder's cache of its
+    directory), never an object a test's first call made a dict for."""
     namespace = vars(module)
     held = [
         value
         for value in list(namespace.values())
-        if isinstance(value, types.ModuleType)
-        and str(vars(value).get("__name__", "")).partition(".")[0] not in _RUNNER
+        if isinstance(value, types.ModuleType) and _near_the_test(value)
     ]
     return [namespace, *(vars(value) for value in held)]
+
+
+def _near_the_test(module: types.ModuleType) -> bool:
+    name = str(vars(module).get("__name__", ""))
+    return name not in sys.builtin_module_names and name.partition(".")[0] not in _RUNNER
 
 
 def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]:
