@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from lazy_proxy import UnboundProxy
 
 from pytest_memguard.confirm import lrucaches
 from pytest_memguard.confirm.bounds import (
@@ -335,8 +336,9 @@ def test_dicts_made_on_first_access_are_found_from_the_test_s_module() -> None:
 def test_walks_near_the_test_enter_nothing_of_pytest_and_stop_once_each_dict_is_held() -> None:
     """pytest's objects lead to its config, its session and every collected item: a walk
     near the test neither starts from pytest's namespace nor enters its objects, nor
-    starts from the interpreter's state (``sys``'s every path finder). Only a dict is
-    made on first access: once each dict left has a referrer, no walk follows."""
+    starts from the interpreter's state (``sys``'s every path finder), and never asks a
+    lazy proxy its class. Only a dict is made on first access: once each dict left has a
+    referrer, no walk follows."""
 
     def command(name: str) -> None: ...
 
@@ -348,6 +350,7 @@ def test_walks_near_the_test_enter_nothing_of_pytest_and_stop_once_each_dict_is_
     test_module.stash = stash  # type: ignore[attr-defined]
     test_module.pytest = pytest  # type: ignore[attr-defined]
     test_module.sys = sys  # type: ignore[attr-defined]
+    test_module.request = UnboundProxy()  # type: ignore[attr-defined]
     namespaces = imported_namespaces(test_module)
     assert namespaces == [vars(test_module)]
     assert referrers_near(left, [namespaces], {id(left)}) == []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lazy_proxy import UnboundProxy
 
 from pytest_memguard.screen.containers import (
     CONTEXT_LABEL,
@@ -351,20 +352,11 @@ def test_a_cache_keeping_its_storage_per_thread_is_handed_over_with_it(
     assert bounded[id(storage["entries"])] == bounded[id(storage["index"])] == bounded[id(cache)]
 
 
-class _UnboundProxy:
-    """A lazy proxy whose ``__class__`` raises until it is bound (werkzeug's
-    ``LocalProxy`` outside a request)."""
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        raise RuntimeError("working outside of a request context")
-
-
 def test_a_proxy_kept_by_a_bounded_cache_does_not_stop_the_scan(
     tmp_path: Path, make_module: MakeModule
 ) -> None:
     cache = _Cache(10)
-    cache.current = _UnboundProxy()  # type: ignore[attr-defined]
+    cache.current = UnboundProxy()  # type: ignore[attr-defined]
     make_module("w_proxy_cache", True, CACHE=cache)
     watch = new_watch(tmp_path)
     watch.refresh("t.py::a")

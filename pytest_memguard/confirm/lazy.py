@@ -36,6 +36,7 @@ import sys
 import types
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from pytest_memguard.pytest_internals import PYTEST_PACKAGES
 from pytest_memguard.screen.heap import (
@@ -205,7 +206,7 @@ def imported_namespaces(module: types.ModuleType) -> list[dict[str, object]]:
     held = [
         value
         for value in list(namespace.values())
-        if isinstance(value, types.ModuleType) and _near_the_test(value)
+        if issubclass(type(value), types.ModuleType) and _near_the_test(value)
     ]
     return [namespace, *(vars(value) for value in held)]
 
@@ -227,7 +228,7 @@ def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]
         id(value): value
         for namespace in namespaces
         for value in list(namespace.values())
-        if issubclass(type(value), type) and _FLAGS.__get__(value) & HEAPTYPE
+        if issubclass(type(value), type) and cast(type, value).__flags__ & HEAPTYPE
     }
     namespaces_of_classes = map(CLASS_NAMESPACE.__get__, classes.values())
     # An untracked value holds no container: it cannot hold what a run made.
@@ -238,8 +239,6 @@ def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]
         if not issubclass(type(value), _NOT_DECLARED)
     ]
 
-
-_FLAGS = type.__dict__["__flags__"]
 
 #: A class's own values that hold no declared objects: its methods, its slots'
 #: descriptors and nested classes.
