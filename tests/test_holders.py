@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from lazy_proxy import UnboundProxy
 
 from pytest_memguard.confirm.bounds import find_holders
 from pytest_memguard.screen import window as window_module
@@ -24,6 +25,7 @@ from pytest_memguard.screen.holders import (
     FullWalks,
     PluginState,
     SharedHolders,
+    _containers,
     through_pytest,
 )
 from pytest_memguard.screen.triage import Triage
@@ -51,6 +53,22 @@ def test_a_small_fixture_value_is_walked_into() -> None:
     small = [{"row": n} for n in range(10)]
     visited = list(through_pytest([_FixtureDefLike(small)]))
     assert all(any(obj is row for obj in visited) for row in small)
+
+
+class _State:
+    """A plain instance, as pytest's nodes and a test class's instance are."""
+
+
+def test_the_walks_of_pytests_state_tell_a_lazy_proxy_by_its_type() -> None:
+    """pytest's state may keep a lazy proxy whose ``__class__`` raises (werkzeug's
+    request on a test class's instance): the walks through that state tell it by its
+    type, never asking its class."""
+    proxy = UnboundProxy()
+    assert list(through_pytest([proxy])) == []
+    node, instance = _State(), _State()
+    instance.request = proxy  # type: ignore[attr-defined]
+    node.instance, node.request = instance, proxy  # type: ignore[attr-defined]
+    assert any(found is proxy for found in _containers(node))
 
 
 def test_learning_shared_holders_skips_a_holder_of_data() -> None:

@@ -1072,3 +1072,32 @@ def test_what_a_dropped_holder_gained_in_the_run_makes_no_suspect(pytester, run_
     tests = json.loads((pytester.path / "mem.json").read_text())["tests"]
     assert {t["verdict"] for t in tests} <= {"ok", "warmup"}
     assert [t["nodeid"] for t in tests[2:] if t["suspect"]] == []
+
+
+def test_a_leak_held_through_a_lazy_proxy_is_caught_and_explained(pytester, run_pytest):
+    """A module-level lazy proxy whose ``__class__`` raises (werkzeug's ``LocalProxy``
+    outside a request) keeps a list the test appends to: the plugin looks at the proxy
+    through its type, never asks its class, and reports the leak with its chain."""
+    pytester.makepyfile(
+        test_proxied="""
+        class LocalProxy:
+            def __init__(self):
+                self.items = []
+
+            @property
+            def __class__(self):
+                raise RuntimeError("working outside of a request context")
+
+        request = LocalProxy()
+
+        def test_leaks_through_the_proxy():
+            request.items.append({"payload": [object()]})
+        """
+    )
+
+    result = run_pytest("--memguard", "--memguard-report=json:mem.json", "-rA")
+
+    result.assert_outcomes(failed=1)
+    (test,) = json.loads((pytester.path / "mem.json").read_text())["tests"]
+    assert test["verdict"] == "leak", test["message"]
+    assert "request.items" in test["findings"][0]["chain_text"]

@@ -51,16 +51,23 @@ def declared_bound(obj: object) -> str | None:
     """``"deque(maxlen=100)"`` when ``obj`` (not a class) declares a positive whole-number
     bound. Zero or less is none: ``queue.Queue(maxsize=0)`` and asyncio's queues grow
     without limit."""
-    if isinstance(obj, type):
+    # Told by the types: isinstance() would read a lazy proxy's __class__, which may raise.
+    if issubclass(type(obj), type):
         return None
     for name in (*BOUND_ATTRIBUTES, *(f"_{name}" for name in BOUND_ATTRIBUTES)):
         try:
             value = getattr(obj, name, None)
         except Exception:  # a property that fails is no bound
             continue
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if _is_whole_number(value) and value > 0:
             return f"{type(obj).__name__}({name}={value})"
     return None
+
+
+def _is_whole_number(value: object) -> TypeGuard[int]:
+    """An int and not a bool, told by the type: isinstance() would read a lazy proxy's
+    ``__class__``, which may raise."""
+    return issubclass(type(value), int) and type(value) is not bool
 
 
 #: Words a module constant that bounds one of its module's containers is named with, next
@@ -140,10 +147,7 @@ def bound_constants(namespace: dict[str, object]) -> dict[str, int]:
     return {
         name: value
         for name, value in list(namespace.items())
-        if isinstance(value, int)
-        and not isinstance(value, bool)
-        and name.isupper()
-        and any(word in name for word in BOUND_WORDS)
+        if _is_whole_number(value) and name.isupper() and any(word in name for word in BOUND_WORDS)
     }
 
 
@@ -167,15 +171,15 @@ def _bound_in_module(holder: object, namespace: dict[str, object]) -> str | None
 
 def own_bound(holder: object) -> str | None:
     """The bound ``holder`` itself declares: an ``lru_cache``'s maxsize, or an attribute."""
-    if isinstance(holder, (type, types.ModuleType)):
+    if issubclass(type(holder), (type, types.ModuleType)):
         return None
     try:
         cache_info = getattr(holder, "cache_info", None)
         maxsize = cache_info().maxsize if callable(cache_info) else None
+        name = str(getattr(holder, "__qualname__", type(holder).__name__))
     except Exception:  # any object's attribute may fail to read
         return None
-    name = getattr(holder, "__qualname__", type(holder).__name__)
-    if isinstance(maxsize, int):
+    if type(maxsize) is int:
         return f"{LRU_BOUND}maxsize={maxsize}) of {name}"
     if callable(cache_info) and _takes_no_arguments(getattr(holder, "__wrapped__", None)):
         # One key only, the empty call: ``functools.cache`` of a lazy getter.
@@ -248,6 +252,10 @@ class _Step:
             parent.decide(", ".join(sorted(parent.found)) if parent.found else None)
 
 
+#: Referrers a climb never takes as owners: running frames and its own steps.
+_NOT_OWNERS = (types.FrameType, _Step)
+
+
 class _Climbs:
     """The searches for a bound above many holders at once, one step up per pass over
     the heap: a search costs at most :data:`CLIMB_STEPS` passes, however many holders
@@ -293,7 +301,7 @@ class _Climbs:
             own = own_bound(step.obj)
             if own is not None:
                 step.decide(own)
-            elif step.steps == 0 or isinstance(step.obj, (type, types.ModuleType)):
+            elif step.steps == 0 or issubclass(type(step.obj), (type, types.ModuleType)):
                 step.decide(None)
             elif self.at_module_level is not None and self.at_module_level(step.obj):
                 # A module global its module declares no bound for (``linecache.cache``):
@@ -343,7 +351,7 @@ class _Climbs:
                 step.decide(in_c_state)
                 continue
             # A module's or a class's namespace can grow without a bound: decided at once.
-            if not owners or any(isinstance(o, (type, types.ModuleType)) for o in owners):
+            if not owners or any(issubclass(type(o), (type, types.ModuleType)) for o in owners):
                 step.decide(None)
                 continue
             step.waiting = len(owners)
@@ -375,7 +383,7 @@ class _Climbs:
         single = list(ids) if len(ids) == 1 else None
         above: dict[int, list[object]] = {}
         for ref in gc.get_referrers(*targets) if targets else ():
-            if id(ref) in self.skip or id(ref) in mine or isinstance(ref, (types.FrameType, _Step)):
+            if id(ref) in self.skip or id(ref) in mine or issubclass(type(ref), _NOT_OWNERS):
                 continue
             for key in single or dict.fromkeys(referred_ids(ref, ids)):
                 above.setdefault(key, []).append(ref)
@@ -525,7 +533,7 @@ def find_holders(
     direct = [
         ref
         for ref in gc.get_referrers(*tops)
-        if id(ref) not in skip and not isinstance(ref, (types.FrameType, tuple))
+        if id(ref) not in skip and not issubclass(type(ref), (types.FrameType, tuple))
     ]
     skip.add(id(direct))  # the list of holders is no holder of theirs
     found.holders.extend(direct)

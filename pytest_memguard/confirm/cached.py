@@ -158,7 +158,7 @@ def _judge_dicts(
 
     def judge_owners(owners: list[object]) -> None:
         for owner in owners:
-            if id(owner) in ignore or isinstance(owner, types.FrameType):
+            if id(owner) in ignore or type(owner) is types.FrameType:
                 continue
             namespace = instance_dict(owner)
             if namespace is None or id(namespace) not in dicts or id(namespace) in owned:

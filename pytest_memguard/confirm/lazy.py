@@ -70,7 +70,7 @@ def referrers_outside(left: list[object], ignore: set[int]) -> list[object]:
         for ref in gc.get_referrers(*left)
         if id(ref) not in ignore
         and id(ref) not in ids
-        and not isinstance(ref, (types.FrameType, tuple))
+        and not issubclass(type(ref), (types.FrameType, tuple))
     ]
 
 
@@ -326,7 +326,7 @@ def _lazy_dicts(owner: object) -> tuple[set[int], set[int]]:
     if type(owner) is dict:
         return set(), set(map(id, _per_thread(owner)))
     found = set()
-    if isinstance(owner, types.FunctionType):
+    if type(owner) is types.FunctionType:
         found.add(id(owner.__annotations__))
     attributes = instance_dict(owner)
     if attributes is not None:

@@ -383,7 +383,7 @@ def growth_beneath(
     outside = _held_from_outside(members, set(members), [], ())
     held_outside = [obj for obj in retained if id(obj) in outside]
     for holder in gc.get_referrers(*held_outside) if held_outside else ():
-        if id(holder) in skip or isinstance(holder, types.FrameType):
+        if id(holder) in skip or type(holder) is types.FrameType:
             continue
         held = all_referents([holder])
         if any(id(ref) in earlier for ref in held):

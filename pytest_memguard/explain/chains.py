@@ -285,7 +285,7 @@ class Search:
             return THREAD
         if ident in self.context.holders:
             return HOLDER
-        if isinstance(obj, ModuleType) and ident not in roots.made:
+        if issubclass(type(obj), ModuleType) and ident not in roots.made:
             return SYS if obj is sys else MODULE
         return None
 

@@ -21,7 +21,7 @@ from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.explain.detours import is_weak_machinery
 from pytest_memguard.explain.owners import is_callback, is_stdlib_owned
 from pytest_memguard.findings import ADVICE, KINDS, ChainEdge
-from pytest_memguard.screen.heap import CONTEXT_STATE
+from pytest_memguard.screen.heap import CONTEXT_STATE, is_a
 
 #: How many items of a container are looked at to decide it is a registry of callables.
 _SAMPLE = 64
@@ -62,9 +62,9 @@ Classifier = Callable[[Evidence], bool]
 
 def _is_registry(holder: object) -> bool:
     """A plain container whose items are mostly callables."""
-    if not isinstance(holder, _REGISTRIES):
+    if not is_a(holder, _REGISTRIES):
         return False
-    items = list(islice(holder.values() if isinstance(holder, dict) else holder, _SAMPLE))
+    items = list(islice(holder.values() if is_a(holder, dict) else holder, _SAMPLE))
     return sum(map(is_callback, items)) * 2 > len(items)
 
 
@@ -101,16 +101,16 @@ def _is_listener(evidence: Evidence) -> bool:
 
 def _is_closure(evidence: Evidence) -> bool:
     """The chain goes through a closure cell, or the group hangs off a closure."""
-    if isinstance(evidence.top, FunctionType) and evidence.top.__closure__:
+    if is_a(evidence.top, FunctionType) and evidence.top.__closure__:
         return True
-    return any(isinstance(obj, CellType) for obj in evidence.path)
+    return any(is_a(obj, CellType) for obj in evidence.path)
 
 
 def _is_a(obj: object, module: str, name: str) -> bool:
     """Whether ``obj`` is a ``module.name``, without importing the module (no instance
     exists before it is imported) and without asking ``obj`` for its ``__class__``."""
     cls = getattr(sys.modules.get(module), name, None)
-    return isinstance(cls, type) and issubclass(type(obj), cls)
+    return is_a(cls, type) and issubclass(type(obj), cls)
 
 
 def _running_thread(obj: Any, timer: bool) -> bool:
@@ -197,12 +197,12 @@ def bounded_holder(evidence: Evidence) -> tuple[object, str] | None:
     """
     first = _holder_at(evidence)
     for obj in reversed(evidence.chain_objects[max(first - _BOUND_REACH, 0) : max(first, 0)]):
-        if isinstance(obj, (ModuleType, type)):
+        if issubclass(type(obj), (ModuleType, type)):
             return None  # a root: its globals (sys.maxsize...) bound nothing it holds
         bound = own_bound(obj)
         if bound is not None:
             return obj, bound
-        if not isinstance(obj, _REGISTRIES):
+        if not is_a(obj, _REGISTRIES):
             return None
     return None
 
@@ -228,7 +228,7 @@ def is_machinery_state(evidence: Evidence) -> bool:
     if first < 1:
         return not evidence.chain_objects
     holder = evidence.chain_objects[first - 1]
-    return not isinstance(holder, _REGISTRIES) and is_stdlib_owned(holder)
+    return not is_a(holder, _REGISTRIES) and is_stdlib_owned(holder)
 
 
 def _kept_for_an_older_object(evidence: Evidence) -> bool:

@@ -30,7 +30,7 @@ from types import (
 )
 
 import pytest_memguard
-from pytest_memguard.screen.heap import CONTEXT_STATE
+from pytest_memguard.screen.heap import CONTEXT_STATE, is_a
 
 _WEAKREFS = (weakref.ref, weakref.ProxyType, weakref.CallableProxyType)
 
@@ -48,7 +48,7 @@ CONTEXT_STORAGE = (contextvars.Context, contextvars.Token, *CONTEXT_STATE)
 
 
 def is_weak_machinery(obj: object) -> bool:
-    if isinstance(obj, _WEAKREFS):
+    if is_a(obj, _WEAKREFS):
         return True
     try:
         return _TYPE_MODULE.__get__(type(obj)) in _WEAK_MODULES
@@ -73,19 +73,19 @@ def is_detour(obj: object) -> bool:
     return (
         is_weak_machinery(obj)
         or _is_weak_table(obj)
-        or isinstance(obj, CONTEXT_STORAGE)
+        or is_a(obj, CONTEXT_STORAGE)
         or obj is sys.modules
     )
 
 
 def _code_of(obj: object) -> CodeType | None:
-    if isinstance(obj, FrameType):
+    if is_a(obj, FrameType):
         return obj.f_code
-    if isinstance(obj, GeneratorType):
+    if is_a(obj, GeneratorType):
         return obj.gi_code
-    if isinstance(obj, CoroutineType):
+    if is_a(obj, CoroutineType):
         return obj.cr_code
-    if isinstance(obj, AsyncGeneratorType):
+    if is_a(obj, AsyncGeneratorType):
         return obj.ag_code
     return None
 

@@ -21,6 +21,7 @@ from pytest_memguard.explain.owners import class_name
 from pytest_memguard.explain.sites import allocated_at
 from pytest_memguard.explain.sizes import deep_sizes
 from pytest_memguard.findings import Frame
+from pytest_memguard.screen.heap import is_a
 
 #: Members of a group asked for its allocation site, nearest the top first.
 _SITE_TRIES = 16
@@ -98,7 +99,7 @@ def build_graph(retained: Sequence[object], ignore: set[int]) -> Graph:
         if attributes is not None:
             # Attribute names are the class's, shared by every instance: not the group's.
             graph.outside.extend(attributes)
-        referent = obj() if isinstance(obj, weakref.ref) else None
+        referent = obj() if is_a(obj, weakref.ref) else None
         if referent is not None:
             # asizeof weighs a weak reference's referent: it is not what the weakref keeps.
             graph.outside.append(referent)
@@ -112,7 +113,7 @@ def build_graph(retained: Sequence[object], ignore: set[int]) -> Graph:
                 # The object's own __dict__, not retained itself: look through it.
                 own_dict_seen = True
                 refs.extend(gc.get_referents(ref))
-            elif gc.is_tracked(ref) or isinstance(ref, _OLD):
+            elif gc.is_tracked(ref) or is_a(ref, _OLD):
                 # Not retained, so older than the window: it is not the group's to weigh.
                 graph.outside.append(ref)
         graph.children.append(list(kids))

@@ -29,6 +29,7 @@ from pytest_memguard.explain.chains import Context
 from pytest_memguard.explain.detours import CONTEXT_STORAGE
 from pytest_memguard.explain.owners import class_name
 from pytest_memguard.findings import ChainEdge
+from pytest_memguard.screen.heap import is_a
 
 #: Longest repr of a dict key shown in a chain.
 _MAX_KEY = 60
@@ -54,39 +55,39 @@ def _type_name(obj: object) -> str:
 
 
 def _key_text(key: object) -> str:
-    if isinstance(key, (str, int)):
+    if issubclass(type(key), (str, int)):
         text = repr(key)
         return text if len(text) <= _MAX_KEY else f"{text[: _MAX_KEY - 3]}..."
-    if isinstance(key, weakref.ref):
+    if is_a(key, weakref.ref):
         # A weak-keyed table's inner dict: code reads it with the key itself.
         referent = key()
         return (
             "<dead weakref>" if referent is None else f"<weakref to {_type_name(referent)} object>"
         )
-    if isinstance(key, contextvars.ContextVar):
+    if is_a(key, contextvars.ContextVar):
         return f"<ContextVar {key.name!r}>"
     return f"<{_type_name(key)} object>"
 
 
 def _key_of(mapping: object, value: object) -> object:
     """The key under which ``mapping`` holds ``value``, or ``_MISSING``."""
-    if not isinstance(mapping, dict):
+    if not is_a(mapping, dict):
         return _MISSING
     return next((key for key, item in list(mapping.items()) if item is value), _MISSING)
 
 
 def _item_edge(parent: object, child: object) -> str | None:
-    if isinstance(parent, dict):
+    if is_a(parent, dict):
         key = _key_of(parent, child)
         if key is not _MISSING:
             return f"[{_key_text(key)}]"
         if any(key is child for key in list(parent)):
             return f".keys(){{{_key_text(child)}}}"
-    elif isinstance(parent, (list, tuple, deque)):
+    elif is_a(parent, (list, tuple, deque)):
         position = next((n for n, item in enumerate(list(parent)) if item is child), -1)
         if position >= 0:
             return f"[{position}]"
-    elif isinstance(parent, (set, frozenset)) and any(item is child for item in list(parent)):
+    elif is_a(parent, (set, frozenset)) and any(item is child for item in list(parent)):
         return f"{{{_key_text(child)}}}"
     return None
 
@@ -100,20 +101,20 @@ def _local_edge(frame: FrameType | None, child: object) -> str | None:
 
 def _code_edge(parent: object, child: object) -> str | None:
     """Bound methods, frames and suspended generators or coroutines."""
-    if isinstance(parent, MethodType) and parent.__self__ is child:
+    if is_a(parent, MethodType) and parent.__self__ is child:
         return f"<bound method {parent.__func__.__qualname__}>.__self__"
-    if isinstance(parent, FrameType):
+    if is_a(parent, FrameType):
         return _local_edge(parent, child)
     return _local_edge(_frame_of(parent), child)
 
 
 def _frame_of(obj: object) -> FrameType | None:
     """The frame of a suspended generator, coroutine or async generator."""
-    if isinstance(obj, GeneratorType):
+    if is_a(obj, GeneratorType):
         return obj.gi_frame
-    if isinstance(obj, CoroutineType):
+    if is_a(obj, CoroutineType):
         return obj.cr_frame
-    if isinstance(obj, AsyncGeneratorType):
+    if is_a(obj, AsyncGeneratorType):
         return obj.ag_frame
     return None
 
@@ -125,7 +126,7 @@ def _attribute_edge(parent: object, child: object) -> str | None:
     # Slots and the named fields of built-in types (cell_contents, __func__, args, ...).
     for klass in type(parent).__mro__:
         for name, descriptor in list(vars(klass).items()):
-            if isinstance(descriptor, (MemberDescriptorType, GetSetDescriptorType)):
+            if issubclass(type(descriptor), (MemberDescriptorType, GetSetDescriptorType)):
                 try:
                     value = descriptor.__get__(parent, type(parent))
                 except Exception:
@@ -137,7 +138,7 @@ def _attribute_edge(parent: object, child: object) -> str | None:
 
 
 def _attribute_text(name: object) -> str:
-    if isinstance(name, str) and name.isidentifier():
+    if is_a(name, str) and name.isidentifier():
         return f".{name}"
     return f".__dict__[{_key_text(name)}]"
 
@@ -204,12 +205,12 @@ def _steps(path: list[object], attribute_dict: bool) -> Iterator[tuple[object, s
             yield child, _edge(parent, child) if name is _MISSING else _attribute_text(name)
         elif at + 2 < len(path) and type(child) is dict and dict_of(parent) is child:
             attribute_dict = True
-        elif at + 2 < len(path) and isinstance(child, FrameType) and _frame_of(parent) is child:
+        elif at + 2 < len(path) and is_a(child, FrameType) and _frame_of(parent) is child:
             pass  # up to 3.10 a generator holds its locals through its frame: say "frame"
-        elif isinstance(parent, contextvars.Context):
+        elif is_a(parent, contextvars.Context):
             # The context's trie nodes fold into the variable that holds the value.
             end = next(
-                (n for n in range(at + 1, len(path)) if not isinstance(path[n], CONTEXT_STORAGE)),
+                (n for n in range(at + 1, len(path)) if not is_a(path[n], CONTEXT_STORAGE)),
                 len(path) - 1,
             )
             value = path[end]
@@ -219,7 +220,7 @@ def _steps(path: list[object], attribute_dict: bool) -> Iterator[tuple[object, s
             at = end - 1
         elif (
             at + 3 < len(path)
-            and isinstance(parent, FunctionType)
+            and is_a(parent, FunctionType)
             and parent.__closure__ is not None
             and child is parent.__closure__
         ):

@@ -17,6 +17,7 @@ import sysconfig
 from types import BuiltinMethodType, FunctionType, MethodType, ModuleType
 
 from pytest_memguard.explain.detours import is_weak_machinery
+from pytest_memguard.screen.heap import is_a
 
 _TYPE_MODULE = type.__dict__["__module__"]
 
@@ -43,19 +44,19 @@ def _module_of_class(cls: type) -> str:
 def _owner(obj: object) -> str:
     """The module whose code ``obj`` runs or whose class made it."""
     while True:
-        if isinstance(obj, functools.partial):
+        if is_a(obj, functools.partial):
             obj = obj.func
-        elif isinstance(obj, (MethodType, BuiltinMethodType)) and not isinstance(
-            obj.__self__, (ModuleType, type(None))
-        ):
+        elif is_a(obj, MethodType) or is_a(obj, BuiltinMethodType):
+            if issubclass(type(obj.__self__), (ModuleType, type(None))):
+                break
             obj = obj.__self__
         else:
             break
-    if isinstance(obj, ModuleType):
+    if is_a(obj, ModuleType):
         return obj.__name__
-    if isinstance(obj, FunctionType):
+    if is_a(obj, FunctionType):
         return str(getattr(obj, "__module__", "") or "")
-    if isinstance(obj, type):
+    if is_a(obj, type):
         return _module_of_class(obj)
     return _module_of_class(type(obj))
 
@@ -83,6 +84,6 @@ def is_stdlib_owned(obj: object) -> bool:
 def is_callback(obj: object) -> bool:
     """A callable someone registers: not a class, not a weak reference (calling one
     only reads its referent), not a method of the standard library's machinery."""
-    if not callable(obj) or isinstance(obj, type) or is_weak_machinery(obj):
+    if not callable(obj) or is_a(obj, type) or is_weak_machinery(obj):
         return False
     return not is_stdlib_owned(obj)

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 
-from pytest_memguard.screen.heap import HEAPTYPE, with_subclasses
+from pytest_memguard.screen.heap import HEAPTYPE, is_a, with_subclasses
 
 #: Kinds of root, in order of preference among roots at the same distance.
 ROOTS = ("module", "class", "thread", "holder", "sys")
@@ -38,7 +38,7 @@ class Roots:
         modules = {
             id(vars(module)): module
             for module in list(sys.modules.values())
-            if isinstance(module, ModuleType) and id(module) not in made
+            if is_a(module, ModuleType) and id(module) not in made
         }
         classes = _class_dicts()
         if made:

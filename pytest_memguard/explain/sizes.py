@@ -20,6 +20,7 @@ from types import CodeType
 from typing import Any
 
 from pytest_memguard.findings import Finding
+from pytest_memguard.screen.heap import is_a
 
 #: The module that sizes objects deeply (pympler's), imported on first use.
 DEEP_SIZER = "pympler.asizeof"
@@ -58,14 +59,14 @@ def _types_forgotten(module: Any, groups: Sequence[Sequence[object]]) -> Iterato
     private tables, read only if present: another version merely keeps the classes."""
     typedefs = getattr(module, "_typedefs", None)
     class_keys = getattr(module, "_claskeys", None)
-    if not (isinstance(typedefs, dict) and isinstance(class_keys, dict)):
+    if not (is_a(typedefs, dict) and is_a(class_keys, dict)):
         yield
         return
     classes = [
         obj
         for members in groups
         for obj in members
-        if isinstance(obj, type) and obj not in typedefs and id(obj) not in class_keys
+        if is_a(obj, type) and obj not in typedefs and id(obj) not in class_keys
     ]
     try:
         yield

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Container, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from itertools import chain, compress, repeat
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeGuard, TypeVar, cast
 
 # Up to 3.13 the collector has three generations and a full collection resets its
 # "long-lived total" to what it just saw: with the old heap frozen, that is a handful of
@@ -390,6 +390,17 @@ def beneath(tops: Iterable[object], objs: list[object]) -> list[object]:
     return [obj for obj in objs if id(obj) in reached]
 
 
+_Kind = TypeVar("_Kind")
+
+
+def is_a(obj: object, kind: type[_Kind] | tuple[type[_Kind], ...]) -> TypeGuard[_Kind]:
+    """``isinstance(obj, kind)`` told by the type alone. ``isinstance()`` reads the
+    ``__class__`` of an object whose type does not match, and a lazy proxy's (werkzeug's
+    ``LocalProxy`` outside a request) runs code, or raises: the heap holds such objects,
+    and a search or a chain may pass through any of them."""
+    return issubclass(type(obj), kind)
+
+
 def is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
     """Whether ``obj`` is a weak reference to a dead object, an old one (not in
     ``young``) or one of ``known`` (ids): it keeps nothing the run made alive."""
@@ -468,9 +479,10 @@ CLASS_NAMESPACE = type.__dict__["__dict__"]
 
 def instance_dict(obj: object) -> dict[str, object] | None:
     """The ``__dict__`` of an object that is not a class, or None when it has none."""
-    # Read through object's own lookup: no user code (a __getattribute__, a property)
-    # runs, and a class that is its own metaclass has no __dictoffset__ to read.
-    if not getattr(type(obj), "__dictoffset__", 0) or isinstance(obj, type):
+    # Read through object's own lookup: no user code (a __getattribute__, a property, a
+    # lazy proxy's __class__) runs, and a class that is its own metaclass has no
+    # __dictoffset__ to read.
+    if not getattr(type(obj), "__dictoffset__", 0) or issubclass(type(obj), type):
         return None
     try:
         found = object.__getattribute__(obj, "__dict__")

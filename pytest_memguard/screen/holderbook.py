@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from pytest_memguard.confirm.listing import LRU_WRAPPER
+from pytest_memguard.screen.heap import is_a
 
 #: Holders remembered at most: each is kept alive by the book (lists and dicts cannot be
 #: weakly referenced), so the book must not grow with the suite. Past it, the oldest
@@ -144,7 +145,7 @@ def first_entry(holder: object) -> int | None:
 
 def dict_tail(holder: object) -> tuple[int, int] | None:
     """A dict's length and the id of its newest key; None for anything else."""
-    if not isinstance(holder, dict):
+    if not is_a(holder, dict):
         return None
     try:
         return len(holder), id(next(reversed(holder.keys()), None))
@@ -339,7 +340,7 @@ def _of_types(objects: list[object], kinds: frozenset[type], keep: bool) -> list
 
 def _namespaces(holder: object) -> set[int]:
     """The ids of a function's globals and builtins; none for anything else."""
-    if not isinstance(holder, types.FunctionType):
+    if not is_a(holder, types.FunctionType):
         return set()
     return {id(holder.__globals__), id(getattr(holder, "__builtins__", None))}
 
@@ -375,11 +376,11 @@ def newest_entries(container: object, count: int) -> list[object]:
     """The entries a run may have added to a container, without listing the others: the
     keys and values of a dict's ``count`` newest items, the ``count`` last items of a
     list, tuple or deque, all of any other container's (a set has no order)."""
-    if isinstance(container, (list, tuple)):
+    if is_a(container, (list, tuple)):
         return list(container[-count:])
-    if isinstance(container, collections.deque):
+    if is_a(container, collections.deque):
         return list(itertools.islice(reversed(container), count))
-    if not isinstance(container, dict):
+    if not is_a(container, dict):
         return list(cast("Iterable[object]", container))
     if len(container) <= 2 * count:
         # Listed in C, in insertion order, six times faster than its items: runs for

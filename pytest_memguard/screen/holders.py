@@ -32,7 +32,13 @@ from pytest_memguard.pytest_internals import (
     setup_stack_finalizers,
     stash_values,
 )
-from pytest_memguard.screen.heap import HEAPTYPE, HELD_BY_A_LIST, all_referents, reference_counts
+from pytest_memguard.screen.heap import (
+    HEAPTYPE,
+    HELD_BY_A_LIST,
+    all_referents,
+    is_a,
+    reference_counts,
+)
 from pytest_memguard.screen.holderbook import newest_entries
 
 _NODES = (pytest.Item, pytest.Collector)
@@ -89,7 +95,7 @@ def _node_state(node: object) -> list[object]:
     found = _values_and_items(node)
     plain = [value for value in found if _is_plain_instance(value)]
     for value in plain:
-        if not isinstance(value, _NODES):
+        if not is_a(value, _NODES):
             # Slots as well as the instance dict (gc.get_referents reads both, but the
             # dict only before 3.13).
             found += gc.get_referents(value)
@@ -186,9 +192,9 @@ def _containers(obj: object, depth: int = 1) -> Iterator[object]:
         return
     yield attributes
     for value in list(attributes.values()):
-        if isinstance(value, (dict, *_CONTAINERS)):
+        if issubclass(type(value), (dict, *_CONTAINERS)):
             yield value
-        elif depth and not isinstance(value, _NODES) and _is_plain_instance(value):
+        elif depth and not is_a(value, _NODES) and _is_plain_instance(value):
             yield value
             yield from _containers(value, depth - 1)
 
@@ -306,7 +312,7 @@ def _is_pytests(obj: object) -> bool:
         return kind in (functools.partial, types.CellType, types.MethodType) or (
             len(obj) <= _PYTEST_CONTAINER_MAX  # type: ignore[arg-type]
         )
-    if isinstance(obj, _NODES):
+    if is_a(obj, _NODES):
         return False
     module = getattr(kind, "__module__", None) or ""
     return module.startswith(PYTEST_PACKAGES)
@@ -328,19 +334,21 @@ def through_pytest(roots: list[object]) -> Iterator[object]:
         frontier = [obj for obj in reached if id(obj) not in seen and _is_pytests(obj)]
 
 
+#: What no plain instance is: a class, a module, a function or a method.
+_NOT_PLAIN = (type, types.ModuleType, types.FunctionType, types.MethodType)
+
+
 def _is_plain_instance(value: object) -> bool:
     """An instance of a Python class (its state may sit in slots): not a type, module,
     function or a builtin container."""
     kind = type(value)
-    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(
-        value, (type, types.ModuleType, types.FunctionType, types.MethodType)
-    )
+    return bool(kind.__flags__ & HEAPTYPE) and not issubclass(kind, _NOT_PLAIN)
 
 
 def _is_instance_with_state(value: object) -> bool:
-    if isinstance(value, (type, types.ModuleType, types.FunctionType, types.MethodType)):
+    if issubclass(type(value), _NOT_PLAIN):
         return False
-    return isinstance(getattr(value, "__dict__", None), dict)
+    return is_a(getattr(value, "__dict__", None), dict)
 
 
 class PluginState:

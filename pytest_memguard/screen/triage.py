@@ -53,6 +53,7 @@ from pytest_memguard.screen.heap import (
     all_referents,
     beneath,
     instance_dict,
+    is_a,
     is_weak_to_known,
     older_of_its_kind,
     reference_counts,
@@ -239,7 +240,7 @@ def _counts_as_an_import(module: object) -> bool:
         namespace = object.__getattribute__(module, "__dict__")
     except Exception:
         return True
-    if not isinstance(namespace, dict) or namespace.get("__spec__") is not None:
+    if not is_a(namespace, dict) or namespace.get("__spec__") is not None:
         return True
     name = namespace.get("__name__")
     return not isinstance(name, str) or sys.modules.get(name) is not module
@@ -655,9 +656,9 @@ def with_growth(
             # cache as well does not explain it (pyparsing appends a new expression to a
             # global one's list, and its packrat cache keeps the expression too).
             accepted = found.bookkeeping_ids if learned is None else found.explained_ids
-            if isinstance(entry.container, _SEQUENCES):
+            if is_a(entry.container, _SEQUENCES):
                 accepted = accepted - found.weak_ids
-            elif isinstance(entry.container, dict):
+            elif is_a(entry.container, dict):
                 accepted = accepted - _weak_values_to_older(entry.container, found, retained)
             if _holds_only_explained(entry.container, accepted, retained):
                 explained += entry.added
@@ -704,7 +705,7 @@ def _made_on_read(grown: Growth) -> list[object] | None:
     are as many as the code: a dict keyed by what the program reads or counts (a user's
     id, a request's path) grows with its input, and stays a suspect."""
     container = grown.container
-    if not isinstance(container, collections.defaultdict):
+    if not is_a(container, collections.defaultdict):
         return None
     factory = container.default_factory
     newest = _gained_items(grown) if factory in _MADE_EMPTY else None
