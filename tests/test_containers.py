@@ -364,6 +364,21 @@ def test_a_proxy_kept_by_a_bounded_cache_does_not_stop_the_scan(
     assert {id(cache), id(cache._mapping), id(cache._queue)} <= bounded
 
 
+def test_a_class_attribute_that_is_a_lazy_proxy_does_not_stop_the_scan(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A class keeps a lazy proxy (whose ``__class__`` raises) beside a registry: the
+    scan tells the proxy by its type and watches the registry."""
+    registry: dict[str, object] = {}
+    app = type("App", (), {"request": UnboundProxy(), "routes": registry})
+    module = make_module("w_proxy_class", True)
+    app.__module__ = module.__name__
+    module.App = app  # type: ignore[attr-defined]
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    assert "w_proxy_class.App.routes" in hot_labels(watch)
+
+
 def test_a_deque_with_a_maxlen_is_handed_over_as_bounded(
     tmp_path: Path, make_module: MakeModule
 ) -> None:

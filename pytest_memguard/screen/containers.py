@@ -60,7 +60,7 @@ from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
 from pytest_memguard.pytest_internals import PYTEST_PACKAGES
-from pytest_memguard.screen.heap import HEAPTYPE
+from pytest_memguard.screen.heap import HEAPTYPE, is_a
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
 _T = TypeVar("_T")
@@ -696,7 +696,9 @@ def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
             continue
         if kind in _PLAIN_VALUES or attr.startswith("__"):
             continue
-        target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        # Told by the type: a class attribute may be a lazy proxy, whose __class__ raises.
+        wrapped = is_a(value, staticmethod) or is_a(value, classmethod)
+        target = value.__func__ if wrapped else value
         if issubclass(type(target), _SIZED) or _is_unbounded_cache(target):
             yield f"{label}.{attr}", target
             yield from _nested(f"{label}.{attr}", target)
@@ -737,7 +739,7 @@ def _default_containers(
 def _nested(label: str, container: object) -> Iterator[tuple[str, object]]:
     if type(container) is dict and len(container) <= _NESTED_SCAN_LIMIT:
         for key, value in list(container.items()):
-            if issubclass(type(value), _SIZED) and isinstance(key, (str, int)):
+            if issubclass(type(value), _SIZED) and issubclass(type(key), (str, int)):
                 yield f"{label}[{key!r}]", value
 
 
@@ -749,7 +751,7 @@ def _instance_attributes(value: object) -> dict[str, object]:
         attributes = object.__getattribute__(value, "__dict__")
     except Exception:
         attributes = None
-    found = attributes if isinstance(attributes, dict) else {}
+    found = attributes if is_a(attributes, dict) else {}
     slots = _slots(type(value))
     if not slots:
         return found
