@@ -179,7 +179,7 @@ def own_bound(holder: object) -> str | None:
         name = str(getattr(holder, "__qualname__", type(holder).__name__))
     except Exception:  # any object's attribute may fail to read
         return None
-    if type(maxsize) is int:
+    if issubclass(type(maxsize), int):
         return f"{LRU_BOUND}maxsize={maxsize}) of {name}"
     if callable(cache_info) and _takes_no_arguments(getattr(holder, "__wrapped__", None)):
         # One key only, the empty call: ``functools.cache`` of a lazy getter.

@@ -150,7 +150,7 @@ def _enterable(objects: Iterable[object], kinds: dict[type, bool]) -> list[objec
             # The type's own __module__, read from its dict: a lazy object's __class__ is
             # never asked, and a static type (str, dict) has none there.
             module = str(vars(kind).get("__module__", ""))
-            enter = not issubclass(kind, _NOT_ENTERED) and module.partition(".")[0] not in _RUNNER
+            enter = not issubclass(kind, _NOT_ENTERED) and not _of_the_runner(module)
             kinds[kind] = enter
         if enter:
             entered.append(obj)
@@ -213,7 +213,12 @@ def imported_namespaces(module: types.ModuleType) -> list[dict[str, object]]:
 
 def _near_the_test(module: types.ModuleType) -> bool:
     name = str(vars(module).get("__name__", ""))
-    return name not in sys.builtin_module_names and name.partition(".")[0] not in _RUNNER
+    return name not in sys.builtin_module_names and not _of_the_runner(name)
+
+
+def _of_the_runner(module_name: str) -> bool:
+    """Whether the module named ``module_name`` is pytest's or the plugin's."""
+    return module_name.partition(".")[0] in _RUNNER
 
 
 def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]:

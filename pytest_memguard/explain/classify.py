@@ -106,7 +106,7 @@ def _is_closure(evidence: Evidence) -> bool:
     return any(is_a(obj, CellType) for obj in evidence.path)
 
 
-def _is_a(obj: object, module: str, name: str) -> bool:
+def _is_named(obj: object, module: str, name: str) -> bool:
     """Whether ``obj`` is a ``module.name``, without importing the module (no instance
     exists before it is imported) and without asking ``obj`` for its ``__class__``."""
     cls = getattr(sys.modules.get(module), name, None)
@@ -114,28 +114,28 @@ def _is_a(obj: object, module: str, name: str) -> bool:
 
 
 def _running_thread(obj: Any, timer: bool) -> bool:
-    if not _is_a(obj, "threading", "Thread") or not obj.is_alive():
+    if not _is_named(obj, "threading", "Thread") or not obj.is_alive():
         return False
-    return _is_a(obj, "threading", "Timer") == timer
+    return _is_named(obj, "threading", "Timer") == timer
 
 
 def _pending_task(obj: Any) -> bool:
-    return _is_a(obj, "asyncio", "Task") and not obj.done()
+    return _is_named(obj, "asyncio", "Task") and not obj.done()
 
 
 def _open_socket(obj: Any) -> bool:
-    return _is_a(obj, "socket", "socket") and obj.fileno() >= 0
+    return _is_named(obj, "socket", "socket") and obj.fileno() >= 0
 
 
 def _open_file(obj: Any) -> bool:
     # The C base of every file class, not the io.IOBase ABC: an ABC's subclass check
     # runs Python code on the retained object's class, which a cleared class crashes.
     # In-memory streams (StringIO, BytesIO) have no descriptor: fileno() raises.
-    return _is_a(obj, "_io", "_IOBase") and not obj.closed and obj.fileno() >= 0
+    return _is_named(obj, "_io", "_IOBase") and not obj.closed and obj.fileno() >= 0
 
 
 def _running_child(obj: Any) -> bool:
-    return _is_a(obj, "subprocess", "Popen") and obj.returncode is None
+    return _is_named(obj, "subprocess", "Popen") and obj.returncode is None
 
 
 def _holds(test: Callable[[object], bool]) -> Classifier:
