@@ -843,14 +843,15 @@ class Broken:
 def test_failing_sentinel_warns_and_the_others_still_report(
     cleanup: ExitStack, fail_in: str
 ) -> None:
-    sentinels: list[Sentinel] = [Broken(fail_in), ThreadSentinel()]
+    # One before the broken sentinel and one after it: both still report.
+    sentinels: list[Sentinel] = [ThreadSentinel(), Broken(fail_in), ThreadSentinel()]
     with pytest.warns(PytestMemguardWarning, match="sentinel 'broken' failed in") as record:
         states = snapshot_all(sentinels)
         start_poller(cleanup)
         findings = check_all(sentinels, states)
     assert len(record) == 1
     assert "no /proc here" in str(record[0].message) or "boom" in str(record[0].message)
-    assert [f.kind for f in findings] == ["thread"]
+    assert [f.kind for f in findings] == ["thread", "thread"]
 
 
 def test_describe_names_callables_the_way_code_reads_them() -> None:

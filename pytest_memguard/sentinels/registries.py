@@ -105,6 +105,7 @@ class _Listener(NamedTuple):
 #: reference: the state is the plugin's own, and what it holds is not counted as the
 #: test's, so holding a listener left by an earlier repetition would hide it.
 _State = dict[Hashable, "weakref.ref[object] | None"]
+_NO_LISTENERS: _State = {}
 
 
 class RegistrySentinel:
@@ -130,10 +131,14 @@ class RegistrySentinel:
 
     def before(self) -> object:
         """The identities of the listeners now registered (resolving registries once)."""
+        if not self._resolved():  # no registry to watch: nothing to read, every test
+            return _NO_LISTENERS
         return {_identity(found.target): _witness(found.target) for found in self._listeners()}
 
     def after(self, before: object) -> list[Finding]:
         """One finding per registry place and callable name added since ``before``."""
+        if not self._sources:
+            return []
         old = cast(_State, before)
         new: dict[Hashable, _Listener] = {}
         for found in self._listeners():

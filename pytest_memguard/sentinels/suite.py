@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import warnings
 from collections.abc import Collection, Sequence
 
@@ -107,15 +108,21 @@ def snapshot_all(sentinels: Sequence[Sentinel]) -> list[object]:
 
 
 def check_all(sentinels: Sequence[Sentinel], states: Sequence[object]) -> list[Finding]:
-    """Every sentinel's findings; one that raises becomes a ``PytestMemguardWarning``."""
-    findings: list[Finding] = []
-    for sentinel, state in zip(sentinels, states, strict=True):
-        if state is not _FAILED:
-            try:
-                findings += sentinel.after(state)
-            except Exception as exc:
-                _warn(sentinel, "after", exc)
-    return findings
+    """Every sentinel's findings; one that raises becomes a ``PytestMemguardWarning``.
+    Every test runs this: one ``try`` around all the checks (a check is never made
+    twice: it may wait for threads, or consume what it reports)."""
+    if _FAILED in states:
+        kept = [at for at, state in enumerate(states) if state is not _FAILED]
+        return check_all([sentinels[at] for at in kept], [states[at] for at in kept])
+    found: list[list[Finding]] = []
+    try:
+        for sentinel, state in zip(sentinels, states, strict=True):
+            found.append(sentinel.after(state))
+    except Exception as exc:
+        failed = len(found)
+        _warn(sentinels[failed], "after", exc)
+        found.append(check_all(sentinels[failed + 1 :], states[failed + 1 :]))
+    return list(itertools.chain.from_iterable(found))
 
 
 def _warn(sentinel: Sentinel, step: str, exc: Exception) -> None:
