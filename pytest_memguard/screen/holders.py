@@ -93,8 +93,7 @@ def _node_state(node: object) -> list[object]:
     attributes of the plain instances among them, such as the test-class instance pytest
     keeps on a method's item for the whole session."""
     found = _values_and_items(node)
-    plain = [value for value in found if _is_plain_instance(value)]
-    for value in plain:
+    for value in _plain_instances(found):
         if not is_a(value, _NODES):
             # Slots as well as the instance dict (gc.get_referents reads both, but the
             # dict only before 3.13).
@@ -141,8 +140,7 @@ def cheap_seeds(held_by_us: list[Any]) -> list[object]:
             seeds += held
     # Read from the module's dict: a missing module attribute costs a formatted
     # AttributeError, four of them per test.
-    namespace = vars(sys)
-    seeds += [namespace.get(slot) for slot in _SYS_EXCEPTION_SLOTS]
+    seeds += map(vars(sys).get, _SYS_EXCEPTION_SLOTS)
     return seeds
 
 
@@ -341,8 +339,19 @@ _NOT_PLAIN = (type, types.ModuleType, types.FunctionType, types.MethodType)
 def _is_plain_instance(value: object) -> bool:
     """An instance of a Python class (its state may sit in slots): not a type, module,
     function or a builtin container."""
-    kind = type(value)
+    return _is_plain_kind(type(value))
+
+
+def _is_plain_kind(kind: type) -> bool:
     return bool(kind.__flags__ & HEAPTYPE) and not issubclass(kind, _NOT_PLAIN)
+
+
+def _plain_instances(values: list[object]) -> list[object]:
+    """The plain instances among ``values``, picked in C by their types, each type asked
+    about once: an item's attributes and their entries are read for every test that
+    leaves objects."""
+    kinds = set(filter(_is_plain_kind, set(map(type, values))))
+    return list(compress(values, map(kinds.__contains__, map(type, values)))) if kinds else []
 
 
 def _is_instance_with_state(value: object) -> bool:
@@ -365,8 +374,10 @@ class PluginState:
         self._config = config
         self._active: list[dict[str, Any]] = []
         self._active_ids: set[int] = set()
-        #: The lengths of the containers the known dicts held as the window opened, by id.
-        self._lengths: dict[int, int] = {}
+        #: The containers the known dicts held as the window opened, and their lengths
+        #: then; held only while the window is open.
+        self._noted: list[Any] = []
+        self._lengths: list[int] = []
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
         roots: list[object] = [self._config, config_store(self._config)]
@@ -386,25 +397,28 @@ class PluginState:
                 yield vars(owner)
 
     def opening(self) -> None:
-        """Note the lengths of the containers the known plugin dicts hold, by id, as a
+        """Note the containers the known plugin dicts hold, and their lengths, as a
         window opens: one that keeps its length gained no entry, and its items are no
         seeds (the assertion rewriter's caches of hundreds of names would cost every
-        test). Ids, not the containers: the plugin must not keep alive what pytest
-        replaces (the logging plugin's list of records, every phase)."""
-        sized = _sized_among(self._values())
-        self._lengths = dict(zip(map(id, sized), map(len, sized), strict=True))
+        test). Held until :meth:`closing`: the plugin must not keep alive beyond the
+        window what pytest replaces (the logging plugin's list of records, every phase).
+        """
+        self._noted = _sized_among(self._values())
+        self._lengths = list(map(len, self._noted))
+
+    def closing(self) -> None:
+        """Let go of the containers noted as the window opened."""
+        self._noted = []
 
     def known_seeds(self) -> list[object]:
-        """Values (and the items of the containers that changed length) of the plugin
-        dicts that held survivors before: cheap to read, in C. A container put in place
-        during the run, under an id of its own or a dead one's, is young: the walk from
-        these seeds enters it. An entry replaced in place is left to the full walk, run
-        only when survivors remain."""
+        """Values (and the items of the noted containers that changed length) of the
+        plugin dicts that held survivors before: cheap to read, in C. A container put in
+        place during the run is young: the walk from these seeds enters it. One replaced
+        during the run is still noted, and what it gained is pytest's too. An entry
+        replaced in place is left to the full walk, run only when survivors remain."""
         seeds = self._values()
-        sized = _sized_among(seeds)
-        now = list(map(len, sized))
-        noted = map(self._lengths.get, map(id, sized), now)
-        for container in compress(sized, map(operator.ne, now, noted)):
+        noted = self._noted
+        for container in compress(noted, map(operator.ne, map(len, noted), self._lengths)):
             seeds += newest_entries(container, NEWEST)
         return seeds
 
