@@ -485,7 +485,7 @@ class ContainerWatch:
     def _drop_managed(self, before: tuple[int, ...], hot: tuple[int, ...]) -> tuple[int, ...]:
         """Stop watching the promoted containers that shrank since ``before``; returns
         the hot sizes without them."""
-        if not self._from_cold or len(before) != len(hot):
+        if not self._from_cold or len(before) != len(hot) or before == hot:
             return hot
         _, shrank = _compare(before, hot)
         managed = {at for at in shrank if id(self._hot.owners[at]) in self._from_cold}

@@ -7,13 +7,14 @@ import time
 from typing import Any, NamedTuple
 
 _GENERATIONS = 3
+_NO_COLLECTIONS = (0,) * _GENERATIONS
 
 
 class GcStats(NamedTuple):
     """What the cyclic collector did while a window was recording (a named tuple: one
     is made per guarded run)."""
 
-    collections: tuple[int, ...] = (0,) * _GENERATIONS
+    collections: tuple[int, ...] = _NO_COLLECTIONS
     collected: int = 0
     pause_max: float = 0.0
     pause_total: float = 0.0
@@ -34,8 +35,7 @@ class GcWatch:
 
     def _reset(self) -> None:
         # Reset in place: a new list made inside a window would be a survivor of it.
-        for generation in range(_GENERATIONS):
-            self._collections[generation] = 0
+        self._collections[:] = _NO_COLLECTIONS
         self._collected = 0
         self._pause_max = 0.0
         self._pause_total = 0.0
