@@ -105,7 +105,8 @@ def _ignored_roots() -> list[Path]:
 
 
 class FixtureRecorder:
-    """Records fixtures set up inside a window; registered only when a test is guarded.
+    """Records the wider-scoped fixtures set up inside a window; registered only when a
+    test is guarded.
 
     What a wider-scoped fixture builds inside a window is moved to the old heap at once
     (``YoungHeap.promote``): it is the fixture's, never the test's, and a session
@@ -120,9 +121,9 @@ class FixtureRecorder:
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
         result = yield
-        if self.young.is_open:
+        # Most fixtures are a test's own: nothing to record, every test sets them up.
+        if getattr(fixturedef, "scope", "function") != "function" and self.young.is_open:
             self.ledger.record(fixturedef)
-            if getattr(fixturedef, "scope", "function") != "function":
-                self.listing.add_young()
-                self.young.promote()
+            self.listing.add_young()
+            self.young.promote()
         return result

@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 from lazy_proxy import UnboundProxy
 
+from pytest_memguard.builder import FixtureRecorder
 from pytest_memguard.confirm.bounds import find_holders
 from pytest_memguard.screen import window as window_module
 from pytest_memguard.screen.containers import ContainerWatch
@@ -154,8 +155,6 @@ def test_full_walks_are_due_on_a_new_scope_a_wider_fixture_or_after_a_find() -> 
     assert walks.due(_item_in(module), ledger)  # the first test enters its module
     walks.screened(_item_in(module), found=False)
     assert not walks.due(_item_in(module), ledger)  # nothing new for pytest to keep
-    ledger.record(SimpleNamespace(scope="function"))
-    assert not walks.due(_item_in(module), ledger)
     ledger.record(SimpleNamespace(scope="module"))
     assert walks.due(_item_in(module), ledger)  # a wider fixture's value set up in the run
     ledger.clear()
@@ -163,6 +162,29 @@ def test_full_walks_are_due_on_a_new_scope_a_wider_fixture_or_after_a_find() -> 
     assert walks.due(_item_in(module), ledger)  # the last walk found what pytest keeps
     walks.screened(_item_in(module), found=False)
     assert walks.due(_item_in(other_module), ledger)  # a new scope set up in the run
+
+
+def test_only_wider_scoped_fixtures_set_up_in_a_window_are_recorded_and_promoted() -> None:
+    ledger, promoted = FixtureLedger(), []
+    young = SimpleNamespace(is_open=True, promote=lambda: promoted.append(True))
+    recorder = FixtureRecorder(ledger, young, SimpleNamespace(add_young=lambda: None))  # type: ignore[arg-type]
+
+    def set_up(scope: str) -> object:
+        fixturedef = SimpleNamespace(scope=scope)
+        setup = recorder.pytest_fixture_setup(fixturedef)
+        next(setup)
+        with pytest.raises(StopIteration) as done:
+            setup.send("value")
+        assert done.value.value == "value"  # the fixture's value goes through unchanged
+        return fixturedef
+
+    set_up("function")
+    assert ledger.fixturedefs == [] and promoted == []
+    module_fixture = set_up("module")
+    assert ledger.fixturedefs == [module_fixture] and promoted == [True]
+    young.is_open = False
+    set_up("session")  # outside any window: no test's
+    assert ledger.fixturedefs == [module_fixture] and promoted == [True]
 
 
 class _Reporter:

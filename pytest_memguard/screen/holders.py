@@ -104,7 +104,7 @@ def _node_state(node: object) -> list[object]:
 
 @dataclass
 class FixtureLedger:
-    """Fixture definitions executed while a window was open."""
+    """Wider-scoped fixture definitions executed while a window was open."""
 
     fixturedefs: list[Any] = field(default_factory=list)
 
@@ -115,9 +115,7 @@ class FixtureLedger:
         self.fixturedefs.clear()
 
     def wider_scoped(self) -> Iterator[Any]:
-        for fixturedef in self.fixturedefs:
-            if getattr(fixturedef, "scope", "function") != "function":
-                yield fixturedef
+        return iter(self.fixturedefs)
 
 
 def fixture_labels(ledger: FixtureLedger) -> dict[int, str]:
