@@ -971,22 +971,29 @@ def test_bad_allow_entry_is_a_usage_error(
     )
 
 
-def test_only_handlers_other_than_pytests_move_the_attachment_checksum(
+def test_the_root_logger_is_read_directly_not_through_the_wrappers(
     cleanup: ExitStack,
 ) -> None:
-    from _pytest.logging import LogCaptureHandler
-
     from pytest_memguard.sentinels.logs import _ATTACHMENTS
 
-    LoggingSentinel()  # installs the wrappers
+    sentinel = LoggingSentinel()  # installs the wrappers
+    assert logging.root.addHandler.__func__ is logging.Logger.addHandler.__wrapped__  # type: ignore[attr-defined]
     before = _ATTACHMENTS.checksum
-    capture = LogCaptureHandler()
-    logging.root.addHandler(capture)
-    cleanup.callback(logging.root.removeHandler, capture)
+
+    def churn() -> None:  # what pytest does around every phase, with no wrapper called
+        handler = logging.NullHandler()
+        logging.root.addHandler(handler)
+        logging.root.removeHandler(handler)
+
+    assert window(sentinel, churn) == []
     assert _ATTACHMENTS.checksum == before
-    handler = logging.NullHandler()
-    logging.root.addHandler(handler)
-    cleanup.callback(logging.root.removeHandler, handler)
+    left = logging.NullHandler()
+    finding = only(window(sentinel, lambda: logging.root.addHandler(left)), "logging-handler")
+    cleanup.callback(logging.root.removeHandler, left)
+    assert "logger 'root'" in finding.summary
+    logger = logging.getLogger("memguard.tests.named")
+    logger.addHandler(left)  # any other logger still goes through the wrapper
+    cleanup.callback(logger.removeHandler, left)
     assert _ATTACHMENTS.checksum != before
 
 
