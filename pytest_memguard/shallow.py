@@ -1,5 +1,5 @@
-"""Dataclass instances as shallow dicts, read in one C-level pass, and copied with
-changes the same way.
+"""Dataclass instances as shallow dicts, read in one C-level pass, and made or copied
+with changes the same way.
 
 Records and their figures become dicts for every guarded test (the report attribute
 that crosses pytest-xdist): a comprehension calling ``getattr`` per field costs several
@@ -56,3 +56,19 @@ def updated(obj: _T, **changes: Any) -> _T:
     state.update(obj.__dict__)
     state.update(changes)
     return copy
+
+
+def made(kind: type[_T], **values: Any) -> _T:
+    """An instance of the dataclass ``kind`` (frozen or not; not one with slots, an
+    ``InitVar`` or a ``__post_init__``) with every field given in ``values``: what
+    ``kind(**values)`` makes, its dict filled in C (a frozen dataclass's ``__init__``
+    sets each field through ``object.__setattr__``). Raises ``TypeError`` unless
+    ``values`` names every field and nothing else."""
+    cls: type = kind
+    names = _field_names(cls)
+    if values.keys() != names:
+        wrong = ", ".join(sorted(values.keys() ^ names))
+        raise TypeError(f"{kind.__name__} fields not given or unknown: {wrong}")
+    obj: _T = object.__new__(kind)
+    obj.__dict__.update(values)
+    return obj

@@ -8,7 +8,7 @@ import pytest
 
 from pytest_memguard.figures import Figures
 from pytest_memguard.record import TestRecord
-from pytest_memguard.shallow import shallow_dict, updated
+from pytest_memguard.shallow import made, shallow_dict, updated
 
 
 def test_a_shallow_dict_holds_every_field_in_order_not_copied() -> None:
@@ -48,3 +48,25 @@ def test_a_frozen_copy_stays_frozen() -> None:
 def test_updating_a_name_that_is_no_field_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="Figures has no field retained"):
         updated(Figures(), retained=1)
+
+
+def test_a_made_instance_is_what_the_constructor_makes_and_stays_frozen() -> None:
+    values = dataclasses.asdict(Figures(retained_objects=3, rss_peak=None, duration=0.5))
+    values["gc_collections"] = (1, 0, 0)
+    made_figures = made(Figures, **values)
+    assert made_figures == Figures(**values)
+    assert shallow_dict(made_figures) == shallow_dict(Figures(**values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made_figures.retained_objects = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"retained_objects": 1}, {**dataclasses.asdict(Figures()), "nope": 1}],
+    ids=["a field not given", "a name that is no field"],
+)
+def test_making_without_every_field_or_with_another_name_is_a_type_error(
+    values: dict[str, object],
+) -> None:
+    with pytest.raises(TypeError, match=r"nope|duration"):
+        made(Figures, **values)

@@ -65,6 +65,7 @@ from pytest_memguard.screen.triage import (
 )
 from pytest_memguard.sentinels.blame import Ledger
 from pytest_memguard.sentinels.hooks import RECORDERS
+from pytest_memguard.shallow import made
 
 
 @dataclass
@@ -925,11 +926,13 @@ def _figures(
     if before.traced is not None and after.traced is not None and after.traced_peak is not None:
         traced_growth = after.traced - before.traced
         traced_peak = max(after.traced_peak - before.traced, 0)
-    return Figures(
+    # Made as a frozen dataclass's __init__ would, in C: one is made for every run.
+    return made(
+        Figures,
         retained_objects=retained_objects,
         retained_bytes=retained_bytes,
         pytest_held=held,
-        container_growth=sum(g.added for g in growth),
+        container_growth=sum(grown.added for grown in growth) if growth else 0,
         rss_growth=after.rss - before.rss,
         rss_peak=None if peak is None else max(peak - before.rss, 0),
         traced_growth=traced_growth,
