@@ -971,30 +971,34 @@ def test_bad_allow_entry_is_a_usage_error(
     )
 
 
-def test_the_root_logger_is_read_directly_not_through_the_wrappers(
+def test_only_handlers_other_than_pytests_move_the_attachment_checksum(
     cleanup: ExitStack,
 ) -> None:
+    from _pytest.logging import LogCaptureHandler
+
     from pytest_memguard.sentinels.logs import _ATTACHMENTS
 
-    sentinel = LoggingSentinel()  # installs the wrappers
-    assert logging.root.addHandler.__func__ is logging.Logger.addHandler.__wrapped__  # type: ignore[attr-defined]
+    LoggingSentinel()  # installs the wrappers
     before = _ATTACHMENTS.checksum
-
-    def churn() -> None:  # what pytest does around every phase, with no wrapper called
-        handler = logging.NullHandler()
-        logging.root.addHandler(handler)
-        logging.root.removeHandler(handler)
-
-    assert window(sentinel, churn) == []
+    capture = LogCaptureHandler()
+    logging.root.addHandler(capture)
+    cleanup.callback(logging.root.removeHandler, capture)
     assert _ATTACHMENTS.checksum == before
-    left = logging.NullHandler()
-    finding = only(window(sentinel, lambda: logging.root.addHandler(left)), "logging-handler")
-    cleanup.callback(logging.root.removeHandler, left)
-    assert "logger 'root'" in finding.summary
-    logger = logging.getLogger("memguard.tests.named")
-    logger.addHandler(left)  # any other logger still goes through the wrapper
-    cleanup.callback(logger.removeHandler, left)
+    handler = logging.NullHandler()
+    logging.root.addHandler(handler)
+    cleanup.callback(logging.root.removeHandler, handler)
     assert _ATTACHMENTS.checksum != before
+
+
+def test_code_that_patches_logger_methods_still_sees_the_root_loggers_calls() -> None:
+    """The wrappers sit on the classes only: a test that patches ``Logger.addHandler``
+    intercepts ``logging.root.addHandler`` as it would without the plugin."""
+    LoggingSentinel()  # installs the wrappers
+    handler = logging.NullHandler()
+    with mock.patch.object(logging.Logger, "addHandler") as patched:
+        logging.getLogger().addHandler(handler)
+    patched.assert_called_once_with(handler)
+    assert handler not in logging.root.handlers
 
 
 def test_the_attachment_wrappers_keep_no_handler_class_of_the_test_alive() -> None:

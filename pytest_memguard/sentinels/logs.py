@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import types
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -32,13 +32,12 @@ class _Attachments:
 
     ``Logger.addHandler``/``removeHandler`` and ``Filterer.addFilter``/``removeFilter``
     are wrapped once per process: each call that changes a list XORs a hash of the
-    (owner, object) pair into the checksum. The root logger keeps the logging module's
-    own ``addHandler`` and ``removeHandler`` (bound on the instance): pytest adds and
-    removes its capture handlers there around every phase, twelve calls a test, and a
-    wrapper's call costs more than the call it wraps. Its handlers are read directly
-    instead (see :func:`_fingerprint`). Code that edits ``.handlers`` or ``.filters``
-    of another logger directly bypasses the checksum; a handler it creates still shows
-    in the number of live handlers (``logging._handlerList``).
+    (owner, object) pair into the checksum. pytest's own capture handlers, added and
+    removed around every phase (twelve calls a test) and never reported, are passed
+    straight through: the checksum's big-integer arithmetic costs five times the call
+    it wraps. Code that edits ``.handlers`` or ``.filters`` directly bypasses it; a
+    handler it creates still shows in the number of live handlers
+    (``logging._handlerList``).
     """
 
     def __init__(self) -> None:
@@ -49,22 +48,28 @@ class _Attachments:
         if self.installed:
             return
         self.installed = True
+        # Read once: a cache of every type met would keep each handler class a test
+        # defines alive.
+        pytests = frozenset(_pytest_handler_types())
         for cls, add, remove, attribute in (
             (logging.Logger, "addHandler", "removeHandler", "handlers"),
             (logging.Filterer, "addFilter", "removeFilter", "filters"),
         ):
-            setattr(cls, add, self._wrap(getattr(cls, add), attribute, True))
-            setattr(cls, remove, self._wrap(getattr(cls, remove), attribute, False))
-        root = logging.root
-        for name in ("addHandler", "removeHandler"):
-            method = getattr(logging.Logger, name).__wrapped__
-            setattr(root, name, types.MethodType(method, root))
+            setattr(cls, add, self._wrap(getattr(cls, add), attribute, True, pytests))
+            setattr(cls, remove, self._wrap(getattr(cls, remove), attribute, False, pytests))
 
     def _wrap(
-        self, method: Callable[[Any, Any], None], attribute: str, adds: bool
+        self,
+        method: Callable[[Any, Any], None],
+        attribute: str,
+        adds: bool,
+        pytests: frozenset[type],
     ) -> Callable[..., None]:
         @functools.wraps(method)
         def changed(owner: Any, obj: Any) -> None:
+            if type(obj) in pytests:
+                method(owner, obj)
+                return
             # Both methods add only what is absent and remove only what is present: one
             # membership test says whether the call changes the list.
             changes = (obj in getattr(owner, attribute)) is not adds
@@ -75,15 +80,29 @@ class _Attachments:
         return changed
 
 
+def _pytest_handler_types() -> list[type]:
+    """pytest's own handler classes (its logging plugin's module, once imported)."""
+    module = sys.modules.get(_PYTEST_LOGGING)
+    if module is None:
+        return []
+    values = vars(module).values()
+    return [
+        value
+        for value in values
+        if isinstance(value, type)
+        and issubclass(value, logging.Handler)
+        and value.__module__ == _PYTEST_LOGGING
+    ]
+
+
 _ATTACHMENTS = _Attachments()
 
-#: The checksum of attachments, the number of live handlers and the root's handlers.
-_Fingerprint = tuple[int, int, tuple[logging.Handler, ...]]
+#: The checksum of attachments and the number of live handlers.
+_Fingerprint = tuple[int, int]
 
 
 def _fingerprint() -> _Fingerprint:
-    handlers = len(logging._handlerList)  # type: ignore[attr-defined]
-    return _ATTACHMENTS.checksum, handlers, tuple(logging.root.handlers)
+    return _ATTACHMENTS.checksum, len(logging._handlerList)  # type: ignore[attr-defined]
 
 
 class LoggingSentinel:
