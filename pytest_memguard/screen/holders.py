@@ -372,10 +372,8 @@ class PluginState:
         self._config = config
         self._active: list[dict[str, Any]] = []
         self._active_ids: set[int] = set()
-        #: The containers the known dicts held as the window opened, and their lengths
-        #: then; held only while the window is open.
-        self._noted: list[Any] = []
-        self._lengths: list[int] = []
+        #: The lengths of the containers the known dicts held as the window opened, by id.
+        self._lengths: dict[int, int] = {}
 
     def _candidate_dicts(self) -> Iterator[dict[str, Any]]:
         roots: list[object] = [self._config, config_store(self._config)]
@@ -395,28 +393,26 @@ class PluginState:
                 yield vars(owner)
 
     def opening(self) -> None:
-        """Note the containers the known plugin dicts hold, and their lengths, as a
+        """Note the lengths of the containers the known plugin dicts hold, by id, as a
         window opens: one that keeps its length gained no entry, and its items are no
         seeds (the assertion rewriter's caches of hundreds of names would cost every
-        test). Held until :meth:`closing`: the plugin must not keep alive beyond the
-        window what pytest replaces (the logging plugin's list of records, every phase).
-        """
-        self._noted = _sized_among(self._values())
-        self._lengths = list(map(len, self._noted))
-
-    def closing(self) -> None:
-        """Let go of the containers noted as the window opened."""
-        self._noted = []
+        test). Ids, not the containers: the plugin must not keep alive what pytest
+        replaces (the logging plugin's list of records, every phase), nor what it holds
+        (a file a replaced list held would still be open when the sentinels look)."""
+        sized = _sized_among(self._values())
+        self._lengths = dict(zip(map(id, sized), map(len, sized), strict=True))
 
     def known_seeds(self) -> list[object]:
-        """Values (and the items of the noted containers that changed length) of the
-        plugin dicts that held survivors before: cheap to read, in C. A container put in
-        place during the run is young: the walk from these seeds enters it. One replaced
-        during the run is still noted, and what it gained is pytest's too. An entry
-        replaced in place is left to the full walk, run only when survivors remain."""
+        """Values (and the items of the containers that changed length) of the plugin
+        dicts that held survivors before: cheap to read, in C. A container put in place
+        during the run, under an id of its own or a dead one's, is young: the walk from
+        these seeds enters it. An entry replaced in place is left to the full walk, run
+        only when survivors remain."""
         seeds = self._values()
-        noted = self._noted
-        for container in compress(noted, map(operator.ne, map(len, noted), self._lengths)):
+        sized = _sized_among(seeds)
+        now = list(map(len, sized))
+        noted = map(self._lengths.get, map(id, sized), now)
+        for container in compress(sized, map(operator.ne, now, noted)):
             seeds += newest_entries(container, NEWEST)
         return seeds
 

@@ -363,7 +363,6 @@ class WindowRunner:
 
     def _close_window(self) -> None:
         self.listing.add_young()
-        self.plugin_state.closing()
         self.young.close()
         self.blame.leave()
 
