@@ -51,10 +51,8 @@ def updated(obj: _T, **changes: Any) -> _T:
     if not changes.keys() <= names:
         unknown = ", ".join(sorted(changes.keys() - names))
         raise TypeError(f"{kind.__name__} has no field {unknown}")
-    copy: _T = object.__new__(kind)
-    state = copy.__dict__
-    state.update(obj.__dict__)
-    state.update(changes)
+    copy: _T = _filled(kind, obj.__dict__)
+    copy.__dict__.update(changes)
     return copy
 
 
@@ -69,6 +67,11 @@ def made(kind: type[_T], **values: Any) -> _T:
     if values.keys() != names:
         wrong = ", ".join(sorted(values.keys() ^ names))
         raise TypeError(f"{kind.__name__} fields not given or unknown: {wrong}")
+    return _filled(kind, values)
+
+
+def _filled(kind: type[_T], state: dict[str, Any]) -> _T:
+    """An instance of ``kind`` made without its ``__init__``, its dict a copy of ``state``."""
     obj: _T = object.__new__(kind)
-    obj.__dict__.update(values)
+    obj.__dict__.update(state)
     return obj
