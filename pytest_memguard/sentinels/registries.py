@@ -137,7 +137,7 @@ class RegistrySentinel:
 
     def after(self, before: object) -> list[Finding]:
         """One finding per registry place and callable name added since ``before``."""
-        if not self._sources:
+        if not self._resolved():
             return []
         old = cast(_State, before)
         new: dict[Hashable, _Listener] = {}
