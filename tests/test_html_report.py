@@ -17,7 +17,6 @@ import os
 import random
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from html import escape as html_escape
 from pathlib import Path
@@ -602,18 +601,14 @@ def test_ticks() -> None:
         svg.nice_ticks(0, math.inf)
 
 
-def test_10000_tests_stay_small_and_fast(tmp_path: Path) -> None:
+def test_10000_tests_stay_small(tmp_path: Path) -> None:
+    # How long writing takes is measured by benchmarks/report_writing.py.
     records = bulk_records(10_000)
     assert sum(1 for r in records if r.findings) == 100
     path = tmp_path / "mem.html"
-    timings = []
-    for _ in range(3):  # best of three: the machine may be busy with other work
-        start = time.perf_counter()
-        write_html_report(path, records, header=HEADER)
-        timings.append(time.perf_counter() - start)
+    write_html_report(path, records, header=HEADER)
     size = path.stat().st_size
     assert size < 5_000_000, f"{size / 1e6:.2f} MB"
-    assert min(timings) < 1.0, f"{min(timings):.2f} s"
     assert len(data_block(path.read_text(encoding="utf-8"))["tests"]) == 10_000
 
 
