@@ -776,6 +776,59 @@ def test_waited_and_quickly_ending_children_are_clean() -> None:
     quick[0].wait()
 
 
+def spawn_sleeper(cleanup: ExitStack) -> int:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    cleanup.callback(child.wait)
+    cleanup.callback(child.kill)
+    return child.pid
+
+
+def test_a_new_child_is_found_beside_one_left_running(cleanup: ExitStack) -> None:
+    sentinel = SubprocessSentinel()
+    first = only(window(sentinel, lambda: spawn_sleeper(cleanup)), "subprocess")
+    assert window(sentinel, lambda: None) == []
+    second = only(window(sentinel, lambda: spawn_sleeper(cleanup)), "subprocess")
+    assert first.extra["pid"] != second.extra["pid"]
+
+
+@linux_only
+def test_children_are_listed_again_only_once_a_process_id_was_given_out(
+    cleanup: ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sentinel = SubprocessSentinel()
+    last_pid = [1000]
+    monkeypatch.setattr(sentinel._last_pid, "read", lambda: last_pid[0])
+    listings: list[frozenset[int]] = []
+    list_children = sentinel._children
+
+    def listed() -> frozenset[int]:
+        found = list_children()
+        listings.append(found)
+        return found
+
+    monkeypatch.setattr(sentinel, "_children", listed)
+    pid = spawn_sleeper(cleanup)  # between two checks: the next one lists it
+    last_pid[0] += 1
+    assert only(window(sentinel, lambda: None), "subprocess").extra["pid"] == pid
+    assert window(sentinel, lambda: None) == []
+    assert len(listings) == 1  # the same last id: not listed again
+    last_pid[0] += 1  # a thread or another process, say
+    assert window(sentinel, lambda: None) == []
+    assert len(listings) == 2
+
+
+@linux_only
+def test_a_closed_last_pid_descriptor_is_not_read_again(cleanup: ExitStack) -> None:
+    sentinel = SubprocessSentinel()
+    descriptor = sentinel._last_pid._fd
+    assert descriptor is not None and sentinel._last_pid.read() is not None
+    os.close(descriptor)  # as a test closing every descriptor would
+    assert sentinel._last_pid.read() is None
+    assert sentinel._last_pid._fd is None
+    pid = spawn_sleeper(cleanup)
+    assert only(window(sentinel, lambda: None), "subprocess").extra["pid"] == pid
+
+
 # --- the registry: switches, building, checking ---------------------------------------
 
 

@@ -10,6 +10,7 @@ from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.base import settle
 
 _TASKS = "/proc/self/task"
+_LOADAVG = "/proc/loadavg"
 _WAIT_FLAGS = getattr(os, "WEXITED", 0) | getattr(os, "WNOHANG", 0) | getattr(os, "WNOWAIT", 0)
 
 
@@ -39,6 +40,33 @@ def _proc_children() -> frozenset[int]:
         except FileNotFoundError:  # the thread ended meanwhile
             continue
     return frozenset(pids)
+
+
+class _LastPid:
+    """The last process (or thread) id the kernel gave out in this pid namespace, read
+    from ``/proc/loadavg`` through a descriptor opened once, at set-up (outside any
+    window, so the file sentinel counts it as the process's own): when two reads give
+    the same id, no process was created between them. None where it cannot be read, and
+    from the first read that fails on (a test that closes every descriptor): it is never
+    opened again, nor closed, since its number may be another file's by then."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open(_LOADAVG, os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def read(self) -> int | None:
+        if self._fd is None:
+            return None
+        try:
+            fields = os.pread(self._fd, 256, 0).split()
+            if b"/" in fields[3]:  # "runnable/total": the file is still the kernel's
+                return int(fields[4])
+        except (OSError, ValueError, IndexError):
+            pass
+        self._fd = None
+        return None
 
 
 def _psutil_children() -> frozenset[int]:
@@ -75,7 +103,10 @@ class SubprocessSentinel:
     covered: grandchildren, and daemons that detached from this process. While the
     process has no child at all, ``after`` costs one ``waitid`` call and ``before``
     nothing: it returns the children seen last, so a child started between tests,
-    outside any window, is blamed on the next test.
+    outside any window, is blamed on the next test. While it has one (a zombie a test
+    left unreaped, for the rest of the session), the children are listed again only
+    when the kernel gave out a process id since the last listing: one read of
+    ``/proc/loadavg`` instead of a file per thread.
     """
 
     name = "subprocess"
@@ -90,7 +121,16 @@ class SubprocessSentinel:
         self._children: Callable[[], frozenset[int]] = (
             _proc_children if on_proc else _psutil_children
         )
-        self._known = self._children() if self._has_children() else frozenset()
+        self._last_pid = _LastPid()
+        #: The last process id given out before ``_known`` was listed (None: not known).
+        self._listed_at: int | None = None
+        self._known = self._listed() if self._has_children() else frozenset()
+
+    def _listed(self) -> frozenset[int]:
+        """The children now. The last process id is read first: a child made between
+        the two reads is listed, and the next check lists again."""
+        self._listed_at = self._last_pid.read()
+        return self._children()
 
     def before(self) -> object:
         """The children seen at the last check."""
@@ -99,9 +139,10 @@ class SubprocessSentinel:
     def after(self, before: object) -> list[Finding]:
         """One finding per new child still running after the grace period."""
         if not self._has_children():
-            self._known = frozenset()
+            self._known, self._listed_at = frozenset(), None
             return []
-        self._known = self._children()
+        if self._listed_at is None or self._last_pid.read() != self._listed_at:
+            self._known = self._listed()
         new = sorted(self._known - cast("frozenset[int]", before))
         return [_child_finding(pid) for pid in settle(lambda: [p for p in new if self._running(p)])]
 
