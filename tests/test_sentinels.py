@@ -31,7 +31,7 @@ from unittest import mock
 import pytest
 
 from pytest_memguard.findings import Finding
-from pytest_memguard.sentinels import SENTINEL_NAMES, parse_sentinel_switches
+from pytest_memguard.sentinels import SENTINEL_NAMES, parse_sentinel_switches, procs
 from pytest_memguard.sentinels.base import (
     Allow,
     PytestMemguardWarning,
@@ -818,15 +818,30 @@ def test_children_are_listed_again_only_once_a_process_id_was_given_out(
 
 
 @linux_only
-def test_a_closed_last_pid_descriptor_is_not_read_again(cleanup: ExitStack) -> None:
-    sentinel = SubprocessSentinel()
-    descriptor = sentinel._last_pid._fd
-    assert descriptor is not None and sentinel._last_pid.read() is not None
+def test_a_closed_last_pid_descriptor_is_not_read_again() -> None:
+    last_pid = procs._LastPid()
+    descriptor = last_pid._fd
+    assert descriptor is not None and last_pid.read() is not None
     os.close(descriptor)  # as a test closing every descriptor would
-    assert sentinel._last_pid.read() is None
-    assert sentinel._last_pid._fd is None
+    assert last_pid.read() is None
+    assert last_pid._fd is None
+
+
+def test_a_child_is_found_where_the_last_pid_cannot_be_read(
+    cleanup: ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sentinel = SubprocessSentinel()
+    monkeypatch.setattr(sentinel._last_pid, "read", lambda: None)
+    assert window(sentinel, lambda: None) == []
     pid = spawn_sleeper(cleanup)
     assert only(window(sentinel, lambda: None), "subprocess").extra["pid"] == pid
+    assert window(sentinel, lambda: None) == []
+    second = spawn_sleeper(cleanup)
+    assert only(window(sentinel, lambda: None), "subprocess").extra["pid"] == second
+
+
+def test_sentinels_share_one_last_pid_descriptor() -> None:
+    assert SubprocessSentinel()._last_pid is SubprocessSentinel()._last_pid
 
 
 # --- the registry: switches, building, checking ---------------------------------------

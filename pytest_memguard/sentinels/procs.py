@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import cast
@@ -48,7 +49,8 @@ class _LastPid:
     window, so the file sentinel counts it as the process's own): when two reads give
     the same id, no process was created between them. None where it cannot be read, and
     from the first read that fails on (a test that closes every descriptor): it is never
-    opened again, nor closed, since its number may be another file's by then."""
+    opened again, nor closed, since its number may be another file's by then. One per
+    process (:func:`_last_pid`): every sentinel built shares its descriptor."""
 
     def __init__(self) -> None:
         try:
@@ -67,6 +69,11 @@ class _LastPid:
             pass
         self._fd = None
         return None
+
+
+@functools.cache
+def _last_pid() -> _LastPid:
+    return _LastPid()
 
 
 def _psutil_children() -> frozenset[int]:
@@ -121,7 +128,7 @@ class SubprocessSentinel:
         self._children: Callable[[], frozenset[int]] = (
             _proc_children if on_proc else _psutil_children
         )
-        self._last_pid = _LastPid()
+        self._last_pid = _last_pid()
         #: The last process id given out before ``_known`` was listed (None: not known).
         self._listed_at: int | None = None
         self._known = self._listed() if self._has_children() else frozenset()
