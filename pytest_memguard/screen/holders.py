@@ -39,7 +39,7 @@ from pytest_memguard.screen.heap import (
     is_a,
     reference_counts,
 )
-from pytest_memguard.screen.holderbook import newest_entries
+from pytest_memguard.screen.holderbook import newest_of
 
 _NODES = (pytest.Item, pytest.Collector)
 #: How many of an ordered container's newest entries are seeds.
@@ -56,20 +56,7 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
     the terminal reporter costs no more than a short one."""
     values = list(mapping.values())
-    return values + newest_of(_sized_among(values))
-
-
-def newest_of(containers: list[Any]) -> list[object]:
-    """The entries of ``containers`` (of :data:`_SIZED`), the newest :data:`NEWEST` of a
-    longer one: the short ones, nearly all, listed in one call in C (an item's dozen
-    attribute containers are read for every test that leaves objects)."""
-    if not containers:
-        return []
-    long = list(map(NEWEST.__lt__, map(len, containers)))
-    found = gc.get_referents(*compress(containers, map(operator.not_, long)))
-    for container in compress(containers, long):
-        found += newest_entries(container, NEWEST)
-    return found
+    return values + newest_of(_sized_among(values), NEWEST)
 
 
 def _sized_among(values: list[object]) -> list[Any]:
@@ -422,10 +409,7 @@ class PluginState:
         sized = _sized_among(seeds)
         now = list(map(len, sized))
         noted = map(self._lengths.get, map(id, sized), now)
-        changed = list(compress(sized, map(operator.ne, now, noted)))
-        if changed:
-            seeds += newest_of(changed)
-        return seeds
+        return seeds + newest_of(list(compress(sized, map(operator.ne, now, noted))), NEWEST)
 
     def _values(self) -> list[object]:
         """The values of the known plugin dicts, read in C."""
