@@ -748,17 +748,19 @@ def test_forked_child_counts_its_own_descriptors() -> None:
 # --- child processes ------------------------------------------------------------------
 
 
+def spawn_sleeper(cleanup: ExitStack) -> int:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    cleanup.callback(child.wait)
+    cleanup.callback(child.kill)
+    return child.pid
+
+
 def test_child_process_left_running_is_named(cleanup: ExitStack) -> None:
-    children: list[subprocess.Popen[bytes]] = []
-
-    def leak() -> None:
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-        cleanup.callback(child.wait)
-        cleanup.callback(child.kill)
-        children.append(child)
-
-    finding = only(window(SubprocessSentinel(), leak), "subprocess")
-    pid = children[0].pid
+    pids: list[int] = []
+    finding = only(
+        window(SubprocessSentinel(), lambda: pids.append(spawn_sleeper(cleanup))), "subprocess"
+    )
+    pid = pids[0]
     assert finding.summary == (
         f"child process {pid} ({sys.executable} -c import time; time.sleep(30)) "
         "still running after teardown"
@@ -774,13 +776,6 @@ def test_waited_and_quickly_ending_children_are_clean() -> None:
     script = [sys.executable, "-c", "import time; time.sleep(0.05)"]
     assert window(sentinel, lambda: quick.append(subprocess.Popen(script))) == []
     quick[0].wait()
-
-
-def spawn_sleeper(cleanup: ExitStack) -> int:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    cleanup.callback(child.wait)
-    cleanup.callback(child.kill)
-    return child.pid
 
 
 def test_a_new_child_is_found_beside_one_left_running(cleanup: ExitStack) -> None:
