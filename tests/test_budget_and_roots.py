@@ -375,14 +375,45 @@ def test_a_walk_near_the_test_starts_from_what_classes_declare() -> None:
     """The values a Python class declares (a schema's fields), not its methods, its
     slots' descriptors, nor what a static type (datetime's) keeps."""
 
+    class Elsewhere:
+        declared: ClassVar[list[object]] = [object()]
+
     class Declared:
         fields: ClassVar[dict[str, list[object]]] = {"name": [object()]}
+        Alias = Elsewhere  # another class, only referred to: not entered
+
+        class Schema:  # defined by the body: what it declares counts
+            options: ClassVar[list[object]] = [object()]
 
         def method(self) -> None: ...
 
-    assert declared_attributes([{"Declared": Declared, "datetime": datetime.datetime}]) == [
-        Declared.fields
-    ]
+    found = declared_attributes([{"Declared": Declared, "datetime": datetime.datetime}])
+    assert found == [Declared.fields, Declared.Schema.options]
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 13), reason="3.13 no longer lists an instance's inline dict"
+)
+def test_a_walk_near_the_test_goes_on_through_the_dicts_it_finds() -> None:
+    """A declared field keeps another (a list of strings' item field): the first copy
+    of both makes both their dicts, the inner one held by the outer's new dict only."""
+
+    class Field:
+        def __init__(self, inner: object = None) -> None:
+            self.inner = inner
+
+    class Schema:
+        fields: ClassVar[dict[str, Field]] = {"tags": Field(Field())}
+
+    test_module = types.ModuleType("test_nested_fields")
+    test_module.Schema = Schema  # type: ignore[attr-defined]
+    outer = Schema.fields["tags"]
+    left: list[object] = [vars(outer), vars(outer.inner)]
+    namespaces = imported_namespaces(test_module)
+    walks = [namespaces, declared_attributes(namespaces)]
+    near = referrers_near(left, walks, {id(left)})
+    assert {id(owner) for owner in near} == {id(outer), id(outer.inner)}
+    assert materialized(left, set(), {id(left)}, near) == left
 
 
 def test_walks_near_the_test_stop_while_they_find_no_owner() -> None:

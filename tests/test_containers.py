@@ -379,6 +379,22 @@ def test_a_class_attribute_that_is_a_lazy_proxy_does_not_stop_the_scan(
     assert "w_proxy_class.App.routes" in hot_labels(watch)
 
 
+def test_the_classes_a_class_body_defines_are_scanned_with_it(
+    tmp_path: Path, make_module: MakeModule
+) -> None:
+    """A test class's schema (``class TestDefaults: class MySchema(Schema)``) keeps its
+    registries as a module-level class does; a class the body only refers to is its
+    own module's, scanned there."""
+    elsewhere = type("Elsewhere", (), {"kept": []})
+    module = make_module("w_nested_class", True, Elsewhere=elsewhere)
+    elsewhere.__module__ = "another_module"
+    nested = "class TestDefaults:\n    class MySchema:\n        _hooks = {}\n"
+    exec(f"{nested}    Alias = Elsewhere\n", vars(module))
+    watch = new_watch(tmp_path)
+    watch.refresh("t.py::a")
+    assert hot_labels(watch) == ["w_nested_class.TestDefaults.MySchema._hooks"]
+
+
 def test_a_deque_with_a_maxlen_is_handed_over_as_bounded(
     tmp_path: Path, make_module: MakeModule
 ) -> None:

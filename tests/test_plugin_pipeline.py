@@ -737,19 +737,31 @@ def test_reads_a_signature(index):
 """
 
 
-#: The same commands one class further down: out of reach of the walk near the test.
+#: The same commands one class further down, in a class the module's class defines.
 ANNOTATED_IN_A_NESTED_CLASS = ANNOTATED_IN_A_CLASS.replace(
     "class Commands:\n    ALL = _commands()",
     "class Registry:\n    class Commands:\n        ALL = _commands()",
 ).replace("Commands.ALL[index]", "Registry.Commands.ALL[index]")
 
+#: The same commands in a class only a module-level dict holds: out of reach of the walk
+#: near the test, which enters no class.
+ANNOTATED_IN_A_HELD_CLASS = ANNOTATED_IN_A_CLASS.replace(
+    "class Commands:\n    ALL = _commands()",
+    "def _registry():\n    class Commands:\n        ALL = _commands()\n"
+    "    return {'commands': Commands}\n\nREGISTRY = _registry()",
+).replace("Commands.ALL[index]", "REGISTRY['commands'].ALL[index]")
 
+
+@pytest.mark.parametrize(
+    "source", [ANNOTATED_IN_A_CLASS, ANNOTATED_IN_A_NESTED_CLASS], ids=["class", "nested"]
+)
 def test_a_dict_made_on_first_access_to_what_a_class_declares_needs_no_re_run(
-    pytester: pytest.Pytester, run_pytest: RunPytest
+    pytester: pytest.Pytester, run_pytest: RunPytest, source: str
 ) -> None:
-    """What a class of the test's module keeps in its own namespace (the objects a
-    declarative library copies for each instance) is within the walk near the test."""
-    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_CLASS + BALLAST)
+    """What a class of the test's module, or a class its body defines (a test class's
+    schema), keeps in its own namespace (the objects a declarative library copies for
+    each instance) is within the walk near the test."""
+    pytester.makepyfile(test_annotated=source + BALLAST)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]
@@ -762,8 +774,8 @@ def test_a_quick_test_is_re_run_rather_than_looked_up_on_the_heap(
 ) -> None:
     """Once a pass over the heap is timed, a test quicker than that pass is confirmed
     by its re-runs: the same verdict, for less than the pass would cost."""
-    assert ANNOTATED_IN_A_NESTED_CLASS.count("Registry") == 2
-    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_NESTED_CLASS + BALLAST)
+    assert ANNOTATED_IN_A_HELD_CLASS.count("REGISTRY") == 2
+    pytester.makepyfile(test_annotated=ANNOTATED_IN_A_HELD_CLASS + BALLAST)
     report = _records(pytester, run=run_pytest)
     report["result"].assert_outcomes(passed=3)
     tests = report["tests"]

@@ -43,6 +43,7 @@ from pytest_memguard.screen.heap import (
     CLASS_NAMESPACE,
     HEAPTYPE,
     all_referents,
+    defined_in,
     instance_dict,
     module_namespaces,
 )
@@ -93,15 +94,17 @@ def referrers_near(
     reach: ``referrers_outside`` for the owners a test touches first, at the cost of
     walks down of at most :data:`NEAR_MAX` objects each rather than a pass over the heap.
     A walk enters no other module's namespace, no class (a function's globals would lead
-    into its whole package) and nothing an earlier walk entered; ``ignore`` holds the
-    ids of the caller's own containers. Only a dict is made on first access: once each
-    dict of ``left`` has a referrer found, the walks stop."""
+    into its whole package) and nothing an earlier walk entered, but goes on through
+    the objects of ``left`` it meets (a declared field's new dict holds another field,
+    whose dict is new too); ``ignore`` holds the ids of the caller's own containers.
+    Only a dict is made on first access: once each dict of ``left`` has a referrer
+    found, the walks stop."""
     if not left or len(left) > MAX_OBJECTS or not any(walks):
         return []
     targets = {id(obj) for obj in left}
     unheld = {id(obj) for obj in left if type(obj) is dict}
     elsewhere = set(map(id, module_namespaces()))
-    seen = targets | ignore | elsewhere
+    seen = ignore | elsewhere
     found: list[object] = []
     for starts in walks:
         if not unheld:
@@ -222,19 +225,30 @@ def _of_the_runner(module_name: str) -> bool:
 
 
 def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]:
-    """What the classes among the values of ``namespaces`` keep in their own namespace,
-    but their methods, properties and nested classes: the objects a declarative library
-    declares on a class and copies for each instance (marshmallow's ``_declared_fields``,
-    an ORM's columns). A walk from the module does not enter classes; on 3.11+ the first
-    copy of such an object makes its ``__dict__``, which this walk finds held by it."""
+    """What the classes among the values of ``namespaces``, and the classes their bodies
+    define (a test class's schema), keep in their own namespace, but their methods,
+    properties and classes: the objects a declarative library declares on a class and
+    copies for each instance (marshmallow's ``_declared_fields``, an ORM's columns). A
+    walk from the module does not enter classes; on 3.11+ the first copy of such an
+    object makes its ``__dict__``, which this walk finds held by it."""
     # Told by the types alone: isinstance() would read a lazy object's __class__. A
     # static type (datetime's) declares nothing a library copies.
     classes = {
-        id(value): value
+        id(value): cast(type, value)
         for namespace in namespaces
         for value in list(namespace.values())
         if issubclass(type(value), type) and cast(type, value).__flags__ & HEAPTYPE
     }
+    outer = list(classes.values())
+    while outer:
+        inner = [
+            (cls, name, cast(type, value))
+            for cls in outer
+            for name, value in list(CLASS_NAMESPACE.__get__(cls).items())
+            if issubclass(type(value), type) and id(value) not in classes
+        ]
+        outer = [value for cls, name, value in inner if defined_in(value, cls, name)]
+        classes.update(zip(map(id, outer), outer, strict=True))
     namespaces_of_classes = map(CLASS_NAMESPACE.__get__, classes.values())
     # An untracked value holds no container: it cannot hold what a run made.
     return [

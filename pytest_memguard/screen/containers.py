@@ -60,7 +60,7 @@ from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
 from pytest_memguard.pytest_internals import PYTEST_PACKAGES
-from pytest_memguard.screen.heap import HEAPTYPE, is_a
+from pytest_memguard.screen.heap import HEAPTYPE, defined_in, is_a
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
 _T = TypeVar("_T")
@@ -688,6 +688,9 @@ def _bounded_cache(obj: object) -> list[tuple[object, str]]:
 
 
 def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
+    """The containers ``cls`` keeps in its own namespace, and those of the classes its
+    body defines (a test class's schema, a model's ``Meta``): each is made once, at
+    import, and what a run puts there stays."""
     for attr, value in list(vars(cls).items()):
         kind = type(value)
         if kind is types.FunctionType:  # a method: the most common value, asked first
@@ -695,6 +698,9 @@ def _class_containers(label: str, cls: type) -> Iterator[tuple[str, object]]:
                 yield from _default_containers(f"{label}.{attr}", value, cls.__module__)
             continue
         if kind in _PLAIN_VALUES or attr.startswith("__"):
+            continue
+        if issubclass(kind, type) and defined_in(value, cls, attr):
+            yield from _class_containers(f"{label}.{attr}", value)
             continue
         # Told by the type: a class attribute may be a lazy proxy, whose __class__ raises.
         wrapped = is_a(value, staticmethod) or is_a(value, classmethod)

@@ -477,6 +477,20 @@ def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
 CLASS_NAMESPACE = type.__dict__["__dict__"]
 
 
+_QUALNAME = type.__dict__["__qualname__"]
+
+
+def defined_in(inner: type, outer: type, name: str) -> bool:
+    """Whether the class ``inner``, found as ``outer``'s attribute ``name``, was defined
+    by ``outer``'s body (``class Outer: class Meta: ...``), not only referred to there.
+    Read through type's own descriptors: no metaclass code runs."""
+    qualname: str = _QUALNAME.__get__(inner)
+    if qualname != f"{_QUALNAME.__get__(outer)}.{name}":
+        return False
+    module: object = CLASS_NAMESPACE.__get__(inner).get("__module__")
+    return bool(module == CLASS_NAMESPACE.__get__(outer).get("__module__"))
+
+
 def instance_dict(obj: object) -> dict[str, object] | None:
     """The ``__dict__`` of an object that is not a class, or None when it has none."""
     # Read through object's own lookup: no user code (a __getattribute__, a property, a
