@@ -52,6 +52,7 @@ from pytest_memguard.confirm.rules import (
     retained_types,
     tracing_depth,
     unexplained_growth,
+    untold,
 )
 from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_names
@@ -561,6 +562,11 @@ class Guard:
             if root is not None:
                 self._grew_root(last, root)
                 return None
+        failed = untold(evidence)
+        if failed:
+            # No evidence either way: nothing is learned from its holders.
+            self._note(untold=failed)
+            return None
         grew, why = confirmed(evidence, times, limits)
         if not grew:
             self._note(cleared=why)

@@ -22,7 +22,8 @@ from pytest_memguard.shallow import shallow_dict
 #: Verdicts of the public JSON schema (docs/architecture.md, "The public contract");
 #: ``known`` is a leak listed in the known-leak baseline (``--memguard-known``), which
 #: passes.
-#: ``unconfirmed`` is a suspect the session's confirmation budget had no room to re-run.
+#: ``unconfirmed`` is a suspect the session's confirmation budget had no room to re-run,
+#: or whose re-runs failed where the test passed.
 VERDICTS: tuple[str, ...] = (
     "ok",
     "leak",

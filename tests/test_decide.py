@@ -152,6 +152,16 @@ def test_a_suspect_the_budget_cannot_rerun_is_unconfirmed() -> None:
     assert (decision.verdict, decision.message) == ("unconfirmed", UNCONFIRMED)
 
 
+def test_a_suspect_whose_repetition_failed_is_unconfirmed() -> None:
+    facts = SUSPECT._replace(repetitions=(Figures(),), untold="repetition 1 failed in call")
+    decision = decide(facts, LIMITS)
+    assert (decision.verdict, decision.message) == (
+        "unconfirmed",
+        "suspect not confirmed: repetition 1 failed in call "
+        "(the screened run left 60 objects no known holder explains)",
+    )
+
+
 def test_unconfirmed_never_replaces_over_limit() -> None:
     figures = replace(SCREENED, rss_growth=4096)
     decision = decide(SUSPECT._replace(figures=figures, no_budget=True), TIGHT)

@@ -1238,6 +1238,41 @@ def test_a_leak_whose_repetitions_pass_the_budget_is_still_confirmed(
     assert "test_growing._SEEN" in record["findings"][0]["chain_text"]
 
 
+def test_a_leak_whose_repetition_fails_is_unconfirmed_not_warmup(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """A ``unittest.TestCase`` gets a new instance for each run, and a test that refuses
+    a second instance (hypothesis' ``@given`` methods do) fails its re-run: no
+    evidence either way. Its leak is unconfirmed, never cleared as warm-up, and its
+    holder is not learned as a cache: the next test growing it is a suspect again."""
+    pytester.makepyfile(
+        test_instances="""
+import unittest
+
+LEAK = []
+FIRST = []
+
+
+class Given(unittest.TestCase):
+    def test_a_refuses_another_instance(self):
+        FIRST[:] = FIRST or [self]
+        assert FIRST[0] is self, "called from another instance"
+        LEAK.append(bytearray(10_000))
+
+    def test_b_grows_the_same_list(self):
+        LEAK.append(bytearray(10_000))
+"""
+    )
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=1, failed=1)
+    refused = report["by_name"]["test_a_refuses_another_instance"]
+    assert refused["verdict"] == "unconfirmed"
+    assert refused["message"].startswith("suspect not confirmed: repetition 1 failed in call")
+    assert report["by_name"]["test_b_grows_the_same_list"]["verdict"] == "leak"
+    assert report["session"]["rerun_failed"] == 1
+    report["result"].stdout.fnmatch_lines(["*1 unconfirmed (1 whose re-runs failed where*"])
+
+
 @pytest.mark.parametrize("quiet", [(), ("-q",)], ids=["header", "quiet"])
 def test_a_large_suite_confirms_within_a_smaller_allowance(
     pytester: pytest.Pytester, run_pytest: RunPytest, quiet: tuple[str, ...]

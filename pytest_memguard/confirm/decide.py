@@ -11,10 +11,10 @@ skipped test is not judged on memory; a limit other than a leak limit broken by 
 screened run is ``over-limit``; growth of a root already confirmed is ``leak``, "same
 root as" its first test; growth the screen's triage explains is ``warmup``; a suspect
 held only under declared bounds, or whose growth stopped on a repetition, is
-``warmup``; one the budget had no room to confirm is ``unconfirmed``; a confirmed one
-whose explanation reaches it from no named root, or finds only warm-up, is ``warmup``;
-else it is a ``leak``. ``warmup`` and ``unconfirmed`` never replace ``over-limit``; a
-leak says the broken limits too.
+``warmup``; one the budget had no room to confirm, or whose repetitions failed where
+the test passed, is ``unconfirmed``; a confirmed one whose explanation reaches it from
+no named root, or finds only warm-up, is ``warmup``; else it is a ``leak``. ``warmup``
+and ``unconfirmed`` never replace ``over-limit``; a leak says the broken limits too.
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ class Facts(NamedTuple):
     unexplained: int = 0
     #: Whether the budget had no room to re-run the suspect.
     no_budget: bool = False
+    #: Why its repetitions could not tell growth from warm-up (one failed).
+    untold: str = ""
     #: The repetitions' figures (None for one not measured), and why they cleared the
     #: suspect (``""`` when every one grew).
     repetitions: tuple[Figures | None, ...] = ()
@@ -122,7 +124,9 @@ def decide(facts: Facts, limits: Limits) -> Decision:
     if facts.bounds:
         return _warmup(base, "growth held by a bounded container: " + ", ".join(facts.bounds))
     if facts.no_budget:
-        return _unconfirmed(base, facts.unexplained)
+        return _unconfirmed(base, facts.unexplained, _NO_ROOM)
+    if facts.untold:
+        return _unconfirmed(base, facts.unexplained, facts.untold)
     if facts.cleared:
         return _warmup(base, f"one-time growth, not a leak ({facts.cleared})")
     if facts.explanation is None:
@@ -152,12 +156,15 @@ def _warmup(base: Decision, why: str, findings: tuple[Finding, ...] = ()) -> Dec
     return Decision("warmup", why, base.figures, findings)
 
 
-def _unconfirmed(base: Decision, left: int) -> Decision:
+_NO_ROOM = "the session's confirmation budget had no room to re-run it"
+
+
+def _unconfirmed(base: Decision, left: int, why: str) -> Decision:
     if base.verdict != "ok":
         return base
     message = (
-        f"suspect not confirmed: the session's confirmation budget had no room to "
-        f"re-run it (the screened run left {left} objects no known holder explains)"
+        f"suspect not confirmed: {why} "
+        f"(the screened run left {left} objects no known holder explains)"
     )
     return base._replace(verdict="unconfirmed", message=message)
 

@@ -146,14 +146,24 @@ def repetitions_for(limits: Limits, screened_seconds: float) -> int:
     return max(MIN_REPEAT, min(wanted, fitting))
 
 
-def confirmed(runs: list[GuardedRun], times: int, limits: Limits) -> tuple[bool, str]:
-    """Whether all ``times`` repetitions grew, and if not, why the suspect is cleared."""
+def untold(runs: list[GuardedRun]) -> str:
+    """Why repetitions cannot tell growth from warm-up: one could not be measured, or
+    failed where the screened run passed (hypothesis refuses a ``@given`` method called
+    on a second instance, and a ``unittest.TestCase`` gets a new one for each run);
+    ``""`` when each one was measured and passed."""
     for attempt, run in enumerate(runs, start=1):
         if run.error:
-            return False, f"repetition {attempt} could not be measured: {run.error}"
+            return f"repetition {attempt} could not be measured: {run.error}"
         if not run.passed:
             failed = next(report for report in run.reports if not report.passed)
-            return False, f"repetition {attempt} {failed.outcome} in {failed.when}"
+            return f"repetition {attempt} {failed.outcome} in {failed.when}"
+    return ""
+
+
+def confirmed(runs: list[GuardedRun], times: int, limits: Limits) -> tuple[bool, str]:
+    """Whether all ``times`` repetitions grew, and if not, why the suspect is cleared;
+    asked of repetitions that could tell (:func:`untold`)."""
+    for attempt, run in enumerate(runs, start=1):
         if not is_suspect_run(run, limits):
             return False, f"growth stopped on repetition {attempt}"
     if len(runs) < times:

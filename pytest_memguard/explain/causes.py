@@ -149,6 +149,10 @@ def session_summary(records: Sequence[Any]) -> dict[str, Any]:
         "guarded": len(records),
         "suspects": sum(1 for record in records if record.suspect),
         "unconfirmed": sum(1 for record in records if record.verdict == "unconfirmed"),
+        # Re-run and failed; the others the budget had no room to re-run.
+        "rerun_failed": sum(
+            1 for record in records if record.verdict == "unconfirmed" and record.repetitions
+        ),
         "confirm_seconds": round(sum(record.confirm_seconds for record in records), 3),
         "explain_seconds": round(sum(record.explain_seconds for record in records), 3),
         "roots": sorted(roots.values(), key=lambda entry: (-entry["tests"], entry["first"])),

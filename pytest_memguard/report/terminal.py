@@ -188,9 +188,15 @@ def cost_line(records: Sequence[TestRecord]) -> str:
         f"suspects: {summary['suspects']} ({share:.1f}%), confirmed in "
         f"{summary['confirm_seconds']:.2f} s, explained in {summary['explain_seconds']:.2f} s"
     )
-    if summary["unconfirmed"]:
-        line += (
-            f"; {summary['unconfirmed']} unconfirmed (over the confirmation budget: "
-            "run them alone, or raise --memguard-confirm-budget)"
-        )
+    unconfirmed, failed = summary["unconfirmed"], summary["rerun_failed"]
+    if unconfirmed:
+        reasons = []
+        if unconfirmed > failed:
+            reasons.append(
+                f"{unconfirmed - failed} over the confirmation budget: "
+                "run them alone, or raise --memguard-confirm-budget"
+            )
+        if failed:
+            reasons.append(f"{failed} whose re-runs failed where the test passed")
+        line += f"; {unconfirmed} unconfirmed ({'; '.join(reasons)})"
     return line
