@@ -22,6 +22,7 @@ from pytest_memguard.confirm.bounds import (
     CLIMB_STEPS,
     MAX_HOLDERS,
     Holders,
+    c_state_bounds,
     find_holders,
     module_constant_bound,
 )
@@ -731,6 +732,18 @@ def test_a_cache_in_a_c_modules_private_state_is_bounded() -> None:
     holders = find_holders([cached])
     assert holders.all_bounded
     assert set(holders.bounds.values()) == {"_struct's C state"}
+
+
+def test_the_caches_c_modules_keep_to_themselves_are_bounded_without_a_search() -> None:
+    """The scan finds ``_struct``'s cache among its module's referents; ``_pickle``
+    keeps ``copyreg``'s registries in its state too, but those are shared with Python
+    code, which may grow them: not bounded. Nor is a Python module's namespace."""
+    struct.calcsize(">918q")
+    import _pickle  # noqa: F401 - its state refers to copyreg's dicts
+
+    modules = [sys.modules["_struct"], sys.modules["_pickle"], sys.modules["copyreg"]]
+    found = c_state_bounds(modules)
+    assert [(">918q" in cache, bound) for cache, bound in found] == [(True, "_struct's C state")]
 
 
 def test_holders_of_a_module_level_entry_are_not_bounded() -> None:

@@ -214,6 +214,36 @@ def _c_module_state(holder: object, above: list[object]) -> str | None:
     return ", ".join(f"{name}'s C state" for name in sorted(names))
 
 
+def c_state_bounds(modules: Iterable[types.ModuleType]) -> list[tuple[object, str]]:
+    """The dicts the extension modules among ``modules`` keep in their private state and
+    nothing else refers to, each with its bound (``"_struct's C state"``: its cache of
+    compiled formats, cleared at 100): what a holder search answers for them, known from
+    the scan, so that a run filling one (a parser unpacking a new format) needs no
+    search to be told warm-up. Told by reference counts, compared with a dict held once
+    in the same way: no pass over the heap."""
+    states = [
+        (module, state)
+        for module in modules
+        if not str(vars(module).get("__file__") or "").endswith(".py")
+        for state in gc.get_referents(module)
+        if type(state) is dict and state is not vars(module)
+    ]
+    if not states:
+        return []
+    held_once: list[dict[object, object]] = [{}]
+    counted = (*(state for _, state in states), held_once[0])
+    counts = list(map(sys.getrefcount, counted))
+    # A dict held once: its list's reference and the tuple's; a state's: the module's,
+    # its pair's and the tuple's.
+    once = counts.pop()
+    found: list[tuple[object, str]] = []
+    for (module, state), count in zip(states, counts, strict=True):
+        bound = _c_module_state(state, [module]) if count == once + 1 else None
+        if bound is not None:
+            found.append((state, bound))
+    return found
+
+
 @dataclass(eq=False, slots=True)
 class _Step:
     """An object on the way up from a holder (``root``, the step of the holder itself,

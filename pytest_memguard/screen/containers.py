@@ -27,8 +27,9 @@ runner's own modules (pytest, pluggy, the plugins and the packages they require,
 this plugin) are never watched, nor containers that declare a bound (``deque(maxlen)``,
 ``lru_cache(maxsize)``, an object with ``maxsize``/``max_size``/``maxlen``/``capacity``):
 those, with the cache objects at module level or in a module-level object's attributes
-that declare one, are handed to the triage as bounded holders, so a test that fills
-them is warm-up on its screened run, with no search and no re-run.
+that declare one and the dicts extension modules keep in their own state (``_struct``'s
+cache of compiled formats), are handed to the triage as bounded holders, so a test that
+fills them is warm-up on its screened run, with no search and no re-run.
 The per-test cost is the hot containers' lengths; the cold ones cost one read per
 sweep, amortised over the tests between sweeps.
 """
@@ -55,7 +56,12 @@ from typing import NamedTuple, TypeVar
 
 import pytest
 
-from pytest_memguard.confirm.bounds import bound_constants, declared_bound, module_constant_bound
+from pytest_memguard.confirm.bounds import (
+    bound_constants,
+    c_state_bounds,
+    declared_bound,
+    module_constant_bound,
+)
 from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
@@ -375,11 +381,13 @@ class ContainerWatch:
         if len(sys.modules) == self._modules_seen:
             return
         # The set difference runs in C; sorted, so the order of containers is stable.
+        new_modules = []
         for name in sorted(sys.modules.keys() - self._scanned):
             module = sys.modules.get(name)
             if not isinstance(module, types.ModuleType):
                 continue
             self._scanned.add(name)
+            new_modules.append(module)
             project = self._is_project_file(getattr(module, "__file__", None))
             if not project and name.partition(".")[0] in self._runner:
                 continue
@@ -403,6 +411,7 @@ class ContainerWatch:
                         self._globals[id(container)] = (name, attribute)
                 else:
                     self._bounded.append((container, bound))
+        self._bounded += c_state_bounds(new_modules)
         self._modules_seen = len(sys.modules)
 
     def at_module_level(self, obj: object) -> bool:
