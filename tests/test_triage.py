@@ -412,6 +412,30 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     assert result.unexplained == 0
 
 
+@pytest.mark.skipif(not _LRU_REFERENTS_IN_USE_ORDER, reason="another lru_cache layout")
+def test_a_root_s_entry_under_a_key_the_code_spells_is_left_to_a_re_run() -> None:
+    """An unbounded cache of whether a locale exists leaks a test's temporary names,
+    one per run; a doctest asking about the locale ``"ding"`` adds one entry under a
+    name its code spells, once: that growth is left to the suspect's re-runs, never
+    called the root's."""
+
+    @functools.cache
+    def exists(name: str) -> bool:
+        return False
+
+    book = HolderBook()
+    book.learn_leaking(exists, "growing-container | locales.exists")
+    book.note_lengths()
+    found = triage([], {}, book)
+    exists("_".join(["ding"]))  # made from the name the code spells, as Locale.parse does
+    spelled = with_growth(found, [Growth("locales.exists", 1, exists)], book, set())
+    assert (spelled.roots, spelled.growth_explained) == ((), 0)
+    book.note_lengths()
+    exists("/tmp/pytest-of-root/test_locale_name_cleanup0/" + str(len(sys.argv) + 4711))
+    made = with_growth(found, [Growth("locales.exists", 1, exists)], book, set())
+    assert made.roots == ("growing-container | locales.exists",)
+
+
 def test_what_a_grown_root_holds_is_its_leak_though_a_bounded_cache_holds_it_too() -> None:
     """An unbounded root that grew keeps its new entries alive whatever the bound of a
     cache that refers to them too (a CLI runner's stream cached by a leaking dict and
