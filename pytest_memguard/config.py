@@ -292,7 +292,7 @@ _OPTIONS: tuple[_Option, ...] = (
         "confirm_budget",
         "share of the suite's own run time that re-running suspects may add, past a "
         f"fixed {ALLOWANCE_SECONDS:g} s (less for a suite of more than {SMALL_SUITE_TESTS} "
-        "tests), as a percentage such as 10 percent; suspects beyond it are reported as "
+        "tests), as a percentage such as 10%; suspects beyond it are reported as "
         "unconfirmed",
         "PERCENT",
         parse_percent,
@@ -381,7 +381,7 @@ def add_options(parser: pytest.Parser) -> None:
                 action="store_true",
                 default=None,
                 dest=option.name,
-                help=option.help_text,
+                help=option.help_text.replace("%", "%%"),  # argparse formats it
             )
         else:
             group.addoption(
@@ -390,7 +390,7 @@ def add_options(parser: pytest.Parser) -> None:
                 type=_cli_type(option.parse),
                 default=None,
                 dest=option.name,
-                help=option.help_text,
+                help=option.help_text.replace("%", "%%"),
             )
         parser.addini(option.name, option.help_text, type=option.ini_type, default=None)
     for name, _, help_text, _ in _SENTINEL_INI:

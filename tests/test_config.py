@@ -395,6 +395,8 @@ def test_help_lists_options_and_ini_keys(pytester: pytest.Pytester) -> None:
             "  memguard_sentinels (args):*",
         ]
     )
+    # A percentage is shown as it is written, under the flag and the ini key alike.
+    assert result.stdout.str().count("as a percentage such as 10%;") == 2
 
 
 def test_markers_merge_and_the_closest_wins_key_by_key(pytester):
