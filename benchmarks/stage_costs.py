@@ -101,9 +101,12 @@ def _timed(raw: Callable[..., Any], name: str, on_return: Callable[[float], None
     positional = [
         p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
+    rest = [f"*{p.name}" for p in parameters if p.kind is p.VAR_POSITIONAL]
     keywords = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
-    declared = ", ".join([*positional, *(["*", *keywords] if keywords else [])])
-    passed = ", ".join([*positional, *(f"{name}={name}" for name in keywords)])
+    extra = [f"**{p.name}" for p in parameters if p.kind is p.VAR_KEYWORD]
+    star = rest or (["*"] if keywords else [])
+    declared = ", ".join([*positional, *star, *keywords, *extra])
+    passed = ", ".join([*positional, *rest, *(f"{name}={name}" for name in keywords), *extra])
     source = (
         f"def timed({declared}):\n"
         "    started = clock()\n"
@@ -213,8 +216,10 @@ def _timed_guard(
 
 
 def _stages() -> tuple[str, ...]:
+    """:data:`STAGES` and the ones ``--stage`` adds, each once: one wrapped twice would
+    count its time twice."""
     extra = os.environ.get(EXTRA_ENV, "")
-    return STAGES + tuple(stage for stage in extra.split(",") if stage)
+    return tuple(dict.fromkeys([*STAGES, *(stage for stage in extra.split(",") if stage)]))
 
 
 def pytest_configure(config: Any) -> None:
