@@ -250,7 +250,8 @@ PROJECTS = [
 ]
 
 SUMMARY = re.compile(r"^=*\s*(?P<body>(\d+ \w+(, )?)+.*) in (?P<secs>[\d.]+)s")
-COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
+# "leaked": memguard's word for a root's later tests, failed under their own category.
+COUNT = re.compile(r"(\d+) (passed|failed|leaked|errors?|skipped|xfailed|xpassed|deselected)")
 OUTCOME_LINE = re.compile(r"^(FAILED|ERROR|LEAK) (\S+)")
 
 DEFAULT_TIMEOUT = 1200  # seconds per pytest run; --timeout
@@ -632,13 +633,14 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
 
 
 def fmt_counts(row: dict[str, Any], mode: str) -> str:
-    """passed/failed(/E errors), timeout, or - when not run."""
+    """passed/failed(/E errors), timeout, or - when not run; a root's later tests,
+    which memguard counts as leaked, are failed."""
     if row["median_seconds"][mode] is None:
         return "-"
     if row["timed_out"][mode]:
         return "timeout"
     c = row["counts"][mode]
-    s = f"{c.get('passed', 0)}/{c.get('failed', 0)}"
+    s = f"{c.get('passed', 0)}/{c.get('failed', 0) + c.get('leaked', 0)}"
     if c.get("error"):
         s += f"/E{c['error']}"
     return s
