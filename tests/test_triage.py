@@ -415,9 +415,9 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
 @pytest.mark.skipif(not _LRU_REFERENTS_IN_USE_ORDER, reason="another lru_cache layout")
 def test_a_root_s_entry_under_a_key_the_code_spells_is_left_to_a_re_run() -> None:
     """An unbounded cache of whether a locale exists leaks a test's temporary names,
-    one per run; a doctest asking about the locale ``"ding"`` adds one entry under a
-    name its code spells, once: that growth is left to the suspect's re-runs, never
-    called the root's."""
+    one per run; a test asking about the locale ``"ding"`` adds one entry under a name
+    its code spells, once: that growth is left to the suspect's re-runs, never called
+    the root's."""
 
     @functools.cache
     def exists(name: str) -> bool:
@@ -427,7 +427,7 @@ def test_a_root_s_entry_under_a_key_the_code_spells_is_left_to_a_re_run() -> Non
     book.learn_leaking(exists, "growing-container | locales.exists")
     book.note_lengths()
     found = triage([], {}, book)
-    exists("_".join(["ding"]))  # made from the name the code spells, as Locale.parse does
+    exists("ding")
     spelled = with_growth(found, [Growth("locales.exists", 1, exists)], book, set())
     assert (spelled.roots, spelled.growth_explained) == ((), 0)
     book.note_lengths()

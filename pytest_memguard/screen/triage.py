@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import re
 import sys
 import threading
 import types
@@ -722,17 +723,17 @@ def _made_on_read(grown: Growth) -> list[object] | None:
 
 def _under_spelled_keys(grown: Growth) -> bool:
     """Whether each entry a dict, or an ``lru_cache``'s dict of its keys, gained is
-    under a key written in the code, or equal to one (a doctest asking whether the
-    locale ``"ding"`` exists). A root leaks under keys the program makes on every call
-    (a new stream, a temporary file's name); one entry under a key the code spells is
-    filled once, and tells nothing of growth on every run."""
+    under a key written in the code (whether the locale ``None`` or ``"en"`` exists).
+    A root leaks under keys the program makes on every call (a new stream, a temporary
+    file's name); one entry under a key the code spells is filled once, and tells
+    nothing of growth on every run."""
     container = grown.container
     if type(container) is LRU_WRAPPER:
         container = lru_keys(container)
     if type(container) is not dict:
         return False
     newest = _gained_items(grown._replace(container=container))
-    return newest is not None and all(_written_in_code(key, equal=True) for key, _ in newest)
+    return newest is not None and all(_written_in_code(key) for key, _ in newest)
 
 
 def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
@@ -822,22 +823,25 @@ _QUALNAME = type.__dict__["__qualname__"]
 _MADE_EMPTY = frozenset({list, dict, set})
 
 
-def _written_in_code(key: object, equal: bool = False) -> bool:
+def _written_in_code(key: object) -> bool:
     """Whether ``key`` is a name the compiler interned (a string constant of identifier
     characters, as every name in the code is), True, False, None, or a tuple of those:
-    what a program's own code spells, never what it reads or counts (numbers, text).
-    With ``equal``, a string equal to such a name counts too (one the program joined
-    from names it spells, as a locale's identifier from its parts)."""
+    what a program's own code spells, never what it reads or counts (numbers, text)."""
     if type(key) is tuple:
-        items = cast("tuple[object, ...]", key)
-        return all(_written_in_code(item, equal) for item in items)
+        return all(map(_written_in_code, cast("tuple[object, ...]", key)))
     if isinstance(key, str) and type(key) is str:
+        if not _NAME_CHARACTERS.fullmatch(key):
+            return False  # never interned by the compiler
         # Interning an equal copy returns the interned string if there is one: the key
-        # only when it is that string. The copy, interned otherwise, dies with this call.
+        # only when it is that string. The copy, interned otherwise, dies with this call
+        # (on 3.12, where interned strings live for ever, it stays, and is not the key).
         copy = key.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
-        interned = sys.intern(copy)
-        return interned is key or (equal and interned is not copy)
+        return sys.intern(copy) is key
     return key is None or type(key) is bool
+
+
+#: The characters of the string constants the compiler interns.
+_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_]*")
 
 
 #: Containers that keep every entry added, duplicates too.
