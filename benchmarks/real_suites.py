@@ -247,6 +247,122 @@ PROJECTS = [
         deps=("MarkupSafe==3.0.4", "Babel==2.19.0", "lingua==4.16.2", "dogpile.cache==1.5.0"),
         paths=("test",),
     ),
+    # Added in session 45 from real suites the plugin had not met: a date library over
+    # ~600 time zones, a CLI generator capturing streams, a parser of unittest classes,
+    # locale data loaded per locale, and a hypothesis-heavy converter library.
+    Project(
+        "arrow",
+        "1.4.0",
+        "dates: class fixtures, ~80 locale classes, regex caches, pytz/dateutil/zoneinfo zones",
+        deps=(
+            "python-dateutil==2.9.0.post0",
+            "tzdata==2026.6",
+            "pytest-mock==3.17.0",
+            "pytz==2025.2",
+            "simplejson==3.20.2",
+            "dateparser==1.5.0",
+            "regex==2026.12.2",
+            "tzlocal==5.4.5",
+        ),
+        # tox.ini's addopts need pytest-cov and write junit.xml.
+        args=("-o", "addopts="),
+    ),
+    Project(
+        "fire",
+        "0.7.1",
+        "CLI generator: Fire() per test, stdout and stderr captured in most tests",
+        deps=("termcolor==3.1.0", HYPOTHESIS),
+        paths=("fire",),
+        args=HYPOTHESIS_ARGS,
+    ),
+    Project(
+        "Markdown",
+        "3.11.4",
+        "parser: unittest.TestCase classes, an extension registry, Pygments' caches",
+        deps=("PyYAML==6.0.4", "Pygments==2.21.0"),
+        # test_syntax first: test_legacy.py turns warnings into errors at import.
+        paths=(
+            "tests/test_syntax",
+            "tests/test_apis.py",
+            "tests/test_extensions.py",
+            "tests/test_legacy.py",
+            "tests/test_meta.py",
+        ),
+        # Their expected HTML is Pygments 2.7.1's, which pytest 9.2 cannot install with.
+        args=tuple(
+            f"--deselect=tests/test_syntax/extensions/{test}"
+            for test in [
+                *(
+                    f"test_code_hilite.py::TestCodeHiliteClass::test_codehilite_{name}"
+                    for name in [
+                        "bad_lang",
+                        "defaults",
+                        "guess_lang",
+                        "guess_lang_plain_text",
+                        "linenos_hl_lines",
+                        "linenos_table",
+                        "linenos_true",
+                        "linenums_true",
+                        "set_lang",
+                        "startinline",
+                    ]
+                ),
+                *(
+                    f"test_code_hilite.py::TestCodeHiliteExtension::{name}"
+                    for name in [
+                        "testBasicCodeHilite",
+                        "testFormatterLangStrGuessLang",
+                        "testLinenumsNone",
+                        "testLinenumsNoneWithShebang",
+                        "testLinenumsTrue",
+                        "testMultipleBlocksSameStyle",
+                        "testUnknownOption",
+                    ]
+                ),
+                *(
+                    f"test_fenced_code.py::TestFencedCodeWithCodehilite::{name}"
+                    for name in [
+                        "testCustomPygmentsFormatter",
+                        "testFencedLanguageAttrLinenums",
+                        "testFencedLanguageAttrNoclasses",
+                        "testFencedMultipleBlocksSameStyle",
+                    ]
+                ),
+            ]
+        ),
+        env={"PYGMENTS_VERSION": "2.21.0"},
+    ),
+    Project(
+        "babel",
+        "2.19.0",
+        "dates and numbers: CLDR data loaded per locale into module caches, doctests",
+        deps=(
+            "freezegun==1.5.5",
+            "python-dateutil==4.0.0",
+            "jinja2==3.1.6",
+            "MarkupSafe==3.0.4",
+            "pytz==2026.6",
+            "setuptools==84.2.1",
+        ),
+        paths=("tests", "babel"),
+    ),
+    Project(
+        "cattrs",
+        "26.2.1",
+        "hypothesis-heavy: converters built per example, classes from drawn strategies",
+        deps=(
+            HYPOTHESIS,
+            "attrs==26.1.0",
+            "typing-extensions==4.16.0",
+            "pytest-benchmark==5.3.1",  # its addopts pass --benchmark-* options
+        ),
+        args=HYPOTHESIS_ARGS,
+        # The files with most @given tests that run in 20-40 s plain.
+        paths=tuple(
+            f"tests/test_{m}.py"
+            for m in ["structure", "structure_attrs", "unstructure", "copy", "enums", "validation"]
+        ),
+    ),
 ]
 
 SUMMARY = re.compile(r"^=*\s*(?P<body>(\d+ \w+(, )?)+.*) in (?P<secs>[\d.]+)s")
