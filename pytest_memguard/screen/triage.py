@@ -196,9 +196,10 @@ def _holds_only_weak(obj: object, weak: set[int]) -> bool:
     if not obj:
         return False
     members = gc.get_referents(obj)
-    return any(id(member) in weak for member in members) and all(
-        id(member) in weak or not gc.is_tracked(member) for member in members
-    )
+    # In C first: of the many sets and dicts a run may leave, few hold a weak reference.
+    if weak.isdisjoint(map(id, members)):
+        return False
+    return all(id(member) in weak or not gc.is_tracked(member) for member in members)
 
 
 def _imported(
