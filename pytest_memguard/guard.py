@@ -70,7 +70,7 @@ from pytest_memguard.screen.containers import (
     growth_unit,
     is_function_cache,
 )
-from pytest_memguard.screen.heap import Tops, beneath, find_tops
+from pytest_memguard.screen.heap import Tops, beneath, find_tops, tops_within
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
@@ -218,10 +218,10 @@ class Guard:
         self._facts = Facts()
         #: The dicts the walk from the current test's module found made on first access.
         self._made_near: list[object] = []
-        #: How many objects the rules without a search started from, and their tops: the
-        #: confirmation reuses them when no rule explained any (a walk of every object,
-        #: and of all they refer to: 50 ms for a list of every Unicode character).
-        self._left: tuple[int, Tops] | None = None
+        #: What the rules without a search started from, and its tops: the confirmation
+        #: tells the tops of what they left from them (a walk of every object, and of all
+        #: they refer to: 50 ms for a list of every Unicode character).
+        self._left: tuple[list[object], Tops] | None = None
         self.shapes = ShapeLog()
         #: The session's lru_cache wrappers and threading.local objects.
         self.listing = runner.listing
@@ -374,7 +374,7 @@ class Guard:
         # with what the screen found replacing objects before the triage: one group, whose
         # tops and cycles are those of all that the run left.
         self.replacements.remember([*left, *replaced], nodeid, None if replaced else tops)
-        self._left = (len(left), tops)
+        self._left = (left, tops)
 
     def _set_once(self, rest: list[object], tops: Tops) -> list[object]:
         """What of ``rest`` module globals bound to None at their module's scan now hold,
@@ -476,7 +476,7 @@ class Guard:
         # The re-runs' closure keeps this list alive until the leak is explained: a list
         # of ours, never a holder whose owners a search climbs to.
         self._ours = (*self._ours, unexplained)
-        chain = self.replacements.chain_behind(self._tops_left(unexplained).objects, item.nodeid)
+        chain = self.replacements.chain_behind(self._tops_left(unexplained), item.nodeid)
         if chain is not None:
             # Growth on every run, seen across tests: the new link, and what hangs from it
             # (not what the run replaced beside it, which only a re-run would tell).
@@ -579,14 +579,16 @@ class Guard:
             return None
         return self._confirmed(item, evidence)
 
-    def _tops_left(self, unexplained: list[object]) -> Tops:
-        """The tops of ``unexplained``: those of what the rules without a search started
-        from when they explained none of it. Forgotten here, before any search or re-run:
-        held, they would count in the references those read."""
+    def _tops_left(self, unexplained: list[object]) -> list[object]:
+        """The objects of ``unexplained`` it may hang from: its tops, told from those of
+        what the rules without a search started from (``tops_within``) rather than by
+        walking it again (a second for a run that loaded every locale's data).
+        Forgotten here, before any search or re-run: held, they would count in the
+        references those read."""
         left, self._left = self._left, None
-        if left is not None and left[0] == len(unexplained):
-            return left[1]
-        return find_tops(unexplained)
+        if left is None:
+            return find_tops(unexplained).objects
+        return tops_within(*left, unexplained)
 
     def _filled_entries(self, holders: Holders) -> list[Learned]:
         """What the book learned of ``holders`` as filled: neither bounded nor a root's."""

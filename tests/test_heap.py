@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import sys
 import threading
 import time
@@ -16,11 +17,14 @@ from pytest_memguard.figures import Figures
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     RssProbe,
+    find_tops,
     freeze_isolates_young_heap,
     take_snapshot,
     top_objects,
+    tops_within,
     with_subclasses,
     without_running_calls,
+    young_reachable,
 )
 from pytest_memguard.screen.window import GuardedRun
 
@@ -235,3 +239,27 @@ def test_freezing_isolates_the_young_heap_here_and_is_undone() -> None:
     nothing frozen behind (the windows freeze and unfreeze on their own)."""
     assert freeze_isolates_young_heap()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_tops_of_what_is_kept_are_told_from_the_tops_of_all() -> None:
+    """Rules explained some of what a run left: the rest hangs from the tops of all it
+    kept and what the objects left out refer to, found without walking the rest again:
+    every object of the rest no other refers to, and one of each cycle only a left-out
+    object reached."""
+    rng = random.Random(45)
+    for _ in range(300):
+        objs: list[list[object]] = [[] for _ in range(rng.randint(1, 30))]
+        for obj in objs:
+            obj.extend(rng.sample(objs, rng.randint(0, min(3, len(objs)))))
+        kept = [obj for obj in objs if rng.random() < 0.7]
+        candidates = tops_within(objs, find_tops(objs), kept)
+        members = {id(obj): obj for obj in kept}
+        referred = {id(ref) for obj in kept for ref in obj} & members.keys()
+        assert members.keys() - referred <= {id(obj) for obj in candidates}
+        assert young_reachable(candidates, members) == members.keys()
+    chain: list[object] = []
+    cycle: list[object] = [chain]
+    chain.append(cycle)
+    explained: list[object] = [cycle]
+    every = [explained, cycle, chain]
+    assert tops_within(every, find_tops(every), [cycle, chain]) == [cycle]

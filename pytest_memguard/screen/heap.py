@@ -551,6 +551,22 @@ def find_tops(objs: list[object]) -> Tops:
     return Tops(tops, in_cycles)
 
 
+def tops_within(objs: list[object], tops: Tops, kept: list[object]) -> list[object]:
+    """The objects of ``kept`` (some of ``objs``, whose tops are ``tops``) that it hangs
+    from: the tops of ``objs`` it kept, and what the objects it left out refer to among
+    it, the only others no object of ``kept`` may refer to. Every object of ``kept`` no
+    other refers to is among them, and one of each cycle nothing else of it reaches
+    (not always the one :func:`find_tops` would pick): a few more objects than its
+    tops, for a walk of those left out only."""
+    if len(kept) == len(objs):
+        return tops.objects
+    kept_ids = {id(obj) for obj in kept}
+    left_out = [obj for obj in objs if id(obj) not in kept_ids]
+    candidates = kept_ids.intersection(map(id, all_referents(left_out)))
+    candidates.update(map(id, tops.objects))
+    return [obj for obj in kept if id(obj) in candidates]
+
+
 def top_objects(objs: list[object]) -> list[object]:
     """The objects of :func:`find_tops`."""
     return find_tops(objs).objects
