@@ -412,7 +412,6 @@ def test_growth_of_a_leaking_root_names_the_root_without_a_suspect() -> None:
     assert result.unexplained == 0
 
 
-@pytest.mark.skipif(not _LRU_REFERENTS_IN_USE_ORDER, reason="another lru_cache layout")
 def test_a_root_s_entry_under_a_key_the_code_spells_is_left_to_a_re_run() -> None:
     """An unbounded cache of whether a locale exists leaks a test's temporary names,
     one per run; a test asking about the locale ``"ding"`` adds one entry under a name

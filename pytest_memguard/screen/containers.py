@@ -52,7 +52,7 @@ import threading
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 
 import pytest
 
@@ -234,12 +234,18 @@ def _sized_view(container: object) -> object:
         return _Written(container)
     if not _is_unbounded_cache(container):
         return container
-    if isinstance(container, LRU_WRAPPER):
-        own = getattr(container, "__dict__", None)
-        dicts = [ref for ref in gc.get_referents(container) if type(ref) is dict and ref is not own]
-        if len(dicts) == 1:
-            return dicts[0]
-    return _CacheSize(container)
+    entries = cache_entries(container)
+    return _CacheSize(container) if entries is None else entries
+
+
+def cache_entries(cache: object) -> dict[object, object] | None:
+    """The dict an unbounded ``functools`` cache keeps its entries in, by key (the C
+    wrapper visits it, beside its own ``__dict__``); None for anything else."""
+    if not isinstance(cache, LRU_WRAPPER):
+        return None
+    own = getattr(cache, "__dict__", None)
+    dicts = [ref for ref in gc.get_referents(cache) if type(ref) is dict and ref is not own]
+    return cast("dict[object, object]", dicts[0]) if len(dicts) == 1 else None
 
 
 def _container_bound(container: object) -> str | None:

@@ -143,19 +143,6 @@ def first_entry(holder: object) -> int | None:
         return None
 
 
-def lru_keys(wrapper: object) -> dict[object, object] | None:
-    """An ``lru_cache`` wrapper's dict of every key it caches, where CPython's layout of
-    its referents tells it (3.10 to 3.13: the first of the fields after its entries);
-    None otherwise."""
-    if not _LRU_REFERENTS_IN_USE_ORDER:
-        return None
-    referents = gc.get_referents(wrapper)
-    if len(referents) < _LRU_FIELDS_AFTER:
-        return None
-    keys = referents[-_LRU_FIELDS_AFTER]
-    return cast("dict[object, object]", keys) if type(keys) is dict else None
-
-
 def dict_tail(holder: object) -> tuple[int, int] | None:
     """A dict's length and the id of its newest key; None for anything else."""
     if not is_a(holder, dict):

@@ -45,9 +45,8 @@ from collections.abc import Set as AbstractSet
 from itertools import chain, compress, islice
 from typing import NamedTuple, TypeGuard, cast
 
-from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.explain.owners import is_stdlib_owned
-from pytest_memguard.screen.containers import Growth
+from pytest_memguard.screen.containers import Growth, cache_entries
 from pytest_memguard.screen.heap import (
     CLASS_NAMESPACE,
     CONTEXT_STATE,
@@ -70,7 +69,6 @@ from pytest_memguard.screen.holderbook import (
     added_entries,
     contents,
     grown,
-    lru_keys,
 )
 
 #: Why growth under a declared bound is warm-up.
@@ -723,14 +721,13 @@ def _made_on_read(grown: Growth) -> list[object] | None:
 
 
 def _under_spelled_keys(grown: Growth) -> bool:
-    """Whether each entry a dict, or an ``lru_cache``'s dict of its keys, gained is
+    """Whether each entry a dict, or an unbounded ``functools`` cache, gained is
     under a key written in the code (whether the locale ``None`` or ``"en"`` exists).
     A root leaks under keys the program makes on every call (a new stream, a temporary
     file's name); one entry under a key the code spells is filled once, and tells
     nothing of growth on every run."""
-    container = grown.container
-    if type(container) is LRU_WRAPPER:
-        container = lru_keys(container)
+    entries = cache_entries(grown.container)
+    container = grown.container if entries is None else entries
     if type(container) is not dict:
         return False
     newest = _gained_items(grown._replace(container=container))
