@@ -55,6 +55,7 @@ from pytest_memguard.confirm.rules import (
     untold,
 )
 from pytest_memguard.confirm.shapes import LEARNING_MAX_SECONDS, ShapeLog, growth_shape
+from pytest_memguard.confirm.siblings import Siblings, Signature, function_of
 from pytest_memguard.confirm.slotnames import SLOT_NAMES_CACHED, cached_slot_names
 from pytest_memguard.explain.causes import Root, RootBook
 from pytest_memguard.explain.sites import traceback_frames
@@ -223,6 +224,9 @@ class Guard:
         #: they refer to: 50 ms for a list of every Unicode character).
         self._left: tuple[list[object], Tops] | None = None
         self.shapes = ShapeLog()
+        self.siblings = Siblings()
+        #: The growth the current test left, when it runs a parametrized function.
+        self._signature: Signature | None = None
         #: The session's lru_cache wrappers and threading.local objects.
         self.listing = runner.listing
         self.lru_caches = LruCaches(self.listing)
@@ -303,6 +307,13 @@ class Guard:
         # plugin's may hold it while re-runs count the references to what they replace.
         replaced, screen.replacing = screen.replacing, []
         growing = unexplained_growth(screen, limits)
+        self._signature = self._signature_of(item, screen) if growing else None
+        precedent = self.siblings.precedent(self._signature) if self._signature else None
+        if precedent is not None:
+            # Its siblings' re-runs told: no rule to ask, nothing to re-run.
+            self._note(suspect=True, unexplained=screen.triage.unexplained)
+            self._note(cleared=precedent.reason())
+            return None
         if growing:
             self._explain_without_a_search(screen, limits, item, replaced)
             growing = unexplained_growth(screen, limits)
@@ -319,6 +330,22 @@ class Guard:
         if triage.roots:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
+
+    def _signature_of(self, item: pytest.Item, screen: GuardedRun) -> Signature | None:
+        """The growth ``screen`` left as its parametrized siblings' re-runs are compared
+        by; None for a test of no parametrized function, or a run that grew a leak's
+        root or left a resource behind, which is judged on its own."""
+        function = function_of(item)
+        if function is None or screen.triage.roots or screen.sentinel_findings:
+            return None
+        left = screen.triage.unexplained_of(screen.retained)
+        grown = frozenset(grown.label for grown in screen.growth)
+        return Signature(function, growth_shape(left), grown)
+
+    def _siblings_leaked(self) -> None:
+        """The current test grew on every run: its growth is vouched for no sibling."""
+        if self._signature is not None:
+            self.siblings.leaked(self._signature)
 
     def _explain_without_a_search(
         self, screen: GuardedRun, limits: Limits, item: pytest.Item, replaced: list[object]
@@ -488,15 +515,21 @@ class Guard:
         # ids only: a reference held here would count in the rules' reference counts.
         holding = grown_holding(screen.growth, unexplained)
         shape = growth_shape(unexplained)
-        learning = seconds <= LEARNING_MAX_SECONDS and self.shapes.worth_learning(shape)
+        quick = seconds <= LEARNING_MAX_SECONDS
+        learning = quick and self.shapes.worth_learning(shape)
         self.shapes.suspect(shape)
+        # Re-runs that may vouch for the test's siblings learn too, with no search.
+        signature = self._signature
+        reserve = learning or (
+            quick and signature is not None and self.siblings.worth_learning(signature)
+        )
         # No fewer repetitions tell growth from warm-up: a suspect whose least
         # confirmation would not fit is left unconfirmed, so one slow test cannot spend
         # the budget of all the quick suspects after it. Nor is it searched: a search
         # spares the re-runs only when every holder is bounded, which the slow suspects
         # of hypothesis-heavy suites never were, and it spent what quicker ones needed.
         reruns, waits = _least_confirmation(screen, limits)
-        if not self.budget.allows(reruns, reserve=learning, waits=waits):
+        if not self.budget.allows(reruns, reserve=reserve, waits=waits):
             self._note(no_budget=True)
             return None
         # For a test whose re-run costs more than a look at the heap, or whose shape of
@@ -523,7 +556,7 @@ class Guard:
             # before the re-runs, it is left out of their growth, so a cache filling on
             # every run (hypothesis' strategy cache) does not keep them going.
             self.runner.book.learn_found(_bounded_entries(holders))
-        if not self.budget.allows(reruns, reserve=learning, waits=waits):
+        if not self.budget.allows(reruns, reserve=reserve, waits=waits):
             self._note(no_budget=True)
             return None
         times = repetitions_for(limits, seconds)
@@ -550,7 +583,7 @@ class Guard:
             spent = time.perf_counter() - started
             waited = sum(run.waited for run in evidence)
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
-            self.budget.spend(spent - waited, reserve=learning, waits=waited)
+            self.budget.spend(spent - waited, reserve=reserve, waits=waited)
         self._note(repetitions=tuple(run.figures for run in evidence))
         if evidence:
             self._hold_leftovers(evidence[-1], item.nodeid)
@@ -558,6 +591,7 @@ class Guard:
         # run left was warm-up, and the leak is the roots', found without a search.
         last = evidence[-1] if evidence else None
         if last is not None and _grew_only_roots(last, limits):
+            self._siblings_leaked()
             root = self.roots.count(last.triage.roots[0])
             if root is not None:
                 self._grew_root(last, root)
@@ -569,6 +603,8 @@ class Guard:
             return None
         grew, why = confirmed(evidence, times, limits)
         if not grew:
+            if self._signature is not None:
+                self.siblings.cleared(self._signature, item.nodeid)
             self._note(cleared=why)
             if holders is not None:
                 self._remember(holders)
@@ -723,6 +759,7 @@ class Guard:
     def _confirmed(self, item: pytest.Item, evidence: list[GuardedRun]) -> Holders | None:
         """Growth on every run: who holds it, and unless that is a root already confirmed
         or only bounded containers, what it is. Returns the holders of what was explained."""
+        self._siblings_leaked()
         last = evidence[-1]
         # The holders of a growth beneath replaced objects are older than the run: not
         # the replaced objects it left too.

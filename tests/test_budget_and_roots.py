@@ -12,7 +12,7 @@ import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from lazy_proxy import UnboundProxy
@@ -50,6 +50,13 @@ from pytest_memguard.confirm.shapes import (
     UNPAID_SEARCHES,
     ShapeLog,
     growth_shape,
+)
+from pytest_memguard.confirm.siblings import (
+    CLEARS_NEEDED,
+    LEARNING_TRIES,
+    Siblings,
+    Signature,
+    function_of,
 )
 from pytest_memguard.explain.causes import RootBook, session_summary
 from pytest_memguard.findings import Finding
@@ -143,6 +150,66 @@ def test_learning_stops_while_what_it_taught_explains_nothing_later() -> None:
     assert not second_suspect(shapes_seen[UNPAID_SEARCHES])
     taught[0].hits += 1  # a later run explained by what the first search taught
     assert shapes.worth_learning(shapes_seen[UNPAID_SEARCHES])
+
+
+def _item(name: str, originalname: str, parent: str = "tests/test_dates.py") -> Any:
+    """What :func:`function_of` reads of a test item."""
+    return types.SimpleNamespace(
+        name=name, originalname=originalname, parent=types.SimpleNamespace(nodeid=parent)
+    )
+
+
+def test_a_parametrized_function_is_told_by_its_parent_and_name() -> None:
+    assert function_of(_item("test_smoke[fr]", "test_smoke")) == (
+        "tests/test_dates.py",
+        "test_smoke",
+    )
+    assert function_of(_item("test_alone", "test_alone")) is None
+    assert function_of(types.SimpleNamespace(name="doctest", parent=None)) is None  # type: ignore[arg-type]
+
+
+_FILLS = Signature(("tests/test_smoke.py", "test_smoke"), frozenset(), frozenset({"app.exists"}))
+
+
+def test_siblings_are_vouched_for_once_the_re_runs_of_enough_of_them_cleared() -> None:
+    siblings = Siblings()
+    for at in range(CLEARS_NEEDED):
+        assert siblings.precedent(_FILLS) is None
+        siblings.cleared(_FILLS, f"test_smoke[{at}]")
+    precedent = siblings.precedent(_FILLS)
+    assert precedent is not None and precedent.first == "test_smoke[0]"
+    assert f"re-runs of {CLEARS_NEEDED} other tests of this function" in precedent.reason()
+    # Another function, other types left or other containers grown: on their own.
+    for other in (
+        _FILLS._replace(function=("tests/test_smoke.py", "test_other")),
+        _FILLS._replace(types=frozenset({dict})),
+        _FILLS._replace(containers=frozenset({"app.exists", "app.cache"})),
+    ):
+        assert siblings.precedent(other) is None
+
+
+def test_a_shape_a_sibling_leaked_with_is_never_vouched_for() -> None:
+    siblings = Siblings()
+    for at in range(CLEARS_NEEDED):
+        siblings.cleared(_FILLS, f"test_smoke[{at}]")
+    siblings.leaked(_FILLS)
+    siblings.cleared(_FILLS, "test_smoke[9]")
+    siblings.cleared(_FILLS, "test_smoke[10]")
+    assert siblings.precedent(_FILLS) is None
+    assert not siblings.worth_learning(_FILLS)
+
+
+def test_a_shape_s_re_runs_learn_on_the_reserve_a_few_times_until_vouched_for() -> None:
+    siblings = Siblings()
+    assert [siblings.worth_learning(_FILLS) for _ in range(LEARNING_TRIES + 1)] == [
+        *[True] * LEARNING_TRIES,
+        False,
+    ]
+    fresh = Siblings()
+    for at in range(CLEARS_NEEDED):
+        assert fresh.worth_learning(_FILLS)
+        fresh.cleared(_FILLS, f"test_smoke[{at}]")
+    assert not fresh.worth_learning(_FILLS)  # vouched for: no more re-runs
 
 
 class _PerThreadCache:

@@ -1432,3 +1432,49 @@ def test_a_module_global_set_on_first_use_is_warmup_without_a_re_run(
     assert (first["verdict"], first["suspect"], first["repetitions"]) == ("warmup", False, [])
     assert first["message"] == SET_ON_FIRST_USE
     assert report["by_name"]["test_uses_it"]["verdict"] == "ok"
+
+
+#: A function cache every parameter adds one entry to (whether a locale exists): growth
+#: only a re-run tells from a leak, and a suite repeats it for every parameter.
+PER_PARAMETER = """
+import functools
+import uuid
+
+import pytest
+
+@functools.cache
+def exists(name):
+    return name.startswith("loc")
+
+@pytest.mark.parametrize("name", [f"loc{n}" for n in range(8)])
+def test_exists(name):
+    assert exists(name)
+
+@pytest.mark.parametrize("name", [f"tmp{n}" for n in range(5)])
+def test_cleans_up(name):
+    assert not exists(f"{name}-{uuid.uuid4()}")
+"""
+
+
+def test_siblings_filling_a_cache_per_parameter_are_warmup_once_two_re_runs_cleared(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """The first two tests of the function are re-run, the rest vouched for by them;
+    a function of the same module adding a new name on every run leaks, in every test,
+    vouched for by nothing."""
+    pytester.makepyfile(test_params=PER_PARAMETER)
+    report = _records(pytester, run=run_pytest)
+    report["result"].assert_outcomes(passed=8, failed=1)
+    assert report["result"].parseoutcomes()["leaked"] == 4
+    filling = [record for record in report["tests"] if "test_exists" in record["nodeid"]]
+    assert {record["verdict"] for record in filling} == {"warmup"}
+    assert [bool(record["repetitions"]) for record in filling] == [True] * 2 + [False] * 6
+    first = filling[0]["nodeid"]
+    assert all(
+        f"stopped on the re-runs of 2 other tests of this function, such as {first}"
+        in record["message"]
+        for record in filling[2:]
+    )
+    leaking = [record for record in report["tests"] if "test_cleans_up" in record["nodeid"]]
+    assert {record["verdict"] for record in leaking} == {"leak"}
+    assert all("same root as" in record["message"] for record in leaking[1:])
