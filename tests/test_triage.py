@@ -24,7 +24,10 @@ from pytest_memguard.screen.holderbook import (
     KEYED_CLEARS,
     MAX_HOLDERS,
     MAX_LEARNED_AT_ONCE,
+    MISSES_BEFORE_SKIPPING,
     NEWEST,
+    WALK_EVERY,
+    FilledWalks,
     HolderBook,
     Learned,
     contents,
@@ -60,12 +63,17 @@ def test_nothing_retained_is_clean() -> None:
     assert triage([], {}, HolderBook()).unexplained == 0
 
 
-def test_weak_references_to_old_objects_and_their_sets_are_warmup() -> None:
+@pytest.mark.parametrize("others", [0, 1, 5_000])
+def test_weak_references_to_old_objects_and_their_sets_are_warmup(others: int) -> None:
+    """Found among any number of other sets and dicts the run left, and only those."""
     old = _Old()
     ref = weakref.ref(old)
     registry = {ref}
-    result = triage([ref, registry], _young(ref, registry), HolderBook())
-    assert (result.explained, result.unexplained) == (2, 0)
+    unrelated = [{"key": n} if n % 2 else {n} for n in range(others)]
+    made = [*unrelated[: others // 2], ref, registry, *unrelated[others // 2 :]]
+    result = triage(made, _young(*made), HolderBook())
+    assert (result.explained, result.unexplained) == (2, others)
+    assert result.explained_ids == {id(ref), id(registry)}
     assert result.why == ()  # bookkeeping, not warm-up
 
 
@@ -458,18 +466,24 @@ class _Settings:
         self.parent = parent
 
 
-def test_a_chain_one_link_longer_in_a_filled_holder_is_not_explained() -> None:
+@pytest.mark.parametrize("carried", [0, 300])
+def test_a_chain_one_link_longer_in_a_filled_holder_is_not_explained(carried: int) -> None:
     """Settings made with the last ones as parent: the holder's length is the same,
-    but the old settings live on under the new ones."""
+    but the old settings live on under the new ones; so too when each link carries
+    more objects than the holder has entries (its tops are then told from those)."""
     owner = types.SimpleNamespace(settings=_Settings())
     book = HolderBook()
     book.learn_filled(vars(owner))
     book.note_lengths()
-    owner.settings = deeper = _Settings(parent=owner.settings)
-    made = listed([deeper, vars(deeper)])
-    assert triage(made, _young(*made), book).unexplained == 2
-    owner.settings = fresh = _Settings()  # a true replacement
-    made = listed([fresh, vars(fresh)])
+
+    def link(parent: _Settings | None) -> list[object]:
+        owner.settings = made = _Settings(parent=parent)
+        made.carried = [[n] for n in range(carried)]  # type: ignore[attr-defined]
+        return listed([made, vars(made), made.carried, *made.carried])  # type: ignore[attr-defined]
+
+    made = link(parent=owner.settings)
+    assert triage(made, _young(*made), book).unexplained == len(made)
+    made = link(parent=None)  # a true replacement
     assert triage(made, _young(*made), book).unexplained == 0
 
 
@@ -559,14 +573,14 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many learned holders each walk of the triage started from, during the test
     (the other kinds of holder, none learned, walk nothing)."""
     started: list[int] = []
-    reached = triage_module._reached
+    reach = triage_module._reach
 
-    def counted(learned: list[object], *args: object, **kwargs: object) -> set[int]:
+    def counted(learned: list[object], *args: object, **kwargs: object) -> object:
         if learned:
             started.append(len(learned))
-        return reached(learned, *args, **kwargs)  # type: ignore[arg-type]
+        return reach(learned, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(triage_module, "_reached", counted)
+    monkeypatch.setattr(triage_module, "_reach", counted)
     return started
 
 
@@ -599,6 +613,38 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(walks: 
     result = triage([replaced], _young(replaced), book)
     assert result.explained_ids == frozenset({id(replaced)})
     assert walks[:2] == [1, 1]
+
+
+def test_a_function_whose_siblings_filled_holders_held_nothing_skips_most_walks() -> None:
+    """Past a few siblings in a row whose walks found nothing, one in every few walks;
+    a walk that finds something walks every sibling again. A test of no parametrized
+    function (None) always walks."""
+    walks = FilledWalks()
+    smoke = ("tests/test_smoke.py", "test_smoke")
+    for _ in range(MISSES_BEFORE_SKIPPING):
+        assert walks.due(smoke)
+        walks.walked(smoke, found=False)
+    due = [walks.due(smoke) for _ in range(2 * WALK_EVERY)]
+    assert due == ([False] * (WALK_EVERY - 1) + [True]) * 2
+    walks.walked(smoke, found=True)
+    assert walks.due(smoke) and walks.due(smoke)
+    walks.walked(None, found=False)
+    assert all(walks.due(None) for _ in range(2 * WALK_EVERY))
+
+
+def test_a_run_that_skips_the_filled_holders_leaves_what_they_hold_unexplained() -> None:
+    """The cost of a wrong skip: a suspect (whose re-runs walk), never a verdict."""
+    cache = {"first": [1]}
+    book = HolderBook()
+    book.learn_filled(cache)
+    book.note_lengths()
+    cache["first"] = replaced = [2]
+    book.walk_filled = False
+    assert triage([replaced], _young(replaced), book).unexplained == 1
+    assert book.filled_found is None
+    book.walk_filled = True
+    assert triage([replaced], _young(replaced), book).unexplained == 0
+    assert book.filled_found
 
 
 def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(walks: list[int]) -> None:

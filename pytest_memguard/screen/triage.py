@@ -184,8 +184,20 @@ def _weak_to_known(
     if not weak:
         return set()
     ids = {id(obj) for obj in weak}
-    weak += [obj for obj in candidates.maps if _holds_only_weak(obj, ids)]
+    weak += [obj for obj in _referring_to(candidates.maps, ids) if _holds_only_weak(obj, ids)]
     return young_reachable(weak, young)
+
+
+def _referring_to(objs: list[object], ids: set[int]) -> list[object]:
+    """The objects of ``objs`` that refer to one of ``ids``, found by halves in C: a run
+    that loaded every locale's data leaves 100,000 dicts, and a few registries among
+    them hold the weak references."""
+    if not objs or ids.isdisjoint(map(id, gc.get_referents(*objs))):
+        return []
+    if len(objs) == 1:
+        return objs
+    half = len(objs) // 2
+    return _referring_to(objs[:half], ids) + _referring_to(objs[half:], ids)
 
 
 def _holds_only_weak(obj: object, weak: set[int]) -> bool:
@@ -194,7 +206,6 @@ def _holds_only_weak(obj: object, weak: set[int]) -> bool:
     if not obj:
         return False
     members = gc.get_referents(obj)
-    # In C first: of the many sets and dicts a run may leave, few hold a weak reference.
     if weak.isdisjoint(map(id, members)):
         return False
     return all(id(member) in weak or not gc.is_tracked(member) for member in members)
@@ -283,6 +294,37 @@ def _constants(codes: list[types.CodeType]) -> list[object]:
     return found
 
 
+class _Reach(NamedTuple):
+    """What a walk down from learned holders reached of the young heap (ids), and what
+    it started from: the tops of what it reached are among those."""
+
+    ids: set[int]
+    seeds: list[object]
+
+    def tops(self, of: set[int], young: dict[int, object]) -> list[object]:
+        """The tops of the objects of ``of`` (ids, some of those reached), looked for
+        among the seeds or among those objects, whichever are fewer: a cache's thousand
+        new entries reach the 200,000 objects of every locale's data."""
+        if len(self.seeds) < len(of):
+            return list(compress(self.seeds, map(of.__contains__, map(id, self.seeds))))
+        return top_objects([young[key] for key in of])
+
+
+def _reach(
+    learned: list[Learned],
+    young: dict[int, object],
+    skip: set[int],
+    avoid: frozenset[int] = frozenset(),
+    newest: int = 0,
+    into_containers: bool = True,
+    beneath: bool = True,
+) -> _Reach:
+    if not learned:
+        return _Reach(set(), [])
+    seeds = contents(learned, avoid, newest, into_containers, beneath)
+    return _Reach(young_reachable(seeds, young, skip=skip), seeds)
+
+
 def _reached(
     learned: list[Learned],
     young: dict[int, object],
@@ -292,19 +334,16 @@ def _reached(
     into_containers: bool = True,
     beneath: bool = True,
 ) -> set[int]:
-    if not learned:
-        return set()
-    seeds = contents(learned, avoid, newest, into_containers, beneath)
-    return young_reachable(seeds, young, skip=skip)
+    return _reach(learned, young, skip, avoid, newest, into_containers, beneath).ids
 
 
 def _in_filled(
     learned: list[Learned], young: dict[int, object], skip: set[int], avoid: frozenset[int]
-) -> set[int]:
+) -> _Reach:
     """What filled holders reach of the young heap: their entries replaced in place,
     never what a container among their entries gained (a list in a namespace the
     session learned as filled, appended to on every run, is a leak)."""
-    return _reached(learned, young, skip, avoid, into_containers=False)
+    return _reach(learned, young, skip, avoid, into_containers=False)
 
 
 def _in_one_filled(
@@ -313,7 +352,7 @@ def _in_one_filled(
     skip: set[int],
     avoid: frozenset[int],
     left: set[int],
-) -> set[int]:
+) -> _Reach:
     """What one filled holder reaches of the young heap: from the entries it gained,
     when it grew and they reach all of ``left`` (ids: what no holder explained yet), else
     from its newest entries. A holder filled once per key (``linecache.cache`` taking
@@ -323,9 +362,9 @@ def _in_one_filled(
     the 88 grown walks on marshmallow's suite)."""
     added = added_entries(entry)
     if added:
-        reached = _reached([entry], young, skip, avoid, added, into_containers=False)
-        if left <= reached:
-            return reached
+        reach = _reach([entry], young, skip, avoid, added, into_containers=False)
+        if left <= reach.ids:
+            return reach
     return _in_filled([entry], young, skip, avoid)
 
 
@@ -343,12 +382,12 @@ def _reached_in_root(
     return _reached([entry], young, skip) & ids
 
 
-def _lengthens_a_chain(ids: set[int], young: dict[int, object], pinned: set[int]) -> bool:
-    """Whether a group's top (of the objects of ``ids``) refers, itself or through its
-    young attributes, to an older object of its own type that nothing else holds: the
-    link it took the place of (a shared older object, a module's table, is no link).
-    ``pinned`` holds the ids of the objects the plugin itself holds, once each."""
-    for top in top_objects([young[key] for key in ids]):
+def _lengthens_a_chain(tops: list[object], young: dict[int, object], pinned: set[int]) -> bool:
+    """Whether one of a group's ``tops`` refers, itself or through its young attributes,
+    to an older object of its own type that nothing else holds: the link it took the
+    place of (a shared older object, a module's table, is no link). ``pinned`` holds the
+    ids of the objects the plugin itself holds, once each."""
+    for top in tops:
         older = older_of_its_kind(top, young)
         counts = reference_counts(older)
         # Held by the new link, and by the plugin when it holds it: nothing else.
@@ -437,7 +476,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     at = len(why)
     in_filled, weak_to_filled = (
         (set(), set())
-        if ids <= explained
+        if ids <= explained or not book.walk_filled
         else _held_by_filled(book, young, explained, ids, candidates)
     )
     if in_filled:
@@ -520,7 +559,9 @@ def _in_roots(
         if not reached:
             continue
         explained |= reached
-        if grew or _lengthens_a_chain(reached, young, book.pinned):
+        if grew or _lengthens_a_chain(
+            top_objects([young[key] for key in reached]), young, book.pinned
+        ):
             roots.append(entry.root)
             in_roots |= reached
         else:
@@ -582,12 +623,13 @@ def _held_by_filled(
     for at, entry in enumerate(ordered):
         if (
             at == together
-            and not (_in_filled(ordered[at:], young, explained, grew_ids) & ids) - in_filled
+            and not (_in_filled(ordered[at:], young, explained, grew_ids).ids & ids) - in_filled
         ):
             break
         left = ids - explained - in_filled
-        reached = _in_one_filled(entry, young, explained, grew_ids, left) & ids
-        if reached and not _lengthens_a_chain(reached, young, book.pinned):
+        reach = _in_one_filled(entry, young, explained, grew_ids, left)
+        reached = reach.ids & ids
+        if reached and not _lengthens_a_chain(reach.tops(reached, young), young, book.pinned):
             entry.hits += 1
             in_filled |= reached
             weak = _weak_to_known(candidates, young, explained | in_filled) & ids
@@ -595,6 +637,7 @@ def _held_by_filled(
                 break
             together = at + 1
     book.filled_missed = not in_filled
+    book.filled_found = bool(in_filled) or bool(book.filled_found)
     return in_filled, weak
 
 
@@ -779,7 +822,8 @@ def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
     if not refs:
         return []
     weak = {id(ref) for ref in refs}
-    maps = [obj for obj in judged if type(obj) in _MAPS and _holds_only_weak(obj, weak)]
+    maps = [obj for obj in judged if type(obj) in _MAPS]
+    maps = [obj for obj in _referring_to(maps, weak) if _holds_only_weak(obj, weak)]
     return [*refs, *maps]
 
 

@@ -28,6 +28,7 @@ import pytest
 
 from pytest_memguard import pytest_internals
 from pytest_memguard.confirm.listing import LISTED_KINDS, HeapListing
+from pytest_memguard.confirm.siblings import function_of
 from pytest_memguard.figures import Figures
 from pytest_memguard.screen.containers import ContainerWatch, Growth
 from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, OwnChunks, call_on_own_chunk
@@ -45,7 +46,7 @@ from pytest_memguard.screen.heap import (
     without_running_calls,
     young_reachable,
 )
-from pytest_memguard.screen.holderbook import HolderBook
+from pytest_memguard.screen.holderbook import FilledWalks, HolderBook
 from pytest_memguard.screen.holders import (
     FixtureLedger,
     FullWalks,
@@ -300,6 +301,7 @@ class WindowRunner:
         #: pytest's shared containers that held survivors before: read first.
         self.shared = SharedHolders()
         self.full_walks = FullWalks()
+        self.filled_walks = FilledWalks()
         #: Which screens run on a data-stack chunk of their own (repetitions always do).
         self.own_chunks = OwnChunks()
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
@@ -630,6 +632,11 @@ class WindowRunner:
         :class:`FullWalks` says it is due. ``first`` explains what it can of what the
         cheap holders leave, before the triage."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
+        # Only a screened run may skip the filled holders' walk: a repetition's always
+        # walks, as the one that tells whether a skip left the test a suspect wrongly.
+        function = function_of(item) if kind is _Run.SCREEN else None
+        self.book.walk_filled = self.filled_walks.due(function)
+        self.book.filled_found = None
         # The plugins' known dicts hold survivors after nearly every run (the capture's
         # streams): one walk with the plugin's own holders.
         seeds = cheap_seeds(held_by_us)
@@ -673,6 +680,8 @@ class WindowRunner:
                 young_reachable(self.plugin_state.learn(remaining), young, held)
         if kind is _Run.SCREEN:
             self.full_walks.screened(item, found=len(held) > held_early)
+        if self.book.filled_found is not None:
+            self.filled_walks.walked(function, self.book.filled_found)
         retained: list[object] = []
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
