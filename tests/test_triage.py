@@ -4,6 +4,7 @@ hand-made young heaps (no window, no collection)."""
 from __future__ import annotations
 
 import collections
+import doctest
 import functools
 import gc
 import importlib.machinery
@@ -33,6 +34,7 @@ from pytest_memguard.screen.holderbook import (
     contents,
     newest_entries,
 )
+from pytest_memguard.screen.literals import literals_of
 from pytest_memguard.screen.triage import (
     MADE_ON_READ,
     NAMED_CLASSES,
@@ -441,6 +443,42 @@ def test_a_root_s_entry_under_a_key_the_code_spells_is_left_to_a_re_run() -> Non
     exists("/tmp/pytest-of-root/test_locale_name_cleanup0/" + str(len(sys.argv) + 4711))
     made = with_growth(found, [Growth("locales.exists", 1, exists)], book, set())
     assert made.roots == ("growing-container | locales.exists",)
+    # A copy of a literal the test spells (a doctest's Catalog(locale="Dang"), lowered
+    # by the library), or made from a name: the test's literals tell them apart.
+    book.note_lengths()
+    exists("DANG".lower())
+    growth = [Growth("locales.exists", 1, exists)]
+    copied = with_growth(found, growth, book, set(), (), lambda: frozenset({"dang"}))
+    assert (copied.roots, copied.growth_explained) == ((), 0)
+    made = with_growth(found, growth, book, set(), (), lambda: frozenset({"dong"}))
+    assert made.roots == ("growing-container | locales.exists",)
+
+
+def _spells(names: list[str]) -> list[str]:
+    return [f"{name}.dat" for name in names if name != "skipped"] + [(lambda: "λ")()]
+
+
+DOCTESTED = """
+>>> Catalog(locale='ding').plural_expr
+'(n != 1)'
+>>> broken syntax here (
+"""
+
+
+def test_a_test_s_literals_are_its_function_s_or_its_doctest_s() -> None:
+    """Nested code included (a comprehension's, a lambda's); a decorated function's
+    own; a doctest's examples', those that compile."""
+
+    @functools.wraps(_spells)
+    def decorated(*args: object) -> object:
+        return _spells(*args)  # type: ignore[arg-type]
+
+    assert {"skipped", ".dat", "λ"} <= literals_of(types.SimpleNamespace(obj=decorated))  # type: ignore[arg-type]
+    doctest_item = types.SimpleNamespace(
+        dtest=doctest.DocTestParser().get_doctest(DOCTESTED, {}, "plural_expr", None, 0)
+    )
+    assert {"ding", "(n != 1)"} & literals_of(doctest_item) == {"ding"}  # type: ignore[arg-type]
+    assert literals_of(types.SimpleNamespace()) == frozenset()  # type: ignore[arg-type]
 
 
 def test_what_a_grown_root_holds_is_its_leak_though_a_bounded_cache_holds_it_too() -> None:

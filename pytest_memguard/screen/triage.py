@@ -40,7 +40,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from itertools import chain, compress, islice
 from typing import NamedTuple, TypeGuard, cast
@@ -647,6 +647,7 @@ def with_growth(
     book: HolderBook,
     retained: set[int],
     judged: Sequence[object] = (),
+    literals: Callable[[], frozenset[str]] = frozenset,
 ) -> Triage:
     """``found`` with the growth of watched containers explained: a leaking root's growth
     names the root, a bounded container's is warm-up, so is a dict's keyed by running
@@ -654,7 +655,8 @@ def with_growth(
     explains (``sys.modules`` gaining the modules the run imported, the finder cache
     their directories) or, of one learned as filled, any rule. ``retained`` holds the
     ids of the run's retained objects; ``judged`` are the objects ``found`` sorted, of
-    which what hangs from a registry's new classes is explained with them."""
+    which what hangs from a registry's new classes is explained with them; ``literals``
+    reads the strings the test's code spells, once a root grew."""
     roots = list(found.roots)
     why = list(found.why)
     explained = 0
@@ -708,7 +710,7 @@ def with_growth(
             if _holds_only_explained(entry.container, accepted, retained):
                 explained += entry.added
             continue
-        if learned.root and _under_spelled_keys(entry):
+        if learned.root and _under_spelled_keys(entry, literals):
             continue  # left to the suspect's re-runs
         explained += entry.added
         if learned.root and learned.root not in roots:
@@ -763,18 +765,23 @@ def _made_on_read(grown: Growth) -> list[object] | None:
     return [value for _, value in newest]
 
 
-def _under_spelled_keys(grown: Growth) -> bool:
+def _under_spelled_keys(grown: Growth, literals: Callable[[], frozenset[str]]) -> bool:
     """Whether each entry a dict, or an unbounded ``functools`` cache, gained is
-    under a key written in the code (whether the locale ``None`` or ``"en"`` exists).
-    A root leaks under keys the program makes on every call (a new stream, a temporary
-    file's name); one entry under a key the code spells is filled once, and tells
-    nothing of growth on every run."""
+    under a key written in the code (whether the locale ``None`` or ``"en"`` exists), or
+    equal to a string the test's code spells (``literals``: a doctest's
+    ``Catalog(locale="ding")``, whose ``"ding"`` the library copies). A root leaks under
+    keys the program makes on every call (a new stream, a temporary file's name); one
+    entry under a key the code spells is filled once, and tells nothing of growth on
+    every run."""
     entries = cache_entries(grown.container)
     container = grown.container if entries is None else entries
     if type(container) is not dict:
         return False
     newest = _gained_items(grown._replace(container=container))
-    return newest is not None and all(_written_in_code(key) for key, _ in newest)
+    if newest is None:
+        return False
+    keys = [key for key, _ in newest if not _written_in_code(key)]
+    return not keys or (all(type(key) is str for key in keys) and literals().issuperset(keys))
 
 
 def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:

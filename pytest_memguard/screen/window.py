@@ -57,6 +57,7 @@ from pytest_memguard.screen.holders import (
     item_seeds,
     shared_holders,
 )
+from pytest_memguard.screen.literals import literals_of
 from pytest_memguard.screen.triage import (
     NOTHING_RETAINED,
     Triage,
@@ -575,7 +576,9 @@ class WindowRunner:
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
         found = survivors.triage.within(new) if replacing else survivors.triage
-        sorted_out = with_growth(found, growth, self.book, ids, new)
+        sorted_out = with_growth(
+            found, growth, self.book, ids, new, functools.partial(literals_of, item)
+        )
         run = GuardedRun(
             reports,
             figures,
