@@ -520,16 +520,14 @@ class Guard:
         self.shapes.suspect(shape)
         # Re-runs that may vouch for the test's siblings learn too, with no search.
         signature = self._signature
-        reserve = learning or (
-            quick and signature is not None and self.siblings.worth_learning(signature)
-        )
+        vouching = quick and signature is not None and self.siblings.worth_learning(signature)
         # No fewer repetitions tell growth from warm-up: a suspect whose least
         # confirmation would not fit is left unconfirmed, so one slow test cannot spend
         # the budget of all the quick suspects after it. Nor is it searched: a search
         # spares the re-runs only when every holder is bounded, which the slow suspects
         # of hypothesis-heavy suites never were, and it spent what quicker ones needed.
         reruns, waits = _least_confirmation(screen, limits)
-        if not self.budget.allows(reruns, reserve=reserve, waits=waits):
+        if not self.budget.allows(reruns, learning, waits, vouching):
             self._note(no_budget=True)
             return None
         # For a test whose re-run costs more than a look at the heap, or whose shape of
@@ -556,7 +554,7 @@ class Guard:
             # before the re-runs, it is left out of their growth, so a cache filling on
             # every run (hypothesis' strategy cache) does not keep them going.
             self.runner.book.learn_found(_bounded_entries(holders))
-        if not self.budget.allows(reruns, reserve=reserve, waits=waits):
+        if not self.budget.allows(reruns, learning, waits, vouching):
             self._note(no_budget=True)
             return None
         times = repetitions_for(limits, seconds)
@@ -583,7 +581,7 @@ class Guard:
             spent = time.perf_counter() - started
             waited = sum(run.waited for run in evidence)
             self._note(confirm_seconds=self._facts.confirm_seconds + spent)
-            self.budget.spend(spent - waited, reserve=reserve, waits=waited)
+            self.budget.spend(spent - waited, learning, waited, vouching)
         self._note(repetitions=tuple(run.figures for run in evidence))
         if evidence:
             self._hold_leftovers(evidence[-1], item.nodeid)

@@ -96,6 +96,19 @@ def test_confirmations_that_overran_the_budget_leave_the_reserve_whole() -> None
     assert budget.allows(0.5, reserve=True) and not budget.allows(0.6, reserve=True)
 
 
+def test_the_re_runs_that_vouch_for_siblings_have_a_reserve_of_their_own() -> None:
+    """Learning a holder spent its reserve: a parametrized function's first re-runs
+    still fit theirs, as large, and spend it alone."""
+    budget = ConfirmBudget(share=0.1, allowance=4.0)
+    budget.spend(4.0)
+    budget.spend(2.0, reserve=True)
+    assert not budget.allows(0.5, reserve=True)
+    assert budget.allows(2.0, siblings=True) and not budget.allows(2.1, siblings=True)
+    budget.spend(1.5, siblings=True)
+    assert budget.allows(0.5, siblings=True) and not budget.allows(0.6, siblings=True)
+    assert (budget.spent_seconds, budget.reserve_spent, budget.siblings_spent) == (4.0, 2.0, 1.5)
+
+
 def test_waiting_for_what_re_runs_left_is_charged_apart() -> None:
     """A thread leak's re-runs wait a grace period each: not the test's time, and not
     the allowance of quick tests either, but a fixed one of its own."""

@@ -22,7 +22,10 @@ Learning has a reserve on top, half the budget, charged apart from it: a fast
 suspect whose shape of growth came before may use it (see
 :mod:`~pytest_memguard.confirm.shapes`), so the holder that explains a long run of later
 tests is still learned once the re-runs of earlier suspects spent, or overran, the
-budget.
+budget. The first re-runs of a parametrized function's shape of growth, which vouch for
+its later tests (:mod:`~pytest_memguard.confirm.siblings`), have a reserve of their own
+as large: on babel's suite the searches of slower suspects spent the other one before
+its thousand smoke tests came, and their first re-runs found no room.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class ConfirmBudget:
     screened_seconds: float = 0.0
     spent_seconds: float = 0.0
     reserve_spent: float = 0.0
+    siblings_spent: float = 0.0
     wait_allowance: float = WAIT_ALLOWANCE_SECONDS
     waited_seconds: float = 0.0
 
@@ -82,21 +86,35 @@ class ConfirmBudget:
     def reserve_left(self) -> float:
         return RESERVE_SHARE * self.total - self.reserve_spent
 
-    def allows(self, seconds: float, reserve: bool = False, waits: float = 0.0) -> bool:
+    @property
+    def siblings_left(self) -> float:
+        return RESERVE_SHARE * self.total - self.siblings_spent
+
+    def allows(
+        self, seconds: float, reserve: bool = False, waits: float = 0.0, siblings: bool = False
+    ) -> bool:
         """Whether a re-run expected to take ``seconds``, and to wait ``waits`` seconds
         for what it left to end, still fits, in the reserve too when ``reserve``
-        (learning a holder)."""
+        (learning a holder), in the siblings' when ``siblings``."""
         if waits > self.wait_allowance - self.waited_seconds:
             return False
-        return seconds <= self.left or (reserve and seconds <= self.reserve_left)
+        return (
+            seconds <= self.left
+            or (reserve and seconds <= self.reserve_left)
+            or (siblings and seconds <= self.siblings_left)
+        )
 
-    def spend(self, seconds: float, reserve: bool = False, waits: float = 0.0) -> None:
-        """Charge ``seconds`` to the budget, or to the reserve when ``reserve`` and the
-        budget has no room: confirmations that overran it leave the reserve whole;
-        ``waits`` go to the waiting allowance."""
+    def spend(
+        self, seconds: float, reserve: bool = False, waits: float = 0.0, siblings: bool = False
+    ) -> None:
+        """Charge ``seconds`` to the budget, or when it has no room to the reserve that
+        allowed them (``reserve``, else ``siblings``): confirmations that overran the
+        budget leave the reserves whole; ``waits`` go to the waiting allowance."""
         self.waited_seconds += max(waits, 0.0)
         seconds = max(seconds, 0.0)
-        if reserve and seconds > self.left:
+        if seconds <= self.left or not (reserve or siblings):
+            self.spent_seconds += seconds
+        elif reserve and (not siblings or seconds <= self.reserve_left):
             self.reserve_spent += seconds
         else:
-            self.spent_seconds += seconds
+            self.siblings_spent += seconds
