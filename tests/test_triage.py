@@ -525,6 +525,25 @@ def test_a_chain_one_link_longer_in_a_filled_holder_is_not_explained(carried: in
     assert triage(made, _young(*made), book).unexplained == 0
 
 
+def test_a_dict_link_is_a_dict_of_the_same_keys_not_older_data_it_took_over() -> None:
+    """A locale's data replaced in a filled cache by one copied from its parent: it
+    holds the parent's older tables (dicts), now nothing else's, with other keys: no
+    chain. A dict made with the last one as its parent, its keys the same, is one."""
+    tables = {"territories": {"001": "world"}, "languages": {"aa": "Afar"}}
+    cache = {"my": tables}
+    book = HolderBook()
+    book.learn_filled(cache)
+    book.note_lengths()
+    cache["my"] = copied = {"character_order": "left-to-right", **tables}
+    del tables
+    assert triage([copied], _young(copied), book).unexplained == 0
+    links = {"last": {"parent": None, "depth": 0}}
+    book.learn_filled(links)
+    book.note_lengths()
+    links["last"] = deeper = {"parent": links["last"], "depth": 1}
+    assert triage([deeper], _young(deeper), book).unexplained == 1
+
+
 def test_a_chain_one_link_longer_in_a_root_that_did_not_grow_is_its_leak() -> None:
     owner = types.SimpleNamespace(settings=_Settings())
     book = HolderBook()

@@ -512,13 +512,22 @@ def _instance_dicts(objects: list[object]) -> list[object]:
 def older_of_its_kind(top: object, young: dict[int, object]) -> list[object]:
     """The objects older than the run (not in ``young``, by id) of ``top``'s own type
     that ``top`` refers to, itself or through its young attributes, each once: the link
-    a new link of a chain (``Node(last)``) refers to."""
+    a new link of a chain (``Node(last)``) refers to. Of a dict, those with its keys: one
+    statement makes a chain's links (``{"parent": last, "depth": n}``), while a dict of
+    data refers to older dicts of other data (a locale's, copied from its parent's,
+    to the parent's tables of names)."""
     kind = type(top)
     near = all_referents([top])
-    near += all_referents([ref for ref in near if id(ref) in young])
-    return list(
-        {id(ref): ref for ref in near if type(ref) is kind and id(ref) not in young}.values()
-    )
+    near += all_referents(list(compress(near, map(young.__contains__, map(id, near)))))
+    # Filtered in C: a locale's data refers to thousands of objects, and each of its
+    # thousand new entries in a cache is asked.
+    same = list(compress(near, map(operator.is_, map(type, near), repeat(kind))))
+    old = list(compress(same, map(operator.not_, map(young.__contains__, map(id, same)))))
+    if kind is dict and old:
+        keys = cast("dict[object, object]", top).keys()
+        dicts = cast("list[dict[object, object]]", old)
+        old = list(compress(old, map(operator.eq, map(dict.keys, dicts), repeat(keys))))
+    return list(dict(zip(map(id, old), old, strict=True)).values())
 
 
 class Tops(NamedTuple):
