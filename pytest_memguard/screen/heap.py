@@ -512,13 +512,15 @@ def _instance_dicts(objects: list[object]) -> list[object]:
 def older_of_its_kind(top: object, young: dict[int, object]) -> list[object]:
     """The objects older than the run (not in ``young``, by id) of ``top``'s own type
     that ``top`` refers to, itself or through its young attributes, each once: the link
-    a new link of a chain (``Node(last)``) refers to. Of a dict, those with its keys: one
-    statement makes a chain's links (``{"parent": last, "depth": n}``), while a dict of
-    data refers to older dicts of other data (a locale's, copied from its parent's,
-    to the parent's tables of names)."""
+    a new link of a chain (``Node(last)``) refers to. A dict's link is among its own
+    values and has its keys (one statement makes the links: ``{"parent": last}``): a
+    dict of data refers to older dicts of other data (a locale's, copied from its
+    parent's, to the parent's tables), and through its new tables to thousands of
+    names, which are not looked through."""
     kind = type(top)
     near = all_referents([top])
-    near += all_referents(list(compress(near, map(young.__contains__, map(id, near)))))
+    if kind is not dict:
+        near += all_referents(list(compress(near, map(young.__contains__, map(id, near)))))
     # Filtered in C: a locale's data refers to thousands of objects, and each of its
     # thousand new entries in a cache is asked.
     same = list(compress(near, map(operator.is_, map(type, near), repeat(kind))))
