@@ -680,12 +680,17 @@ def test_a_function_whose_siblings_filled_holders_held_nothing_skips_most_walks(
     smoke = ("tests/test_smoke.py", "test_smoke")
     for _ in range(MISSES_BEFORE_SKIPPING):
         assert walks.due(smoke)
-        walks.walked(smoke, found=False)
+        walks.walked(smoke, missed=True)
     due = [walks.due(smoke) for _ in range(2 * WALK_EVERY)]
     assert due == ([False] * (WALK_EVERY - 1) + [True]) * 2
-    walks.walked(smoke, found=True)
+    walks.walked(smoke, missed=False)  # found some, or nothing was left to find
     assert walks.due(smoke) and walks.due(smoke)
-    walks.walked(None, found=False)
+    for _ in range(MISSES_BEFORE_SKIPPING - 1):
+        walks.walked(smoke, missed=True)
+    walks.walked(smoke, missed=False)
+    walks.walked(smoke, missed=True)
+    assert walks.due(smoke)  # not three in a row
+    walks.walked(None, missed=True)
     assert all(walks.due(None) for _ in range(2 * WALK_EVERY))
 
 

@@ -683,8 +683,6 @@ class WindowRunner:
                 young_reachable(self.plugin_state.learn(remaining), young, held)
         if kind is _Run.SCREEN:
             self.full_walks.screened(item, found=len(held) > held_early)
-        if self.book.filled_found is not None:
-            self.filled_walks.walked(function, self.book.filled_found)
         retained: list[object] = []
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
@@ -698,6 +696,10 @@ class WindowRunner:
             sorted_out = early  # the same objects, sorted already
         else:
             sorted_out = triage_after(judged, young, self.book, explained_first, why)
+        if self.book.filled_found is not None:
+            self.filled_walks.walked(
+                function, missed=not self.book.filled_found and bool(sorted_out.unexplained)
+            )
         first_left = [obj for obj in explained_first if id(obj) not in held]
         return _Survivors(retained, len(held), labels, added, sorted_out, first_left)
 
