@@ -308,15 +308,13 @@ class Guard:
         replaced, screen.replacing = screen.replacing, []
         growing = unexplained_growth(screen, limits)
         self._signature = self._signature_of(item, screen) if growing else None
-        precedent = self.siblings.precedent(self._signature) if self._signature else None
-        if precedent is not None:
-            # Its siblings' re-runs told: no rule to ask, nothing to re-run.
-            self._note(suspect=True, unexplained=screen.triage.unexplained)
-            self._note(cleared=precedent.reason())
-            return None
+        if self._vouched_for(screen, before_rules=True):
+            return None  # its siblings' re-runs told, and no rule ever did: none asked
         if growing:
             self._explain_without_a_search(screen, limits, item, replaced)
             growing = unexplained_growth(screen, limits)
+            if not growing and self._signature is not None:
+                self.siblings.explained(self._signature)
         elif replaced:
             self.replacements.remember(replaced, item.nodeid)
         del replaced
@@ -330,6 +328,18 @@ class Guard:
         if triage.roots:
             self._grew_root(screen, self.roots.count(triage.roots[0]))
         return None
+
+    def _vouched_for(self, screen: GuardedRun, before_rules: bool = False) -> bool:
+        """Whether the re-runs of the current test's siblings vouch for its growth
+        (before the rules without a search: when they never explained a sibling's);
+        noted as cleared if so."""
+        signature = self._signature
+        precedent = self.siblings.precedent(signature, before_rules) if signature else None
+        if precedent is None:
+            return False
+        self._note(suspect=True, unexplained=screen.triage.unexplained)
+        self._note(cleared=precedent.reason())
+        return True
 
     def _signature_of(self, item: pytest.Item, screen: GuardedRun) -> Signature | None:
         """The growth ``screen`` left as its parametrized siblings' re-runs are compared
@@ -511,6 +521,8 @@ class Guard:
             link = replace(screen, retained=beneath([chain.link], screen.retained))
             self._ours = (*self._ours, link, link.retained)
             return self._confirmed(item, [link])
+        if self._vouched_for(screen):
+            return None
         # Read before the re-runs, which may replace the entries the screened run made;
         # ids only: a reference held here would count in the rules' reference counts.
         holding = grown_holding(screen.growth, unexplained)

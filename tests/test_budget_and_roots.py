@@ -201,6 +201,16 @@ def test_siblings_are_vouched_for_once_the_re_runs_of_enough_of_them_cleared() -
         assert siblings.precedent(other) is None
 
 
+def test_a_shape_the_rules_explained_for_a_sibling_is_vouched_for_after_them_only() -> None:
+    siblings = Siblings()
+    for at in range(CLEARS_NEEDED):
+        siblings.cleared(_FILLS, f"test_smoke[{at}]")
+    assert siblings.precedent(_FILLS, before_rules=True) is not None
+    siblings.explained(_FILLS)
+    assert siblings.precedent(_FILLS, before_rules=True) is None
+    assert siblings.precedent(_FILLS) is not None
+
+
 def test_a_shape_a_sibling_leaked_with_is_never_vouched_for() -> None:
     siblings = Siblings()
     for at in range(CLEARS_NEEDED):
