@@ -298,8 +298,10 @@ def _constants(codes: list[types.CodeType]) -> list[object]:
 
 
 class _Reach(NamedTuple):
-    """What a walk down from learned holders reached of the young heap (ids), and what
-    it started from: the tops of what it reached are among those."""
+    """What a walk down from learned holders reached of the young heap (ids), and the
+    young objects it started from: the tops of what it reached are among those. Never
+    an older one: the chain rule reads their reference counts (on 3.13 an instance's
+    attribute values are its referents, and a seed)."""
 
     ids: set[int]
     seeds: list[object]
@@ -325,7 +327,10 @@ def _reach(
     if not learned:
         return _Reach(set(), [])
     seeds = contents(learned, avoid, newest, into_containers, beneath)
-    return _Reach(young_reachable(seeds, young, skip=skip), seeds)
+    reached = young_reachable(seeds, young, skip=skip)
+    if not reached:  # most walks: no seed to keep
+        return _Reach(reached, [])
+    return _Reach(reached, list(compress(seeds, map(reached.__contains__, map(id, seeds)))))
 
 
 def _reached(
