@@ -1065,16 +1065,16 @@ def test_a_filled_cache_spares_the_walk_into_a_bounded_cache_s_old_entries(
     book, _, filled = _bounded_stream_and_filled()
     book.beneath_bounded = False
     walks: list[bool] = []
-    reached = triage_module._reached
+    reach = triage_module._reach
 
     def counted(
         learned: list[Learned], *args: object, beneath: bool = True, **kwargs: object
-    ) -> set[int]:
+    ) -> object:
         if any(entry.bound for entry in learned):
             walks.append(beneath)
-        return reached(learned, *args, beneath=beneath, **kwargs)  # type: ignore[arg-type]
+        return reach(learned, *args, beneath=beneath, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(triage_module, "_reached", counted)
+    monkeypatch.setattr(triage_module, "_reach", counted)
     filled["old"] = entry = {"key": [1]}  # replaced in place: a filled cache's way
     result = triage([entry], _young(entry), book)
     assert result.unexplained == 0

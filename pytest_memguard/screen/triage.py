@@ -333,18 +333,6 @@ def _reach(
     return _Reach(reached, list(compress(seeds, map(reached.__contains__, map(id, seeds)))))
 
 
-def _reached(
-    learned: list[Learned],
-    young: dict[int, object],
-    skip: set[int],
-    avoid: frozenset[int] = frozenset(),
-    newest: int = 0,
-    into_containers: bool = True,
-    beneath: bool = True,
-) -> set[int]:
-    return _reach(learned, young, skip, avoid, newest, into_containers, beneath).ids
-
-
 def _in_filled(
     learned: list[Learned], young: dict[int, object], skip: set[int], avoid: frozenset[int]
 ) -> _Reach:
@@ -387,10 +375,10 @@ def _reached_in_root(
     gained, not its length), else from its newest entries (one replaced in place)."""
     added = added_entries(entry)
     if added:
-        reached = _reached([entry], young, skip, newest=added) & ids
+        reached = _reach([entry], young, skip, newest=added).ids & ids
         if reached:
             return reached
-    return _reached([entry], young, skip) & ids
+    return _reach([entry], young, skip).ids & ids
 
 
 def _lengthens_a_chain(tops: list[object], young: dict[int, object], pinned: set[int]) -> bool:
@@ -479,7 +467,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # stream made on its first read) after the filled holders, unless that found some
     # last time: a full cache of a thousand entries (hypothesis' strategies) costs a walk
     # into each, which then finds nothing for most tests that fill another cache.
-    bounded = _reached(fed, young, explained, newest=BOUNDED_WALKED, beneath=False) & ids
+    bounded = _reach(fed, young, explained, newest=BOUNDED_WALKED, beneath=False).ids & ids
     explained |= bounded
     beneath_first = book.beneath_bounded
     if beneath_first:
@@ -538,7 +526,7 @@ def _beneath_bounded(
     ``explained`` does not cover (added to it); notes in ``book`` whether there was any."""
     if not fed or ids <= explained:
         return set()
-    found = _reached(fed, young, explained, newest=BOUNDED_WALKED) & ids
+    found = _reach(fed, young, explained, newest=BOUNDED_WALKED).ids & ids
     explained |= found
     book.beneath_bounded = bool(found)
     return found
