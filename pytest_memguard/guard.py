@@ -337,8 +337,9 @@ class Guard:
         precedent = self.siblings.precedent(signature, before_rules) if signature else None
         if precedent is None:
             return False
-        self._note(suspect=True, unexplained=screen.triage.unexplained)
-        self._note(cleared=precedent.reason())
+        # After the rules the judge noted what they left; before them, the screen's.
+        left = self._facts.unexplained or screen.triage.unexplained
+        self._note(suspect=True, unexplained=left, cleared=precedent.reason())
         return True
 
     def _signature_of(self, item: pytest.Item, screen: GuardedRun) -> Signature | None:

@@ -576,9 +576,9 @@ class WindowRunner:
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
         found = survivors.triage.within(new) if replacing else survivors.triage
-        sorted_out = with_growth(
-            found, growth, self.book, ids, new, functools.partial(literals_of, item)
-        )
+        # The test's literals are read only for a root's growth: no reader made otherwise.
+        literals = functools.partial(literals_of, item) if growth else frozenset
+        sorted_out = with_growth(found, growth, self.book, ids, new, literals)
         run = GuardedRun(
             reports,
             figures,
@@ -635,11 +635,6 @@ class WindowRunner:
         :class:`FullWalks` says it is due. ``first`` explains what it can of what the
         cheap holders leave, before the triage."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
-        # Only a screened run may skip the filled holders' walk: a repetition's always
-        # walks, as the one that tells whether a skip left the test a suspect wrongly.
-        function = function_of(item) if kind is _Run.SCREEN else None
-        self.book.walk_filled = self.filled_walks.due(function)
-        self.book.filled_found = None
         # The plugins' known dicts hold survivors after nearly every run (the capture's
         # streams): one walk with the plugin's own holders.
         seeds = cheap_seeds(held_by_us)
@@ -648,6 +643,13 @@ class WindowRunner:
         del seeds  # its references would count in the triage's reference counts
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
+        # Only a screened run that leaves something to triage may skip the filled
+        # holders' walk (a clean one neither asks nor counts as a sibling's skip): a
+        # repetition always walks, as the one that tells whether a skip was wrong.
+        triaged = kind is _Run.SCREEN and len(held) < len(young)
+        function = function_of(item) if triaged else None
+        self.book.walk_filled = self.filled_walks.due(function)
+        self.book.filled_found = None
         # A run that leaks into a root the session confirmed once more (a CLI runner's
         # every invocation) is triaged first: when the root explains all that is left,
         # the item's state and the replacement rule have nothing to add.
