@@ -117,7 +117,7 @@ class MemguardFixture:
             tracemalloc.start()
         nested = self._outer is not None and self._outer.is_open
         before = self.snapshot()
-        known = {id(obj) for obj in gc.get_objects()} if nested else set()
+        known = set(map(id, gc.get_objects())) if nested else set()
         if self._containers is not None:
             self._containers.refresh()
             sizes = self._containers.sizes()
@@ -135,7 +135,7 @@ class MemguardFixture:
             if tracing:
                 tracemalloc.stop()
         ours = {id(known), id(result), id(before), id(result.types)}
-        retained = [obj for obj in survivors if id(obj) not in ours]
+        retained = excluding(survivors, ours)
         if self._containers is not None:
             growth = self._containers.growth(sizes)
             result.container_growth = sum(grown.added for grown in growth)

@@ -71,7 +71,7 @@ from pytest_memguard.screen.containers import (
     growth_unit,
     is_function_cache,
 )
-from pytest_memguard.screen.heap import Tops, beneath, find_tops, tops_within
+from pytest_memguard.screen.heap import Tops, among, beneath, excluding, find_tops, tops_within
 from pytest_memguard.screen.holderbook import Learned, sized_length
 from pytest_memguard.screen.triage import (
     ATTRIBUTES_OF_OLDER,
@@ -162,7 +162,7 @@ def growth_findings(growth: list[Growth]) -> list[Finding]:
 
 def _held_by_retained(growth: list[Growth], retained: list[object]) -> list[Growth]:
     """Drop containers whose new entries are retained objects: explain covers those."""
-    ids = {id(obj) for obj in retained}
+    ids = set(map(id, retained))
     return [
         grown
         for grown in growth
@@ -417,10 +417,8 @@ class Guard:
     def _set_once(self, rest: list[object], tops: Tops) -> list[object]:
         """What of ``rest`` module globals bound to None at their module's scan now hold,
         with what hangs from it: a lazily made singleton, set once."""
-        inside = {id(obj) for obj in rest}
-        set_once = self.runner.containers.set_since_scan(
-            [top for top in tops.objects if id(top) in inside]
-        )
+        inside = set(map(id, rest))
+        set_once = self.runner.containers.set_since_scan(among(tops.objects, inside))
         return beneath(set_once, rest) if set_once else []
 
     def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
@@ -445,7 +443,7 @@ class Guard:
         namespaces = imported_namespaces(module)
         walks += [namespaces, declared_attributes(namespaces)]
         near = referrers_near(left, walks, ours)
-        retained = {id(obj) for obj in run.retained}
+        retained = set(map(id, run.retained))
         self._made_near = materialized(left, retained, ours, near)
         self.near_walks.ran(found=bool(self._made_near))
         self._ours = (*self._ours, self._made_near)  # a list of ours: never a holder
@@ -470,7 +468,7 @@ class Guard:
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
             self.runner.book.learn_bounded(wrapper, bound)
-        explained = [obj for obj in left if id(obj) in held.ids]
+        explained = among(left, held.ids)
         run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
 
     def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
@@ -479,7 +477,7 @@ class Guard:
         to older objects, then values cached on first access in their lazy attributes.
         ``listed`` are the caller's lists of some of them: no holder."""
         left = run.triage.unexplained_of(run.retained)
-        retained = {id(obj) for obj in run.retained}
+        retained = set(map(id, run.retained))
         ours = {id(left), id(run.retained), id(self._made_near), *map(id, listed)}
         # One pass over the heap serves both rules for what is made on first access.
         referrers = referrers_outside(left, ours)
@@ -650,7 +648,7 @@ class Guard:
         re-runs saw their growth stop, so they are filled. Once several suspects cleared
         in one (a generated class's source in ``linecache``), its growth is once per key
         and the tests after them are not suspects."""
-        searched = {id(holder) for holder in holders.holders} if holders is not None else set()
+        searched = set(map(id, holders.holders)) if holders is not None else set()
         learned = holding - searched
         for grown in growth:
             if id(grown.container) in learned:
@@ -689,7 +687,7 @@ class Guard:
         beneath = growth_beneath(run.retained, run.replaced_tops, run.earlier_ids, own)
         if not beneath:
             return set()
-        left_out = {id(obj) for obj in run.retained} - {id(obj) for obj in beneath}
+        left_out = set(map(id, run.retained)) - set(map(id, beneath))
         run.retained = beneath
         return left_out
 
@@ -755,7 +753,7 @@ class Guard:
     def _remember(self, holders: Holders, root: str = "") -> None:
         """Remember each holder: bounded, leaking (``root``) or filled; the bounded ones
         and their storage first, as the book takes a search's first ones only."""
-        others = [holder for holder in holders.holders if id(holder) not in holders.bounds]
+        others = excluding(holders.holders, holders.bounds)
         self.runner.book.learn_found(
             [*_bounded_entries(holders), *((holder, "") for holder in others)], root
         )

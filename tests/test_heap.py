@@ -17,8 +17,11 @@ from pytest_memguard.figures import Figures
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     RssProbe,
+    among,
+    excluding,
     find_tops,
     freeze_isolates_young_heap,
+    of_kinds,
     take_snapshot,
     top_objects,
     tops_within,
@@ -263,3 +266,33 @@ def test_the_tops_of_what_is_kept_are_told_from_the_tops_of_all() -> None:
     explained: list[object] = [cycle]
     every = [explained, cycle, chain]
     assert tops_within(every, find_tops(every), [cycle, chain]) == [cycle]
+
+
+def test_excluding_and_among_split_objects_by_id_in_order() -> None:
+    first, second, third = [1], {"two": 2}, [3]
+    objects = [first, second, third]
+    picked = {id(first), id(third)}
+    assert among(objects, picked) == [first, third]
+    assert excluding(objects, picked) == [second]
+    # Any container of ids serves: the walks hand over sets and dicts alike.
+    assert among(objects, dict.fromkeys(picked)) == [first, third]
+    assert excluding((), picked) == []
+
+
+def test_of_kinds_picks_by_type_and_subclass_without_asking_the_object() -> None:
+    class Proxy:
+        """A lazy object whose ``__class__`` must never be read."""
+
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:
+            raise AssertionError("isinstance() read __class__")
+
+    class Items(list[int]):
+        pass
+
+    proxy, items, plain = Proxy(), Items(), [0]
+    objects: list[object] = [proxy, items, "text", plain]
+    assert of_kinds(objects, list) == [items, plain]
+    assert of_kinds(objects, list, keep=False) == [proxy, "text"]
+    assert of_kinds(objects, (str, Proxy)) == [proxy, "text"]
+    assert of_kinds(objects, dict) == []

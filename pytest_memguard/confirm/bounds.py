@@ -27,6 +27,8 @@ from typing import TypeGuard
 from pytest_memguard.confirm.closures import closure_referrers
 from pytest_memguard.screen.heap import (
     Referrers,
+    among,
+    excluding,
     is_weak_to_known,
     known_referrers,
     referred_ids,
@@ -448,7 +450,7 @@ class Holders:
         a set of recursion limits on every run, next to its bounded strategy cache)."""
         if self.all_bounded:
             return True
-        bounded = [holder for holder in self.holders if id(holder) in self.bounds]
+        bounded = among(self.holders, self.bounds)
         if not bounded or net_growth <= 0:
             return False
         young = {id(obj): obj for obj in retained}
@@ -464,13 +466,13 @@ class Holders:
         return len(reached) + len(weak) >= net_growth
 
     def unbounded(self) -> list[object]:
-        return [holder for holder in self.holders if id(holder) not in self.bounds]
+        return excluding(self.holders, self.bounds)
 
     def without(self, ids: set[int]) -> Holders:
         """These holders less those whose id is in ``ids``."""
         return Holders(
             {key: bound for key, bound in self.bounds.items() if key not in ids},
-            [holder for holder in self.holders if id(holder) not in ids],
+            excluding(self.holders, ids),
             self.storage,
         )
 
@@ -555,8 +557,8 @@ def find_holders(
     if not objs:
         return found
     tops = top_objects(objs)
-    members = {id(obj) for obj in objs}
-    skip = {id(obj) for obj in ignore} | {id(objs), id(tops), id(found.holders)} | members
+    members = set(map(id, objs))
+    skip = set(map(id, ignore)) | {id(objs), id(tops), id(found.holders)} | members
     skip.update(skip_ids)
     # A tuple is immutable: one older than the objects cannot hold them, and a new one
     # outside them is the search's own (3.13 lists the call's argument tuple).
@@ -571,7 +573,7 @@ def find_holders(
         # The holders of most tops first, the first of them climbed as far as one
         # holder alone would be: a cache filled with hundreds of a run's entries must
         # not go unclimbed behind the dozens of holders that each keep one.
-        top_ids = {id(top) for top in tops}
+        top_ids = set(map(id, tops))
         direct.sort(key=lambda holder: len(referred_ids(holder, top_ids)), reverse=True)
     climbed = direct[:MAX_HOLDERS]  # the others are counted, not climbed: unbounded
     skip.add(id(climbed))

@@ -105,13 +105,13 @@ def cached_on_first_access(
     ]
     if not tops:
         return []
-    top_ids = {id(top) for top in tops}
+    top_ids = set(map(id, tops))
     ignore = ignore | {id(members), id(tops)}
     # Per top: None once a holder is no lazy attribute, else whether one was seen.
     lazy: dict[int, bool | None] = dict.fromkeys(top_ids, False)
     dicts: dict[int, tuple[dict[str, object], list[int]]] = {}
     listed = referrers_outside(tops, ignore) if referrers is None else referrers
-    made_ids = {id(namespace) for namespace in made}
+    made_ids = set(map(id, made))
     for holder in [*listed, *made]:
         ident = id(holder)
         held = list(dict.fromkeys(referred_ids(holder, top_ids)))

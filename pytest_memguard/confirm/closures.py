@@ -19,7 +19,7 @@ import types
 from collections.abc import Iterable
 from typing import cast
 
-from pytest_memguard.screen.heap import Referrers, module_namespaces
+from pytest_memguard.screen.heap import Referrers, among, module_namespaces
 
 _is_function = {types.FunctionType}.__contains__
 _closure_of = operator.attrgetter("__closure__")
@@ -45,7 +45,7 @@ def closure_referrers(cells: Iterable[object]) -> Referrers:
     found: Referrers = {}
     for function in closing:
         closure = function.__closure__ or ()  # not None: only closing functions are here
-        held = [cell for cell in closure if id(cell) in wanted]
+        held = among(closure, wanted)
         if not held:
             continue
         for cell in held:

@@ -15,7 +15,7 @@ import operator
 import warnings
 from collections.abc import Sequence
 
-from pytest_memguard.screen.heap import young_reachable
+from pytest_memguard.screen.heap import among, young_reachable
 
 #: Why a copy of the warning filters the interpreter kept is not a leak.
 KEPT_BY_WARNINGS = "the warning filters a catch_warnings block left to the next warning"
@@ -38,7 +38,7 @@ def last_read_filters(left: list[object]) -> list[object]:
         return []
     inside = {id(obj): obj for obj in left}
     reached = young_reachable([copy], inside)
-    return [obj for obj in left if id(obj) in reached]
+    return among(left, reached)
 
 
 def _copies(obj: object, filters: Sequence[object], kept: int) -> bool:

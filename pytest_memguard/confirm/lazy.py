@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import gc
 import itertools
+import operator
 import sys
 import types
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 from pytest_memguard.pytest_internals import PYTEST_PACKAGES
@@ -43,9 +44,11 @@ from pytest_memguard.screen.heap import (
     CLASS_NAMESPACE,
     HEAPTYPE,
     all_referents,
+    among,
     defined_in,
     instance_dict,
     module_namespaces,
+    of_kinds,
 )
 
 #: Why such dicts are warm-up.
@@ -64,7 +67,7 @@ def referrers_outside(left: list[object], ignore: set[int]) -> list[object]:
     :data:`MAX_OBJECTS` objects. The rules for objects made on first access share it."""
     if not left or len(left) > MAX_OBJECTS:
         return []
-    ids = {id(obj) for obj in left}
+    ids = set(map(id, left))
     # A tuple older than the objects cannot hold them; a new one is the call's own.
     return [
         ref
@@ -101,7 +104,7 @@ def referrers_near(
     found, the walks stop."""
     if not left or len(left) > MAX_OBJECTS or not any(walks):
         return []
-    targets = {id(obj) for obj in left}
+    targets = set(map(id, left))
     unheld = {id(obj) for obj in left if type(obj) is dict}
     elsewhere = set(map(id, module_namespaces()))
     seen = ignore | elsewhere
@@ -121,7 +124,8 @@ def _walk_near(
     ids of the dicts of the targets no referrer found holds yet, is empty (the walk
     takes those it finds held out of it)."""
     found: list[object] = []
-    kinds: dict[type, bool] = {}
+    entered: set[type] = set()
+    refused: set[type] = set()
     visited = 0
     while level and visited < NEAR_MAX and unheld:
         level = level[: NEAR_MAX - visited]
@@ -137,27 +141,26 @@ def _walk_near(
         fresh = dict(zip(map(id, tracked), tracked, strict=True))
         for key in fresh.keys() & seen:
             del fresh[key]
-        level = _enterable(itertools.islice(fresh.values(), NEAR_MAX - visited), kinds)
+        candidates = list(itertools.islice(fresh.values(), NEAR_MAX - visited))
+        level = _enterable(candidates, entered, refused)
     return found
 
 
-def _enterable(objects: Iterable[object], kinds: dict[type, bool]) -> list[object]:
+def _enterable(objects: list[object], entered: set[type], refused: set[type]) -> list[object]:
     """The objects a walk near the test enters: no class, no module, nothing of pytest's
     (its config, session and hook objects lead to every collected item and plugin).
-    ``kinds`` remembers the answer per type."""
-    entered: list[object] = []
-    for obj in objects:
-        kind = type(obj)
-        enter = kinds.get(kind)
-        if enter is None:
-            # The type's own __module__, read from its dict: a lazy object's __class__ is
-            # never asked, and a static type (str, dict) has none there.
-            module = str(vars(kind).get("__module__", ""))
-            enter = not issubclass(kind, _NOT_ENTERED) and not _of_the_runner(module)
-            kinds[kind] = enter
-        if enter:
-            entered.append(obj)
-    return entered
+    Decided once per type (``entered`` and ``refused`` remember the answers), then
+    picked in C: a level holds up to :data:`NEAR_MAX` objects of a few types."""
+    kinds = set(map(type, objects))
+    for kind in kinds - entered - refused:
+        # The type's own __module__, read from its dict: a lazy object's __class__ is
+        # never asked, and a static type (str, dict) has none there.
+        module = str(vars(kind).get("__module__", ""))
+        enter = not issubclass(kind, _NOT_ENTERED) and not _of_the_runner(module)
+        (entered if enter else refused).add(kind)
+    if kinds <= entered:
+        return objects
+    return list(itertools.compress(objects, map(entered.__contains__, map(type, objects))))
 
 
 #: Walks near the test that found no owner, free of charge and then per one that did:
@@ -231,32 +234,32 @@ def declared_attributes(namespaces: Sequence[dict[str, object]]) -> list[object]
     copies for each instance (marshmallow's ``_declared_fields``, an ORM's columns). A
     walk from the module does not enter classes; on 3.11+ the first copy of such an
     object makes its ``__dict__``, which this walk finds held by it."""
-    # Told by the types alone: isinstance() would read a lazy object's __class__. A
-    # static type (datetime's) declares nothing a library copies.
-    classes = {
-        id(value): cast(type, value)
-        for namespace in namespaces
-        for value in list(namespace.values())
-        if issubclass(type(value), type) and cast(type, value).__flags__ & HEAPTYPE
-    }
+    # A static type (datetime's) declares nothing a library copies.
+    values = list(itertools.chain.from_iterable(map(list, map(dict.values, namespaces))))
+    found = [cls for cls in cast("list[type]", of_kinds(values, type)) if cls.__flags__ & HEAPTYPE]
+    classes = dict(zip(map(id, found), found, strict=True))
     outer = list(classes.values())
     while outer:
-        inner = [
-            (cls, name, cast(type, value))
-            for cls in outer
-            for name, value in list(CLASS_NAMESPACE.__get__(cls).items())
-            if issubclass(type(value), type) and id(value) not in classes
+        namespaces_of_outer = list(map(CLASS_NAMESPACE.__get__, outer))
+        values = list(itertools.chain.from_iterable(map(list, map(_VALUES, namespaces_of_outer))))
+        nested = set(map(id, of_kinds(values, type))) - classes.keys()
+        # Most classes define none: only those holding one have their names read.
+        outer = [
+            cast(type, value)
+            for cls, namespace in zip(outer, namespaces_of_outer, strict=True)
+            if not nested.isdisjoint(map(id, namespace.values()))
+            for name, value in list(namespace.items())
+            if id(value) in nested and defined_in(cast(type, value), cls, name)
         ]
-        outer = [value for cls, name, value in inner if defined_in(value, cls, name)]
         classes.update(zip(map(id, outer), outer, strict=True))
     namespaces_of_classes = map(CLASS_NAMESPACE.__get__, classes.values())
     # An untracked value holds no container: it cannot hold what a run made.
-    return [
-        value
-        for namespace in namespaces_of_classes
-        for value in filter(gc.is_tracked, list(namespace.values()))
-        if not issubclass(type(value), _NOT_DECLARED)
-    ]
+    own_values = itertools.chain.from_iterable(map(list, map(_VALUES, namespaces_of_classes)))
+    return of_kinds(list(filter(gc.is_tracked, own_values)), _NOT_DECLARED, keep=False)
+
+
+#: A namespace's values (a class's is a mapping proxy).
+_VALUES = operator.methodcaller("values")
 
 
 #: A class's own values that hold no declared objects: its methods, its slots'
@@ -287,7 +290,7 @@ def materialized(
     the caller has it."""
     if not left or len(left) > MAX_OBJECTS or not any(type(obj) is dict for obj in left):
         return []
-    ids = {id(obj) for obj in left}
+    ids = set(map(id, left))
     made: set[int] = set()
     per_thread: set[int] = set()
     elsewhere: set[int] = set()
@@ -301,10 +304,10 @@ def materialized(
         made |= held & lazy
         per_thread |= held & threads
         elsewhere |= held - lazy - threads
-    thread_dicts = [obj for obj in left if id(obj) in per_thread - elsewhere]
+    thread_dicts = among(left, per_thread - elsewhere)
     defaults = _defaults(thread_dicts, ids)
     explained = (made | per_thread | defaults) - elsewhere
-    return [obj for obj in left if id(obj) in explained]
+    return among(left, explained)
 
 
 def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
@@ -320,9 +323,9 @@ def thread_dicts(left: list[object], locals_: list[object]) -> list[object]:
         return []
     # The defaults the first use set, one level down, holding nothing else the run left:
     # a cache's storage made on first use holds entries, which are growth.
-    made = [obj for obj in left if id(obj) in per_thread]
-    explained = per_thread | _defaults(made, {id(obj) for obj in left})
-    return [obj for obj in left if id(obj) in explained]
+    made = among(left, per_thread)
+    explained = per_thread | _defaults(made, set(map(id, left)))
+    return among(left, explained)
 
 
 def _defaults(thread_dicts: list[object], members: set[int]) -> set[int]:

@@ -51,6 +51,7 @@ from pytest_memguard.screen.heap import (
     HELD_BY_A_LIST,
     Tops,
     all_referents,
+    among,
     find_tops,
     reference_counts,
     referents_through_dicts,
@@ -130,7 +131,7 @@ class Replacements:
         del found, dropped  # their lists would count in the reference counts read below
         if replacing:
             reached |= _held_only_beneath(members, kept_in, tops=replacing)
-        return [obj for obj in left if id(obj) in reached]
+        return among(left, reached)
 
     def remember(self, left: list[object], nodeid: str, found: Tops | None = None) -> None:
         """Hold the tops of what the run of ``nodeid`` left unexplained (kept from the
@@ -373,7 +374,7 @@ def growth_beneath(
     caller's own containers (``ignore``) and frames do not count. Empty when there is
     none. One pass over the heap (``gc.get_referrers``): the heap must be unfrozen."""
     members = {id(obj): obj for obj in retained}
-    replaced = {id(top) for top in tops}
+    replaced = set(map(id, tops))
     skip = ignore | members.keys() | {id(members), id(retained), id(tops)}
     # A dead earlier object's id may be reused by one of this run's.
     earlier = earlier - members.keys()
@@ -381,7 +382,7 @@ def growth_beneath(
     # A pass costs the heap times the objects asked about, and a rebuilt grammar leaves
     # hundreds held only from within: only those held from outside are asked about.
     outside = _held_from_outside(members, set(members), [], ())
-    held_outside = [obj for obj in retained if id(obj) in outside]
+    held_outside = among(retained, outside)
     for holder in gc.get_referrers(*held_outside) if held_outside else ():
         if id(holder) in skip or type(holder) is types.FrameType:
             continue
@@ -391,4 +392,4 @@ def growth_beneath(
     if not entries:
         return []
     reached = young_reachable(entries, members)
-    return [obj for obj in retained if id(obj) in reached]
+    return among(retained, reached)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from itertools import repeat
 from types import MappingProxyType
 
-from pytest_memguard.screen.heap import CLASS_NAMESPACE, with_subclasses
+from pytest_memguard.screen.heap import CLASS_NAMESPACE, among, with_subclasses
 
 #: Why the slot names a class got on its first copy are not a leak.
 SLOT_NAMES_CACHED = "slot names copyreg stored on a class at its first copy or pickling"
@@ -28,12 +28,12 @@ def cached_slot_names(left: list[object]) -> list[object]:
     # Most runs leave other objects: the first of them ends it.
     if not left or not all(map(_is_names, left)):
         return []
-    names = {id(obj) for obj in left}
+    names = set(map(id, left))
     # Every class's cached list, read in C: a session has thousands of classes.
     namespaces = map(CLASS_NAMESPACE.__get__, with_subclasses([object]))
     cached = map(MappingProxyType.get, namespaces, repeat(_CACHE_NAME))
     found = names.intersection(map(id, cached))  # both alive: the same objects
-    return [obj for obj in left if id(obj) in found]
+    return among(left, found)
 
 
 def _is_names(candidate: object) -> bool:

@@ -70,7 +70,7 @@ def _is_registry(holder: object) -> bool:
 
 def _is_uncollectable(evidence: Evidence) -> bool:
     """Some of the group sits in ``gc.garbage``."""
-    garbage = {id(obj) for obj in gc.garbage}
+    garbage = set(map(id, gc.garbage))
     return any(id(obj) in garbage for obj in evidence.members)
 
 
@@ -92,7 +92,7 @@ def _is_listener(evidence: Evidence) -> bool:
     chain = evidence.chain_objects
     if not chain:
         return is_callback(evidence.top)
-    members = {id(obj) for obj in evidence.members}
+    members = set(map(id, evidence.members))
     return any(
         _is_registry(holder) and is_callback(item) and (id(item) in members or at == len(chain) - 2)
         for at, (holder, item) in enumerate(pairwise(chain), start=1)
@@ -176,7 +176,7 @@ RESOURCE_CLASSIFIERS: dict[str, Classifier] = {
 
 def _holder_at(evidence: Evidence) -> int:
     """Where the chain reaches the group: the index of its first member, or -1."""
-    members = {id(obj) for obj in evidence.members}
+    members = set(map(id, evidence.members))
     return next((at for at, obj in enumerate(evidence.chain_objects) if id(obj) in members), -1)
 
 

@@ -64,7 +64,7 @@ def explain(
     find_holders(graph)
     groups = groups_of(graph, sites_read)
     ignore.update(graph.own_ids())
-    made = {id(obj) for obj in retained}
+    made = set(map(id, retained))
     context = None
     if chains > 0 and groups:
         deadline = time.monotonic() + timeout
@@ -122,7 +122,7 @@ def _chain_holders(
 def _older_referent(members: tuple[object, ...], graph: Graph) -> object | None:
     """A live object the run did not make that a weak reference among ``members`` (a
     group) points to: the group is state kept for it."""
-    made = {id(obj) for obj in graph.objs}
+    made = set(map(id, graph.objs))
     for member in members:
         if issubclass(type(member), weakref.ref):
             referent: object = member()  # type: ignore[operator]

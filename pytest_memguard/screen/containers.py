@@ -66,7 +66,7 @@ from pytest_memguard.confirm.lazy import per_thread_dicts
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.findings import ADVICE
 from pytest_memguard.pytest_internals import PYTEST_PACKAGES
-from pytest_memguard.screen.heap import HEAPTYPE, defined_in, is_a
+from pytest_memguard.screen.heap import HEAPTYPE, defined_in, excluding, is_a
 
 _SIZED = (dict, list, set, collections.deque, bytearray, array.array)
 _T = TypeVar("_T")
@@ -433,7 +433,7 @@ class ContainerWatch:
         """The objects of ``tops`` that a module global bound to None when its module was
         scanned now holds: set on first use, once (a lazily made singleton). Each global
         seen set is forgotten, whatever it holds: only its first setting counts."""
-        ids = {id(top) for top in tops}
+        ids = set(map(id, tops))
         found: list[object] = []
         unset: list[tuple[dict[str, object], str]] = []
         for namespace, attr in self._unset:
@@ -458,7 +458,7 @@ class ContainerWatch:
         makes the collector track it lists the dict among the young objects."""
         if self._seen_ids.isdisjoint(map(id, objects)):
             return objects
-        return [obj for obj in objects if id(obj) not in self._seen_ids]
+        return excluding(objects, self._seen_ids)
 
     def sizes(self) -> tuple[int, ...]:
         """The hot sizes, followed by the cold ones when this run sweeps."""
@@ -566,7 +566,7 @@ def grown_holding(growth: list[Growth], objects: list[object]) -> set[int]:
     run left unexplained): the holders of its growth, found without a search, and not
     one whose new entries a rule explained (``sys.modules`` gaining the modules a run
     imported)."""
-    ids = {id(obj) for obj in objects}
+    ids = set(map(id, objects))
     return {
         id(grown.container)
         for grown in growth

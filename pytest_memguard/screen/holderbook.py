@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from pytest_memguard.confirm.listing import LRU_WRAPPER
-from pytest_memguard.screen.heap import is_a
+from pytest_memguard.screen.heap import excluding, is_a
 
 #: Holders remembered at most: each is kept alive by the book (lists and dicts cannot be
 #: weakly referenced), so the book must not grow with the suite. Past it, the oldest
@@ -354,7 +354,7 @@ def contents(
         for entry in learned
         if entry.bound and entry.tail is not None and type(entry.holder) is dict
     }
-    others = [holder for holder in holders if id(holder) not in noted]
+    others = excluding(holders, noted)
     found = _newest_referents(others, newest) if others else []
     for holder, newest_key in noted.values():
         found += newest_entries(holder, keys_after(holder, newest_key, newest))

@@ -53,7 +53,9 @@ from pytest_memguard.screen.heap import (
     CONTEXT_STATE,
     HELD_BY_A_LIST,
     all_referents,
+    among,
     beneath,
+    excluding,
     instance_dict,
     is_a,
     is_weak_to_known,
@@ -137,7 +139,7 @@ class Triage(NamedTuple):
         return self._replace(
             explained=self.explained + len(objs),
             why=tuple(dict.fromkeys((why, *self.why))),
-            explained_ids=self.explained_ids | {id(obj) for obj in objs},
+            explained_ids=self.explained_ids | set(map(id, objs)),
         )
 
     def explaining(self, objs: list[object], why: str) -> Triage:
@@ -150,7 +152,7 @@ class Triage(NamedTuple):
             unexplained=max(self.unexplained - len(objs), 0),
             unexplained_bytes=max(self.unexplained_bytes - shallow_bytes(objs), 0),
             why=tuple(dict.fromkeys((*self.why, why))),
-            explained_ids=self.explained_ids | {id(obj) for obj in objs},
+            explained_ids=self.explained_ids | set(map(id, objs)),
         )
 
 
@@ -186,7 +188,7 @@ def _weak_to_known(
     weak = [obj for obj in candidates.refs if is_weak_to_known(obj, young, known)]
     if not weak:
         return set()
-    ids = {id(obj) for obj in weak}
+    ids = set(map(id, weak))
     weak += [obj for obj in _referring_to(candidates.maps, ids) if _holds_only_weak(obj, ids)]
     return young_reachable(weak, young)
 
@@ -276,13 +278,13 @@ def refreshed_by_finders(left: list[object]) -> list[object]:
         finder for finder in sys.path_importer_cache.values() if id(finder) not in inside
     ]
     reached = young_reachable(referents_through_dicts(finders), inside)
-    return [obj for obj in left if id(obj) in reached] if reached else []
+    return among(left, reached) if reached else []
 
 
 def _machinery(left: list[object], young: dict[int, object]) -> set[int]:
     """Ids of what hangs from the standard library's objects among the tops of ``left``."""
     tops = [obj for obj in top_objects(left) if is_stdlib_owned(obj)]
-    return young_reachable(tops, young) & {id(obj) for obj in left} if tops else set()
+    return young_reachable(tops, young) & set(map(id, left)) if tops else set()
 
 
 def _constants(codes: list[types.CodeType]) -> list[object]:
@@ -412,10 +414,10 @@ def attributes_of_older(
     if not left or not warmup or any(type(obj) is not dict for obj in left):
         return []
     young = set(map(id, retained))
-    holders = [obj for obj in retained if id(obj) in warmup]
+    holders = among(retained, warmup)
     older = {id(ref): ref for ref in all_referents(holders) if id(ref) not in young}
     owned = {id(found) for found in map(instance_dict, older.values()) if found is not None}
-    return [obj for obj in left if id(obj) in owned]
+    return among(left, owned)
 
 
 #: Filled holders walked one by one before the rest are walked together first.
@@ -435,7 +437,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     holder; ``young`` maps the id of every young survivor to it."""
     if not retained:
         return NOTHING_RETAINED
-    ids = {id(obj) for obj in retained}
+    ids = set(map(id, retained))
     explained: set[int] = set()
     why: list[str] = []
     kinds = set(map(type, retained))
@@ -460,7 +462,7 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
     # which no filled holder explains.
     leaking = book.leaking()
     grown_ids = {id(entry) for entry in grown(leaking)}
-    growing = [entry for entry in leaking if id(entry) in grown_ids]
+    growing = among(leaking, grown_ids)
     roots, in_roots = _in_roots(growing, True, young, explained, (retained, ids), book, why)
     fed = [] if ids <= explained else [entry for entry in book.bounded() if entry.may_hold_new()]
     # A bounded holder's entries first, what its old entries hold (a decoder a cached
@@ -486,21 +488,21 @@ def triage(retained: list[object], young: dict[int, object], book: HolderBook) -
         bounded |= _beneath_bounded(fed, young, explained, ids, book)
     if bounded:
         why.insert(at, HELD_BY_BOUNDED)
-    steady = [entry for entry in leaking if id(entry) not in grown_ids]
+    steady = excluding(leaking, grown_ids)
     more_roots, more_in_roots = _in_roots(
         steady, False, young, explained, (retained, ids), book, why
     )
     roots += more_roots
     in_roots |= more_in_roots
-    left = [obj for obj in retained if id(obj) not in explained]
+    left = excluding(retained, explained)
     if left and (bounded or in_filled or in_roots):
         warm = _through_code(bounded | in_filled, young, explained) & ids
         explained |= warm
         grew_too = _through_code(in_roots, young, explained) & ids
         explained |= grew_too
         in_roots |= grew_too
-        left = [obj for obj in retained if id(obj) not in explained]
-    grew = [obj for obj in retained if id(obj) in in_roots]
+        left = excluding(retained, explained)
+    grew = among(retained, in_roots)
     return Triage(
         explained=len(retained) - len(left),
         unexplained=len(left),
@@ -568,7 +570,7 @@ def _in_roots(
     if roots and not ids <= explained:
         # Machinery a grown root's objects made lazily (a cached stream's decoder, made
         # on its first read) is held from C, out of the walk's sight: that root's too.
-        explained |= _machinery([obj for obj in objects if id(obj) not in explained], young)
+        explained |= _machinery(excluding(objects, explained), young)
     return roots, in_roots
 
 
@@ -584,10 +586,10 @@ def triage_after(
     and none is made when they are all that is left."""
     if not first:
         return triage(retained, young, book)
-    explained = {id(obj) for obj in first}
-    rest = [obj for obj in retained if id(obj) not in explained]
+    explained = set(map(id, first))
+    rest = excluding(retained, explained)
     found = triage(rest, young, book)
-    return found.explained_first([obj for obj in retained if id(obj) in explained], why)
+    return found.explained_first(among(retained, explained), why)
 
 
 def _held_by_filled(
@@ -692,7 +694,7 @@ def with_growth(
                 defined = beneath(registered, list(judged))
                 defined += _weak_to(defined, judged)
                 found = found.explaining(
-                    [obj for obj in defined if id(obj) not in found.explained_ids],
+                    excluding(defined, found.explained_ids),
                     NAMED_CLASSES,
                 )
                 if NAMED_CLASSES not in why:
@@ -819,7 +821,7 @@ def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
 def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
     """The weak references among ``judged`` to objects of ``objs`` (a new class's, in its
     bases' subclass lists and the ABC caches), and the sets and dicts holding only them."""
-    ids = {id(obj) for obj in objs}
+    ids = set(map(id, objs))
     refs = [
         ref
         for ref in judged
@@ -827,7 +829,7 @@ def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
     ]
     if not refs:
         return []
-    weak = {id(ref) for ref in refs}
+    weak = set(map(id, refs))
     maps = [obj for obj in judged if type(obj) in _MAPS]
     maps = [obj for obj in _referring_to(maps, weak) if _holds_only_weak(obj, weak)]
     return [*refs, *maps]

@@ -39,6 +39,7 @@ from pytest_memguard.screen.heap import (
     Referrers,
     RssProbe,
     YoungHeap,
+    among,
     excluding,
     shallow_bytes,
     take_snapshot,
@@ -550,7 +551,7 @@ class WindowRunner:
         after = take_snapshot(self.rss, cpu=kind is not _Run.SCREEN)
         peak = self.rss.peak(after.rss) if self.measure_peak else None
         growth = self.containers.growth(prepared.sizes)
-        ids = {id(obj) for obj in survivors.retained}
+        ids = set(map(id, survivors.retained))
         current = _Previous(ids, shallow_bytes(survivors.retained))
         replacing: list[object] = []
         replaced_tops: list[object] = []
@@ -571,7 +572,7 @@ class WindowRunner:
             if replaced_tops:
                 earlier = previous.ids
             if len(new) < len(made):
-                replacing = excluding(made, {id(obj) for obj in new})
+                replacing = excluding(made, set(map(id, new)))
             objects = len(current.ids) - len(previous.ids)
             size = current.bytes - previous.bytes
         figures = _figures(before, after, peak, gc_stats, objects, size, survivors.held, growth)
@@ -663,7 +664,7 @@ class WindowRunner:
         # The full walks of pytest's and the plugins' state cost more than the rest: only
         # for what neither the cheaper holders nor the learned ones (the triage) explain.
         if early is None and len(held) < len(young):
-            left = [obj for obj in survivors if id(obj) not in held]
+            left = excluding(survivors, held)
             if first is not None:
                 explained_first = first.explain(left, (survivors, young.values()))
             if tried is not None and len(held) == held_cheaply and not explained_first:
@@ -688,11 +689,11 @@ class WindowRunner:
         retained: list[object] = []
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
-            retained = [obj for obj in survivors if id(obj) not in held]
+            retained = excluding(survivors, held)
         # Labels only name the holders of retained objects, for explain().
         labels = fixture_labels(self.ledger) if retained else {}
         start = _after(survivors, mark) if mark is not None else -1
-        added = [obj for obj in survivors[start:] if id(obj) not in held] if start >= 0 else None
+        added = excluding(survivors[start:], held) if start >= 0 else None
         judged = retained if added is None else added
         if early is not None and added is None and len(held) == held_early:
             sorted_out = early  # the same objects, sorted already
@@ -702,7 +703,7 @@ class WindowRunner:
             self.filled_walks.walked(
                 function, missed=not self.book.filled_found and bool(sorted_out.unexplained)
             )
-        first_left = [obj for obj in explained_first if id(obj) not in held]
+        first_left = excluding(explained_first, held)
         return _Survivors(retained, len(held), labels, added, sorted_out, first_left)
 
     def _triaged_if_a_root_grew(
@@ -712,7 +713,7 @@ class WindowRunner:
         when a root the session knows to leak grew during the run; None otherwise."""
         if len(held) == len(young) or not self.book.roots_grew():
             return None
-        return triage([obj for obj in survivors if id(obj) not in held], young, self.book)
+        return triage(excluding(survivors, held), young, self.book)
 
 
 class _QuietHooks:
@@ -890,7 +891,7 @@ def _without_replacements(
     if not kept:
         return new, [by_id[key] for key in tops]
     reached = young_reachable(kept, by_id)
-    return [obj for obj in new if id(obj) in reached], []
+    return among(new, reached), []
 
 
 def _replacing_tops(died: dict[_Shape, list[int]], tops: dict[int, _Top]) -> set[int]:
