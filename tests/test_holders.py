@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from conftest import PLUGIN_ARGS
 from lazy_proxy import UnboundProxy
 
 from pytest_memguard.builder import FixtureRecorder
@@ -79,6 +80,26 @@ def test_learning_shared_holders_skips_a_holder_of_data() -> None:
     seeds = list(shared.learn([big, small], remaining={id(small[0])}))
     assert len(seeds) < 10
     assert shared.known_seeds() == [small[0]]  # the holder of a survivor is remembered
+
+
+def test_a_young_shared_holder_is_remembered_and_nothing_else() -> None:
+    """A holder made during the run (a young dict a fixture filled) is remembered though
+    none of its referents is left; one reaching nothing left is not."""
+    young: dict[str, object] = {"answer": 42}
+    unrelated: list[object] = [["old"]]
+    shared = SharedHolders()
+    seeds = shared.learn([young, unrelated], remaining={id(young)})
+    assert any(seed is unrelated[0] for seed in seeds)  # every holder is walked
+    assert shared.known_seeds() == [42]  # only the young holder's referents come back
+
+
+def test_the_walk_through_pytest_never_enters_a_collection_node(pytester: pytest.Pytester) -> None:
+    module = pytester.getmodulecol("def test_func(): pass", configargs=PLUGIN_ARGS)
+    (item,) = pytester.genitems([module])
+    behind = _FixtureDefLike(item)
+    visited = list(through_pytest([behind]))
+    assert any(obj is item for obj in visited)  # reached, as a value
+    assert not any(obj is item.parent for obj in visited)  # but never entered
 
 
 class _Rows(list[object]):

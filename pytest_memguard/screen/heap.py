@@ -346,8 +346,9 @@ def of_kinds(objects: list[_T], kinds: type | tuple[type, ...], keep: bool = Tru
     """The ``objects`` whose type is a subclass of ``kinds`` (``keep``), or those whose
     type is not, in order: ``issubclass`` asked once per type, the objects picked in C.
     Told by the type alone: ``isinstance`` would read a lazy proxy's ``__class__``."""
-    present = set(map(type, objects))
-    wanted = {kind for kind in present if issubclass(kind, kinds) is keep}
+    present = list(set(map(type, objects)))
+    subclasses = map(issubclass, present, repeat(kinds))
+    wanted = set(compress(present, subclasses if keep else map(operator.not_, subclasses)))
     if len(wanted) == len(present):
         return list(objects)
     return list(compress(objects, map(wanted.__contains__, map(type, objects))))
@@ -442,8 +443,8 @@ def referents_through_dicts(objs: list[object]) -> list[object]:
     """What ``objs`` refer to, and what the dicts among those hold: an object's
     attributes through its instance dict, a cache's entries through its own dict."""
     referents = all_referents(objs)
-    dicts = [ref for ref in referents if type(ref) is dict]
-    return referents + gc.get_referents(*dicts) if dicts else referents
+    dicts = compress(referents, map(operator.is_, map(type, referents), repeat(dict)))
+    return referents + gc.get_referents(*dicts)
 
 
 def with_subclasses(roots: Iterable[type]) -> list[type]:

@@ -17,10 +17,10 @@ import operator
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
-from itertools import compress
-from typing import Any
+from itertools import compress, repeat
+from typing import Any, cast
 
 import pytest
 
@@ -36,12 +36,15 @@ from pytest_memguard.screen.heap import (
     HEAPTYPE,
     HELD_BY_A_LIST,
     all_referents,
+    excluding,
     is_a,
     reference_counts,
 )
 from pytest_memguard.screen.holderbook import newest_of
 
-_NODES = (pytest.Item, pytest.Collector)
+#: The collection nodes' base classes: ABCs, whose ``isinstance`` runs Python code, so
+#: a node is told by its type's MRO (no one registers a virtual node class).
+_NODES = frozenset({pytest.Item, pytest.Collector})
 #: How many of an ordered container's newest entries are seeds.
 NEWEST = 256
 _CONTAINERS = (list, tuple, set, frozenset, collections.deque)
@@ -62,10 +65,9 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
 def _sized_among(values: list[object]) -> list[Any]:
     """The containers of :data:`_SIZED` among ``values``, picked in C by their types."""
     kinds = set(map(type, values)) - _ATOMIC
-    sized = kinds & _EXACTLY_SIZED
-    for kind in kinds - _EXACTLY_SIZED:  # a plugin's own objects, a container's subclass
-        if issubclass(kind, _SIZED):
-            sized.add(kind)
+    others = list(kinds - _EXACTLY_SIZED)  # a plugin's own objects, a container's subclass
+    subclasses = compress(others, map(issubclass, others, repeat(_SIZED)))
+    sized = (kinds & _EXACTLY_SIZED).union(subclasses)
     return list(compress(values, map(sized.__contains__, map(type, values)))) if sized else []
 
 
@@ -91,7 +93,7 @@ def _node_state(node: object) -> list[object]:
     keeps on a method's item for the whole session."""
     found = _values_and_items(node)
     for value in _plain_instances(found):
-        if not is_a(value, _NODES):
+        if not _is_node(value):
             # Slots as well as the instance dict (gc.get_referents reads both, but the
             # dict only before 3.13).
             found += gc.get_referents(value)
@@ -187,7 +189,7 @@ def _containers(obj: object, depth: int = 1) -> Iterator[object]:
     for value in list(attributes.values()):
         if issubclass(type(value), (dict, *_CONTAINERS)):
             yield value
-        elif depth and not is_a(value, _NODES) and _is_plain_instance(value):
+        elif depth and not _is_node(value) and _is_plain_instance(value):
             yield value
             yield from _containers(value, depth - 1)
 
@@ -244,7 +246,7 @@ class SharedHolders:
         nothing of a later test's, and walking it (and keeping it alive) would cost
         every test after it, and the room of holders still in use."""
         counts = reference_counts(self._known)
-        if any(count <= HELD_BY_A_LIST for count in counts):
+        if counts and min(counts) <= HELD_BY_A_LIST:
             # In place: a new list made inside the window would be young itself.
             self._known[:] = [
                 holder
@@ -257,58 +259,78 @@ class SharedHolders:
 
     def learn(self, holders: Iterable[object], remaining: set[int]) -> list[object]:
         """Every holder and its referents; the holders reaching any of ``remaining``
-        are remembered. A list: a generator's resumption per referent cost more than
-        the walk (half a million on python-dateutil's suite)."""
-        found: list[object] = []
-        for holder in holders:
-            found.append(holder)
-            # Data (a wider fixture's value), not pytest's bookkeeping: a container's
-            # length says so without listing a million referents first.
-            if type(holder) in _SIZED and len(holder) > _SHARED_REFERENTS_MAX:  # type: ignore[arg-type]
-                continue
-            referents = gc.get_referents(holder)
-            if len(referents) > _SHARED_REFERENTS_MAX:
-                continue
-            found += referents
-            if id(holder) in self._ids or len(self._known) >= _SHARED_MAX:
-                continue
-            if id(holder) in remaining or not remaining.isdisjoint(map(id, referents)):
+        are remembered. Listed in C, holder by holder: a full walk meets a thousand
+        holders, and a loop over them cost a screen a millisecond (arrow's suite walks
+        at the first test of each of its hundred classes)."""
+        listed = list(holders)
+        # Data (a wider fixture's value), not pytest's bookkeeping: a container's
+        # length says so without listing a million referents first.
+        sized = cast(
+            "list[Sized]",
+            list(compress(listed, map(_EXACTLY_SIZED.__contains__, map(type, listed)))),
+        )
+        large = map(operator.lt, repeat(_SHARED_REFERENTS_MAX), map(len, sized))
+        data = set(map(id, compress(sized, large)))
+        readable = excluding(listed, data) if data else listed
+        referents = list(map(gc.get_referents, readable))
+        small = list(map(operator.ge, repeat(_SHARED_REFERENTS_MAX), map(len, referents)))
+        read = list(compress(readable, small))
+        read_referents = list(compress(referents, small))
+        self._remember(read, read_referents, remaining)
+        return listed + list(itertools.chain.from_iterable(read_referents))
+
+    def _remember(
+        self, holders: list[object], referents: list[list[object]], remaining: set[int]
+    ) -> None:
+        """Remember the ``holders`` that are, or refer to, one of ``remaining``."""
+        if len(self._known) >= _SHARED_MAX:
+            return
+        apart = map(remaining.isdisjoint, map(map, repeat(id), referents))
+        reaching = map(
+            operator.or_, map(remaining.__contains__, map(id, holders)), map(operator.not_, apart)
+        )
+        for holder in compress(holders, reaching):
+            if id(holder) not in self._ids and len(self._known) < _SHARED_MAX:
                 self._ids.add(id(holder))
                 self._known.append(holder)
-        return found
 
 
 #: How far the walk through pytest's own objects goes, and how many it visits at most.
 _PYTEST_DEPTH = 4
 _PYTEST_VISITS = 20_000
 _PYTEST_CONTAINER_MAX = 1_000
-_PASSABLE = (
-    list,
-    tuple,
-    dict,
-    set,
-    frozenset,
-    collections.deque,
-    functools.partial,
-    types.CellType,
-    types.MethodType,
-)
+#: The containers the walk through pytest's state passes, up to a length.
+_CONTAINER_KINDS = frozenset({list, tuple, dict, set, frozenset, collections.deque})
+#: Passed through whatever their size: they hold a few objects each.
+_SMALL_PASSABLE = frozenset({functools.partial, types.CellType, types.MethodType})
+_PASSABLE_KINDS = _CONTAINER_KINDS | _SMALL_PASSABLE
 
 
-def _is_pytests(obj: object) -> bool:
-    """Whether the walk may pass through ``obj``: a plain container, a partial, a cell,
-    or an object of pytest, pluggy or a pytest plugin, other than a collection node."""
-    kind = type(obj)
-    if kind in _PASSABLE:
-        # A container this large is data (a wider fixture's value), not bookkeeping:
-        # entering it would make every test pay for the fixture's size.
-        return kind in (functools.partial, types.CellType, types.MethodType) or (
-            len(obj) <= _PYTEST_CONTAINER_MAX  # type: ignore[arg-type]
-        )
-    if is_a(obj, _NODES):
-        return False
-    module = getattr(kind, "__module__", None) or ""
-    return module.startswith(PYTEST_PACKAGES)
+def _is_node(obj: object) -> bool:
+    return not _NODES.isdisjoint(type(obj).__mro__)
+
+
+def _pytests_among(objects: list[object]) -> list[object]:
+    """The objects the walk through pytest's state may pass through: a plain container
+    (one of more than :data:`_PYTEST_CONTAINER_MAX` items is data, a wider fixture's
+    value: entering it would make every test pay for its size), a partial, a cell, or an
+    object of pytest, pluggy or a pytest plugin, other than a collection node. Decided
+    per type; only the containers' lengths are read one by one."""
+    kinds = set(map(type, objects))
+    containers = kinds & _CONTAINER_KINDS
+    passing = (kinds & _SMALL_PASSABLE).union(
+        kind
+        for kind in kinds - _PASSABLE_KINDS
+        if _NODES.isdisjoint(kind.__mro__)
+        and str(getattr(kind, "__module__", None) or "").startswith(PYTEST_PACKAGES)
+    )
+    picked = list(compress(objects, map(passing.__contains__, map(type, objects))))
+    if containers:
+        sized = list(compress(objects, map(containers.__contains__, map(type, objects))))
+        lengths = map(len, cast("list[Sized]", sized))
+        small = map(operator.ge, repeat(_PYTEST_CONTAINER_MAX), lengths)
+        picked += compress(sized, small)
+    return picked
 
 
 def through_pytest(roots: list[object]) -> Iterator[object]:
@@ -317,14 +339,14 @@ def through_pytest(roots: list[object]) -> Iterator[object]:
     keeps the request of the test that first used it, and that request the state the
     test's setup filled. Collection nodes, functions and modules are not entered."""
     seen: set[int] = set()
-    frontier = [root for root in roots if _is_pytests(root)]
+    frontier = _pytests_among(roots)
     for _ in range(_PYTEST_DEPTH):
         if not frontier or len(seen) > _PYTEST_VISITS:
             return
         seen.update(map(id, frontier))
         reached = all_referents(frontier)
         yield from reached
-        frontier = [obj for obj in reached if id(obj) not in seen and _is_pytests(obj)]
+        frontier = _pytests_among(excluding(reached, seen))
 
 
 #: What no plain instance is: a class, a module, a function or a method.
