@@ -32,6 +32,7 @@ from pytest_memguard.screen.holderbook import (
     HolderBook,
     Learned,
     contents,
+    grown,
     newest_entries,
 )
 from pytest_memguard.screen.literals import literals_of
@@ -1152,3 +1153,52 @@ def test_the_attributes_of_an_older_object_nothing_explained_refers_to_are_not()
     leftover = ["not a dict"]
     retained = [record, attributes, leftover]
     assert attributes_of_older([attributes, leftover], retained, {id(record)}) == []
+
+
+class _Unsized:
+    """A holder whose length cannot be read."""
+
+    def __len__(self) -> int:
+        raise RuntimeError("no length")
+
+
+def test_a_window_s_opening_notes_each_kind_of_holder_and_growth_is_read_against_it() -> None:
+    filled: list[object] = [1]
+    leaking: dict[str, object] = {"first": 1}
+    bounded: dict[str, object] = {"a": 1}
+    broken = _Unsized()
+
+    @functools.lru_cache(maxsize=4)
+    def cached(value: int) -> int:
+        return value
+
+    book = HolderBook()
+    book.learn_filled(filled)
+    book.learn_leaking(leaking, "a root")
+    book.learn_bounded(bounded, "maxsize 8")
+    book.learn_bounded(cached, "lru_cache(maxsize=4) of cached")
+    book.learn_filled(broken)
+    book.note_lengths()
+    entries = {id(entry.holder): entry for entry in book.filled() + book.leaking() + book.bounded()}
+    assert [book.known(filled), book.known(leaking)] == [entries[id(filled)], entries[id(leaking)]]
+    assert entries[id(filled)].length == 1 and entries[id(leaking)].length == 1
+    assert entries[id(leaking)].head == id("first")
+    assert entries[id(bounded)].tail == (1, id("a"))
+    assert entries[id(cached)].misses == 0
+    assert entries[id(broken)].length == -1  # noted as unknown, never read as growth
+    assert entries[id(bounded)].may_hold_new() is False
+    filled.append(2)
+    bounded["b"] = 2
+    cached(1)
+    assert list(grown(book.filled())) == [entries[id(filled)]]
+    assert not book.roots_grew()
+    leaking["second"] = 2
+    assert book.roots_grew()
+    assert entries[id(bounded)].may_hold_new() and entries[id(cached)].may_hold_new()
+    # A holder learned later is noted at the next opening, with the others.
+    late: list[object] = []
+    book.learn_filled(late)
+    late.append(1)
+    book.note_lengths()
+    assert book.known(late) is not None and book.known(late).length == 1  # type: ignore[union-attr]
+    assert not list(grown(book.filled()))

@@ -15,9 +15,9 @@ import itertools
 import operator
 import sys
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pytest_memguard.confirm.listing import LRU_WRAPPER
 from pytest_memguard.screen.heap import excluding, is_a
@@ -153,11 +153,74 @@ def dict_tail(holder: object) -> tuple[int, int] | None:
         return None
 
 
+_HOLDER = operator.attrgetter("holder")
+_LENGTH = operator.attrgetter("length")
+_KEYS = operator.methodcaller("keys")
+
+
+def _lengths(holders: list[object]) -> list[int]:
+    """:func:`sized_length` of each holder, read in C unless one fails."""
+    try:
+        return list(map(len, cast("list[Sized]", holders)))
+    except Exception:
+        return list(map(sized_length, holders))
+
+
+def _tails(dicts: list[dict[object, object]]) -> list[tuple[int, int] | None]:
+    """:func:`dict_tail` of each dict, read in C unless one fails."""
+    try:
+        newest = map(next, map(reversed, map(_KEYS, dicts)), itertools.repeat(None))
+        return list(zip(map(len, dicts), map(id, newest), strict=True))
+    except Exception:
+        return list(map(dict_tail, dicts))
+
+
+class _Kinds(NamedTuple):
+    """The book's entries sorted by what a window's opening notes of them, sorted again
+    only when the book changes: it is read for every test."""
+
+    bounded: list[Learned]
+    filled: list[Learned]
+    leaking: list[Learned]
+    #: Not bounded, with a length: their length is noted.
+    measured: list[Learned]
+    #: Bounded dicts (not an ``lru_cache``'s): their tail is noted.
+    tailed: list[Learned]
+    #: Bounded ``lru_cache`` wrappers: their calls are noted.
+    counted: list[Learned]
+
+    @classmethod
+    def of(cls, entries: list[Learned]) -> _Kinds:
+        bounded = [entry for entry in entries if entry.bound]
+        free = [entry for entry in entries if not entry.bound]
+        with_calls = [
+            entry
+            for entry in bounded
+            if entry.bound.startswith(LRU_BOUND) and hasattr(entry.holder, "cache_info")
+        ]
+        calls = set(map(id, with_calls))
+        return cls(
+            bounded=bounded,
+            filled=[entry for entry in free if not entry.root],
+            leaking=[entry for entry in free if entry.root],
+            measured=[entry for entry in free if entry.sized],
+            tailed=[
+                entry for entry in bounded if id(entry) not in calls and is_a(entry.holder, dict)
+            ],
+            counted=with_calls,
+        )
+
+    def lists(self) -> tuple[list[Learned], ...]:
+        return tuple(self)
+
+
 class HolderBook:
     """Holders learned during the session, by identity."""
 
     def __init__(self) -> None:
         self._learned: dict[int, Learned] = {}
+        #: Its entries by kind, sorted as a window opens; None once the book changed.
+        self._sorted: _Kinds | None = None
         #: Ids of older objects the plugin holds itself (one reference each), to watch
         #: them dropped: a reference count read here discounts it.
         self.pinned: set[int] = set()
@@ -175,7 +238,15 @@ class HolderBook:
     def __len__(self) -> int:
         return len(self._learned)
 
+    def _kinds(self) -> _Kinds:
+        """The entries by kind; sorted for the moment when the book changed since the
+        last window opened: what it makes inside a window must not outlive the run."""
+        if self._sorted is not None:
+            return self._sorted
+        return _Kinds.of(list(self._learned.values()))
+
     def _learn(self, holder: object, bound: str = "", root: str = "") -> None:
+        self._sorted = None
         known = self._learned.get(id(holder))
         if known is not None and known.holder is holder:
             # What is known to leak stays so; a bound found later wins over "filled".
@@ -203,6 +274,7 @@ class HolderBook:
         if oldest is None:
             return False
         del self._learned[oldest]
+        self._sorted = None
         return True
 
     def learn_bounded(self, holder: object, bound: str) -> None:
@@ -232,15 +304,13 @@ class HolderBook:
                 self.learn_filled(holder)
 
     def bounded(self) -> list[Learned]:
-        return [learned for learned in self._learned.values() if learned.bound]
+        return list(self._kinds().bounded)
 
     def filled(self) -> list[Learned]:
-        return [
-            learned for learned in self._learned.values() if not (learned.bound or learned.root)
-        ]
+        return list(self._kinds().filled)
 
     def leaking(self) -> list[Learned]:
-        return [learned for learned in self._learned.values() if learned.root]
+        return list(self._kinds().leaking)
 
     def roots_grew(self) -> bool:
         """Whether a leaking root is longer than its length last noted."""
@@ -249,7 +319,8 @@ class HolderBook:
     def own_ids(self) -> set[int]:
         """Ids of the book's own containers: it holds what it learned, and a retainer
         chain must never run through it."""
-        return {id(self), id(self._learned), *map(id, self._learned.values())}
+        kinds = self._sorted.lists() if self._sorted is not None else ()
+        return {id(self), id(self._learned), *map(id, self._learned.values()), *map(id, kinds)}
 
     def known(self, holder: object) -> Learned | None:
         """What the book learned about ``holder``, if anything."""
@@ -259,28 +330,27 @@ class HolderBook:
     def note_lengths(self) -> None:
         """Take each length-watched holder's present length, each bounded
         ``lru_cache``'s misses and each bounded dict's tail, as those the next run is
-        compared with (called as a window opens: O(holders), a few microseconds)."""
-        # Inline reads, no helper per holder: this runs for every test, over every
-        # holder the session learned (dozens in a suite that defines classes).
-        for entry in self._learned.values():
+        compared with (called as a window opens: O(holders), read in C)."""
+        # Sorted here, as a window opens: what the book keeps is then old heap.
+        kinds = self._sorted = self._kinds()
+        measured = kinds.measured
+        _set_all(measured, "length", _lengths(list(map(_HOLDER, measured))))
+        for entry in kinds.leaking:
+            entry.head = first_entry(entry.holder)
+        tailed = kinds.tailed
+        _set_all(tailed, "tail", _tails(list(map(_HOLDER, tailed))))
+        for entry in kinds.counted:
             holder = entry.holder
-            if not entry.bound:
-                if entry.sized:
-                    try:
-                        entry.length = len(holder)  # type: ignore[arg-type]
-                    except Exception:
-                        entry.length = -1
-                if entry.root:
-                    entry.head = first_entry(holder)
-            elif not (entry.bound.startswith(LRU_BOUND) and hasattr(holder, "cache_info")):
-                # What a search found under an lru_cache too (its own dict of every key,
-                # where a miss adds its key at the end): it has no calls to count.
-                entry.tail = dict_tail(holder)
-            elif type(holder) is LRU_WRAPPER:  # functools' own: its counts are ints
+            if type(holder) is LRU_WRAPPER:  # functools' own: its counts are ints
                 info = holder.cache_info()
                 entry.lru_hits, entry.misses = info.hits, info.misses
             else:
                 entry.lru_hits, entry.misses = lru_calls(holder)
+
+
+def _set_all(entries: list[Learned], name: str, values: Iterable[object]) -> None:
+    """Set attribute ``name`` of each entry to its value, in C."""
+    collections.deque(map(setattr, entries, itertools.repeat(name), values), maxlen=0)
 
 
 #: Siblings in a row whose filled holders' walks found nothing, past which the next ones
@@ -474,6 +544,6 @@ def added_entries(entry: Learned) -> int:
 
 def grown(learned: list[Learned]) -> Iterator[Learned]:
     """The holders whose length grew since it was last noted."""
-    for entry in learned:
-        if entry.length >= 0 and sized_length(entry.holder) > entry.length:
-            yield entry
+    measured = list(itertools.compress(learned, map((0).__le__, map(_LENGTH, learned))))
+    now = _lengths(list(map(_HOLDER, measured)))
+    return itertools.compress(measured, map(operator.gt, now, map(_LENGTH, measured)))
