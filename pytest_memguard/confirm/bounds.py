@@ -30,6 +30,7 @@ from pytest_memguard.screen.heap import (
     among,
     excluding,
     is_weak_to_known,
+    keyed_by_id,
     known_referrers,
     referred_ids,
     top_objects,
@@ -453,7 +454,7 @@ class Holders:
         bounded = among(self.holders, self.bounds)
         if not bounded or net_growth <= 0:
             return False
-        young = {id(obj): obj for obj in retained}
+        young = keyed_by_id(retained)
         reached = young_reachable(gc.get_referents(*bounded), young)
         # A weak reference keeps nothing alive: one to what the bounded holders keep (or
         # to an older object) is theirs too (typing's caches register weak references

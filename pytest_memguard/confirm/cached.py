@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pytest_memguard.confirm.lazy import MAX_OBJECTS, referrers_outside
 from pytest_memguard.screen.heap import (
     instance_dict,
+    keyed_by_id,
     older_of_its_kind,
     referred_ids,
     top_objects,
@@ -96,7 +97,7 @@ def cached_on_first_access(
     (an instance's ``__dict__`` made when the first lazy value was stored in it)."""
     if not left or len(left) > MAX_OBJECTS:
         return []
-    members = {id(obj): obj for obj in left}
+    members = keyed_by_id(left)
     tops = [
         top
         for top in top_objects(left)

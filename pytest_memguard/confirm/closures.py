@@ -19,7 +19,7 @@ import types
 from collections.abc import Iterable
 from typing import cast
 
-from pytest_memguard.screen.heap import Referrers, among, module_namespaces
+from pytest_memguard.screen.heap import Referrers, among, keyed_by_id, module_namespaces
 
 _is_function = {types.FunctionType}.__contains__
 _closure_of = operator.attrgetter("__closure__")
@@ -30,7 +30,7 @@ def closure_referrers(cells: Iterable[object]) -> Referrers:
     pass over the heap would find it (frames left out), by id: the cell's closure
     tuples, each tuple's function, and the module namespaces holding each function.
     Empty for cells no such function closes over."""
-    wanted = {id(cell): cell for cell in cells}
+    wanted = keyed_by_id(cells)
     if not wanted:
         return {}
     namespaces = module_namespaces()

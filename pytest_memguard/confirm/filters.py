@@ -15,7 +15,7 @@ import operator
 import warnings
 from collections.abc import Sequence
 
-from pytest_memguard.screen.heap import among, young_reachable
+from pytest_memguard.screen.heap import among, keyed_by_id, young_reachable
 
 #: Why a copy of the warning filters the interpreter kept is not a leak.
 KEPT_BY_WARNINGS = "the warning filters a catch_warnings block left to the next warning"
@@ -36,7 +36,7 @@ def last_read_filters(left: list[object]) -> list[object]:
     copy = next((obj for obj in left if _copies(obj, filters, kept)), None)
     if copy is None:
         return []
-    inside = {id(obj): obj for obj in left}
+    inside = keyed_by_id(left)
     reached = young_reachable([copy], inside)
     return among(left, reached)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_memguard.confirm.bounds import own_bound
 from pytest_memguard.confirm.listing import LRU_WRAPPER, HeapListing
-from pytest_memguard.screen.heap import referents_through_dicts, young_reachable
+from pytest_memguard.screen.heap import keyed_by_id, referents_through_dicts, young_reachable
 
 
 @dataclass
@@ -62,7 +62,7 @@ class LruCaches:
         held = Held()
         if not objs:
             return held
-        members = {id(obj): obj for obj in objs}
+        members = keyed_by_id(objs)
         for wrapper, bound in self.bounded():
             if not self._missed_since_walked(wrapper):
                 continue

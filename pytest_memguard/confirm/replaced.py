@@ -53,6 +53,7 @@ from pytest_memguard.screen.heap import (
     all_referents,
     among,
     find_tops,
+    keyed_by_id,
     reference_counts,
     referents_through_dicts,
     young_reachable,
@@ -114,7 +115,7 @@ class Replacements:
         dropped = self._split(listed)
         if not dropped or not left:
             return []
-        members = {id(obj): obj for obj in left}
+        members = keyed_by_id(left)
         # What a held object gained during the run before the run dropped it is alive
         # only because the plugin held it: with it, it would have died (freezegun's list
         # of the patches to undo, refilled by each test and replaced when it ends).
@@ -144,7 +145,7 @@ class Replacements:
         # leaves thousands of tops, each with its weak references to read).
         tops = list(itertools.islice(filter(_dies_quietly, reversed(found.objects)), MAX_HELD))
         tops.reverse()
-        members = {id(obj): obj for obj in left}
+        members = keyed_by_id(left)
         # Only a top some other leftover refers to (a cycle's) has references of its own.
         last = _last_cycle_top(found)
         cycles = [
@@ -163,7 +164,7 @@ class Replacements:
         walked, self._walked = self._walked, None
         if walked is None or len(walked[0]) != len(left) or not walked[0].issuperset(map(id, left)):
             return None
-        members = {id(obj): obj for obj in left}
+        members = keyed_by_id(left)
         return Tops([members[key] for key in walked[1]], set(walked[2]))
 
     def chain_behind(self, tops: list[object], nodeid: str) -> Chain | None:
@@ -285,15 +286,14 @@ def _held_from_outside(
     # Counted, not tallied: the containers of every survivor hold thousands after a run
     # that rebuilt a grammar.
     plugin = _tally(itertools.chain.from_iterable(partial), inner_ids) if partial else {}
-    inner = [members[key] for key in inner_ids]
+    ids = list(inner_ids)
+    inner = list(map(members.__getitem__, ids))
     # The counting list and the call; ``left``; ``members``; the containers of kept_in.
     own = HELD_BY_A_LIST + 2 + len(kept_in)
     counts = reference_counts(inner)
-    return {
-        id(obj)
-        for obj, count in zip(inner, counts, strict=True)
-        if count > own + internal.get(id(obj), 0) + plugin.get(id(obj), 0)
-    }
+    zeros = itertools.repeat(0)
+    known = map(operator.add, map(internal.get, ids, zeros), map(plugin.get, ids, zeros))
+    return set(itertools.compress(ids, map(operator.gt, counts, map(own.__add__, known))))
 
 
 def _tally(objects: Iterable[object], ids: set[int]) -> dict[int, int]:
@@ -314,7 +314,7 @@ def _dies_quietly(obj: object) -> bool:
         refs = weakref.getweakrefs(obj)
     except TypeError:
         return True
-    return all(ref.__callback__ is None for ref in refs)
+    return not refs or all(ref.__callback__ is None for ref in refs)
 
 
 def _cycle_references(top: object, members: dict[int, object]) -> int:
@@ -373,7 +373,7 @@ def growth_beneath(
     that accumulates, not one cleared and refilled by every run. Holders among the
     caller's own containers (``ignore``) and frames do not count. Empty when there is
     none. One pass over the heap (``gc.get_referrers``): the heap must be unfrozen."""
-    members = {id(obj): obj for obj in retained}
+    members = keyed_by_id(retained)
     replaced = set(map(id, tops))
     skip = ignore | members.keys() | {id(members), id(retained), id(tops)}
     # A dead earlier object's id may be reused by one of this run's.

@@ -342,6 +342,12 @@ def among(objects: Sequence[_T], ids: Container[int]) -> list[_T]:
     return list(compress(objects, map(ids.__contains__, map(id, objects))))
 
 
+def keyed_by_id(objects: Iterable[_T]) -> dict[int, _T]:
+    """``{id(obj): obj}`` for ``objects``, made in C."""
+    listed = list(objects)
+    return dict(zip(map(id, listed), listed, strict=True))
+
+
 def of_kinds(objects: list[_T], kinds: type | tuple[type, ...], keep: bool = True) -> list[_T]:
     """The ``objects`` whose type is a subclass of ``kinds`` (``keep``), or those whose
     type is not, in order: ``issubclass`` asked once per type, the objects picked in C.
@@ -405,7 +411,7 @@ def young_reachable(
 
 def beneath(tops: Iterable[object], objs: list[object]) -> list[object]:
     """The objects of ``objs`` reachable from ``tops`` (some of them) through them only."""
-    reached = young_reachable(tops, {id(obj): obj for obj in objs})
+    reached = young_reachable(tops, keyed_by_id(objs))
     return among(objs, reached)
 
 
@@ -488,7 +494,7 @@ def referred_ids(referrer: object, ids: Container[int]) -> list[int]:
     """The ids among ``ids`` of what ``referrer`` refers to, in its referents' order
     (once per reference): whom a referrer that a ``gc.get_referrers`` pass over many
     objects found refers to."""
-    return [id(ref) for ref in gc.get_referents(referrer) if id(ref) in ids]
+    return list(filter(ids.__contains__, map(id, gc.get_referents(referrer))))
 
 
 #: A class's own namespace, read through type's own descriptor (its ``__get__``, mapped
@@ -566,7 +572,7 @@ def find_tops(objs: list[object]) -> Tops:
     ``objs`` is in creation order."""
     if not objs:
         return Tops([], set())
-    members = {id(obj): obj for obj in objs}
+    members = keyed_by_id(objs)
     # In C: objs may be many, and refer to many objects no collector tracks.
     inner = members.keys() & map(id, filter(gc.is_tracked, all_referents(objs)))
     tops = excluding(objs, inner)

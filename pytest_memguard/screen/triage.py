@@ -59,6 +59,7 @@ from pytest_memguard.screen.heap import (
     instance_dict,
     is_a,
     is_weak_to_known,
+    keyed_by_id,
     older_of_its_kind,
     reference_counts,
     referents_through_dicts,
@@ -273,7 +274,7 @@ def refreshed_by_finders(left: list[object]) -> list[object]:
     finder reads its directory's listing again once the directory changed (a test
     imported from it, or wrote a file there). Runs for suspects, after the window:
     the finders' state is walked through ``left`` only."""
-    inside = {id(obj): obj for obj in left}
+    inside = keyed_by_id(left)
     finders: list[object] = [
         finder for finder in sys.path_importer_cache.values() if id(finder) not in inside
     ]

@@ -41,6 +41,7 @@ from pytest_memguard.screen.heap import (
     YoungHeap,
     among,
     excluding,
+    keyed_by_id,
     shallow_bytes,
     take_snapshot,
     top_objects,
@@ -874,7 +875,7 @@ def _without_replacements(
     listed among the new objects (pyparsing's settings dict, which the run nests in a
     new one): one still referring to what it did, beneath a new object, is alive.
     """
-    by_id = {id(obj): obj for obj in new}
+    by_id = keyed_by_id(new)
     # The place of each dead top among the previous run's tops of its shape, which are
     # in creation order, as this run's are.
     died: dict[_Shape, list[int]] = {}
