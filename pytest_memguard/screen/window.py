@@ -645,6 +645,12 @@ class WindowRunner:
         del seeds  # its references would count in the triage's reference counts
         if len(held) < len(young):
             young_reachable(self.shared.known_seeds(), young, held)
+        if len(held) == len(young) and mark is None:
+            # Only what pytest and the plugins hold (most runs): nothing to triage.
+            self.book.walk_filled, self.book.filled_found = True, None
+            if kind is _Run.SCREEN:
+                self.full_walks.screened(item, found=False)
+            return _Survivors([], len(held), {}, None, NOTHING_RETAINED, [])
         # Only a screened run that leaves something to triage may skip the filled
         # holders' walk (a clean one neither asks nor counts as a sibling's skip): a
         # repetition always walks, as the one that tells whether a skip was wrong.
