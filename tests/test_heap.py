@@ -22,6 +22,7 @@ from pytest_memguard.screen.heap import (
     find_tops,
     freeze_isolates_young_heap,
     of_kinds,
+    of_types,
     take_snapshot,
     top_objects,
     tops_within,
@@ -296,3 +297,6 @@ def test_of_kinds_picks_by_type_and_subclass_without_asking_the_object() -> None
     assert of_kinds(objects, list, keep=False) == [proxy, "text"]
     assert of_kinds(objects, (str, Proxy)) == [proxy, "text"]
     assert of_kinds(objects, dict) == []
+    # Exact types only: a subclass of list is not a list.
+    assert of_types(objects, {list}) == [plain]
+    assert of_types(objects, {list}, keep=False) == [proxy, items, "text"]

@@ -49,6 +49,7 @@ from pytest_memguard.screen.heap import (
     instance_dict,
     module_namespaces,
     of_kinds,
+    of_types,
 )
 
 #: Why such dicts are warm-up.
@@ -160,7 +161,7 @@ def _enterable(objects: list[object], entered: set[type], refused: set[type]) ->
         (entered if enter else refused).add(kind)
     if kinds <= entered:
         return objects
-    return list(itertools.compress(objects, map(entered.__contains__, map(type, objects))))
+    return of_types(objects, entered)
 
 
 #: Walks near the test that found no owner, free of charge and then per one that did:

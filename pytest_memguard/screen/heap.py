@@ -25,6 +25,7 @@ from itertools import chain, compress, repeat
 from typing import Any, NamedTuple, TypeGuard, TypeVar, cast
 
 _T = TypeVar("_T")
+_DICT = frozenset({dict})
 
 # Up to 3.13 the collector has three generations and a full collection resets its
 # "long-lived total" to what it just saw: with the old heap frozen, that is a handful of
@@ -348,6 +349,13 @@ def keyed_by_id(objects: Iterable[_T]) -> dict[int, _T]:
     return dict(zip(map(id, listed), listed, strict=True))
 
 
+def of_types(objects: Sequence[_T], types_: Container[type], keep: bool = True) -> list[_T]:
+    """The ``objects`` whose exact type is among ``types_`` (``keep``), or those whose
+    type is not, in order, picked in C."""
+    member = map(types_.__contains__, map(type, objects))
+    return list(compress(objects, member if keep else map(operator.not_, member)))
+
+
 def of_kinds(objects: list[_T], kinds: type | tuple[type, ...], keep: bool = True) -> list[_T]:
     """The ``objects`` whose type is a subclass of ``kinds`` (``keep``), or those whose
     type is not, in order: ``issubclass`` asked once per type, the objects picked in C.
@@ -355,9 +363,7 @@ def of_kinds(objects: list[_T], kinds: type | tuple[type, ...], keep: bool = Tru
     present = list(set(map(type, objects)))
     subclasses = map(issubclass, present, repeat(kinds))
     wanted = set(compress(present, subclasses if keep else map(operator.not_, subclasses)))
-    if len(wanted) == len(present):
-        return list(objects)
-    return list(compress(objects, map(wanted.__contains__, map(type, objects))))
+    return list(objects) if len(wanted) == len(present) else of_types(objects, wanted)
 
 
 def _realize_string_buffers(objects: list[object]) -> bool:
@@ -449,8 +455,8 @@ def referents_through_dicts(objs: list[object]) -> list[object]:
     """What ``objs`` refer to, and what the dicts among those hold: an object's
     attributes through its instance dict, a cache's entries through its own dict."""
     referents = all_referents(objs)
-    dicts = compress(referents, map(operator.is_, map(type, referents), repeat(dict)))
-    return referents + gc.get_referents(*dicts)
+    dicts = of_types(referents, _DICT)
+    return referents + gc.get_referents(*dicts) if dicts else referents
 
 
 def with_subclasses(roots: Iterable[type]) -> list[type]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from pytest_memguard.confirm.listing import LRU_WRAPPER
-from pytest_memguard.screen.heap import excluding, is_a
+from pytest_memguard.screen.heap import excluding, is_a, of_types
 
 #: Holders remembered at most: each is kept alive by the book (lists and dicts cannot be
 #: weakly referenced), so the book must not grow with the suite. Past it, the oldest
@@ -210,9 +210,6 @@ class _Kinds(NamedTuple):
             counted=with_calls,
         )
 
-    def lists(self) -> tuple[list[Learned], ...]:
-        return tuple(self)
-
 
 class HolderBook:
     """Holders learned during the session, by identity."""
@@ -319,7 +316,7 @@ class HolderBook:
     def own_ids(self) -> set[int]:
         """Ids of the book's own containers: it holds what it learned, and a retainer
         chain must never run through it."""
-        kinds = self._sorted.lists() if self._sorted is not None else ()
+        kinds = self._sorted or ()  # its lists, when sorted
         return {id(self), id(self._learned), *map(id, self._learned.values()), *map(id, kinds)}
 
     def known(self, holder: object) -> Learned | None:
@@ -446,14 +443,8 @@ def contents(
     if not beneath:
         return entries
     # These run for every triaged test over hundreds of entries: filtered in C.
-    entered = _of_types(entries, _IMMUTABLE if into_containers else _NOT_ENTERED, keep=False)
+    entered = of_types(entries, _IMMUTABLE if into_containers else _NOT_ENTERED, keep=False)
     return entries + _newest_referents(entered, NEWEST)
-
-
-def _of_types(objects: list[object], kinds: frozenset[type], keep: bool) -> list[object]:
-    """The ``objects`` whose exact type is among ``kinds`` (``keep``), or is not."""
-    member = map(kinds.__contains__, map(type, objects))
-    return list(itertools.compress(objects, member if keep else map(operator.not_, member)))
 
 
 def _namespaces(holder: object) -> set[int]:
@@ -479,8 +470,8 @@ _NOT_ENTERED = _PLAIN | _IMMUTABLE
 def _newest_referents(objects: list[object], newest: int) -> list[object]:
     """``gc.get_referents(*objects)``, of a dict or list longer than ``newest`` only the
     ``newest`` last entries."""
-    others = gc.get_referents(*_of_types(objects, _ORDERED, keep=False))
-    return others + newest_of(_of_types(objects, _ORDERED, keep=True), newest)
+    others = gc.get_referents(*of_types(objects, _ORDERED, keep=False))
+    return others + newest_of(of_types(objects, _ORDERED, keep=True), newest)
 
 
 def newest_of(containers: list[Any], newest: int) -> list[object]:

@@ -38,6 +38,8 @@ from pytest_memguard.screen.heap import (
     all_referents,
     excluding,
     is_a,
+    of_kinds,
+    of_types,
     reference_counts,
 )
 from pytest_memguard.screen.holderbook import newest_of
@@ -68,7 +70,7 @@ def _sized_among(values: list[object]) -> list[Any]:
     others = list(kinds - _EXACTLY_SIZED)  # a plugin's own objects, a container's subclass
     subclasses = compress(others, map(issubclass, others, repeat(_SIZED)))
     sized = (kinds & _EXACTLY_SIZED).union(subclasses)
-    return list(compress(values, map(sized.__contains__, map(type, values)))) if sized else []
+    return of_types(values, sized) if sized else []
 
 
 #: The containers of :data:`_SIZED` themselves, known without asking ``issubclass``.
@@ -156,10 +158,7 @@ def _records(objects: list[object]) -> list[object]:
     """The warnings and reports among ``objects``, picked in C by their types: a run
     that rebuilds a grammar leaves thousands of objects, and an isinstance() each
     would cost that test a hundred microseconds."""
-    kinds = {kind for kind in set(map(type, objects)) if issubclass(kind, _RECORDS)}
-    if not kinds:
-        return []
-    return list(compress(objects, map(kinds.__contains__, map(type, objects))))
+    return of_kinds(objects, _RECORDS)
 
 
 def shared_holders(item: pytest.Item, ledger: FixtureLedger) -> Iterator[object]:
@@ -265,10 +264,7 @@ class SharedHolders:
         listed = list(holders)
         # Data (a wider fixture's value), not pytest's bookkeeping: a container's
         # length says so without listing a million referents first.
-        sized = cast(
-            "list[Sized]",
-            list(compress(listed, map(_EXACTLY_SIZED.__contains__, map(type, listed)))),
-        )
+        sized = cast("list[Sized]", of_types(listed, _EXACTLY_SIZED))
         large = map(operator.lt, repeat(_SHARED_REFERENTS_MAX), map(len, sized))
         data = set(map(id, compress(sized, large)))
         readable = excluding(listed, data) if data else listed
@@ -324,9 +320,9 @@ def _pytests_among(objects: list[object]) -> list[object]:
         if _NODES.isdisjoint(kind.__mro__)
         and str(getattr(kind, "__module__", None) or "").startswith(PYTEST_PACKAGES)
     )
-    picked = list(compress(objects, map(passing.__contains__, map(type, objects))))
+    picked = of_types(objects, passing)
     if containers:
-        sized = list(compress(objects, map(containers.__contains__, map(type, objects))))
+        sized = of_types(objects, containers)
         lengths = map(len, cast("list[Sized]", sized))
         small = map(operator.ge, repeat(_PYTEST_CONTAINER_MAX), lengths)
         picked += compress(sized, small)
@@ -368,7 +364,7 @@ def _plain_instances(values: list[object]) -> list[object]:
     about once: an item's attributes and their entries are read for every test that
     leaves objects."""
     kinds = set(filter(_is_plain_kind, set(map(type, values))))
-    return list(compress(values, map(kinds.__contains__, map(type, values)))) if kinds else []
+    return of_types(values, kinds) if kinds else []
 
 
 def _is_instance_with_state(value: object) -> bool:

@@ -60,6 +60,7 @@ from pytest_memguard.screen.heap import (
     is_a,
     is_weak_to_known,
     keyed_by_id,
+    of_types,
     older_of_its_kind,
     reference_counts,
     referents_through_dicts,
@@ -172,8 +173,8 @@ def _weak_candidates(retained: list[object], kinds: set[type]) -> _WeakCandidate
     weak = {kind for kind in kinds if issubclass(kind, weakref.ref)}
     if not weak:  # most runs leave no weak reference
         return _WeakCandidates([], [])
-    refs = list(compress(retained, map(weak.__contains__, map(type, retained))))
-    maps = list(compress(retained, map(_MAPS.__contains__, map(type, retained))))
+    refs = of_types(retained, weak)
+    maps = of_types(retained, _MAPS)
     return _WeakCandidates(refs, maps)
 
 
