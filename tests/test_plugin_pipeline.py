@@ -349,11 +349,9 @@ def test_what_the_interpreter_keeps_once_is_no_suspect(
     assert once["verdict"] == "warmup" and once["message"] == why
 
 
-#: A class-based test's instance is made at collection, older than the run; the
-#: attributes its setUp gives it are a young dict that a bounded cache keeps with it.
+#: An object older than the run, as a unittest case's instance is (made at collection):
+#: the attributes the run gives it are a young dict that a bounded cache keeps with it.
 ATTRIBUTES_OF_A_CACHED_CASE = """
-import unittest
-
 GRAMMAR = ["expr"]
 
 _MAXCACHE = 16
@@ -367,23 +365,26 @@ def parse(case, text):
 def test_first():
     pass
 
-class TestParser(unittest.TestCase):
-    def setUp(self):
-        self.grammar = GRAMMAR
+class Context:
+    pass
 
-    def test_once(self):
-        assert parse(self, "x") == ["x"]
+_WAITING = [Context()]  # older than the test, held by nothing else once taken
+
+def test_once():
+    context = _WAITING.pop()
+    vars(context)["grammar"] = GRAMMAR  # its __dict__ made now, as unittest's setUp does
+    assert parse(context, "x") == ["x"]
 
 def test_after():
     pass
 """
 
 
-def test_the_attributes_of_a_test_case_a_bounded_cache_keeps_are_warmup(
+def test_the_attributes_of_an_older_object_a_bounded_cache_keeps_are_warmup(
     pytester: pytest.Pytester, run_pytest: RunPytest
 ) -> None:
-    """The bounded cache explains its entry; the entry refers to the test case, whose
-    ``__dict__`` (made by ``setUp`` since 3.11) goes with it without a pass over the
+    """The bounded cache explains its entry; the entry refers to an older object, whose
+    ``__dict__`` (made by the run since 3.11) goes with it without a pass over the
     heap (the rule for dicts made on first access needs one) and without a re-run."""
     pytester.makepyfile(test_once=ATTRIBUTES_OF_A_CACHED_CASE)
     report = _records(pytester, run=run_pytest)
@@ -1264,6 +1265,41 @@ def test_unpacks_a_new_format(count):
         ("ok", False),
         ("warmup", False),
     }
+
+
+def test_what_a_unittest_case_drops_at_teardown_is_no_suspect(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    """pytest 9 makes a case's instance as it collects and drops it at teardown; a
+    ``setUp`` binding a partial of its own method leaves a cycle through that older
+    instance, which the young collection cannot free. What hangs from it is pytest's
+    to drop: not a suspect, and its instance never learned as a holder."""
+    pytester.makepyfile(
+        test_cases="""
+import functools
+import unittest
+
+
+class Pickles(unittest.TestCase):
+    def setUp(self):
+        self.check = functools.partial(self.check, twice=True)
+
+    def check(self, value, twice=False):
+        assert value == value
+
+    def test_one(self):
+        self.check(1)
+
+    def test_two(self):
+        self.check(2)
+
+    def test_three(self):
+        self.check(3)
+"""
+    )
+    report = _records(pytester, "--memguard-confirm-budget=0%", run=run_pytest)
+    report["result"].assert_outcomes(passed=3)
+    assert {(t["verdict"], t["suspect"]) for t in report["tests"]} == {("ok", False)}
 
 
 def test_a_leak_whose_repetition_fails_is_unconfirmed_not_warmup(

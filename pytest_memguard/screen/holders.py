@@ -60,7 +60,11 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     items of those that are plain containers: their newest :data:`NEWEST` entries for
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
     the terminal reporter costs no more than a short one."""
-    values = list(mapping.values())
+    return _with_entries(list(mapping.values()))
+
+
+def _with_entries(values: list[object]) -> list[object]:
+    """``values``, and the newest entries of the plain containers among them."""
     return values + newest_of(_sized_among(values), NEWEST)
 
 
@@ -93,7 +97,11 @@ def _node_state(node: object) -> list[object]:
     """What a collection node keeps: its attributes (their keys and items), and the
     attributes of the plain instances among them, such as the test-class instance pytest
     keeps on a method's item for the whole session."""
-    found = _values_and_items(node)
+    return _with_instances_state(_values_and_items(node))
+
+
+def _with_instances_state(found: list[object]) -> list[object]:
+    """``found``, and the attributes of the plain instances among it."""
     for value in _plain_instances(found):
         if not _is_node(value):
             # Slots as well as the instance dict (gc.get_referents reads both, but the
@@ -143,12 +151,26 @@ def cheap_seeds(held_by_us: list[Any]) -> list[object]:
     return seeds
 
 
-def item_seeds(item: pytest.Item, young: list[object]) -> list[object]:
+def item_seeds(
+    item: pytest.Item, young: list[object], opened_with: Mapping[str, object]
+) -> list[object]:
     """What pytest keeps for this item alone: its attributes (the test-class instance
     and its state), its stash, and the warnings and reports recorded during the run
     (pytest's catch_warnings, pytest 9's subtests). Cheap: read for every test that
-    leaves objects; a list, as :func:`cheap_seeds`."""
+    leaves objects; a list, as :func:`cheap_seeds`.
+
+    And what the item's attributes were when the window opened (``opened_with``) and
+    the run dropped: pytest 9 makes a unittest case's instance as it collects, and drops
+    it at teardown. The ``setUp`` of a case that refers to itself (a partial of its own
+    method) leaves a cycle only a full collection frees, through an object older than
+    the window: it is pytest's to drop, never a holder of the code under test's (on
+    dateutil's suite, learned as one, it spent the budget that its ``gettz`` cache's
+    suspects needed)."""
+    attributes = vars(item)
+    dropped = [value for key, value in opened_with.items() if attributes.get(key) is not value]
     seeds = _node_state(item)
+    if dropped:
+        seeds += _with_instances_state(_with_entries(dropped))
     seeds += stash_values(item)
     seeds += _records(young)
     return seeds

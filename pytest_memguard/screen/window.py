@@ -19,7 +19,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -216,6 +216,8 @@ class _Prepared(NamedTuple):
 
     sizes: tuple[int, ...]
     sentinel_state: Any
+    #: The item's attributes before the run (what it drops at teardown is pytest's).
+    item_attributes: dict[str, object]
 
 
 class _Survivors(NamedTuple):
@@ -539,7 +541,9 @@ class WindowRunner:
                 young = self.containers.without_watched(
                     without_running_calls(self.young.survivors())
                 )
-                survivors = self._attribute(item, held_by_us, young, mark, kind, first)
+                survivors = self._attribute(
+                    item, held_by_us, young, mark, kind, first, prepared.item_attributes
+                )
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
                 checked = time.perf_counter()
@@ -603,7 +607,7 @@ class WindowRunner:
         self.containers.refresh(item.nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
-        return _Prepared(sizes_before, sentinels[0]() if sentinels else None)
+        return _Prepared(sizes_before, sentinels[0]() if sentinels else None, dict(vars(item)))
 
     def _prepared(
         self, item: pytest.Item, sentinels: SentinelHooks | None
@@ -629,13 +633,15 @@ class WindowRunner:
         survivors: list[object],
         mark: list[object] | None,
         kind: _Run,
-        first: FirstRule | None = None,
+        first: FirstRule | None,
+        opened_with: Mapping[str, object],
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted);
         with the previous run's ``mark``, also those this run added. Only a repetition
         always walks the whole of pytest's state; the other kinds of run walk it when
         :class:`FullWalks` says it is due. ``first`` explains what it can of what the
-        cheap holders leave, before the triage."""
+        cheap holders leave, before the triage; ``opened_with``: the item's attributes as the
+        run started."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         # The plugins' known dicts hold survivors after nearly every run (the capture's
         # streams): one walk with the plugin's own holders.
@@ -665,7 +671,7 @@ class WindowRunner:
         early = tried if tried is not None and tried.roots and not tried.unexplained else None
         held_cheaply = len(held)
         if early is None and len(held) < len(young):
-            young_reachable(item_seeds(item, survivors), young, held)
+            young_reachable(item_seeds(item, survivors, opened_with), young, held)
         explained_first: list[object] = []
         why = first.why if first is not None else ""
         # The full walks of pytest's and the plugins' state cost more than the rest: only
