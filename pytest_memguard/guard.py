@@ -527,6 +527,7 @@ class Guard:
         holding = grown_holding(screen.growth, unexplained)
         shape = growth_shape(unexplained)
         quick = seconds <= LEARNING_MAX_SECONDS
+        self.budget.pay_back(self.shapes.paid_back())
         learning = quick and self.shapes.worth_learning(shape)
         self.shapes.suspect(shape)
         # Re-runs that may vouch for the test's siblings learn too, with no search.
@@ -546,8 +547,13 @@ class Guard:
         # needs no re-run at all, and one the re-runs show filled is remembered. Only
         # when the re-runs still fit after it, and when it has objects to look above.
         holders = None
+        searched = 0.0
         worth = bool(unexplained) and (learning or self._worth_a_search(seconds))
-        if worth and self.budget.allows(self._search_seconds + reruns, reserve=learning):
+        searching = worth and self.budget.allows(self._search_seconds + reruns, reserve=learning)
+        # A learning search put off leaves the reserve to the shape's next suspect: its
+        # re-runs alone, learning nothing, must not spend it.
+        learning = learning and searching
+        if searching:
             if learning:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())
@@ -555,8 +561,9 @@ class Guard:
             holders = holders.without(self.runner.plugin_state.adopt(holders.holders))
             self._found.append(holders)  # its lists refer to holders: never on a chain
             # A search costs O(heap): it is confirmation time, charged like a re-run.
-            self._note(confirm_seconds=self._facts.confirm_seconds + self._search_times[-1])
-            self.budget.spend(self._search_times[-1], reserve=learning)
+            searched = self._search_times[-1]
+            self._note(confirm_seconds=self._facts.confirm_seconds + searched)
+            self.budget.spend(searched, reserve=learning)
         if holders is not None and holders.all_bounded and not screen.growth:
             self._bounded(holders)
             return None
@@ -619,7 +626,7 @@ class Guard:
                 self._remember(holders)
                 taught = self._filled_entries(holders) if learning else []
                 if taught:
-                    self.shapes.taught(taught)
+                    self.shapes.taught(taught, searched)
             self._learn_filled_containers(screen.growth, holding, holders)
             return None
         return self._confirmed(item, evidence)

@@ -129,12 +129,29 @@ def test_a_shape_is_worth_learning_at_its_2nd_4th_and_8th_suspect() -> None:
     worth = []
     for _ in range(20):
         worth.append(shapes.worth_learning(rebuilt))
+        shapes.suspect(rebuilt)
         if worth[-1]:
             shapes.searched(rebuilt)
-        shapes.suspect(rebuilt)
     assert [at + 1 for at, yes in enumerate(worth) if yes] == [2, 4, 8]
     assert SEARCHES_PER_SHAPE == 3
     assert not shapes.worth_learning(growth_shape([()]))
+
+
+def test_a_search_put_off_for_the_budget_is_due_at_the_shape_s_next_suspect() -> None:
+    """The budget had no room at the 2nd and 3rd suspects: the 4th searches, and the
+    next search is due at twice that one, the 8th."""
+    shapes = ShapeLog()
+    rebuilt = growth_shape([{}, weakref.WeakValueDictionary()])
+    room = {4, 8}
+    searched = []
+    for count in range(1, 12):
+        worth = shapes.worth_learning(rebuilt)
+        shapes.suspect(rebuilt)
+        assert worth == (count >= 2 and count not in (5, 6, 7, 9, 10, 11))
+        if worth and count in room:
+            shapes.searched(rebuilt)
+            searched.append(count)
+    assert searched == [4, 8]
 
 
 class _Taught:
@@ -159,10 +176,24 @@ def test_learning_stops_while_what_it_taught_explains_nothing_later() -> None:
     for shape, holder in zip(shapes_seen, taught, strict=False):
         assert second_suspect(shape)
         shapes.searched(shape)
-        shapes.taught([holder])
+        shapes.taught([holder], 0.05)
     assert not second_suspect(shapes_seen[UNPAID_SEARCHES])
+    assert shapes.paid_back() == 0.0
     taught[0].hits += 1  # a later run explained by what the first search taught
     assert shapes.worth_learning(shapes_seen[UNPAID_SEARCHES])
+    assert shapes.paid_back() == pytest.approx(0.05)  # that search, once
+    assert shapes.paid_back() == 0.0
+
+
+def test_a_learning_search_that_paid_is_given_back_to_the_reserve() -> None:
+    budget = ConfirmBudget(share=0.0, allowance=0.2)  # a reserve of 0.1 s
+    budget.spend(0.2)
+    budget.spend(0.08, reserve=True)
+    assert not budget.allows(0.05, reserve=True)
+    budget.pay_back(0.08)
+    assert budget.allows(0.1, reserve=True) and not budget.allows(0.11, reserve=True)
+    budget.pay_back(1.0)  # never more than the reserve spent
+    assert not budget.allows(0.11, reserve=True)
 
 
 def _item(name: str, originalname: str, parent: str = "tests/test_dates.py") -> Any:

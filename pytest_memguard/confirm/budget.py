@@ -104,6 +104,10 @@ class ConfirmBudget:
             or (siblings and seconds <= self.siblings_left)
         )
 
+    def pay_back(self, seconds: float) -> None:
+        """Give the reserve back up to ``seconds`` it spent: learning that paid."""
+        self.reserve_spent -= min(max(seconds, 0.0), self.reserve_spent)
+
     def spend(
         self, seconds: float, reserve: bool = False, waits: float = 0.0, siblings: bool = False
     ) -> None:
