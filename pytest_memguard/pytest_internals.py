@@ -71,6 +71,14 @@ def setup_stack_finalizers(session: pytest.Session) -> list[list[object]]:
     return [list(entry[0]) for entry in list(stack.values())]
 
 
+def made_instance(item: pytest.Item) -> object | None:
+    """The test-class instance pytest made for ``item`` and keeps on it, else None; read
+    without making one (``item.instance`` would make it). pytest 9 keeps it in the
+    item's ``_instance`` and drops it at a unittest case's teardown; an item without
+    that attribute (pytest 8.0, a function) has none to drop."""
+    return vars(item).get("_instance")
+
+
 def stash_values(node: pytest.Item) -> list[object]:
     """What plugins keep in a node's stash."""
     storage = getattr(node.stash, "_storage", None)

@@ -282,7 +282,7 @@ def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
     survivors: list[object] = [leaked, leaked["stream"], *([{"stray": 1}] if stray else [])]
     walked: list[object] = []
 
-    def item_seeds(item: pytest.Item, young: list[object], opened: object) -> list[object]:
+    def item_seeds(item: pytest.Item, young: list[object]) -> list[object]:
         walked.append(item)
         return []
 
@@ -295,7 +295,7 @@ def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
 
     monkeypatch.setattr(window_module, "item_seeds", item_seeds)
     monkeypatch.setattr(window_module, "triage_after", counted)
-    found = runner._attribute(request.node, [], survivors, None, _Run.SCREEN, None, {})
+    found = runner._attribute(request.node, [], survivors, None, _Run.SCREEN, None, None)
     runner.rss.close()
     assert found.triage.roots == ("stream cache",)
     assert found.triage.unexplained == (1 if stray else 0)

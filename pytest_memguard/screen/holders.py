@@ -17,6 +17,7 @@ import operator
 import sys
 import types
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -29,6 +30,7 @@ from pytest_memguard.pytest_internals import (
     cached_value,
     config_store,
     fixture_defs,
+    made_instance,
     setup_stack_finalizers,
     stash_values,
 )
@@ -151,29 +153,30 @@ def cheap_seeds(held_by_us: list[Any]) -> list[object]:
     return seeds
 
 
-def item_seeds(
-    item: pytest.Item, young: list[object], opened_with: Mapping[str, object]
-) -> list[object]:
+def item_seeds(item: pytest.Item, young: list[object]) -> list[object]:
     """What pytest keeps for this item alone: its attributes (the test-class instance
     and its state), its stash, and the warnings and reports recorded during the run
     (pytest's catch_warnings, pytest 9's subtests). Cheap: read for every test that
-    leaves objects; a list, as :func:`cheap_seeds`.
-
-    And what the item's attributes were when the window opened (``opened_with``) and
-    the run dropped: pytest 9 makes a unittest case's instance as it collects, and drops
-    it at teardown. The ``setUp`` of a case that refers to itself (a partial of its own
-    method) leaves a cycle only a full collection frees, through an object older than
-    the window: it is pytest's to drop, never a holder of the code under test's (on
-    dateutil's suite, learned as one, it spent the budget that its ``gettz`` cache's
-    suspects needed)."""
-    attributes = vars(item)
-    dropped = [value for key, value in opened_with.items() if attributes.get(key) is not value]
+    leaves objects; a list, as :func:`cheap_seeds`."""
     seeds = _node_state(item)
-    if dropped:
-        seeds += _with_instances_state(_with_entries(dropped))
     seeds += stash_values(item)
     seeds += _records(young)
     return seeds
+
+
+def dropped_seeds(item: pytest.Item, opened_with: weakref.ref[object] | None) -> list[object]:
+    """What the test-class instance pytest made before the run (``opened_with``, weakly)
+    keeps, when the run dropped it and it is still alive: pytest 9 makes a unittest
+    case's instance as it collects and drops it at teardown, and a ``setUp`` referring
+    to the case itself (a partial of its own method) leaves a cycle through that older
+    instance that only a full collection frees. It is pytest's to drop, never a holder
+    of the code under test's (on dateutil's suite, learned as one, it spent the budget
+    that its ``gettz`` cache's suspects needed). Read last, for what nothing else
+    holds."""
+    instance = opened_with() if opened_with is not None else None
+    if instance is None or made_instance(item) is instance:
+        return []
+    return _with_instances_state([instance])
 
 
 def _records(objects: list[object]) -> list[object]:

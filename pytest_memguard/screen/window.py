@@ -18,8 +18,9 @@ import gc
 import sys
 import time
 import tracemalloc
+import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -30,6 +31,7 @@ from pytest_memguard import pytest_internals
 from pytest_memguard.confirm.listing import LISTED_KINDS, HeapListing
 from pytest_memguard.confirm.siblings import function_of
 from pytest_memguard.figures import Figures
+from pytest_memguard.pytest_internals import made_instance
 from pytest_memguard.screen.containers import ContainerWatch, Growth
 from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, OwnChunks, call_on_own_chunk
 from pytest_memguard.screen.gcwatch import GcWatch
@@ -55,6 +57,7 @@ from pytest_memguard.screen.holders import (
     PluginState,
     SharedHolders,
     cheap_seeds,
+    dropped_seeds,
     fixture_labels,
     item_seeds,
     shared_holders,
@@ -216,8 +219,8 @@ class _Prepared(NamedTuple):
 
     sizes: tuple[int, ...]
     sentinel_state: Any
-    #: The item's attributes before the run (what it drops at teardown is pytest's).
-    item_attributes: dict[str, object]
+    #: The test-class instance pytest made for the item before the run, weakly.
+    instance: weakref.ref[object] | None
 
 
 class _Survivors(NamedTuple):
@@ -542,7 +545,7 @@ class WindowRunner:
                     without_running_calls(self.young.survivors())
                 )
                 survivors = self._attribute(
-                    item, held_by_us, young, mark, kind, first, prepared.item_attributes
+                    item, held_by_us, young, mark, kind, first, prepared.instance
                 )
                 self.gc_watch.resume(was_recording)
                 # After the collection: files and threads the GC released are gone by now.
@@ -607,7 +610,8 @@ class WindowRunner:
         self.containers.refresh(item.nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
-        return _Prepared(sizes_before, sentinels[0]() if sentinels else None, dict(vars(item)))
+        state = sentinels[0]() if sentinels else None
+        return _Prepared(sizes_before, state, _weakly(made_instance(item)))
 
     def _prepared(
         self, item: pytest.Item, sentinels: SentinelHooks | None
@@ -634,14 +638,14 @@ class WindowRunner:
         mark: list[object] | None,
         kind: _Run,
         first: FirstRule | None,
-        opened_with: Mapping[str, object],
+        instance: weakref.ref[object] | None,
     ) -> _Survivors:
         """Split the survivors into the test's and those pytest holds (only counted);
         with the previous run's ``mark``, also those this run added. Only a repetition
         always walks the whole of pytest's state; the other kinds of run walk it when
         :class:`FullWalks` says it is due. ``first`` explains what it can of what the
-        cheap holders leave, before the triage; ``opened_with``: the item's attributes as the
-        run started."""
+        cheap holders leave, before the triage; ``instance``: the test-class instance the
+        item had as the run started, weakly."""
         young = dict(zip(map(id, survivors), survivors, strict=True))
         # The plugins' known dicts hold survivors after nearly every run (the capture's
         # streams): one walk with the plugin's own holders.
@@ -671,7 +675,7 @@ class WindowRunner:
         early = tried if tried is not None and tried.roots and not tried.unexplained else None
         held_cheaply = len(held)
         if early is None and len(held) < len(young):
-            young_reachable(item_seeds(item, survivors, opened_with), young, held)
+            young_reachable(item_seeds(item, survivors), young, held)
         explained_first: list[object] = []
         why = first.why if first is not None else ""
         # The full walks of pytest's and the plugins' state cost more than the rest: only
@@ -699,6 +703,8 @@ class WindowRunner:
                 young_reachable(self.plugin_state.learn(remaining), young, held)
         if kind is _Run.SCREEN:
             self.full_walks.screened(item, found=len(held) > held_early)
+        if early is not None and early.unexplained and len(held) < len(young):
+            young_reachable(dropped_seeds(item, instance), young, held)
         retained: list[object] = []
         if len(held) < len(young):
             self.blame.discount_threads(young, held)
@@ -826,6 +832,16 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     if call.excinfo is None:
         return None
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
+
+
+def _weakly(obj: object | None) -> weakref.ref[object] | None:
+    """A weak reference to ``obj``; None for None or an object that takes none."""
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
 
 
 def _is_the_plugins(value: object) -> bool:
