@@ -550,9 +550,6 @@ class Guard:
         searched = 0.0
         worth = bool(unexplained) and (learning or self._worth_a_search(seconds))
         searching = worth and self.budget.allows(self._search_seconds + reruns, reserve=learning)
-        # A learning search put off leaves the reserve to the shape's next suspect: its
-        # re-runs alone, learning nothing, must not spend it.
-        learning = learning and searching
         if searching:
             if learning:
                 self.shapes.searched(shape)
