@@ -57,3 +57,16 @@ def test_a_teardown_is_needed_unless_the_next_item_descends_from_the_whole_stack
     assert not pytest_internals.needs_teardown(item, item)
     assert pytest_internals.needs_teardown(item, item.parent)
     assert pytest_internals.needs_teardown(item, None)
+
+
+class TestTheInstancePytestMade:
+    """pytest 8.2+ keeps the test-class instance it made on the item (``_instance``):
+    the window keeps it weakly, to tell what a dropped unittest case still holds."""
+
+    @pytest.mark.skipif(pytest.version_tuple < (8, 2), reason="pytest 8.2 made _instance")
+    def test_is_read_without_making_one(self, request: pytest.FixtureRequest) -> None:
+        assert pytest_internals.made_instance(request.node) is self
+
+
+def test_a_function_has_no_instance_made(request: pytest.FixtureRequest) -> None:
+    assert pytest_internals.made_instance(request.node) is None
