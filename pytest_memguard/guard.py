@@ -549,8 +549,7 @@ class Guard:
         holders = None
         searched = 0.0
         worth = bool(unexplained) and (learning or self._worth_a_search(seconds))
-        searching = worth and self.budget.allows(self._search_seconds + reruns, reserve=learning)
-        if searching:
+        if worth and self.budget.allows(self._search_seconds + reruns, reserve=learning):
             if learning:
                 self.shapes.searched(shape)
             holders = self._find(unexplained, ())

@@ -62,11 +62,7 @@ def values_and_items(mapping: Mapping[str, object]) -> list[object]:
     items of those that are plain containers: their newest :data:`NEWEST` entries for
     ordered ones (what a run adds is appended), so a list of a thousand reports kept by
     the terminal reporter costs no more than a short one."""
-    return _with_entries(list(mapping.values()))
-
-
-def _with_entries(values: list[object]) -> list[object]:
-    """``values``, and the newest entries of the plain containers among them."""
+    values = list(mapping.values())
     return values + newest_of(_sized_among(values), NEWEST)
 
 
