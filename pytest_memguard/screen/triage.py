@@ -908,12 +908,15 @@ def _weak_values_to_older(
     weak value to a long-lived object under a new key on every call (a
     ``WeakValueDictionary`` of requests to a shared object) grows for as long as that
     object lives. Weak keys (a ``WeakKeyDictionary``'s) stay bookkeeping: one per object."""
-    weak = found.weak_ids.intersection(map(id, container.values()))
+    values = list(container.values())
+    weak = found.weak_ids.intersection(map(id, values))
     if not weak:
         return set()
     older = set()
-    for value in list(container.values()):
-        if id(value) in weak and issubclass(type(value), weakref.ref):
+    # Only the weak values are looked at: the dict may hold thousands of entries, and a
+    # run that grew it reads it for every test.
+    for value in compress(values, map(weak.__contains__, map(id, values))):
+        if issubclass(type(value), weakref.ref):
             referent = value()  # type: ignore[operator]
             if referent is not None and id(referent) not in retained:
                 older.add(id(value))
