@@ -705,10 +705,13 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
     if session is not None:
         guarded = session.get("guarded") or 0
         suspects_pct = round(100 * session["suspects"] / guarded, 1) if guarded else None
+        # Counted apart from the suspects; n/a from a plugin that counts them among those.
+        vouched = session.get("vouched")
+        vouched_pct = round(100 * vouched / guarded, 1) if guarded and vouched is not None else None
         confirm_seconds = session.get("confirm_seconds")
         roots = session.get("roots", [])
     else:  # a plugin without the session block: roots are the distinct first chains
-        suspects_pct = confirm_seconds = None
+        suspects_pct = vouched_pct = confirm_seconds = None
         roots = [
             {"root": chain, "tests": sum(_first_chain(r) == chain for r in flagged.values())}
             for chain in sorted({_first_chain(r) for r in flagged.values()})
@@ -730,6 +733,7 @@ def summarize(project: Project, results: dict[str, ModeResult], out: Path) -> di
         "ratio_memray": _ratio(memray, plain),
         "session_block": session is not None,
         "suspects_pct": suspects_pct,
+        "vouched_pct": vouched_pct,
         "confirm_seconds": confirm_seconds,
         "explain_seconds": session.get("explain_seconds") if session else None,
         "roots": roots,
@@ -796,7 +800,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     against = any(row["ratio_against"] is not None for row in rows)
     head = (
         f"{'project':<26} {'tests':>6} {'plain p/f':>10} {'memguard p/f':>13}"
-        f" {'suspects':>9} {'confirm s':>10} {'explain s':>10} {'roots':>6} {'flagged':>8}"
+        f" {'suspects':>9} {'vouched':>8} {'confirm s':>10} {'explain s':>10} {'roots':>6}"
+        f" {'flagged':>8}"
         f" {'unconf':>7} {'changed':>8} {'other':>6} {'memray p/f':>11} {'mg/plain':>9}"
         f" {'memray/plain':>13}" + (f" {'base/plain':>11}" if against else "")
     )
@@ -807,6 +812,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"{name:<26} {r['tests']:>6} {fmt_counts(r, 'plain'):>10}"
             f" {fmt_counts(r, 'memguard'):>13} {fmt_optional(r['suspects_pct'], '%'):>9}"
+            f" {fmt_optional(r.get('vouched_pct'), '%'):>8}"
             f" {fmt_optional(r['confirm_seconds']):>10} {fmt_optional(r['explain_seconds']):>10}"
             f" {len(r['roots']):>6}"
             f" {len(r['flagged']):>8} {r['unconfirmed']:>7}"
@@ -823,8 +829,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     )
     print()
     print("p/f = passed/failed (/E = errors); suspects = % of guarded tests whose growth")
-    print("memguard had to confirm (n/a: the plugin does not report it); confirm s = seconds spent")
-    print("confirming suspects (re-runs, holder searches); explain s = seconds spent explaining")
+    print("memguard had to confirm (n/a: the plugin does not report it); vouched = % of guarded")
+    print("tests whose growth their parametrized siblings' re-runs vouched for as warm-up, with")
+    print("no re-run (n/a: counted among the suspects); confirm s = seconds spent confirming")
+    print("suspects (re-runs, holder searches); explain s = seconds spent explaining")
     print("confirmed leaks (a traced run, the chain search, once per root); roots = root causes")
     print("reported (without the plugin's session block: distinct retainer chains of the flagged")
     print("tests' first findings); flagged = verdict leak or over-limit; unconf = verdict")

@@ -339,7 +339,7 @@ class Guard:
             return False
         # After the rules the judge noted what they left; before them, the screen's.
         left = self._facts.unexplained or screen.triage.unexplained
-        self._note(suspect=True, unexplained=left, cleared=precedent.reason())
+        self._note(suspect=True, vouched=True, unexplained=left, cleared=precedent.reason())
         return True
 
     def _signature_of(self, item: pytest.Item, screen: GuardedRun) -> Signature | None:

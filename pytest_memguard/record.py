@@ -62,8 +62,10 @@ class TestRecord:
     #: part of this test's verdict.
     blame: tuple[dict[str, Any], ...] = ()
     #: Whether the screen left the test a suspect, and what confirming and explaining
-    #: it cost, in seconds.
+    #: it cost, in seconds. A test whose growth its parametrized siblings' re-runs
+    #: vouched for as warm-up is ``vouched``, and no suspect: it is never re-run.
     suspect: bool = False
+    vouched: bool = False
     confirm_seconds: float = 0.0
     explain_seconds: float = 0.0
     #: A leak's root cause (its main finding's fingerprint), the test where it was first

@@ -924,10 +924,11 @@ def test_the_session_summary_is_built_from_records_alone() -> None:
         TestRecord("t::b", "passed", "leak", root=key, same_root_as="t::a", findings=(_finding(),)),
         TestRecord("t::c", "passed", "unconfirmed", suspect=True),
         TestRecord("t::d", "passed"),
+        TestRecord("t::e[1]", "passed", "warmup", vouched=True),
     ]
     summary = session_summary(records)
-    assert summary["guarded"] == 4
-    assert (summary["suspects"], summary["unconfirmed"]) == (2, 1)
+    assert summary["guarded"] == 5
+    assert (summary["suspects"], summary["unconfirmed"], summary["vouched"]) == (2, 1, 1)
     assert summary["confirm_seconds"] == 0.5
     assert summary["roots"] == [
         {

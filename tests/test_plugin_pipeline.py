@@ -1505,6 +1505,14 @@ def test_siblings_filling_a_cache_per_parameter_are_warmup_once_two_re_runs_clea
     filling = [record for record in report["tests"] if "test_exists" in record["nodeid"]]
     assert {record["verdict"] for record in filling} == {"warmup"}
     assert [bool(record["repetitions"]) for record in filling] == [True] * 2 + [False] * 6
+    # Vouched for, they are no suspects: the summary counts them apart.
+    assert [(record["suspect"], record["vouched"]) for record in filling] == [(True, False)] * 2 + [
+        (False, True)
+    ] * 6
+    assert report["session"]["vouched"] == 6
+    assert "; 6 more (46.2%) vouched for as warm-up by the re-runs of their parametrized" in str(
+        report["result"].stdout
+    )
     first = filling[0]["nodeid"]
     assert all(
         f"stopped on the re-runs of 2 other tests of this function, such as {first}"

@@ -62,6 +62,9 @@ class Facts(NamedTuple):
     error: str = ""
     #: Whether the screen left the test a suspect (growth no known holder explains).
     suspect: bool = False
+    #: Whether its parametrized siblings' re-runs vouched for that growth as warm-up
+    #: (:mod:`~pytest_memguard.confirm.siblings`): no re-run of its own, and no suspect.
+    vouched: bool = False
     #: What the screen's triage called warm-up.
     warmup: tuple[str, ...] = ()
     #: The key of a root already confirmed that the growth is, and that root as the
@@ -319,7 +322,8 @@ def record_of(
         limits=limits,
         findings=tuple(decision.findings),
         blame=tuple(blame),
-        suspect=facts.suspect,
+        suspect=facts.suspect and not facts.vouched,
+        vouched=facts.vouched,
         confirm_seconds=facts.confirm_seconds,
         explain_seconds=facts.explain_seconds,
         root=root.key if root else "",

@@ -148,6 +148,7 @@ def session_summary(records: Sequence[Any]) -> dict[str, Any]:
     return {
         "guarded": len(records),
         "suspects": sum(1 for record in records if record.suspect),
+        "vouched": sum(1 for record in records if record.vouched),
         "unconfirmed": sum(1 for record in records if record.verdict == "unconfirmed"),
         # Re-run and failed; the others the budget had no room to re-run.
         "rerun_failed": sum(

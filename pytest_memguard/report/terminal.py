@@ -188,6 +188,12 @@ def cost_line(records: Sequence[TestRecord]) -> str:
         f"suspects: {summary['suspects']} ({share:.1f}%), confirmed in "
         f"{summary['confirm_seconds']:.2f} s, explained in {summary['explain_seconds']:.2f} s"
     )
+    vouched = summary["vouched"]
+    if vouched:
+        line += (
+            f"; {vouched} more ({100 * vouched / max(len(records), 1):.1f}%) vouched for as "
+            "warm-up by the re-runs of their parametrized siblings"
+        )
     unconfirmed, failed = summary["unconfirmed"], summary["rerun_failed"]
     if unconfirmed:
         reasons = []
