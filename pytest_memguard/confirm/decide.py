@@ -312,9 +312,10 @@ def record_of(
 ) -> TestRecord:
     """The record of a test: what guarding it found and what was decided, in one step."""
     root = decision.root
+    # The first two positionally: past fifteen keywords, a call builds a dict for them.
     return TestRecord(
-        nodeid=nodeid,
-        outcome=facts.outcome,
+        nodeid,
+        facts.outcome,
         verdict=decision.verdict,
         message=decision.message,
         delta=decision.figures,
