@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -21,11 +22,14 @@ from pytest_memguard.screen.heap import (
     excluding,
     find_tops,
     freeze_isolates_young_heap,
+    is_weak_to_known,
+    keyed_by_id,
     of_kinds,
     of_types,
     take_snapshot,
     top_objects,
     tops_within,
+    weak_to_known,
     with_subclasses,
     without_running_calls,
     young_reachable,
@@ -300,3 +304,28 @@ def test_of_kinds_picks_by_type_and_subclass_without_asking_the_object() -> None
     # Exact types only: a subclass of list is not a list.
     assert of_types(objects, {list}) == [plain]
     assert of_types(objects, {list}, keep=False) == [proxy, items, "text"]
+
+
+class _Owner:
+    def method(self) -> None:
+        pass
+
+
+def test_weak_references_to_old_dead_or_known_objects_are_picked_as_one_by_one() -> None:
+    """``weak_to_known`` picks, in C, what ``is_weak_to_known`` says of each reference:
+    to an old object, a dead one or a known young one, not to an unknown young one."""
+    old, young_known, young_unknown, owner = _Owner(), _Owner(), _Owner(), _Owner()
+    dead = weakref.ref(_Owner())
+    refs = [
+        weakref.ref(old),
+        weakref.ref(young_known),
+        weakref.ref(young_unknown),
+        dead,
+        weakref.WeakMethod(owner.method),
+    ]
+    young = keyed_by_id([young_known, young_unknown, owner])
+    known = {id(young_known)}
+    picked = weak_to_known(refs, young, known)
+    assert picked == [ref for ref in refs if is_weak_to_known(ref, young, known)]
+    assert picked[:3] == [refs[0], refs[1], dead]
+    assert refs[2] not in picked

@@ -58,7 +58,6 @@ from pytest_memguard.screen.heap import (
     excluding,
     instance_dict,
     is_a,
-    is_weak_to_known,
     keyed_by_id,
     of_types,
     older_of_its_kind,
@@ -66,6 +65,7 @@ from pytest_memguard.screen.heap import (
     referents_through_dicts,
     shallow_bytes,
     top_objects,
+    weak_to_known,
     young_reachable,
 )
 from pytest_memguard.screen.holderbook import (
@@ -187,7 +187,7 @@ def _weak_to_known(
 ) -> set[int]:
     """Weak references to old objects (or to ``known`` young ones) with their
     callbacks, and the sets holding nothing else."""
-    weak = [obj for obj in candidates.refs if is_weak_to_known(obj, young, known)]
+    weak = weak_to_known(candidates.refs, young, known)
     if not weak:
         return set()
     ids = set(map(id, weak))
@@ -823,16 +823,17 @@ def _named_classes_added(grown: Growth, retained: set[int]) -> list[object]:
 def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
     """The weak references among ``judged`` to objects of ``objs`` (a new class's, in its
     bases' subclass lists and the ABC caches), and the sets and dicts holding only them."""
+    # Picked in C by their types: ``judged`` is every object the run left.
+    kinds = {kind for kind in set(map(type, judged)) if issubclass(kind, weakref.ref)}
+    if not kinds:
+        return []
     ids = set(map(id, objs))
-    refs = [
-        ref
-        for ref in judged
-        if issubclass(type(ref), weakref.ref) and id(ref()) in ids  # type: ignore[operator]
-    ]
+    candidates = of_types(judged, kinds)
+    refs = [ref for ref in candidates if id(ref()) in ids]  # type: ignore[operator]
     if not refs:
         return []
     weak = set(map(id, refs))
-    maps = [obj for obj in judged if type(obj) in _MAPS]
+    maps = of_types(judged, _MAPS)
     maps = [obj for obj in _referring_to(maps, weak) if _holds_only_weak(obj, weak)]
     return [*refs, *maps]
 
