@@ -448,7 +448,7 @@ _call: Callable[[Callable[[], object]], object] = getattr(operator, "call", lamb
 
 def weak_to_known(refs: Sequence[_T], young: dict[int, object], known: Container[int]) -> list[_T]:
     """The weak references of ``refs`` (all of them weak references) for which
-    :func:`is_weak_to_known` holds, read in C: called once each, as it calls one."""
+    :func:`is_weak_to_known` holds, picked in C; each is called once, as that calls it."""
     referents = list(map(id, map(_call, refs)))  # type: ignore[arg-type]
     outside = map(operator.not_, map(young.__contains__, referents))
     return list(compress(refs, map(operator.or_, outside, map(known.__contains__, referents))))
