@@ -19,7 +19,10 @@ Usage::
     python benchmarks/bytecodes.py --python PY --cwd DIR -- PYTEST_ARGS...
 
 Prints the bytecodes per test and the functions that run the most of them, with their
-calls per test; a dataclass's generated ``__init__`` is named with its class.
+calls per test; a dataclass's generated ``__init__`` is named with its class. With
+``--by-verdict`` it also prints them per kind of test: by verdict, a suspect (re-run)
+and a test its parametrized siblings vouched for apart (a clean test and one whose
+leftovers the screen told warm-up cost very different work).
 """
 
 from __future__ import annotations
@@ -37,12 +40,18 @@ import stage_costs
 
 #: Where the plugin half writes its counts (set by the runner half).
 OUT_ENV = "MEMGUARD_BYTECODES_OUT"
-#: Functions listed.
+#: Set by the runner half when the counts are wanted per kind of test too.
+BY_VERDICT_ENV = "MEMGUARD_BYTECODES_BY_VERDICT"
+#: Functions listed (per kind of test, fewer).
 SHOWN = 40
+SHOWN_PER_KIND = 20
 
 _bytecodes: collections.Counter[str] = collections.Counter()
 _calls: collections.Counter[str] = collections.Counter()
 _tests = [0]
+#: With --by-verdict: the counts and tests of each kind of test.
+_by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+_kind_tests: collections.Counter[str] = collections.Counter()
 
 
 def _name(frame: FrameType) -> str:
@@ -70,13 +79,24 @@ def _enter(frame: FrameType, event: str, arg: object) -> Any:
 def _traced_guard(
     guard: Callable[..., Any], item: Any, nextitem: Any, limits: Any, protocol: Any
 ) -> Any:
-    """Traces a guarded test's plugin work."""
+    """Traces a guarded test's plugin work (with --by-verdict, counted by its kind too)."""
     _tests[0] += 1
+    before = _bytecodes.copy() if os.environ.get(BY_VERDICT_ENV) else None
     sys.settrace(_enter)
     try:
-        return guard(item, nextitem, limits, protocol)
+        result = guard(item, nextitem, limits, protocol)
     finally:
         sys.settrace(None)
+    if before is not None:
+        kind = _kind(result[1])
+        _by_kind[kind].update(_bytecodes - before)
+        _kind_tests[kind] += 1
+    return result
+
+
+def _kind(record: Any) -> str:
+    """A test's kind: a suspect, vouched for by its siblings, or its verdict."""
+    return "suspect" if record.suspect else "vouched" if record.vouched else record.verdict
 
 
 def _untraced_runs() -> None:
@@ -110,6 +130,11 @@ def pytest_unconfigure(config: Any) -> None:
     lines.append(f"{'per test':>10} {'calls':>7}  function")
     for name, count in _bytecodes.most_common(SHOWN):
         lines.append(f"{count / tests:10.1f} {_calls[name] / tests:7.2f}  {name}")
+    for kind, counts in sorted(_by_kind.items(), key=lambda pair: -_kind_tests[pair[0]]):
+        n = _kind_tests[kind]
+        lines.append(f"{kind}: {n} tests, {sum(counts.values()) / n:.0f} bytecodes each")
+        for name, count in counts.most_common(SHOWN_PER_KIND):
+            lines.append(f"{count / n:10.1f}  {name}")
     Path(os.environ.get(OUT_ENV, "bytecodes.txt")).write_text("\n".join(lines) + "\n")
 
 
@@ -117,8 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     """Runner half: run the suite with this file as a plugin and print its counts."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     stage_costs.add_suite_arguments(ap)
+    ap.add_argument(
+        "--by-verdict",
+        action="store_true",
+        help="also count per kind of test: each verdict, suspects and vouched tests apart",
+    )
     args = ap.parse_args(argv)
-    return stage_costs.run_with_plugin(ap, args, "bytecodes", {}, OUT_ENV)
+    settings = {BY_VERDICT_ENV: "1"} if args.by_verdict else {}
+    return stage_costs.run_with_plugin(ap, args, "bytecodes", settings, OUT_ENV)
 
 
 if __name__ == "__main__":
