@@ -442,6 +442,17 @@ def is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> 
     return referent is None or id(referent) not in young or id(referent) in known
 
 
+def weakly(obj: object | None) -> weakref.ref[object] | None:
+    """A weak reference to ``obj``; None for None (checked first: no exception raised
+    for the common case) or an object that takes none."""
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
+
+
 #: Calls ``ref()`` from C (3.11+): weak references are read by the hundred per triage.
 _call: Callable[[Callable[[], object]], object] = getattr(operator, "call", lambda ref: ref())
 

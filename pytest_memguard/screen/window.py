@@ -47,6 +47,7 @@ from pytest_memguard.screen.heap import (
     shallow_bytes,
     take_snapshot,
     top_objects,
+    weakly,
     without_running_calls,
     young_reachable,
 )
@@ -611,7 +612,7 @@ class WindowRunner:
         sizes_before = self.containers.sizes()
         self.ledger.clear()
         state = sentinels[0]() if sentinels else None
-        return _Prepared(sizes_before, state, _weakly(made_instance(item)))
+        return _Prepared(sizes_before, state, weakly(made_instance(item)))
 
     def _prepared(
         self, item: pytest.Item, sentinels: SentinelHooks | None
@@ -832,16 +833,6 @@ def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> Any | None:
     if call.excinfo is None:
         return None
     return item.ihook.pytest_runtest_makereport(item=item, call=call)
-
-
-def _weakly(obj: object | None) -> weakref.ref[object] | None:
-    """A weak reference to ``obj``; None for None or an object that takes none."""
-    if obj is None:
-        return None
-    try:
-        return weakref.ref(obj)
-    except TypeError:
-        return None
 
 
 def _is_the_plugins(value: object) -> bool:

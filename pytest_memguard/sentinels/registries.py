@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, cast
 
 from pytest_memguard.findings import Finding
+from pytest_memguard.screen.heap import weakly
 from pytest_memguard.sentinels.base import (
     ALLOW_NONE,
     Allow,
@@ -304,10 +305,8 @@ def _identity(listener: object) -> Hashable:
 def _witness(listener: object) -> weakref.ref[object] | None:
     """A weak reference telling whether the object behind an identity is still alive."""
     owner = listener.__self__ if isinstance(listener, types.MethodType) else listener
-    try:
-        return weakref.ref(owner)
-    except TypeError:  # not weakly referenceable: its identity is trusted as is
-        return None
+    # None for one not weakly referenceable: its identity is trusted as is.
+    return weakly(owner)
 
 
 def _was_there(old: _State, identity: Hashable) -> bool:
