@@ -5,9 +5,10 @@ chunks of 16 KiB, and unmaps a chunk as soon as the call that opened it returns
 (``pytest_memguard/screen/datastack.py``): calls going up and down across a chunk's end
 map and unmap one at every crossing, about 10 us each with its page fault. This runs a
 suite plain and with ``--memguard`` under ``strace -f -e trace=mmap`` and counts the
-anonymous read-write mappings of 16 KiB (a crossing) and of 64 KiB (the chunk a guarded
-run opens for the test's calls). Counts, not times: they repeat from run to run (but
-for the runs that the plugin's timing decisions move). Linux, with ``strace``.
+anonymous read-write mappings of 16 KiB (a crossing) and of 1 MiB (the wide chunk a
+guarded session's test loop runs in, among the allocator's other mappings of that size).
+Counts, not times: they repeat from run to run (but for the runs that the plugin's
+timing decisions move). Linux, with ``strace``.
 
 Usage::
 
@@ -28,8 +29,8 @@ import time
 
 import stage_costs  # this directory: the script's, first on the import path
 
-#: The sizes counted: a chunk of the plain size, and the one a guarded run opens.
-SIZES = {16 * 1024: "16 KiB", 64 * 1024: "64 KiB"}
+#: The sizes counted: a chunk of the plain size, and the one a guarded session opens.
+SIZES = {16 * 1024: "16 KiB", 1024 * 1024: "1 MiB"}
 _ANONYMOUS = re.compile(r"mmap\(NULL, (\d+), PROT_READ\|PROT_WRITE, MAP_PRIVATE\|MAP_ANONYMOUS")
 
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("strace") is None:
         ap.error("strace is needed (apt-get install strace)")
     cwd, python, env, pytest_args = stage_costs.resolve_suite(ap, args)
-    print(f"{'run':10s} {'16 KiB':>10s} {'64 KiB':>10s} {'exit':>5s} {'s':>8s}")
+    labels = " ".join(f"{label:>10s}" for label in SIZES.values())
+    print(f"{'run':10s} {labels} {'exit':>5s} {'s':>8s}")
     for mode, switch in (("plain", ["-p", "no:memguard"]), ("memguard", ["--memguard"])):
         with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
             cmd = ["strace", "-f", "-qq", "-e", "trace=mmap", "-o", out.name, python]

@@ -98,6 +98,11 @@ def _runs_workers(config: pytest.Config) -> bool:
     return bool(distributing) or getattr(option, "dist", "no") != "no"
 
 
+def _wrappers(impls: list[Any]) -> list[object]:
+    """The plugins whose implementations among ``impls`` wrap the others."""
+    return [impl.plugin for impl in impls if impl.wrapper or impl.hookwrapper]
+
+
 def _load_known(path: str | None) -> KnownLeaks | None:
     """The known-leak baseline, read at configure time; a usage error if it is bad."""
     if path is None:
@@ -272,6 +277,18 @@ class MemguardSession:
             teardown.longrepr = failure
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """Run a guarded session's test loop (pytest's, or pytest-xdist's in a worker) in
+        a wide data-stack chunk: the plugin's frames below each test then never move
+        where its calls cross a chunk's end (:mod:`pytest_memguard.screen.datastack`)."""
+        if not self.settings.enabled:
+            return None
+        from pytest_memguard.screen.datastack import call_on_wide_chunk
+
+        call_on_wide_chunk(functools.partial(self._others("pytest_runtestloop"), session=session))
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         plan = self._plan(item)
         if plan.limits is None:
@@ -308,13 +325,18 @@ class MemguardSession:
         pytest's runner is the only one. Read at the first guarded test, after the
         conftests are registered.
         """
-        manager = self.config.pluginmanager
         impls = self.config.hook.pytest_runtest_protocol.get_hookimpls()
-        wrappers = [impl.plugin for impl in impls if impl.wrapper or impl.hookwrapper]
-        known = (self, manager.get_plugin("runner"), *wrappers)
+        known = (self, self.config.pluginmanager.get_plugin("runner"), *_wrappers(impls))
         if all(any(impl.plugin is plugin for plugin in known) for impl in impls):
             return None
-        return manager.subset_hook_caller("pytest_runtest_protocol", [self, *wrappers])
+        return self._others("pytest_runtest_protocol")
+
+    def _others(self, name: str) -> Callable[..., Any]:
+        """The hook ``name`` called without us and without its wrappers, which wrap our
+        implementation already: for a ``tryfirst`` implementation of ours that runs the
+        others itself."""
+        impls = getattr(self.config.hook, name).get_hookimpls()
+        return self.config.pluginmanager.subset_hook_caller(name, [self, *_wrappers(impls)])
 
     def _attach(self, reports: list[Any], record: TestRecord) -> None:
         """Put the record on the call report; a memory verdict fails a passed call."""

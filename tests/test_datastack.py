@@ -1,4 +1,4 @@
-"""A test's calls run in a data-stack chunk of their own: no chunk mapped per crossing."""
+"""A guarded session's calls run in a wide data-stack chunk: no chunk mapped per crossing."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_memguard.screen.datastack import (
-    FRAMES_IN_CHUNKS,
-    OWN_CHUNK_SECONDS,
-    OwnChunks,
-    call_on_own_chunk,
-)
+from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, call_on_wide_chunk
 
 pytestmark = pytest.mark.skipif(
     not FRAMES_IN_CHUNKS, reason="frames live on a data stack in chunks from CPython 3.11"
@@ -50,24 +45,28 @@ def test_calls_crossing_a_chunk_end_map_a_chunk_each_time() -> None:
     assert _most_page_faults(_up_and_down) > 1000
 
 
-def test_calls_on_a_chunk_of_their_own_map_one_chunk_a_run() -> None:
-    def on_own_chunk() -> None:
-        call_on_own_chunk(lambda first, second: _up_and_down(), None, None)
+def _page_faults(work: Callable[[], object]) -> int:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    work()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-    assert _most_page_faults(on_own_chunk) < 50
+
+def test_calls_on_the_wide_chunk_map_one_chunk_a_call() -> None:
+    assert _most_page_faults(lambda: call_on_wide_chunk(_up_and_down)) < 50
+
+
+def _deep_up_and_down() -> None:
+    """Calls 800 to 899 deep, 200 times: across several chunk ends on a plain stack."""
+    for depth in range(200):
+        _descend(800 + depth % 100)
+
+
+def test_calls_near_the_recursion_limit_stay_in_the_wide_chunk() -> None:
+    """A test recursing as deep as the default recursion limit lets it never reaches the
+    wide chunk's end: its pages are written once, not mapped again at every descent."""
+    assert _page_faults(_deep_up_and_down) > 1000
+    assert _page_faults(lambda: call_on_wide_chunk(_deep_up_and_down)) < 200
 
 
 def test_the_call_returns_what_the_called_function_returns() -> None:
-    assert call_on_own_chunk(divmod, 7, 2) == (3, 1)
-
-
-def test_a_module_s_runs_go_on_their_own_chunk_once_one_took_a_millisecond() -> None:
-    """Opening a chunk costs about 11 us: worth it for runs long enough to have crossed
-    a chunk's end many times, judged by the module's last run."""
-    chunks = OwnChunks()
-    assert not chunks.wanted("tests/test_parse.py::test_first")
-    chunks.ran("tests/test_parse.py::test_first", OWN_CHUNK_SECONDS)
-    assert chunks.wanted("tests/test_parse.py::TestGrammar::test_second[1]")
-    assert not chunks.wanted("tests/test_other.py::test_first")
-    chunks.ran("tests/test_parse.py::test_quick", OWN_CHUNK_SECONDS / 10)
-    assert not chunks.wanted("tests/test_parse.py::test_after_a_quick_one")
+    assert call_on_wide_chunk(lambda: divmod(7, 2)) == (3, 1)

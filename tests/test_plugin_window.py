@@ -395,45 +395,66 @@ def test_session_fixture_is_not_set_up_per_repetition_of_the_last_test(
     assert events[-1] == "session-teardown", events
 
 
-# --- a guarded test's calls run on a data-stack chunk of their own ----------------------
+# --- a guarded session's test loop runs in a wide data-stack chunk ------------------------
 
 
-def test_slow_tests_and_repetitions_run_above_the_chunk_opening_call(pytester, run_pytest):
-    """The runs of a module whose last run took a millisecond or more, and a suspect's
-    repetitions, call the test through the frame that opens a data-stack chunk: their
-    calls never cross the end of a chunk the plugin's frames put them near. A module's
-    first run, with no run to judge by, does not pay for opening one."""
-    pytester.makepyfile(
-        test_stack="""
+_ON_WIDE_CHUNK = """
         import sys
-        import time
 
-        from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, call_on_own_chunk
+        from pytest_memguard.screen.datastack import call_on_wide_chunk
 
         RUNS = []
 
-        def _on_own_chunk():
+        def on_wide_chunk():
             frame = sys._getframe()
-            while frame is not None and frame.f_code is not call_on_own_chunk.__code__:
+            while frame is not None and frame.f_code is not call_on_wide_chunk.__code__:
                 frame = frame.f_back
             return frame is not None
+"""
 
+
+def test_a_guarded_sessions_tests_run_above_the_frame_opening_a_wide_chunk(pytester, run_pytest):
+    """With --memguard every run of every test, a suspect's repetitions too, calls the
+    test from above the frame that opens the session's wide data-stack chunk: the
+    plugin's frames never move where the test's calls cross a chunk's end."""
+    pytester.makepyfile(
+        test_stack=_ON_WIDE_CHUNK
+        + """
         def test_first():
-            assert not _on_own_chunk()  # no run of the module took long yet
-
-        def test_slow():
-            time.sleep(0.002)
+            assert on_wide_chunk()
 
         def test_leaks():
-            RUNS.append([_on_own_chunk()])
+            RUNS.append([on_wide_chunk()])
 
-        def test_ran_on_own_chunk_every_time():
+        def test_ran_on_the_wide_chunk_every_time():
             assert len(RUNS) > 1, RUNS
-            assert all(run == [FRAMES_IN_CHUNKS] for run in RUNS), RUNS
+            assert all(run == [True] for run in RUNS), RUNS
         """
     )
 
     result = run_pytest("--memguard", "-p", "no:randomly", "-rA")
 
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["LEAK test_stack.py::test_leaks - *"])
+
+
+def test_a_session_guarding_only_marked_tests_keeps_pytests_own_loop(pytester, run_pytest):
+    """Without --memguard the plugin leaves pytest's test loop where it is, even for a
+    test guarded by its marker: a run that does not guard the suite changes nothing."""
+    pytester.makepyfile(
+        test_stack=_ON_WIDE_CHUNK
+        + """
+        import pytest
+
+        @pytest.mark.memguard
+        def test_marked():
+            assert not on_wide_chunk()
+
+        def test_plain():
+            assert not on_wide_chunk()
+        """
+    )
+
+    result = run_pytest("-p", "no:randomly")
+
+    result.assert_outcomes(passed=2)

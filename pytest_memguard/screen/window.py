@@ -33,7 +33,6 @@ from pytest_memguard.confirm.siblings import function_of
 from pytest_memguard.figures import Figures
 from pytest_memguard.pytest_internals import made_instance
 from pytest_memguard.screen.containers import ContainerWatch, Growth
-from pytest_memguard.screen.datastack import FRAMES_IN_CHUNKS, OwnChunks, call_on_own_chunk
 from pytest_memguard.screen.gcwatch import GcWatch
 from pytest_memguard.screen.heap import (
     SURVIVORS_IN_CREATION_ORDER,
@@ -311,8 +310,6 @@ class WindowRunner:
         self.shared = SharedHolders()
         self.full_walks = FullWalks()
         self.filled_walks = FilledWalks()
-        #: Which screens run on a data-stack chunk of their own (repetitions always do).
-        self.own_chunks = OwnChunks()
         #: Holders learned during the session: bounded caches, full ones, leaking roots.
         self.book = book if book is not None else HolderBook()
         #: Objects of a few kinds the rules look into, kept up to date by the windows.
@@ -411,7 +408,6 @@ class WindowRunner:
                 )
             finally:
                 self._close_window()
-        self.own_chunks.ran(item.nodeid, run.duration)
         return run
 
     def repeat(
@@ -502,15 +498,9 @@ class WindowRunner:
             before = self._start_measuring(cpu=kind is not _Run.SCREEN)
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
-        own_chunk = FRAMES_IN_CHUNKS and (
-            kind is not _Run.SCREEN or self.own_chunks.wanted(item.nodeid)
-        )
         self.gc_watch.start()
         try:
-            if own_chunk:
-                reports = call_on_own_chunk(protocol, item, nextitem)
-            else:
-                reports = protocol(item, nextitem)
+            reports = protocol(item, nextitem)
         except BaseException:
             self.gc_watch.stop()
             raise
