@@ -4,6 +4,7 @@ size of a wider-scoped fixture's value (counted in objects visited, not in time)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import sys
 import weakref
@@ -28,6 +29,7 @@ from pytest_memguard.screen.holders import (
     PluginState,
     SharedHolders,
     _containers,
+    item_seeds,
     through_pytest,
 )
 from pytest_memguard.screen.triage import Triage
@@ -301,3 +303,39 @@ def test_what_a_grown_root_explains_is_not_looked_for_in_the_item_s_state(
     assert found.triage.unexplained == (1 if stray else 0)
     assert walked == ([request.node] if stray else [])
     assert triaged == []  # the item's state held nothing more: triaged once
+
+
+@dataclasses.dataclass(frozen=True)
+class _FrozenMark:
+    """Stands for pytest's marks and call specs: frozen dataclasses made as it collects."""
+
+    args: tuple[object, ...]
+
+
+class _TestCase:
+    """Stands for a test-class instance pytest keeps on the item."""
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+
+
+class _ItemLike:
+    def __init__(self, instance: _TestCase, mark: _FrozenMark) -> None:
+        self.stash = pytest.Stash()
+        self.instance = instance
+        self.own_markers = [mark]
+
+
+def test_the_items_seeds_hold_an_instances_state_but_not_a_frozen_dataclasss_fields() -> None:
+    """The attributes of a plain instance on the item (a test-class instance a test may
+    give state) are seeds; the fields of a frozen dataclass (a mark) are never given
+    after it was made, and are not read."""
+    state, field = ["set by the test"], ["a mark's argument"]
+    mark = _FrozenMark((field,))
+    item = _ItemLike(_TestCase(state), mark)
+
+    seeds = item_seeds(cast(pytest.Item, item), [])
+
+    assert any(seed is state for seed in seeds)
+    assert any(seed is mark for seed in seeds)
+    assert not any(seed is mark.args for seed in seeds)

@@ -380,11 +380,22 @@ def _is_plain_kind(kind: type) -> bool:
     return bool(kind.__flags__ & HEAPTYPE) and not issubclass(kind, _NOT_PLAIN)
 
 
+def _may_gain_state(kind: type) -> bool:
+    """Whether instances of ``kind`` are plain and may be given attributes after they
+    are made: a frozen dataclass's never are (pytest's marks, call specs and fixture
+    infos, on every item, made as it collects and never changed), so an old one holds
+    nothing a test made."""
+    if not _is_plain_kind(kind):
+        return False
+    params = getattr(kind, "__dataclass_params__", None)
+    return not getattr(params, "frozen", False)
+
+
 def _plain_instances(values: list[object]) -> list[object]:
-    """The plain instances among ``values``, picked in C by their types, each type asked
-    about once: an item's attributes and their entries are read for every test that
-    leaves objects."""
-    kinds = set(filter(_is_plain_kind, set(map(type, values))))
+    """The plain instances among ``values`` that may have been given attributes since
+    they were made, picked in C by their types, each type asked about once: an item's
+    attributes and their entries are read for every test that leaves objects."""
+    kinds = set(filter(_may_gain_state, set(map(type, values))))
     return of_types(values, kinds) if kinds else []
 
 
