@@ -151,6 +151,13 @@ def test_vanished_says_nothing_of_tests_that_failed_or_did_not_run(tmp_path):
     assert known.vanished([TestRecord("t.py::broken", "failed", "ok")]) == []
 
 
+def test_vanished_says_nothing_of_a_suspect_the_budget_left_unconfirmed(tmp_path):
+    """Whether an unconfirmed suspect still leaks is not known: its known leak stays."""
+    known = _known(tmp_path, _leak("t.py::suspect", _finding()))
+
+    assert known.vanished([TestRecord("t.py::suspect", "passed", "unconfirmed")]) == []
+
+
 def _file(target: str) -> dict[str, Any]:
     return {"kind": "file", "summary": f"file {target} still open", "extra": {"target": target}}
 

@@ -75,6 +75,9 @@ STABLE_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if 
 #: one: its growth is never a baseline for leaks, nor a regression.
 LEAK_VERDICTS: tuple[str, ...] = ("leak", "known")
 
+#: The verdict of a suspect the confirmation budget left: whether it leaks is not known.
+UNCONFIRMED = "unconfirmed"
+
 #: The leak fields: what a confirmed leak adds per run.
 _PER_RUN: tuple[str, ...] = ("retained", "retained_objects", "retained_entries")
 
@@ -102,7 +105,12 @@ def figure(figures: Figures | None, field: str) -> float | None:
 def per_run(record: TestRecord, field: str) -> float | None:
     """What a confirmed leak adds per run to a leak field (``retained``,
     ``retained_objects``, ``retained_entries``): the smallest growth over its repetitions,
-    or its only run with ``repeat=0``; 0 for any other verdict."""
+    or its only run with ``repeat=0``; None (not measured) for an ``unconfirmed`` suspect,
+    which the budget left: which suspects it leaves moves with the machine's speed, and a
+    leak compared with one, or one with a leak, would fail or pass unchanged code; 0 for
+    any other verdict."""
+    if record.verdict == UNCONFIRMED:
+        return None
     if record.verdict not in LEAK_VERDICTS:
         return 0
     runs = [figure(run, field) for run in record.repetitions] or [figure(record.delta, field)]
