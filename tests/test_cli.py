@@ -337,3 +337,26 @@ def test_console_script(db: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "FAILED: 1 regressions" in done.stdout
+
+
+def test_exporting_known_leaks_says_how_many_suspects_were_left_unconfirmed(
+    tmp_path, capsys, monkeypatch
+):
+    """A leak its run left unconfirmed is not in the file: a later run that confirms it
+    fails it as new, so the export says so."""
+    db = tmp_path / "h.sqlite"
+    records = [
+        record("t.py::test_a", "leak"),
+        record("t.py::test_b", "unconfirmed"),
+        record("t.py::test_c", "unconfirmed"),
+    ]
+    with History(db) as history:
+        history.save_run(records, meta=META)
+
+    monkeypatch.chdir(tmp_path)
+    status, lines, _ = run(capsys, "--db", str(db), "export", "latest", "--known-leaks", "k.json")
+
+    assert status == 0
+    assert lines[0].startswith("exported 1 known leaks of 1 tests in run")
+    assert lines[1].startswith("2 suspects of that run were left unconfirmed")
+    assert "--memguard-confirm-budget" in " ".join(lines[1:])

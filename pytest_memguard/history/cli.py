@@ -12,6 +12,7 @@ from typing import TextIO
 from pytest_memguard.history import HistoryError
 from pytest_memguard.history.compare import (
     FIELDS,
+    UNCONFIRMED,
     compare_runs,
     figure,
     fit,
@@ -242,6 +243,15 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
             f"{run.label} to {args.known_leaks}",
             file=out,
         )
+        unconfirmed = sum(record.verdict == UNCONFIRMED for record in records)
+        if unconfirmed:
+            print(
+                f"{unconfirmed} suspects of that run were left unconfirmed by its confirmation "
+                "budget:\n  their leaks, if any, are not in the file, and fail as new once a "
+                "later run confirms\n  them; export a run made with a larger "
+                "--memguard-confirm-budget",
+                file=out,
+            )
     return 0
 
 
