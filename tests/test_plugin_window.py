@@ -438,6 +438,35 @@ def test_a_guarded_sessions_tests_run_above_the_frame_opening_a_wide_chunk(pytes
     result.stdout.fnmatch_lines(["LEAK test_stack.py::test_leaks - *"])
 
 
+def test_the_loop_runs_where_pytest_calls_it_when_it_cannot_be_moved(pytester, run_pytest):
+    """Where the loop's other implementations cannot be called on their own (pluggy
+    refusing a subset caller), pytest runs its loop as it would without the plugin."""
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            subset = config.pluginmanager.subset_hook_caller
+
+            def refuse(name, remove_plugins):
+                if name == "pytest_runtestloop":
+                    raise RuntimeError("no subset caller of the loop")
+                return subset(name, remove_plugins)
+
+            config.pluginmanager.subset_hook_caller = refuse
+        """
+    )
+    pytester.makepyfile(
+        test_stack=_ON_WIDE_CHUNK
+        + """
+        def test_guarded_where_pytest_runs_it():
+            assert not on_wide_chunk()
+        """
+    )
+
+    result = run_pytest("--memguard", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=1)
+
+
 def test_a_session_guarding_only_marked_tests_keeps_pytests_own_loop(pytester, run_pytest):
     """Without --memguard the plugin leaves pytest's test loop where it is, even for a
     test guarded by its marker: a run that does not guard the suite changes nothing."""
