@@ -12,7 +12,6 @@ from typing import TextIO
 from pytest_memguard.history import HistoryError
 from pytest_memguard.history.compare import (
     FIELDS,
-    UNCONFIRMED,
     compare_runs,
     figure,
     fit,
@@ -243,7 +242,7 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
             f"{run.label} to {args.known_leaks}",
             file=out,
         )
-        unconfirmed = sum(record.verdict == UNCONFIRMED for record in records)
+        unconfirmed = sum(record.verdict == "unconfirmed" for record in records)
         if unconfirmed:
             print(
                 f"{unconfirmed} suspects of that run were left unconfirmed by its confirmation "

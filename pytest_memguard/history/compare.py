@@ -75,9 +75,6 @@ STABLE_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if 
 #: one: its growth is never a baseline for leaks, nor a regression.
 LEAK_VERDICTS: tuple[str, ...] = ("leak", "known")
 
-#: The verdict of a suspect the confirmation budget left: whether it leaks is not known.
-UNCONFIRMED = "unconfirmed"
-
 #: The leak fields: what a confirmed leak adds per run.
 _PER_RUN: tuple[str, ...] = ("retained", "retained_objects", "retained_entries")
 
@@ -109,7 +106,7 @@ def per_run(record: TestRecord, field: str) -> float | None:
     which the budget left: which suspects it leaves moves with the machine's speed, and a
     leak compared with one, or one with a leak, would fail or pass unchanged code; 0 for
     any other verdict."""
-    if record.verdict == UNCONFIRMED:
+    if record.verdict == "unconfirmed":
         return None
     if record.verdict not in LEAK_VERDICTS:
         return 0
