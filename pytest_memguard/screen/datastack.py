@@ -20,6 +20,7 @@ so there the call goes straight through.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -41,5 +42,9 @@ def call_on_wide_chunk(call: Callable[[], _Result]) -> _Result:
 
 if FRAMES_IN_CHUNKS:
     # Only the stack size changes: the reserve lies above the frame's one local, and
-    # nothing but CPython's reckoning of the room a frame needs reads it.
-    call_on_wide_chunk.__code__ = call_on_wide_chunk.__code__.replace(co_stacksize=RESERVED_WORDS)
+    # nothing but CPython's reckoning of the room a frame needs reads it. An interpreter
+    # that refuses it calls straight through, as 3.10 does.
+    with contextlib.suppress(Exception):
+        call_on_wide_chunk.__code__ = call_on_wide_chunk.__code__.replace(
+            co_stacksize=RESERVED_WORDS
+        )
