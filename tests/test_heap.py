@@ -22,7 +22,6 @@ from pytest_memguard.screen.heap import (
     excluding,
     find_tops,
     freeze_isolates_young_heap,
-    is_weak_to_known,
     keyed_by_id,
     of_kinds,
     of_types,
@@ -311,9 +310,18 @@ class _Owner:
         pass
 
 
+def _is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
+    """The rule one reference at a time: a weak reference to a dead object, an old one
+    or a known young one."""
+    if not issubclass(type(obj), weakref.ref):
+        return False
+    referent = obj()  # type: ignore[operator]
+    return referent is None or id(referent) not in young or id(referent) in known
+
+
 def test_weak_references_to_old_dead_or_known_objects_are_picked_as_one_by_one() -> None:
-    """``weak_to_known`` picks, in C, what ``is_weak_to_known`` says of each reference:
-    to an old object, a dead one or a known young one, not to an unknown young one."""
+    """``weak_to_known`` picks, in C, what the rule says of each reference: to an old
+    object, a dead one or a known young one, not to an unknown young one."""
     old, young_known, young_unknown, owner = _Owner(), _Owner(), _Owner(), _Owner()
     dead = weakref.ref(_Owner())
     refs = [
@@ -326,6 +334,6 @@ def test_weak_references_to_old_dead_or_known_objects_are_picked_as_one_by_one()
     young = keyed_by_id([young_known, young_unknown, owner])
     known = {id(young_known)}
     picked = weak_to_known(refs, young, known)
-    assert picked == [ref for ref in refs if is_weak_to_known(ref, young, known)]
+    assert picked == [ref for ref in refs if _is_weak_to_known(ref, young, known)]
     assert picked[:3] == [refs[0], refs[1], dead]
     assert refs[2] not in picked

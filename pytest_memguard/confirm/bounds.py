@@ -20,6 +20,7 @@ import gc
 import inspect
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeGuard
@@ -29,11 +30,12 @@ from pytest_memguard.screen.heap import (
     Referrers,
     among,
     excluding,
-    is_weak_to_known,
     keyed_by_id,
     known_referrers,
+    of_kinds,
     referred_ids,
     top_objects,
+    weak_to_known,
     young_reachable,
 )
 from pytest_memguard.screen.holderbook import LRU_BOUND
@@ -459,11 +461,8 @@ class Holders:
         # A weak reference keeps nothing alive: one to what the bounded holders keep (or
         # to an older object) is theirs too (typing's caches register weak references
         # to the classes they hold).
-        weak = [
-            obj
-            for obj in retained
-            if id(obj) not in reached and is_weak_to_known(obj, young, reached)
-        ]
+        refs = of_kinds(excluding(retained, reached), weakref.ref)
+        weak = weak_to_known(refs, young, reached)
         return len(reached) + len(weak) >= net_growth
 
     def unbounded(self) -> list[object]:

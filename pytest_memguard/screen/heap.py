@@ -356,7 +356,7 @@ def of_types(objects: Sequence[_T], types_: Container[type], keep: bool = True) 
     return list(compress(objects, member if keep else map(operator.not_, member)))
 
 
-def of_kinds(objects: list[_T], kinds: type | tuple[type, ...], keep: bool = True) -> list[_T]:
+def of_kinds(objects: Sequence[_T], kinds: type | tuple[type, ...], keep: bool = True) -> list[_T]:
     """The ``objects`` whose type is a subclass of ``kinds`` (``keep``), or those whose
     type is not, in order: ``issubclass`` asked once per type, the objects picked in C.
     Told by the type alone: ``isinstance`` would read a lazy proxy's ``__class__``."""
@@ -432,16 +432,6 @@ def is_a(obj: object, kind: type[_Kind] | tuple[type[_Kind], ...]) -> TypeGuard[
     return issubclass(type(obj), kind)
 
 
-def is_weak_to_known(obj: object, young: dict[int, object], known: set[int]) -> bool:
-    """Whether ``obj`` is a weak reference to a dead object, an old one (not in
-    ``young``) or one of ``known`` (ids): it keeps nothing the run made alive."""
-    # issubclass on the type: isinstance() would read a proxy's __class__.
-    if not issubclass(type(obj), weakref.ref):
-        return False
-    referent = obj()  # type: ignore[operator]
-    return referent is None or id(referent) not in young or id(referent) in known
-
-
 def weakly(obj: object | None) -> weakref.ref[object] | None:
     """A weak reference to ``obj``; None for None (checked first: no exception raised
     for the common case) or an object that takes none."""
@@ -458,8 +448,9 @@ _call: Callable[[Callable[[], object]], object] = getattr(operator, "call", lamb
 
 
 def weak_to_known(refs: Sequence[_T], young: dict[int, object], known: Container[int]) -> list[_T]:
-    """The weak references of ``refs`` (all of them weak references) for which
-    :func:`is_weak_to_known` holds, picked in C; each is called once, as that calls it."""
+    """The weak references of ``refs`` (all of them weak references) to a dead object, an
+    old one (not in ``young``) or one of ``known`` (ids): they keep nothing the run made
+    alive. Picked in C, each reference called once (a ``WeakMethod`` is read as called)."""
     referents = list(map(id, map(_call, refs)))  # type: ignore[arg-type]
     outside = map(operator.not_, map(young.__contains__, referents))
     return list(compress(refs, map(operator.or_, outside, map(known.__contains__, referents))))

@@ -59,6 +59,7 @@ from pytest_memguard.screen.heap import (
     instance_dict,
     is_a,
     keyed_by_id,
+    of_kinds,
     of_types,
     older_of_its_kind,
     reference_counts,
@@ -824,11 +825,10 @@ def _weak_to(objs: list[object], judged: Sequence[object]) -> list[object]:
     """The weak references among ``judged`` to objects of ``objs`` (a new class's, in its
     bases' subclass lists and the ABC caches), and the sets and dicts holding only them."""
     # Picked in C by their types: ``judged`` is every object the run left.
-    kinds = {kind for kind in set(map(type, judged)) if issubclass(kind, weakref.ref)}
-    if not kinds:
+    candidates = of_kinds(judged, weakref.ref)
+    if not candidates:
         return []
     ids = set(map(id, objs))
-    candidates = of_types(judged, kinds)
     refs = [ref for ref in candidates if id(ref()) in ids]  # type: ignore[operator]
     if not refs:
         return []
