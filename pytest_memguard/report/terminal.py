@@ -183,7 +183,8 @@ def root_lines(records: Sequence[TestRecord]) -> Iterator[str]:
 def cost_line(records: Sequence[TestRecord]) -> str:
     """How many tests the screen left suspect, and what confirming them cost."""
     summary = session_summary(records)
-    share = 100 * summary["suspects"] / max(len(records), 1)
+    guarded = max(len(records), 1)
+    share = 100 * summary["suspects"] / guarded
     line = (
         f"suspects: {summary['suspects']} ({share:.1f}%), confirmed in "
         f"{summary['confirm_seconds']:.2f} s, explained in {summary['explain_seconds']:.2f} s"
@@ -191,7 +192,7 @@ def cost_line(records: Sequence[TestRecord]) -> str:
     vouched = summary["vouched"]
     if vouched:
         line += (
-            f"; {vouched} more ({100 * vouched / max(len(records), 1):.1f}%) vouched for as "
+            f"; {vouched} more ({100 * vouched / guarded:.1f}%) vouched for as "
             "warm-up by the re-runs of their parametrized siblings"
         )
     unconfirmed, failed = summary["unconfirmed"], summary["rerun_failed"]
