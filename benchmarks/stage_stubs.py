@@ -71,8 +71,9 @@ def _stub_attribution() -> None:
         mark: Any,
         kind: Any,
         first: Any = None,
+        instance: Any = None,
     ) -> Any:
-        return window._Survivors([], len(survivors), {})
+        return window._Survivors([], len(survivors), {}, None, window.NOTHING_RETAINED, [])
 
     window.WindowRunner._attribute = attribute  # type: ignore[method-assign]
 
