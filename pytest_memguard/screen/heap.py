@@ -373,8 +373,9 @@ def _realize_string_buffers(objects: list[object]) -> bool:
     would not do: it re-creates the accumulator.
     """
     # Picked in C by their type: this reads every young object of every test.
-    picked = compress(objects, map(operator.is_, map(type, objects), repeat(io.StringIO)))
-    buffers = cast("Iterator[io.StringIO]", picked)
+    buffers: Iterator[Any] = compress(
+        objects, map(operator.is_, map(type, objects), repeat(io.StringIO))
+    )
     realized = False
     for buffer in buffers:
         if not buffer.closed:

@@ -15,7 +15,7 @@ import itertools
 import operator
 import sys
 import types
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -158,10 +158,10 @@ _LENGTH = operator.attrgetter("length")
 _KEYS = operator.methodcaller("keys")
 
 
-def _lengths(holders: list[object]) -> list[int]:
+def _lengths(holders: list[Any]) -> list[int]:
     """:func:`sized_length` of each holder, read in C unless one fails."""
     try:
-        return list(map(len, cast("list[Sized]", holders)))
+        return list(map(len, holders))
     except Exception:
         return list(map(sized_length, holders))
 

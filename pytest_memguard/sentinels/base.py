@@ -12,7 +12,7 @@ import traceback
 import tracemalloc
 import types
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import pytest
 
@@ -45,7 +45,9 @@ class Sentinel(Protocol):
         """A cheap snapshot of the watched state, taken before the test's setup."""
         ...
 
-    def after(self, before: object) -> list[Finding]:
+    # ``Any``: each sentinel takes the state its own ``before()`` made, typed as such
+    # (a ``cast`` would be a call in every test's path).
+    def after(self, before: Any) -> list[Finding]:
         """Compare with ``before`` after the test's teardown; empty when nothing leaked."""
         ...
 

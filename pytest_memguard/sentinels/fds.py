@@ -205,16 +205,16 @@ class FdSentinel:
         self._known_count = -1
         self._known: frozenset[int] = frozenset()
 
-    def before(self) -> object:
+    def before(self) -> tuple[int, frozenset[int]]:
         """The descriptor count, and the listing last taken at that count."""
         count = self._backend.count()
         if count != self._known_count:
             self._known, self._known_count = self._backend.listing(), count
         return count, self._known
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: tuple[int, frozenset[int]]) -> list[Finding]:
         """One finding per new descriptor; one more counting those that cannot be named."""
-        count_before, known = cast("tuple[int, frozenset[int]]", before)
+        count_before, known = before
         count = self._backend.count()
         if count <= count_before:
             return []

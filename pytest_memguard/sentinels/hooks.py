@@ -12,7 +12,7 @@ import threading
 import traceback
 import types
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from pytest_memguard.findings import ChainEdge, Finding, Frame
 from pytest_memguard.sentinels.base import (
@@ -82,13 +82,13 @@ class ListenerSentinel:
     def __init__(self, allow: Allow = ALLOW_NONE) -> None:
         self._allow = allow
 
-    def before(self) -> object:
+    def before(self) -> _ListenerState:
         """The current hooks, gc callbacks and monitoring tools."""
         return _hooks(), tuple(gc.callbacks), _monitoring_tools()
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: _ListenerState) -> list[Finding]:
         """One finding per hook changed, callback added, tool registered."""
-        hooks, callbacks, tools = cast(_ListenerState, before)
+        hooks, callbacks, tools = before
         findings: list[Finding] = []
         now = _hooks()
         if now != hooks:
@@ -175,7 +175,7 @@ class SignalSentinel:
         self._test = ""
         self._baseline: tuple[object, ...] = ()
 
-    def before(self) -> object:
+    def before(self) -> tuple[object, ...]:
         """The handlers from before the running test's first run (now, between windows)."""
         now = tuple(map(raw_getsignal, self._numbers))
         running = self._ledger.running
@@ -183,15 +183,13 @@ class SignalSentinel:
             self._test, self._baseline = running, now
         return self._baseline
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: tuple[object, ...]) -> list[Finding]:
         """One finding per signal whose handler differs from ``before``."""
         now = tuple(map(raw_getsignal, self._numbers))
         if now == before:
             return []
         findings = []
-        for name, old, new in zip(
-            self._names, cast("tuple[object, ...]", before), now, strict=True
-        ):
+        for name, old, new in zip(self._names, before, now, strict=True):
             handler = describe_signal_handler(new)
             if new != old and not self._allow.module(handler):
                 findings.append(_signal_finding(name, old, new, handler))
@@ -287,16 +285,16 @@ class AtexitSentinel:
     def __init__(self) -> None:
         _REGISTRATIONS.install([])
 
-    def before(self) -> object:
+    def before(self) -> tuple[int, _Sink]:
         """The number of atexit registrations so far, and where the names go."""
         # A new list each time: made in the window, what it holds is seen as the plugin's.
         sink: _Sink = []
         _REGISTRATIONS.install(sink)
         return atexit._ncallbacks(), sink
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: tuple[int, _Sink]) -> list[Finding]:
         """One finding per named registration; one counting those that cannot be named."""
-        count, seen = cast("tuple[int, _Sink]", before)
+        count, seen = before
         added = atexit._ncallbacks() - count
         if added <= 0:
             return []

@@ -6,7 +6,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from pytest_memguard.findings import Finding
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, created_at, describe
@@ -130,16 +130,16 @@ class LoggingSentinel:
         self._attached: _Attached = {}
         _ATTACHMENTS.install()
 
-    def before(self) -> object:
+    def before(self) -> tuple[_Fingerprint, _Attached]:
         """The fingerprint, and the handlers and filters of each logger at that fingerprint."""
         known = _fingerprint()
         if known != self._known:
             self._known, self._attached = known, _attached()
         return known, self._attached
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: tuple[_Fingerprint, _Attached]) -> list[Finding]:
         """One finding per handler or filter attached since ``before``."""
-        known, old = cast("tuple[_Fingerprint, _Attached]", before)
+        known, old = before
         if _fingerprint() == known:
             return []
         now = _attached()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import types
 import weakref
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from pytest_memguard.findings import ChainEdge, Finding
 from pytest_memguard.sentinels.base import ALLOW_NONE, Allow, describe, stack_frames
@@ -39,7 +39,7 @@ class IdleLoopTimerSentinel:
         self._scanned: set[str] = set()
         self._loops: dict[str, weakref.ref[asyncio.AbstractEventLoop]] = {}
 
-    def before(self) -> object:
+    def before(self) -> _State:
         """The timer handles of every module-level loop, by id."""
         if len(sys.modules) != self._modules_seen:
             self._scan()
@@ -49,10 +49,10 @@ class IdleLoopTimerSentinel:
             (label, loop, frozenset(map(id, _timers(loop)))) for label, loop in self._live_loops()
         )
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: _State) -> list[Finding]:
         """One finding per callback scheduled on an idle loop since ``before``."""
         findings = []
-        for label, loop, old in cast(_State, before):
+        for label, loop, old in before:
             if loop.is_running() or loop.is_closed():
                 continue
             for handle in _timers(loop):

@@ -130,17 +130,17 @@ class RegistrySentinel:
         self._allow = allow
         self._sources: list[_Source] | None = None
 
-    def before(self) -> object:
+    def before(self) -> _State:
         """The identities of the listeners now registered (resolving registries once)."""
         if not self._resolved():  # no registry to watch: nothing to read, every test
             return _NO_LISTENERS
         return {_identity(found.target): _witness(found.target) for found in self._listeners()}
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: _State) -> list[Finding]:
         """One finding per registry place and callable name added since ``before``."""
         if not self._resolved():
             return []
-        old = cast(_State, before)
+        old = before
         new: dict[Hashable, _Listener] = {}
         for found in self._listeners():
             identity = _identity(found.target)

@@ -138,7 +138,7 @@ class TaskSentinel:
         # filters list (a watched module-level container) would grow in that test.
         _DESTROYED.install()
 
-    def before(self) -> object:
+    def before(self) -> _State:
         """The live tasks and the current loop, or None while asyncio is not imported.
 
         Held weakly: a task left by an earlier test must be free to die during this
@@ -155,12 +155,11 @@ class TaskSentinel:
             weakref.ref(loop) if loop is not None else None,
         )
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: _State) -> list[Finding]:
         """One finding per new pending task, for a new unclosed loop and its callbacks."""
         if "asyncio" not in sys.modules:
             return []
-        state = cast("_State", before)
-        old_tasks, old_loop_ref = state if state is not None else (frozenset(), None)
+        old_tasks, old_loop_ref = before if before is not None else (frozenset(), None)
         old_loop = old_loop_ref() if old_loop_ref is not None else None
         tasks = _live_tasks()
         findings = self._destroyed_findings()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import cast
 
 from pytest_memguard.findings import ADVICE, Finding
 from pytest_memguard.sentinels.base import (
@@ -129,7 +128,7 @@ class ThreadSentinel:
         self._known: _Fingerprint | None = None
         self._listed: list[threading.Thread] = []
 
-    def before(self) -> object:
+    def before(self) -> tuple[_Fingerprint, list[threading.Thread], float]:
         """The thread table's fingerprint, the threads listed when it last changed, and
         the seconds left on ``ITIMER_REAL``."""
         known = _fingerprint()
@@ -137,11 +136,9 @@ class ThreadSentinel:
             self._known, self._listed = known, threading.enumerate()
         return known, self._listed, _itimer_real() if self._timers else 0.0
 
-    def after(self, before: object) -> list[Finding]:
+    def after(self, before: tuple[_Fingerprint, list[threading.Thread], float]) -> list[Finding]:
         """One finding per new thread or pending timer, one for a newly armed interval timer."""
-        known, threads, armed_before = cast(
-            "tuple[_Fingerprint, list[threading.Thread], float]", before
-        )
+        known, threads, armed_before = before
         findings = self._itimer_findings() if self._timers and not armed_before else []
         if _fingerprint() == known:
             return findings
