@@ -318,7 +318,8 @@ class MemguardSession:
             return True
         for report in reports:
             ihook.pytest_runtest_logreport(report=report)
-        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        # The record's: item.nodeid builds its string again on every read (pytest 9).
+        ihook.pytest_runtest_logfinish(nodeid=record.nodeid, location=item.location)
         return True
 
     @functools.cached_property

@@ -396,18 +396,33 @@ class WindowRunner:
         ``replacing``.
         """
         keep_example_globals(item)
+        if not trace:  # most screens: no tracing block to enter, every test has one
+            return self._screened(item, sentinels, protocol, first, None)
         with Tracing(trace, trace_depth) as tracing:
-            prepared = self._open_window(
-                item.nodeid, functools.partial(self._prepared, item, sentinels)
-            )
-            try:
+            return self._screened(item, sentinels, protocol, first, tracing)
+
+    def _screened(
+        self,
+        item: pytest.Item,
+        sentinels: SentinelHooks | None,
+        protocol: Protocol,
+        first: FirstRule | None,
+        tracing: Tracing | None,
+    ) -> GuardedRun:
+        """The run of :meth:`screen`, traced from its start with ``tracing``."""
+        nodeid = item.nodeid  # a property building a string: read once
+        prepared = self._open_window(
+            nodeid, functools.partial(self._prepared, item, sentinels, nodeid)
+        )
+        try:
+            if tracing is not None:
                 tracing.start()
-                # Positional calls: on 3.10 a keyword call makes a young bound method.
-                run, _ = self._measured_run(
-                    item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
-                )
-            finally:
-                self._close_window()
+            # Positional calls: on 3.10 a keyword call makes a young bound method.
+            run, _ = self._measured_run(
+                item, item.parent, None, (), sentinels, protocol, prepared, _Run.SCREEN, first
+            )
+        finally:
+            self._close_window()
         return run
 
     def repeat(
@@ -494,7 +509,7 @@ class WindowRunner:
         if prepared is not None:
             kind = _Run.SCREEN
         try:
-            prepared = prepared or self._prepare(item, sentinels)
+            prepared = prepared or self._prepare(item, sentinels, item.nodeid)
             before = self._start_measuring(cpu=kind is not _Run.SCREEN)
         except Exception as exc:
             return _unmeasured(protocol(item, nextitem), exc, previous)
@@ -595,21 +610,23 @@ class WindowRunner:
         )
         return run, current
 
-    def _prepare(self, item: pytest.Item, sentinels: SentinelHooks | None) -> _Prepared:
-        """What a run is compared with afterwards: the watched containers' sizes and the
-        sentinels' state."""
-        self.containers.refresh(item.nodeid)
+    def _prepare(
+        self, item: pytest.Item, sentinels: SentinelHooks | None, nodeid: str
+    ) -> _Prepared:
+        """What a run of ``item`` (``nodeid``) is compared with afterwards: the watched
+        containers' sizes and the sentinels' state."""
+        self.containers.refresh(nodeid)
         sizes_before = self.containers.sizes()
         self.ledger.clear()
         state = sentinels[0]() if sentinels else None
         return _Prepared(sizes_before, state, weakly(made_instance(item)))
 
     def _prepared(
-        self, item: pytest.Item, sentinels: SentinelHooks | None
+        self, item: pytest.Item, sentinels: SentinelHooks | None, nodeid: str
     ) -> _Prepared | Exception:
         """:meth:`_prepare`, or the exception it raised: the run then goes unmeasured."""
         try:
-            return self._prepare(item, sentinels)
+            return self._prepare(item, sentinels, nodeid)
         except Exception as exc:
             return exc
 
