@@ -12,6 +12,7 @@ import collections
 import contextvars
 import functools
 import gc
+import importlib.metadata
 import io
 import json
 import sys
@@ -197,6 +198,30 @@ def test_runner_packages_come_from_plugins_and_their_requirements() -> None:
     found = runner_packages(plugins, requires)
     assert {"xdist", "json", "execnet", "typing_extensions", "pytest", "pluggy"} <= found
     assert "psutil" not in found
+
+
+def test_requirements_are_read_from_the_metadata_headers_only() -> None:
+    class Dist:
+        requires = ("never-read",)
+
+        def read_text(self, name: str) -> str | None:
+            assert name == "METADATA"
+            return (
+                "Metadata-Version: 2.1\nName: p\nRequires-Dist: execnet>=2.1\n"
+                "Requires-Dist: psutil>=3.0; extra == 'psutil'\n\n"
+                "Requires-Dist: a-description-line\n"
+            )
+
+    assert plugin_requirements([Dist()]) == {"execnet"}
+
+    class Parsed:  # no metadata file to read: what the email parser read is used
+        def __init__(self, requires: list[str] | None) -> None:
+            self.requires = requires
+
+    installed = importlib.metadata.distribution("pytest")
+    found = plugin_requirements([installed])
+    assert found == plugin_requirements([Parsed(installed.requires)])
+    assert "pluggy" in found
 
 
 STDLIB_GROWTH = """
