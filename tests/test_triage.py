@@ -664,7 +664,9 @@ def test_filled_holders_that_hold_nothing_left_are_not_walked_one_by_one(walks: 
     walks.clear()
     result = triage([replaced], _young(replaced), book)
     assert result.explained_ids == frozenset({id(replaced)})
-    assert walks == [len(caches)] + [1] * len(caches)
+    # Groups from the front, each twice the last, then the one holding it halved: nine
+    # walks where one per holder made twenty-one.
+    assert walks == [len(caches), 1, 2, 4, 8, 2, 1, 1, 1]
     # After a run they explained, the first few are walked alone again.
     caches[0]["entry"] = replaced = ["replaced again"]
     walks.clear()
@@ -713,7 +715,8 @@ def test_a_run_that_skips_the_filled_holders_leaves_what_they_hold_unexplained()
 def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(walks: list[int]) -> None:
     """A run whose first filled holder explains part of what it left, and no other holder
     the rest (a class-defining test: the rest is its weak references, for other rules),
-    pays two walks, the holder's and one from all the others, not one per holder."""
+    pays three walks, the holder's, the next one's and one from all the others, not one
+    per holder."""
     book = HolderBook()
     caches = [{"entry": [n]} for n in range(ONE_BY_ONE * 3)]
     for cache in caches:
@@ -724,14 +727,56 @@ def test_after_a_filled_holder_explains_some_one_walk_asks_the_rest(walks: list[
     unheld = {"held by": "no learned holder"}
     result = triage([replaced, unheld], _young(replaced, unheld), book)
     assert result.explained_ids == frozenset({id(replaced)}) and result.unexplained == 1
-    assert walks == [1, len(caches) - 1]
+    assert walks == [1, 1, len(caches) - 2]
     # When one of the others holds some of the rest, it is still found, by itself.
     caches[1]["entry"] = other = ["replaced by another holder"]
     caches[0]["entry"] = replaced = ["replaced again"]
     walks.clear()
     result = triage([replaced, other, unheld], _young(replaced, other, unheld), book)
     assert result.explained_ids == frozenset({id(replaced), id(other)})
-    assert walks == [1, len(caches) - 1, 1, len(caches) - 2]
+    assert walks == [1, 1, 1, len(caches) - 3]
+
+
+def test_filled_holders_side_by_side_holding_one_object_each_are_walked_once_each(
+    walks: list[int],
+) -> None:
+    """A parser suite's learned expressions hold one object of a run each: they are
+    walked one by one, each once, never the rest of them again after each."""
+    book = HolderBook()
+    caches = [{"entry": [n]} for n in range(40)]
+    for cache in caches:
+        book.learn_filled(cache)
+    book.note_lengths()
+    replaced: list[list[int]] = []
+    for cache in caches:
+        cache["entry"] = entry = [len(replaced)]
+        replaced.append(entry)
+    result = triage(replaced, _young(*replaced), book)
+    assert result.explained_ids == frozenset(map(id, replaced))
+    assert walks == [1] * len(caches)
+
+
+@pytest.mark.parametrize("holders", [2, 37, 200])
+def test_the_filled_holder_that_holds_what_is_left_costs_a_few_walks_wherever_it_is(
+    walks: list[int], holders: int
+) -> None:
+    """A parser suite learns hundreds of its expressions' dicts as filled holders: the
+    one holding a run's objects is found wherever it stands, in walks that grow with
+    the logarithm of their number, not one walk per holder."""
+    book = HolderBook()
+    caches = [{"entry": [n]} for n in range(holders)]
+    for cache in caches:
+        book.learn_filled(cache)
+    book.note_lengths()
+    book.filled_missed = True  # the search starts at the first holder
+    for place in range(holders):
+        caches[place]["entry"] = replaced = [f"replaced in {place}"]
+        book.note_lengths()
+        walks.clear()
+        result = triage([replaced], _young(replaced), book)
+        assert result.explained_ids == frozenset({id(replaced)}), place
+        assert len(walks) <= 2 * holders.bit_length() + 2, (place, walks)
+        book.filled_missed = True
 
 
 def test_weak_references_left_beside_a_filled_holders_entry_need_no_other_walk(

@@ -347,6 +347,37 @@ def _in_filled(
     return _reach(learned, young, skip, avoid, into_containers=False)
 
 
+def _first_holding(
+    learned: list[Learned],
+    young: dict[int, object],
+    skip: set[int],
+    avoid: frozenset[int],
+    ids: set[int],
+) -> int | None:
+    """The place in ``learned`` of the first filled holder whose walk reaches some of
+    ``ids``; None when none does. What a walk from a group of holders reaches, one of
+    its parts reaches: after one walk from all of them, groups twice as long each time
+    are walked from the front until one holds some (the holder is usually among the
+    first, which explained most), then that group is halved down to the holder. A few
+    walks, however many holders the session learned, where one per holder would be
+    sixty on a parser's suite."""
+    if not _in_filled(learned, young, skip, avoid).ids & ids:
+        return None
+    start, end, size = 0, len(learned), 1
+    while start + size < end:  # the rest holds some: all did, none before it does
+        if _in_filled(learned[start : start + size], young, skip, avoid).ids & ids:
+            end = start + size
+            break
+        start, size = start + size, size * 2
+    while end - start > 1:
+        middle = (start + end) // 2
+        if _in_filled(learned[start:middle], young, skip, avoid).ids & ids:
+            end = middle
+        else:
+            start = middle
+    return start
+
+
 def _in_one_filled(
     entry: Learned,
     young: dict[int, object],
@@ -615,21 +646,27 @@ def _held_by_filled(
     # One holder at a time, those that explained most first: the run's objects usually
     # hang from the holder that held the last test's, and the walk stops there.
     ordered = sorted(steady, key=_most_hits)
-    # Past the first few, and after each holder that explained some of the objects,
-    # one walk from all the rest tells whether any of them holds any of what is left: a
-    # run whose leftovers no filled holder explains must not pay a walk per holder, nor
-    # one whose holder was found first and whose rest is for other rules. The weak
-    # references a new class leaves (in its bases' subclass lists and the ABC caches)
-    # need no walk at all: they are read each time a holder explained some. After a run
-    # they explained nothing of (most of a parser's suite), the first walk is that one.
-    together = 0 if book.filled_missed else ONE_BY_ONE
+    # Past the first few, and past the holder after one that explained some of the
+    # objects, the first of the rest that holds any of what is left is searched for in
+    # groups (:func:`_first_holding`): a run whose leftovers no filled holder explains
+    # pays one walk from all of them, and one whose holder is the sixtieth of a parser
+    # suite's learned expressions a few, not sixty. The weak references a new class
+    # leaves (in its bases' subclass lists and the ABC caches) need no walk at all: they
+    # are read each time a holder explained some. After a run they explained nothing of
+    # (most of a parser's suite), the search starts at the first holder.
+    alone = 0 if book.filled_missed else ONE_BY_ONE
     weak: set[int] = set()  # computed again each time in_filled grows
     # What a holder before reached is not walked again, nor what is below it (reached
     # too): every locale's data, reached by one cache, is not walked from the next.
     walked = set(explained)
-    for at, entry in enumerate(ordered):
-        if at == together and not _in_filled(ordered[at:], young, walked, grew_ids).ids & ids:
-            break
+    at = 0
+    while at < len(ordered):
+        if at >= alone:
+            found = _first_holding(ordered[at:], young, walked, grew_ids, ids)
+            if found is None:
+                break
+            at += found
+        entry = ordered[at]
         reach = _in_one_filled(entry, young, walked, grew_ids, ids - walked)
         reached = reach.ids & ids
         if reached and not _lengthens_a_chain(reach.tops(reached, young), young, book.pinned):
@@ -639,7 +676,11 @@ def _held_by_filled(
             weak = _weak_to_known(candidates, young, walked) & ids
             if ids <= walked | weak:
                 break
-            together = at + 1
+            # The next holder alone: a parser's learned expressions hold one object of a
+            # run each, side by side, and a search of all the rest after each of them
+            # walked them forty times. Past one that holds none, the rest are searched.
+            alone = at + 2
+        at += 1
     book.filled_missed = not in_filled
     book.filled_found = bool(in_filled) or bool(book.filled_found)
     return in_filled, weak
