@@ -396,7 +396,7 @@ class WindowRunner:
         ``replacing``.
         """
         keep_example_globals(item)
-        if not trace:  # most screens: no tracing block to enter, every test has one
+        if not trace:  # most screens trace nothing: no block to enter (every test screens)
             return self._screened(item, sentinels, protocol, first, None)
         with Tracing(trace, trace_depth) as tracing:
             return self._screened(item, sentinels, protocol, first, tracing)

@@ -140,11 +140,10 @@ class RegistrySentinel:
         """One finding per registry place and callable name added since ``before``."""
         if not self._resolved():
             return []
-        old = before
         new: dict[Hashable, _Listener] = {}
         for found in self._listeners():
             identity = _identity(found.target)
-            if identity not in new and not _was_there(old, identity):
+            if identity not in new and not _was_there(before, identity):
                 new[identity] = found
         groups: dict[tuple[str, str, str], list[_Listener]] = {}
         for found in new.values():
