@@ -545,6 +545,39 @@ def test_a_dict_link_is_a_dict_of_the_same_keys_not_older_data_it_took_over() ->
     assert triage([deeper], _young(deeper), book).unexplained == 1
 
 
+def test_a_leaking_lru_cache_is_walked_only_after_a_miss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ``lru_cache`` stores only on a miss: a run that only hit a leaking cache's
+    entries put nothing young in it, and no walk goes down its thousand entries for it;
+    the result of a run that missed is found there."""
+
+    @functools.cache
+    def lookup(name: str) -> list[object]:
+        return [name]
+
+    for number in range(1000):
+        lookup(str(number))
+    book = HolderBook()
+    book.learn_leaking(lookup, "growing-container | app.lookup")
+    book.note_lengths()
+    walked: list[object] = []
+    walk = triage_module._reached_in_root
+    monkeypatch.setattr(
+        triage_module,
+        "_reached_in_root",
+        lambda entry, *args: walked.append(entry) or walk(entry, *args),
+    )
+    other = ["made by the test"]
+    lookup("999")  # a hit
+    assert triage([other], _young(other), book).unexplained == 1
+    assert walked == []
+    made = lookup("new")
+    result = triage([made, other], _young(made, other), book)
+    assert len(walked) == 1
+    assert (result.unexplained, result.why) == (1, ("replaced in a leaking holder, not added",))
+
+
 def test_a_chain_one_link_longer_in_a_root_that_did_not_grow_is_its_leak() -> None:
     owner = types.SimpleNamespace(settings=_Settings())
     book = HolderBook()

@@ -186,7 +186,7 @@ class _Kinds(NamedTuple):
     measured: list[Learned]
     #: Bounded dicts (not an ``lru_cache``'s): their tail is noted.
     tailed: list[Learned]
-    #: Bounded ``lru_cache`` wrappers: their calls are noted.
+    #: ``lru_cache`` wrappers, bounded or a leak's root: their calls are noted.
     counted: list[Learned]
 
     @classmethod
@@ -195,8 +195,9 @@ class _Kinds(NamedTuple):
         free = [entry for entry in entries if not entry.bound]
         with_calls = [
             entry
-            for entry in bounded
-            if entry.bound.startswith(LRU_BOUND) and hasattr(entry.holder, "cache_info")
+            for entry in entries
+            if (entry.bound.startswith(LRU_BOUND) or entry.root)
+            and hasattr(entry.holder, "cache_info")
         ]
         calls = set(map(id, with_calls))
         return cls(
@@ -325,7 +326,7 @@ class HolderBook:
         return learned if learned is not None and learned.holder is holder else None
 
     def note_lengths(self) -> None:
-        """Take each length-watched holder's present length, each bounded
+        """Take each length-watched holder's present length, each bounded or leaking
         ``lru_cache``'s misses and each bounded dict's tail, as those the next run is
         compared with (called as a window opens: O(holders), read in C)."""
         # Sorted here, as a window opens: what the book keeps is then old heap.

@@ -590,6 +590,11 @@ def _in_roots(
             break  # nothing left for the rest to explain: no walk from them
         if entry.lost_head():
             continue  # cleared and refilled by the run: for a re-run to judge
+        if entry.misses >= 0 and not entry.may_hold_new():
+            # An lru_cache stores only on a miss: with none since the window opened it
+            # neither gained nor replaced an entry (babel's ``localedata.exists``, walked
+            # down a thousand entries for every triaged test).
+            continue
         reached = _reached_in_root(entry, young, explained, ids)
         if not reached:
             continue
