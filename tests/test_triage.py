@@ -9,6 +9,7 @@ import functools
 import gc
 import importlib.machinery
 import importlib.util
+import itertools
 import json
 import sys
 import threading
@@ -27,6 +28,7 @@ from pytest_memguard.screen.holderbook import (
     MAX_LEARNED_AT_ONCE,
     MISSES_BEFORE_SKIPPING,
     NEWEST,
+    WALK_DOUBLINGS,
     WALK_EVERY,
     FilledWalks,
     HolderBook,
@@ -728,6 +730,25 @@ def test_a_function_whose_siblings_filled_holders_held_nothing_skips_most_walks(
     assert walks.due(smoke)  # not three in a row
     walks.walked(None, missed=True)
     assert all(walks.due(None) for _ in range(2 * WALK_EVERY))
+
+
+def test_each_of_a_functions_occasional_walks_that_misses_halves_how_often_it_walks() -> None:
+    """A thousand siblings whose walks keep missing walk ever more rarely, down to one in
+    ``WALK_EVERY << WALK_DOUBLINGS``; a walk that finds something makes every sibling
+    walk again."""
+    walks = FilledWalks()
+    smoke = ("tests/test_smoke.py", "test_smoke")
+    walked: list[int] = []
+    for sibling in range(1000):
+        if walks.due(smoke):
+            walked.append(sibling)
+            walks.walked(smoke, missed=True)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(walked)]
+    doubled = [WALK_EVERY << doubling for doubling in range(WALK_DOUBLINGS + 1)]
+    assert gaps[: MISSES_BEFORE_SKIPPING + WALK_DOUBLINGS] == [1, 1, *doubled]
+    assert set(gaps[MISSES_BEFORE_SKIPPING + WALK_DOUBLINGS :]) == {doubled[-1]}
+    walks.walked(smoke, missed=False)
+    assert all(walks.due(smoke) for _ in range(MISSES_BEFORE_SKIPPING))
 
 
 def test_a_run_that_skips_the_filled_holders_leaves_what_they_hold_unexplained() -> None:
