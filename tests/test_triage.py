@@ -281,6 +281,32 @@ def test_what_a_cached_function_s_code_holds_is_warmup_with_it() -> None:
     assert result.unexplained_of(retained) == [stray, *stray_constants]
 
 
+def test_no_code_is_looked_for_when_nothing_left_could_be_a_constant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only tuples and frozensets among what is left can be the constants of a function a
+    learned holder reached: with none left, the holders' objects are not searched for
+    code objects (every locale's data, for one dict a run left beside it)."""
+    cache: dict[str, object] = {}
+    book = HolderBook()
+    book.learn_bounded(cache, "LRU(max_size=8)")
+    searched: list[int] = []
+    search = triage_module._through_code
+    monkeypatch.setattr(
+        triage_module,
+        "_through_code",
+        lambda held, *args: searched.append(len(held)) or search(held, *args),
+    )
+    cache["page"] = cached = [["rendered"]]
+    stray = {"left": "behind"}
+    retained = [cached, cached[0], stray]
+    result = triage(retained, _young(*retained), book)
+    assert result.unexplained_of(retained) == [stray] and searched == []
+    retained.append(stray_tuple := (stray,))
+    result = triage(retained, _young(*retained), book)
+    assert result.unexplained_of(retained) == [stray, stray_tuple] and searched
+
+
 def test_within_the_growth_only_its_own_objects_are_left_unexplained() -> None:
     """A repetition sorts every object it made; one that replaced what the run before
     made (and died since) is no growth, whether a rule explained it or not."""
