@@ -395,13 +395,13 @@ class Guard:
             local_dicts = thread_dicts(left, self.listing.of(threading.local))
             screen.triage = screen.triage.explaining(local_dicts, MADE_ON_ACCESS)
             if unexplained_growth(screen, limits):
-                self._explain_by_lru_caches(screen)
+                self._explain_by_lru_caches(screen, left)
         if unexplained_growth(screen, limits):
-            self._explain_near_the_test(screen, item)
+            self._explain_near_the_test(screen, item, left)
         if unexplained_growth(screen, limits) and self._heap_rules_fit(screen, limits):
             started = time.perf_counter()
             if not listed:
-                self._explain_by_lru_caches(screen)
+                self._explain_by_lru_caches(screen, left)
             self._explain_with_the_heap(screen, left, tops.objects)
             spent = time.perf_counter() - started
             self.heap_rules.ran(spent, spared=not unexplained_growth(screen, limits))
@@ -421,13 +421,16 @@ class Guard:
         set_once = self.runner.containers.set_since_scan(among(tops.objects, inside))
         return beneath(set_once, rest) if set_once else []
 
-    def _explain_near_the_test(self, run: GuardedRun, item: pytest.Item) -> None:
+    def _explain_near_the_test(
+        self, run: GuardedRun, item: pytest.Item, candidates: list[object]
+    ) -> None:
         """Explain the dicts the run made on first access to older objects its test's
         module or its function reaches (a function's ``__annotations__`` that
         ``inspect.signature`` read, an app's ``__dict__`` on 3.11+, a strategy's that
         hypothesis validated), found by a short walk down from them rather than a pass
-        over the heap."""
-        left = run.triage.unexplained_of(run.retained)
+        over the heap. ``candidates``: what the rules before left of the run's objects,
+        of which the triage may have explained more since."""
+        left = run.triage.unexplained_of(candidates)
         module = getattr(item, "module", None)
         if not isinstance(module, types.ModuleType) or not any(type(o) is dict for o in left):
             return
@@ -460,25 +463,30 @@ class Guard:
             rules.cost or 0.0
         )
 
-    def _explain_by_lru_caches(self, run: GuardedRun) -> None:
-        """Explain what the triage left that bounded ``lru_cache`` wrappers hold, and
+    def _explain_by_lru_caches(self, run: GuardedRun, candidates: list[object]) -> None:
+        """Explain what the triage left of ``candidates`` (as for
+        :meth:`_explain_near_the_test`) that bounded ``lru_cache`` wrappers hold, and
         remember those wrappers: a walk down from every wrapper the session lists (a
         pass over the heap when imports made the listing stale)."""
-        left = run.triage.unexplained_of(run.retained)
+        left = run.triage.unexplained_of(candidates)
         held = self.lru_caches.holding(left)
         for wrapper, bound in held.wrappers:
             self.runner.book.learn_bounded(wrapper, bound)
         explained = among(left, held.ids)
         run.triage = run.triage.explaining(explained, HELD_BY_BOUNDED)
 
-    def _explain_with_the_heap(self, run: GuardedRun, *listed: list[object]) -> None:
-        """Explain what the triage left that two rules needing the whole heap (unfrozen,
+    def _explain_with_the_heap(
+        self, run: GuardedRun, candidates: list[object], *listed: list[object]
+    ) -> None:
+        """Explain what the triage left of ``candidates`` (as for
+        :meth:`_explain_near_the_test`) that two rules needing the whole heap (unfrozen,
         after the window) tell without a search or a re-run: dicts made on first access
         to older objects, then values cached on first access in their lazy attributes.
-        ``listed`` are the caller's lists of some of them: no holder."""
-        left = run.triage.unexplained_of(run.retained)
+        ``candidates`` and ``listed`` are the caller's lists of some of them: no holder."""
+        left = run.triage.unexplained_of(candidates)
         retained = set(map(id, run.retained))
-        ours = {id(left), id(run.retained), id(self._made_near), *map(id, listed)}
+        ours = {id(left), id(candidates), id(run.retained), id(self._made_near)}
+        ours |= set(map(id, listed))
         # One pass over the heap serves both rules for what is made on first access.
         referrers = referrers_outside(left, ours)
         lazy = materialized(left, retained, ours, referrers)
@@ -508,7 +516,12 @@ class Guard:
             self._left = None
             return self._confirmed(item, [screen])
         seconds = _rerun_seconds(screen)
-        unexplained = screen.triage.unexplained_of(screen.retained)
+        # Only what the rules without a search started from may still be unexplained: a
+        # run that loaded every locale's data is not read whole again. That list must
+        # die with ``_tops_left``: its references would count in the searches' counts.
+        candidates = self._left[0] if self._left is not None else screen.retained
+        unexplained = screen.triage.unexplained_of(candidates)
+        del candidates
         # The re-runs' closure keeps this list alive until the leak is explained: a list
         # of ours, never a holder whose owners a search climbs to.
         self._ours = (*self._ours, unexplained)
