@@ -114,6 +114,32 @@ def test_a_dict_gaining_a_weak_value_to_an_old_object_is_growth() -> None:
     assert grown.growth_explained == 1
 
 
+class _ListedValues(dict[object, object]):
+    """A dict that counts how often its values are listed."""
+
+    listed = 0
+
+    def values(self):  # type: ignore[override]
+        self.listed += 1
+        return super().values()
+
+
+def test_a_grown_dicts_values_are_listed_only_for_a_run_that_left_weak_references() -> None:
+    """Its weak values are looked for only when the run left weak references: a cache of
+    a thousand locales grows by one in most tests of a locale suite, and its values are
+    not listed for them."""
+    made = {"data": "of one locale"}
+    cache = _ListedValues(first=made)
+    found = triage([made], _young(made), HolderBook())
+    assert not found.weak_ids
+    with_growth(found, [Growth("cache", 1, cache)], HolderBook(), {id(made)})
+    assert cache.listed == 0
+    ref = weakref.ref(_Old())
+    weak = triage([ref], _young(ref), HolderBook())
+    with_growth(weak, [Growth("cache", 1, cache)], HolderBook(), {id(ref)})
+    assert cache.listed == 1
+
+
 def test_a_dict_gaining_an_entry_per_running_thread_is_warmup() -> None:
     """A dict keyed by ``threading.get_ident()`` (hypothesis' strategies note so that
     each thread validated them) holds one entry per thread; an entry under the id of a

@@ -966,6 +966,8 @@ def _weak_values_to_older(
     weak value to a long-lived object under a new key on every call (a
     ``WeakValueDictionary`` of requests to a shared object) grows for as long as that
     object lives. Weak keys (a ``WeakKeyDictionary``'s) stay bookkeeping: one per object."""
+    if not found.weak_ids:  # most runs: no dict of a thousand locales listed for nothing
+        return set()
     values = list(container.values())
     weak = found.weak_ids.intersection(map(id, values))
     if not weak:
