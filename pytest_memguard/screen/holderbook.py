@@ -387,10 +387,10 @@ class FilledWalks:
 
     def due(self, function: object) -> bool:
         """Whether a screened run of ``function`` (None: no parametrized one) walks."""
-        if function is None or self._misses.get(function, 0) < MISSES_BEFORE_SKIPPING:
+        misses = self._misses.get(function, 0)
+        if function is None or misses < MISSES_BEFORE_SKIPPING:
             return True
-        missed_since = self._misses[function] - MISSES_BEFORE_SKIPPING
-        every = WALK_EVERY << min(missed_since, WALK_DOUBLINGS)
+        every = WALK_EVERY << min(misses - MISSES_BEFORE_SKIPPING, WALK_DOUBLINGS)
         skipped = self._skipped.get(function, 0) + 1
         self._skipped[function] = skipped % every
         return skipped >= every
